@@ -1,0 +1,78 @@
+/* nabla/core.h - version, allocator hooks, the step arena, the seeded RNG, threads.
+ *
+ * Thread safety: distinct models, optimizers, arenas and RNGs may be used on distinct threads
+ * at the same time. The only global state is thread-local (last error, grad mode) plus the
+ * allocator hooks, which are set once before first use.
+ */
+#ifndef NABLA_CORE_H
+#define NABLA_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_VERSION_MAJOR 0
+#define NB_VERSION_MINOR 1
+#define NB_VERSION_PATCH 0
+#define NB_VERSION_STRING "0.1.0"
+
+/* Version of the linked library ("0.1.0"); compare with NB_VERSION_STRING to catch mismatches. */
+const char *nb_version(void);
+
+/* Replace malloc/realloc/free for every allocation nabla makes. Call once, before any other
+ * nabla call; returns NB_ESTATE if nabla already allocated. NULL restores the libc functions. */
+int nb_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                     void (*free_fn)(void *));
+
+/* ---- arena: where the temporaries of one training step live ------------------------------
+ * Every op writes its output (and records its autograd node) in the arena it is given.
+ * nb_arena_reset() frees all of them at once; memory is kept, so a steady-state step makes no
+ * heap allocation. Tensors from a reset arena must not be used again. */
+typedef struct nb_arena nb_arena;
+
+/* New arena; capacity is a first size hint in bytes (0: 1 MiB). Grows on demand. */
+nb_arena *nb_arena_new(size_t capacity);
+/* Release everything allocated since the last reset; keeps (and consolidates) the memory. */
+void nb_arena_reset(nb_arena *ar);
+/* Bytes currently in use, and high-water mark since creation. */
+size_t nb_arena_used(const nb_arena *ar);
+size_t nb_arena_peak(const nb_arena *ar);
+void nb_arena_free(nb_arena *ar);
+
+/* ---- RNG: one seeded generator (PCG-XSH-RR 64/32) for init, dropout and shuffling ----------
+ * Same seed, same stream, bit for bit, on every platform. Plain struct: copy it to save it. */
+typedef struct nb_rng {
+    uint64_t state;
+    uint64_t inc;
+} nb_rng;
+
+/* Seed a generator (stream 0). */
+void nb_rng_seed(nb_rng *r, uint64_t seed);
+/* Next 32 random bits. */
+uint32_t nb_rng_u32(nb_rng *r);
+/* Uniform float in [0, 1) with 24 random bits. */
+float nb_rng_uniform(nb_rng *r);
+/* Uniform double in [0, 1) with 53 random bits. */
+double nb_rng_uniform_double(nb_rng *r);
+/* Standard normal (Box-Muller on doubles). */
+double nb_rng_normal(nb_rng *r);
+/* Uniform integer in [0, n), unbiased. n must be > 0. */
+uint32_t nb_rng_below(nb_rng *r, uint32_t n);
+
+/* ---- threads ----------------------------------------------------------------------------- */
+/* Set every thread pool nabla uses (its own and OpenBLAS's) to n threads (n >= 1). */
+int nb_set_num_threads(int n);
+/* Current thread count set by nb_set_num_threads (default 1). */
+int nb_get_num_threads(void);
+/* Name of the GEMM backend compiled in: "openblas" or "builtin". */
+const char *nb_blas_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

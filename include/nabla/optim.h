@@ -1,0 +1,166 @@
+/* nabla/optim.h - torch.optim in C: param groups, per-parameter state, state_dict, clipping.
+ *
+ * An optimizer holds param groups. Each group is a list of parameters plus a table of named
+ * hyperparameters ("lr", "momentum", "betas", ...); values a group does not set come from the
+ * optimizer's defaults, as in PyTorch. Per-parameter state ("momentum_buffer", "exp_avg",
+ * "step", ...) is created lazily on the first step that sees a gradient. Parameters whose grad
+ * is NULL are skipped, as PyTorch skips grad None.
+ *
+ *   nb_adam_opts o = nb_adam_defaults(); o.lr = 3e-4;
+ *   nb_optim *opt = nb_adam(params, n, &o);
+ *   ... nb_optim_zero_grad(opt, true); nb_backward(loss); nb_optim_step(opt);
+ */
+#ifndef NABLA_OPTIM_H
+#define NABLA_OPTIM_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- named values: hyperparameters, optimizer state, scheduler state ---------------------- */
+typedef enum nb_value_kind {
+    NB_VALUE_NONE = 0, /* Python None */
+    NB_VALUE_NUMBER,   /* double */
+    NB_VALUE_INT,      /* integer stored in num (exact up to 2^53) */
+    NB_VALUE_BOOL,     /* num is 0 or 1 */
+    NB_VALUE_LIST,     /* len doubles in list (betas, etas, base_lrs, ...) */
+    NB_VALUE_STRING,   /* str */
+    NB_VALUE_TENSOR,   /* tensor (heap, owned by the holder of the value) */
+} nb_value_kind;
+
+#define NB_VALUE_NAME_MAX 32
+#define NB_VALUE_INLINE 4 /* lists up to this length live inside the value */
+
+typedef struct nb_value {
+    char name[NB_VALUE_NAME_MAX];
+    nb_value_kind kind;
+    double num;                   /* NUMBER, INT, BOOL */
+    int len;                      /* LIST: number of elements */
+    double inl[NB_VALUE_INLINE];  /* LIST with len <= NB_VALUE_INLINE */
+    double *list;                 /* LIST with len > NB_VALUE_INLINE (owned by the holder) */
+    char str[NB_VALUE_NAME_MAX];  /* STRING */
+    nb_tensor *tensor;            /* TENSOR (owned by the holder) */
+} nb_value;
+
+/* Value constructors, for overrides and tests (plain structs, nothing to free). */
+nb_value nb_num(const char *name, double v);
+nb_value nb_int(const char *name, int64_t v);
+nb_value nb_bool(const char *name, bool v);
+nb_value nb_pair(const char *name, double a, double b);
+nb_value nb_str(const char *name, const char *s);
+nb_value nb_none(const char *name);
+/* The elements of a LIST value. */
+const double *nb_value_elems(const nb_value *v);
+
+/* ---- the optimizer ----------------------------------------------------------------------- */
+typedef struct nb_optim nb_optim;
+
+/* Name of the algorithm ("SGD", "Adam", ...). */
+const char *nb_optim_type(const nb_optim *o);
+/* Add a group of parameters; overrides (may be NULL/0) replace the optimizer's defaults for
+ * this group. Rejects a parameter already in a group, unknown names and invalid values. */
+int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
+                             const nb_value *overrides, int noverrides);
+int nb_optim_num_groups(const nb_optim *o);
+/* Number of parameters in group g (-1 if g is out of range), and the i-th one. */
+int nb_optim_group_size(const nb_optim *o, int g);
+nb_tensor *nb_optim_group_param(const nb_optim *o, int g, int i);
+/* Read a hyperparameter of group g (NAN if absent or not a number/int/bool). */
+double nb_optim_get(const nb_optim *o, int g, const char *name);
+/* Read a hyperparameter value of any kind (NULL if absent). */
+const nb_value *nb_optim_get_value(const nb_optim *o, int g, const char *name);
+/* Change a hyperparameter of group g at run time (what schedulers do). Validated. */
+int nb_optim_set(nb_optim *o, int g, const char *name, double v);
+/* Change element i of a list hyperparameter (e.g. betas[0]). */
+int nb_optim_set_elem(nb_optim *o, int g, const char *name, int i, double v);
+/* Add or replace a group entry that is not one of the optimizer's options (schedulers store
+ * "initial_lr", "max_lr", ... this way, as in PyTorch's group dicts). Not validated. */
+int nb_optim_put(nb_optim *o, int g, const nb_value *v);
+/* True if the optimizer's defaults have a hyperparameter of that name. */
+bool nb_optim_has_default(const nb_optim *o, const char *name);
+
+/* Clear gradients of every parameter: set_to_none (PyTorch 2's default) or fill with zero. */
+void nb_optim_zero_grad(nb_optim *o, bool set_to_none);
+/* One update of every parameter that has a gradient. */
+int nb_optim_step(nb_optim *o);
+/* Closure for optimizers that re-evaluate the loss (LBFGS): zero grads, forward, backward,
+ * return the loss (NAN on failure). */
+typedef double (*nb_closure_fn)(void *user);
+/* step(closure): *loss receives the closure's first loss. Works for every optimizer. */
+int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss);
+void nb_optim_free(nb_optim *o);
+
+/* ---- state_dict: PyTorch's layout --------------------------------------------------------
+ * state: one entry per parameter that has state, keyed by its index across all groups in
+ * order; each holds named values (tensors are deep copies) and the parameter's shape.
+ * param_groups: every hyperparameter plus the list of parameter indices. */
+typedef struct nb_optim_param_state {
+    int index;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int nvalues;
+    nb_value *values;
+} nb_optim_param_state;
+
+typedef struct nb_optim_group_dict {
+    int nparams;
+    int *params; /* indices */
+    int nvalues;
+    nb_value *values;
+} nb_optim_group_dict;
+
+typedef struct nb_optim_dict {
+    char type[NB_VALUE_NAME_MAX];
+    int nstates;
+    nb_optim_param_state *states;
+    int ngroups;
+    nb_optim_group_dict *groups;
+} nb_optim_dict;
+
+/* A deep copy of the optimizer's state (free with nb_optim_dict_free). */
+nb_optim_dict *nb_optim_state_dict(const nb_optim *o);
+/* Replace the optimizer's state and hyperparameters. Checks type, group count and sizes
+ * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes. */
+int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd);
+void nb_optim_dict_free(nb_optim_dict *sd);
+
+/* ---- gradient clipping (torch.nn.utils) -------------------------------------------------- */
+/* Scale all grads so their total norm_type-norm is at most max_norm (coef max/(norm+1e-6),
+ * clamped to 1). norm_type: any p > 0 or INFINITY. *total_norm receives the norm before
+ * clipping. error_if_nonfinite: fail (grads unchanged) on a NaN/inf total norm. */
+int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double norm_type,
+                      bool error_if_nonfinite, double *total_norm);
+/* Clamp every grad element to [-clip_value, clip_value]. */
+int nb_clip_grad_value(nb_tensor *const *params, int n, double clip_value);
+
+/* ---- algorithms: options structs with PyTorch's defaults --------------------------------- */
+typedef struct nb_sgd_opts {
+    double lr;           /* 1e-3 (PyTorch 2.x; 1.13 required it) */
+    double momentum;     /* 0 */
+    double dampening;    /* 0 */
+    double weight_decay; /* 0 */
+    bool nesterov;       /* false */
+    bool maximize;       /* false */
+} nb_sgd_opts;
+nb_sgd_opts nb_sgd_defaults(void);
+/* torch.optim.SGD */
+nb_optim *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_opts *opts);
+
+typedef struct nb_adam_opts {
+    double lr;           /* 1e-3 */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 0 (L2, added to the gradient) */
+    bool amsgrad;        /* false */
+    bool maximize;       /* false */
+} nb_adam_opts;
+nb_adam_opts nb_adam_defaults(void);
+/* torch.optim.Adam */
+nb_optim *nb_adam(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,162 @@
+/* nabla/tensor.h - contiguous row-major tensors and the differentiable ops on them.
+ *
+ * A tensor is float32 (or int32 for labels/indices, uint8 for stored datasets), rank <= 8,
+ * contiguous. Tensors made in an arena (ops always do) are freed by nb_arena_reset(); tensors
+ * made with a NULL arena live on the heap and are freed with nb_tensor_free().
+ *
+ * Ops take the arena for their output first, then their inputs. An op given a NULL input
+ * returns NULL without touching the error message, so a chain of ops can be checked once at
+ * the end. When grad mode is on and an input requires grad, the op records its backward.
+ */
+#ifndef NABLA_TENSOR_H
+#define NABLA_TENSOR_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_MAX_DIMS 8
+
+typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2 } nb_dtype;
+
+struct nb_node;
+
+/* Read the fields, do not write them (use the functions). data is contiguous row-major. */
+typedef struct nb_tensor {
+    nb_dtype dtype;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t numel;
+    void *data;
+    struct nb_tensor *grad;      /* NULL until backward writes one (or after zero_grad) */
+    struct nb_node *node;        /* op that produced it; NULL for leaves */
+    nb_arena *arena;             /* arena holding it; NULL for heap tensors */
+    uint32_t flags;              /* NB_TENSOR_* below */
+    struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+} nb_tensor;
+
+#define NB_TENSOR_REQUIRES_GRAD 0x1u
+#define NB_TENSOR_OWNS_DATA 0x2u   /* data is freed with the tensor */
+#define NB_TENSOR_OWNS_GRAD 0x4u   /* grad_slot is freed with the tensor */
+
+/* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ---------------------------- */
+/* Uninitialised tensor of a shape. */
+nb_tensor *nb_empty(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb_zeros(nb_arena *ar, int ndim, const int64_t *shape);
+nb_tensor *nb_ones(nb_arena *ar, int ndim, const int64_t *shape);
+nb_tensor *nb_full(nb_arena *ar, int ndim, const int64_t *shape, float value);
+/* Copy of a C array of numel(shape) elements of dtype dt. */
+nb_tensor *nb_from_array(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape,
+                         const void *values);
+/* 1-D float tensor start, start+step, ... < end (as torch.arange). */
+nb_tensor *nb_arange(nb_arena *ar, double start, double end, double step);
+/* Uniform in [lo, hi) and normal(mean, std) from the given RNG. */
+nb_tensor *nb_uniform(nb_arena *ar, int ndim, const int64_t *shape, float lo, float hi,
+                      nb_rng *rng);
+nb_tensor *nb_normal(nb_arena *ar, int ndim, const int64_t *shape, float mean, float std,
+                     nb_rng *rng);
+/* kaiming_uniform_(a) as PyTorch: bound = gain(a) * sqrt(3 / fan_in), fan_in = shape[1]*... */
+nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, double a,
+                              nb_rng *rng);
+/* Scalar (0-d) float tensor. */
+nb_tensor *nb_scalar(nb_arena *ar, float value);
+/* Deep copy (no autograd history). */
+nb_tensor *nb_clone(nb_arena *ar, const nb_tensor *t);
+/* Free a heap tensor (and its data if owned). NULL is a no-op; arena tensors are ignored. */
+void nb_tensor_free(nb_tensor *t);
+
+/* ---- access ------------------------------------------------------------------------------ */
+static inline float *nb_f32(const nb_tensor *t) { return (float *)t->data; }
+static inline int32_t *nb_i32(const nb_tensor *t) { return (int32_t *)t->data; }
+static inline uint8_t *nb_u8(const nb_tensor *t) { return (uint8_t *)t->data; }
+/* The value of a one-element tensor as a double (NAN if t is NULL or not one element). */
+double nb_item(const nb_tensor *t);
+/* True if a and b have the same shape. */
+bool nb_same_shape(const nb_tensor *a, const nb_tensor *b);
+/* Writes "[64, 784]" into buf; returns buf. */
+const char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);
+/* Fill every element of a float tensor with value (in place, no autograd). */
+int nb_fill(nb_tensor *t, float value);
+/* Copy src into dst (same numel and dtype; in place, no autograd). */
+int nb_copy(nb_tensor *dst, const nb_tensor *src);
+size_t nb_dtype_size(nb_dtype dt);
+
+/* ---- views (share storage with the input; differentiable) ------------------------------- */
+/* New shape with the same numel; one entry may be -1. */
+nb_tensor *nb_reshape(nb_arena *ar, nb_tensor *t, int ndim, const int64_t *shape);
+/* Same as nb_reshape (tensors are always contiguous). */
+nb_tensor *nb_view(nb_arena *ar, nb_tensor *t, int ndim, const int64_t *shape);
+/* Merge dims start..end (inclusive, negative counts from the end) into one. */
+nb_tensor *nb_flatten(nb_arena *ar, nb_tensor *t, int start_dim, int end_dim);
+
+/* ---- elementwise, with broadcasting as in PyTorch ----------------------------------------- */
+nb_tensor *nb_add(nb_arena *ar, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_arena *ar, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_arena *ar, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_div(nb_arena *ar, nb_tensor *a, nb_tensor *b);
+/* a + s, a * s for a float scalar s. */
+nb_tensor *nb_add_scalar(nb_arena *ar, nb_tensor *a, float s);
+nb_tensor *nb_mul_scalar(nb_arena *ar, nb_tensor *a, float s);
+
+/* ---- unary ------------------------------------------------------------------------------- */
+nb_tensor *nb_neg(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_exp(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_log(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_sqrt(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_abs(nb_arena *ar, nb_tensor *a);
+/* a ** exponent */
+nb_tensor *nb_pow(nb_arena *ar, nb_tensor *a, float exponent);
+/* min(max(a, lo), hi); pass -INFINITY / INFINITY for a one-sided clamp. */
+nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *a, float lo, float hi);
+
+/* ---- activations ------------------------------------------------------------------------- */
+nb_tensor *nb_relu(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *a, float negative_slope);
+nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_sigmoid(nb_arena *ar, nb_tensor *a);
+/* GELU, exact (erf) form as PyTorch's default approximate='none'. */
+nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_softmax(nb_arena *ar, nb_tensor *a, int dim);
+nb_tensor *nb_log_softmax(nb_arena *ar, nb_tensor *a, int dim);
+
+/* ---- linear algebra ---------------------------------------------------------------------- */
+/* [n,k] @ [k,m] -> [n,m]; [b,n,k] @ [b,k,m] -> [b,n,m]. */
+nb_tensor *nb_matmul(nb_arena *ar, nb_tensor *a, nb_tensor *b);
+/* Swap two dims (a copy: tensors stay contiguous). */
+nb_tensor *nb_transpose(nb_arena *ar, nb_tensor *a, int dim0, int dim1);
+/* x @ w^T + b, x [..., in], w [out, in], b [out] or NULL: nn.functional.linear, one GEMM. */
+nb_tensor *nb_linear(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b);
+
+/* ---- reductions (dim may be negative) ----------------------------------------------------- */
+nb_tensor *nb_sum(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_mean(nb_arena *ar, nb_tensor *a);
+nb_tensor *nb_sum_dim(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
+nb_tensor *nb_mean_dim(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
+/* Max over a dim; the gradient flows to the first maximal element, as PyTorch's max(dim). */
+nb_tensor *nb_max_dim(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
+/* Max of all elements (gradient split evenly among ties, as PyTorch's max()). */
+nb_tensor *nb_max(nb_arena *ar, nb_tensor *a);
+/* Index of the first maximum along dim, int32, not differentiable. */
+nb_tensor *nb_argmax(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
+
+/* ---- indexing and joining ---------------------------------------------------------------- */
+/* Rows a[index[i]] along dim 0; index is int32 1-D. */
+nb_tensor *nb_index_select(nb_arena *ar, nb_tensor *a, nb_tensor *index);
+/* out[i][j] = a[index[i][j]][j] (torch.gather with dim 0); index int32, same rank as a. */
+nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index);
+/* Concatenate n tensors along dim. */
+nb_tensor *nb_cat(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
+/* Stack n same-shape tensors along a new dim. */
+nb_tensor *nb_stack(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
+/* Elements start..end-1 along dim (PyTorch a.narrow / a[..., start:end]). */
+nb_tensor *nb_slice(nb_arena *ar, nb_tensor *a, int dim, int64_t start, int64_t end);
+/* Split into chunks of split_size along dim (the last may be smaller); writes up to max
+ * pointers into out and returns the number of chunks, or a negative nb_status. */
+int nb_split(nb_arena *ar, nb_tensor *a, int64_t split_size, int dim, nb_tensor **out, int max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

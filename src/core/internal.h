@@ -1,0 +1,138 @@
+/* internal.h - what the subsystems share and users do not see.
+ * Names here start with nb__ (double underscore): not part of the API, not exported. */
+#ifndef NABLA_INTERNAL_H
+#define NABLA_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+#include "nabla.h"
+
+#if defined(__GNUC__)
+#define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define NB_UNUSED __attribute__((unused))
+#else
+#define NB_PRINTF(a, b)
+#define NB_UNUSED
+#endif
+
+#define NB_ALIGN 64
+
+/* Hot float loops that must round like PyTorch use fmaf (one rounding for add_(x, alpha)).
+ * Without FMA hardware enabled at compile time fmaf is a slow libm call, so such loops are
+ * also compiled for x86-64-v3 (AVX2+FMA) and picked at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && defined(__linux__) && \
+    !defined(NB_NO_TARGET_CLONES)
+#define NB_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NB_FMA_CLONES
+#endif
+
+/* ---- errors (src/core/error.c) ---------------------------------------------------------- */
+/* Set the thread's last error and return st (so: return nb__error(NB_EINVAL, "...")). */
+int nb__error(nb_status st, const char *fmt, ...) NB_PRINTF(2, 3);
+/* Same, returning NULL. */
+void *nb__null(nb_status st, const char *fmt, ...) NB_PRINTF(2, 3);
+
+/* Python's repr() of a float, in one of 4 rotating thread-local buffers (k selects). */
+const char *nb__pyfloat(double v, int k);
+
+/* ---- heap (src/core/alloc.c): every allocation of nabla goes through these -------------- */
+void *nb__malloc(size_t n);  /* sets NB_ENOMEM error on failure */
+void *nb__calloc(size_t n, size_t size);
+void *nb__realloc(void *p, size_t n);
+void nb__free(void *p);
+char *nb__strdup(const char *s);
+/* 64-byte aligned block (free with nb__free_aligned). */
+void *nb__malloc_aligned(size_t n);
+void nb__free_aligned(void *p);
+
+/* ---- arena (src/core/arena.c) ------------------------------------------------------------ */
+struct nb_node;
+typedef struct nb_chunk {
+    struct nb_chunk *next;
+    size_t cap, used;
+    unsigned char *mem;
+} nb_chunk;
+
+struct nb_arena {
+    nb_chunk *head, *cur;
+    size_t used, peak, total_cap;
+    struct nb_node *last_node; /* autograd tape: nodes in creation order via prev */
+    int64_t nnodes;
+};
+
+/* 64-byte aligned, uninitialised memory valid until the next reset (NULL + error on OOM). */
+void *nb__arena_alloc(nb_arena *ar, size_t n);
+
+/* ---- tensors (src/core/tensor.c) --------------------------------------------------------- */
+int64_t nb__numel(int ndim, const int64_t *shape);
+/* Validated shape check + allocation; data uninitialised. */
+nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
+/* A tensor struct that shares data (no copy). */
+nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
+/* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */
+int nb__dim(const char *op, int dim, int ndim);
+/* Require a float32 tensor (error names op). */
+int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
+/* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */
+const char *nb__shape(const nb_tensor *t, int k);
+const char *nb__shape_of(int ndim, const int64_t *shape, int k);
+
+/* ---- autograd (src/autograd/engine.c) ---------------------------------------------------- */
+typedef struct nb_node nb_node;
+typedef void (*nb_backward_fn)(nb_node *n);
+
+struct nb_node {
+    nb_backward_fn backward;
+    const char *op;      /* op name, for errors and DOT */
+    nb_tensor *out;
+    nb_tensor **in;      /* nin inputs (in the arena) */
+    int nin;
+    nb_node *prev;       /* previous node of the arena's tape */
+    union {
+        double f[4];
+        int64_t i[4];
+    } arg;               /* small saved scalars */
+    void *saved;         /* op-specific saved data in the arena */
+};
+
+/* True if grad mode is on and any input requires grad. */
+bool nb__should_record(int nin, nb_tensor *const *in);
+/* Record out as produced by op from inputs (if nb__should_record): marks out as requiring
+ * grad and returns the node, or NULL when nothing is recorded (or on OOM: then returns NULL
+ * and sets *failed... callers check out->node only through the backward). */
+nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn fn, int nin,
+                    nb_tensor *const *in);
+/* True if t takes part in the backward (requires grad). */
+static inline bool nb__wants_grad(const nb_tensor *t) {
+    return t && (t->flags & NB_TENSOR_REQUIRES_GRAD);
+}
+/* The grad buffer of t to accumulate into. *beta is 0 when the buffer is new (its content is
+ * undefined: write, do not add) and 1 when it must be added to. NULL on OOM. */
+float *nb__grad(nb_tensor *t, float *beta);
+/* Same, but a new buffer is zero-filled (for scatter-style backward): always add. */
+float *nb__grad_zeroed(nb_tensor *t);
+/* Record a backward error (OOM during backward); nb_backward reports it. */
+void nb__backward_fail(void);
+
+/* Convenience to declare inputs for nb__record. */
+#define NB_INPUTS(...) ((nb_tensor *[]){__VA_ARGS__})
+#define NB_NIN(...) ((int)(sizeof((nb_tensor *[]){__VA_ARGS__}) / sizeof(nb_tensor *)))
+
+/* ---- named values (src/core/value.c) ----------------------------------------------------- */
+/* A value of a kind with a number (name is copied). */
+nb_value nb__value(const char *name, nb_value_kind kind, double num);
+nb_value *nb__value_find(nb_value *vals, int n, const char *name);
+const nb_value *nb__value_cfind(const nb_value *vals, int n, const char *name);
+/* Deep copy (lists beyond the inline size, tensors) / release of one value. */
+int nb__value_copy(nb_value *dst, const nb_value *src);
+void nb__value_clear(nb_value *v);
+/* Deep copy / free of a table of n values. */
+nb_value *nb__values_copy(const nb_value *src, int n);
+void nb__values_free(nb_value *v, int n);
+
+/* ---- threads (src/core/threads.c) -------------------------------------------------------- */
+int nb__num_threads(void);
+
+#endif

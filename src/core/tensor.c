@@ -1,0 +1,234 @@
+/* tensor.c - tensor creation, views and small helpers. */
+#include <math.h>
+#include <stdio.h>
+#include "internal.h"
+
+size_t nb_dtype_size(nb_dtype dt) {
+    switch (dt) {
+    case NB_FLOAT32: return 4;
+    case NB_INT32: return 4;
+    case NB_UINT8: return 1;
+    }
+    return 0;
+}
+
+int64_t nb__numel(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+static int check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape) {
+    if (ndim < 0 || ndim > NB_MAX_DIMS)
+        return nb__error(NB_EINVAL, "%s: rank %d is outside 0..%d", op, ndim, NB_MAX_DIMS);
+    if (ndim > 0 && !shape) return nb__error(NB_EINVAL, "%s: shape is NULL", op);
+    if (nb_dtype_size(dt) == 0) return nb__error(NB_EINVAL, "%s: unknown dtype %d", op, (int)dt);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return nb__error(NB_EINVAL, "%s: negative size %lld in dim %d", op,
+                             (long long)shape[i], i);
+        if (shape[i] && n > (INT64_MAX / 16) / shape[i])
+            return nb__error(NB_EINVAL, "%s: shape too large", op);
+        n *= shape[i];
+    }
+    return NB_OK;
+}
+
+static nb_tensor *tensor_struct(nb_arena *ar, int ndim, const int64_t *shape) {
+    nb_tensor *t = ar ? nb__arena_alloc(ar, sizeof *t) : nb__malloc(sizeof *t);
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->numel = nb__numel(ndim, shape);
+    t->arena = ar;
+    return t;
+}
+
+nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
+    if (check_shape("tensor", dt, ndim, shape)) return NULL;
+    nb_tensor *t = tensor_struct(ar, ndim, shape);
+    if (!t) return NULL;
+    t->dtype = dt;
+    size_t bytes = (size_t)t->numel * nb_dtype_size(dt);
+    if (ar) {
+        t->data = nb__arena_alloc(ar, bytes);
+        if (!t->data) return NULL;
+    } else {
+        t->data = nb__malloc_aligned(bytes);
+        if (!t->data) {
+            nb__free(t);
+            return NULL;
+        }
+        t->flags |= NB_TENSOR_OWNS_DATA;
+    }
+    return t;
+}
+
+nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t) {
+    return nb__tensor(ar, t->dtype, t->ndim, t->shape);
+}
+
+nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data) {
+    nb_tensor *v = tensor_struct(ar, ndim, shape);
+    if (!v) return NULL;
+    v->dtype = t->dtype;
+    v->data = data;
+    return v;
+}
+
+void nb_tensor_free(nb_tensor *t) {
+    if (!t || t->arena) return;
+    if (t->flags & NB_TENSOR_OWNS_DATA) nb__free_aligned(t->data);
+    if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
+    nb__free(t);
+}
+
+int nb__dim(const char *op, int dim, int ndim) {
+    int d = dim < 0 ? dim + ndim : dim;
+    if (d < 0 || d >= ndim) {
+        nb__error(NB_EINVAL, "%s: dim %d is out of range for a tensor of rank %d", op, dim, ndim);
+        return -1;
+    }
+    return d;
+}
+
+int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
+    if (t->dtype != NB_FLOAT32)
+        return nb__error(NB_EINVAL, "%s: %s must be float32", op, what);
+    return NB_OK;
+}
+
+const char *nb__shape_of(int ndim, const int64_t *shape, int k) {
+    static _Thread_local char bufs[4][128];
+    char *b = bufs[k & 3];
+    size_t o = 0;
+    o += (size_t)snprintf(b + o, sizeof bufs[0] - o, "[");
+    for (int i = 0; i < ndim && o < sizeof bufs[0]; i++)
+        o += (size_t)snprintf(b + o, sizeof bufs[0] - o, i ? ", %lld" : "%lld",
+                              (long long)shape[i]);
+    if (o < sizeof bufs[0]) snprintf(b + o, sizeof bufs[0] - o, "]");
+    return b;
+}
+
+const char *nb__shape(const nb_tensor *t, int k) { return nb__shape_of(t->ndim, t->shape, k); }
+
+const char *nb_shape_str(const nb_tensor *t, char *buf, size_t n) {
+    if (!buf || !n) return buf;
+    snprintf(buf, n, "%s", t ? nb__shape(t, 3) : "(null)");
+    return buf;
+}
+
+bool nb_same_shape(const nb_tensor *a, const nb_tensor *b) {
+    if (!a || !b || a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+/* ---- creation ---------------------------------------------------------------------------- */
+nb_tensor *nb_empty(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
+    return nb__tensor(ar, dt, ndim, shape);
+}
+
+nb_tensor *nb_full(nb_arena *ar, int ndim, const int64_t *shape, float value) {
+    nb_tensor *t = nb__tensor(ar, NB_FLOAT32, ndim, shape);
+    if (t) nb_fill(t, value);
+    return t;
+}
+
+nb_tensor *nb_zeros(nb_arena *ar, int ndim, const int64_t *shape) {
+    return nb_full(ar, ndim, shape, 0.0f);
+}
+
+nb_tensor *nb_ones(nb_arena *ar, int ndim, const int64_t *shape) {
+    return nb_full(ar, ndim, shape, 1.0f);
+}
+
+nb_tensor *nb_scalar(nb_arena *ar, float value) { return nb_full(ar, 0, NULL, value); }
+
+nb_tensor *nb_from_array(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape,
+                         const void *values) {
+    if (!values) return nb__null(NB_EINVAL, "from_array: values is NULL");
+    nb_tensor *t = nb__tensor(ar, dt, ndim, shape);
+    if (t) memcpy(t->data, values, (size_t)t->numel * nb_dtype_size(dt));
+    return t;
+}
+
+nb_tensor *nb_arange(nb_arena *ar, double start, double end, double step) {
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
+        return nb__null(NB_EINVAL, "arange: step must be nonzero and bounds finite");
+    if ((end - start) / step < 0)
+        return nb__null(NB_EINVAL, "arange: upper bound and larger bound inconsistent with step sign");
+    int64_t n = (int64_t)ceil((end - start) / step);
+    nb_tensor *t = nb__tensor(ar, NB_FLOAT32, 1, &n);
+    if (t)
+        for (int64_t i = 0; i < n; i++) nb_f32(t)[i] = (float)(start + (double)i * step);
+    return t;
+}
+
+nb_tensor *nb_uniform(nb_arena *ar, int ndim, const int64_t *shape, float lo, float hi,
+                      nb_rng *rng) {
+    if (!rng) return nb__null(NB_EINVAL, "uniform: rng is NULL");
+    if (!(lo <= hi)) return nb__null(NB_EINVAL, "uniform: lo %g > hi %g", lo, hi);
+    nb_tensor *t = nb__tensor(ar, NB_FLOAT32, ndim, shape);
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            nb_f32(t)[i] = lo + (hi - lo) * nb_rng_uniform(rng);
+    return t;
+}
+
+nb_tensor *nb_normal(nb_arena *ar, int ndim, const int64_t *shape, float mean, float std,
+                     nb_rng *rng) {
+    if (!rng) return nb__null(NB_EINVAL, "normal: rng is NULL");
+    if (!(std >= 0)) return nb__null(NB_EINVAL, "normal: std %g must be >= 0", std);
+    nb_tensor *t = nb__tensor(ar, NB_FLOAT32, ndim, shape);
+    if (t)
+        for (int64_t i = 0; i < t->numel; i++)
+            nb_f32(t)[i] = mean + std * (float)nb_rng_normal(rng);
+    return t;
+}
+
+nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, double a,
+                              nb_rng *rng) {
+    if (ndim < 2)
+        return nb__null(NB_EINVAL, "kaiming_uniform: fan in can not be computed for a tensor "
+                                   "with fewer than 2 dimensions");
+    int64_t fan_in = nb__numel(ndim - 1, shape + 1);
+    double gain = sqrt(2.0 / (1.0 + a * a));
+    double bound = fan_in ? sqrt(3.0) * gain / sqrt((double)fan_in) : 0.0;
+    return nb_uniform(ar, ndim, shape, (float)-bound, (float)bound, rng);
+}
+
+nb_tensor *nb_clone(nb_arena *ar, const nb_tensor *t) {
+    if (!t) return NULL;
+    return nb_from_array(ar, t->dtype, t->ndim, t->shape, t->data);
+}
+
+double nb_item(const nb_tensor *t) {
+    if (!t || t->numel != 1) return NAN;
+    switch (t->dtype) {
+    case NB_FLOAT32: return nb_f32(t)[0];
+    case NB_INT32: return nb_i32(t)[0];
+    case NB_UINT8: return nb_u8(t)[0];
+    }
+    return NAN;
+}
+
+int nb_fill(nb_tensor *t, float value) {
+    if (!t) return nb__error(NB_EINVAL, "fill: tensor is NULL");
+    if (nb__check_f32("fill", t, "tensor")) return NB_EINVAL;
+    float *d = nb_f32(t);
+    for (int64_t i = 0; i < t->numel; i++) d[i] = value;
+    return NB_OK;
+}
+
+int nb_copy(nb_tensor *dst, const nb_tensor *src) {
+    if (!dst || !src) return nb__error(NB_EINVAL, "copy: tensor is NULL");
+    if (dst->numel != src->numel || dst->dtype != src->dtype)
+        return nb__error(NB_ESHAPE, "copy: cannot copy %s into %s", nb__shape(src, 0),
+                         nb__shape(dst, 1));
+    memmove(dst->data, src->data, (size_t)src->numel * nb_dtype_size(src->dtype));
+    return NB_OK;
+}

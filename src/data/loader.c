@@ -1,0 +1,134 @@
+/* loader.c - the DataLoader: a seeded permutation per epoch, consecutive batches of it
+ * (the last one partial unless drop_last), gathered and scaled x/255 into the arena. */
+#include "../core/internal.h"
+
+struct nb_loader {
+    const nb_tensor *x, *y;
+    nb_loader_opts o;
+    int64_t n, row; /* samples, bytes per sample */
+    int64_t *perm;
+    int64_t epoch, batch; /* batch -1: no epoch in progress */
+    nb_rng rng, rng_epoch;
+    float lut[256];       /* u8 -> float32(u8) / 255, exactly as torch computes it */
+};
+
+nb_loader_opts nb_loader_defaults(void) {
+    return (nb_loader_opts){.batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,
+                            .flatten = false};
+}
+
+nb_loader *nb_loader_new(const nb_tensor *x, const nb_tensor *y, const nb_loader_opts *opts) {
+    nb_loader_opts o = opts ? *opts : nb_loader_defaults();
+    if (!x || !y) return nb__null(NB_EINVAL, "loader: images or labels is NULL");
+    if (x->dtype != NB_UINT8 || x->ndim < 1)
+        return nb__null(NB_EINVAL, "loader: images must be uint8 [N, ...]");
+    if ((y->dtype != NB_UINT8 && y->dtype != NB_INT32) || y->ndim != 1 || y->shape[0] != x->shape[0])
+        return nb__null(NB_ESHAPE, "loader: labels have shape %s, expected [%lld] (uint8 or int32)",
+                        nb__shape(y, 0), (long long)x->shape[0]);
+    if (o.batch_size <= 0)
+        return nb__null(NB_EINVAL, "loader: batch_size should be a positive integer value, but got "
+                        "batch_size=%lld", (long long)o.batch_size);
+    nb_loader *ld = nb__calloc(1, sizeof *ld);
+    if (!ld) return NULL;
+    ld->x = x;
+    ld->y = y;
+    ld->o = o;
+    ld->n = x->shape[0];
+    ld->row = ld->n ? x->numel / ld->n : 0;
+    ld->perm = nb__malloc(sizeof(int64_t) * (size_t)(ld->n ? ld->n : 1));
+    if (!ld->perm) {
+        nb__free(ld);
+        return NULL;
+    }
+    ld->batch = -1;
+    nb_rng_seed(&ld->rng, o.seed);
+    for (int i = 0; i < 256; i++) ld->lut[i] = (float)i / 255.0f;
+    return ld;
+}
+
+int64_t nb_loader_num_samples(const nb_loader *ld) {
+    if (!ld) return 0;
+    return ld->o.drop_last ? ld->n / ld->o.batch_size * ld->o.batch_size : ld->n;
+}
+
+int64_t nb_loader_num_batches(const nb_loader *ld) {
+    if (!ld) return 0;
+    int64_t b = ld->o.batch_size;
+    return ld->o.drop_last ? ld->n / b : (ld->n + b - 1) / b;
+}
+
+static void draw_permutation(nb_loader *ld) {
+    ld->rng_epoch = ld->rng;
+    for (int64_t i = 0; i < ld->n; i++) ld->perm[i] = i;
+    if (!ld->o.shuffle) return;
+    for (int64_t i = ld->n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below(&ld->rng, (uint32_t)(i + 1));
+        int64_t t = ld->perm[i];
+        ld->perm[i] = ld->perm[j];
+        ld->perm[j] = t;
+    }
+}
+
+int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
+    if (!ld || !ar || !x || !y) return nb__error(NB_EINVAL, "loader_next: NULL argument");
+    if (ld->batch < 0) {
+        draw_permutation(ld);
+        ld->epoch++;
+        ld->batch = 0;
+    }
+    if (ld->batch >= nb_loader_num_batches(ld)) {
+        ld->batch = -1;
+        return 0;
+    }
+    int64_t b0 = ld->batch * ld->o.batch_size;
+    int64_t B = ld->n - b0 < ld->o.batch_size ? ld->n - b0 : ld->o.batch_size;
+    int64_t shape[NB_MAX_DIMS] = {B};
+    int nd = ld->o.flatten ? 2 : ld->x->ndim;
+    if (ld->o.flatten) shape[1] = ld->row;
+    else
+        for (int i = 1; i < nd; i++) shape[i] = ld->x->shape[i];
+    nb_tensor *xb = nb__tensor(ar, NB_FLOAT32, nd, shape);
+    nb_tensor *yb = nb__tensor(ar, NB_INT32, 1, &B);
+    if (!xb || !yb) return NB_ENOMEM;
+    const uint8_t *src = nb_u8(ld->x);
+    float *dst = nb_f32(xb);
+    for (int64_t i = 0; i < B; i++) {
+        int64_t s = ld->perm[b0 + i];
+        if (i + 1 < B) __builtin_prefetch(src + ld->perm[b0 + i + 1] * ld->row);
+        const uint8_t *r = src + s * ld->row;
+        float *d = dst + i * ld->row;
+        for (int64_t j = 0; j < ld->row; j++) d[j] = ld->lut[r[j]];
+        nb_i32(yb)[i] = ld->y->dtype == NB_UINT8 ? nb_u8(ld->y)[s] : nb_i32(ld->y)[s];
+    }
+    ld->batch++;
+    *x = xb;
+    *y = yb;
+    return 1;
+}
+
+nb_loader_state nb_loader_get_state(const nb_loader *ld) {
+    nb_loader_state st = {0, -1, {0, 0}};
+    if (!ld) return st;
+    st.epoch = ld->epoch;
+    st.batch = ld->batch;
+    st.rng = ld->batch >= 0 ? ld->rng_epoch : ld->rng;
+    return st;
+}
+
+int nb_loader_set_state(nb_loader *ld, const nb_loader_state *st) {
+    if (!ld || !st) return nb__error(NB_EINVAL, "loader_set_state: NULL argument");
+    if (st->epoch < 0 || st->batch < -1 || st->batch > nb_loader_num_batches(ld))
+        return nb__error(NB_EINVAL, "loader_set_state: position epoch %lld batch %lld is out of range",
+                         (long long)st->epoch, (long long)st->batch);
+    ld->rng = st->rng;
+    ld->epoch = st->epoch;
+    ld->batch = st->batch;
+    if (st->batch >= 0) draw_permutation(ld); /* same generator state, same permutation */
+    return NB_OK;
+}
+
+void nb_loader_free(nb_loader *ld) {
+    if (!ld) return;
+    nb__free(ld->perm);
+    nb__free(ld);
+}

@@ -1,0 +1,67 @@
+/* activation.c - pointwise nonlinearities and their derivatives. */
+#include <math.h>
+#include "activation.h"
+
+void nb_k_relu(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* PyTorch's threshold_backward: the gradient passes where the output is > 0. */
+void nb_k_relu_backward(float *restrict gx, const float *restrict gy, const float *restrict y,
+                        int64_t n, float beta) {
+    if (beta == 0.0f)
+        for (int64_t i = 0; i < n; i++) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+    else
+        for (int64_t i = 0; i < n; i++) gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
+}
+
+void nb_k_leaky_relu(float *restrict y, const float *restrict x, int64_t n, float slope) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+}
+
+void nb_k_leaky_relu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                              int64_t n, float slope, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = x[i] > 0.0f ? gy[i] : gy[i] * slope;
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_tanh(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+void nb_k_tanh_backward(float *restrict gx, const float *restrict gy, const float *restrict y,
+                        int64_t n, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gy[i] * (1.0f - y[i] * y[i]);
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_sigmoid(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void nb_k_sigmoid_backward(float *restrict gx, const float *restrict gy, const float *restrict y,
+                           int64_t n, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gy[i] * (1.0f - y[i]) * y[i];
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_gelu(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void nb_k_gelu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                        int64_t n, float beta) {
+    const float k = (float)(M_2_SQRTPI * M_SQRT1_2 * 0.5); /* 1/sqrt(2 pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        float pdf = k * expf(-0.5f * x[i] * x[i]);
+        float g = gy[i] * (cdf + x[i] * pdf);
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}

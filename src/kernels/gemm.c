@@ -1,0 +1,59 @@
+/* gemm.c - single-precision matrix multiply: OpenBLAS when built with it, else a cache- and
+ * register-blocked kernel written so GCC vectorises its inner loop. */
+#include <string.h>
+#include "kernels.h"
+
+#ifdef NB_HAVE_OPENBLAS
+#include <cblas.h>
+
+void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* BLAS would scale C by beta; do the same without reading NaN garbage */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
+                C, (blasint)ldc);
+}
+
+#else /* builtin */
+
+enum { MC = 64, KC = 256, NC = 512 };
+
+/* Pack a KC x NC panel of op(B) so the inner loop reads it contiguously. */
+static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                   int64_t nc, float *restrict dst) {
+    for (int64_t k = 0; k < kc; k++)
+        for (int64_t j = 0; j < nc; j++)
+            dst[k * nc + j] = tb ? B[(j0 + j) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + j];
+}
+
+void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    static _Thread_local float bpack[KC * NC];
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    if (K == 0 || alpha == 0.0f) return;
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+        int64_t nc = N - j0 < NC ? N - j0 : NC;
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            int64_t kc = K - k0 < KC ? K - k0 : KC;
+            pack_b(tb, B, ldb, k0, kc, j0, nc, bpack);
+            for (int64_t i0 = 0; i0 < M; i0 += MC) {
+                int64_t mc = M - i0 < MC ? M - i0 : MC;
+                for (int64_t i = i0; i < i0 + mc; i++) {
+                    float *restrict c = C + i * ldc + j0;
+                    for (int64_t k = 0; k < kc; k++) {
+                        float a = alpha * (ta ? A[(k0 + k) * lda + i] : A[i * lda + k0 + k]);
+                        const float *restrict b = bpack + k * nc;
+                        for (int64_t j = 0; j < nc; j++) c[j] += a * b[j];
+                    }
+                }
+            }
+        }
+    }
+}
+#endif

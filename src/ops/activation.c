@@ -1,0 +1,85 @@
+/* activation.c - relu, leaky_relu, tanh, sigmoid, gelu: each forward with its backward. */
+#include "../core/internal.h"
+#include "../kernels/activation.h"
+
+static nb_tensor *unary_out(nb_arena *ar, const char *op, nb_tensor *x) {
+    if (nb__check_f32(op, x, "input")) return NULL;
+    return nb__tensor_like(ar, x);
+}
+
+/* ---- relu: y = max(x, 0); dx = dy where y > 0 ------------------------------------------- */
+static void relu_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_relu_backward(g, nb_f32(n->out->grad), nb_f32(n->out), n->out->numel, beta);
+}
+
+nb_tensor *nb_relu(nb_arena *ar, nb_tensor *x) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "relu", x);
+    if (!y) return NULL;
+    nb_k_relu(nb_f32(y), nb_f32(x), x->numel);
+    nb__record(ar, y, "relu", relu_backward, 1, &x);
+    return y;
+}
+
+/* ---- leaky_relu: y = x > 0 ? x : slope x; dx = dy (x > 0 ? 1 : slope) ------------------- */
+static void leaky_relu_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_leaky_relu_backward(g, nb_f32(n->out->grad), nb_f32(n->in[0]), n->out->numel,
+                                    (float)n->arg.f[0], beta);
+}
+
+nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *x, float slope) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "leaky_relu", x);
+    if (!y) return NULL;
+    nb_k_leaky_relu(nb_f32(y), nb_f32(x), x->numel, slope);
+    nb_node *n = nb__record(ar, y, "leaky_relu", leaky_relu_backward, 1, &x);
+    if (n) n->arg.f[0] = slope;
+    return y;
+}
+
+/* ---- tanh: dx = dy (1 - y^2) ------------------------------------------------------------ */
+static void tanh_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_tanh_backward(g, nb_f32(n->out->grad), nb_f32(n->out), n->out->numel, beta);
+}
+
+nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *x) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "tanh", x);
+    if (!y) return NULL;
+    nb_k_tanh(nb_f32(y), nb_f32(x), x->numel);
+    nb__record(ar, y, "tanh", tanh_backward, 1, &x);
+    return y;
+}
+
+/* ---- sigmoid: dx = dy y (1 - y) --------------------------------------------------------- */
+static void sigmoid_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_sigmoid_backward(g, nb_f32(n->out->grad), nb_f32(n->out), n->out->numel, beta);
+}
+
+nb_tensor *nb_sigmoid(nb_arena *ar, nb_tensor *x) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "sigmoid", x);
+    if (!y) return NULL;
+    nb_k_sigmoid(nb_f32(y), nb_f32(x), x->numel);
+    nb__record(ar, y, "sigmoid", sigmoid_backward, 1, &x);
+    return y;
+}
+
+/* ---- gelu (exact): y = x Phi(x); dx = dy (Phi(x) + x phi(x)) ----------------------------- */
+static void gelu_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_gelu_backward(g, nb_f32(n->out->grad), nb_f32(n->in[0]), n->out->numel, beta);
+}
+
+nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *x) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "gelu", x);
+    if (!y) return NULL;
+    nb_k_gelu(nb_f32(y), nb_f32(x), x->numel);
+    nb__record(ar, y, "gelu", gelu_backward, 1, &x);
+    return y;
+}

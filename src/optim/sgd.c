@@ -1,0 +1,71 @@
+/* sgd.c - torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay, maximize.
+ *
+ *   d = maximize ? -g : g;  d += wd * p
+ *   buf = first step ? d : momentum * buf + (1 - dampening) * d
+ *   d = nesterov ? d + momentum * buf : buf;   p -= lr * d
+ * Each `x.add_(y, alpha=a)` of PyTorch is one fused multiply-add, as on PyTorch's CPU path. */
+#include <math.h>
+#include "optimizer.h"
+
+NB_FMA_CLONES
+static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
+                       bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
+                       bool nesterov, bool maximize) {
+    for (int64_t i = 0; i < n; i++) {
+        float d = maximize ? -g[i] : g[i];
+        if (wd != 0.0f) d = fmaf(p[i], wd, d);
+        if (buf) {
+            float b = first ? d : fmaf(d, one_m_damp, buf[i] * mom);
+            buf[i] = b;
+            d = nesterov ? fmaf(b, mom, d) : b;
+        }
+        p[i] = fmaf(d, neg_lr, p[i]);
+    }
+}
+
+static int sgd_step(nb_optim *o, nb_group *g) {
+    double lr = nb__g(g, "lr"), mom = nb__g(g, "momentum"), damp = nb__g(g, "dampening");
+    double wd = nb__g(g, "weight_decay");
+    bool nesterov = nb__gb(g, "nesterov"), maximize = nb__gb(g, "maximize");
+    for (int i = 0; i < g->nparams; i++) {
+        nb_tensor *p = g->params[i];
+        if (!p->grad) continue;
+        int idx = g->first + i;
+        float *buf = NULL;
+        bool first = false;
+        if (mom != 0.0) {
+            nb_value *v = nb__state(o, idx, "momentum_buffer");
+            first = !v || v->kind != NB_VALUE_TENSOR;
+            if (!(buf = nb__state_tensor(o, idx, "momentum_buffer", p, 0.0f))) return NB_ENOMEM;
+        } else if (!nb__state_scalar(o, idx, "momentum_buffer", NB_VALUE_NONE, 0)) {
+            return NB_ENOMEM; /* PyTorch keeps the key, with None */
+        }
+        sgd_update(nb_f32(p), nb_f32(p->grad), buf, first, p->numel, (float)-lr, (float)wd,
+                   (float)mom, (float)(1.0 - damp), nesterov, maximize);
+    }
+    return NB_OK;
+}
+
+static int sgd_validate(const nb_value *hp, int n) {
+    if (nb__check_ge0(hp, n, "lr", "learning rate") || nb__check_ge0(hp, n, "momentum", "momentum value") ||
+        nb__check_ge0(hp, n, "weight_decay", "weight_decay value"))
+        return NB_EINVAL;
+    if (nb__hp_bool(hp, n, "nesterov") && (nb__hp(hp, n, "momentum") <= 0 || nb__hp(hp, n, "dampening") != 0))
+        return nb__error(NB_EINVAL, "Nesterov momentum requires a momentum and zero dampening");
+    return NB_OK;
+}
+
+static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step};
+
+nb_sgd_opts nb_sgd_defaults(void) {
+    return (nb_sgd_opts){.lr = 1e-3, .momentum = 0, .dampening = 0, .weight_decay = 0,
+                         .nesterov = false, .maximize = false};
+}
+
+nb_optim *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_opts *opts) {
+    nb_sgd_opts o = opts ? *opts : nb_sgd_defaults();
+    nb_value d[] = {nb_num("lr", o.lr), nb_num("momentum", o.momentum),
+                    nb_num("dampening", o.dampening), nb_num("weight_decay", o.weight_decay),
+                    nb_bool("nesterov", o.nesterov), nb_bool("maximize", o.maximize)};
+    return nb__optim_new(&sgd_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+}

@@ -1,0 +1,47 @@
+/* step_lr.c - StepLR(step_size, gamma=0.1): lr *= gamma every step_size epochs.
+ *   chainable:   e == 0 or e % step_size != 0 ? lr : lr * gamma
+ *   closed form: base_lr * gamma ^ floor(e / step_size) */
+#include <math.h>
+#include "scheduler.h"
+
+typedef struct step_lr {
+    nb_sched base;
+    int64_t step_size;
+    double gamma;
+} step_lr;
+
+static int step_lr_get(nb_sched *s, double *lrs) {
+    const step_lr *k = (const step_lr *)s;
+    bool decay = s->last_epoch != 0 && s->last_epoch % k->step_size == 0;
+    for (int g = 0; g < s->ngroups; g++) lrs[g] = nb__sched_group_lr(s, g) * (decay ? k->gamma : 1.0);
+    return NB_OK;
+}
+
+static int step_lr_closed(nb_sched *s, double *lrs) {
+    const step_lr *k = (const step_lr *)s;
+    for (int g = 0; g < s->ngroups; g++)
+        lrs[g] = s->base_lrs[g] * pow(k->gamma, (double)(s->last_epoch / k->step_size));
+    return NB_OK;
+}
+
+static const nb_sched_field step_lr_fields[] = {
+    {"step_size", NB_VALUE_INT, offsetof(step_lr, step_size)},
+    {"gamma", NB_VALUE_NUMBER, offsetof(step_lr, gamma)},
+};
+
+static const nb_sched_algo step_lr_algo = {
+    .name = "StepLR", .size = sizeof(step_lr), .get_lr = step_lr_get,
+    .closed_form = step_lr_closed, .fields = step_lr_fields, .nfields = 2};
+
+nb_sched *nb_step_lr(nb_optim *o, int64_t step_size, double gamma) {
+    if (step_size <= 0)
+        return nb__null(NB_EINVAL, "StepLR: step_size must be a positive integer, got %lld",
+                        (long long)step_size);
+    if (!(gamma > 0) || !isfinite(gamma))
+        return nb__null(NB_EINVAL, "StepLR: gamma must be > 0, got %s", nb__pyfloat(gamma, 0));
+    step_lr *k = (step_lr *)nb__sched_alloc(&step_lr_algo, o);
+    if (!k) return NULL;
+    k->step_size = step_size;
+    k->gamma = gamma;
+    return nb__sched_start(&k->base);
+}

@@ -1,0 +1,25 @@
+/* main.c - the nabla command: `nabla train ...` (and the subcommands later issues add). */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static void usage(void) {
+    printf("usage: nabla <command> [options]\n\n"
+           "commands:\n"
+           "  train     train a model on MNIST-style data (nabla train --help)\n"
+           "  version   print the library version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "version")) {
+        printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
+        return 0;
+    }
+    fprintf(stderr, "nabla: unknown command '%s' (see nabla --help)\n", argv[1]);
+    return 2;
+}
