@@ -1,7 +1,11 @@
-/* main.c - the nabla command: `nabla train ...` (and the subcommands later issues add). */
+/* main.c - the nabla command: `nabla train ...` and the other subcommands. */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+
+void cli_add(cli_flags *f, arg_spec s) {
+    if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
+}
 
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"

@@ -1,20 +1,18 @@
 /* train.c - `nabla train`: the PyTorch training loop over MNIST-style IDX data.
- *   for each epoch: for each batch: forward, loss, zero_grad, backward, step; evaluate;
- *   scheduler step; print one line (and one JSON object with --metrics). */
+ *   for each epoch: for each batch: forward, loss, zero_grad, backward, (clip), step;
+ *   evaluate; scheduler step; print one line (and one JSON object with --metrics). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "args.h"
 #include "cli.h"
 
 typedef struct train_cfg {
-    const char *data, *model, *hidden, *optim, *sched, *metrics;
-    double lr, momentum, weight_decay, gamma;
-    bool nesterov, lr_given;
-    long batch, epochs, seed, threads, step_size, limit;
+    const char *data, *metrics;
+    long batch, epochs, seed, threads, limit;
+    bool help;
 } train_cfg;
 
 static double now(void) {
@@ -28,76 +26,12 @@ static int fail(const char *what) {
     return 1;
 }
 
-/* 784 -> hidden... -> 10 with ReLU between, as nn.Sequential(Linear, ReLU, ..., Linear). */
-static nb_module *build_mlp(const train_cfg *c, int64_t in, int64_t classes, nb_rng *rng) {
-    double h[16];
-    int nh = args_list(c->hidden, h, 16);
-    if (nh < 0) {
-        fprintf(stderr, "nabla train: --hidden must be a comma list of sizes, got '%s'\n", c->hidden);
-        return NULL;
-    }
-    nb_module *mods[33];
-    int n = 0;
-    int64_t prev = in;
-    for (int i = 0; i < nh; i++) {
-        if (h[i] < 1 || h[i] != floor(h[i])) {
-            fprintf(stderr, "nabla train: hidden size %g is not a positive integer\n", h[i]);
-            for (int j = 0; j < n; j++) nb_module_free(mods[j]);
-            return NULL;
-        }
-        mods[n++] = nb_linear_new(prev, (int64_t)h[i], true, rng);
-        mods[n++] = nb_relu_new();
-        prev = (int64_t)h[i];
-    }
-    mods[n++] = nb_linear_new(prev, classes, true, rng);
-    nb_module *m = nb_sequential(n, mods);
-    if (!m) fail("model");
-    return m;
-}
-
-static nb_optim *build_optim(const train_cfg *c, nb_tensor **params, int n) {
-    if (!strcmp(c->optim, "sgd")) {
-        nb_sgd_opts o = nb_sgd_defaults();
-        o.lr = c->lr_given ? c->lr : 0.1;
-        o.momentum = c->momentum;
-        o.nesterov = c->nesterov;
-        o.weight_decay = c->weight_decay;
-        return nb_sgd(params, n, &o);
-    }
-    if (!strcmp(c->optim, "adam")) {
-        nb_adam_opts o = nb_adam_defaults();
-        o.lr = c->lr_given ? c->lr : 1e-3;
-        o.weight_decay = c->weight_decay;
-        return nb_adam(params, n, &o);
-    }
-    nb_clear_error();
-    fprintf(stderr, "nabla train: unknown optimizer '%s' (sgd, adam)\n", c->optim);
-    return NULL;
-}
-
-static nb_sched *build_sched(const train_cfg *c, nb_optim *opt, bool *failed) {
-    *failed = false;
-    if (!strcmp(c->sched, "none")) return NULL;
-    nb_sched *s = NULL;
-    if (!strcmp(c->sched, "step")) s = nb_step_lr(opt, c->step_size, c->gamma);
-    else {
-        fprintf(stderr, "nabla train: unknown schedule '%s' (none, step)\n", c->sched);
-        *failed = true;
-        return NULL;
-    }
-    if (!s) {
-        fail("scheduler");
-        *failed = true;
-    }
-    return s;
-}
-
 /* Test loss and accuracy in batches of 1000, without recording a graph. */
 static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double *loss, double *acc) {
     nb_loader_opts lo = nb_loader_defaults();
     lo.batch_size = 1000;
     lo.shuffle = false;
-    lo.flatten = true;
+    lo.flatten = model_cli_input().flatten;
     nb_loader *ld = nb_loader_new(test->images, test->labels, &lo);
     if (!ld) return -1;
     bool prev = nb_set_grad_enabled(false);
@@ -105,13 +39,13 @@ static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double
     double total = 0, correct = 0;
     int64_t n = 0;
     nb_tensor *x, *y;
+    nb_cross_entropy_opts co = nb_cross_entropy_defaults();
+    co.reduction = NB_REDUCTION_SUM;
     int rc;
     for (;;) {
         nb_arena_reset(ar);
         if ((rc = nb_loader_next(ld, ar, &x, &y)) <= 0) break;
         nb_tensor *logits = nb_forward(model, ar, x);
-        nb_cross_entropy_opts co = nb_cross_entropy_defaults();
-        co.reduction = NB_REDUCTION_SUM;
         nb_tensor *l = nb_cross_entropy(ar, logits, y, &co);
         nb_tensor *pred = nb_argmax(ar, logits, 1, false);
         if (!l || !pred) {
@@ -138,50 +72,35 @@ static void progress(int64_t done, int64_t total, double loss) {
 }
 
 int cmd_train(int argc, char **argv) {
-    train_cfg c = {.data = nb_default_data_dir(), .model = "mlp", .hidden = "128", .optim = "sgd",
-                   .sched = "none", .metrics = NULL, .lr = 0.1, .momentum = 0.9,
-                   .weight_decay = 0, .gamma = 0.1, .nesterov = false, .batch = 64, .epochs = 3,
-                   .seed = 0, .threads = 1, .step_size = 1, .limit = 0};
-    bool help = false;
-    const arg_spec specs[] = {
-        {"data", ARG_STRING, &c.data, "folder with the IDX files (default: Fashion-MNIST)", NULL},
-        {"model", ARG_STRING, &c.model, "mlp", NULL},
-        {"hidden", ARG_STRING, &c.hidden, "hidden sizes, comma list (default 128)", NULL},
-        {"optim", ARG_STRING, &c.optim, "sgd | adam (default sgd)", NULL},
-        {"lr", ARG_DOUBLE, &c.lr, "learning rate (default 0.1 for sgd, 1e-3 for adam)", &c.lr_given},
-        {"momentum", ARG_DOUBLE, &c.momentum, "SGD momentum (default 0.9)", NULL},
-        {"nesterov", ARG_FLAG, &c.nesterov, "SGD Nesterov momentum", NULL},
-        {"weight-decay", ARG_DOUBLE, &c.weight_decay, "L2 weight decay (default 0)", NULL},
-        {"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL},
-        {"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL},
-        {"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL},
-        {"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL},
-        {"sched", ARG_STRING, &c.sched, "none | step (default none)", NULL},
-        {"step-size", ARG_INT, &c.step_size, "StepLR step_size in epochs (default 1)", NULL},
-        {"gamma", ARG_DOUBLE, &c.gamma, "StepLR gamma (default 0.1)", NULL},
-        {"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL},
-        {"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL},
-        {"help", ARG_FLAG, &help, "this help", NULL},
-    };
-    int nspecs = (int)(sizeof specs / sizeof specs[0]);
+    train_cfg c = {.data = nb_default_data_dir(), .metrics = NULL, .batch = 64, .epochs = 3,
+                   .seed = 0, .threads = 1, .limit = 0, .help = false};
+    cli_flags f = {.n = 0};
+    cli_add(&f, (arg_spec){"data", ARG_STRING, &c.data, "folder with the IDX files (default: Fashion-MNIST)", NULL});
+    model_cli_flags(&f);
+    optim_cli_flags(&f);
+    sched_cli_flags(&f);
+    cli_add(&f, (arg_spec){"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL});
+    cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
+    cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
+    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL});
+    cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
+    cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
+    cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
-    if (args_parse(argc, argv, 2, specs, nspecs, err, sizeof err)) {
+    if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         return 2;
     }
-    if (help) {
+    if (c.help) {
         printf("usage: nabla train [options]\n");
-        args_usage(specs, nspecs);
+        args_usage(f.specs, f.n);
         return 0;
-    }
-    if (strcmp(c.model, "mlp") != 0) {
-        fprintf(stderr, "nabla train: unknown model '%s' (mlp)\n", c.model);
-        return 2;
     }
     if (c.epochs < 0 || c.batch < 1 || c.threads < 1 || c.limit < 0) {
         fprintf(stderr, "nabla train: --epochs, --batch, --threads and --limit must be positive\n");
         return 2;
     }
+    if (model_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -190,45 +109,48 @@ int cmd_train(int argc, char **argv) {
         nb_mnist_free(&train);
         return 1;
     }
-    if (c.limit && c.limit < train.images->shape[0]) { /* views of the first samples */
-        train.images->shape[0] = train.labels->shape[0] = c.limit;
-        train.images->numel = c.limit * train.images->shape[1] * train.images->shape[2];
-        train.labels->numel = c.limit;
+    if (c.limit && c.limit < train.images->shape[0]) { /* keep the first samples only */
+        train.images->numel = train.images->numel / train.images->shape[0] * c.limit;
+        train.images->shape[0] = train.labels->shape[0] = train.labels->numel = c.limit;
     }
-    int64_t features = train.images->numel / train.images->shape[0];
     int rc = 1;
     nb_rng rng;
     nb_rng_seed(&rng, (uint64_t)c.seed);
-    nb_module *model = build_mlp(&c, features, 10, &rng);
-    nb_tensor *params[64];
-    int np = model ? nb_module_parameters(model, params, 64) : 0;
-    nb_optim *opt = model ? build_optim(&c, params, np) : NULL;
-    bool sched_failed = false;
-    nb_sched *sched = opt ? build_sched(&c, opt, &sched_failed) : NULL;
-    nb_loader_opts lo = nb_loader_defaults();
-    lo.batch_size = c.batch;
-    lo.seed = (uint64_t)c.seed;
-    lo.flatten = true;
-    nb_loader *ld = opt && !sched_failed ? nb_loader_new(train.images, train.labels, &lo) : NULL;
+    nb_module *model = model_cli_build(train.images->shape[1], train.images->shape[2], 10, &rng);
+    nb_tensor *params[256];
+    int np = model ? nb_module_parameters(model, params, 256) : 0;
+    nb_optim *opt = NULL;
+    nb_sched *sched = NULL;
+    nb_loader *ld = NULL;
     nb_arena *ar = nb_arena_new(0);
-    FILE *mf = c.metrics ? fopen(c.metrics, "w") : NULL;
-    if (!model) goto done;
-    if (!opt) {
+    FILE *mf = NULL;
+    if (!model) {
+        fail("model");
+        goto done;
+    }
+    if (!(opt = optim_cli_build(params, np))) {
         if (nb_last_status()) fail("optimizer");
         goto done;
     }
-    if (!ld || !ar) {
-        if (!sched_failed) fail("loader");
+    nb_loader_opts lo = nb_loader_defaults();
+    lo.batch_size = c.batch;
+    lo.seed = (uint64_t)c.seed;
+    lo.flatten = model_cli_input().flatten;
+    if (!(ld = nb_loader_new(train.images, train.labels, &lo)) || !ar) {
+        fail("loader");
         goto done;
     }
-    if (c.metrics && !mf) {
+    bool sched_failed;
+    sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
+    if (sched_failed) goto done;
+    if (c.metrics && !(mf = fopen(c.metrics, "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
     }
     bool tty = isatty(2);
     int64_t nbatches = nb_loader_num_batches(ld);
-    printf("nabla %s: %s %s-%s-10, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
-           nb_version(), c.model, "784", c.hidden, c.optim, nb_optim_get(opt, 0, "lr"), c.batch,
+    printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
+           nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
            c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
     for (long epoch = 1; epoch <= c.epochs; epoch++) {
         double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
@@ -244,7 +166,11 @@ int cmd_train(int argc, char **argv) {
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || nb_optim_step(opt)) { fail("step"); goto done; }
+            if (nb_backward(loss) || optim_cli_clip(params, np) || nb_optim_step(opt) ||
+                sched_cli_after_batch(sched)) {
+                fail("step");
+                goto done;
+            }
             loss_sum += nb_item(loss) * (double)y->numel;
             seen += y->numel;
             if (tty && (++b % 50 == 0 || b == nbatches)) progress(b, nbatches, loss_sum / (double)seen);
@@ -263,7 +189,7 @@ int cmd_train(int argc, char **argv) {
                     epoch, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
             fflush(mf);
         }
-        if (sched && nb_sched_step(sched)) { fail("scheduler"); goto done; }
+        if (sched_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; }
     }
     rc = 0;
 done:

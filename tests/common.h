@@ -1,0 +1,48 @@
+/* common.h - helpers shared by the Check suites: golden vectors from PyTorch, comparisons,
+ * temporary files. Golden files live in tests/golden/ (written by tools/golden/gen_*.py). */
+#ifndef NABLA_TESTS_COMMON_H
+#define NABLA_TESTS_COMMON_H
+
+#include <check.h>
+#include <stdint.h>
+#include "nabla.h"
+
+typedef struct gold_entry {
+    char *name;
+    int dtype; /* 0 float32, 1 int32, 2 float64 */
+    int ndim;
+    int64_t shape[8];
+    int64_t numel;
+    void *data;
+} gold_entry;
+
+typedef struct golden {
+    int n;
+    gold_entry *e;
+} golden;
+
+/* Load tests/golden/<file> (ck_abort on any problem). */
+golden *golden_load(const char *file);
+/* Entry by name (ck_abort if missing). */
+const gold_entry *golden_get(const golden *g, const char *name);
+/* True if the entry exists. */
+bool golden_has(const golden *g, const char *name);
+/* A heap float32 tensor with the entry's shape and data (entry must be float32). */
+nb_tensor *golden_tensor(const golden *g, const char *name);
+void golden_free(golden *g);
+
+/* Max relative error max|a-b| / max(|b|, floor) over n elements, and where it occurs. */
+double max_rel_err(const float *a, const float *b, int64_t n, double floor, int64_t *where);
+/* ck_assert that |a-b| <= atol + rtol*|b| elementwise, naming what and the worst element. */
+void assert_close(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol);
+void assert_close_f64(const char *what, const double *a, const double *b, int64_t n, double rtol, double atol);
+
+/* A fresh empty directory under the build's temp area; returns its path (static buffer). */
+const char *temp_dir(void);
+/* Path of a file in the source tree's datasets/ fixtures. */
+const char *fixture(const char *name);
+
+/* Run a suite and return the number of failures (for main()). */
+int run_suite(Suite *s);
+
+#endif

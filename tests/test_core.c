@@ -1,0 +1,135 @@
+/* test_core.c - errors, arena, RNG, tensor creation and views. */
+#include <math.h>
+#include <string.h>
+#include "common.h"
+
+START_TEST(test_error_messages) {
+    nb_clear_error();
+    ck_assert_int_eq(nb_last_status(), NB_OK);
+    ck_assert_ptr_null(nb_zeros(NULL, 9, (int64_t[9]){1, 1, 1, 1, 1, 1, 1, 1, 1}));
+    ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+    ck_assert_msg(strstr(nb_last_error(), "rank 9") != NULL, "message: %s", nb_last_error());
+    ck_assert_ptr_null(nb_zeros(NULL, 2, (int64_t[]){3, -1}));
+    ck_assert_msg(strstr(nb_last_error(), "negative size") != NULL, "message: %s", nb_last_error());
+    ck_assert_str_eq(nb_status_str(NB_ESHAPE), "shape mismatch");
+}
+END_TEST
+
+START_TEST(test_arena_reuses_memory) {
+    nb_arena *ar = nb_arena_new(1024);
+    ck_assert_ptr_nonnull(ar);
+    for (int step = 0; step < 3; step++) {
+        nb_arena_reset(ar);
+        for (int i = 0; i < 100; i++) ck_assert_ptr_nonnull(nb_zeros(ar, 1, (int64_t[]){1000}));
+    }
+    size_t peak = nb_arena_peak(ar);
+    ck_assert_uint_ge(peak, 100 * 4000);
+    nb_arena_reset(ar);
+    ck_assert_uint_eq(nb_arena_used(ar), 0);
+    nb_arena_free(ar);
+    nb_arena_free(NULL);
+}
+END_TEST
+
+START_TEST(test_rng_is_deterministic) {
+    nb_rng a, b;
+    nb_rng_seed(&a, 42);
+    nb_rng_seed(&b, 42);
+    for (int i = 0; i < 1000; i++) ck_assert_uint_eq(nb_rng_u32(&a), nb_rng_u32(&b));
+    nb_rng_seed(&b, 43);
+    int same = 0;
+    for (int i = 0; i < 100; i++) same += nb_rng_u32(&a) == nb_rng_u32(&b);
+    ck_assert_int_lt(same, 3);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < 100000; i++) {
+        float u = nb_rng_uniform(&a);
+        ck_assert(u >= 0.0f && u < 1.0f);
+        s += u;
+        s2 += u * u;
+    }
+    ck_assert_double_eq_tol(s / 100000, 0.5, 0.01);
+    ck_assert_double_eq_tol(s2 / 100000 - 0.25, 1.0 / 12, 0.01);
+    for (int i = 0; i < 1000; i++) ck_assert_uint_lt(nb_rng_below(&a, 7), 7);
+}
+END_TEST
+
+START_TEST(test_creation) {
+    int64_t shape[] = {2, 3};
+    nb_tensor *z = nb_zeros(NULL, 2, shape), *o = nb_ones(NULL, 2, shape), *f = nb_full(NULL, 2, shape, 2.5f);
+    ck_assert_int_eq(z->numel, 6);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_float_eq(nb_f32(z)[i], 0.0f);
+        ck_assert_float_eq(nb_f32(o)[i], 1.0f);
+        ck_assert_float_eq(nb_f32(f)[i], 2.5f);
+    }
+    float vals[] = {1, 2, 3, 4, 5, 6};
+    nb_tensor *a = nb_from_array(NULL, NB_FLOAT32, 2, shape, vals);
+    ck_assert_mem_eq(a->data, vals, sizeof vals);
+    nb_tensor *r = nb_arange(NULL, 0, 5, 1);
+    ck_assert_int_eq(r->numel, 5);
+    ck_assert_float_eq(nb_f32(r)[4], 4.0f);
+    nb_tensor *r2 = nb_arange(NULL, 1, 2, 0.25);
+    ck_assert_int_eq(r2->numel, 4);
+    ck_assert_ptr_null(nb_arange(NULL, 0, 1, 0));
+    nb_tensor *s = nb_scalar(NULL, 3.0f);
+    ck_assert_int_eq(s->ndim, 0);
+    ck_assert_double_eq(nb_item(s), 3.0);
+    ck_assert(isnan(nb_item(a)));
+    char buf[32];
+    ck_assert_str_eq(nb_shape_str(a, buf, sizeof buf), "[2, 3]");
+    nb_tensor *c = nb_clone(NULL, a);
+    ck_assert_mem_eq(c->data, vals, sizeof vals);
+    ck_assert_int_eq(nb_copy(z, a), NB_OK);
+    ck_assert_mem_eq(z->data, vals, sizeof vals);
+    ck_assert_int_eq(nb_copy(r, a), NB_ESHAPE);
+    nb_tensor *ts[] = {z, o, f, a, r, r2, s, c};
+    for (int i = 0; i < 8; i++) nb_tensor_free(ts[i]);
+    nb_tensor_free(NULL);
+}
+END_TEST
+
+START_TEST(test_random_init) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    int64_t shape[] = {128, 784};
+    nb_tensor *w = nb_kaiming_uniform(NULL, 2, shape, sqrt(5.0), &rng);
+    float bound = 1.0f / sqrtf(784.0f), mx = 0;
+    for (int64_t i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(nb_f32(w)[i]));
+    ck_assert_float_le(mx, bound);
+    ck_assert_float_gt(mx, bound * 0.99f);
+    nb_tensor *n = nb_normal(NULL, 1, (int64_t[]){100000}, 1.0f, 2.0f, &rng);
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < n->numel; i++) {
+        s += nb_f32(n)[i];
+        s2 += (double)nb_f32(n)[i] * nb_f32(n)[i];
+    }
+    double mean = s / 1e5, var = s2 / 1e5 - mean * mean;
+    ck_assert_double_eq_tol(mean, 1.0, 0.03);
+    ck_assert_double_eq_tol(var, 4.0, 0.1);
+    ck_assert_ptr_null(nb_kaiming_uniform(NULL, 1, shape, 0, &rng));
+    ck_assert_ptr_null(nb_uniform(NULL, 1, shape, 1, 0, &rng));
+    nb_tensor_free(w);
+    nb_tensor_free(n);
+}
+END_TEST
+
+START_TEST(test_version) {
+    ck_assert_str_eq(nb_version(), NB_VERSION_STRING);
+    ck_assert_int_eq(nb_set_num_threads(0), NB_EINVAL);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    ck_assert_int_eq(nb_get_num_threads(), 1);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_error_messages);
+    tcase_add_test(tc, test_arena_reuses_memory);
+    tcase_add_test(tc, test_rng_is_deterministic);
+    tcase_add_test(tc, test_creation);
+    tcase_add_test(tc, test_random_init);
+    tcase_add_test(tc, test_version);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}

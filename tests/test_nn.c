@@ -1,0 +1,102 @@
+/* test_nn.c - modules: names, slab, Linear/Sequential, and the MLP parity with PyTorch. */
+#include <math.h>
+#include <string.h>
+#include "common.h"
+
+START_TEST(test_sequential_names) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 128, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(128, 10, true, &rng)});
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(nb_module_num_params(m), 4);
+    ck_assert_int_eq(nb_module_numel(m), 784 * 128 + 128 + 128 * 10 + 10);
+    const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias"};
+    for (int i = 0; i < 4; i++) ck_assert_str_eq(nb_module_param(m, i).name, names[i]);
+    ck_assert_int_eq(nb_module_find(m, "0.weight")->shape[1], 784);
+    ck_assert_ptr_null(nb_module_find(m, "1.weight"));
+    /* all parameters live in one slab, in order */
+    const float *w0 = nb_f32(nb_module_param(m, 0).tensor), *b2 = nb_f32(nb_module_param(m, 3).tensor);
+    ck_assert_ptr_eq(nb_module_param(m, 0).tensor->data, m->slab);
+    ck_assert(b2 > w0 && b2 < m->slab + m->slab_numel);
+    char buf[512];
+    nb_module_repr(m, buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "(0): Linear(in_features=784, out_features=128, bias=True)"), "%s", buf);
+    nb_module_free(m);
+}
+END_TEST
+
+START_TEST(test_sequential_takes_ownership_on_failure) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(2, (nb_module *[]){nb_linear_new(4, 4, true, &rng), NULL});
+    ck_assert_ptr_null(m); /* the Linear is freed (ASan/valgrind would report a leak) */
+    ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+}
+END_TEST
+
+START_TEST(test_linear_bad_input) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *l = nb_linear_new(784, 128, true, &rng);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_zeros(ar, 2, (int64_t[]){2, 783});
+    ck_assert_ptr_null(nb_forward(l, ar, x));
+    ck_assert_str_eq(nb_last_error(), "linear: input has 783 features, expected 784 (input shape [2, 783])");
+    ck_assert_ptr_null(nb_forward(l, ar, NULL));
+    nb_arena_free(ar);
+    nb_module_free(l);
+}
+END_TEST
+
+/* 784-128-10 MLP with PyTorch's weights and a fixed batch: logits, loss and all gradients. */
+START_TEST(test_mlp_parity) {
+    golden *g = golden_load("mlp.nbg.gz");
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 128, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(128, 10, true, &rng)});
+    const char *names[] = {"0.weight", "0.bias", "2.weight", "2.bias"};
+    for (int i = 0; i < 4; i++) {
+        const gold_entry *e = golden_get(g, names[i]);
+        nb_tensor *p = nb_module_find(m, names[i]);
+        ck_assert_int_eq(p->numel, e->numel);
+        memcpy(p->data, e->data, sizeof(float) * (size_t)e->numel);
+    }
+    nb_arena *ar = nb_arena_new(0);
+    const gold_entry *xe = golden_get(g, "x"), *ye = golden_get(g, "y");
+    nb_tensor *x = nb_from_array(ar, NB_FLOAT32, xe->ndim, xe->shape, xe->data);
+    nb_tensor *y = nb_from_array(ar, NB_INT32, ye->ndim, ye->shape, ye->data);
+    nb_tensor *logits = nb_forward(m, ar, x);
+    nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
+    ck_assert_ptr_nonnull(loss);
+    const gold_entry *le = golden_get(g, "logits"), *lo = golden_get(g, "loss");
+    assert_close("logits", nb_f32(logits), le->data, le->numel, 1e-5, 1e-6);
+    assert_close("loss", nb_f32(loss), lo->data, 1, 1e-5, 0);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    for (int i = 0; i < 4; i++) {
+        char gname[32];
+        snprintf(gname, sizeof gname, "grad.%s", names[i]);
+        const gold_entry *e = golden_get(g, gname);
+        nb_tensor *p = nb_module_find(m, names[i]);
+        ck_assert_ptr_nonnull(p->grad);
+        int64_t w;
+        double rel = max_rel_err(nb_f32(p->grad), e->data, e->numel, 1e-3, &w);
+        ck_assert_msg(rel <= 1e-5, "%s: max relative error %.3g at %lld", gname, rel, (long long)w);
+    }
+    nb_arena_free(ar);
+    nb_module_free(m);
+    golden_free(g);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("nn");
+    TCase *tc = tcase_create("nn");
+    tcase_add_test(tc, test_sequential_names);
+    tcase_add_test(tc, test_sequential_takes_ownership_on_failure);
+    tcase_add_test(tc, test_linear_bad_input);
+    tcase_add_test(tc, test_mlp_parity);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}
