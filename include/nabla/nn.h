@@ -79,6 +79,9 @@ nb_module *nb_sequential(int n, nb_module *const *mods);
 /* Child i of a container (NULL if out of range). */
 nb_module *nb_module_child(const nb_module *m, int i);
 
+/* nn.Dropout(p): rng is borrowed (must outlive the module) so one generator drives the run. */
+nb_module *nb_dropout_new(float p, nb_rng *rng);
+
 /* Activation modules (no parameters). */
 nb_module *nb_relu_new(void);
 nb_module *nb_leaky_relu_new(float negative_slope);

@@ -121,6 +121,10 @@ nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_softmax(nb_arena *ar, nb_tensor *a, int dim);
 nb_tensor *nb_log_softmax(nb_arena *ar, nb_tensor *a, int dim);
 
+/* Inverted dropout: in training zero each element with probability p (drawn from rng) and
+ * scale the others by 1/(1-p); returns x itself when !training or p == 0. */
+nb_tensor *nb_dropout(nb_arena *ar, nb_tensor *x, float p, bool training, nb_rng *rng);
+
 /* ---- linear algebra ---------------------------------------------------------------------- */
 /* [n,k] @ [k,m] -> [n,m]; [b,n,k] @ [b,k,m] -> [b,n,m]. */
 nb_tensor *nb_matmul(nb_arena *ar, nb_tensor *a, nb_tensor *b);

@@ -14,6 +14,8 @@ void nb_k_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 
 /* y = beta*y + x (beta 0: y = x). */
 void nb_k_acc(float *y, const float *x, int64_t n, float beta);
+/* y = beta*y + a*b elementwise (beta 0: y = a*b). */
+void nb_k_mul_acc(float *y, const float *a, const float *b, int64_t n, float beta);
 /* out[i, j] = bias[j] for an [rows, cols] matrix. */
 void nb_k_bcast_rows(float *out, const float *bias, int64_t rows, int64_t cols);
 /* out[j] = beta*out[j] + sum_i x[i, j] over an [rows, cols] matrix. */

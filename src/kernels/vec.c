@@ -20,3 +20,11 @@ void nb_k_sum_rows(float *restrict out, const float *restrict x, int64_t rows, i
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) out[j] += x[i * cols + j];
 }
+
+void nb_k_mul_acc(float *restrict y, const float *restrict a, const float *restrict b, int64_t n,
+                  float beta) {
+    if (beta == 0.0f)
+        for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] += a[i] * b[i];
+}
