@@ -15,7 +15,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__) && defined(__linux__) && \
     !defined(NB_NO_TARGET_CLONES)
-#define NB_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define NB_VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define NB_VEC_CLONES
 #endif
@@ -57,6 +57,15 @@ NB_VEC_CLONES void nb_k_vsigmoid(float *restrict y, const float *restrict x, int
 
 NB_VEC_CLONES void nb_k_vtanh(float *restrict y, const float *restrict x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = k_tanh(x[i]);
+}
+
+NB_VEC_CLONES void nb_k_colsum(float *out, const float *x, int64_t rows, int64_t cols, float beta) {
+    if (beta == 0.0f) memset(out, 0, sizeof(float) * (size_t)cols);
+    for (int64_t i = 0; i < rows; i++) {
+        const float *restrict xi = x + i * cols;
+        float *restrict o = out;
+        for (int64_t j = 0; j < cols; j++) o[j] += xi[j];
+    }
 }
 
 /* ---- Elman RNN ----------------------------------------------------------------------------- */

@@ -17,6 +17,9 @@ void nb_k_vexp(float *y, const float *x, int64_t n);
 void nb_k_vsigmoid(float *y, const float *x, int64_t n);
 void nb_k_vtanh(float *y, const float *x, int64_t n);
 
+/* out[j] = beta*out[j] + sum_i x[i, j] over [rows, cols] (the bias gradients). */
+void nb_k_colsum(float *out, const float *x, int64_t rows, int64_t cols, float beta);
+
 /* The pre-activations of RNN and LSTM are summed as PyTorch does: (h W_hh^T + b_hh) +
  * (x W_ih^T + b_ih), from gx = x W_ih^T + b_ih, gh = h_prev W_hh^T and bh = b_hh (all
  * non-NULL: zeros when there is no bias or no previous state), gx and gh [B, G*H] contiguous. */

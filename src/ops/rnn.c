@@ -198,12 +198,12 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
                           1.0f, g, H);
     }
     if (c->bias) {
-        if ((g = pgrad(w[2], &beta))) nb_k_sum_rows(g, dG, T * B, GH, beta);
+        if ((g = pgrad(w[2], &beta))) nb_k_colsum(g, dG, T * B, GH, beta);
         if ((g = pgrad(w[3], &beta))) {
             if (c->mode == NB__GRU) {
-                nb_k_sum_rows(g, dGH, T * B, GH, beta);
+                nb_k_colsum(g, dGH, T * B, GH, beta);
             } else { /* same gradient as b_ih */
-                nb_k_sum_rows(gr->bsum, dG, T * B, GH, 0.0f);
+                nb_k_colsum(gr->bsum, dG, T * B, GH, 0.0f);
                 nb_k_acc(g, gr->bsum, GH, beta);
             }
         }
