@@ -53,6 +53,23 @@ START_TEST(test_rng_is_deterministic) {
 }
 END_TEST
 
+/* Values printed by PyTorch 1.13: torch.manual_seed(0); torch.empty(5).uniform_(-1, 1) and
+ * torch.randperm(10, generator=torch.Generator().manual_seed(0)). */
+START_TEST(test_rng_matches_pytorch) {
+    nb_rng r;
+    nb_rng_seed(&r, 0);
+    nb_tensor *u = nb_uniform(NULL, 1, (int64_t[]){5}, -1.0f, 1.0f, &r);
+    const float want[] = {-0.007486820220947266f, 0.5364435911178589f, -0.8230451345443726f,
+                          -0.7359390258789062f, -0.3851543664932251f};
+    ck_assert_mem_eq(u->data, want, sizeof want);
+    nb_tensor_free(u);
+    nb_rng_seed(&r, 0);
+    int64_t perm[10], want_perm[] = {4, 1, 7, 5, 3, 9, 0, 8, 6, 2};
+    nb_randperm(&r, 10, perm);
+    ck_assert_mem_eq(perm, want_perm, sizeof perm);
+}
+END_TEST
+
 START_TEST(test_creation) {
     int64_t shape[] = {2, 3};
     nb_tensor *z = nb_zeros(NULL, 2, shape), *o = nb_ones(NULL, 2, shape), *f = nb_full(NULL, 2, shape, 2.5f);
@@ -127,6 +144,7 @@ int main(void) {
     tcase_add_test(tc, test_error_messages);
     tcase_add_test(tc, test_arena_reuses_memory);
     tcase_add_test(tc, test_rng_is_deterministic);
+    tcase_add_test(tc, test_rng_matches_pytorch);
     tcase_add_test(tc, test_creation);
     tcase_add_test(tc, test_random_init);
     tcase_add_test(tc, test_version);
