@@ -218,7 +218,7 @@ int cmd_train(int argc, char **argv) {
             json_num(mf, "test_loss", test_loss, "%.6f", false);
             json_num(mf, "test_acc", test_acc, "%.4f", false);
             json_num(mf, "lr", lr, "%.10g", false);
-            json_num(mf, "seconds", secs, "%.4f", false);
+            json_num(mf, "seconds", secs, "%.6f", false);
             json_num(mf, "samples_per_sec", sps, "%.1f", true);
             fflush(mf);
         }
