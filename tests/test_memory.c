@@ -7,6 +7,7 @@
  * AddressSanitizer, which owns malloc itself. Check's own assertions allocate, so none runs
  * inside a counted window: counts are taken first, checked after. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
@@ -311,6 +312,49 @@ START_TEST(test_everything_through_hooks_and_freed) {
 }
 END_TEST
 
+START_TEST(test_recycled_arena_garbage_is_never_read) {
+    /* Arena memory is reused step after step, so a new gradient buffer holds whatever an
+     * earlier step left there (nb__grad's beta 0: write, never read). Leave NaN and infinity
+     * everywhere, then check one step's gradients against a step on a clean arena. */
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_tensor *xx = nb_uniform(NULL, 2, (int64_t[]){8, 20}, 0, 1, &rng);
+    nb_tensor *y = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){8}, (int32_t[]){0, 1, 2, 3, 4, 0, 1, 2});
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(20, 16, true, &rng), nb_relu_new(),
+                                                    nb_linear_new(16, 5, true, &rng)});
+    ck_assert(xx && y && m);
+    nb_tensor *params[4];
+    int np = nb_module_parameters(m, params, 4);
+    static float clean[4][400];
+    for (int pass = 0; pass < 2; pass++) {
+        nb_arena *ar = nb_arena_new(1 << 16);
+        if (pass == 1) {
+            const float poison[2] = {NAN, INFINITY};
+            for (int k = 0; k < 2; k++) { /* fill (nearly) all of it, then give it back */
+                ck_assert_ptr_nonnull(nb_full(ar, 1, (int64_t[]){(1 << 14) - 256}, poison[k]));
+                nb_arena_reset(ar);
+            }
+        }
+        nb_module_zero_grad(m, true);
+        nb_tensor *loss = nb_cross_entropy(ar, nb_forward(m, ar, xx), y, NULL);
+        ck_assert_int_eq(nb_backward(loss), NB_OK);
+        for (int i = 0; i < np; i++) {
+            ck_assert_ptr_nonnull(params[i]->grad);
+            if (pass == 0) memcpy(clean[i], params[i]->grad->data, sizeof(float) * (size_t)params[i]->numel);
+            else
+                for (int64_t j = 0; j < params[i]->numel; j++)
+                    ck_assert_msg(nb_f32(params[i]->grad)[j] == clean[i][j], "param %d [%lld]: %g on a "
+                                  "recycled arena, %g on a clean one", i, (long long)j,
+                                  nb_f32(params[i]->grad)[j], clean[i][j]);
+        }
+        nb_arena_free(ar);
+    }
+    nb_module_free(m);
+    nb_tensor_free(xx);
+    nb_tensor_free(y);
+}
+END_TEST
+
 START_TEST(test_set_allocator_rules) {
     /* main() installed the hooks before anything was allocated; once nabla has allocated,
      * they cannot change any more */
@@ -369,6 +413,7 @@ int main(void) {
     tcase_add_test(tc, test_variants_allocate_nothing);
     tcase_add_test(tc, test_eval_allocates_nothing);
     tcase_add_test(tc, test_everything_through_hooks_and_freed);
+    tcase_add_test(tc, test_recycled_arena_garbage_is_never_read);
     tcase_add_test(tc, test_set_allocator_rules);
     tcase_add_test(tc, test_threads_reach_openblas);
     suite_add_tcase(s, tc);
