@@ -60,9 +60,6 @@ static int adam_step(nb_optim *o, nb_group *g) {
         float *m = nb__state_tensor(o, idx, "exp_avg", p, 0.0f);
         float *v = nb__state_tensor(o, idx, "exp_avg_sq", p, 0.0f);
         float *vmax = amsgrad ? nb__state_tensor(o, idx, "max_exp_avg_sq", p, 0.0f) : NULL;
-        /* adding the tensors may have moved the state table: look "step" up again (it was
-         * created first, to keep PyTorch's state order) */
-        step = step ? nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0) : NULL;
         if (!step || !m || !v || (amsgrad && !vmax)) return NB_ENOMEM;
         step->num = (float)(step->num + 1.0); /* a float32 tensor in PyTorch */
         double t = step->num;
