@@ -572,6 +572,56 @@ START_TEST(test_sequential_classifier) {
 }
 END_TEST
 
+/* New buffers in a recycled arena hold whatever an earlier step left (NaN, inf): the op must
+ * write before it reads. Gradients on a poisoned arena equal those on a clean one, bit for bit. */
+START_TEST(test_recycled_arena_garbage_is_never_read) {
+    for (int mode = 0; mode < 4; mode++) {
+        nb_rng rng;
+        nb_rng_seed(&rng, 8);
+        int32_t cfg[10] = {mode, 3, 4, 2, 1, 1, 1, 1, 1, 0}; /* 2 layers, bidirectional, batch_first */
+        nb_module *m = make_module(cfg, &rng);
+        nb_tensor *x = randn(&rng, 3, (int64_t[]){2, 5, 3}), *h0 = randn(&rng, 3, (int64_t[]){4, 2, 4});
+        nb_tensor *c0 = mode == M_LSTM ? randn(&rng, 3, (int64_t[]){4, 2, 4}) : NULL;
+        nb_tensor *in[40];
+        int n = 0;
+        in[n++] = x;
+        in[n++] = h0;
+        if (c0) in[n++] = c0;
+        n += nb_module_parameters(m, in + n, 40 - n);
+        float *clean[40] = {0};
+        for (int pass = 0; pass < 2; pass++) {
+            nb_arena *ar = nb_arena_new(1 << 20);
+            if (pass == 1) {
+                const float poison[2] = {NAN, INFINITY};
+                for (int k = 0; k < 2; k++) { /* fill (nearly) all of it, then give it back */
+                    ck_assert_ptr_nonnull(nb_full(ar, 1, (int64_t[]){(1 << 18) - 256}, poison[k]));
+                    nb_arena_reset(ar);
+                }
+            }
+            for (int i = 0; i < n; i++) in[i]->grad = NULL;
+            nb_tensor *hn, *cn, *out = nb_rnn_forward(m, ar, x, h0, c0, &hn, &cn);
+            ck_assert_int_eq(nb_backward(dot(ar, out, nb_f32(nb_ones(ar, 1, (int64_t[]){out->numel})))), NB_OK);
+            ck_assert_int_eq(nb_backward(dot(ar, hn, nb_f32(nb_ones(ar, 1, (int64_t[]){hn->numel})))), NB_OK);
+            for (int i = 0; i < n; i++) {
+                ck_assert_ptr_nonnull(in[i]->grad);
+                if (pass == 0) {
+                    clean[i] = malloc(sizeof(float) * (size_t)in[i]->numel);
+                    memcpy(clean[i], in[i]->grad->data, sizeof(float) * (size_t)in[i]->numel);
+                } else {
+                    ck_assert_mem_eq(clean[i], in[i]->grad->data, sizeof(float) * (size_t)in[i]->numel);
+                    free(clean[i]);
+                }
+            }
+            nb_arena_free(ar);
+        }
+        nb_tensor_free(x);
+        nb_tensor_free(h0);
+        nb_tensor_free(c0);
+        nb_module_free(m);
+    }
+}
+END_TEST
+
 /* ---- memory: a steady-state LSTM training step makes no heap allocation ------------------- */
 static long nallocs;
 static void *count_malloc(size_t n) { nallocs++; return malloc(n); }
@@ -621,6 +671,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_shapes);
     tcase_add_test(tc, test_names_init_repr);
     tcase_add_test(tc, test_sequential_classifier);
+    tcase_add_test(tc, test_recycled_arena_garbage_is_never_read);
     tcase_add_test(tc, test_no_allocation_per_step);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
