@@ -104,6 +104,12 @@ double max_rel_err(const float *a, const float *b, int64_t n, double floor, int6
     return worst;
 }
 
+double parity_err(const float *a, const float *b, int64_t n, int64_t *where) {
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs((double)b[i]));
+    return max_rel_err(a, b, n, 0.1 * mx > 0 ? 0.1 * mx : 1e-30, where);
+}
+
 void assert_close(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol) {
     for (int64_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);

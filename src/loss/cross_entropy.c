@@ -49,7 +49,7 @@ static void xent_backward(nb_node *n) {
             for (int64_t c = 0; c < C; c++) {
                 double a = wt(s, c) * ((1 - s->eps) * ti[c] + s->eps / C);
                 float v = (float)(up * (pi[c] * asum - a));
-                gi[c] = beta == 0.0f ? v : gi[c] + v;
+                gi[c] = beta == 0.0f ? v : gi[c] + v; /* beta 0: gi is garbage */
             }
             continue;
         }
@@ -57,7 +57,7 @@ static void xent_backward(nb_node *n) {
         for (int64_t c = 0; c < C; c++) {
             double a = (s->eps / C) * wt(s, c) + (c == t ? (1 - s->eps) * wt(s, t) : 0.0);
             float v = up == 0.0 ? 0.0f : (float)(up * (pi[c] * asum - a));
-            gi[c] = beta == 0.0f ? v : gi[c] + v;
+            gi[c] = beta == 0.0f ? v : gi[c] + v; /* beta 0: gi is garbage */
         }
     }
 }
