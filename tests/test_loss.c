@@ -34,6 +34,8 @@ static const loss_case cases[] = {
     {"ce_weight_smooth", CE, NB_REDUCTION_MEAN, -100, 0.15},
     {"ce_prob_smooth", CE, NB_REDUCTION_MEAN, -100, 0.2},
     {"ce_prob_weight", CE, NB_REDUCTION_MEAN, -100, 0},
+    {"ce_big", CE, NB_REDUCTION_MEAN, -100, 0.1},
+    {"ce_prob_big", CE, NB_REDUCTION_MEAN, -100, 0},
     {"nll_ignore", NLL, NB_REDUCTION_MEAN, -100, 0},
     {"nll_weight", NLL, NB_REDUCTION_MEAN, -100, 0},
 };

@@ -70,7 +70,7 @@ nb_tensor *nb_cross_entropy(nb_arena *ar, nb_tensor *logits, const nb_tensor *ta
     int64_t N = logits->shape[0], C = logits->shape[1];
     bool soft = target->dtype == NB_FLOAT32;
     xent *s = nb__arena_alloc(ar, sizeof *s);
-    float *lse = nb__arena_alloc(ar, sizeof(float) * (size_t)(N ? N : 1));
+    double *lse = nb__arena_alloc(ar, sizeof(double) * (size_t)(N ? N : 1));
     if (!s || !lse) return NULL;
     s->p = nb__arena_alloc(ar, sizeof(float) * (size_t)(N * C > 0 ? N * C : 1));
     if (!s->p) return NULL;

@@ -80,6 +80,8 @@ case("ce_weight_ignore", ce(), unif(N, C), ignored, weight)
 case("ce_weight_smooth", ce(label_smoothing=0.15), unif(N, C), labels, weight)
 case("ce_prob_smooth", ce(label_smoothing=0.2), unif(N, C), probs)
 case("ce_prob_weight", ce(), unif(N, C), probs, weight)
+case("ce_big", ce(label_smoothing=0.1), unif(N, C, lo=4990, hi=5000), labels, weight)
+case("ce_prob_big", ce(), unif(N, C, lo=-5000, hi=-4990), probs)
 case("nll_ignore", nll(), F.log_softmax(unif(N, C), 1).float(), ignored)
 case("nll_weight", nll(), F.log_softmax(unif(N, C), 1).float(), labels, weight)
 
