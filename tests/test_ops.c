@@ -50,6 +50,7 @@ FN(f_matmul, nb_matmul(ar, x[0], x[1]))
 FN(f_matmul_self, nb_matmul(ar, x[0], x[0]))
 FN(f_transpose, nb_transpose(ar, x[0], (int)P(u)[0], (int)P(u)[1]))
 FN(f_reshape, nb_reshape(ar, x[0], 2, (int64_t[]){(int64_t)P(u)[0], (int64_t)P(u)[1]}))
+FN(f_view, nb_view(ar, x[0], 2, (int64_t[]){(int64_t)P(u)[0], (int64_t)P(u)[1]}))
 FN(f_flatten, nb_flatten(ar, x[0], (int)P(u)[0], (int)P(u)[1]))
 FN(f_sum, nb_sum(ar, x[0]))
 FN(f_mean, nb_mean(ar, x[0]))
@@ -130,6 +131,7 @@ static const op_case cases[] = {
     {"transpose_same", f_transpose, {1, 1}, false},
     {"reshape", f_reshape, {2, 6}, false},
     {"reshape_infer", f_reshape, {-1, 3}, false},
+    {"view", f_view, {4, 3}, false},
     {"flatten_12", f_flatten, {1, 2}, false},
     {"flatten_all", f_flatten, {0, -1}, false},
     {"sum", f_sum, {0}, false},

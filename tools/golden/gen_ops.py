@@ -140,6 +140,7 @@ case("transpose_neg", lambda a: a.transpose(-1, -2), unif(2, 3, 4))
 case("transpose_same", lambda a: a.transpose(1, 1), unif(2, 3))
 case("reshape", lambda a: a.reshape(2, 6), unif(3, 4))
 case("reshape_infer", lambda a: a.reshape(-1, 3), unif(3, 4))
+case("view", lambda a: a.view(4, 3), unif(2, 6))
 case("flatten_12", lambda a: a.flatten(1, 2), unif(2, 3, 4))
 case("flatten_all", lambda a: a.flatten(), unif(2, 3, 4))
 
