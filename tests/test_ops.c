@@ -167,18 +167,6 @@ static const op_case cases[] = {
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
-/* |got - want| <= 1e-5 relative, with values below 1e-3 of the tensor's largest compared
- * against that floor (they come out of cancellations whose absolute error is what counts). */
-static void check_rel(const char *what, const float *got, const gold_entry *e) {
-    double big = 0;
-    for (int64_t i = 0; i < e->numel; i++) big = fmax(big, fabs(((const float *)e->data)[i]));
-    int64_t where;
-    double rel = max_rel_err(got, e->data, e->numel, fmax(1e-3 * big, 1e-30), &where);
-    ck_assert_msg(rel <= 1e-5, "%s: relative error %.3g at element %lld (%.9g, expected %.9g)",
-                  what, rel, (long long)where, (double)got[where],
-                  (double)((const float *)e->data)[where]);
-}
-
 static golden *gold;
 
 static void load_gold(void) { gold = golden_load("ops.nbg.gz"); }
@@ -216,7 +204,7 @@ START_TEST(test_op_vs_pytorch) {
     ck_assert_msg(y->numel == ye->numel && y->ndim == ye->ndim, "%s: output shape %s", c->name,
                   nb_shape_str(y, (char[64]){0}, 64));
     for (int d = 0; d < y->ndim; d++) ck_assert_int_eq(y->shape[d], ye->shape[d]);
-    check_rel(key, nb_f32(y), ye);
+    assert_golden(key, nb_f32(y), ye, 1e-5);
     snprintf(key, sizeof key, "%s.w", c->name);
     const gold_entry *we = golden_get(gold, key);
     nb_tensor *w = nb_from_array(ar, NB_FLOAT32, we->ndim, we->shape, we->data);
@@ -225,7 +213,7 @@ START_TEST(test_op_vs_pytorch) {
         if (x[k]->dtype != NB_FLOAT32) continue;
         snprintf(key, sizeof key, "%s.g%d", c->name, k);
         ck_assert_msg(x[k]->grad != NULL, "%s: no gradient", key);
-        check_rel(key, nb_f32(x[k]->grad), golden_get(gold, key));
+        assert_golden(key, nb_f32(x[k]->grad), golden_get(gold, key), 1e-5);
     }
     if (!c->no_gradcheck)
         ck_assert_msg(nb_gradcheck(c->fn, n, x, (void *)c, NULL) == NB_OK, "%s: %s", c->name,

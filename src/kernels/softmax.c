@@ -44,8 +44,10 @@ void nb_k_softmax_backward(float *gx, const float *gy, const float *y, int64_t o
         for (int64_t in = 0; in < inner; in++) {
             int64_t base = o * C * inner + in;
             double sd = 0.0; /* accumulated in double, as PyTorch's acc_type */
-            for (int64_t c = 0; c < C; c++)
-                sd += log ? gy[base + c * inner] : (double)gy[base + c * inner] * y[base + c * inner];
+            for (int64_t c = 0; c < C; c++) {
+                int64_t k = base + c * inner;
+                sd += log ? gy[k] : (double)gy[k] * y[k];
+            }
             float s = (float)sd;
             for (int64_t c = 0; c < C; c++) {
                 int64_t k = base + c * inner;

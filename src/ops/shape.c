@@ -23,7 +23,8 @@ static void transpose_backward(nb_node *n) {
 nb_tensor *nb_transpose(nb_arena *ar, nb_tensor *x, int dim0, int dim1) {
     if (!x) return NULL;
     if (nb__check_f32("transpose", x, "input")) return NULL;
-    int d0 = nb__dim("transpose", dim0, x->ndim), d1 = d0 < 0 ? -1 : nb__dim("transpose", dim1, x->ndim);
+    int d0 = nb__dim("transpose", dim0, x->ndim);
+    int d1 = d0 < 0 ? -1 : nb__dim("transpose", dim1, x->ndim);
     if (d0 < 0 || d1 < 0) return NULL;
     if (d0 > d1) {
         int t = d0;
@@ -137,7 +138,8 @@ nb_tensor *nb_slice(nb_arena *ar, nb_tensor *x, int dim, int64_t start, int64_t 
     if (nb__check_f32("slice", x, "input")) return NULL;
     int d = nb__dim("slice", dim, x->ndim);
     if (d < 0) return NULL;
-    int64_t size = x->shape[d], s = start < 0 ? start + size : start, e = end < 0 ? end + size : end;
+    int64_t size = x->shape[d];
+    int64_t s = start < 0 ? start + size : start, e = end < 0 ? end + size : end;
     if (!(0 <= s && s <= e && e <= size))
         return nb__null(NB_EINVAL, "slice: start %lld and end %lld are out of range for dim %d "
                         "of size %lld (shape %s)", (long long)start, (long long)end, d,
@@ -170,7 +172,8 @@ int nb_split(nb_arena *ar, nb_tensor *x, int64_t split_size, int dim, nb_tensor 
         return nb__error(NB_EINVAL, "split: split_size can only be 0 if dimension size is 0, "
                          "but got dimension size of %lld", (long long)size);
     int64_t count = size == 0 ? 1 : (size + split_size - 1) / split_size;
-    if (count > INT32_MAX) return nb__error(NB_EINVAL, "split: too many chunks (%lld)", (long long)count);
+    if (count > INT32_MAX)
+        return nb__error(NB_EINVAL, "split: too many chunks (%lld)", (long long)count);
     for (int64_t i = 0; i < count && i < max; i++) {
         int64_t s = i * split_size, e = s + split_size < size ? s + split_size : size;
         out[i] = nb_slice(ar, x, d, s, e);
