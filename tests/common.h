@@ -39,6 +39,10 @@ double max_rel_err(const float *a, const float *b, int64_t n, double floor, int6
 double parity_err(const float *a, const float *b, int64_t n, int64_t *where);
 /* ck_assert that |a-b| <= atol + rtol*|b| elementwise, naming what and the worst element. */
 void assert_close(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol);
+/* ck_assert that got matches a float32 golden entry to rtol relative; elements below 1e-3 of
+ * the entry's largest magnitude are compared against that floor instead (they come out of
+ * cancellations whose absolute error is what counts). */
+void assert_golden(const char *what, const float *got, const gold_entry *e, double rtol);
 void assert_close_f64(const char *what, const double *a, const double *b, int64_t n, double rtol, double atol);
 
 /* A fresh empty directory under the build's temp area; returns its path (static buffer). */
