@@ -69,20 +69,22 @@ NB_VEC_CLONES void nb_k_colsum(float *out, const float *x, int64_t rows, int64_t
 }
 
 /* ---- Elman RNN ----------------------------------------------------------------------------- */
-static inline void rnn_row(int64_t H, const float *restrict gx, const float *restrict gh,
-                           const float *restrict bh, float *restrict h, bool relu) {
+static inline void rnn_row(int64_t H, const float *restrict gx, const float *restrict bi,
+                           const float *restrict gh, const float *restrict bh, float *restrict h,
+                           bool relu) {
     if (relu)
         for (int64_t j = 0; j < H; j++) {
-            float p = (gh[j] + bh[j]) + gx[j];
+            float p = (gh[j] + bh[j]) + (gx[j] + bi[j]);
             h[j] = p > 0.0f ? p : 0.0f;
         }
     else
-        for (int64_t j = 0; j < H; j++) h[j] = k_tanh((gh[j] + bh[j]) + gx[j]);
+        for (int64_t j = 0; j < H; j++) h[j] = k_tanh((gh[j] + bh[j]) + (gx[j] + bi[j]));
 }
 
-NB_VEC_CLONES void nb_k_rnn_step(int64_t B, int64_t H, const float *gx, const float *gh,
-                                 const float *bh, float *h, int64_t ldh, bool relu) {
-    for (int64_t b = 0; b < B; b++) rnn_row(H, gx + b * H, gh + b * H, bh, h + b * ldh, relu);
+NB_VEC_CLONES void nb_k_rnn_step(int64_t B, int64_t H, const float *gx, const float *bi,
+                                 const float *gh, const float *bh, float *h, int64_t ldh,
+                                 bool relu) {
+    for (int64_t b = 0; b < B; b++) rnn_row(H, gx + b * H, bi, gh + b * H, bh, h + b * ldh, relu);
 }
 
 NB_VEC_CLONES void nb_k_rnn_step_back(int64_t B, int64_t H, const float *h, int64_t ldh,
@@ -102,13 +104,15 @@ NB_VEC_CLONES void nb_k_rnn_step_back(int64_t B, int64_t H, const float *h, int6
 /* ---- LSTM ---------------------------------------------------------------------------------- */
 /* Each row is its own function so that gcc sees restrict parameters (it honours those through
  * inlining, unlike block-scope restrict pointers). */
-static inline void lstm_row(int64_t H, float *restrict g, const float *restrict gh,
-                            const float *restrict bh, const float *restrict cp,
-                            float *restrict c, float *restrict tc, float *restrict h) {
+static inline void lstm_row(int64_t H, float *restrict g, const float *restrict bi,
+                            const float *restrict gh, const float *restrict bh,
+                            const float *restrict cp, float *restrict c, float *restrict tc,
+                            float *restrict h) {
     /* the row (4H floats) stays in L1 between the gate loops and the update */
-    for (int64_t j = 0; j < 2 * H; j++) g[j] = k_sigmoid((gh[j] + bh[j]) + g[j]); /* i, f */
-    for (int64_t j = 2 * H; j < 3 * H; j++) g[j] = k_tanh((gh[j] + bh[j]) + g[j]);
-    for (int64_t j = 3 * H; j < 4 * H; j++) g[j] = k_sigmoid((gh[j] + bh[j]) + g[j]);
+    for (int64_t j = 0; j < 2 * H; j++) /* i, f */
+        g[j] = k_sigmoid((gh[j] + bh[j]) + (g[j] + bi[j]));
+    for (int64_t j = 2 * H; j < 3 * H; j++) g[j] = k_tanh((gh[j] + bh[j]) + (g[j] + bi[j]));
+    for (int64_t j = 3 * H; j < 4 * H; j++) g[j] = k_sigmoid((gh[j] + bh[j]) + (g[j] + bi[j]));
     for (int64_t j = 0; j < H; j++) {
         c[j] = g[H + j] * cp[j] + g[j] * g[2 * H + j];
         tc[j] = k_tanh(c[j]);
@@ -116,12 +120,12 @@ static inline void lstm_row(int64_t H, float *restrict g, const float *restrict 
     }
 }
 
-NB_VEC_CLONES void nb_k_lstm_step(int64_t B, int64_t H, float *gates, const float *gh,
-                                  const float *bh, const float *c_prev, float *c, float *tc,
-                                  float *h, int64_t ldh) {
+NB_VEC_CLONES void nb_k_lstm_step(int64_t B, int64_t H, float *gates, const float *bi,
+                                  const float *gh, const float *bh, const float *c_prev, float *c,
+                                  float *tc, float *h, int64_t ldh) {
     for (int64_t b = 0; b < B; b++)
-        lstm_row(H, gates + b * 4 * H, gh + b * 4 * H, bh, c_prev + b * H, c + b * H, tc + b * H,
-                 h + b * ldh);
+        lstm_row(H, gates + b * 4 * H, bi, gh + b * 4 * H, bh, c_prev + b * H, c + b * H,
+                 tc + b * H, h + b * ldh);
 }
 
 static inline void lstm_row_back(int64_t H, const float *restrict g, const float *restrict cp,
@@ -149,31 +153,35 @@ NB_VEC_CLONES void nb_k_lstm_step_back(int64_t B, int64_t H, const float *gates,
 }
 
 /* ---- GRU ----------------------------------------------------------------------------------- */
-static inline void gru_row(int64_t H, float *restrict gx, const float *restrict gh,
+static inline void gru_row(int64_t H, float *restrict gx, const float *restrict bi,
+                           const float *restrict gh, const float *restrict bh,
                            const float *restrict hp, float *restrict h) {
-    for (int64_t j = 0; j < 2 * H; j++) gx[j] = k_sigmoid(gx[j] + gh[j]); /* r and z */
+    for (int64_t j = 0; j < 2 * H; j++) /* r, z */
+        gx[j] = k_sigmoid((gh[j] + bh[j]) + (gx[j] + bi[j]));
     for (int64_t j = 0; j < H; j++) {
-        float n = k_tanh(gx[2 * H + j] + gx[j] * gh[2 * H + j]);
+        float n = k_tanh((gx[2 * H + j] + bi[2 * H + j]) + (gh[2 * H + j] + bh[2 * H + j]) * gx[j]);
         gx[2 * H + j] = n;
         h[j] = (hp[j] - n) * gx[H + j] + n; /* PyTorch: (hx - n) * z + n */
     }
 }
 
-NB_VEC_CLONES void nb_k_gru_step(int64_t B, int64_t H, float *gx, const float *gh,
-                                 const float *h_prev, int64_t ldhp, float *h, int64_t ldh) {
+NB_VEC_CLONES void nb_k_gru_step(int64_t B, int64_t H, float *gx, const float *bi, const float *gh,
+                                 const float *bh, const float *h_prev, int64_t ldhp, float *h,
+                                 int64_t ldh) {
     for (int64_t b = 0; b < B; b++)
-        gru_row(H, gx + b * 3 * H, gh + b * 3 * H, h_prev + b * ldhp, h + b * ldh);
+        gru_row(H, gx + b * 3 * H, bi, gh + b * 3 * H, bh, h_prev + b * ldhp, h + b * ldh);
 }
 
 static inline void gru_row_back(int64_t H, const float *restrict g, const float *restrict gh,
-                                const float *restrict hp, const float *restrict dy,
-                                float *restrict dh, float *restrict dgx, float *restrict dgh) {
+                                const float *restrict bh, const float *restrict hp,
+                                const float *restrict dy, float *restrict dh,
+                                float *restrict dgx, float *restrict dgh) {
     for (int64_t j = 0; j < H; j++) {
         float r = g[j], z = g[H + j], n = g[2 * H + j];
         float dhy = dh[j] + dy[j];
         float dnp = dhy * (1.0f - z) * (1.0f - n * n);
         float dzp = dhy * (hp[j] - n) * z * (1.0f - z);
-        float drp = dnp * gh[2 * H + j] * r * (1.0f - r);
+        float drp = dnp * (gh[2 * H + j] + bh[2 * H + j]) * r * (1.0f - r);
         dgx[j] = dgh[j] = drp;
         dgx[H + j] = dgh[H + j] = dzp;
         dgx[2 * H + j] = dnp;
@@ -183,9 +191,10 @@ static inline void gru_row_back(int64_t H, const float *restrict g, const float 
 }
 
 NB_VEC_CLONES void nb_k_gru_step_back(int64_t B, int64_t H, const float *gates, const float *gh,
-                                      const float *h_prev, int64_t ldhp, const float *dy,
-                                      int64_t ldy, float *dh, float *dgx, float *dgh) {
+                                      const float *bh, const float *h_prev, int64_t ldhp,
+                                      const float *dy, int64_t ldy, float *dh, float *dgx,
+                                      float *dgh) {
     for (int64_t b = 0; b < B; b++)
-        gru_row_back(H, gates + b * 3 * H, gh + b * 3 * H, h_prev + b * ldhp, dy + b * ldy,
+        gru_row_back(H, gates + b * 3 * H, gh + b * 3 * H, bh, h_prev + b * ldhp, dy + b * ldy,
                      dh + b * H, dgx + b * 3 * H, dgh + b * 3 * H);
 }

@@ -71,37 +71,33 @@ static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
     const float *h0 = s->h0 ? nb_f32(s->h0) + k * B * H : NULL;
     const float *c0 = s->c0 ? nb_f32(s->c0) + k * B * H : s->zeros;
 
-    /* input projection of all steps: G = X W_ih^T + b_ih */
-    if (c->bias) nb_k_bcast_rows(G, bih, T * B, GH);
-    nb_k_gemm(false, true, T * B, GH, I, 1.0f, s->X[l], I, Wih, I, c->bias ? 1.0f : 0.0f, G, GH);
-    const float *bh = bhh ? bhh : s->zeros; /* RNN, LSTM: (h W_hh^T + b_hh) + G_t, as PyTorch */
+    /* input projection of all steps, G = X W_ih^T; the kernels add the biases */
+    nb_k_gemm(false, true, T * B, GH, I, 1.0f, s->X[l], I, Wih, I, 0.0f, G, GH);
+    const float *bi = bih ? bih : s->zeros, *bh = bhh ? bhh : s->zeros;
 
     for (int64_t step = 0; step < T; step++) {
         int64_t t = d ? T - 1 - step : step, tp = d ? t + 1 : t - 1;
         const float *hp = step ? Y + tp * B * DH + d * H : h0; /* NULL: zeros */
         int64_t ldhp = step ? DH : H;
         float *g = G + t * B * GH, *y = Y + t * B * DH + d * H;
+        /* gh = h_{t-1} W_hh^T (GRU keeps it for the backward) */
+        float *gh = c->mode == NB__GRU ? s->GH[k] + t * B * GH : s->ghs;
+        if (hp) nb_k_gemm(false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, gh, GH);
+        else if (c->mode == NB__GRU) memset(gh, 0, sizeof(float) * (size_t)(B * GH));
+        else gh = s->zeros;
         switch (c->mode) {
         case NB__RNN_TANH:
         case NB__RNN_RELU:
-            if (hp) nb_k_gemm(false, true, B, H, H, 1.0f, hp, ldhp, Whh, H, 0.0f, s->ghs, GH);
-            nb_k_rnn_step(B, H, g, hp ? s->ghs : s->zeros, bh, y, DH, c->mode == NB__RNN_RELU);
+            nb_k_rnn_step(B, H, g, bi, gh, bh, y, DH, c->mode == NB__RNN_RELU);
             break;
         case NB__LSTM: {
-            if (hp) nb_k_gemm(false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, s->ghs, GH);
             const float *cp = step ? s->C[k] + tp * B * H : c0;
-            nb_k_lstm_step(B, H, g, hp ? s->ghs : s->zeros, bh, cp, s->C[k] + t * B * H,
-                           s->TC[k] + t * B * H, y, DH);
+            nb_k_lstm_step(B, H, g, bi, gh, bh, cp, s->C[k] + t * B * H, s->TC[k] + t * B * H, y, DH);
             break;
         }
-        case NB__GRU: {
-            float *gh = s->GH[k] + t * B * GH;
-            if (c->bias) nb_k_bcast_rows(gh, bhh, B, GH);
-            if (hp) nb_k_gemm(false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, c->bias ? 1.0f : 0.0f, gh, GH);
-            else if (!c->bias) memset(gh, 0, sizeof(float) * (size_t)(B * GH));
-            nb_k_gru_step(B, H, g, gh, hp ? hp : s->zeros, hp ? ldhp : H, y, DH);
+        case NB__GRU:
+            nb_k_gru_step(B, H, g, bi, gh, bh, hp ? hp : s->zeros, hp ? ldhp : H, y, DH);
             break;
-        }
         }
         if (out) /* batch_first output: row (b, t) */
             for (int64_t b = 0; b < B; b++)
@@ -138,7 +134,7 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
     int64_t GH = nb__rnn_gates(c->mode) * H, I = l ? DH : c->input_size;
     int k = l * c->dirs + d, np = c->bias ? 4 : 2;
     nb_tensor *const *w = s->w + k * np;
-    const float *Wih = nb_f32(w[0]), *Whh = nb_f32(w[1]);
+    const float *Wih = nb_f32(w[0]), *Whh = nb_f32(w[1]), *bhh = c->bias ? nb_f32(w[3]) : NULL;
     const float *Y = s->Y[l], *G = s->G[k];
     const float *h0 = s->h0 ? nb_f32(s->h0) + k * B * H : NULL;
     const float *c0 = s->c0 ? nb_f32(s->c0) + k * B * H : s->zeros;
@@ -178,8 +174,8 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
         }
         case NB__GRU: {
             float *dgh = dGH + t * B * GH;
-            nb_k_gru_step_back(B, H, G + t * B * GH, s->GH[k] + t * B * GH, hp ? hp : s->zeros,
-                               hp ? ldhp : H, dyt, ldy, gr->dh, dg, dgh);
+            nb_k_gru_step_back(B, H, G + t * B * GH, s->GH[k] + t * B * GH, bhh ? bhh : s->zeros,
+                               hp ? hp : s->zeros, hp ? ldhp : H, dyt, ldy, gr->dh, dg, dgh);
             if (need_dh) nb_k_gemm(false, false, B, H, GH, 1.0f, dgh, GH, Whh, H, 1.0f, gr->dh, H);
             break;
         }
