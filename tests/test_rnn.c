@@ -431,6 +431,9 @@ START_TEST(test_bad_shapes) {
     nb_clear_error();
     ck_assert_ptr_null(nb_rnn_forward(gru, ar, NULL, NULL, NULL, NULL, NULL));
     ck_assert_int_eq(nb_last_status(), NB_OK);
+    /* an empty batch is not an error (PyTorch: output [5, 0, 3]) */
+    nb_tensor *e = nb_rnn_forward(lstm, ar, nb_zeros(ar, 3, (int64_t[]){5, 0, 4}), NULL, NULL, &hn, &cn);
+    ck_assert_msg(e && e->shape[1] == 0 && hn->shape[1] == 0 && cn->numel == 0, "%s", nb_last_error());
     /* the module still works after the errors */
     ck_assert_ptr_nonnull(nb_rnn_forward(lstm, ar, x, NULL, NULL, &hn, &cn));
     ck_assert_int_eq(hn->shape[0], 2);

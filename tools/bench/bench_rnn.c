@@ -4,18 +4,21 @@
  *   step   forward, cross_entropy, zero_grad(set_to_none), backward, clip_grad_norm_(1.0),
  *          Adam(lr 1e-3) step, on batches of 64 consecutive samples of a seeded permutation
  *   timing --warmup-steps untimed steps, then --steps timed ones; loading excluded.
- * Prints one JSON line. --breakdown adds the median time of each phase. */
+ * Prints one JSON line (cpu_s: the process's CPU time over the timed steps, which tells a busy
+ * machine from a slow step). --breakdown adds the median time of each phase. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "nabla.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -73,9 +76,12 @@ int main(int argc, char **argv) {
     if (!opt || !ld || !ar) { fprintf(stderr, "bench_rnn: %s\n", nb_last_error()); return 1; }
     double *ph[4];
     for (int k = 0; k < 4; k++) ph[k] = calloc((size_t)(steps > 0 ? steps : 1), sizeof(double));
-    double t0 = 0;
+    double t0 = 0, c0 = 0;
     for (long s = 0; s < warmup + steps; s++) {
-        if (s == warmup) t0 = now();
+        if (s == warmup) {
+            t0 = now();
+            c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        }
         double a = now();
         nb_arena_reset(ar);
         nb_tensor *x, *y;
@@ -103,10 +109,10 @@ int main(int argc, char **argv) {
             ph[3][k] = e - d;
         }
     }
-    double dt = now() - t0;
+    double dt = now() - t0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     printf("{\"impl\": \"nabla\", \"cell\": \"%s\", \"hidden\": %ld, \"batch\": %ld, \"threads\": %ld, "
-           "\"steps\": %ld, \"train_s\": %.4f, \"samples_per_s\": %.1f, \"ms_per_step\": %.3f",
-           cell, hidden, batch, threads, steps, dt, (double)(steps * batch) / dt, dt / (double)steps * 1e3);
+           "\"steps\": %ld, \"train_s\": %.4f, \"cpu_s\": %.4f, \"samples_per_s\": %.1f, \"ms_per_step\": %.3f",
+           cell, hidden, batch, threads, steps, dt, cpu, (double)(steps * batch) / dt, dt / (double)steps * 1e3);
     if (breakdown)
         printf(", \"breakdown_ms_median\": {\"data\": %.4f, \"forward\": %.4f, \"backward\": %.4f, "
                "\"clip+step\": %.4f}", median(ph[0], (int)steps) * 1e3, median(ph[1], (int)steps) * 1e3,
