@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include "common.h"
 
 enum { M_TANH, M_RELU, M_LSTM, M_GRU };
@@ -637,6 +638,35 @@ START_TEST(test_recycled_arena_garbage_is_never_read) {
 }
 END_TEST
 
+/* ---- nabla train --model rnn|lstm|gru on the tiny fixtures -------------------------------- */
+static int run_nabla(const char *args, char *out, size_t n) {
+    char cmd[1024], path[512];
+    snprintf(path, sizeof path, "%s/out", temp_dir());
+    snprintf(cmd, sizeof cmd, "'%s/nabla' train --data '%s' %s >'%s' 2>&1", NB_BUILD_DIR,
+             fixture("tiny"), args, path);
+    int st = system(cmd);
+    FILE *f = fopen(path, "rb");
+    size_t k = f ? fread(out, 1, n - 1, f) : 0;
+    out[k] = '\0';
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_cli_models) {
+    static char out[1 << 16];
+    ck_assert_int_eq(run_nabla("--model lstm --hidden 8 --layers 2 --epochs 1 --optim adam --clip 1", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "lstm 28-8x2-10 over 28 steps") && strstr(out, "test_acc"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model rnn --hidden 8 --epochs 1 --optim adam", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "rnn 28-8-10 over 28 steps"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model gru --hidden 8,8", out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "--hidden takes one size for gru, got '8,8'"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model lstm --layers 0", out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "--layers must be between 1 and 64, got 0"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model transformer", out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "unknown model 'transformer' (mlp, rnn, lstm, gru)"), "%s", out);
+}
+END_TEST
+
 /* ---- memory: a steady-state LSTM training step makes no heap allocation ------------------- */
 static long nallocs;
 static void *count_malloc(size_t n) { nallocs++; return malloc(n); }
@@ -688,6 +718,7 @@ int main(void) {
     tcase_add_test(tc, test_sequential_classifier);
     tcase_add_test(tc, test_recycled_arena_garbage_is_never_read);
     tcase_add_test(tc, test_no_allocation_per_step);
+    tcase_add_test(tc, test_cli_models);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
