@@ -3,9 +3,9 @@
  * layer by layer in reverse.
  *
  * Per layer and direction the forward is
- *   G = X W_ih^T + b                  one GEMM for all T steps (T*B rows)
- *   for each step t:  G_t += h_{t-1} W_hh^T  (one GEMM of B rows), then one fused kernel
- *                     computes the gates and the new state h_t (and c_t)
+ *   G = X W_ih^T                      one GEMM for all T steps (T*B rows)
+ *   for each step t:  gh = h_{t-1} W_hh^T  (one GEMM of B rows), then one fused kernel adds
+ *                     the biases and G_t, computes the gates and the new state h_t (and c_t)
  * and the backward is
  *   for each step t, last to first: one fused kernel turns dh_t (and dc_t) into dG_t and
  *                     dc_{t-1}; dh_{t-1} = dG_t W_hh   (one GEMM of B rows)
