@@ -65,3 +65,28 @@ void nb_k_gelu_backward(float *restrict gx, const float *restrict gy, const floa
         gx[i] = beta == 0.0f ? g : gx[i] + g;
     }
 }
+
+void nb_k_elu(float *restrict y, const float *restrict x, int64_t n, float alpha) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+}
+
+void nb_k_elu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                       int64_t n, float alpha, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = x[i] > 0.0f ? gy[i] : gy[i] * alpha * expf(x[i]);
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_silu(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void nb_k_silu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                        int64_t n, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        float g = gy[i] * s * (1.0f + x[i] * (1.0f - s));
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
