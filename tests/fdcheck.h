@@ -10,7 +10,7 @@
 
 typedef nb_tensor *(*fd_fn)(nb_arena *ar, nb_tensor *const *in, void *ctx);
 
-static double fd_project(fd_fn f, nb_tensor *const *in, void *ctx, const float *r, nb_arena *ar) {
+static inline double fd_project(fd_fn f, nb_tensor *const *in, void *ctx, const float *r, nb_arena *ar) {
     nb_arena_reset(ar);
     bool prev = nb_set_grad_enabled(false);
     nb_tensor *y = f(ar, in, ctx);
@@ -22,7 +22,7 @@ static double fd_project(fd_fn f, nb_tensor *const *in, void *ctx, const float *
 }
 
 /* ck_assert that every gradient element satisfies |analytic - numeric| <= atol + rtol |numeric|. */
-static void fd_check(const char *what, fd_fn f, int nin, nb_tensor *const *in, void *ctx,
+static inline void fd_check(const char *what, fd_fn f, int nin, nb_tensor *const *in, void *ctx,
                      double eps, double atol, double rtol) {
     nb_arena *ar = nb_arena_new(0);
     nb_tensor *y = f(ar, in, ctx);
