@@ -28,6 +28,8 @@ void model_cli_flags(cli_flags *f);
 int model_cli_check(void);
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng);
 model_input model_cli_input(void);
+/* The loader's batch in the layout the model takes ([B, rows, cols] -> [B, 1, rows, cols] for cnn). */
+nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
 

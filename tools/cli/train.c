@@ -45,7 +45,7 @@ static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double
     for (;;) {
         nb_arena_reset(ar);
         if ((rc = nb_loader_next(ld, ar, &x, &y)) <= 0) break;
-        nb_tensor *logits = nb_forward(model, ar, x);
+        nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
         nb_tensor *l = nb_cross_entropy(ar, logits, y, &co);
         nb_tensor *pred = nb_argmax(ar, logits, 1, false);
         if (!l || !pred) {
@@ -162,7 +162,7 @@ int cmd_train(int argc, char **argv) {
             int got = nb_loader_next(ld, ar, &x, &y);
             if (got < 0) { fail("loader"); goto done; }
             if (got == 0) break;
-            nb_tensor *logits = nb_forward(model, ar, x);
+            nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
