@@ -20,7 +20,5 @@ void nb_k_mul_acc(float *y, const float *a, const float *b, int64_t n, float bet
 void nb_k_bcast_rows(float *out, const float *bias, int64_t rows, int64_t cols);
 /* out[j] = beta*out[j] + sum_i x[i, j] over an [rows, cols] matrix. */
 void nb_k_sum_rows(float *out, const float *x, int64_t rows, int64_t cols, float beta);
-/* sum of x[0..n) (float partial sums, added in double). */
-double nb_k_sum(const float *x, int64_t n);
 
 #endif

@@ -16,6 +16,7 @@
 #include "../core/internal.h"
 #include "../kernels/conv.h"
 #include "../kernels/kernels.h"
+#include "../kernels/reduce.h"
 
 enum { PATH_IM2COL, PATH_PLAIN, PATH_DIRECT };
 
