@@ -10,16 +10,12 @@
  * compiled for AVX-512 and AVX2 and chosen at load time. Without the extensions
  * nb_k_conv_direct_available() is false and the op uses im2col. */
 #include "conv.h"
+#include "simd.h"
 
 #if defined(__GNUC__)
 
-#if defined(__x86_64__) && defined(__linux__) && !defined(__AVX512F__) && \
-    !defined(NB_NO_TARGET_CLONES)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
-#define INLINE static inline __attribute__((always_inline))
+#define CLONES NB_SIMD_CLONES
+#define INLINE NB_ALWAYS_INLINE
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
@@ -61,6 +57,7 @@ bool nb_k_conv_direct_available(void) { return true; }
         }                                                                                     \
     }
 DEF_FWD(8)
+DEF_FWD(6)
 DEF_FWD(4)
 DEF_FWD(2)
 DEF_FWD(1)
@@ -69,6 +66,10 @@ CLONES void nb_k_conv_direct(float *out, int64_t os, int64_t O, const float *in,
                              const int64_t *off, int64_t T, const float *w, int64_t n) {
     int64_t o = 0;
     for (; o + 8 <= O; o += 8) fwd_8(out + o * os, os, in, off, T, w + o * T, T, n);
+    if (O - o == 6) { /* LeNet's 6 channels in one pass */
+        fwd_6(out + o * os, os, in, off, T, w + o * T, T, n);
+        return;
+    }
     for (; o + 4 <= O; o += 4) fwd_4(out + o * os, os, in, off, T, w + o * T, T, n);
     for (; o + 2 <= O; o += 2) fwd_2(out + o * os, os, in, off, T, w + o * T, T, n);
     for (; o < O; o++) fwd_1(out + o * os, os, in, off, T, w + o * T, T, n);

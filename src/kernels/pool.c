@@ -3,7 +3,8 @@
 #include "pool.h"
 
 /* 2x2 windows with stride 2 and no padding: the pooling of every LeNet-style network.
- * Straight-line selects (no branches) so that GCC vectorises the row loop. */
+ * Straight-line selects (no branches) so that GCC vectorises the row loop. (Not cloned for
+ * AVX-512: rows of 14 or 5 outputs would leave most of them to a branchy scalar tail.) */
 static void max_pool_2x2(float *restrict y, int32_t *restrict idx, const float *restrict x,
                          int64_t planes, const nb_pool_geom *g) {
     const int32_t W = (int32_t)g->W;
