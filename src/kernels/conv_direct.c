@@ -14,6 +14,10 @@
 
 #if defined(__GNUC__)
 
+/* a += w * x as one fused multiply-add where the CPU has it (ISO C mode keeps them apart). */
+#if !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
 #define CLONES NB_SIMD_CLONES
 #define INLINE NB_ALWAYS_INLINE
 
