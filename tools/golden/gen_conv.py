@@ -75,7 +75,8 @@ def conv_case(name, dims, N, C, size, O, k, stride=1, pad=0, dil=1, groups=1, sa
 
 
 CONV2D = ["c2_basic", "c2_stride_pad", "c2_dilation", "c2_groups", "c2_same_even", "c2_same_dil",
-          "c2_depthwise", "c2_1x1", "c2_1x1_stride", "c2_unbatched", "c2_lenet1", "c2_lenet2"]
+          "c2_depthwise", "c2_1x1", "c2_1x1_stride", "c2_unbatched", "c2_lenet1", "c2_lenet2",
+          "c2_rows_dil"]
 conv_case("c2_basic", 2, 2, 3, (7, 6), 4, 3)
 conv_case("c2_stride_pad", 2, 2, 3, (7, 8), 4, (3, 2), stride=2, pad=1)
 conv_case("c2_dilation", 2, 2, 2, (9, 8), 3, 3, stride=(1, 2), pad=(2, 1), dil=(2, 3))
@@ -87,7 +88,8 @@ conv_case("c2_1x1", 2, 2, 4, (3, 5), 5, 1, bias=False)
 conv_case("c2_1x1_stride", 2, 2, 3, (5, 5), 2, 1, stride=2)
 conv_case("c2_unbatched", 2, 0, 3, (5, 6), 2, 3, pad=1, batched=False)
 conv_case("c2_lenet1", 2, 2, 1, (12, 12), 6, 5, pad=2)
-conv_case("c2_lenet2", 2, 2, 6, (7, 7), 16, 5)
+conv_case("c2_lenet2", 2, 2, 6, (14, 14), 16, 5)
+conv_case("c2_rows_dil", 2, 2, 4, (12, 13), 4, 3, pad=(1, 2), dil=2, groups=2)
 CONV1D = ["c1_basic", "c1_dil_groups", "c1_same", "c1_unbatched"]
 conv_case("c1_basic", 1, 2, 3, (10,), 4, 3, stride=2, pad=1)
 conv_case("c1_dil_groups", 1, 2, 3, (11,), 3, 3, dil=2, groups=3)
