@@ -646,6 +646,50 @@ START_TEST(test_onecycle_last_epoch_resume) {
 }
 END_TEST
 
+/* SequentialLR over a ChainedScheduler (PyTorch 2.x's recursive undo of the initial steps):
+ * the warm-up runs as ConstantLR x ExponentialLR, then StepLR from its base lr; a resumed copy
+ * continues identically. */
+static nb_sched *mk_nested(nb_optim *o) {
+    nb_sched *ch = nb_chained_scheduler((nb_sched *[]){nb_constant_lr(o, 0.1, 5), nb_exponential_lr(o, 0.9)}, 2);
+    return nb_sequential_lr(o, (nb_sched *[]){ch, nb_step_lr(o, 4, 0.5)}, 2, (int64_t[]){8}, 1);
+}
+
+START_TEST(test_nested_containers) {
+    sched_case c = {"nested", SGD, mk_nested, D_STEP, 30, false};
+    rig r;
+    rig_new(&r, SGD);
+    nb_sched *s = NULL;
+    double lr[60], mom[60], lr2[60];
+    run_case(&c, &r, &s, 0, 30, lr, mom);
+    for (int i = 0; i < 30; i++) {
+        double want = i < 5 ? 0.01 * pow(0.9, i) : i < 8 ? 0.1 * pow(0.9, i) : 0.1 * pow(0.5, (i - 8) / 4);
+        ck_assert_msg(fabs(lr[2 * i] - want) <= 1e-12 * want, "step %d: %.17g, want %.17g", i, lr[2 * i], want);
+    }
+    nb_sched_free(s);
+    rig_free(&r);
+    /* resume after 11 values */
+    rig a, b;
+    rig_new(&a, SGD);
+    run_case(&c, &a, &s, 0, 11, lr2, mom);
+    nb_optim_dict *od = nb_optim_state_dict(a.o);
+    nb_sched_dict *sd = nb_sched_state_dict(s);
+    ck_assert_int_eq(sd->nsubs, 2);
+    ck_assert_int_eq(sd->subs[0].nsubs, 2);
+    nb_sched_free(s);
+    rig_free(&a);
+    rig_new(&b, SGD);
+    s = mk_nested(b.o);
+    ck_assert_int_eq(nb_optim_load_state_dict(b.o, od), 0);
+    ck_assert_int_eq(nb_sched_load_state_dict(s, sd), 0);
+    run_case(&c, &b, &s, 11, 30, lr2, mom);
+    for (int i = 22; i < 60; i++) ck_assert_double_eq(lr2[i], lr[i]);
+    nb_optim_dict_free(od);
+    nb_sched_dict_free(sd);
+    nb_sched_free(s);
+    rig_free(&b);
+}
+END_TEST
+
 /* ---- validation: PyTorch's messages, and nothing changed ---------------------------------- */
 #define FAILS(r, expr, msg)                                                                           \
     do {                                                                                              \
@@ -809,6 +853,7 @@ START_TEST(test_validation_plateau_containers_swa) {
     ck_assert_str_eq(nb_last_error(), "StepLR: step(epoch) takes an integer epoch, got 2.5");
     ck_assert_int_eq(nb_sched_last_epoch(st), 0);
     nb_sched_free(st);
+    nb_sched_free(pl);
     rig_free(&r);
 
     /* containers take ownership of their schedulers even when they fail (ASan checks leaks) */
@@ -1272,6 +1317,7 @@ int main(void) {
     tcase_add_test(tc, test_golden_swa_recipe);
     tcase_add_test(tc, test_state_dict_resume);
     tcase_add_test(tc, test_onecycle_last_epoch_resume);
+    tcase_add_test(tc, test_nested_containers);
     tcase_add_test(tc, test_validation_simple_schedules);
     tcase_add_test(tc, test_validation_onecycle_cyclic);
     tcase_add_test(tc, test_validation_plateau_containers_swa);

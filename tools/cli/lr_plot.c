@@ -5,7 +5,8 @@
  * Builds the optimizer and schedule exactly as `nabla train` would (same flags), on one
  * dummy parameter, and records the lr of each of --steps optimizer steps: step i uses the lr
  * after i scheduler steps. Every step is one batch and one epoch (a plateau schedule sees a
- * flat metric, so it decays every patience + 1 steps). Writes a self-contained SVG (one
+ * flat metric, so it decays every patience + 1 steps; --swa-start E --swa-lr X switches to
+ * SWALR after step E, as `nabla train` does after epoch E). Writes a self-contained SVG (one
  * polyline point per step) and, with --csv, the numbers: step,lr,momentum (%.17g). */
 #include <math.h>
 #include <stdio.h>
@@ -31,8 +32,8 @@ static void xml_text(FILE *f, const char *s) {
     }
 }
 
-static int write_svg(const char *path, const char *title, const double *lr, long n) {
-    const double W = 640, H = 360, left = 72, right = 20, top = 34, bottom = 46;
+static int write_svg(const char *path, const char *title, const double *lr, long n, double W, double H) {
+    const double left = 72, right = 20, top = 34, bottom = 46;
     const double pw = W - left - right, ph = H - top - bottom;
     double lo = 0, hi = 0;
     for (long i = 0; i < n; i++) {
@@ -97,7 +98,7 @@ static double momentum_of(const nb_optim *o) {
 }
 
 int cmd_lr_plot(int argc, char **argv) {
-    long steps = 100;
+    long steps = 100, width = 640, height = 360;
     const char *out = NULL, *csv = NULL, *title = NULL;
     bool help = false;
     cli_flags f = {.n = 0};
@@ -108,6 +109,9 @@ int cmd_lr_plot(int argc, char **argv) {
     cli_add(&f, (arg_spec){"out", ARG_STRING, &out, "write the SVG here (required)", NULL});
     cli_add(&f, (arg_spec){"csv", ARG_STRING, &csv, "also write step,lr,momentum here", NULL});
     cli_add(&f, (arg_spec){"title", ARG_STRING, &title, "title of the plot (default: the schedule)", NULL});
+    cli_add(&f, (arg_spec){"width", ARG_INT, &width, "SVG width in pixels (640)", NULL});
+    cli_add(&f, (arg_spec){"height", ARG_INT, &height, "SVG height in pixels (360)", NULL});
+    swa_cli_flags(&f); /* --swa-start E --swa-lr X: the schedule, then SWALR, as nabla train does */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &help, "this help", NULL});
     char err[256];
     if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
@@ -119,8 +123,9 @@ int cmd_lr_plot(int argc, char **argv) {
         args_usage(f.specs, f.n);
         return 0;
     }
-    if (!out || steps < 1 || steps > 10000000) {
-        fprintf(stderr, "%s: --out FILE.svg is required and --steps must be in 1..10000000\n", cli_prog);
+    if (!out || steps < 1 || steps > 10000000 || width < 200 || height < 150 || width > 10000 || height > 10000) {
+        fprintf(stderr, "%s: --out FILE.svg is required, --steps must be in 1..10000000, --width and --height "
+                        "in 200..10000 and 150..10000\n", cli_prog);
         return 2;
     }
     nb_tensor *p = nb_zeros(NULL, 1, (int64_t[]){1});
@@ -134,7 +139,7 @@ int cmd_lr_plot(int argc, char **argv) {
         goto done;
     }
     s = sched_cli_build(opt, 1, steps, &failed);
-    if (failed) goto done;
+    if (failed || swa_cli_build(opt, &p, 1)) goto done;
     if (!s) {
         fprintf(stderr, "%s: choose a schedule with --sched (see --help)\n", cli_prog);
         rc = 2;
@@ -143,14 +148,14 @@ int cmd_lr_plot(int argc, char **argv) {
     for (long i = 0; i < steps; i++) {
         lr[i] = nb_optim_get(opt, 0, "lr");
         mom[i] = momentum_of(opt);
-        if (i + 1 < steps && (sched_cli_after_batch(s) || sched_cli_after_epoch(s, 1.0))) {
+        if (i + 1 < steps && (swa_cli_after_batch(s) || swa_cli_epoch_end(i + 1) || swa_cli_after_epoch(s, 1.0))) {
             fprintf(stderr, "%s: step %ld: %s\n", cli_prog, i + 1, nb_last_error());
             goto done;
         }
     }
     char dflt[128];
     snprintf(dflt, sizeof dflt, "%s (%s), %ld steps", nb_sched_type(s), nb_optim_type(opt), steps);
-    if (write_svg(out, title ? title : dflt, lr, steps)) {
+    if (write_svg(out, title ? title : dflt, lr, steps, (double)width, (double)height)) {
         fprintf(stderr, "%s: cannot write %s\n", cli_prog, out);
         goto done;
     }
@@ -163,6 +168,7 @@ int cmd_lr_plot(int argc, char **argv) {
 done:
     free(lr);
     free(mom);
+    swa_cli_free();
     nb_sched_free(s);
     nb_optim_free(opt);
     nb_tensor_free(p);

@@ -8,7 +8,8 @@
 
 static const char *name = "none";
 static long step_size = 1, total_iters = 5, T_max = 0, T_0 = 10, T_mult = 1, total_steps = 0;
-static long patience = 10, cooldown = 0;
+static long patience = 10, cooldown = 0, warmup = 0;
+static double warmup_factor = 0.1;
 static double gamma_ = NAN, factor = NAN, start_factor = 1.0 / 3, end_factor = 1.0, power = 1.0, eta_min = 0;
 static double max_lr = NAN, base_lr = NAN, pct_start = 0.3, div_factor = 25, final_div_factor = 1e4;
 static double base_momentum = NAN, max_momentum = NAN, step_size_up = 2000, step_size_down = NAN;
@@ -51,6 +52,9 @@ void sched_cli_flags(cli_flags *f) {
     cli_add(f, (arg_spec){"cooldown", ARG_INT, &cooldown, "plateau: epochs to wait after a decay (0)", NULL});
     cli_add(f, (arg_spec){"min-lr", ARG_DOUBLE, &min_lr, "plateau: lowest lr (0)", NULL});
     cli_add(f, (arg_spec){"eps", ARG_DOUBLE, &eps, "plateau: smallest decay applied (1e-8)", NULL});
+    cli_add(f, (arg_spec){"warmup", ARG_INT, &warmup, "ramp the lr up linearly over N epochs first, then run the "
+                          "schedule (SequentialLR; per-epoch schedules)", NULL});
+    cli_add(f, (arg_spec){"warmup-factor", ARG_DOUBLE, &warmup_factor, "lr factor at the start of the warmup (0.1)", NULL});
 }
 
 static double pick(double v, double dflt) { return isnan(v) ? dflt : v; }
@@ -74,7 +78,8 @@ static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
     if (!strcmp(name, "linear")) return nb_linear_lr(opt, start_factor, end_factor, total_iters);
     if (!strcmp(name, "exponential")) return nb_exponential_lr(opt, pick(gamma_, 0.9));
     if (!strcmp(name, "polynomial")) return nb_polynomial_lr(opt, total_iters, power);
-    if (!strcmp(name, "cosine")) return nb_cosine_annealing_lr(opt, T_max ? T_max : epochs, eta_min);
+    if (!strcmp(name, "cosine"))
+        return nb_cosine_annealing_lr(opt, T_max ? T_max : epochs - warmup > 0 ? epochs - warmup : 1, eta_min);
     if (!strcmp(name, "cosine-restarts")) return nb_cosine_annealing_warm_restarts(opt, T_0, T_mult, eta_min);
     if (!strcmp(name, "onecycle")) {
         nb_onecycle_opts o = nb_onecycle_defaults();
@@ -129,8 +134,17 @@ static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed) {
     *failed = false;
     if (!strcmp(name, "none")) return NULL;
+    if (warmup < 0 || (warmup && (sched_cli_per_batch() || !strcmp(name, "plateau")))) {
+        fprintf(stderr, "%s: --warmup N (N >= 0) is for the per-epoch schedules other than plateau\n", cli_prog);
+        *failed = true;
+        return NULL;
+    }
     nb_clear_error();
     nb_sched *s = build(opt, steps_per_epoch, epochs);
+    if (s && warmup) { /* SequentialLR([LinearLR(warmup_factor, 1, warmup), s], milestones=[warmup]) */
+        nb_sched *parts[2] = {nb_linear_lr(opt, warmup_factor, 1.0, warmup), s};
+        s = nb_sequential_lr(opt, parts, 2, (int64_t[]){warmup}, 1);
+    }
     if (!s) {
         if (nb_last_status()) fprintf(stderr, "%s: scheduler: %s\n", cli_prog, nb_last_error());
         *failed = true;
