@@ -67,7 +67,7 @@ static int cyclic_check(const nb_sched *s) {
 static int cyclic_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
     (void)sd;
     const cyclic_lr *k = (const cyclic_lr *)s;
-    if (commit) s->mom = !k->cycle_momentum ? NB_SCHED_MOM_NONE : k->use_beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
+    if (commit) s->mom = nb__sched_mom_kind(k->cycle_momentum, k->use_beta1);
     return NB_OK;
 }
 
@@ -136,7 +136,8 @@ nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
     k->use_beta1 = nb_optim_has_default(o, "betas");
     if (p.cycle_momentum &&
         (check_momentum_support(o) ||
-         nb__sched_per_group(s, "base_momentum", p.base_momentum, p.base_momentums, p.n_base_momentums, k->base_momentums) ||
+         nb__sched_per_group(s, "base_momentum", p.base_momentum, p.base_momentums, p.n_base_momentums,
+                             k->base_momentums) ||
          nb__sched_per_group(s, "max_momentum", p.max_momentum, p.max_momentums, p.n_max_momentums, k->max_momentums)))
         return nb__sched_fail(s);
     if (nb__sched_backup(s)) return nb__sched_fail(s);
@@ -148,7 +149,7 @@ nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
             if (kept != keep) nb__free(kept);
             return nb__sched_fail(s);
         }
-    s->mom = !p.cycle_momentum ? NB_SCHED_MOM_NONE : k->use_beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
+    s->mom = nb__sched_mom_kind(p.cycle_momentum, k->use_beta1);
     /* the base's initial step runs with base_lrs = initial_lr; PyTorch assigns base_lr after */
     s = nb__sched_start(s, p.last_epoch);
     if (s) memcpy(s->base_lrs, kept, sizeof(double) * (size_t)s->ngroups);

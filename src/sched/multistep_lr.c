@@ -74,7 +74,8 @@ static int multistep_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
     const double *m = nb_value_elems(v);
     for (int i = 0; i < v->len; i++)
         if (m[i] != floor(m[i]) || fabs(m[i]) > 9007199254740992.0)
-            return nb__error(NB_EFORMAT, "MultiStepLR state_dict: milestone %s is not an integer", nb__pyfloat(m[i], 0));
+            return nb__error(NB_EFORMAT, "MultiStepLR state_dict: milestone %s is not an integer",
+                             nb__pyfloat(m[i], 0));
     int64_t *mi = nb__malloc(sizeof(int64_t) * (size_t)(v->len + 1));
     if (!mi) return NB_ENOMEM;
     for (int i = 0; i < v->len; i++) mi[i] = (int64_t)m[i];

@@ -95,7 +95,8 @@ static int onecycle_check(const nb_sched *s) {
     if (k->total_steps <= 0)
         return nb__error(NB_EINVAL, "Expected positive integer total_steps, but got %lld", (long long)k->total_steps);
     if (!(k->pct_start >= 0 && k->pct_start <= 1))
-        return nb__error(NB_EINVAL, "Expected float between 0 and 1 pct_start, but got %s", nb__pyfloat(k->pct_start, 0));
+        return nb__error(NB_EINVAL, "Expected float between 0 and 1 pct_start, but got %s",
+                         nb__pyfloat(k->pct_start, 0));
     if (strcmp(k->anneal, "cos") && strcmp(k->anneal, "linear"))
         return nb__error(NB_EINVAL, "anneal_strategy must by one of 'cos' or 'linear', instead got %s", k->anneal);
     if (k->cycle_momentum && (check_momentum_support(s->opt) ||
@@ -107,7 +108,7 @@ static int onecycle_check(const nb_sched *s) {
 static int onecycle_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
     (void)sd;
     const onecycle_lr *k = (const onecycle_lr *)s;
-    if (commit) s->mom = !k->cycle_momentum ? NB_SCHED_MOM_NONE : k->use_beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
+    if (commit) s->mom = nb__sched_mom_kind(k->cycle_momentum, k->use_beta1);
     return NB_OK;
 }
 
@@ -144,7 +145,8 @@ nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts) {
     } else {
         if (p.epochs == NB_SCHED_NONE || p.steps_per_epoch == NB_SCHED_NONE) /* PyTorch 2.x's message */
             return nb__null(NB_EINVAL, "You must define either total_steps OR (epochs AND steps_per_epoch)");
-        if (p.epochs <= 0) return nb__null(NB_EINVAL, "Expected positive integer epochs, but got %lld", (long long)p.epochs);
+        if (p.epochs <= 0)
+            return nb__null(NB_EINVAL, "Expected positive integer epochs, but got %lld", (long long)p.epochs);
         if (p.steps_per_epoch <= 0)
             return nb__null(NB_EINVAL, "Expected positive integer steps_per_epoch, but got %lld",
                             (long long)p.steps_per_epoch);
@@ -190,9 +192,10 @@ nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts) {
         if (nb_optim_put(o, g, &init) || nb_optim_put(o, g, &mx) || nb_optim_put(o, g, &mn)) return nb__sched_fail(s);
         if (!p.cycle_momentum) continue;
         nb_value vm = nb_num("max_momentum", max_m[g]), vb = nb_num("base_momentum", base_m[g]);
-        int rc = k->use_beta1 ? nb_optim_set_elem(o, g, "betas", 0, max_m[g]) : nb_optim_set(o, g, "momentum", max_m[g]);
+        int rc = k->use_beta1 ? nb_optim_set_elem(o, g, "betas", 0, max_m[g])
+                              : nb_optim_set(o, g, "momentum", max_m[g]);
         if (rc || nb_optim_put(o, g, &vm) || nb_optim_put(o, g, &vb)) return nb__sched_fail(s);
     }
-    s->mom = !p.cycle_momentum ? NB_SCHED_MOM_NONE : k->use_beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
+    s->mom = nb__sched_mom_kind(p.cycle_momentum, k->use_beta1);
     return nb__sched_start(s, p.last_epoch);
 }

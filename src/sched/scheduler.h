@@ -130,6 +130,10 @@ static inline int64_t nb__floormod(int64_t a, int64_t b) {
     int64_t r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
+/* The momentum target of a schedule that cycles momentum (or not). */
+static inline nb_sched_mom nb__sched_mom_kind(bool cycle, bool beta1) {
+    return !cycle ? NB_SCHED_MOM_NONE : beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
+}
 /* A heap array of one double per group (a NB_VALUE_LIST field), freed by nb_sched_free. */
 double *nb__sched_group_array(const nb_sched *s);
 /* Copy a C string option into a fixed field, or fail with PyTorch's message for an unknown

@@ -13,7 +13,8 @@ typedef struct step_lr {
 static int step_lr_get(nb_sched *s, double *lrs) {
     const step_lr *k = (const step_lr *)s;
     bool decay = s->last_epoch != 0 && nb__floormod(s->last_epoch, k->step_size) == 0;
-    for (int g = 0; g < s->ngroups; g++) lrs[g] = decay ? nb__sched_group_lr(s, g) * k->gamma : nb__sched_group_lr(s, g);
+    for (int g = 0; g < s->ngroups; g++)
+        lrs[g] = decay ? nb__sched_group_lr(s, g) * k->gamma : nb__sched_group_lr(s, g);
     return NB_OK;
 }
 

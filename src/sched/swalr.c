@@ -41,7 +41,8 @@ static int swalr_check(const nb_sched *s) {
     if (strcmp(k->anneal, "cos") && strcmp(k->anneal, "linear"))
         return nb__error(NB_EINVAL, "anneal_strategy must by one of 'cos' or 'linear', instead got %s", k->anneal);
     if (k->anneal_epochs < 0)
-        return nb__error(NB_EINVAL, "anneal_epochs must be equal or greater than 0, got %lld", (long long)k->anneal_epochs);
+        return nb__error(NB_EINVAL, "anneal_epochs must be equal or greater than 0, got %lld",
+                         (long long)k->anneal_epochs);
     return NB_OK;
 }
 
