@@ -458,6 +458,37 @@ START_TEST(test_golden_lr_sequences) {
 }
 END_TEST
 
+/* A step allocates nothing (nabla's allocations are counted through nb_set_allocator). */
+static long nb_allocs;
+static void *count_malloc(size_t n) {
+    nb_allocs++;
+    return malloc(n);
+}
+static void *count_realloc(void *p, size_t n) {
+    nb_allocs++;
+    return realloc(p, n);
+}
+
+START_TEST(test_steps_do_not_allocate) {
+    load_golden();
+    for (int k = 0; k < NCASES; k++) {
+        const sched_case *c = &cases[k];
+        rig r;
+        rig_new(&r, c->optim);
+        nb_sched *s = c->make(r.o);
+        ck_assert_ptr_nonnull(s);
+        long before = nb_allocs;
+        int failed = 0;
+        for (int i = 1; i < c->steps; i++) failed |= drive(c, s, i);
+        long n = nb_allocs - before;
+        ck_assert_int_eq(failed, 0);
+        ck_assert_msg(n == 0, "%s: %ld allocations in %d steps", c->name, n, c->steps - 1);
+        nb_sched_free(s);
+        rig_free(&r);
+    }
+}
+END_TEST
+
 /* PyTorch's recipe: CosineAnnealingLR until epoch 60, then SWALR (both built at the start). */
 START_TEST(test_golden_swa_recipe) {
     load_golden();
@@ -1310,11 +1341,13 @@ static void free_golden(void) {
 }
 
 int main(void) {
+    if (nb_set_allocator(count_malloc, count_realloc, free)) return 2;
     Suite *s = suite_create("sched");
     TCase *tc = tcase_create("sched");
     tcase_add_checked_fixture(tc, NULL, free_golden);
     tcase_add_test(tc, test_golden_lr_sequences);
     tcase_add_test(tc, test_golden_swa_recipe);
+    tcase_add_test(tc, test_steps_do_not_allocate);
     tcase_add_test(tc, test_state_dict_resume);
     tcase_add_test(tc, test_onecycle_last_epoch_resume);
     tcase_add_test(tc, test_nested_containers);

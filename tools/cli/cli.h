@@ -54,7 +54,9 @@ bool sched_cli_per_batch(void);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
-/* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1/2. */
+/* Check the SWA flags; returns 0 or prints the problem and returns 2. */
+int swa_cli_check(void);
+/* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1. */
 int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n);
 /* After each optimizer step: EMA update, then the schedule's per-batch step (unless SWALR
  * drives the lr). */

@@ -26,7 +26,7 @@ void swa_cli_flags(cli_flags *f) {
     cli_add(f, (arg_spec){"ema", ARG_DOUBLE, &ema, "keep an EMA of the weights with this decay (e.g. 0.999)", NULL});
 }
 
-int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n) {
+int swa_cli_check(void) {
     if (swa_start < 0 || (swa_start > 0 && !isnan(ema))) {
         fprintf(stderr, "%s: --swa-start must be >= 0, and cannot be combined with --ema\n", cli_prog);
         return 2;
@@ -35,6 +35,10 @@ int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n) {
         fprintf(stderr, "%s: --swa-lr needs --swa-start\n", cli_prog);
         return 2;
     }
+    return 0;
+}
+
+int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n) {
     if (!swa_start && isnan(ema)) return 0;
     nb_averaged_opts o = nb_averaged_defaults();
     if (!isnan(ema)) {

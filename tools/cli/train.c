@@ -125,7 +125,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check()) return 2;
+    if (model_cli_check() || swa_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
