@@ -18,6 +18,7 @@ void cli_add(cli_flags *f, arg_spec s);
 
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
+int cmd_graph(int argc, char **argv); /* graph_cli.c */
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {

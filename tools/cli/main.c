@@ -11,6 +11,7 @@ static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
            "  train     train a model on MNIST-style data (nabla train --help)\n"
+           "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  version   print the library version\n");
 }
 
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;
