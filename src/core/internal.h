@@ -106,6 +106,8 @@ bool nb__should_record(int nin, nb_tensor *const *in);
  * and sets *failed... callers check out->node only through the backward). */
 nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn fn, int nin,
                     nb_tensor *const *in);
+/* Internal tensor flag: marks the tensors reached by a walk of the tape (cleared after it). */
+#define NB__TENSOR_REACHED 0x80000000u
 /* True if t takes part in the backward (requires grad). */
 static inline bool nb__wants_grad(const nb_tensor *t) {
     return t && (t->flags & NB_TENSOR_REQUIRES_GRAD);
