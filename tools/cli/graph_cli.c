@@ -6,6 +6,7 @@
 #include "cli.h"
 
 int cmd_graph(int argc, char **argv) {
+    cli_prog = "nabla graph";
     const char *out = NULL;
     long batch = 1;
     bool help = false;
