@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
     nb_tensor *p = nb_forward(act2, ar, z2);
     nb_tensor *L = nb_mse_loss(ar, p, y, NB_REDUCTION_MEAN);
     if (!L) return die("forward");
-    printf("\nstep 1, forward (each line is one op and one node on the tape):\n");
+    printf("\nstep 1, forward (z1 to L: one op, and one node on the tape, each):\n");
     show("x", "input", x);
     show("y", "target", y);
     show("z1", "x W1^T + b1", z1);
@@ -225,7 +225,8 @@ int main(int argc, char **argv) {
     }
 
     float before[4][2 * MAXH];
-    for (int i = 0; i < np; i++) memcpy(before[i], params[i]->data, sizeof(float) * (size_t)params[i]->numel);
+    for (int i = 0; i < np; i++)
+        memcpy(before[i], params[i]->data, sizeof(float) * (size_t)params[i]->numel);
     if (nb_optim_step(opt)) return die("step");
     printf("\nstep 1, SGD update (first step: momentum buffer = grad, so param -= lr * grad):\n");
     for (int i = 0; i < np; i++) {
