@@ -28,8 +28,12 @@ nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn
                     nb_tensor *const *in) {
     if (!out || !nb__should_record(nin, in)) return NULL;
     nb_node *n = nb__arena_alloc(ar, sizeof *n);
-    nb_tensor **ins = nb__arena_alloc(ar, sizeof *ins * (size_t)(nin ? nin : 1));
-    if (!n || !ins) return NULL;
+    nb_tensor **ins = n ? nb__arena_alloc(ar, sizeof *ins * (size_t)(nin ? nin : 1)) : NULL;
+    if (!n || !ins) { /* the op still returns its output: a later backward reports the gap */
+        out->flags |= NB_TENSOR_REQUIRES_GRAD;
+        if (ar && !ar->record_failed) ar->record_failed = op;
+        return NULL;
+    }
     memset(n, 0, sizeof *n);
     for (int i = 0; i < nin; i++) ins[i] = in[i];
     n->backward = fn;
@@ -114,8 +118,11 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     if (gout && (gout->dtype != NB_FLOAT32 || gout->numel != out->numel))
         return nb__error(NB_ESHAPE, "backward: grad has shape %s, output has shape %s",
                          nb__shape(gout, 0), nb__shape(out, 1));
-    if (check_one_arena(out)) return NB_ESTATE;
     nb_arena *ar = out->arena;
+    if (ar && ar->record_failed)
+        return nb__error(NB_ENOMEM, "backward: the graph is incomplete: recording %s ran out of "
+                         "memory", ar->record_failed);
+    if (check_one_arena(out)) return NB_ESTATE;
     /* Gradients of intermediates are per backward call: forget those of an earlier call. */
     if (ar)
         for (nb_node *n = ar->last_node; n; n = n->prev) n->out->grad = NULL;
