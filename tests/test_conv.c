@@ -155,6 +155,17 @@ START_TEST(test_conv_errors) {
     ck_assert_msg(strstr(nb_last_error(), "Expected 2D (unbatched) or 3D (batched) input to conv1d"),
                   "%s", nb_last_error());
     ck_assert_ptr_null(nb_conv2d(ar, NULL, w1, NULL, NULL));
+    /* ops write into an arena: NULL is an error, not a crash */
+    nb_tensor *xin = nb_zeros(ar, 4, (int64_t[]){2, 3, 6, 6}), *win = nb_zeros(ar, 4, (int64_t[]){4, 3, 3, 3});
+    nb_tensor *outs[] = {nb_conv2d(NULL, xin, win, NULL, NULL), nb_max_pool2d(NULL, xin, 2, 2, NULL),
+                         nb_avg_pool2d(NULL, xin, 2, 2, NULL), nb_adaptive_avg_pool2d(NULL, xin, 2, 2),
+                         nb_batch_norm(NULL, xin, NULL, NULL, NULL, NULL, true, 0.1, 1e-5),
+                         nb_layer_norm(NULL, xin, 1, (int64_t[]){6}, NULL, NULL, 1e-5),
+                         nb_elu(NULL, xin, 1.0f), nb_silu(NULL, xin)};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
+        ck_assert_msg(outs[i] == NULL, "op %zu accepted a NULL arena", i);
+        ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+    }
     nb_arena_free(ar);
 }
 END_TEST

@@ -178,6 +178,8 @@ START_TEST(test_losses_errors) {
     ck_assert_ptr_null(nb_cross_entropy(ar, a, labels3, NULL));
     ck_assert_int_eq(nb_last_status(), NB_ESHAPE);
     ck_assert_ptr_null(nb_l1_loss(ar, NULL, a, NB_REDUCTION_MEAN));
+    ck_assert_ptr_null(nb_kl_div(NULL, a, a, NB_REDUCTION_SUM, false));
+    ck_assert_msg(strstr(nb_last_error(), "NULL arena"), "%s", nb_last_error());
     /* batchmean divides by the batch size, mean by the element count */
     nb_tensor *lp = nb_full(ar, 2, (int64_t[]){2, 3}, -1.0f), *tp = nb_full(ar, 2, (int64_t[]){2, 3}, 0.5f);
     double bm = nb_item(nb_kl_div(ar, lp, tp, NB_REDUCTION_BATCHMEAN, false));

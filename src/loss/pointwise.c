@@ -17,6 +17,9 @@ int nb__ploss_begin(nb_arena *ar, const char *op, const nb_tensor *x, const nb_t
         return nb__error(NB_EINVAL, "%s: %d is not a valid value for reduction", op, (int)red);
     if (red == NB_REDUCTION_BATCHMEAN && !allow_batchmean)
         return nb__error(NB_EINVAL, "%s: reduction 'batchmean' is only valid for kl_div", op);
+    if (!ar)
+        return nb__error(NB_EINVAL, "an op was given a NULL arena: ops write their output in an "
+                         "arena (nb_arena_new)");
     p->n = x->numel;
     size_t bytes = sizeof(float) * (size_t)(p->n ? p->n : 1);
     p->l = nb__arena_alloc(ar, bytes);
@@ -44,8 +47,8 @@ static void ploss_backward(nb_node *n) {
 
 nb_tensor *nb__ploss_finish(nb_arena *ar, const char *op, nb_tensor *x, nb_tensor *t,
                             nb_reduction red, const nb_ploss *p) {
-    nb_tensor *out = red == NB_REDUCTION_NONE ? nb__tensor_like(ar, x)
-                                              : nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *out = red == NB_REDUCTION_NONE ? nb__out_like(ar, x)
+                                              : nb__out(ar, NB_FLOAT32, 0, NULL);
     ploss_saved *s = nb__arena_alloc(ar, sizeof *s);
     if (!out || !s) return NULL;
     s->p = *p;

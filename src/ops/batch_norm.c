@@ -61,7 +61,8 @@ nb_tensor *nb_batch_norm(nb_arena *ar, nb_tensor *x, nb_tensor *rm, nb_tensor *r
                         "training, got input size %s", nb__shape(x, 0));
     if (!(eps > 0) && !(eps == 0))
         return nb__null(NB_EINVAL, "batch_norm: eps must be a number >= 0");
-    nb_tensor *y = nb__tensor_like(ar, x);
+    nb_tensor *y = nb__out_like(ar, x);
+    if (!y) return NULL;
     bn_saved *s = nb__arena_alloc(ar, sizeof *s);
     float *buf = nb__arena_alloc(ar, sizeof(float) * (size_t)(4 * C + 1));
     double *st = nb__arena_alloc(ar, sizeof(double) * (size_t)(2 * C + 1));

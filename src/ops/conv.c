@@ -308,7 +308,7 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
     shape[nd++] = st.O;
     if (dims == 2) shape[nd++] = g->OH;
     shape[nd++] = g->OW;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, (int)nd, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, (int)nd, shape);
     if (!y) return NULL;
     nb_tensor *in3[3] = {x, w, b};
     bool rec = nb__should_record(b ? 3 : 2, in3);

@@ -26,9 +26,9 @@ nb_tensor *nb_dropout2d(nb_arena *ar, nb_tensor *x, float p, bool training, nb_r
     if (!training || p == 0.0f) return x;
     if (!rng) return nb__null(NB_EINVAL, "dropout2d: rng is NULL");
     int64_t planes = x->shape[0] * x->shape[1], S = planes ? x->numel / planes : 0;
-    nb_tensor *y = nb__tensor_like(ar, x);
-    float *mask = nb__arena_alloc(ar, sizeof(float) * (size_t)(planes ? planes : 1));
-    if (!y || !mask) return NULL;
+    nb_tensor *y = nb__out_like(ar, x);
+    float *mask = y ? nb__arena_alloc(ar, sizeof(float) * (size_t)(planes ? planes : 1)) : NULL;
+    if (!mask) return NULL;
     float scale = p == 1.0f ? 0.0f : 1.0f / (1.0f - p);
     for (int64_t i = 0; i < planes; i++) mask[i] = nb_rng_uniform(rng) < p ? 0.0f : scale;
     for (int64_t i = 0; i < planes; i++)

@@ -57,7 +57,8 @@ nb_tensor *nb_layer_norm(nb_arena *ar, nb_tensor *x, int nshape, const int64_t *
                             nb__shape_of(nshape, shape, 1));
     }
     int64_t M = nb__numel(nshape, shape), R = M ? x->numel / M : 0;
-    nb_tensor *y = nb__tensor_like(ar, x);
+    nb_tensor *y = nb__out_like(ar, x);
+    if (!y) return NULL;
     ln_saved *s = nb__arena_alloc(ar, sizeof *s);
     float *buf = nb__arena_alloc(ar, sizeof(float) * (size_t)(2 * R + 1));
     if (!y || !s || !buf) return NULL;

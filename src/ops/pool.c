@@ -83,7 +83,7 @@ static nb_tensor *pool_out(nb_arena *ar, const nb_tensor *x, const nb_pool_geom 
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     shape[x->ndim - 2] = g->OH;
     shape[x->ndim - 1] = g->OW;
-    return nb__tensor(ar, NB_FLOAT32, x->ndim, shape);
+    return nb__out(ar, NB_FLOAT32, x->ndim, shape);
 }
 
 /* A fresh gradient is zeroed first: the pooling backwards scatter (add). */
@@ -103,8 +103,8 @@ nb_tensor *nb_max_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
     pool_saved st;
     if (pool_setup("max_pool2d", x, kh, kw, &o, true, &st)) return NULL;
     nb_tensor *y = pool_out(ar, x, &st.g);
-    int32_t *idx = nb__arena_alloc(ar, sizeof(int32_t) * (size_t)(y ? y->numel + 1 : 1));
-    if (!y || !idx) return NULL;
+    int32_t *idx = y ? nb__arena_alloc(ar, sizeof(int32_t) * (size_t)(y->numel + 1)) : NULL;
+    if (!idx) return NULL;
     nb_k_max_pool2d(nb_f32(y), idx, nb_f32(x), st.planes, &st.g);
     if (!nb__should_record(1, &x)) return y;
     pool_saved *s = nb__arena_alloc(ar, sizeof *s);

@@ -21,6 +21,7 @@ extern const char *cli_prog;
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
 int cmd_lr_plot(int argc, char **argv);
+int cmd_graph(int argc, char **argv); /* graph_cli.c */
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
