@@ -662,8 +662,12 @@ START_TEST(test_cli_models) {
     ck_assert_msg(strstr(out, "--hidden takes one size for gru, got '8,8'"), "%s", out);
     ck_assert_int_eq(run_nabla("--model lstm --layers 0", out, sizeof out), 2);
     ck_assert_msg(strstr(out, "--layers must be between 1 and 64, got 0"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model gru --hidden 8 --layers 2 --dropout 0.3 --epochs 1", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "gru 28-8x2-10 over 28 steps +dropout 0.3"), "%s", out);
+    ck_assert_int_eq(run_nabla("--model rnn --batchnorm", out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "--batchnorm is for mlp and cnn, not rnn"), "%s", out);
     ck_assert_int_eq(run_nabla("--model transformer", out, sizeof out), 2);
-    ck_assert_msg(strstr(out, "unknown model 'transformer' (mlp, rnn, lstm, gru)"), "%s", out);
+    ck_assert_msg(strstr(out, "unknown model 'transformer' (mlp, cnn, rnn, lstm, gru)"), "%s", out);
 }
 END_TEST
 
