@@ -37,7 +37,7 @@ nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, indices->shape, sizeof(int64_t) * (size_t)indices->ndim);
     shape[indices->ndim] = dim;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, indices->ndim + 1, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, indices->ndim + 1, shape);
     if (!y) return NULL;
     for (int64_t i = 0; i < indices->numel; i++)
         memcpy(nb_f32(y) + i * dim, nb_f32(weight) + nb_i32(indices)[i] * dim, sizeof(float) * (size_t)dim);

@@ -280,9 +280,9 @@ nb_tensor *nb__rnn(nb_arena *ar, const nb__rnn_cfg *cfg, nb_tensor *x, nb_tensor
         memcpy(oshape, bf ? (int64_t[]){B, T, DH} : (int64_t[]){T, B, DH}, sizeof(int64_t) * 3);
         memcpy(sshape, (int64_t[]){L * D, B, H}, sizeof(int64_t) * 3);
     }
-    nb_tensor *out = nb__tensor(ar, NB_FLOAT32, ond, oshape);
-    nb_tensor *hn = h_n ? nb__tensor(ar, NB_FLOAT32, snd, sshape) : NULL;
-    nb_tensor *cn = c_n && cfg->mode == NB__LSTM ? nb__tensor(ar, NB_FLOAT32, snd, sshape) : NULL;
+    nb_tensor *out = nb__out(ar, NB_FLOAT32, ond, oshape);
+    nb_tensor *hn = h_n ? nb__out(ar, NB_FLOAT32, snd, sshape) : NULL;
+    nb_tensor *cn = c_n && cfg->mode == NB__LSTM ? nb__out(ar, NB_FLOAT32, snd, sshape) : NULL;
     rnn_saved *s = nb__arena_alloc(ar, sizeof *s);
     void *arrays = nb__arena_alloc(ar, sizeof(float *) * (size_t)(3 * L + 4 * L * D));
     if (!out || (h_n && !hn) || (c_n && cfg->mode == NB__LSTM && !cn) || !s || !arrays) return NULL;

@@ -29,7 +29,7 @@ nb_tensor *nb_select(nb_arena *ar, nb_tensor *x, int dim, int64_t index) {
     int64_t inner = nb__numel(x->ndim - d - 1, x->shape + d + 1);
     for (int i = 0, k = 0; i < x->ndim; i++)
         if (i != d) shape[k++] = x->shape[i];
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, x->ndim - 1, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim - 1, shape);
     if (!y) return NULL;
     for (int64_t o = 0; o < outer; o++)
         memcpy(nb_f32(y) + o * inner, nb_f32(x) + (o * C + index) * inner, sizeof(float) * (size_t)inner);
