@@ -398,6 +398,407 @@ START_TEST(test_weights) {
 }
 END_TEST
 
+/* ---- corrupt files: every one rejected with a clear message, nothing changed ------------ */
+static unsigned char *read_bytes(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*len + 1);
+    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void write_bytes(const char *path, const void *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+static void write_gz(const char *path, const void *b, size_t len) {
+    gzFile f = gzopen(path, "wb1");
+    ck_assert_ptr_nonnull(f);
+    if (len) ck_assert_int_eq(gzwrite(f, b, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+}
+
+static unsigned char *gunzip_file(const char *path, size_t *len) {
+    gzFile f = gzopen(path, "rb");
+    size_t cap = 1 << 20;
+    unsigned char *b = malloc(cap);
+    *len = 0;
+    int r;
+    while ((r = gzread(f, b + *len, (unsigned)(cap - *len))) > 0) {
+        *len += (size_t)r;
+        if (*len == cap) b = realloc(b, cap *= 2);
+    }
+    ck_assert_int_eq(r, 0);
+    gzclose(f);
+    return b;
+}
+
+/* The container of a valid checkpoint, to edit: header JSON + the original data. */
+typedef struct container {
+    unsigned char *raw;
+    size_t len, data_at;
+    cJSON *root;
+} container;
+
+static container open_container(const char *path) {
+    container c;
+    c.raw = gunzip_file(path, &c.len);
+    uint64_t n;
+    memcpy(&n, c.raw, 8);
+    c.data_at = 8 + (size_t)n;
+    c.root = cJSON_ParseWithLength((const char *)c.raw + 8, (size_t)n);
+    ck_assert_ptr_nonnull(c.root);
+    return c;
+}
+
+static uint64_t off(const cJSON *t, int k) {
+    return (uint64_t)cJSON_GetArrayItem(cJSON_GetObjectItem(t, "data_offsets"), k)->valuedouble;
+}
+
+static void set_off(cJSON *t, uint64_t b, uint64_t e) {
+    cJSON_ReplaceItemInObject(t, "data_offsets", cJSON_CreateIntArray((int[]){(int)b, (int)e}, 2));
+}
+
+/* Write header + data (relayout: give the tensors fresh contiguous offsets, taking each one's
+ * bytes from where its current offsets point in the original data) as a gzip'd file. */
+static void write_container(const char *path, const container *c, cJSON *root, bool relayout) {
+    size_t dlen = c->len - c->data_at;
+    unsigned char *data = malloc(dlen * 2 + 16);
+    size_t at = 0;
+    if (relayout) {
+        cJSON *t;
+        cJSON_ArrayForEach(t, root) {
+            if (!strcmp(t->string, "__metadata__")) continue;
+            uint64_t b = off(t, 0), e = off(t, 1);
+            memcpy(data + at, c->raw + c->data_at + b, e - b);
+            set_off(t, at, at + (e - b));
+            at += e - b;
+        }
+    } else {
+        memcpy(data, c->raw + c->data_at, dlen);
+        at = dlen;
+    }
+    char *h = cJSON_PrintUnformatted(root);
+    size_t hl = strlen(h);
+    unsigned char *out = malloc(8 + hl + at);
+    uint64_t n = hl;
+    memcpy(out, &n, 8);
+    memcpy(out + 8, h, hl);
+    memcpy(out + 8 + hl, data, at);
+    write_gz(path, out, 8 + hl + at);
+    free(out);
+    free(h);
+    free(data);
+}
+
+/* Edit a JSON document stored as text in __metadata__[key]. */
+static cJSON *meta_doc(cJSON *root, const char *key) {
+    return cJSON_Parse(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "__metadata__"), key)->valuestring);
+}
+
+static void meta_set_doc(cJSON *root, const char *key, cJSON *doc) {
+    char *txt = cJSON_PrintUnformatted(doc);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(root, "__metadata__"), key, cJSON_CreateString(txt));
+    free(txt);
+    cJSON_Delete(doc);
+}
+
+static void meta_set(cJSON *root, const char *key, cJSON *item) {
+    cJSON *m = cJSON_GetObjectItem(root, "__metadata__");
+    if (cJSON_GetObjectItem(m, key)) cJSON_ReplaceItemInObject(m, key, item);
+    else cJSON_AddItemToObject(m, key, item);
+}
+
+/* Load path into r, expecting failure with a message containing want and no change at all. */
+static void expect_reject(run *r, const char *path, const char *want, const char *what) {
+    snap before = take(r);
+    nb_train_state st = run_state(r);
+    nb_clear_error();
+    int rc = nb_checkpoint_load(path, &st);
+    ck_assert_msg(rc < 0, "%s: accepted", what);
+    ck_assert_msg(strncmp(nb_last_error(), "checkpoint: ", 12) == 0, "%s: message '%s'", what, nb_last_error());
+    ck_assert_msg(!want || strstr(nb_last_error(), want), "%s: message '%s' lacks '%s'", what, nb_last_error(), want);
+    snap after = take(r);
+    const char *d = snap_diff(&before, &after);
+    ck_assert_msg(d == NULL, "%s: rejected but changed: %s", what, d);
+    snap_free(&before);
+    snap_free(&after);
+}
+
+/* The live run differs from the file (it trained on after the save), so a partial load shows. */
+static const char *corrupt_setup(run *r, int oi) {
+    const char *dir = temp_dir();
+    run_init(r, oi, 1, 5);
+    run_train(r, 1, -1);
+    nb_train_state st = run_state(r);
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "good.ckpt"), &st), NB_OK);
+    run_train(r, 2, 3);
+    return dir;
+}
+
+static void corrupt_teardown(run *r, const char *dir) {
+    /* the good file still loads, and changes the state */
+    snap before = take(r);
+    nb_train_state st = run_state(r);
+    ck_assert_msg(nb_checkpoint_load(path_in(dir, "good.ckpt"), &st) == NB_OK, "%s", nb_last_error());
+    snap after = take(r);
+    ck_assert_ptr_nonnull(snap_diff(&before, &after));
+    snap_free(&before);
+    snap_free(&after);
+    run_free(r);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+
+START_TEST(test_truncated) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    size_t len;
+    unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
+    for (int k = 0; k < 64; k++) {
+        size_t at = k < 16 ? (size_t)k : (size_t)((double)len * (k - 15) / 49.0) - 1; /* 0..15, then spread to len-1 */
+        char what[64];
+        snprintf(what, sizeof what, "truncated to %zu of %zu bytes", at, len);
+        write_bytes(path_in(dir, "bad.ckpt"), b, at);
+        expect_reject(&r, path_in(dir, "bad.ckpt"), NULL, what);
+    }
+    free(b);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+START_TEST(test_flipped) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    size_t len;
+    unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
+    nb_rng g;
+    nb_rng_seed(&g, 2024);
+    for (int k = 0; k < 64; k++) {
+        /* every byte of the gzip header (10 bytes + header CRC), then random places, the trailer */
+        size_t at = k < 12 ? (size_t)k : k >= 60 ? len - (size_t)(64 - k) : nb_rng_below(&g, (uint32_t)len);
+        unsigned char x = (unsigned char)(1 + nb_rng_below(&g, 255));
+        b[at] ^= x;
+        char what[64];
+        snprintf(what, sizeof what, "byte %zu of %zu xor 0x%02x", at, len, x);
+        write_bytes(path_in(dir, "bad.ckpt"), b, len);
+        expect_reject(&r, path_in(dir, "bad.ckpt"), NULL, what);
+        b[at] ^= x;
+    }
+    free(b);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+/* Header and metadata edits, each with the words its message must contain. */
+enum { EDITS = 36 };
+
+static const char *edit_case(int k, cJSON *root, bool *relayout) {
+    cJSON *w = cJSON_GetObjectItem(root, "0.weight"), *doc;
+    uint64_t b = off(w, 0), e = off(w, 1);
+    *relayout = false;
+    switch (k) {
+    case 0: set_off(w, b, e + 4); return "data_offsets";
+    case 1: set_off(cJSON_GetObjectItem(root, "0.bias"), e - 4, e - 4 + 96); return "overlaps";
+    case 2: set_off(w, e, b); return "data_offsets";
+    case 3: { /* tiles correctly, but the data is not there */
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", "U8");
+        cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){400}, 1));
+        cJSON_AddItemToObject(root, "extra", t);
+        cJSON *last = NULL, *it;
+        uint64_t end = 0;
+        cJSON_ArrayForEach(it, root) if (strcmp(it->string, "__metadata__") && it != t && off(it, 1) > end) end = off(it, 1), last = it;
+        (void)last;
+        cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray((int[]){(int)end, (int)end + 400}, 2));
+        return "truncated";
+    }
+    case 4: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("I32")); return "tensor \"0.weight\" has dtype I32, model expects F32";
+    case 5: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("X9")); return "unknown dtype X9";
+    case 6: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("F16")); return "need";
+    case 7: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateIntArray((int[]){ROWS * COLS, 24}, 2));
+        return "tensor \"0.weight\" has shape [42,24], model expects [24,42]";
+    case 8: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateNumber(5)); return "shape that is not a list";
+    case 9: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateIntArray((int[]){-1, 42}, 2)); return "bad dimension";
+    case 10: *relayout = true;
+        cJSON_AddItemToObject(root, "9.weight", cJSON_Duplicate(cJSON_GetObjectItem(root, "3.bias"), 1));
+        return "tensor \"9.weight\" is not in the model";
+    case 11: *relayout = true; cJSON_DeleteItemFromObject(root, "0.bias");
+        return "model tensor \"0.bias\" is missing from the checkpoint";
+    case 12: *relayout = true;
+        cJSON_AddItemToObject(root, "0.bias", cJSON_Duplicate(cJSON_GetObjectItem(root, "0.bias"), 1));
+        return "two tensors are named \"0.bias\"";
+    case 13: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(doc, "type", cJSON_CreateString(strcmp(cJSON_GetObjectItem(doc, "type")->valuestring, "SGD") ? "SGD" : "Adam"));
+        meta_set_doc(root, "optimizer", doc);
+        return "but the checkpoint holds";
+    case 14: doc = meta_doc(root, "scheduler");
+        cJSON_ReplaceItemInObject(doc, "type", cJSON_CreateString("OneCycleLR"));
+        meta_set_doc(root, "scheduler", doc);
+        return "scheduler is StepLR, but the checkpoint holds OneCycleLR state";
+    case 15: { /* an optimizer state tensor of the wrong shape */
+        cJSON *it;
+        cJSON_ArrayForEach(it, root) if (strstr(it->string, "optimizer.state.0.") && cJSON_GetArraySize(cJSON_GetObjectItem(it, "shape")) == 2) {
+            cJSON_ReplaceItemInObject(it, "shape", cJSON_CreateIntArray((int[]){ROWS * COLS, 24}, 2));
+            return "of parameter 0 has shape [42, 24]";
+        }
+        ck_abort_msg("no 2-d optimizer state");
+        return NULL;
+    }
+    case 16: *relayout = true;
+        cJSON_AddItemToObject(root, "optimizer.state.9.x", cJSON_Duplicate(cJSON_GetObjectItem(root, "3.bias"), 1));
+        return "tensor \"optimizer.state.9.x\" belongs to no optimizer state entry";
+    case 17: { /* an optimizer state tensor missing */
+        cJSON *it;
+        *relayout = true;
+        cJSON_ArrayForEach(it, root) if (strstr(it->string, "optimizer.state.1.") && cJSON_GetArraySize(cJSON_GetObjectItem(it, "shape")) == 1) {
+            cJSON_DeleteItemFromObject(root, it->string);
+            return "which is not in the file";
+        }
+        ck_abort_msg("no 1-d optimizer state");
+        return NULL;
+    }
+    case 18: meta_set(root, "format_version", cJSON_CreateString("2")); return "format version 2, newer than the 1 this nabla";
+    case 19: meta_set(root, "format", cJSON_CreateString("other")); return "format \"other\" is not nabla-checkpoint";
+    case 20: meta_set(root, "format_version", cJSON_CreateNumber(1)); return "__metadata__ entry \"format_version\" is not a string";
+    case 21: doc = meta_doc(root, "optimizer");
+        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "param_groups"), cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), 1));
+        meta_set_doc(root, "optimizer", doc);
+        return "has 2 param groups, the live optimizer has 1";
+    case 22: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), "lr", cJSON_CreateNumber(-1));
+        meta_set_doc(root, "optimizer", doc);
+        return "Invalid learning rate: -1";
+    case 23: doc = meta_doc(root, "scheduler"); /* fails after the optimizer was loaded: rolled back */
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(doc, "state"), "last_epoch");
+        meta_set_doc(root, "scheduler", doc);
+        return "last_epoch";
+    case 24: doc = meta_doc(root, "loader"); /* fails after optimizer and scheduler: rolled back */
+        cJSON_ReplaceItemInObject(doc, "batch", cJSON_CreateNumber(1000000));
+        meta_set_doc(root, "loader", doc);
+        return "out of range";
+    case 25: doc = meta_doc(root, "rng");
+        cJSON_ReplaceItemInObject(doc, "inc", cJSON_CreateString("2"));
+        meta_set_doc(root, "rng", doc);
+        return "generator state is malformed";
+    case 26: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(doc, "param_names"), 0, cJSON_CreateString("3.weight"));
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer parameter 0 is \"3.weight\" in the checkpoint but \"0.weight\" in the live optimizer";
+    case 27: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), "params",
+                                  cJSON_CreateIntArray((int[]){1, 0, 2, 3}, 4));
+        meta_set_doc(root, "optimizer", doc);
+        return "params must be the indices 0..3 in order";
+    case 28: doc = meta_doc(root, "optimizer");
+        cJSON_AddItemToObject(cJSON_GetObjectItem(doc, "state"), "abc", cJSON_CreateObject());
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer state key \"abc\" is not a parameter index";
+    case 29: meta_set(root, "optimizer", cJSON_CreateString("{not json")); return "metadata \"optimizer\" is not a JSON object";
+    case 30: cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "scheduler");
+        return "no scheduler state";
+    case 31: cJSON_AddStringToObject(w, "extra", "x"); return "unexpected or repeated field \"extra\"";
+    case 32: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(doc, "param_shapes"), 0, cJSON_CreateIntArray((int[]){24, 41}, 2));
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer parameter 0 (\"0.weight\") has shape [24,41] in the checkpoint, the live optimizer's has shape [24,42]";
+    case 33: doc = meta_doc(root, "position");
+        cJSON_ReplaceItemInObject(doc, "epoch", cJSON_CreateNumber(-3));
+        meta_set_doc(root, "position", doc);
+        return "position needs integer epoch";
+    case 34: { /* a tensor reference to a model tensor */
+        doc = meta_doc(root, "optimizer");
+        cJSON *s0 = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "state"), "0"), *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "tensor", "0.weight");
+        cJSON_AddItemToObject(s0, "stolen", ref);
+        meta_set_doc(root, "optimizer", doc);
+        return "refers to tensor \"0.weight\", which is not in the file section it belongs to";
+    }
+    case 35: meta_set(root, "scheduler", cJSON_CreateString("[1, 2]")); return "metadata \"scheduler\" is not a JSON object";
+    }
+    return NULL;
+}
+
+START_TEST(test_header_edits) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", path_in(dir, "bad.ckpt"));
+    for (int k = 0; k < EDITS; k++) {
+        container c = open_container(path_in(dir, "good.ckpt"));
+        bool relayout;
+        const char *want = edit_case(k, c.root, &relayout);
+        write_container(bad, &c, c.root, relayout);
+        char what[32];
+        snprintf(what, sizeof what, "header edit %d", k);
+        expect_reject(&r, bad, want, what);
+        cJSON_Delete(c.root);
+        free(c.raw);
+    }
+    /* raw layouts: header length, syntax, trailing bytes, tensor count */
+    container c = open_container(path_in(dir, "good.ckpt"));
+    unsigned char *raw = malloc(c.len + 64);
+    memcpy(raw, c.raw, c.len);
+    uint64_t n = (uint64_t)1 << 40;
+    memcpy(raw, &n, 8);
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "header length 1099511627776 is outside 2..8388608", "huge header length");
+    n = c.len; /* promises more header than the file has */
+    memcpy(raw, &n, 8);
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "truncated inside the header", "header past the end");
+    memcpy(raw, c.raw, c.len);
+    *(unsigned char *)memchr(raw + 8, ':', 64) = '#';
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "header is not valid JSON", "JSON syntax");
+    memcpy(raw, c.raw, c.len);
+    memcpy(raw + c.len, "tail", 4);
+    write_gz(bad, raw, c.len + 4);
+    expect_reject(&r, bad, "data continues past", "trailing data");
+    write_gz(bad, "", 0);
+    expect_reject(&r, bad, "too short", "empty gzip");
+    write_bytes(bad, "hello, world! this is not a checkpoint", 38);
+    expect_reject(&r, bad, "not a nabla checkpoint or safetensors file", "text file");
+    /* trailing garbage after the gzip stream */
+    size_t glen;
+    unsigned char *g = read_bytes(path_in(dir, "good.ckpt"), &glen);
+    g = realloc(g, glen + 3);
+    memcpy(g + glen, "xyz", 3);
+    write_bytes(bad, g, glen + 3);
+    expect_reject(&r, bad, "unexpected bytes after the end of the gzip stream", "garbage after gzip");
+    free(g);
+    /* more tensors than the limit (all empty, so the file is small) */
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i <= NB_CKPT_MAX_TENSORS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", "U8");
+        cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){0}, 1));
+        cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray((int[]){0, 0}, 2));
+        cJSON_AddItemToObject(root, name, t);
+    }
+    write_container(bad, &c, root, false);
+    expect_reject(&r, bad, "more than 32768 tensors", "tensor count");
+    cJSON_Delete(root);
+    free(raw);
+    cJSON_Delete(c.root);
+    free(c.raw);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
@@ -406,6 +807,9 @@ int main(void) {
     tcase_add_loop_test(tc, test_resume_mid_epoch, 0, NOPT * NSCHED);
     tcase_add_loop_test(tc, test_roundtrip_bytes, 0, NOPT * NSCHED);
     tcase_add_test(tc, test_weights);
+    tcase_add_loop_test(tc, test_truncated, 0, NOPT);
+    tcase_add_loop_test(tc, test_flipped, 0, NOPT);
+    tcase_add_loop_test(tc, test_header_edits, 0, NOPT);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -703,7 +703,7 @@ static int stage_sched(stage *sg, const nb_sched *s) {
     if (strcmp(type->valuestring, nb_sched_type(s)) != 0)
         FAIL(NB_EINVAL, "checkpoint: scheduler is %s, but the checkpoint holds %s state",
              nb_sched_type(s), type->valuestring);
-    if (!(live = nb_sched_state_dict(s))) FAIL(nb_last_status(), "%s", nb_last_error());
+    if (!(live = nb_sched_state_dict(s))) { rc = nb_last_status(); goto done; }
     if (!(sg->ssd = nb__calloc(1, sizeof *sg->ssd))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     snprintf(sg->ssd->type, sizeof sg->ssd->type, "%s", nb_sched_type(s));
     if ((rc = values_from_json(sg, state, dict_schema, live, 0, NULL, SCHED_PREFIX, "scheduler state",

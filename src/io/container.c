@@ -387,7 +387,7 @@ static nb_ckpt *read_all(src *s) {
     unsigned char lenb[8];
     if (rc) goto done;
     int64_t got = src_read(s, lenb, 8);
-    if (got < 0) FAIL(nb_last_status(), "%s", nb_last_error());
+    if (got < 0) { rc = nb_last_status(); goto done; }
     if (got < 8)
         FAIL(NB_EFORMAT, "checkpoint: %s: file is too short (%lld bytes) to be a checkpoint", s->what,
              (long long)got);
@@ -397,7 +397,7 @@ static nb_ckpt *read_all(src *s) {
         FAIL(NB_EFORMAT, "checkpoint: %s: not a nabla checkpoint or safetensors file (header length "
              "%llu is outside 2..%u)", s->what, (unsigned long long)n, NB_CKPT_MAX_HEADER);
     if (!(hdr = nb__malloc((size_t)n))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    if ((got = src_read(s, (unsigned char *)hdr, (size_t)n)) < 0) FAIL(nb_last_status(), "%s", nb_last_error());
+    if ((got = src_read(s, (unsigned char *)hdr, (size_t)n)) < 0) { rc = nb_last_status(); goto done; }
     if ((uint64_t)got < n)
         FAIL(NB_EFORMAT, "checkpoint: %s: file is truncated inside the header (%lld of %llu bytes)",
              s->what, (long long)got, (unsigned long long)n);
@@ -407,7 +407,7 @@ static nb_ckpt *read_all(src *s) {
     if (c->data_len > (uint64_t)SIZE_MAX / 2) FAIL(NB_ENOMEM, "checkpoint: %s: too large", s->what);
     if (!(c->data = nb__malloc((size_t)(cap ? cap : 1)))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     for (;;) {
-        if ((got = src_read(s, c->data + have, (size_t)(cap - have))) < 0) FAIL(nb_last_status(), "%s", nb_last_error());
+        if ((got = src_read(s, c->data + have, (size_t)(cap - have))) < 0) { rc = nb_last_status(); goto done; }
         have += (uint64_t)got;
         if (have < cap)
             FAIL(NB_EFORMAT, "checkpoint: %s: file is truncated: the header promises %llu bytes of "
@@ -420,7 +420,7 @@ static nb_ckpt *read_all(src *s) {
         c->data = nd;
     }
     unsigned char extra;
-    if ((got = src_read(s, &extra, 1)) < 0) FAIL(nb_last_status(), "%s", nb_last_error());
+    if ((got = src_read(s, &extra, 1)) < 0) { rc = nb_last_status(); goto done; }
     if (got > 0)
         FAIL(NB_EFORMAT, "checkpoint: %s: data continues past the %llu bytes the header describes",
              s->what, (unsigned long long)c->data_len);
