@@ -799,6 +799,223 @@ START_TEST(test_header_edits) {
 }
 END_TEST
 
+/* ---- crash safety: SIGKILL a process in the middle of saving, again and again ----------- */
+START_TEST(test_kill_during_save) {
+    const char *dir = temp_dir();
+    char file[4096];
+    snprintf(file, sizeof file, "%s/kill.ckpt", dir);
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    /* the benchmark model with Adam state: a save takes long enough for kills to land inside */
+    nb_module *m = nb_sequential(5, (nb_module *[]){nb_linear_new(784, 256, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(256, 128, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(128, 10, true, &rng)});
+    nb_tensor *p[8];
+    int np = nb_module_parameters(m, p, 8);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *opt = nb_adam(p, np, &ao);
+    for (int i = 0; i < np; i++) {
+        p[i]->grad = p[i]->grad_slot;
+        nb_fill(p[i]->grad, 0.5f);
+    }
+    ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+    nb_train_state st = {.model = m, .optim = opt, .rng = &rng};
+    nb_fill(p[0], 0.0f);
+    ck_assert_int_eq(nb_checkpoint_save(file, &st), NB_OK);
+    nb_rng g;
+    nb_rng_seed(&g, 77);
+    int kills = 0, torn = 0, last = -1, changes = 0;
+    for (int round = 0; round < 60; round++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) { /* child: save generation after generation, marking each in 0.weight */
+            for (int gen = 1;; gen++) {
+                nb_fill(p[0], (float)(round * 100000 + gen));
+                st.step = round * 100000 + gen;
+                if (nb_checkpoint_save(file, &st)) _exit(3);
+            }
+        }
+        struct timespec ts = {0, (long)nb_rng_below(&g, 60000) * 1000};
+        nanosleep(&ts, NULL);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "the child stopped by itself (status %d)", status);
+        kills++;
+        /* the file under the final name loads completely, and is one generation */
+        nb_train_state lt = {.model = m, .optim = opt, .rng = &rng};
+        ck_assert_msg(nb_checkpoint_load(file, &lt) == NB_OK, "after kill %d: %s", round, nb_last_error());
+        float v = nb_f32(p[0])[0];
+        for (int64_t i = 0; i < p[0]->numel; i++) ck_assert_float_eq(nb_f32(p[0])[i], v);
+        ck_assert_int_eq((int64_t)v, lt.step);
+        if ((int)v != last) changes++;
+        last = (int)v;
+        /* temp files of interrupted saves are left behind (never under the final name) */
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strstr(e->d_name, ".tmp.")) {
+                torn++;
+                unlink(path_in(dir, e->d_name));
+            }
+        closedir(d);
+    }
+    fprintf(stderr, "kill test: %d kills, %d of them during a save (temp file left), %d new generations\n",
+            kills, torn, changes);
+    ck_assert_int_ge(kills, 50);
+    ck_assert_int_ge(torn, 10); /* the kills really hit saves in progress */
+    nb_optim_free(opt);
+    nb_module_free(m);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
+static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char hdr[4] = {0, 0, 8, (unsigned char)rank};
+    fwrite(hdr, 1, 4, f);
+    for (int i = 0; i < rank; i++) {
+        unsigned char d[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
+                              (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
+        fwrite(d, 1, 4, f);
+    }
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* Tiny MNIST-shaped data: each class is a noisy bright stripe, so a model learns something. */
+static void make_mnist(const char *dir) {
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    const char *prefix[] = {"train", "t10k"};
+    const int count[] = {480, 200};
+    for (int s = 0; s < 2; s++) {
+        int n = count[s];
+        unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
+        for (int i = 0; i < n; i++) {
+            lab[i] = (unsigned char)nb_rng_below(&r, 10);
+            for (int p = 0; p < 784; p++) {
+                int row = p / 28, bright = row / 3 == lab[i] ? 160 : 0;
+                img[(size_t)i * 784 + (size_t)p] = (unsigned char)(bright + nb_rng_below(&r, 90));
+            }
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix[s]);
+        write_idx(path, 3, (int[]){n, 28, 28}, img, (size_t)n * 784);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix[s]);
+        write_idx(path, 1, (int[]){n}, lab, (size_t)n);
+        free(img);
+        free(lab);
+    }
+}
+
+/* Run build/nabla with args (NULL-terminated); stdout+stderr go to dir/out.txt. Exit code. */
+static int nabla_cli(const char *dir, const char *const *args) {
+    char out[4096], exe[4096];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(exe, sizeof exe, "%s/nabla", NB_BUILD_DIR);
+    const char *argv[64] = {exe};
+    int n = 1;
+    for (; args[n - 1]; n++) argv[n] = args[n - 1];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        FILE *o = freopen(out, "w", stdout);
+        if (!o || dup2(fileno(stdout), 2) < 0) _exit(126);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *cli_output(const char *dir) {
+    size_t len;
+    char *b = (char *)read_bytes(path_in(dir, "out.txt"), &len);
+    b[len] = '\0';
+    return b;
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t la, lb;
+    unsigned char *x = read_bytes(a, &la), *y = read_bytes(b, &lb);
+    bool same = la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* CLI runs to compare: optimizer and schedule flags (add rows as the CLI learns more). */
+static const char *const cli_cases[][4] = {
+    {"--optim", "sgd", "--sched", "step"},
+    {"--optim", "adam", "--sched", "step"}, /* OneCycleLR once the CLI has it */
+};
+
+START_TEST(test_cli_resume) {
+    const char *dir = temp_dir();
+    char data[4000], a[4200], b[4200], w[4200];
+    snprintf(data, sizeof data, "%s", dir);
+    make_mnist(data);
+    snprintf(a, sizeof a, "%s/a.ckpt", dir);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(w, sizeof w, "%s/logits.npy", dir);
+    const char *const *c = cli_cases[_i];
+    /* one run of 3 epochs */
+    const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
+                          "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
+    ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
+    /* interrupted after epoch 1, resumed in a new process (flags restored from the file), saved
+     * every epoch, interrupted again after 2, resumed with the flags given again */
+    const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
+                          "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
+                          "--save", b, NULL};
+    ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
+    const char *resume1[] = {"train", "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
+                             "--stop-after", "2", NULL};
+    ck_assert_msg(nabla_cli(dir, resume1) == 0, "%s", cli_output(dir));
+    char *out = cli_output(dir);
+    ck_assert_msg(strstr(out, "resumed from") && strstr(out, "epoch 2/3") && !strstr(out, "epoch 3/3"), "%s", out);
+    free(out);
+    const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
+                             "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3",
+                             "--resume", b, "--save", b, NULL};
+    ck_assert_msg(nabla_cli(dir, resume2) == 0, "%s", cli_output(dir));
+    ck_assert_msg(same_file(a, b), "%s %s: the resumed run's checkpoint differs from the uninterrupted one", c[1], c[3]);
+    /* eval from the file alone (the model flags are in it), with logits */
+    const char *eval[] = {"eval", "--data", data, "--load", b, "--logits", w, NULL};
+    ck_assert_msg(nabla_cli(dir, eval) == 0, "%s", cli_output(dir));
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "test_acc") && strstr(out, "(200 samples)"), "%s", out);
+    free(out);
+    size_t nl;
+    free(read_bytes(w, &nl));
+    ck_assert_uint_eq(nl, 128 + 200 * 10 * 4);
+    const char *insp[] = {"ckpt", "inspect", b, NULL};
+    ck_assert_int_eq(nabla_cli(dir, insp), 0);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "optimizer.state.0.") && strstr(out, "0.weight") && strstr(out, "position: {\"epoch\":3"), "%s", out);
+    free(out);
+    /* a resume that does not fit the checkpoint names the problem and changes nothing */
+    const char *bad[] = {"train", "--epochs", "4", "--resume", b, "--hidden", "33", "--save", b, NULL};
+    ck_assert_int_eq(nabla_cli(dir, bad), 1);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]"), "%s", out);
+    free(out);
+    ck_assert(same_file(a, b));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
@@ -810,6 +1027,8 @@ int main(void) {
     tcase_add_loop_test(tc, test_truncated, 0, NOPT);
     tcase_add_loop_test(tc, test_flipped, 0, NOPT);
     tcase_add_loop_test(tc, test_header_edits, 0, NOPT);
+    tcase_add_test(tc, test_kill_during_save);
+    tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -18,6 +18,8 @@ void cli_add(cli_flags *f, arg_spec s);
 
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
+int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
+int cmd_eval(int argc, char **argv);  /* eval_cli.c */
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -46,5 +48,25 @@ nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs
  * at the granularity it wants. */
 int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
+
+/* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
+void ckpt_cli_flags(cli_flags *f);
+/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
+/* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
+int ckpt_cli_check(void);
+/* Set the model flags to those stored in a checkpoint (for nabla eval). */
+int ckpt_cli_model_defaults(const char *path);
+typedef struct ckpt_cli_run {
+    nb_module *model;
+    nb_optim *opt;
+    nb_sched *sched; /* may be NULL */
+    nb_rng *rng;
+    nb_loader *ld;
+} ckpt_cli_run;
+/* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
+int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);
+/* After each epoch: save when due; *stop is set when --stop-after is reached. */
+int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop);
 
 #endif

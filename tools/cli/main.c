@@ -11,6 +11,8 @@ static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
            "  train     train a model on MNIST-style data (nabla train --help)\n"
+           "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version   print the library version\n");
 }
 
@@ -20,6 +22,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;
