@@ -1016,6 +1016,40 @@ START_TEST(test_cli_resume) {
 }
 END_TEST
 
+/* ---- PyTorch interop: a model trained in PyTorch, converted by tools/convert_torch.py ------ */
+START_TEST(test_torch_interop) {
+    golden *g = golden_load("ckpt_interop.nbg.gz");
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 32, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(32, 10, true, &rng)});
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/golden/torch_mlp.nbw", NB_SOURCE_DIR);
+    ck_assert_msg(nb_weights_load(path, m) == NB_OK, "%s", nb_last_error());
+    nb_ckpt *c = nb_ckpt_open(path);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(nb_ckpt_meta(c, "content"), "weights");
+    nb_ckpt_close(c);
+    nb_arena *ar = nb_arena_new(0);
+    const gold_entry *xe = golden_get(g, "x"), *le = golden_get(g, "logits");
+    nb_tensor *x = nb_from_array(ar, NB_FLOAT32, xe->ndim, xe->shape, xe->data);
+    nb_tensor *logits = nb_forward(m, ar, x);
+    ck_assert_ptr_nonnull(logits);
+    double worst = max_rel_err(nb_f32(logits), le->data, le->numel, 1.0, NULL);
+    fprintf(stderr, "torch -> nabla logits: max |diff|/max(1,|logit|) %.2g\n", worst);
+    ck_assert_msg(worst <= 1e-5, "logits differ from PyTorch's: %.3g", worst);
+    /* a model of another width is refused by name and shape */
+    nb_module *m2 = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 33, true, &rng), nb_relu_new(),
+                                                      nb_linear_new(33, 10, true, &rng)});
+    ck_assert_int_eq(nb_weights_load(path, m2), NB_ESHAPE);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]");
+    nb_module_free(m2);
+    nb_arena_free(ar);
+    nb_module_free(m);
+    golden_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
@@ -1028,6 +1062,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_flipped, 0, NOPT);
     tcase_add_loop_test(tc, test_header_edits, 0, NOPT);
     tcase_add_test(tc, test_kill_during_save);
+    tcase_add_test(tc, test_torch_interop);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
