@@ -267,7 +267,8 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
     put(&o, meta, "format_version", cJSON_CreateString(ver));
     put(&o, meta, "content", cJSON_CreateString(weights_only ? "weights" : "checkpoint"));
     put(&o, meta, "nabla_version", cJSON_CreateString(nb_version()));
-    int rn = nb_module_repr(st->model, NULL, 0);
+    char probe[1];
+    int rn = nb_module_repr(st->model, probe, sizeof probe); /* (a NULL buffer trips UBSan there) */
     if (rn >= 0 && (repr = nb__malloc((size_t)rn + 1))) nb_module_repr(st->model, repr, (size_t)rn + 1);
     cJSON *mj = cJSON_CreateObject();
     put(&o, mj, "type", cJSON_CreateString(st->model->ops->type));

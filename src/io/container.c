@@ -524,7 +524,7 @@ static int sink_put(sink *k, const void *data, size_t n, int flush) {
         unsigned in = n > (1u << 30) ? 1u << 30 : (unsigned)n;
         k->z.next_in = (unsigned char *)p;
         k->z.avail_in = in;
-        p += in;
+        if (in) p += in;
         n -= in;
         int fl = n ? Z_NO_FLUSH : flush, zr;
         do {
