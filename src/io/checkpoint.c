@@ -752,7 +752,11 @@ static int stage_model(const nb_ckpt *c, const nb_module *m) {
             return nb__error(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, model expects %s",
                              e->name, nb__ck_shape(e->ndim, e->shape, 0), nb__ck_shape(t->ndim, t->shape, 1));
     }
-    for (int i = 0; i < c->ntensors; i++) {
+    /* names are unique and all the model's were found: any other model-section tensor is extra */
+    int nmodel = 0;
+    for (int i = 0; i < c->ntensors; i++)
+        nmodel += !has_prefix(c->t[i].name, OPT_PREFIX) && !has_prefix(c->t[i].name, SCHED_PREFIX);
+    for (int i = 0; nmodel > nt && i < c->ntensors; i++) {
         const char *name = c->t[i].name;
         if (has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX)) continue;
         if (!nb_module_find(m, name))
