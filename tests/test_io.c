@@ -240,8 +240,8 @@ static const char *snap_diff(const snap *a, const snap *b) {
             return why;
     if (!a->ssd != !b->ssd) return "scheduler presence differs";
     if (a->ssd && !values_eq(a->ssd->values, a->ssd->nvalues, b->ssd->values, b->ssd->nvalues, why, sizeof why)) return why;
-    if (a->rng.state != b->rng.state || a->rng.inc != b->rng.inc) return "rng differs";
-    if (a->ls.epoch != b->ls.epoch || a->ls.batch != b->ls.batch || a->ls.rng.state != b->ls.rng.state)
+    if (memcmp(&a->rng, &b->rng, sizeof a->rng)) return "rng differs";
+    if (a->ls.epoch != b->ls.epoch || a->ls.batch != b->ls.batch || memcmp(&a->ls.rng, &b->ls.rng, sizeof a->ls.rng))
         return "loader state differs";
     return NULL;
 }
@@ -689,7 +689,7 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
         meta_set_doc(root, "loader", doc);
         return "out of range";
     case 25: doc = meta_doc(root, "rng");
-        cJSON_ReplaceItemInObject(doc, "inc", cJSON_CreateString("2"));
+        cJSON_ReplaceItemInObject(doc, "left", cJSON_CreateNumber(0));
         meta_set_doc(root, "rng", doc);
         return "generator state is malformed";
     case 26: doc = meta_doc(root, "optimizer");

@@ -67,7 +67,7 @@ def write_container(path, tensors, meta):
     h += b" " * ((8 - (8 + len(h)) % 8) % 8)
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "wb") as f:
-        with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as g:
+        with gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=6, mtime=0) as g:
             g.write(struct.pack("<Q", len(h)) + h)
             for b in chunks:
                 g.write(b)

@@ -156,13 +156,21 @@ static cJSON *value_json(outs *o, const nb_value *v, const char *prefix, bool sc
     return NULL;
 }
 
+/* The generator (MT19937, as PyTorch's): its 624 state words as one hex string, and where it
+ * stands in them. */
 static cJSON *rng_json(outs *o, const nb_rng *r) {
-    char b[24];
+    char *hex = nb__malloc(8 * NB_RNG_STATE_N + 1);
+    if (!hex) {
+        o->oom = true;
+        return NULL;
+    }
+    for (int i = 0; i < NB_RNG_STATE_N; i++) snprintf(hex + 8 * i, 9, "%08x", (unsigned)r->state[i]);
     cJSON *j = cJSON_CreateObject();
-    snprintf(b, sizeof b, "%016llx", (unsigned long long)r->state);
-    put(o, j, "state", cJSON_CreateString(b));
-    snprintf(b, sizeof b, "%016llx", (unsigned long long)r->inc);
-    put(o, j, "inc", cJSON_CreateString(b));
+    put(o, j, "kind", cJSON_CreateString("mt19937"));
+    put(o, j, "state", cJSON_CreateString(hex));
+    put(o, j, "left", int_json(r->left));
+    put(o, j, "next", int_json(r->next));
+    nb__free(hex);
     return j;
 }
 
@@ -253,6 +261,7 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
     /* model tensors, by their state_dict names */
     const nb_named_tensor *named;
     int nt = nb_module_state(st->model, &named);
+    if (nt < 0) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     for (int i = 0; i < nt; i++) {
         const char *nm = named[i].name;
         if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__"))
@@ -375,27 +384,33 @@ static bool get_num(const cJSON *j, double *out) {
     return nonfinite_str(j, out);
 }
 
-static bool parse_hex64(const cJSON *j, uint64_t *out) {
-    if (!cJSON_IsString(j)) return false;
-    const char *s = j->valuestring;
-    size_t n = strlen(s);
-    if (n < 1 || n > 16) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                                       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return true;
+static int hexdigit(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static int parse_rng(const cJSON *j, const char *what, nb_rng *r) {
-    if (!cJSON_IsObject(j) || !parse_hex64(cJSON_GetObjectItemCaseSensitive(j, "state"), &r->state) ||
-        !parse_hex64(cJSON_GetObjectItemCaseSensitive(j, "inc"), &r->inc) || !(r->inc & 1))
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    int64_t left, next;
+    bool ok = cJSON_IsString(kind) && !strcmp(kind->valuestring, "mt19937") && cJSON_IsString(state) &&
+              strlen(state->valuestring) == 8 * NB_RNG_STATE_N &&
+              get_int(cJSON_GetObjectItemCaseSensitive(j, "left"), 1, NB_RNG_STATE_N, &left) &&
+              get_int(cJSON_GetObjectItemCaseSensitive(j, "next"), 0, NB_RNG_STATE_N, &next);
+    for (int i = 0; ok && i < NB_RNG_STATE_N; i++) {
+        uint32_t w = 0;
+        for (int k = 0; ok && k < 8; k++) {
+            int d = hexdigit(state->valuestring[8 * i + k]);
+            ok = d >= 0;
+            w = w << 4 | (uint32_t)(d & 15);
+        }
+        r->state[i] = w;
+    }
+    if (!ok)
         return nb__error(NB_EFORMAT, "checkpoint: %s generator state is malformed (expected "
-                         "{\"state\": hex, \"inc\": odd hex})", what);
+                         "{\"kind\": \"mt19937\", \"state\": %d hex digits, \"left\": 1..%d, "
+                         "\"next\": 0..%d})", what, 8 * NB_RNG_STATE_N, NB_RNG_STATE_N, NB_RNG_STATE_N);
+    r->left = (int32_t)left;
+    r->next = (uint32_t)next;
     return NB_OK;
 }
 
@@ -738,6 +753,7 @@ static int check_format(const nb_ckpt *c) {
 static int stage_model(const nb_ckpt *c, const nb_module *m) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
+    if (nt < 0) return nb__error(NB_ENOMEM, "checkpoint: out of memory");
     for (int i = 0; i < nt; i++) {
         const nb_tensor *t = named[i].tensor;
         int k = nb__ck_lookup(c, named[i].name);

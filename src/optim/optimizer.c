@@ -212,11 +212,10 @@ nb_value *nb__state(nb_optim *o, int index, const char *name) {
     return nb__value_find(s->values, s->nvalues, name);
 }
 
-/* Room for `need` entries (at least NB_STATE_STABLE, doubling beyond). */
 static int state_reserve(nb_param_state *s, int need) {
     if (need <= s->cap) return NB_OK;
-    int cap = s->cap < NB_STATE_STABLE ? NB_STATE_STABLE : s->cap;
-    while (cap < need) cap *= 2;
+    int cap = s->cap < NB_STATE_MIN ? NB_STATE_MIN : 2 * s->cap;
+    if (cap < need) cap = need;
     nb_value *vals = nb__realloc(s->values, sizeof *vals * (size_t)cap);
     if (!vals) return NB_ENOMEM;
     s->values = vals;
@@ -435,10 +434,10 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
         }
         for (int j = 0; !rc && j < ps->nvalues; j++) rc = check_state_value(o, p, ps->index, &ps->values[j]);
         if (!rc && st[live].values) rc = nb__error(NB_EFORMAT, "loaded state dict: parameter %d has two states", ps->index);
-        if (!rc && !(st[live].values = nb__values_copy(ps->values, ps->nvalues))) rc = NB_ENOMEM;
-        if (!rc) {
-            st[live].nvalues = st[live].cap = ps->nvalues;
-            rc = state_reserve(&st[live], NB_STATE_STABLE);
+        for (int j = 0; !rc && j < ps->nvalues; j++) {
+            if (state_reserve(&st[live], j + 1)) rc = NB_ENOMEM;
+            else if (nb__value_copy(&st[live].values[j], &ps->values[j])) rc = NB_ENOMEM;
+            else st[live].nvalues = j + 1;
         }
     }
     for (int g = 0; !rc && g < o->ngroups; g++) {

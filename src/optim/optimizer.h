@@ -16,16 +16,15 @@ typedef struct nb_group {
     int nhp;
 } nb_group;
 
+/* Named state of one parameter, created lazily by the algorithm. Room for NB_STATE_MIN values
+ * is reserved at once, so pointers returned by nb__state_* stay valid while a step creates
+ * its entries (only an algorithm keeping more entries than that, like LBFGS's history, sees
+ * the table move, on creation). */
+#define NB_STATE_MIN 16
 typedef struct nb_param_state {
-    nb_value *values; /* named state, created lazily by the algorithm */
-    int nvalues;
-    int cap; /* entries allocated: at least NB_STATE_STABLE once any exists (see below) */
+    nb_value *values;
+    int nvalues, cap;
 } nb_param_state;
-
-/* The first NB_STATE_STABLE entries of a parameter's state never move: pointers returned by
- * nb__state_scalar/nb__state_tensor stay valid while the algorithm adds the other entries of
- * the same parameter (Adam holds `step` while it creates exp_avg and exp_avg_sq). */
-#define NB_STATE_STABLE 16
 
 typedef struct nb_optim_algo {
     const char *name;

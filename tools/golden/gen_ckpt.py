@@ -42,6 +42,7 @@ def mlp(hidden):
 
 
 def torch_to_nabla(tmp):
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = mlp(32)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
