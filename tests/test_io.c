@@ -602,7 +602,7 @@ START_TEST(test_flipped) {
 END_TEST
 
 /* Header and metadata edits, each with the words its message must contain. */
-enum { EDITS = 36 };
+enum { EDITS = 37 };
 
 static const char *edit_case(int k, cJSON *root, bool *relayout) {
     cJSON *w = cJSON_GetObjectItem(root, "0.weight"), *doc;
@@ -726,6 +726,10 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
         return "refers to tensor \"0.weight\", which is not in the file section it belongs to";
     }
     case 35: meta_set(root, "scheduler", cJSON_CreateString("[1, 2]")); return "metadata \"scheduler\" is not a JSON object";
+    case 36: doc = meta_doc(root, "scheduler");
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "last_epoch", cJSON_CreateNumber(1e300));
+        meta_set_doc(root, "scheduler", doc);
+        return "scheduler state \"last_epoch\" must be an integer of at most 2^53, not 1e+300";
     }
     return NULL;
 }

@@ -433,6 +433,9 @@ static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb
     if (cJSON_IsNumber(j) || (want != NB_VALUE_STRING && nonfinite_str(j, &d))) {
         if (cJSON_IsNumber(j)) d = j->valuedouble;
         bool integral = fabs(d) <= MAX_SAFE && d == floor(d);
+        if (want == NB_VALUE_INT && !integral)
+            return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\" must be an integer of at most 2^53, "
+                             "not %s", where, name, nb__pyfloat(d, 0));
         /* the live value's kind decides; without one, integers are INT */
         out->kind = want == NB_VALUE_NUMBER || !integral || cJSON_IsString(j) ? NB_VALUE_NUMBER : NB_VALUE_INT;
         out->num = d;
