@@ -370,6 +370,13 @@ START_TEST(test_weights) {
     run_init(&a, 0, 1, 3);
     run_train(&a, 1, -1);
     run_init(&b, 0, 1, 4);
+    nb_train_state stored = {.model = a.model, .level = -1}, bad = {.model = a.model, .level = 10};
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "stored.ckpt"), &stored), NB_OK);
+    ck_assert_int_eq(nb_weights_load(path_in(dir, "stored.ckpt"), b.model), NB_OK);
+    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    unlink(path_in(dir, "stored.ckpt"));
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "bad.ckpt"), &bad), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: gzip level 10 is outside -1..9");
     ck_assert_int_eq(nb_weights_save(path_in(dir, "w.nbw"), a.model, NULL, 0), NB_OK);
     ck_assert_int_eq(nb_weights_load(path_in(dir, "w.nbw"), b.model), NB_OK);
     ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);

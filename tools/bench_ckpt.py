@@ -68,15 +68,15 @@ def main():
     with tempfile.TemporaryDirectory(dir=os.path.join(a.build)) as tmp:
         nb = {lvl: json.loads(subprocess.run([exe, tmp, str(a.reps), str(lvl)], check=True,
                                              capture_output=True, text=True).stdout)
-              for lvl in (0, 1, 6)}
+              for lvl in (0, -1, 1, 6)}
         pt = torch_side(tmp, a.reps)
     raw = nb[0]["tensor_bytes"]
     print(f"784-256-128-10 MLP + Adam state ({raw} bytes of float32 tensors), medians of {a.reps} runs\n")
     print("| | save (ms) | load (ms) | file size (bytes) | size / raw |")
     print("|---|---:|---:|---:|---:|")
-    names = {0: "nabla (default: RLE+Huffman gzip, fsync)", 1: "nabla level 1 (deflate -1, fsync)",
-             6: "nabla level 6 (deflate -6, fsync)"}
-    for lvl in (0, 1, 6):
+    names = {0: "nabla (default: RLE+Huffman gzip, fsync)", -1: "nabla level -1 (gzip, stored, fsync)",
+             1: "nabla level 1 (deflate -1, fsync)", 6: "nabla level 6 (deflate -6, fsync)"}
+    for lvl in (0, -1, 1, 6):
         r = nb[lvl]
         print(f"| {names[lvl]} | {r['save_ms']:.1f} | {r['load_ms']:.1f} | {r['bytes']} | {r['bytes'] / raw:.3f} |")
     print(f"| torch.save / torch.load + load_state_dict | {pt['save_ms']:.1f} | {pt['load_ms']:.1f} | "

@@ -54,8 +54,9 @@ typedef struct nb_train_state {
     int64_t step;      /* optimizer steps taken; set by load */
     const nb_meta *meta; /* user metadata to save (nmeta entries); not touched by load */
     int nmeta;
-    int level;         /* save: deflate level 1..9, or 0 for the default (run-length + Huffman
-                          coding: on float tensors as small as -9, and 3x faster than -1) */
+    int level;         /* save: 0, the default: run-length + Huffman coding (on float tensors as
+                          small as deflate -9, 3x faster than -1); deflate level 1..9; or -1:
+                          stored uncompressed (still gzip with its CRC, fastest) */
 } nb_train_state;
 
 /* Save a full training checkpoint atomically (temp file in the same folder, fsync, rename,

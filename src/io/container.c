@@ -635,7 +635,7 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
     /* level 0 (the default): run-length + Huffman coding. On float tensors that is as small as
      * deflate -9 and 3x faster than -1: their bytes repeat in runs (zeros) and skewed exponent
      * bytes, rarely as longer strings */
-    int zlevel = level ? level : 1, strategy = level ? Z_DEFAULT_STRATEGY : Z_RLE;
+    int zlevel = level < 0 ? 0 : level ? level : 1, strategy = level ? Z_DEFAULT_STRATEGY : Z_RLE;
     if (deflateInit2(&k.z, zlevel, Z_DEFLATED, 16 + MAX_WBITS, 8, strategy) != Z_OK) {
         rc = nb__error(NB_ENOMEM, "checkpoint: cannot start zlib");
         goto done;

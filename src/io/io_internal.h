@@ -47,8 +47,9 @@ typedef struct nb__ck_out {
 } nb__ck_out;
 
 /* Write the container atomically to path: meta is a JSON object of string values (taken over
- * and freed), the tensors in order with contiguous data_offsets. level: gzip level 1..9, or 0
- * for the default (run-length + Huffman coding, fast and as small as -9 on float data). */
+ * and freed), the tensors in order with contiguous data_offsets. level: gzip level 1..9, 0 for
+ * the default (run-length + Huffman coding, fast and as small as -9 on float data), -1 to store
+ * without compression (still gzip, CRC-checked). */
 int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int level);
 
 /* Copy n elements of size sz between little-endian file order and host order. */
