@@ -126,7 +126,23 @@ int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
     return rc;
 }
 
-int ckpt_cli_check(void) {
+static const arg_spec *find_flag(const cli_flags *f, const char *name) {
+    for (int k = 0; k < f->n; k++)
+        if (!strcmp(f->specs[k].name, name)) return &f->specs[k];
+    return NULL;
+}
+
+int ckpt_cli_check(const cli_flags *f) {
+    /* weight averaging keeps state of its own (averaged weights, SWALR) that checkpoints do not
+     * hold yet: refuse rather than resume something else */
+    const arg_spec *swa = find_flag(f, "swa-start"), *ema = find_flag(f, "ema");
+    bool averaging = (swa && swa->kind == ARG_INT && *(long *)swa->dst) ||
+                     (ema && ema->kind == ARG_DOUBLE && !isnan(*(double *)ema->dst));
+    if ((save_path || resume_path) && averaging) {
+        fprintf(stderr, "nabla train: --save/--resume do not cover weight averaging (--swa-start, "
+                        "--ema) yet: its averaged weights would be lost\n");
+        return 2;
+    }
     if (save_every < 0 || stop_after < 0) {
         fprintf(stderr, "nabla train: --save-every and --stop-after must be >= 0\n");
         return 2;
