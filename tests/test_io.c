@@ -48,6 +48,7 @@ typedef struct sched_case {
     /* steps: batches per epoch; epochs: the whole run (OneCycleLR-style schedules need both) */
     nb_sched *(*make)(nb_optim *o, int64_t steps, int64_t epochs);
     bool per_batch; /* stepped after every batch rather than every epoch */
+    bool metric;    /* stepped with a metric (ReduceLROnPlateau) */
 } sched_case;
 
 static nb_sched *make_step_lr(nb_optim *o, int64_t steps, int64_t epochs) {
@@ -56,9 +57,46 @@ static nb_sched *make_step_lr(nb_optim *o, int64_t steps, int64_t epochs) {
     return nb_step_lr(o, 1, 0.5);
 }
 
+static nb_sched *make_onecycle(nb_optim *o, int64_t steps, int64_t epochs) {
+    nb_onecycle_opts so = nb_onecycle_defaults();
+    so.max_lr = 0.02;
+    so.epochs = epochs;
+    so.steps_per_epoch = steps;
+    return nb_onecycle_lr(o, &so);
+}
+
+static nb_sched *make_cyclic(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)epochs;
+    nb_cyclic_opts so = nb_cyclic_defaults();
+    so.base_lr = 1e-3;
+    so.max_lr = 0.02;
+    so.step_size_up = (double)steps / 2;
+    so.mode = "triangular2";
+    return nb_cyclic_lr(o, &so);
+}
+
+static nb_sched *make_warm_restarts(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)steps;
+    (void)epochs;
+    return nb_cosine_annealing_warm_restarts(o, 1, 2, 1e-4);
+}
+
+static nb_sched *make_plateau(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)steps;
+    (void)epochs;
+    nb_plateau_opts so = nb_plateau_defaults();
+    so.patience = 0;
+    so.factor = 0.5;
+    return nb_reduce_lr_on_plateau(o, &so);
+}
+
 static const sched_case scheds[] = {
-    {"none", NULL, false},
-    {"StepLR", make_step_lr, false},
+    {"none", NULL, false, false},
+    {"StepLR", make_step_lr, false, false},
+    {"OneCycleLR", make_onecycle, true, false},
+    {"CyclicLR", make_cyclic, true, false},
+    {"CosineAnnealingWarmRestarts", make_warm_restarts, false, false},
+    {"ReduceLROnPlateau", make_plateau, false, true},
 };
 
 #define NOPT ((int)(sizeof optims / sizeof optims[0]))
@@ -136,7 +174,8 @@ static void run_train(run *r, int64_t epochs, int64_t max_batches) {
         ck_assert_int_ge(got, 0);
         if (got == 0) { /* end of epoch */
             r->epoch++;
-            if (r->sched && !r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
+            if (r->sched && r->sc->metric) ck_assert_int_eq(nb_sched_step_metric(r->sched, 1.0), NB_OK);
+            else if (r->sched && !r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
             continue;
         }
         nb_tensor *loss = nb_cross_entropy(r->ar, nb_forward(r->model, r->ar, x), y, NULL);
@@ -962,9 +1001,9 @@ static bool same_file(const char *a, const char *b) {
 }
 
 /* CLI runs to compare: optimizer and schedule flags (add rows as the CLI learns more). */
-static const char *const cli_cases[][4] = {
-    {"--optim", "sgd", "--sched", "step"},
-    {"--optim", "adam", "--sched", "step"}, /* OneCycleLR once the CLI has it */
+static const char *const cli_cases[][6] = {
+    {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
+    {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
 };
 
 START_TEST(test_cli_resume) {
@@ -977,13 +1016,13 @@ START_TEST(test_cli_resume) {
     snprintf(w, sizeof w, "%s/logits.npy", dir);
     const char *const *c = cli_cases[_i];
     /* one run of 3 epochs */
-    const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
-                          "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
+    const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
     ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
     /* interrupted after epoch 1, resumed in a new process (flags restored from the file), saved
      * every epoch, interrupted again after 2, resumed with the flags given again */
-    const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
-                          "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
+    const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
                           "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
     const char *resume1[] = {"train", "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
@@ -992,8 +1031,8 @@ START_TEST(test_cli_resume) {
     char *out = cli_output(dir);
     ck_assert_msg(strstr(out, "resumed from") && strstr(out, "epoch 2/3") && !strstr(out, "epoch 3/3"), "%s", out);
     free(out);
-    const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], "--hidden", "32", "--batch", "50",
-                             "--seed", "5", "--step-size", "1", "--gamma", "0.5", "--epochs", "3",
+    const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                             "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3",
                              "--resume", b, "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, resume2) == 0, "%s", cli_output(dir));
     ck_assert_msg(same_file(a, b), "%s %s: the resumed run's checkpoint differs from the uninterrupted one", c[1], c[3]);
