@@ -648,7 +648,7 @@ START_TEST(test_flipped) {
 END_TEST
 
 /* Header and metadata edits, each with the words its message must contain. */
-enum { EDITS = 37 };
+enum { EDITS = 38 };
 
 static const char *edit_case(int k, cJSON *root, bool *relayout) {
     cJSON *w = cJSON_GetObjectItem(root, "0.weight"), *doc;
@@ -776,6 +776,10 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
         cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "last_epoch", cJSON_CreateNumber(1e300));
         meta_set_doc(root, "scheduler", doc);
         return "scheduler state \"last_epoch\" must be an integer of at most 2^53, not 1e+300";
+    case 37: doc = meta_doc(root, "scheduler"); /* the schedule's own rules (StepLR: step_size > 0) */
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "step_size", cJSON_CreateNumber(0));
+        meta_set_doc(root, "scheduler", doc);
+        return "step_size";
     }
     return NULL;
 }

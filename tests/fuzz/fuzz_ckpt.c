@@ -2,8 +2,8 @@
  *
  * Each input is a checkpoint file (gzip'd or, mostly, the raw safetensors bytes, so mutations
  * reach the header): it is parsed with nb_ckpt_parse, every tensor and metadata entry is read,
- * and it is applied to two live training setups (SGD+momentum with StepLR, Adam without a
- * schedule) with a model, RNG and DataLoader, which must either accept it or reject it without
+ * and it is applied to two live training setups (SGD+momentum with StepLR, Adam with
+ * OneCycleLR) with a model, RNG and DataLoader, which must either accept it or reject it without
  * a crash, a leak or a sanitizer report. With NB_FUZZ_SEEDS=<dir> set, the initializer first
  * writes valid checkpoints of both setups there as a seed corpus. */
 #include <stdio.h>
@@ -32,6 +32,10 @@ static void build(setup *s, bool use_adam) {
     if (use_adam) {
         nb_adam_opts o = nb_adam_defaults();
         s->opt = nb_adam(p, n, &o);
+        nb_onecycle_opts so = nb_onecycle_defaults();
+        so.max_lr = 0.01;
+        so.total_steps = 100;
+        s->sched = nb_onecycle_lr(s->opt, &so);
     } else {
         nb_sgd_opts o = nb_sgd_defaults();
         o.momentum = 0.9;
@@ -50,7 +54,7 @@ static void build(setup *s, bool use_adam) {
     nb_backward(nb_cross_entropy(ar, nb_forward(s->model, ar, x), y, NULL));
     nb_optim_step(s->opt);
     nb_arena_free(ar);
-    if (!s->model || !s->opt || !s->ld || (!use_adam && !s->sched)) abort();
+    if (!s->model || !s->opt || !s->ld || !s->sched) abort();
 }
 
 /* Save s, then store the gunzip'd bytes in dir/name. */
@@ -83,7 +87,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *dir = getenv("NB_FUZZ_SEEDS");
     if (dir) {
         seed(&sgd, dir, "sgd_steplr", false);
-        seed(&adam, dir, "adam", false);
+        seed(&adam, dir, "adam_onecycle", false);
         seed(&sgd, dir, "weights", true);
     }
     return 0;
