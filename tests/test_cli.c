@@ -176,7 +176,7 @@ START_TEST(test_bad_values) {
         {"--lr", "nan", "invalid value 'nan' for --lr"},
         {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
         {"--seed", "1e999", "invalid value '1e999' for --seed"},
-        {"--model", "resnet", "unknown model 'resnet' (mlp, cnn)"},
+        {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
         {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
         {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
     };

@@ -82,6 +82,54 @@ nb_module *nb_module_child(const nb_module *m, int i);
 /* nn.Dropout(p): rng is borrowed (must outlive the module) so one generator drives the run. */
 nb_module *nb_dropout_new(float p, nb_rng *rng);
 
+/* nn.Embedding(num_embeddings, embedding_dim, padding_idx): weight [num, dim] ~ N(0, 1), the
+ * padding row zeroed and left out of the gradient. Input: int32 indices of any shape; output
+ * shape + [dim]. padding_idx may be negative (counts from the end) or NB_NO_PADDING. */
+#define NB_NO_PADDING INT64_MIN
+nb_module *nb_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                            nb_rng *rng);
+
+/* ---- recurrent layers: nn.RNN, nn.LSTM, nn.GRU and their cells ---------------------------
+ * PyTorch's parameters (weight_ih_l0 [G*H, in], weight_hh_l0 [G*H, H], bias_ih_l0, bias_hh_l0,
+ * ..._reverse for the second direction; G = 1, 4 (i, f, g, o) or 3 (r, z, n)), all initialised
+ * U(-1/sqrt(H), 1/sqrt(H)). Input [T, B, in] ([B, T, in] with batch_first, [T, in] unbatched);
+ * output [T, B, D*H] (likewise); states h0, h_n, c0, c_n [num_layers*D, B, H] ([.., H]
+ * unbatched), D = 2 if bidirectional. As a Sequential child (nb_forward) a recurrent module
+ * starts from zero states and returns its output; nb_select_new(1, -1) then picks the last
+ * step: nb_sequential(3, (nb_module *[]){lstm, nb_select_new(1, -1), nb_linear_new(...)}). */
+typedef struct nb_rnn_opts {
+    int64_t num_layers; /* 1 */
+    bool bias;          /* true: bias_ih and bias_hh */
+    bool batch_first;   /* false */
+    float dropout;      /* 0: else dropout on the outputs of every layer but the last (training) */
+    bool bidirectional; /* false */
+    bool relu;          /* false: tanh (nn.RNN's nonlinearity; ignored by LSTM and GRU) */
+    nb_rng *dropout_rng; /* borrowed (must outlive the module); needed when dropout > 0 */
+} nb_rnn_opts;
+
+nb_rnn_opts nb_rnn_defaults(void);
+/* nn.RNN / nn.LSTM / nn.GRU (opts NULL: defaults). rng draws the initial weights. */
+nb_module *nb_rnn_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+nb_module *nb_lstm_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+nb_module *nb_gru_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+/* output, h_n (, c_n) = module(x, h0 (, c0)): returns the output and, when h_n / c_n are not
+ * NULL, the final states (c_n: LSTM only, else NULL). h0 / c0 NULL: zeros. The whole sequence
+ * is one differentiable op: gradients reach x, h0, c0 and every parameter. NULL on error. */
+nb_tensor *nb_rnn_forward(nb_module *m, nb_arena *ar, nb_tensor *x, nb_tensor *h0, nb_tensor *c0,
+                          nb_tensor **h_n, nb_tensor **c_n);
+
+/* nn.RNNCell (tanh, or relu) / nn.LSTMCell / nn.GRUCell: weight_ih, weight_hh, bias_ih, bias_hh. */
+nb_module *nb_rnn_cell_new(int64_t input_size, int64_t hidden_size, bool bias, bool relu, nb_rng *rng);
+nb_module *nb_lstm_cell_new(int64_t input_size, int64_t hidden_size, bool bias, nb_rng *rng);
+nb_module *nb_gru_cell_new(int64_t input_size, int64_t hidden_size, bool bias, nb_rng *rng);
+/* h' = cell(x, h) for x [B, in] or [in]; h, c [B, H] or [H] (NULL: zeros). An LSTMCell also
+ * returns c' in *c_out when c_out is not NULL (c / c_out are for LSTMCell only). */
+nb_tensor *nb_rnn_cell_forward(nb_module *cell, nb_arena *ar, nb_tensor *x, nb_tensor *h,
+                               nb_tensor *c, nb_tensor **c_out);
+
+/* x.select(dim, index) as a module (no parameters): e.g. the last step of a sequence. */
+nb_module *nb_select_new(int dim, int64_t index);
+
 /* Activation modules (no parameters). */
 nb_module *nb_relu_new(void);
 nb_module *nb_leaky_relu_new(float negative_slope);

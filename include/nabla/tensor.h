@@ -214,6 +214,12 @@ nb_tensor *nb_argmax(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
 nb_tensor *nb_index_select(nb_arena *ar, nb_tensor *a, nb_tensor *index);
 /* out[i][j] = a[index[i][j]][j] (torch.gather with dim 0); index int32, same rank as a. */
 nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index);
+/* x.select(dim, index): the slice at index along dim, that dim removed (a copy); index may be
+ * negative. */
+nb_tensor *nb_select(nb_arena *ar, nb_tensor *a, int dim, int64_t index);
+/* F.embedding: rows weight[indices] -> indices.shape + [dim]; indices int32 of any shape. Rows
+ * equal to padding_idx (>= 0) get no gradient; pass -1 for none. */
+nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx);
 /* Concatenate n tensors along dim. */
 nb_tensor *nb_cat(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
 /* Stack n same-shape tensors along a new dim. */

@@ -2,31 +2,49 @@
  *   mlp: Linear(in, h1) ReLU ... Linear(hk, classes)           on [B, rows*cols]
  *   cnn: LeNet-5 (Conv2d(1,6,5,padding=2) ReLU MaxPool2d(2) Conv2d(6,16,5) ReLU MaxPool2d(2)
  *        Flatten Linear(400,120) ReLU Linear(120,84) ReLU Linear(84,classes)) on [B, 1, rows, cols]
+ *   rnn, lstm, gru: RNN/LSTM/GRU(cols, hidden, num_layers=--layers, batch_first) Select(1, -1)
+ *        Linear(hidden, classes) on [B, rows, cols]: one step per image row, classified from
+ *        the output at the last step
  * --batchnorm adds BatchNorm1d/2d after each hidden Linear/Conv2d (before its ReLU); --dropout P
- * adds Dropout(P) after each hidden Linear's ReLU. */
+ * adds Dropout(P) after each hidden Linear's ReLU (recurrent models: between their layers). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
 static const char *model = "mlp", *hidden = "128";
+static long layers = 1;
 static double dropout = 0.0;
 static bool batchnorm = false;
 static char describe[160];
 
 void model_cli_flags(cli_flags *f) {
-    cli_add(f, (arg_spec){"model", ARG_STRING, &model, "mlp or cnn (LeNet-5) (default mlp)", NULL});
-    cli_add(f, (arg_spec){"hidden", ARG_STRING, &hidden, "mlp hidden sizes, comma list (default 128)", NULL});
+    cli_add(f, (arg_spec){"model", ARG_STRING, &model, "mlp, cnn (LeNet-5), rnn, lstm or gru (default mlp)", NULL});
+    cli_add(f, (arg_spec){"hidden", ARG_STRING, &hidden, "mlp hidden sizes, comma list; rnn/lstm/gru: one size (default 128)", NULL});
+    cli_add(f, (arg_spec){"layers", ARG_INT, &layers, "rnn/lstm/gru layers (default 1)", NULL});
     cli_add(f, (arg_spec){"dropout", ARG_DOUBLE, &dropout, "dropout probability after each hidden layer (default 0: none)", NULL});
     cli_add(f, (arg_spec){"batchnorm", ARG_FLAG, &batchnorm, "batch normalisation after each hidden layer", NULL});
 }
 
 static bool is_cnn(void) { return strcmp(model, "cnn") == 0; }
 
+static bool recurrent(void) {
+    return !strcmp(model, "rnn") || !strcmp(model, "lstm") || !strcmp(model, "gru");
+}
+
 int model_cli_check(void) {
     double h[16];
-    if (strcmp(model, "mlp") != 0 && !is_cnn()) {
-        fprintf(stderr, "nabla train: unknown model '%s' (mlp, cnn)\n", model);
+    if (strcmp(model, "mlp") != 0 && !is_cnn() && !recurrent()) {
+        fprintf(stderr, "nabla train: unknown model '%s' (mlp, cnn, rnn, lstm, gru)\n", model);
+        return 2;
+    }
+    if (layers < 1 || layers > 64) {
+        fprintf(stderr, "nabla train: --layers must be between 1 and 64, got %ld\n", layers);
+        return 2;
+    }
+    if (recurrent() && batchnorm) {
+        fprintf(stderr, "nabla train: --batchnorm is for mlp and cnn, not %s\n", model);
         return 2;
     }
     if (!(dropout >= 0.0 && dropout < 1.0)) {
@@ -35,6 +53,10 @@ int model_cli_check(void) {
     }
     if (is_cnn()) return 0;
     int nh = args_list(hidden, h, 16);
+    if (recurrent() && nh > 1) {
+        fprintf(stderr, "nabla train: --hidden takes one size for %s, got '%s'\n", model, hidden);
+        return 2;
+    }
     if (nh < 1) {
         fprintf(stderr, "nabla train: --hidden must be a comma list of up to 16 sizes, got '%s'\n", hidden);
         return 2;
@@ -47,7 +69,8 @@ int model_cli_check(void) {
     return 0;
 }
 
-model_input model_cli_input(void) { return (model_input){.flatten = !is_cnn()}; }
+/* cnn and rnn/lstm/gru take the images as [B, rows, cols]. */
+model_input model_cli_input(void) { return (model_input){.flatten = !is_cnn() && !recurrent()}; }
 
 nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x) {
     if (!is_cnn() || !x || x->ndim != 3) return x;
@@ -115,6 +138,27 @@ static nb_module *build_cnn(int64_t rows, int64_t cols, int64_t classes, nb_rng 
     return nb_sequential(n, mods);
 }
 
+/* Sequential(RNN/LSTM/GRU(cols, hidden, layers, batch_first), Select(1, -1), Linear(hidden,
+ * classes)): one step per image row, classified from the output at the last step. */
+static nb_module *build_recurrent(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng) {
+    int64_t h = (int64_t)strtod(hidden, NULL);
+    nb_rnn_opts o = nb_rnn_defaults();
+    o.batch_first = true;
+    o.num_layers = layers;
+    o.dropout = (float)dropout;
+    o.dropout_rng = rng;
+    nb_module *r = !strcmp(model, "rnn") ? nb_rnn_new(cols, h, &o, rng)
+                   : !strcmp(model, "lstm") ? nb_lstm_new(cols, h, &o, rng)
+                                            : nb_gru_new(cols, h, &o, rng);
+    char nl[24] = "";
+    if (layers > 1) snprintf(nl, sizeof nl, "x%ld", layers);
+    snprintf(describe, sizeof describe, "%s %lld-%lld%s-%lld over %lld steps", model,
+             (long long)cols, (long long)h, nl, (long long)classes, (long long)rows);
+    describe_options();
+    return nb_sequential(3, (nb_module *[]){r, nb_select_new(1, -1), nb_linear_new(h, classes, true, rng)});
+}
+
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng) {
+    if (recurrent()) return build_recurrent(rows, cols, classes, rng);
     return is_cnn() ? build_cnn(rows, cols, classes, rng) : build_mlp(rows * cols, classes, rng);
 }
