@@ -15,6 +15,8 @@ static void usage(void) {
            "  train     train a model on MNIST-style data (nabla train --help)\n"
            "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
            "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
+           "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version   print the library version\n");
 }
 
@@ -32,6 +34,8 @@ int main(int argc, char **argv) {
         return cmd_lr_plot(argc, argv);
     }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;

@@ -106,8 +106,10 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
+    ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
+    if (ckpt_cli_preparse(argc, argv, &f)) return 2;
     if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         return 2;
@@ -125,7 +127,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check()) return 2;
+    if (model_cli_check() || swa_cli_check() || ckpt_cli_check(&f)) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -177,12 +179,15 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
     }
+    ckpt_cli_run ck = {model, opt, sched, &rng, ld};
+    long first_epoch;
+    if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
     bool tty = isatty(2);
     int64_t nbatches = nb_loader_num_batches(ld);
     printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
            nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
            c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
-    for (long epoch = 1; epoch <= c.epochs; epoch++) {
+    for (long epoch = first_epoch; epoch <= c.epochs; epoch++) {
         double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
         int64_t seen = 0, b = 0;
         nb_tensor *x, *y;
@@ -227,6 +232,9 @@ int cmd_train(int argc, char **argv) {
             fflush(mf);
         }
         if (swa_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; } /* SWALR or the schedule */
+        bool stop;
+        if (ckpt_cli_end_epoch(&ck, &f, epoch, c.epochs, &stop)) goto done;
+        if (stop) break;
     }
     rc = 0;
 done:
