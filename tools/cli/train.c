@@ -175,13 +175,14 @@ int cmd_train(int argc, char **argv) {
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
-    if (c.metrics && !(mf = fopen(c.metrics, "w"))) {
-        fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
-        goto done;
-    }
     ckpt_cli_run ck = {model, opt, sched, &rng, ld};
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
+    /* a resumed run continues the metrics file of the run it resumes */
+    if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
+        fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
+        goto done;
+    }
     bool tty = isatty(2);
     int64_t nbatches = nb_loader_num_batches(ld);
     printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
