@@ -226,6 +226,23 @@ int nb_averaged_swap(nb_averaged *a, nb_tensor *const *params, int n);
 int nb_averaged_copy_to(const nb_averaged *a, nb_tensor *const *params, int n);
 void nb_averaged_free(nb_averaged *a);
 
+/* state_dict of the averaged copy (AveragedModel's averaged tensors and n_averaged). The
+ * averaging function is not state (PyTorch saves no avg_fn); its kind and EMA decay are
+ * recorded so that a load can check them. */
+typedef struct nb_averaged_dict {
+    nb_avg_kind kind;
+    double decay;        /* EMA's decay; NAN for SWA and custom */
+    int64_t n_averaged;
+    int n;
+    nb_tensor **tensors; /* n float32 deep copies, owned by the dict */
+} nb_averaged_dict;
+/* A deep copy of the state (free with nb_averaged_dict_free). */
+nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a);
+/* Restore a saved state into an averaged copy of the same kind (and EMA decay) over as many
+ * tensors of the same shapes; n_averaged >= 0. On any error nothing changes. */
+int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd);
+void nb_averaged_dict_free(nb_averaged_dict *sd);
+
 #ifdef __cplusplus
 }
 #endif

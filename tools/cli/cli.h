@@ -73,23 +73,32 @@ int swa_cli_epoch_end(long epoch);
 int swa_cli_swap(void);
 /* The end-of-epoch schedule step: SWALR's in the SWA phase, else sched_cli_after_epoch. */
 int swa_cli_after_epoch(nb_sched *sched, double test_loss);
+/* The averaged copy and SWALR (NULL when not used), for checkpoints. */
+nb_averaged *swa_cli_averaged(void);
+nb_sched *swa_cli_swalr(void);
+/* After a resume that restored epochs_done epochs: pick the phase up where it was. */
+void swa_cli_resumed(long epochs_done);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
 /* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
 int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
-/* Check the checkpoint flags (against the others of f); returns 0 or prints the problem and
- * returns 2. */
-int ckpt_cli_check(const cli_flags *f);
+/* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
+int ckpt_cli_check(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
+ * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
+int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);
 typedef struct ckpt_cli_run {
     nb_module *model;
     nb_optim *opt;
     nb_sched *sched; /* may be NULL */
     nb_rng *rng;
     nb_loader *ld;
+    nb_averaged *avg;  /* SWA/EMA (may be NULL) */
+    nb_sched *swalr;   /* may be NULL */
 } ckpt_cli_run;
 /* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);

@@ -127,7 +127,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check(&f)) return 2;
+    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -175,9 +175,10 @@ int cmd_train(int argc, char **argv) {
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
-    ckpt_cli_run ck = {model, opt, sched, &rng, ld};
+    ckpt_cli_run ck = {model, opt, sched, &rng, ld, swa_cli_averaged(), swa_cli_swalr()};
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
+    if (first_epoch > 1) swa_cli_resumed(first_epoch - 1);
     /* a resumed run continues the metrics file of the run it resumes */
     if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
