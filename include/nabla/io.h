@@ -13,7 +13,8 @@
  * optimizer and scheduler types) and either applies completely or changes nothing.
  *
  *   nb_train_state st = {.model = model, .optim = opt, .sched = sched, .rng = &rng,
- *                        .loader = loader, .epoch = epoch, .step = step};
+ *                        .loader = loader, .epoch = epoch, .step = step,
+ *                        .averaged = swa, .swa_sched = swalr};   // SWA/EMA runs only
  *   nb_checkpoint_save("run.ckpt", &st);
  *   ...
  *   if (nb_checkpoint_load("run.ckpt", &st)) puts(nb_last_error());  // st.epoch, st.step set

@@ -214,7 +214,7 @@ nb_averaged *nb_averaged_new(nb_tensor *const *params, int n, const nb_averaged_
 int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n);
 /* n_averaged: how many updates so far. */
 int64_t nb_averaged_count(const nb_averaged *a);
-/* Set n_averaged (when restoring a checkpoint). */
+/* Set n_averaged (nb_averaged_load_state_dict restores the whole state at once). */
 int nb_averaged_set_count(nb_averaged *a, int64_t n_averaged);
 int nb_averaged_num(const nb_averaged *a);
 /* The i-th averaged tensor (owned by a; read it, or write it to restore a checkpoint). */

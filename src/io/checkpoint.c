@@ -986,8 +986,8 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     if (!(sg.used = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1))) return NB_ENOMEM;
     if (st->optim && (rc = stage_optim(&sg, st->optim, st->model))) goto done;
     if (st->sched && (rc = stage_sched(&sg, st->sched, "scheduler", SCHED_PREFIX, &sg.ssd))) goto done;
-    if (st->swa_sched && (rc = stage_sched(&sg, st->swa_sched, "swa_scheduler", SWA_SCHED_PREFIX, &sg.wsd))) goto done;
     if (st->averaged && (rc = stage_averaged(&sg, st->averaged, st->model))) goto done;
+    if (st->swa_sched && (rc = stage_sched(&sg, st->swa_sched, "swa_scheduler", SWA_SCHED_PREFIX, &sg.wsd))) goto done;
     if (st->rng) {
         cJSON *j = parse_meta(c, "rng", true, &rc);
         if (!j || (rc = parse_rng(j, "the", &sg.rng))) {
