@@ -78,8 +78,9 @@ int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, i
  * or not) whose tensors match the model's names, dtypes and shapes exactly. All or nothing. */
 int nb_weights_load(const char *path, nb_module *m);
 /* Load the averaged model of a checkpoint saved with an averaged copy: its model tensors, then
- * the averaged weights over the tensors they cover (as nb_averaged_swap would evaluate). Fails
- * (changing nothing) if the file has no averaged copy. */
+ * the averaged weights over the tensors they cover (what nb_averaged_swap evaluates; with
+ * n_averaged 0, the weights the averaging started from). Fails, changing nothing, if the file
+ * has no averaged copy. */
 int nb_weights_load_averaged(const char *path, nb_module *m);
 
 /* ---- reading a checkpoint without a model (inspection, tools) ----------------------------- */
