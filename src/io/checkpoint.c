@@ -912,17 +912,14 @@ static int parse_averaged(const nb_ckpt *c, const nb_module *m, avg_meta *am) {
         am->entry[i++] = k;
     }
     am->n = n;
-    /* names are distinct model names, all found: a further "swa." tensor is extra */
-    int nswa = 0;
-    for (int k = 0; k < c->ntensors; k++) nswa += has_prefix(c->t[k].name, AVG_PREFIX);
-    for (int k = 0; nswa > n && k < c->ntensors; k++) {
-        const char *name = c->t[k].name;
-        if (has_prefix(name, AVG_PREFIX) && !nb_module_find(m, name + strlen(AVG_PREFIX)))
-            FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no averaged tensor", name);
-        for (int q = n; has_prefix(name, AVG_PREFIX) && q < nt; q++) /* a buffer the copy does not cover */
-            if (!strcmp(name + strlen(AVG_PREFIX), named[q].name))
-                FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no averaged tensor", name);
-    }
+    /* every "swa." tensor is one of those */
+    unsigned char *mine = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1);
+    if (!mine) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    for (int q = 0; q < n; q++) mine[am->entry[q]] = 1;
+    for (int k = 0; k < c->ntensors && !rc; k++)
+        if (has_prefix(c->t[k].name, AVG_PREFIX) && !mine[k])
+            rc = nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no averaged tensor", c->t[k].name);
+    nb__free(mine);
 done:
     if (rc) {
         nb__free(am->entry);
