@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include "common.h"
+#include "../src/kernels/kernels.h"
 
 START_TEST(test_error_messages) {
     nb_clear_error();
@@ -138,6 +139,38 @@ START_TEST(test_version) {
 }
 END_TEST
 
+/* nb_k_gemm against a naive triple loop: every transpose combination, vector shapes
+ * (M, N or K == 1 take special paths), beta 0 (C garbage is ignored) and 1. */
+START_TEST(test_gemm_shapes) {
+    const int64_t dims[][3] = {{1, 7, 5}, {6, 1, 5}, {6, 7, 1}, {1, 1, 9}, {1, 7, 1}, {13, 11, 17}, {64, 10, 128}};
+    nb_rng r;
+    nb_rng_seed(&r, 7);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bi = 0; bi < 2; bi++) {
+                    int64_t M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                    float A[64 * 128], B[128 * 17], C[64 * 17], want[64 * 17];
+                    for (int64_t i = 0; i < M * K; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+                    for (int64_t i = 0; i < K * N; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+                    float beta = (float)bi;
+                    for (int64_t i = 0; i < M * N; i++) C[i] = bi ? nb_rng_uniform(&r) : NAN;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) {
+                            double acc = 0;
+                            for (int64_t k = 0; k < K; k++)
+                                acc += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+                            want[i * N + j] = (float)(0.5 * acc + (bi ? beta * C[i * N + j] : 0.0));
+                        }
+                    nb_k_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+                    char what[64];
+                    snprintf(what, sizeof what, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%d", (long long)M,
+                             (long long)N, (long long)K, ta, tb, bi);
+                    assert_close(what, C, want, M * N, 1e-5, 1e-6);
+                }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -148,6 +181,7 @@ int main(void) {
     tcase_add_test(tc, test_creation);
     tcase_add_test(tc, test_random_init);
     tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_gemm_shapes);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -82,7 +82,7 @@ START_TEST(test_mlp_parity) {
         nb_tensor *p = nb_module_find(m, names[i]);
         ck_assert_ptr_nonnull(p->grad);
         int64_t w;
-        double rel = max_rel_err(nb_f32(p->grad), e->data, e->numel, 1e-3, &w);
+        double rel = parity_err(nb_f32(p->grad), e->data, e->numel, &w);
         ck_assert_msg(rel <= 1e-5, "%s: max relative error %.3g at %lld", gname, rel, (long long)w);
     }
     nb_arena_free(ar);

@@ -73,6 +73,8 @@ nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
 /* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */
 int nb__dim(const char *op, int dim, int ndim);
+/* Split t's shape around dim d into [outer, C, inner] (a 0-d tensor is [1, 1, 1]). */
+void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */

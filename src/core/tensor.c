@@ -94,6 +94,16 @@ int nb__dim(const char *op, int dim, int ndim) {
     return d;
 }
 
+void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner) {
+    if (t->ndim == 0) {
+        *outer = *C = *inner = 1;
+        return;
+    }
+    *outer = nb__numel(d, t->shape);
+    *C = t->shape[d];
+    *inner = nb__numel(t->ndim - d - 1, t->shape + d + 1);
+}
+
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
     if (t->dtype != NB_FLOAT32)
         return nb__error(NB_EINVAL, "%s: %s must be float32", op, what);

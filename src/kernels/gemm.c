@@ -3,6 +3,21 @@
 #include <string.h>
 #include "kernels.h"
 
+/* K == 1: C = alpha a b^T + beta C, a_i = op(A)[i,0], b_j = op(B)[0,j] (an outer product:
+ * the weight gradient of a batch of one). */
+static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    int64_t sa = ta ? 1 : lda, sb = tb ? ldb : 1;
+    for (int64_t i = 0; i < M; i++) {
+        float a = alpha * A[i * sa];
+        float *restrict c = C + i * ldc;
+        if (beta == 0.0f)
+            for (int64_t j = 0; j < N; j++) c[j] = a * B[j * sb];
+        else
+            for (int64_t j = 0; j < N; j++) c[j] = beta * c[j] + a * B[j * sb];
+    }
+}
+
 #ifdef NB_HAVE_OPENBLAS
 #include <cblas.h>
 
@@ -12,6 +27,23 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     if (K == 0) { /* BLAS would scale C by beta; do the same without reading NaN garbage */
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    /* Vector shapes (batch of one): sgemm would pack the whole matrix on every call. */
+    if (K == 1) {
+        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M == 1) { /* C[0,:] = op(B)^T a */
+        blasint inca = (blasint)(ta ? lda : 1);
+        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+        return;
+    }
+    if (N == 1) { /* C[:,0] = op(A) b */
+        blasint incb = (blasint)(tb ? 1 : ldb);
+        if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)M, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -31,9 +63,17 @@ static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
             dst[k * nc + j] = tb ? B[(j0 + j) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + j];
 }
 
+#include <math.h>
+#include "../core/internal.h"
+
+NB_FMA_CLONES
 void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     static _Thread_local float bpack[KC * NC];
+    if (K == 1 && M > 0 && N > 0) {
+        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     if (K == 0 || alpha == 0.0f) return;
@@ -49,7 +89,7 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
                     for (int64_t k = 0; k < kc; k++) {
                         float a = alpha * (ta ? A[(k0 + k) * lda + i] : A[i * lda + k0 + k]);
                         const float *restrict b = bpack + k * nc;
-                        for (int64_t j = 0; j < nc; j++) c[j] += a * b[j];
+                        for (int64_t j = 0; j < nc; j++) c[j] = fmaf(a, b[j], c[j]);
                     }
                 }
             }

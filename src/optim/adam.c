@@ -7,24 +7,45 @@
 #include <math.h>
 #include "optimizer.h"
 
+/* The loop body, specialised below on its flags so each variant is a branch-free vector loop.
+ * Negation (maximize) is a multiply by -1: exact, so identical to PyTorch's -grad. */
+static inline __attribute__((always_inline)) void
+adam_loop(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+          float *restrict vmax, int64_t n, float gsign, float wd, float b1, float one_m_b1,
+          float b2, float one_m_b2, float bc2_sqrt, float eps, float neg_step_size,
+          const bool decay, const bool ams) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] * gsign;
+        if (decay) gi = fmaf(p[i], wd, gi);
+        float mi = fmaf(gi, one_m_b1, m[i] * b1);
+        float vi = fmaf(one_m_b2 * gi, gi, v[i] * b2);
+        m[i] = mi;
+        v[i] = vi;
+        if (ams) {
+            vi = vmax[i] > vi ? vmax[i] : vi;
+            vmax[i] = vi;
+        }
+        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        p[i] = p[i] + (neg_step_size * mi) / denom;
+    }
+}
+
 NB_FMA_CLONES
 static void adam_update(float *restrict p, const float *restrict g, float *restrict m,
                         float *restrict v, float *restrict vmax, int64_t n, float wd, float b1,
                         float one_m_b1, float b2, float one_m_b2, float bc2_sqrt, float eps,
                         float neg_step_size, bool maximize) {
-    for (int64_t i = 0; i < n; i++) {
-        float gi = maximize ? -g[i] : g[i];
-        if (wd != 0.0f) gi = fmaf(p[i], wd, gi);
-        m[i] = fmaf(gi, one_m_b1, m[i] * b1);
-        v[i] = fmaf(one_m_b2 * gi, gi, v[i] * b2);
-        float s = v[i];
-        if (vmax) {
-            vmax[i] = vmax[i] > s ? vmax[i] : s;
-            s = vmax[i];
-        }
-        float denom = sqrtf(s) / bc2_sqrt + eps;
-        p[i] = p[i] + (neg_step_size * m[i]) / denom;
+    float sign = maximize ? -1.0f : 1.0f;
+#define ADAM_LOOP(decay, ams) \
+    adam_loop(p, g, m, v, vmax, n, sign, wd, b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, neg_step_size, decay, ams)
+    if (wd != 0.0f) {
+        if (vmax) ADAM_LOOP(true, true);
+        else ADAM_LOOP(true, false);
+    } else {
+        if (vmax) ADAM_LOOP(false, true);
+        else ADAM_LOOP(false, false);
     }
+#undef ADAM_LOOP
 }
 
 static int adam_step(nb_optim *o, nb_group *g) {
@@ -39,9 +60,6 @@ static int adam_step(nb_optim *o, nb_group *g) {
         float *m = nb__state_tensor(o, idx, "exp_avg", p, 0.0f);
         float *v = nb__state_tensor(o, idx, "exp_avg_sq", p, 0.0f);
         float *vmax = amsgrad ? nb__state_tensor(o, idx, "max_exp_avg_sq", p, 0.0f) : NULL;
-        /* adding the tensors may have moved the state table: look "step" up again (it was
-         * created first, to keep PyTorch's state order) */
-        step = step ? nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0) : NULL;
         if (!step || !m || !v || (amsgrad && !vmax)) return NB_ENOMEM;
         step->num = (float)(step->num + 1.0); /* a float32 tensor in PyTorch */
         double t = step->num;

@@ -109,7 +109,7 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
     g->first = o->nparams;
     g->hp = hp;
     g->nhp = o->ndefaults;
-    for (int i = 0; i < n; i++) o->state[o->nparams + i] = (nb_param_state){NULL, 0};
+    for (int i = 0; i < n; i++) o->state[o->nparams + i] = (nb_param_state){NULL, 0, 0};
     o->ngroups++;
     o->nparams += n;
     for (int i = 0; i < n && o->algo->on_add_param; i++)
@@ -212,13 +212,22 @@ nb_value *nb__state(nb_optim *o, int index, const char *name) {
     return nb__value_find(s->values, s->nvalues, name);
 }
 
+static int state_reserve(nb_param_state *s, int need) {
+    if (need <= s->cap) return NB_OK;
+    int cap = s->cap < NB_STATE_MIN ? NB_STATE_MIN : 2 * s->cap;
+    if (cap < need) cap = need;
+    nb_value *vals = nb__realloc(s->values, sizeof *vals * (size_t)cap);
+    if (!vals) return NB_ENOMEM;
+    s->values = vals;
+    s->cap = cap;
+    return NB_OK;
+}
+
 static nb_value *state_add(nb_optim *o, int index, nb_value v) {
     nb_param_state *s = &o->state[index];
-    nb_value *vals = nb__realloc(s->values, sizeof *vals * (size_t)(s->nvalues + 1));
-    if (!vals) return NULL;
-    s->values = vals;
-    vals[s->nvalues] = v;
-    return &vals[s->nvalues++];
+    if (state_reserve(s, s->nvalues + 1)) return NULL;
+    s->values[s->nvalues] = v;
+    return &s->values[s->nvalues++];
 }
 
 float *nb__state_tensor(nb_optim *o, int index, const char *name, const nb_tensor *p, float init) {
@@ -425,8 +434,11 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
         }
         for (int j = 0; !rc && j < ps->nvalues; j++) rc = check_state_value(o, p, ps->index, &ps->values[j]);
         if (!rc && st[live].values) rc = nb__error(NB_EFORMAT, "loaded state dict: parameter %d has two states", ps->index);
-        if (!rc && !(st[live].values = nb__values_copy(ps->values, ps->nvalues))) rc = NB_ENOMEM;
-        if (!rc) st[live].nvalues = ps->nvalues;
+        for (int j = 0; !rc && j < ps->nvalues; j++) {
+            if (state_reserve(&st[live], j + 1)) rc = NB_ENOMEM;
+            else if (nb__value_copy(&st[live].values[j], &ps->values[j])) rc = NB_ENOMEM;
+            else st[live].nvalues = j + 1;
+        }
     }
     for (int g = 0; !rc && g < o->ngroups; g++) {
         const nb_optim_group_dict *d = &sd->groups[g];

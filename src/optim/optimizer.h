@@ -16,9 +16,14 @@ typedef struct nb_group {
     int nhp;
 } nb_group;
 
+/* Named state of one parameter, created lazily by the algorithm. Room for NB_STATE_MIN values
+ * is reserved at once, so pointers returned by nb__state_* stay valid while a step creates
+ * its entries (only an algorithm keeping more entries than that, like LBFGS's history, sees
+ * the table move, on creation). */
+#define NB_STATE_MIN 16
 typedef struct nb_param_state {
-    nb_value *values; /* named state, created lazily by the algorithm */
-    int nvalues;
+    nb_value *values;
+    int nvalues, cap;
 } nb_param_state;
 
 typedef struct nb_optim_algo {

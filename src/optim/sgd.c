@@ -7,20 +7,42 @@
 #include <math.h>
 #include "optimizer.h"
 
+/* The loop body, specialised below on its flags so each variant is a branch-free vector loop.
+ * Negation (maximize) is a multiply by -1: exact, so identical to PyTorch's -grad. */
+static inline __attribute__((always_inline)) void
+sgd_loop(float *restrict p, const float *restrict g, float *restrict buf, int64_t n, float gsign,
+         float neg_lr, float wd, float mom, float one_m_damp, const bool decay, const int mode) {
+    /* mode 0: no momentum, 1: first momentum step, 2: momentum, 3: first nesterov, 4: nesterov */
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] * gsign;
+        if (decay) d = fmaf(p[i], wd, d);
+        if (mode) {
+            float b = (mode == 1 || mode == 3) ? d : fmaf(d, one_m_damp, buf[i] * mom);
+            buf[i] = b;
+            d = mode >= 3 ? fmaf(b, mom, d) : b;
+        }
+        p[i] = fmaf(d, neg_lr, p[i]);
+    }
+}
+
 NB_FMA_CLONES
 static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
                        bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
                        bool nesterov, bool maximize) {
-    for (int64_t i = 0; i < n; i++) {
-        float d = maximize ? -g[i] : g[i];
-        if (wd != 0.0f) d = fmaf(p[i], wd, d);
-        if (buf) {
-            float b = first ? d : fmaf(d, one_m_damp, buf[i] * mom);
-            buf[i] = b;
-            d = nesterov ? fmaf(b, mom, d) : b;
-        }
-        p[i] = fmaf(d, neg_lr, p[i]);
+    float sign = maximize ? -1.0f : 1.0f;
+    int mode = !buf ? 0 : (nesterov ? 3 : 1) + (first ? 0 : 1);
+#define SGD_LOOP(decay, mode) sgd_loop(p, g, buf, n, sign, neg_lr, wd, mom, one_m_damp, decay, mode)
+#define SGD_MODES(decay)                    \
+    switch (mode) {                         \
+    case 0: SGD_LOOP(decay, 0); break;      \
+    case 1: SGD_LOOP(decay, 1); break;      \
+    case 2: SGD_LOOP(decay, 2); break;      \
+    case 3: SGD_LOOP(decay, 3); break;      \
+    default: SGD_LOOP(decay, 4); break;     \
     }
+    if (wd != 0.0f) SGD_MODES(true) else SGD_MODES(false)
+#undef SGD_MODES
+#undef SGD_LOOP
 }
 
 static int sgd_step(nb_optim *o, nb_group *g) {
