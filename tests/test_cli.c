@@ -201,8 +201,18 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "Invalid weight_decay value: -1.0");
     nabla("train", "--data", tiny(), "--optim", "rmsprop", NULL);
     expect_fail(-1, "unknown optimizer 'rmsprop'");
-    nabla("train", "--data", tiny(), "--sched", "cosine", NULL);
-    expect_fail(-1, "unknown schedule 'cosine'");
+    nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
+    expect_fail(-1, "unknown schedule 'bogus'");
+    nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
+    expect_fail(-1, "OneCycleLR: max_lr is required");
+    nabla("train", "--data", tiny(), "--sched", "multistep", "--milestones", "8,3", NULL);
+    expect_fail(-1, "MultiStepLR: milestones must be increasing, got 3 after 8");
+    nabla("train", "--data", tiny(), "--sched", "cosine-restarts", "--T-0", "0", NULL);
+    expect_fail(-1, "Expected positive integer T_0, but got 0");
+    nabla("train", "--data", tiny(), "--sched", "plateau", "--factor", "1.5", NULL);
+    expect_fail(-1, "Factor should be < 1.0.");
+    nabla("train", "--data", tiny(), "--ema", "1.5", NULL);
+    expect_fail(-1, "Invalid decay value 1.5 provided. Please provide a value in [0,1] range.");
     nabla("train", "--data", tiny(), "--sched", "step", "--step-size", "0", NULL);
     expect_fail(-1, "step_size");
     nabla("train", "--data", tiny(), "--sched", "step", "--gamma", "-1", NULL);
@@ -312,6 +322,49 @@ START_TEST(test_metrics_file) {
 
     nabla("train", "--data", tiny(), "--metrics", "/nonexistent/dir/m.jsonl", NULL);
     expect_fail(-1, "cannot write /nonexistent/dir/m.jsonl");
+}
+END_TEST
+
+/* Schedules as the user meets them: per-epoch ones step after each epoch, onecycle after each
+ * batch; SWA/EMA evaluate the averaged weights. (The numbers are tested in test_sched.c.) */
+START_TEST(test_schedules_and_averaging) {
+    char path[4200];
+    static char lines[8][512];
+    snprintf(path, sizeof path, "%s/m.jsonl", temp_dir());
+    nabla("train", "--data", tiny(), "--epochs", "3", "--sched", "multistep", "--milestones", "1,2", "--metrics",
+          path, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 3);
+    for (int e = 0; e < 3; e++) ck_assert_double_eq_tol(json_get(lines[e], "lr"), 0.1 * pow(0.1, e), 1e-15);
+    /* onecycle: the lr printed for epoch 1 is its initial lr, max_lr / 25 */
+    nabla("train", "--data", tiny(), "--epochs", "2", "--sched", "onecycle", "--max-lr", "0.5", "--metrics", path,
+          NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 2);
+    ck_assert_double_eq_tol(json_get(lines[0], "lr"), 0.02, 1e-12);
+    ck_assert(json_get(lines[1], "lr") > 0.02);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--sched", "cosine", "--warmup", "1", "--metrics", path, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 2);
+    ck_assert_double_eq_tol(json_get(lines[0], "lr"), 0.01, 1e-12); /* 0.1 x warmup factor 0.1 */
+    nabla("train", "--data", tiny(), "--epochs", "3", "--sched", "plateau", "--patience", "0", NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "3", "--swa-start", "2", "--swa-lr", "0.05", "--metrics", path, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "averaging: SWA from the end of epoch 2"), "%s", R.out);
+    ck_assert_int_eq(read_lines(path, lines, 8), 3);
+    double alpha = (1 - cos(M_PI / 10)) / 2; /* SWALR's first step: anneal 1/10 of the way to 0.05 */
+    ck_assert_double_eq_tol(json_get(lines[1], "lr"), 0.1, 1e-12);
+    ck_assert_double_eq_tol(json_get(lines[2], "lr"), 0.05 * alpha + 0.1 * (1 - alpha), 1e-9);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--ema", "0.9", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "averaging: EMA with decay 0.9"), "%s", R.out);
+    nabla("train", "--data", tiny(), "--swa-lr", "0.05", NULL);
+    expect_fail(2, "--swa-lr needs --swa-start");
+    nabla("lr-plot", "--sched", "step", NULL);
+    expect_fail(2, "--out FILE.svg is required");
+    nabla("lr-plot", "--out", path, NULL);
+    expect_fail(2, "choose a schedule with --sched");
 }
 END_TEST
 
@@ -431,6 +484,7 @@ int main(void) {
     tcase_add_test(tc, test_invalid_hyperparameters);
     tcase_add_test(tc, test_bad_data);
     tcase_add_test(tc, test_metrics_file);
+    tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
     tcase_add_test(tc, test_real_data_short_run);
     tcase_add_test(tc, test_readme_example_is_mlp_c);

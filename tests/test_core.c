@@ -171,6 +171,28 @@ START_TEST(test_gemm_shapes) {
 }
 END_TEST
 
+/* With 2 threads big GEMMs are split by rows or columns across nabla's pool: same result. */
+START_TEST(test_gemm_threads) {
+    enum { M = 256, N = 192, K = 300 };
+    static float A[M * K], B[K * N], C1[M * N], C2[M * N], Ct[N * M];
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (int i = 0; i < M * K; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < K * N; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+    for (int rep = 0; rep < 3; rep++) {
+        ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+        nb_k_gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
+        ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
+        nb_k_gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N); /* split by rows */
+        assert_close("gemm 2 threads (rows)", C2, C1, M * N, 1e-5, 1e-6);
+        nb_k_gemm(true, true, N, M, K, 1.0f, B, N, A, K, 0.0f, Ct, M); /* C^T, split by columns */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) ck_assert_float_eq_tol(Ct[j * M + i], C1[i * N + j], 1e-4f);
+    }
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -182,6 +204,7 @@ int main(void) {
     tcase_add_test(tc, test_random_init);
     tcase_add_test(tc, test_version);
     tcase_add_test(tc, test_gemm_shapes);
+    tcase_add_test(tc, test_gemm_threads);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -71,7 +71,8 @@ uint32_t nb_rng_below(nb_rng *r, uint32_t n);
 void nb_randperm(nb_rng *r, int64_t n, int64_t *out);
 
 /* ---- threads ----------------------------------------------------------------------------- */
-/* Set every thread pool nabla uses (its own and OpenBLAS's) to n threads (n >= 1). */
+/* Use n threads (1..64) for nabla's work. nabla runs OpenBLAS single-threaded and splits big
+ * GEMMs across its own pool instead, so the two pools never compete. Default 1. */
 int nb_set_num_threads(int n);
 /* Current thread count set by nb_set_num_threads (default 1). */
 int nb_get_num_threads(void);

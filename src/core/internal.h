@@ -136,5 +136,12 @@ void nb__values_free(nb_value *v, int n);
 
 /* ---- threads (src/core/threads.c) -------------------------------------------------------- */
 int nb__num_threads(void);
+/* A job over [begin, end) of a range. */
+typedef void (*nb__range_fn)(void *ctx, int64_t begin, int64_t end);
+/* Run fn over [0, n) split in contiguous parts of at least grain across the pool (the caller
+ * runs the first part); serial when one thread or n < 2 grain. Returns when all parts are done. */
+void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx);
+/* Keep OpenBLAS at one thread (once per process): nabla's pool does the parallel work. */
+void nb__blas_single_thread(void);
 
 #endif

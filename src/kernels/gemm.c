@@ -20,6 +20,30 @@ static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const flo
 
 #ifdef NB_HAVE_OPENBLAS
 #include <cblas.h>
+#include "../core/internal.h"
+
+typedef struct gemm_job {
+    bool ta, tb, by_rows;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+static void sgemm(const gemm_job *j, int64_t M, int64_t N, const float *A, const float *B, float *C) {
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)N, (blasint)j->K, j->alpha, A, (blasint)j->lda, B,
+                (blasint)j->ldb, j->beta, C, (blasint)j->ldc);
+}
+
+/* One part of a split GEMM: rows [b, e) of C, or columns [b, e). */
+static void gemm_part(void *ctx, int64_t b, int64_t e) {
+    const gemm_job *j = ctx;
+    if (j->by_rows)
+        sgemm(j, e - b, j->N, j->ta ? j->A + b : j->A + b * j->lda, j->B, j->C + b * j->ldc);
+    else
+        sgemm(j, j->M, e - b, j->A, j->tb ? j->B + b * j->ldb : j->B + b, j->C + b);
+}
 
 void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -46,9 +70,13 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
         else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-                C, (blasint)ldc);
+    gemm_job j = {ta, tb, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    nb__blas_single_thread();
+    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. */
+    int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
+    int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
+    if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
+    else sgemm(&j, M, N, A, B, C);
 }
 
 #else /* builtin */

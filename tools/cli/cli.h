@@ -15,9 +15,12 @@ typedef struct cli_flags {
 } cli_flags;
 
 void cli_add(cli_flags *f, arg_spec s);
+/* "nabla train", "nabla lr-plot": the running command, for messages. */
+extern const char *cli_prog;
 
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
+int cmd_lr_plot(int argc, char **argv);
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -46,5 +49,25 @@ nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs
  * at the granularity it wants. */
 int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
+/* True for schedules stepped after every batch (onecycle, cyclic). */
+bool sched_cli_per_batch(void);
+
+/* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
+void swa_cli_flags(cli_flags *f);
+/* Check the SWA flags; returns 0 or prints the problem and returns 2. */
+int swa_cli_check(void);
+/* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1. */
+int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n);
+/* After each optimizer step: EMA update, then the schedule's per-batch step (unless SWALR
+ * drives the lr). */
+int swa_cli_after_batch(nb_sched *sched);
+/* At the end of an epoch's batches: SWA update (epoch >= --swa-start). */
+int swa_cli_epoch_end(long epoch);
+/* Exchange the model's weights and the averaged ones (no-op before the first average); call
+ * before and after evaluating. */
+int swa_cli_swap(void);
+/* The end-of-epoch schedule step: SWALR's in the SWA phase, else sched_cli_after_epoch. */
+int swa_cli_after_epoch(nb_sched *sched, double test_loss);
+void swa_cli_free(void);
 
 #endif

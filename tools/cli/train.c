@@ -99,6 +99,7 @@ int cmd_train(int argc, char **argv) {
     model_cli_flags(&f);
     optim_cli_flags(&f);
     sched_cli_flags(&f);
+    swa_cli_flags(&f); /* SWA/EMA (swa_cli.c) */
     cli_add(&f, (arg_spec){"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL});
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
@@ -124,7 +125,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check()) return 2;
+    if (model_cli_check() || swa_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -171,7 +172,7 @@ int cmd_train(int argc, char **argv) {
     }
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
-    if (sched_failed) goto done;
+    if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
     if (c.metrics && !(mf = fopen(c.metrics, "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
@@ -196,7 +197,7 @@ int cmd_train(int argc, char **argv) {
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
             if (nb_backward(loss) || optim_cli_clip(params, np) || nb_optim_step(opt) ||
-                sched_cli_after_batch(sched)) {
+                swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;
             }
@@ -207,7 +208,10 @@ int cmd_train(int argc, char **argv) {
         double secs = now() - t0;
         if (tty) fprintf(stderr, "\r%60s\r", "");
         double test_loss, test_acc;
-        if (evaluate(model, &test, ar, &test_loss, &test_acc)) { fail("evaluate"); goto done; }
+        /* SWA/EMA (swa_cli.c): fold in this epoch's weights, evaluate the averaged ones */
+        if (swa_cli_epoch_end(epoch) || swa_cli_swap()) { fail("averaging"); goto done; }
+        int erc = evaluate(model, &test, ar, &test_loss, &test_acc);
+        if (swa_cli_swap() || erc) { fail("evaluate"); goto done; }
         double sps = (double)seen / secs;
         printf("epoch %ld/%ld  train_loss %.4f  test_loss %.4f  test_acc %.4f  lr %g  %.2fs  %.0f samples/s\n",
                epoch, c.epochs, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
@@ -222,7 +226,7 @@ int cmd_train(int argc, char **argv) {
             json_num(mf, "samples_per_sec", sps, "%.1f", true);
             fflush(mf);
         }
-        if (sched_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; }
+        if (swa_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; } /* SWALR or the schedule */
     }
     rc = 0;
 done:
@@ -232,6 +236,7 @@ done:
     }
     nb_arena_free(ar);
     nb_loader_free(ld);
+    swa_cli_free();
     nb_sched_free(sched);
     nb_optim_free(opt);
     nb_module_free(model);
