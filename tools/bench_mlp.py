@@ -8,7 +8,7 @@ Both sides follow one protocol (PyTorch's reference, carried below as torch_work
   step    : out = model(x); loss = F.cross_entropy(out, y); opt.zero_grad(set_to_none=True);
             loss.backward(); opt.step()
   threads : 1 each: OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1),
-            nabla --threads 1 (which sets OpenBLAS's threads too)
+            nabla --threads 1 (nabla keeps OpenBLAS at 1 thread anyway)
   timing  : monotonic clock around the training loop of each epoch; loading, warm-up steps
             and evaluation excluded
 Workloads:
