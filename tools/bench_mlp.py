@@ -166,11 +166,19 @@ def torch_bench(a, w):
     return r["samples_per_s"]
 
 
-def loadavg():
+def busy_cores(seconds=1.0):
+    """CPU cores busy with other work, from /proc/stat over a short interval (nan if unknown)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
     try:
-        return os.getloadavg()[0]
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
     except OSError:
         return float("nan")
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(t1 - t0, 1))
 
 
 def main():
@@ -197,8 +205,8 @@ def main():
     for w in names:
         if w not in WORKLOADS:
             sys.exit("unknown workload %r (%s)" % (w, ", ".join(WORKLOADS)))
-    load0, t0 = loadavg(), time.time()
-    print("load average %.2f at start; %d repetitions, 1 thread each" % (load0, a.reps), flush=True)
+    busy0, t0 = busy_cores(), time.time()
+    print("%.2f cores busy before the start; %d repetitions, 1 thread each" % (busy0, a.reps), flush=True)
     rows = []
     for name in names:
         w = WORKLOADS[name]
@@ -215,8 +223,8 @@ def main():
                    ratios=sorted(x / y for x, y in zip(nb, th)))
         row["ratio"] = row["nabla"] / row["torch"]
         rows.append(row)
-    load1 = loadavg()
-    print("load average %.2f at the end; %.0f s" % (load1, time.time() - t0))
+    busy1 = busy_cores()
+    print("%.2f cores busy after the end; %.0f s" % (busy1, time.time() - t0))
     print()
     if a.markdown:
         print("| workload | nabla (bench_mlp) | nabla train | PyTorch 1 thread | ratio | ratio range |")
@@ -231,8 +239,8 @@ def main():
             print("%-58s %12.0f %12s %12.0f %6.2fx" % (r["title"], r["nabla"],
                                                        "%.0f" % r["cli"] if r["cli"] else "-", r["torch"],
                                                        r["ratio"]))
-    if max(load0, load1) > 1.0:
-        print("\nwarning: the machine was busy (load average > 1): figures are unreliable", file=sys.stderr)
+    if max(busy0, busy1) > 0.25:
+        print("\nwarning: other work was running on the machine: figures are unreliable", file=sys.stderr)
 
 
 if __name__ == "__main__":
