@@ -176,7 +176,9 @@ START_TEST(test_bad_values) {
         {"--lr", "nan", "invalid value 'nan' for --lr"},
         {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
         {"--seed", "1e999", "invalid value '1e999' for --seed"},
-        {"--model", "cnn", "unknown model 'cnn'"},
+        {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
+        {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
+        {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         nabla("train", "--data", tiny(), cases[i].flag, cases[i].value, NULL);
@@ -403,6 +405,27 @@ START_TEST(test_limit_seed_and_threads) {
 }
 END_TEST
 
+/* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
+START_TEST(test_cnn_and_layer_options) {
+    char m[4200];
+    snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
+    nabla("train", "--data", tiny(), "--model", "cnn", "--optim", "adam", "--epochs", "3", "--batch", "16",
+          "--metrics", m, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "cnn LeNet-5 (28x28), adam lr 0.001, batch 16"), "%s", R.out);
+    static char l[4][512];
+    ck_assert_int_eq(read_lines(m, l, 4), 3);
+    ck_assert(json_get(l[2], "train_loss") < json_get(l[0], "train_loss"));
+    const char *models[] = {"mlp", "cnn"};
+    for (int i = 0; i < 2; i++) {
+        nabla("train", "--data", tiny(), "--model", models[i], "--batchnorm", "--dropout", "0.3",
+              "--epochs", "1", "--batch", "16", NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "+batchnorm +dropout 0.3"), "%s", R.out);
+    }
+}
+END_TEST
+
 START_TEST(test_real_data_short_run) {
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) return;
     char m[4200];
@@ -486,6 +509,7 @@ int main(void) {
     tcase_add_test(tc, test_metrics_file);
     tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
+    tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
     tcase_add_test(tc, test_readme_example_is_mlp_c);
     tcase_add_test(tc, test_models_mlp_runs);

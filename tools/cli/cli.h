@@ -21,6 +21,9 @@ extern const char *cli_prog;
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
 int cmd_lr_plot(int argc, char **argv);
+int cmd_graph(int argc, char **argv); /* graph_cli.c */
+int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
+int cmd_eval(int argc, char **argv);  /* eval_cli.c */
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -31,6 +34,8 @@ void model_cli_flags(cli_flags *f);
 int model_cli_check(void);
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng);
 model_input model_cli_input(void);
+/* The loader's batch in the layout the model takes ([B, rows, cols] -> [B, 1, rows, cols] for cnn). */
+nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
 
@@ -69,5 +74,26 @@ int swa_cli_swap(void);
 /* The end-of-epoch schedule step: SWALR's in the SWA phase, else sched_cli_after_epoch. */
 int swa_cli_after_epoch(nb_sched *sched, double test_loss);
 void swa_cli_free(void);
+
+/* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
+void ckpt_cli_flags(cli_flags *f);
+/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
+/* Check the checkpoint flags (against the others of f); returns 0 or prints the problem and
+ * returns 2. */
+int ckpt_cli_check(const cli_flags *f);
+/* Set the model flags to those stored in a checkpoint (for nabla eval). */
+int ckpt_cli_model_defaults(const char *path);
+typedef struct ckpt_cli_run {
+    nb_module *model;
+    nb_optim *opt;
+    nb_sched *sched; /* may be NULL */
+    nb_rng *rng;
+    nb_loader *ld;
+} ckpt_cli_run;
+/* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
+int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);
+/* After each epoch: save when due; *stop is set when --stop-after is reached. */
+int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop);
 
 #endif

@@ -14,6 +14,9 @@ static void usage(void) {
            "commands:\n"
            "  train     train a model on MNIST-style data (nabla train --help)\n"
            "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
+           "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
+           "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version   print the library version\n");
 }
 
@@ -30,6 +33,9 @@ int main(int argc, char **argv) {
         cli_prog = "nabla lr-plot";
         return cmd_lr_plot(argc, argv);
     }
+    if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;
