@@ -171,8 +171,8 @@ START_TEST(test_bad_values) {
         {"--batch", "1.5", "invalid value '1.5' for --batch"},
         {"--epochs", "-1", "--epochs and --limit not negative"},
         {"--limit", "-5", "--epochs and --limit not negative"},
-        {"--threads", "0", "--threads must be between 1 and 1024, got 0"},
-        {"--threads", "99999999999", "--threads must be between 1 and 1024, got 99999999999"},
+        {"--threads", "0", "--threads must be between 1 and 64, got 0"},
+        {"--threads", "99999999999", "--threads must be between 1 and 64, got 99999999999"},
         {"--lr", "nan", "invalid value 'nan' for --lr"},
         {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
         {"--seed", "1e999", "invalid value '1e999' for --seed"},
@@ -440,6 +440,64 @@ START_TEST(test_real_data_short_run) {
 }
 END_TEST
 
+/* ---- the README's example is models/mlp.c, and it runs ----------------------------------- */
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    static char buf[2][1 << 17];
+    static int k;
+    char *b = buf[k++ & 1];
+    size_t n = fread(b, 1, sizeof buf[0] - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+START_TEST(test_readme_example_is_mlp_c) {
+    /* every line of the README's C block appears, as written, in models/mlp.c */
+    char *readme = read_text(NB_SOURCE_DIR "/README.md");
+    const char *mlp = read_text(NB_SOURCE_DIR "/models/mlp.c");
+    char *block = strstr(readme, "```c\n");
+    ck_assert_msg(block != NULL, "README.md has no C block");
+    block += 5;
+    char *end = strstr(block, "```");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    int lines = 0;
+    for (char *line = strtok(block, "\n"); line; line = strtok(NULL, "\n")) {
+        while (*line == ' ') line++;
+        if (!*line) continue;
+        ck_assert_msg(strstr(mlp, line) != NULL, "README line not in models/mlp.c: %s", line);
+        lines++;
+    }
+    ck_assert_int_ge(lines, 10);
+}
+END_TEST
+
+START_TEST(test_models_mlp_runs) {
+    /* models/mlp on the tiny fixtures: two epochs, an accuracy line each */
+    const char *argv[] = {NB_BUILD_DIR "/models/mlp", fixture("tiny"), NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/mlp.out", temp_dir());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/mlp failed: %s", text);
+    ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "epoch 2: train loss"), "%s", text);
+    ck_assert_msg(strstr(text, "test accuracy"), "%s", text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -453,6 +511,8 @@ int main(void) {
     tcase_add_test(tc, test_limit_seed_and_threads);
     tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
+    tcase_add_test(tc, test_readme_example_is_mlp_c);
+    tcase_add_test(tc, test_models_mlp_runs);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -103,7 +103,7 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL});
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
-    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL});
+    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
     ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
@@ -123,8 +123,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
         return 2;
     }
-    if (c.threads < 1 || c.threads > 1024) {
-        fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
+    if (c.threads < 1 || c.threads > 64) {
+        fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
     if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
