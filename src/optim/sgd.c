@@ -55,7 +55,10 @@ static int sgd_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step};
+static const nb_state_spec sgd_state[] = {{"momentum_buffer", NB_STATE_LIKE_OR_NONE}};
+
+static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step,
+                                       .state_spec = sgd_state, .nstate_spec = 1};
 
 nb_sgd_opts nb_sgd_defaults(void) {
     return (nb_sgd_opts){.lr = 1e-3, .momentum = 0, .dampening = 0, .weight_decay = 0,
