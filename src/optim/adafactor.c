@@ -11,8 +11,8 @@
  * eps1 None (NAN here) is float32's machine epsilon. Means of g^2 are computed as PyTorch does,
  * through a norm: (||g||_2)^2 / count, rounded to float32 at each step.
  * Norms and means are computed in float32 in the order of PyTorch's kernels.
- * Passes per tensor: vectors 3 (|p|, statistics and update norm, the update); factored tensors
- * 4 (|p|, statistics, update norm, the update): the update needs its own norm first. */
+ * The update is written to the optimizer's workspace first (its norm scales it), then applied:
+ * 4 vectorised passes per tensor (|p|, statistics and u, |u|, p += a u). */
 #include <float.h>
 #include <math.h>
 #include "optimizer.h"
@@ -27,28 +27,45 @@ static inline float update(float g, float v, float eps_sq) {
     return 1.0f / sqrtf(v < eps_sq ? eps_sq : v) * g;
 }
 
-/* Vector (or 0-d) parameter: v = lerp(v, g^2, w); returns the norm of the update u. */
-static float vec_stats(const float *restrict g, float *restrict v, int64_t n, float sign, float w,
-                       float eps_sq) {
-    nb__norm2_acc acc;
-    nb__norm2_init(&acc, n);
+/* Vector (or 0-d) parameter: v = lerp(v, g^2, w) and the update u. */
+NB_FMA_CLONES
+static void vec_update(const float *restrict g, float *restrict v, float *restrict u, int64_t n,
+                       float sign, float w, float eps_sq) {
     for (int64_t i = 0; i < n; i++) {
         float gi = sign * g[i];
         float vi = lerpf(v[i], gi * gi, w);
         v[i] = vi;
-        nb__norm2_add(&acc, update(gi, vi, eps_sq));
+        u[i] = update(gi, vi, eps_sq);
     }
-    return nb__norm2_end(&acc);
+}
+
+/* Statistics of a factored slice [R, C]: row and column means of g^2 through their norms, as
+ * PyTorch computes them, folded into row and col with lerp. */
+NB_FMA_CLONES
+static void factored_stats(const float *restrict g, float *restrict row, float *restrict col,
+                           float *restrict colacc, int64_t R, int64_t C, float w) {
+    for (int64_t j = 0; j < C; j++) colacc[j] = 0.0f;
+    for (int64_t r = 0; r < R; r++) {
+        float nrm = nb__norm2(g + r * C, C);
+        row[r] = lerpf(row[r], nrm * nrm / (float)C, w);
+        for (int64_t j = 0; j < C; j++) colacc[j] = fmaf(g[r * C + j], g[r * C + j], colacc[j]);
+    }
+    for (int64_t j = 0; j < C; j++) {
+        float nrm = sqrtf(colacc[j]);
+        col[j] = lerpf(col[j], nrm * nrm / (float)R, w);
+    }
+}
+
+/* Row r of a factored slice: u = g / sqrt(max(row col / mean, eps1^2)). */
+NB_FMA_CLONES
+static void row_update(const float *restrict g, const float *restrict col, float *restrict u,
+                       int64_t C, float sign, float row, float rmean, float eps_sq) {
+    for (int64_t j = 0; j < C; j++) u[j] = update(sign * g[j], row * col[j] / rmean, eps_sq);
 }
 
 NB_FMA_CLONES
-static void vec_apply(float *restrict p, const float *restrict g, const float *restrict v,
-                      int64_t n, float sign, float eps_sq, float decay, float neg_step) {
-    for (int64_t i = 0; i < n; i++) {
-        float vi = v[i];
-        float u = update(sign * g[i], vi, eps_sq);
-        p[i] = fmaf(u, neg_step, p[i] * decay);
-    }
+static void apply(float *restrict p, const float *restrict u, int64_t n, float decay, float neg_step) {
+    for (int64_t i = 0; i < n; i++) p[i] = fmaf(u[i], neg_step, p[i] * decay);
 }
 
 /* mean_i row_var clamped to eps1 (torch: row_var.mean(dim=-2).clamp_(min=eps1)) */
@@ -98,55 +115,24 @@ static int adafactor_step(nb_optim *o, nb_group *g) {
         const float *gd = nb_f32(p->grad);
         double p_rms = nb__norm2(pd, p->numel) / sqrt((double)p->numel);
         double alpha = (p_rms > eps2 ? p_rms : eps2) * rho;
-        float unorm;
+        /* the update u goes to the optimizer's workspace: its norm is needed before applying it */
+        float *u = nb__optim_scratch(o, (size_t)(p->numel + C));
+        if (!u) return NB_ENOMEM;
         if (!factored) {
-            unorm = vec_stats(gd, var, p->numel, sign, w, eps_sq);
+            vec_update(gd, var, u, p->numel, sign, w, eps_sq);
         } else {
-            float *colacc = nb__optim_scratch(o, (size_t)C);
-            if (!colacc) return NB_ENOMEM;
+            float *colacc = u + p->numel;
             for (int64_t b = 0; b < B; b++) {
                 const float *gb = gd + b * R * C;
                 float *rb = row + b * R, *cb = col + b * C;
-                /* row and column means of g^2 through their norms, as PyTorch */
-                for (int64_t j = 0; j < C; j++) colacc[j] = 0.0f;
-                for (int64_t r = 0; r < R; r++) {
-                    float nrm = nb__norm2(gb + r * C, C);
-                    rb[r] = lerpf(rb[r], nrm * nrm / (float)C, w);
-                    for (int64_t j = 0; j < C; j++) colacc[j] = fmaf(gb[r * C + j], gb[r * C + j], colacc[j]);
-                }
-                for (int64_t j = 0; j < C; j++) {
-                    float nrm = sqrtf(colacc[j]);
-                    cb[j] = lerpf(cb[j], nrm * nrm / (float)R, w);
-                }
-            }
-            nb__norm2_acc acc;
-            nb__norm2_init(&acc, p->numel);
-            for (int64_t b = 0; b < B; b++) {
-                const float *gb = gd + b * R * C, *rb = row + b * R, *cb = col + b * C;
+                factored_stats(gb, rb, cb, colacc, R, C, w);
                 float rmean = row_mean(rb, R, (float)eps1);
                 for (int64_t r = 0; r < R; r++)
-                    for (int64_t j = 0; j < C; j++)
-                        nb__norm2_add(&acc, update(sign * gb[r * C + j], rb[r] * cb[j] / rmean, eps_sq));
+                    row_update(gb + r * C, cb, u + b * R * C + r * C, C, sign, rb[r], rmean, eps_sq);
             }
-            unorm = nb__norm2_end(&acc);
         }
-        double u_rms = unorm / (sqrt((double)p->numel) * dclip);
-        float neg_step = (float)(-alpha / (u_rms > 1.0 ? u_rms : 1.0));
-        if (!factored) {
-            vec_apply(pd, gd, var, p->numel, sign, eps_sq, decay, neg_step);
-            continue;
-        }
-        for (int64_t b = 0; b < B; b++) {
-            const float *gb = gd + b * R * C;
-            const float *rb = row + b * R, *cb = col + b * C;
-            float *pb = pd + b * R * C;
-            float rmean = row_mean(rb, R, (float)eps1);
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t j = 0; j < C; j++) {
-                    float u = update(sign * gb[r * C + j], rb[r] * cb[j] / rmean, eps_sq);
-                    pb[r * C + j] = fmaf(u, neg_step, pb[r * C + j] * decay);
-                }
-        }
+        double u_rms = nb__norm2(u, p->numel) / (sqrt((double)p->numel) * dclip);
+        apply(pd, u, p->numel, decay, (float)(-alpha / (u_rms > 1.0 ? u_rms : 1.0)));
     }
     return NB_OK;
 }

@@ -44,45 +44,75 @@ static inline sc sabs(sc a) { return a.f32 ? ft(fabsf((float)a.v)) : py(fabs(a.v
 static inline sc smin(sc a, sc b) { return slt(b, a) ? b : a; } /* Python's min(a, b) */
 static inline sc smax(sc a, sc b) { return slt(a, b) ? b : a; } /* Python's max(a, b) */
 
-/* ---- flat vectors ------------------------------------------------------------------------ */
-/* torch.dot: float32 products summed in double (rounded once at the end). */
+/* ---- flat vectors ------------------------------------------------------------------------
+ * torch.dot sums float32 products in double for small vectors (n < 32, where nabla matches it
+ * to the bit); longer vectors use 8 lanes (vectorised; PyTorch's BLAS order is not
+ * reproducible anyway). Sums and maxima of |x| likewise. */
+#define LANES 8
+#define SMALL 32
+
+NB_FMA_CLONES
 static float dot(const float *a, const float *b, int64_t n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    if (n >= 32)
-        for (; i + 4 <= n; i += 4) {
-            s0 += (double)(a[i] * b[i]);
-            s1 += (double)(a[i + 1] * b[i + 1]);
-            s2 += (double)(a[i + 2] * b[i + 2]);
-            s3 += (double)(a[i + 3] * b[i + 3]);
-        }
-    for (; i < n; i++) s0 += (double)(a[i] * b[i]);
-    return (float)((s0 + s1) + (s2 + s3));
-}
-
-static float abs_max(const float *a, int64_t n) {
-    float m = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float x = fabsf(a[i]);
-        m = x > m || x != x ? x : m;
-    }
-    return m;
-}
-
-static float abs_sum(const float *a, int64_t n) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += fabsf(a[i]);
+    int64_t i = 0;
+    if (n >= SMALL) {
+        double lane[LANES] = {0};
+        for (; i + LANES <= n; i += LANES)
+            for (int j = 0; j < LANES; j++) lane[j] += (double)(a[i + j] * b[i + j]);
+        for (int j = 0; j < LANES; j++) s += lane[j];
+    }
+    for (; i < n; i++) s += (double)(a[i] * b[i]);
     return (float)s;
 }
 
-/* max |d * t| (torch: d.mul(t).abs().max()) */
-static float abs_max_scaled(const float *d, float t, int64_t n) {
-    float m = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float x = fabsf(d[i] * t);
-        m = x > m || x != x ? x : m;
+/* (g - g_prev) . (d t), without forming y and s */
+NB_FMA_CLONES
+static float dot_ys(const float *g, const float *pg, const float *d, float t, int64_t n) {
+    double s = 0;
+    int64_t i = 0;
+    if (n >= SMALL) {
+        double lane[LANES] = {0};
+        for (; i + LANES <= n; i += LANES)
+            for (int j = 0; j < LANES; j++)
+                lane[j] += (double)((g[i + j] - pg[i + j]) * (d[i + j] * t));
+        for (int j = 0; j < LANES; j++) s += lane[j];
     }
+    for (; i < n; i++) s += (double)((g[i] - pg[i]) * (d[i] * t));
+    return (float)s;
+}
+
+static inline float max_nan(float m, float x) { return x > m || x != x ? x : m; }
+
+/* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()); NaN wins */
+NB_FMA_CLONES
+static float abs_max(const float *x, float t, int64_t n) {
+    float lane[LANES] = {0};
+    int nan[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float a = fabsf(x[i + j] * t);
+            nan[j] |= a != a;
+            lane[j] = a > lane[j] ? a : lane[j];
+        }
+    float m = 0.0f;
+    for (int j = 0; j < LANES; j++) m = nan[j] ? NAN : max_nan(m, lane[j]);
+    for (; i < n; i++) m = max_nan(m, fabsf(x[i] * t));
     return m;
+}
+
+NB_FMA_CLONES
+static float abs_sum(const float *x, int64_t n) {
+    double s = 0;
+    int64_t i = 0;
+    if (n >= SMALL) {
+        double lane[LANES] = {0};
+        for (; i + LANES <= n; i += LANES)
+            for (int j = 0; j < LANES; j++) lane[j] += fabsf(x[i + j]);
+        for (int j = 0; j < LANES; j++) s += lane[j];
+    }
+    for (; i < n; i++) s += fabsf(x[i]);
+    return (float)s;
 }
 
 /* ---- the optimizer's view of its parameters ------------------------------------------------ */
@@ -175,7 +205,7 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
     const int64_t n = L->n;
     size_t bytes = sizeof(float) * (size_t)n;
     float *g0 = work, *gn = work + n, *gp = work + 2 * n, *b[2] = {work + 3 * n, work + 4 * n};
-    float d_norm = abs_max(d, n);
+    float d_norm = abs_max(d, 1.0f, n);
     memcpy(g0, g, bytes);
     double f_new;
     int rc = directional(L, x, t, d, &f_new, gn);
@@ -398,7 +428,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
     int64_t current_evals = 1;
     func_evals->num += 1;
     gather_grad(&L, flat);
-    if (abs_max(flat, n) <= (float)tol_grad) return NB_OK;
+    if (abs_max(flat, 1.0f, n) <= (float)tol_grad) return NB_OK;
 
     int64_t shape1[1] = {n};
     ring r;
@@ -436,9 +466,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
         } else {
             /* y = g - g_prev, s = d t, ys = y.s (float32 elements, as torch) */
             float tf = (float)t.v;
-            double ys_acc = 0;
-            for (int64_t i = 0; i < n; i++) ys_acc += (double)((flat[i] - prev[i]) * (d[i] * tf));
-            float ys = (float)ys_acc;
+            float ys = dot_ys(flat, prev, d, tf, n);
             if (ys > 1e-10f) {
                 int64_t row = ring_push(o, &r, n, history, &rc);
                 if (rc) return rc;
@@ -481,20 +509,20 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
             if ((rc = strong_wolfe(&L, x_init, t, d, loss, flat, gtd, ls, &loss, flat, &t, &ls_evals)))
                 break;
             add_dir(&L, (float)t.v, d);
-            opt_cond = abs_max(flat, n) <= (float)tol_grad;
+            opt_cond = abs_max(flat, 1.0f, n) <= (float)tol_grad;
         } else {
             add_dir(&L, (float)t.v, d);
             if (n_iter != max_iter) {
                 if ((rc = evaluate(&L, &loss))) break;
                 gather_grad(&L, flat);
-                opt_cond = abs_max(flat, n) <= (float)tol_grad;
+                opt_cond = abs_max(flat, 1.0f, n) <= (float)tol_grad;
                 ls_evals = 1;
             }
         }
         current_evals += ls_evals;
         func_evals->num += ls_evals;
         if (n_iter == max_iter || current_evals >= max_eval || opt_cond) break;
-        if (abs_max_scaled(d, (float)t.v, n) <= (float)tol_change) break;
+        if (abs_max(d, (float)t.v, n) <= (float)tol_change) break;
         if (fabs(loss - prev_loss) < tol_change) break;
     }
     tv->num = t.v;

@@ -115,6 +115,14 @@ int nb__check_betas(const nb_value *hp, int n);
 /* lr, eps, betas, weight_decay checks shared by the Adam family (adam.c). */
 int nb__validate_adam_like(const nb_value *hp, int n);
 
+/* A loop body specialised by constant flags: the callers' branches fold away, so each variant
+ * is a straight loop GCC vectorises. */
+#if defined(__GNUC__)
+#define NB_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define NB_ALWAYS_INLINE static inline
+#endif
+
 /* ---- the Adam loop, shared by Adam and AdamW (adam.c) ------------------------------------ */
 typedef struct nb__adam_coef {
     float wd;            /* L2 added to the gradient (Adam) */

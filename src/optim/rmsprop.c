@@ -10,24 +10,23 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
-static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict sq,
-                           float *restrict ga, float *restrict buf, int64_t n, float sign,
-                           float wd, float alpha, float one_m_alpha, float eps, float mom,
-                           float neg_lr) {
+NB_ALWAYS_INLINE void rmsprop_loop(float *restrict p, const float *restrict g, float *restrict sq,
+                                   float *restrict ga, float *restrict buf, int64_t n, float sign,
+                                   float wd, float alpha, float one_m_alpha, float eps, float mom,
+                                   float neg_lr, const bool centered, const bool momentum) {
     for (int64_t i = 0; i < n; i++) {
         float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
         float s = fmaf(one_m_alpha * gi, gi, sq[i] * alpha);
         sq[i] = s;
         float avg;
-        if (ga) {
+        if (centered) {
             float a = fmaf(gi, one_m_alpha, ga[i] * alpha);
             ga[i] = a;
             avg = sqrtf(fmaf(-a, a, s)) + eps; /* addcmul(ga, ga, value=-1) */
         } else {
             avg = sqrtf(s) + eps;
         }
-        if (buf) {
+        if (momentum) {
             float b = buf[i] * mom + gi / avg;
             buf[i] = b;
             p[i] = fmaf(b, neg_lr, p[i]);
@@ -35,6 +34,17 @@ static void rmsprop_update(float *restrict p, const float *restrict g, float *re
             p[i] = p[i] + (neg_lr * gi) / avg;
         }
     }
+}
+
+NB_FMA_CLONES
+static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict sq,
+                           float *restrict ga, float *restrict buf, int64_t n, float sign,
+                           float wd, float alpha, float one_m_alpha, float eps, float mom,
+                           float neg_lr) {
+    if (ga && buf) rmsprop_loop(p, g, sq, ga, buf, n, sign, wd, alpha, one_m_alpha, eps, mom, neg_lr, true, true);
+    else if (ga) rmsprop_loop(p, g, sq, ga, buf, n, sign, wd, alpha, one_m_alpha, eps, mom, neg_lr, true, false);
+    else if (buf) rmsprop_loop(p, g, sq, ga, buf, n, sign, wd, alpha, one_m_alpha, eps, mom, neg_lr, false, true);
+    else rmsprop_loop(p, g, sq, ga, buf, n, sign, wd, alpha, one_m_alpha, eps, mom, neg_lr, false, false);
 }
 
 static int rmsprop_step(nb_optim *o, nb_group *g) {

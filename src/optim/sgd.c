@@ -7,20 +7,31 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
-static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
-                       bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
-                       bool nesterov, bool maximize) {
+/* mode: 0 no momentum, 1 first momentum step (buf = d), 2 momentum */
+NB_ALWAYS_INLINE void sgd_loop(float *restrict p, const float *restrict g, float *restrict buf,
+                               int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
+                               float sign, const int mode, const bool nesterov) {
     for (int64_t i = 0; i < n; i++) {
-        float d = maximize ? -g[i] : g[i];
-        if (wd != 0.0f) d = fmaf(p[i], wd, d);
-        if (buf) {
-            float b = first ? d : fmaf(d, one_m_damp, buf[i] * mom);
+        float d = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        if (mode) {
+            float b = mode == 1 ? d : fmaf(d, one_m_damp, buf[i] * mom);
             buf[i] = b;
             d = nesterov ? fmaf(b, mom, d) : b;
         }
         p[i] = fmaf(d, neg_lr, p[i]);
     }
+}
+
+NB_FMA_CLONES
+static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
+                       bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
+                       bool nesterov, bool maximize) {
+    float sign = maximize ? -1.0f : 1.0f;
+    if (!buf) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 0, false);
+    else if (first && nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, true);
+    else if (first) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, false);
+    else if (nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, true);
+    else sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, false);
 }
 
 static int sgd_step(nb_optim *o, nb_group *g) {
