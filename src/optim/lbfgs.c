@@ -81,6 +81,12 @@ static float dot_ys(const float *g, const float *pg, const float *d, float t, in
     return (float)s;
 }
 
+/* d += a x (d.add_(x, alpha=a)) */
+NB_FMA_CLONES
+static void axpy(float *restrict d, const float *restrict x, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = fmaf(x[i], a, d[i]);
+}
+
 static inline float max_nan(float m, float x) { return x > m || x != x ? x : m; }
 
 /* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()); NaN wins */
@@ -483,18 +489,14 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
             for (int64_t k = r.len - 1; k >= 0; k--) {
                 int64_t row = (r.start + k) % r.len;
                 al[k] = dot(r.stps + row * n, d, n) * r.ro[row];
-                const float *y = r.dirs + row * n;
-                float a = -al[k];
-                for (int64_t i = 0; i < n; i++) d[i] = fmaf(y[i], a, d[i]);
+                axpy(d, r.dirs + row * n, -al[k], n);
             }
             float hf = (float)H.v;
             for (int64_t i = 0; i < n; i++) d[i] *= hf;
             for (int64_t k = 0; k < r.len; k++) {
                 int64_t row = (r.start + k) % r.len;
                 float be = dot(r.dirs + row * n, d, n) * r.ro[row];
-                const float *s = r.stps + row * n;
-                float a = al[k] - be;
-                for (int64_t i = 0; i < n; i++) d[i] = fmaf(s[i], a, d[i]);
+                axpy(d, r.stps + row * n, al[k] - be, n);
             }
         }
         memcpy(prev, flat, bytes);

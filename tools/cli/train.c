@@ -166,7 +166,8 @@ int cmd_train(int argc, char **argv) {
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || optim_cli_clip(params, np) || nb_optim_step(opt) ||
+            if (nb_backward(loss) || optim_cli_clip(params, np) ||
+                optim_cli_step(opt, model, x, y, params, np) ||
                 sched_cli_after_batch(sched)) {
                 fail("step");
                 goto done;
