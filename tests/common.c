@@ -104,6 +104,12 @@ double max_rel_err(const float *a, const float *b, int64_t n, double floor, int6
     return worst;
 }
 
+double parity_err(const float *a, const float *b, int64_t n, int64_t *where) {
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs((double)b[i]));
+    return max_rel_err(a, b, n, 0.1 * mx > 0 ? 0.1 * mx : 1e-30, where);
+}
+
 void assert_close(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol) {
     for (int64_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
@@ -111,6 +117,17 @@ void assert_close(const char *what, const float *a, const float *b, int64_t n, d
             ck_abort_msg("%s: element %lld is %.9g, expected %.9g (|diff| %.3g > atol %.1g + rtol %.1g)",
                          what, (long long)i, (double)a[i], (double)b[i], d, atol, rtol);
     }
+}
+
+void assert_golden(const char *what, const float *got, const gold_entry *e, double rtol) {
+    const float *want = e->data;
+    double big = 0;
+    for (int64_t i = 0; i < e->numel; i++) big = fmax(big, fabs((double)want[i]));
+    int64_t where;
+    double rel = max_rel_err(got, want, e->numel, fmax(1e-3 * big, 1e-30), &where);
+    if (!(rel <= rtol))
+        ck_abort_msg("%s: relative error %.3g at element %lld (%.9g, expected %.9g)", what, rel,
+                     (long long)where, (double)got[where], (double)want[where]);
 }
 
 void assert_close_f64(const char *what, const double *a, const double *b, int64_t n, double rtol, double atol) {

@@ -33,8 +33,16 @@ void golden_free(golden *g);
 
 /* Max relative error max|a-b| / max(|b|, floor) over n elements, and where it occurs. */
 double max_rel_err(const float *a, const float *b, int64_t n, double floor, int64_t *where);
+/* The parity metric: max |a-b| / max(|b|, 0.1 * max|b|) — relative error, with elements far
+ * below the tensor's scale measured against 10% of it. (A float32 sum of 64 terms is itself
+ * ~1e-5 off on such elements: PyTorch's own f32 grad differs from f64 by 9.6e-6 there.) */
+double parity_err(const float *a, const float *b, int64_t n, int64_t *where);
 /* ck_assert that |a-b| <= atol + rtol*|b| elementwise, naming what and the worst element. */
 void assert_close(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol);
+/* ck_assert that got matches a float32 golden entry to rtol relative; elements below 1e-3 of
+ * the entry's largest magnitude are compared against that floor instead (they come out of
+ * cancellations whose absolute error is what counts). */
+void assert_golden(const char *what, const float *got, const gold_entry *e, double rtol);
 void assert_close_f64(const char *what, const double *a, const double *b, int64_t n, double rtol, double atol);
 
 /* A fresh empty directory under the build's temp area; returns its path (static buffer). */

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include "common.h"
+#include "../src/kernels/kernels.h"
 
 START_TEST(test_error_messages) {
     nb_clear_error();
@@ -50,6 +51,23 @@ START_TEST(test_rng_is_deterministic) {
     ck_assert_double_eq_tol(s / 100000, 0.5, 0.01);
     ck_assert_double_eq_tol(s2 / 100000 - 0.25, 1.0 / 12, 0.01);
     for (int i = 0; i < 1000; i++) ck_assert_uint_lt(nb_rng_below(&a, 7), 7);
+}
+END_TEST
+
+/* Values printed by PyTorch 1.13: torch.manual_seed(0); torch.empty(5).uniform_(-1, 1) and
+ * torch.randperm(10, generator=torch.Generator().manual_seed(0)). */
+START_TEST(test_rng_matches_pytorch) {
+    nb_rng r;
+    nb_rng_seed(&r, 0);
+    nb_tensor *u = nb_uniform(NULL, 1, (int64_t[]){5}, -1.0f, 1.0f, &r);
+    const float want[] = {-0.007486820220947266f, 0.5364435911178589f, -0.8230451345443726f,
+                          -0.7359390258789062f, -0.3851543664932251f};
+    ck_assert_mem_eq(u->data, want, sizeof want);
+    nb_tensor_free(u);
+    nb_rng_seed(&r, 0);
+    int64_t perm[10], want_perm[] = {4, 1, 7, 5, 3, 9, 0, 8, 6, 2};
+    nb_randperm(&r, 10, perm);
+    ck_assert_mem_eq(perm, want_perm, sizeof perm);
 }
 END_TEST
 
@@ -121,15 +139,72 @@ START_TEST(test_version) {
 }
 END_TEST
 
+/* nb_k_gemm against a naive triple loop: every transpose combination, vector shapes
+ * (M, N or K == 1 take special paths), beta 0 (C garbage is ignored) and 1. */
+START_TEST(test_gemm_shapes) {
+    const int64_t dims[][3] = {{1, 7, 5}, {6, 1, 5}, {6, 7, 1}, {1, 1, 9}, {1, 7, 1}, {13, 11, 17}, {64, 10, 128}};
+    nb_rng r;
+    nb_rng_seed(&r, 7);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bi = 0; bi < 2; bi++) {
+                    int64_t M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                    float A[64 * 128], B[128 * 17], C[64 * 17], want[64 * 17];
+                    for (int64_t i = 0; i < M * K; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+                    for (int64_t i = 0; i < K * N; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+                    float beta = (float)bi;
+                    for (int64_t i = 0; i < M * N; i++) C[i] = bi ? nb_rng_uniform(&r) : NAN;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) {
+                            double acc = 0;
+                            for (int64_t k = 0; k < K; k++)
+                                acc += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+                            want[i * N + j] = (float)(0.5 * acc + (bi ? beta * C[i * N + j] : 0.0));
+                        }
+                    nb_k_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+                    char what[64];
+                    snprintf(what, sizeof what, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%d", (long long)M,
+                             (long long)N, (long long)K, ta, tb, bi);
+                    assert_close(what, C, want, M * N, 1e-5, 1e-6);
+                }
+}
+END_TEST
+
+/* With 2 threads big GEMMs are split by rows or columns across nabla's pool: same result. */
+START_TEST(test_gemm_threads) {
+    enum { M = 256, N = 192, K = 300 };
+    static float A[M * K], B[K * N], C1[M * N], C2[M * N], Ct[N * M];
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (int i = 0; i < M * K; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < K * N; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+    for (int rep = 0; rep < 3; rep++) {
+        ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+        nb_k_gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
+        ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
+        nb_k_gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N); /* split by rows */
+        assert_close("gemm 2 threads (rows)", C2, C1, M * N, 1e-5, 1e-6);
+        nb_k_gemm(true, true, N, M, K, 1.0f, B, N, A, K, 0.0f, Ct, M); /* C^T, split by columns */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) ck_assert_float_eq_tol(Ct[j * M + i], C1[i * N + j], 1e-4f);
+    }
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_error_messages);
     tcase_add_test(tc, test_arena_reuses_memory);
     tcase_add_test(tc, test_rng_is_deterministic);
+    tcase_add_test(tc, test_rng_matches_pytorch);
     tcase_add_test(tc, test_creation);
     tcase_add_test(tc, test_random_init);
     tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_gemm_shapes);
+    tcase_add_test(tc, test_gemm_threads);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

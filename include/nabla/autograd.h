@@ -47,7 +47,8 @@ nb_gradcheck_opts nb_gradcheck_defaults(void);
 
 /* Compare analytic gradients of sum(w * f(inputs)) (w a fixed random tensor) with central
  * differences, for every input that requires grad. Returns NB_OK or NB_EINVAL with the worst
- * element named in nb_last_error(). Inputs must be heap float tensors; they are restored. */
+ * element named in nb_last_error(). Inputs that require grad must be float32 leaves; others
+ * (e.g. int32 indices) are passed through. Input values and existing grads are restored. */
 int nb_gradcheck(nb_gradcheck_fn f, int n, nb_tensor *const *inputs, void *user,
                  const nb_gradcheck_opts *opts);
 

@@ -44,28 +44,35 @@ size_t nb_arena_used(const nb_arena *ar);
 size_t nb_arena_peak(const nb_arena *ar);
 void nb_arena_free(nb_arena *ar);
 
-/* ---- RNG: one seeded generator (PCG-XSH-RR 64/32) for init, dropout and shuffling ----------
- * Same seed, same stream, bit for bit, on every platform. Plain struct: copy it to save it. */
+/* ---- RNG: one seeded generator for init, dropout and shuffling ----------------------------
+ * MT19937, seeded and transformed exactly as PyTorch's CPU generator: with the same seed,
+ * nb_uniform / nb_kaiming_uniform (so every default init) and nb_randperm give bit for bit what
+ * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it. */
+#define NB_RNG_STATE_N 624
 typedef struct nb_rng {
-    uint64_t state;
-    uint64_t inc;
+    uint32_t state[NB_RNG_STATE_N];
+    int32_t left;  /* outputs left before the next twist (PyTorch's left_) */
+    uint32_t next; /* index of the next output word */
 } nb_rng;
 
-/* Seed a generator (stream 0). */
+/* Seed a generator as torch.manual_seed(seed) (its low 32 bits, as PyTorch). */
 void nb_rng_seed(nb_rng *r, uint64_t seed);
-/* Next 32 random bits. */
+/* Next 32 random bits (PyTorch's generator->random()). */
 uint32_t nb_rng_u32(nb_rng *r);
-/* Uniform float in [0, 1) with 24 random bits. */
+/* Uniform float in [0, 1) from 24 random bits, as torch's uniform_ on float32. */
 float nb_rng_uniform(nb_rng *r);
-/* Uniform double in [0, 1) with 53 random bits. */
+/* Uniform double in [0, 1) from 53 bits of a 64-bit draw, as torch's uniform_ on float64. */
 double nb_rng_uniform_double(nb_rng *r);
 /* Standard normal (Box-Muller on doubles). */
 double nb_rng_normal(nb_rng *r);
 /* Uniform integer in [0, n), unbiased. n must be > 0. */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n);
+/* out[0..n) = a random permutation of 0..n-1, exactly as torch.randperm(n, generator). */
+void nb_randperm(nb_rng *r, int64_t n, int64_t *out);
 
 /* ---- threads ----------------------------------------------------------------------------- */
-/* Set every thread pool nabla uses (its own and OpenBLAS's) to n threads (n >= 1). */
+/* Use n threads (1..64) for nabla's work. nabla runs OpenBLAS single-threaded and splits big
+ * GEMMs across its own pool instead, so the two pools never compete. Default 1. */
 int nb_set_num_threads(int n);
 /* Current thread count set by nb_set_num_threads (default 1). */
 int nb_get_num_threads(void);

@@ -108,7 +108,7 @@ nb_tensor *nb_sqrt(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_abs(nb_arena *ar, nb_tensor *a);
 /* a ** exponent */
 nb_tensor *nb_pow(nb_arena *ar, nb_tensor *a, float exponent);
-/* min(max(a, lo), hi); pass -INFINITY / INFINITY for a one-sided clamp. */
+/* min(max(a, lo), hi); pass -INFINITY / INFINITY for a one-sided clamp (NaN bounds: error). */
 nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *a, float lo, float hi);
 
 /* ---- activations ------------------------------------------------------------------------- */
@@ -154,10 +154,12 @@ nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index);
 nb_tensor *nb_cat(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
 /* Stack n same-shape tensors along a new dim. */
 nb_tensor *nb_stack(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
-/* Elements start..end-1 along dim (PyTorch a.narrow / a[..., start:end]). */
+/* Elements start..end-1 along dim (PyTorch a.narrow / a[..., start:end]). A negative start
+ * or end counts from the end; unless 0 <= start <= end <= size it is an error (no clamping). */
 nb_tensor *nb_slice(nb_arena *ar, nb_tensor *a, int dim, int64_t start, int64_t end);
 /* Split into chunks of split_size along dim (the last may be smaller); writes up to max
- * pointers into out and returns the number of chunks, or a negative nb_status. */
+ * pointers into out and returns the number of chunks (even when more than max: as snprintf,
+ * nb_split(ar, a, s, d, NULL, 0) counts them), or a negative nb_status. */
 int nb_split(nb_arena *ar, nb_tensor *a, int64_t split_size, int dim, nb_tensor **out, int max);
 
 #ifdef __cplusplus

@@ -99,8 +99,10 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     float beta;
     float *g = nb__grad(out, &beta);
     if (!g) return nb__error(NB_ENOMEM, "backward: out of memory");
-    for (int64_t i = 0; i < out->numel; i++)
-        g[i] = beta * g[i] + (gout ? nb_f32(gout)[i] : 1.0f);
+    for (int64_t i = 0; i < out->numel; i++) { /* beta 0: g holds garbage, never read it */
+        float v = gout ? nb_f32(gout)[i] : 1.0f;
+        g[i] = beta == 0.0f ? v : g[i] + v;
+    }
     for (nb_node *n = out->node; n; n = n->prev) {
         if (!n->out->grad) continue; /* not on a path from out */
         n->backward(n);

@@ -73,6 +73,8 @@ nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
 /* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */
 int nb__dim(const char *op, int dim, int ndim);
+/* Split t's shape around dim d into [outer, C, inner] (a 0-d tensor is [1, 1, 1]). */
+void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */
@@ -134,5 +136,12 @@ void nb__values_free(nb_value *v, int n);
 
 /* ---- threads (src/core/threads.c) -------------------------------------------------------- */
 int nb__num_threads(void);
+/* A job over [begin, end) of a range. */
+typedef void (*nb__range_fn)(void *ctx, int64_t begin, int64_t end);
+/* Run fn over [0, n) split in contiguous parts of at least grain across the pool (the caller
+ * runs the first part); serial when one thread or n < 2 grain. Returns when all parts are done. */
+void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx);
+/* Keep OpenBLAS at one thread (once per process): nabla's pool does the parallel work. */
+void nb__blas_single_thread(void);
 
 #endif

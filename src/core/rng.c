@@ -1,28 +1,48 @@
-/* rng.c - PCG-XSH-RR 64/32 (O'Neill 2014): small state, good statistics, reproducible. */
+/* rng.c - MT19937 (Matsumoto & Nishimura 1998) with PyTorch's seeding and transforms, so
+ * that nabla and PyTorch draw the same numbers from the same seed. */
 #include <math.h>
 #include "internal.h"
 
+enum { N = NB_RNG_STATE_N, M = 397 };
+
 void nb_rng_seed(nb_rng *r, uint64_t seed) {
-    r->state = 0;
-    r->inc = (0xda3e39cb94b95bdbULL << 1u) | 1u;
-    nb_rng_u32(r);
-    r->state += seed;
-    nb_rng_u32(r);
+    r->state[0] = (uint32_t)(seed & 0xffffffffu);
+    for (uint32_t j = 1; j < N; j++)
+        r->state[j] = 1812433253u * (r->state[j - 1] ^ (r->state[j - 1] >> 30)) + j;
+    r->left = 1;
+    r->next = 0;
+}
+
+static uint32_t twist(uint32_t u, uint32_t v) {
+    uint32_t mixed = (u & 0x80000000u) | (v & 0x7fffffffu);
+    return (mixed >> 1) ^ ((v & 1u) ? 0x9908b0dfu : 0u);
+}
+
+static void next_state(nb_rng *r) {
+    uint32_t *s = r->state;
+    for (int j = 0; j < N - M; j++) s[j] = s[j + M] ^ twist(s[j], s[j + 1]);
+    for (int j = N - M; j < N - 1; j++) s[j] = s[j + M - N] ^ twist(s[j], s[j + 1]);
+    s[N - 1] = s[M - 1] ^ twist(s[N - 1], s[0]);
+    r->left = N;
+    r->next = 0;
 }
 
 uint32_t nb_rng_u32(nb_rng *r) {
-    uint64_t old = r->state;
-    r->state = old * 6364136223846793005ULL + r->inc;
-    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-    uint32_t rot = (uint32_t)(old >> 59u);
-    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+    if (--r->left <= 0) next_state(r);
+    uint32_t y = r->state[r->next++ % N];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
 }
 
-float nb_rng_uniform(nb_rng *r) { return (float)(nb_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+float nb_rng_uniform(nb_rng *r) { return (float)(nb_rng_u32(r) & 0xffffffu) * (1.0f / 16777216.0f); }
 
 double nb_rng_uniform_double(nb_rng *r) {
-    uint64_t hi = nb_rng_u32(r) >> 5, lo = nb_rng_u32(r) >> 6; /* 27 + 26 = 53 bits */
-    return ((double)hi * 67108864.0 + (double)lo) * (1.0 / 9007199254740992.0);
+    uint64_t hi = nb_rng_u32(r), lo = nb_rng_u32(r);
+    uint64_t v = hi << 32 | lo;
+    return (double)(v & ((UINT64_C(1) << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
 
 double nb_rng_normal(nb_rng *r) {
@@ -31,9 +51,20 @@ double nb_rng_normal(nb_rng *r) {
 }
 
 uint32_t nb_rng_below(nb_rng *r, uint32_t n) {
-    uint32_t threshold = (uint32_t)(-n) % n; /* Lemire-style rejection: unbiased */
+    uint32_t threshold = (uint32_t)(-n) % n; /* rejection: unbiased */
     for (;;) {
         uint32_t x = nb_rng_u32(r);
         if (x >= threshold) return x % n;
+    }
+}
+
+/* torch.randperm on CPU: a forward Fisher-Yates with random() % (n - i). */
+void nb_randperm(nb_rng *r, int64_t n, int64_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = i;
+    for (int64_t i = 0; i < n - 1; i++) {
+        int64_t z = (int64_t)(nb_rng_u32(r) % (uint64_t)(n - i));
+        int64_t t = out[i];
+        out[i] = out[z + i];
+        out[z + i] = t;
     }
 }

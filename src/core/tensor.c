@@ -94,6 +94,16 @@ int nb__dim(const char *op, int dim, int ndim) {
     return d;
 }
 
+void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner) {
+    if (t->ndim == 0) {
+        *outer = *C = *inner = 1;
+        return;
+    }
+    *outer = nb__numel(d, t->shape);
+    *C = t->shape[d];
+    *inner = nb__numel(t->ndim - d - 1, t->shape + d + 1);
+}
+
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
     if (t->dtype != NB_FLOAT32)
         return nb__error(NB_EINVAL, "%s: %s must be float32", op, what);
@@ -168,15 +178,28 @@ nb_tensor *nb_arange(nb_arena *ar, double start, double end, double step) {
     return t;
 }
 
+/* uniform_(lo, hi) on float32 as PyTorch computes it: u * (hi - lo) + lo with one rounding. */
 nb_tensor *nb_uniform(nb_arena *ar, int ndim, const int64_t *shape, float lo, float hi,
                       nb_rng *rng) {
     if (!rng) return nb__null(NB_EINVAL, "uniform: rng is NULL");
     if (!(lo <= hi)) return nb__null(NB_EINVAL, "uniform: lo %g > hi %g", lo, hi);
     nb_tensor *t = nb__tensor(ar, NB_FLOAT32, ndim, shape);
     if (t)
-        for (int64_t i = 0; i < t->numel; i++)
-            nb_f32(t)[i] = lo + (hi - lo) * nb_rng_uniform(rng);
+        for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = fmaf(nb_rng_uniform(rng), hi - lo, lo);
     return t;
+}
+
+/* normal_(mean, std) as PyTorch's CPU normal_fill: uniforms first, then Box-Muller over blocks
+ * of 16 (the last block recomputed from fresh uniforms when numel is not a multiple of 16).
+ * Fewer than 16 elements: pairs of double Box-Muller draws. */
+static void normal_fill_16(float *d, float mean, float std) {
+    for (int j = 0; j < 8; j++) {
+        float u1 = 1.0f - d[j], u2 = d[j + 8];
+        float radius = sqrtf(-2.0f * logf(u1));
+        float theta = (float)(2.0f * 3.14159265358979323846 * u2);
+        d[j] = radius * cosf(theta) * std + mean;
+        d[j + 8] = radius * sinf(theta) * std + mean;
+    }
 }
 
 nb_tensor *nb_normal(nb_arena *ar, int ndim, const int64_t *shape, float mean, float std,
@@ -184,9 +207,20 @@ nb_tensor *nb_normal(nb_arena *ar, int ndim, const int64_t *shape, float mean, f
     if (!rng) return nb__null(NB_EINVAL, "normal: rng is NULL");
     if (!(std >= 0)) return nb__null(NB_EINVAL, "normal: std %g must be >= 0", std);
     nb_tensor *t = nb__tensor(ar, NB_FLOAT32, ndim, shape);
-    if (t)
-        for (int64_t i = 0; i < t->numel; i++)
-            nb_f32(t)[i] = mean + std * (float)nb_rng_normal(rng);
+    if (!t) return NULL;
+    float *d = nb_f32(t);
+    int64_t n = t->numel;
+    if (n < 16) {
+        for (int64_t i = 0; i < n; i++) d[i] = mean + std * (float)nb_rng_normal(rng);
+        return t;
+    }
+    for (int64_t i = 0; i < n; i++) d[i] = nb_rng_uniform(rng);
+    for (int64_t i = 0; i + 16 <= n; i += 16) normal_fill_16(d + i, mean, std);
+    if (n % 16) {
+        float *tail = d + n - 16;
+        for (int i = 0; i < 16; i++) tail[i] = nb_rng_uniform(rng);
+        normal_fill_16(tail, mean, std);
+    }
     return t;
 }
 

@@ -57,15 +57,13 @@ int64_t nb_loader_num_batches(const nb_loader *ld) {
     return ld->o.drop_last ? ld->n / b : (ld->n + b - 1) / b;
 }
 
+/* torch.randperm with the loader's generator: same seed, same order as PyTorch. */
 static void draw_permutation(nb_loader *ld) {
     ld->rng_epoch = ld->rng;
-    for (int64_t i = 0; i < ld->n; i++) ld->perm[i] = i;
-    if (!ld->o.shuffle) return;
-    for (int64_t i = ld->n - 1; i > 0; i--) { /* Fisher-Yates */
-        int64_t j = (int64_t)nb_rng_below(&ld->rng, (uint32_t)(i + 1));
-        int64_t t = ld->perm[i];
-        ld->perm[i] = ld->perm[j];
-        ld->perm[j] = t;
+    if (ld->o.shuffle) {
+        nb_randperm(&ld->rng, ld->n, ld->perm);
+    } else {
+        for (int64_t i = 0; i < ld->n; i++) ld->perm[i] = i;
     }
 }
 
@@ -107,7 +105,9 @@ int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
 }
 
 nb_loader_state nb_loader_get_state(const nb_loader *ld) {
-    nb_loader_state st = {0, -1, {0, 0}};
+    nb_loader_state st;
+    memset(&st, 0, sizeof st);
+    st.batch = -1;
     if (!ld) return st;
     st.epoch = ld->epoch;
     st.batch = ld->batch;

@@ -3,8 +3,47 @@
 #include <string.h>
 #include "kernels.h"
 
+/* K == 1: C = alpha a b^T + beta C, a_i = op(A)[i,0], b_j = op(B)[0,j] (an outer product:
+ * the weight gradient of a batch of one). */
+static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    int64_t sa = ta ? 1 : lda, sb = tb ? ldb : 1;
+    for (int64_t i = 0; i < M; i++) {
+        float a = alpha * A[i * sa];
+        float *restrict c = C + i * ldc;
+        if (beta == 0.0f)
+            for (int64_t j = 0; j < N; j++) c[j] = a * B[j * sb];
+        else
+            for (int64_t j = 0; j < N; j++) c[j] = beta * c[j] + a * B[j * sb];
+    }
+}
+
 #ifdef NB_HAVE_OPENBLAS
 #include <cblas.h>
+#include "../core/internal.h"
+
+typedef struct gemm_job {
+    bool ta, tb, by_rows;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+static void sgemm(const gemm_job *j, int64_t M, int64_t N, const float *A, const float *B, float *C) {
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)N, (blasint)j->K, j->alpha, A, (blasint)j->lda, B,
+                (blasint)j->ldb, j->beta, C, (blasint)j->ldc);
+}
+
+/* One part of a split GEMM: rows [b, e) of C, or columns [b, e). */
+static void gemm_part(void *ctx, int64_t b, int64_t e) {
+    const gemm_job *j = ctx;
+    if (j->by_rows)
+        sgemm(j, e - b, j->N, j->ta ? j->A + b : j->A + b * j->lda, j->B, j->C + b * j->ldc);
+    else
+        sgemm(j, j->M, e - b, j->A, j->tb ? j->B + b * j->ldb : j->B + b, j->C + b);
+}
 
 void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -14,9 +53,30 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-                C, (blasint)ldc);
+    /* Vector shapes (batch of one): sgemm would pack the whole matrix on every call. */
+    if (K == 1) {
+        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M == 1) { /* C[0,:] = op(B)^T a */
+        blasint inca = (blasint)(ta ? lda : 1);
+        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+        return;
+    }
+    if (N == 1) { /* C[:,0] = op(A) b */
+        blasint incb = (blasint)(tb ? 1 : ldb);
+        if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)M, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
+        return;
+    }
+    gemm_job j = {ta, tb, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    nb__blas_single_thread();
+    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. */
+    int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
+    int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
+    if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
+    else sgemm(&j, M, N, A, B, C);
 }
 
 #else /* builtin */
@@ -31,9 +91,17 @@ static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
             dst[k * nc + j] = tb ? B[(j0 + j) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + j];
 }
 
+#include <math.h>
+#include "../core/internal.h"
+
+NB_FMA_CLONES
 void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     static _Thread_local float bpack[KC * NC];
+    if (K == 1 && M > 0 && N > 0) {
+        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     if (K == 0 || alpha == 0.0f) return;
@@ -49,7 +117,7 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
                     for (int64_t k = 0; k < kc; k++) {
                         float a = alpha * (ta ? A[(k0 + k) * lda + i] : A[i * lda + k0 + k]);
                         const float *restrict b = bpack + k * nc;
-                        for (int64_t j = 0; j < nc; j++) c[j] += a * b[j];
+                        for (int64_t j = 0; j < nc; j++) c[j] = fmaf(a, b[j], c[j]);
                     }
                 }
             }

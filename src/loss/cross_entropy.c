@@ -8,6 +8,7 @@
 #include <math.h>
 #include "../core/internal.h"
 #include "../kernels/softmax.h"
+#include "loss.h"
 
 typedef struct xent {
     float *p;       /* softmax of the logits [N, C] */
@@ -48,7 +49,7 @@ static void xent_backward(nb_node *n) {
             for (int64_t c = 0; c < C; c++) {
                 double a = wt(s, c) * ((1 - s->eps) * ti[c] + s->eps / C);
                 float v = (float)(up * (pi[c] * asum - a));
-                gi[c] = beta * gi[c] + v;
+                gi[c] = beta == 0.0f ? v : gi[c] + v; /* beta 0: gi is garbage */
             }
             continue;
         }
@@ -56,54 +57,20 @@ static void xent_backward(nb_node *n) {
         for (int64_t c = 0; c < C; c++) {
             double a = (s->eps / C) * wt(s, c) + (c == t ? (1 - s->eps) * wt(s, t) : 0.0);
             float v = up == 0.0 ? 0.0f : (float)(up * (pi[c] * asum - a));
-            gi[c] = beta * gi[c] + v;
+            gi[c] = beta == 0.0f ? v : gi[c] + v; /* beta 0: gi is garbage */
         }
     }
-}
-
-static int check_target(const char *op, const nb_tensor *x, const nb_tensor *target,
-                        const nb_cross_entropy_opts *o, bool allow_soft) {
-    if (nb__check_f32(op, x, "input")) return NB_EINVAL;
-    if (x->ndim != 2)
-        return nb__error(NB_ESHAPE, "%s: input must be [N, C], got %s", op, nb__shape(x, 0));
-    int64_t N = x->shape[0], C = x->shape[1];
-    if (allow_soft && target->dtype == NB_FLOAT32) {
-        if (!nb_same_shape(x, target))
-            return nb__error(NB_ESHAPE, "%s: probability target has shape %s, expected %s", op,
-                             nb__shape(target, 0), nb__shape(x, 1));
-    } else {
-        if (target->dtype != NB_INT32)
-            return nb__error(NB_EINVAL, "%s: target must be int32 class indices", op);
-        if (target->ndim != 1 || target->shape[0] != N)
-            return nb__error(NB_ESHAPE, "%s: target has shape %s, expected [%lld]", op,
-                             nb__shape(target, 0), (long long)N);
-        for (int64_t i = 0; i < N; i++) {
-            int32_t t = nb_i32(target)[i];
-            if (t != o->ignore_index && (t < 0 || t >= C))
-                return nb__error(NB_EINVAL, "%s: target %d is out of bounds for %lld classes "
-                                 "(row %lld)", op, t, (long long)C, (long long)i);
-        }
-    }
-    if (o->weight && (o->weight->dtype != NB_FLOAT32 || o->weight->numel != C || o->weight->ndim != 1))
-        return nb__error(NB_ESHAPE, "%s: weight has shape %s, expected [%lld]", op,
-                         nb__shape(o->weight, 0), (long long)C);
-    if (!(o->label_smoothing >= 0.0 && o->label_smoothing <= 1.0))
-        return nb__error(NB_EINVAL, "%s: label_smoothing must be between 0.0 and 1.0. Got: %g", op,
-                         o->label_smoothing);
-    if ((unsigned)o->reduction > NB_REDUCTION_NONE)
-        return nb__error(NB_EINVAL, "%s: unknown reduction %d", op, (int)o->reduction);
-    return NB_OK;
 }
 
 nb_tensor *nb_cross_entropy(nb_arena *ar, nb_tensor *logits, const nb_tensor *target,
                             const nb_cross_entropy_opts *opts) {
     if (!logits || !target) return NULL;
     nb_cross_entropy_opts o = opts ? *opts : nb_cross_entropy_defaults();
-    if (check_target("cross_entropy", logits, target, &o, true)) return NULL;
+    if (nb__check_class_target("cross_entropy", logits, target, &o, true)) return NULL;
     int64_t N = logits->shape[0], C = logits->shape[1];
     bool soft = target->dtype == NB_FLOAT32;
     xent *s = nb__arena_alloc(ar, sizeof *s);
-    float *lse = nb__arena_alloc(ar, sizeof(float) * (size_t)(N ? N : 1));
+    double *lse = nb__arena_alloc(ar, sizeof(double) * (size_t)(N ? N : 1));
     if (!s || !lse) return NULL;
     s->p = nb__arena_alloc(ar, sizeof(float) * (size_t)(N * C > 0 ? N * C : 1));
     if (!s->p) return NULL;

@@ -2,16 +2,9 @@
 #include "../core/internal.h"
 #include "../kernels/softmax.h"
 
-/* Split a tensor's shape around dim into [outer, C, inner]. */
-static void around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner) {
-    *outer = nb__numel(d, t->shape);
-    *C = t->shape[d];
-    *inner = nb__numel(t->ndim - d - 1, t->shape + d + 1);
-}
-
 static void softmax_backward(nb_node *n) {
     int64_t outer, C, inner;
-    around(n->out, (int)n->arg.i[0], &outer, &C, &inner);
+    nb__around(n->out, (int)n->arg.i[0], &outer, &C, &inner);
     float beta, *g = nb__grad(n->in[0], &beta);
     if (g) nb_k_softmax_backward(g, nb_f32(n->out->grad), nb_f32(n->out), outer, C, inner,
                                  (int)n->arg.i[1], beta);
@@ -26,12 +19,11 @@ static nb_tensor *softmax_op(nb_arena *ar, nb_tensor *x, int dim, int log) {
     nb_tensor *y = nb__tensor_like(ar, x);
     if (!y) return NULL;
     int64_t outer, C, inner;
-    if (x->ndim == 0) outer = C = inner = 1;
-    else around(x, d, &outer, &C, &inner);
+    nb__around(x, d, &outer, &C, &inner);
     nb_k_softmax(nb_f32(y), nb_f32(x), outer, C, inner, log);
     nb_node *n = nb__record(ar, y, op, softmax_backward, 1, &x);
     if (n) {
-        n->arg.i[0] = x->ndim == 0 ? 0 : d;
+        n->arg.i[0] = d;
         n->arg.i[1] = log;
     }
     return y;

@@ -84,9 +84,9 @@ int args_list(const char *s, double *out, int max) {
         double x = strtod(s, &end);
         if (end == s || errno || n >= max) return -1;
         out[n++] = x;
-        if (*end == ',') s = end + 1;
-        else if (*end == '\0') break;
-        else return -1;
+        if (*end == '\0') break;
+        if (*end != ',' || end[1] == '\0') return -1; /* "128,": a size is missing */
+        s = end + 1;
     }
     return n;
 }

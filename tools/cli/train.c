@@ -21,6 +21,26 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A number for the metrics file: JSON has no NaN or infinity, so those are written as null. */
+static void json_num(FILE *f, const char *key, double v, const char *fmt, bool last) {
+    fprintf(f, "\"%s\": ", key);
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+    fputs(last ? "}\n" : ", ", f);
+}
+
+/* Labels must be class indices 0..classes-1: say so before training rather than mid-epoch. */
+static int check_labels(const nb_mnist *m, const char *split, int64_t classes) {
+    const nb_tensor *y = m->labels;
+    for (int64_t i = 0; i < y->numel; i++)
+        if (nb_u8(y)[i] >= classes) {
+            fprintf(stderr, "nabla train: data: %s label %d at sample %lld is not a class index 0..%lld\n",
+                    split, nb_u8(y)[i], (long long)i, (long long)classes - 1);
+            return -1;
+        }
+    return 0;
+}
+
 static int fail(const char *what) {
     fprintf(stderr, "nabla train: %s: %s\n", what, nb_last_error());
     return 1;
@@ -96,8 +116,12 @@ int cmd_train(int argc, char **argv) {
         args_usage(f.specs, f.n);
         return 0;
     }
-    if (c.epochs < 0 || c.batch < 1 || c.threads < 1 || c.limit < 0) {
-        fprintf(stderr, "nabla train: --epochs, --batch, --threads and --limit must be positive\n");
+    if (c.epochs < 0 || c.batch < 1 || c.limit < 0) {
+        fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
+        return 2;
+    }
+    if (c.threads < 1 || c.threads > 1024) {
+        fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
         return 2;
     }
     if (model_cli_check()) return 2;
@@ -107,6 +131,11 @@ int cmd_train(int argc, char **argv) {
     if (nb_mnist_load(c.data, "train", &train) || nb_mnist_load(c.data, "t10k", &test)) {
         fail("data");
         nb_mnist_free(&train);
+        return 1;
+    }
+    if (check_labels(&train, "train", 10) || check_labels(&test, "test", 10)) {
+        nb_mnist_free(&train);
+        nb_mnist_free(&test);
         return 1;
     }
     if (c.limit && c.limit < train.images->shape[0]) { /* keep the first samples only */
@@ -185,9 +214,13 @@ int cmd_train(int argc, char **argv) {
                epoch, c.epochs, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
         fflush(stdout);
         if (mf) {
-            fprintf(mf, "{\"epoch\": %ld, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_acc\": %.4f, "
-                        "\"lr\": %.10g, \"seconds\": %.4f, \"samples_per_sec\": %.1f}\n",
-                    epoch, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
+            fprintf(mf, "{\"epoch\": %ld, ", epoch);
+            json_num(mf, "train_loss", loss_sum / (double)seen, "%.6f", false);
+            json_num(mf, "test_loss", test_loss, "%.6f", false);
+            json_num(mf, "test_acc", test_acc, "%.4f", false);
+            json_num(mf, "lr", lr, "%.10g", false);
+            json_num(mf, "seconds", secs, "%.6f", false);
+            json_num(mf, "samples_per_sec", sps, "%.1f", true);
             fflush(mf);
         }
         if (sched_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; }

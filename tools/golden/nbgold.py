@@ -32,7 +32,7 @@ class Golden:
             raise TypeError(f"{name}: unsupported dtype {a.dtype}")
         if name in (n for n, _ in self.entries):
             raise KeyError(f"duplicate golden entry {name}")
-        self.entries.append((name, np.ascontiguousarray(a)))
+        self.entries.append((name, np.array(a, order="C")))  # keeps 0-d (ascontiguousarray makes 1-d)
 
     def save(self, path):
         out = [b"NBG1", struct.pack("<I", len(self.entries))]

@@ -1,0 +1,294 @@
+/* test_autograd.c - the tape: accumulation, requires_grad, detach, no-grad, backward errors,
+ * vector-Jacobian products, shared subgraphs, gradcheck itself and the DOT export. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "common.h"
+
+static nb_tensor *leaf(const float *v, int64_t n) {
+    nb_tensor *t = nb_from_array(NULL, NB_FLOAT32, 1, &n, v);
+    ck_assert_int_eq(nb_requires_grad(t, true), NB_OK);
+    return t;
+}
+
+/* Gradients add up over backward calls until the caller clears them. */
+START_TEST(test_accumulates_across_backwards) {
+    nb_tensor *x = leaf((float[]){1, -2, 3}, 3);
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert_int_eq(nb_backward(nb_sum(ar, nb_mul(ar, x, x))), NB_OK); /* 2x */
+    nb_arena_reset(ar);
+    ck_assert_int_eq(nb_backward(nb_sum(ar, nb_mul_scalar(ar, x, 3))), NB_OK); /* + 3 */
+    float want[] = {5, -1, 9};
+    assert_close("x.grad", nb_f32(x->grad), want, 3, 0, 0);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* The same graph walked twice gives twice the gradient (intermediates start afresh). */
+START_TEST(test_backward_twice_same_graph) {
+    nb_tensor *x = leaf((float[]){0.5f, -1, 2}, 3);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *loss = nb_sum(ar, nb_exp(ar, nb_mul_scalar(ar, x, 2)));
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    float once[3];
+    memcpy(once, nb_f32(x->grad), sizeof once);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_float_eq_tol(once[i], 2 * expf(2 * nb_f32(x)[i]), 1e-5f * once[i]);
+        ck_assert_float_eq(nb_f32(x->grad)[i], 2 * once[i]);
+    }
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_requires_grad) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_ones(ar, 1, (int64_t[]){3}), *c = nb_ones(ar, 1, (int64_t[]){3});
+    ck_assert(!nb_tensor_requires_grad(x));
+    ck_assert_int_eq(nb_requires_grad(x, true), NB_OK);
+    ck_assert(nb_tensor_requires_grad(x));
+    nb_tensor *y = nb_mul(ar, x, c);
+    ck_assert(nb_tensor_requires_grad(y)); /* produced by a recorded op */
+    ck_assert_ptr_nonnull(y->node);
+    ck_assert_int_eq(nb_requires_grad(y, false), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "requires_grad: you can only change requires_grad flags of leaf variables");
+    nb_tensor *i = nb_empty(ar, NB_INT32, 1, (int64_t[]){3});
+    ck_assert_int_eq(nb_requires_grad(i, true), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "requires_grad: only float32 tensors can require gradients");
+    ck_assert(!nb_tensor_requires_grad(i));
+    ck_assert_int_eq(nb_requires_grad(NULL, true), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "requires_grad: tensor is NULL");
+    /* constants only: nothing is recorded */
+    nb_tensor *z = nb_mul(ar, c, c);
+    ck_assert_ptr_null(z->node);
+    ck_assert_int_eq(nb_backward(nb_sum(ar, z)), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "backward: element 0 of tensors does not require grad and does not have a grad_fn");
+    ck_assert_int_eq(nb_requires_grad(x, false), NB_OK);
+    ck_assert_ptr_null(nb_mul(ar, x, c)->node);
+    nb_arena_free(ar);
+}
+END_TEST
+
+/* detach shares the data, cuts the history: the gradient flows only through the other use. */
+START_TEST(test_detach) {
+    nb_tensor *x = leaf((float[]){1, 2, 3}, 3);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *y = nb_exp(ar, x), *d = nb_detach(ar, y);
+    ck_assert_ptr_eq(d->data, y->data);
+    ck_assert(!nb_tensor_requires_grad(d));
+    ck_assert_ptr_null(d->node);
+    ck_assert_int_eq(nb_backward(nb_sum(ar, nb_mul(ar, d, x))), NB_OK); /* d/dx = d = e^x */
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(nb_f32(x->grad)[i], nb_f32(y)[i]);
+    ck_assert_ptr_null(nb_detach(ar, NULL));
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* In a no-grad scope ops record nothing, and the mode is restored afterwards. */
+START_TEST(test_no_grad_scope) {
+    nb_tensor *x = leaf((float[]){1, 2}, 2);
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert(nb_is_grad_enabled());
+    bool prev = nb_set_grad_enabled(false);
+    ck_assert(prev);
+    ck_assert(!nb_is_grad_enabled());
+    nb_tensor *r = nb_relu(ar, x), *m = nb_mul(ar, r, x), *y = nb_sum(ar, m);
+    ck_assert(!r->node && !m->node && !y->node);
+    ck_assert(!nb_tensor_requires_grad(y));
+    ck_assert_int_eq(nb_backward(y), NB_ESTATE);
+    ck_assert_ptr_null(x->grad);
+    ck_assert(!nb_set_grad_enabled(prev));
+    ck_assert(nb_is_grad_enabled());
+    ck_assert_ptr_nonnull(nb_relu(ar, x)->node); /* recording again */
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_backward_non_scalar) {
+    nb_tensor *x = leaf((float[]){1, 2, 3, 4, 5, 6}, 6);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *y = nb_reshape(ar, nb_mul_scalar(ar, x, 2), 2, (int64_t[]){2, 3});
+    ck_assert_int_eq(nb_backward(y), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "backward: grad can be implicitly created only for scalar outputs (got shape [2, 3])");
+    ck_assert_ptr_null(x->grad);
+    ck_assert_int_eq(nb_backward(NULL), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "backward: tensor is NULL");
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* nb_backward_grad: a vector-Jacobian product with an explicit upstream gradient. */
+START_TEST(test_backward_grad) {
+    nb_tensor *x = leaf((float[]){1, 2, 3, 4, 5, 6}, 6);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *y = nb_reshape(ar, nb_mul(ar, x, x), 2, (int64_t[]){2, 3});
+    nb_tensor *g = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){2, 3}, (float[]){1, 0, -1, 2, 0.5f, 0});
+    ck_assert_int_eq(nb_backward_grad(y, g), NB_OK);
+    float want[] = {2, 0, -6, 16, 5, 0}; /* 2 x g */
+    assert_close("x.grad", nb_f32(x->grad), want, 6, 0, 0);
+    nb_tensor *bad = nb_zeros(ar, 1, (int64_t[]){4});
+    ck_assert_int_eq(nb_backward_grad(y, bad), NB_ESHAPE);
+    ck_assert_str_eq(nb_last_error(), "backward: grad has shape [4], output has shape [2, 3]");
+    ck_assert_int_eq(nb_backward_grad(y, NULL), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "backward: grad_out is NULL");
+    assert_close("x.grad unchanged", nb_f32(x->grad), want, 6, 0, 0);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* A tensor used twice (a diamond) gets the sum of both paths; so does a leaf read both
+ * through a view and directly. */
+START_TEST(test_diamond) {
+    nb_tensor *x = leaf((float[]){0.5f, -1, 2}, 3);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *y = nb_mul_scalar(ar, x, 2);
+    nb_tensor *z = nb_sum(ar, nb_add(ar, nb_mul(ar, y, y), y)); /* 4x^2 + 2x */
+    ck_assert_int_eq(nb_backward(z), NB_OK);
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(nb_f32(x->grad)[i], 8 * nb_f32(x)[i] + 2);
+    nb_arena_reset(ar);
+    nb_tensor *x2 = nb_from_array(ar, NB_FLOAT32, 1, (int64_t[]){3}, (float[]){1, 2, 3});
+    nb_requires_grad(x2, true); /* an arena leaf: its grad may alias the view's */
+    nb_tensor *e = nb_exp(ar, x2);
+    nb_tensor *v = nb_reshape(ar, x2, 2, (int64_t[]){3, 1});
+    nb_tensor *l = nb_add(ar, nb_sum(ar, nb_mul_scalar(ar, v, 3)), nb_sum(ar, e));
+    ck_assert_int_eq(nb_backward(l), NB_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(nb_f32(x2->grad)[i], 3 + expf(nb_f32(x2)[i]), 1e-5);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* ---- gradcheck ------------------------------------------------------------------------- */
+static nb_tensor *f_good(nb_arena *ar, nb_tensor *const *x, void *u) {
+    (void)u;
+    return nb_tanh(ar, nb_matmul(ar, x[0], x[1]));
+}
+
+/* x * detach(x): the analytic gradient misses one of the two paths. */
+static nb_tensor *f_wrong(nb_arena *ar, nb_tensor *const *x, void *u) {
+    (void)u;
+    return nb_mul(ar, x[0], nb_detach(ar, x[0]));
+}
+
+static nb_tensor *f_fails(nb_arena *ar, nb_tensor *const *x, void *u) {
+    (void)u;
+    return nb_transpose(ar, x[0], 0, 5);
+}
+
+START_TEST(test_gradcheck) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    nb_tensor *x[2] = {nb_uniform(NULL, 2, (int64_t[]){3, 4}, -1, 1, &rng),
+                       nb_uniform(NULL, 2, (int64_t[]){4, 2}, -1, 1, &rng)};
+    nb_requires_grad(x[0], true);
+    nb_requires_grad(x[1], true);
+    ck_assert_msg(nb_gradcheck(f_good, 2, x, NULL, NULL) == NB_OK, "%s", nb_last_error());
+    ck_assert_ptr_null(x[0]->grad); /* no gradient left behind */
+    /* an existing gradient and the inputs survive a failing check unchanged */
+    nb_tensor *y = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){4}, (float[]){0.5f, 1, -1.5f, 2});
+    nb_requires_grad(y, true);
+    nb_arena *ar = nb_arena_new(0);
+    nb_backward(nb_sum(ar, y));
+    nb_tensor *g = y->grad;
+    ck_assert_int_eq(nb_gradcheck(f_wrong, 1, &y, NULL, NULL), NB_EINVAL);
+    double an, nu;
+    ck_assert_msg(sscanf(nb_last_error(), "gradcheck: input 0 element %*d: analytic %lf, numeric %lf",
+                         &an, &nu) == 2, "%s", nb_last_error());
+    ck_assert_double_eq_tol(nu, 2 * an, 1e-3 * fabs(an)); /* half the gradient was missing */
+    ck_assert_ptr_eq(y->grad, g);
+    float ones[] = {1, 1, 1, 1}, vals[] = {0.5f, 1, -1.5f, 2};
+    assert_close("grad", nb_f32(y->grad), ones, 4, 0, 0);
+    assert_close("values", nb_f32(y), vals, 4, 0, 0);
+    /* errors */
+    nb_tensor *c = nb_ones(NULL, 1, (int64_t[]){2});
+    ck_assert_int_eq(nb_gradcheck(f_good, 1, &c, NULL, NULL), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "gradcheck: expects at least one input to require grad");
+    ck_assert_int_eq(nb_gradcheck(f_fails, 1, &y, NULL, NULL), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "gradcheck: the function failed: transpose: dim 5 is out of range for a tensor of rank 1");
+    nb_gradcheck_opts o = nb_gradcheck_defaults();
+    ck_assert(o.eps == 1e-2 && o.atol == 1e-2 && o.rtol == 1e-2);
+    o.eps = 0;
+    ck_assert_int_eq(nb_gradcheck(f_good, 2, x, NULL, &o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "gradcheck: eps must be > 0 and atol, rtol >= 0");
+    nb_tensor *nl = nb_mul_scalar(ar, y, 2); /* not a leaf */
+    ck_assert_int_eq(nb_gradcheck(f_wrong, 1, &nl, NULL, NULL), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "gradcheck: input 0 must be a float32 leaf tensor");
+    ck_assert(nb_is_grad_enabled());
+    nb_arena_free(ar);
+    nb_tensor_free(c);
+    nb_tensor_free(y);
+    nb_tensor_free(x[0]);
+    nb_tensor_free(x[1]);
+}
+END_TEST
+
+/* ---- DOT export ------------------------------------------------------------------------ */
+static char *slurp(FILE *f) {
+    static char buf[8192];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    return buf;
+}
+
+static int count(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) n++;
+    return n;
+}
+
+START_TEST(test_graph_dot) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *w = nb_uniform(ar, 2, (int64_t[]){3, 4}, -1, 1, &rng);
+    nb_tensor *b = nb_zeros(ar, 1, (int64_t[]){3}), *x = nb_ones(ar, 2, (int64_t[]){2, 4});
+    nb_tensor *t = nb_from_array(ar, NB_INT32, 1, (int64_t[]){2}, (int32_t[]){0, 2});
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *h = nb_relu(ar, nb_linear(ar, x, w, b));           /* linear: 3 inputs, relu: 1 */
+    nb_tensor *loss = nb_add(ar, nb_cross_entropy(ar, h, t, NULL), /* ce: 2, add: 2 */
+                             nb_mean(ar, nb_mul(ar, h, h)));       /* mul: 2 (h twice), mean: 1 */
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(nb_graph_dot(loss, f), NB_OK);
+    ck_assert_int_gt(fprintf(f, "// still open\n"), 0); /* the FILE is the caller's */
+    const char *s = slurp(f);
+    ck_assert_msg(strncmp(s, "digraph nabla {", 15) == 0, "%s", s);
+    ck_assert_int_eq(count(s, "->"), 3 + 1 + 2 + 2 + 2 + 1);
+    ck_assert_int_eq(count(s, "shape=box"), 6);     /* one per op */
+    ck_assert_int_eq(count(s, "shape=ellipse"), 4); /* x, w, b, t */
+    ck_assert_int_eq(count(s, "fillcolor"), 2);     /* w and b require grad */
+    ck_assert_msg(strstr(s, "label=\"linear\\n[2, 3]\"") && strstr(s, "label=\"leaf\\n[2]\\nint32\""),
+                  "%s", s);
+    ck_assert_msg(strstr(s, "}\n// still open\n") != NULL, "%s", s);
+    fclose(f);
+    ck_assert_int_eq(nb_graph_dot(NULL, stdout), NB_EINVAL);
+    ck_assert_int_eq(nb_graph_dot(loss, NULL), NB_EINVAL);
+    nb_arena_free(ar);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("autograd");
+    TCase *tc = tcase_create("autograd");
+    tcase_add_test(tc, test_accumulates_across_backwards);
+    tcase_add_test(tc, test_backward_twice_same_graph);
+    tcase_add_test(tc, test_requires_grad);
+    tcase_add_test(tc, test_detach);
+    tcase_add_test(tc, test_no_grad_scope);
+    tcase_add_test(tc, test_backward_non_scalar);
+    tcase_add_test(tc, test_backward_grad);
+    tcase_add_test(tc, test_diamond);
+    tcase_add_test(tc, test_gradcheck);
+    tcase_add_test(tc, test_graph_dot);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}

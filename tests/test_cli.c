@@ -1,0 +1,416 @@
+/* test_cli.c - the nabla command as a user meets it: build/nabla is run as a child process.
+ * Bad flags, bad values and bad data files get a clear message and a non-zero exit (2 for
+ * usage errors), never a crash; --metrics writes one JSON object per epoch; --limit and the
+ * tiny fixtures (datasets/tiny) keep every run short. */
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "common.h"
+
+#define NABLA NB_BUILD_DIR "/nabla"
+
+typedef struct run {
+    int code;     /* exit code; -1 if killed by a signal */
+    int signal;   /* the signal, if any */
+    char out[1 << 16], err[1 << 16];
+} run;
+
+static run R;
+
+static void slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[k] = '\0';
+    if (f) fclose(f);
+}
+
+/* Run build/nabla with the given arguments (NULL-terminated); output in R. */
+static run *nabla(const char *arg, ...) {
+    const char *argv[64] = {NABLA};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char out[4096], err[4096];
+    const char *dir = temp_dir();
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
+        execv(NABLA, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    R.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    R.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    slurp(out, R.out, sizeof R.out);
+    slurp(err, R.err, sizeof R.err);
+    ck_assert_msg(R.code != 127 && R.code != 126, "cannot run %s", NABLA);
+    return &R;
+}
+
+/* The last run failed cleanly: exit code code (or any non-zero code if code < 0), no signal,
+ * and stderr contains want. */
+#define expect_fail(code_, want)                                                                   \
+    do {                                                                                           \
+        ck_assert_msg(R.signal == 0, "crashed with signal %d; stderr: %s", R.signal, R.err);        \
+        if ((code_) >= 0) ck_assert_msg(R.code == (code_), "exit %d, expected %d; stderr: %s", R.code, (code_), R.err); \
+        else ck_assert_msg(R.code > 0, "exit %d, expected a failure; stdout: %s", R.code, R.out);   \
+        ck_assert_msg(strstr(R.err, (want)) != NULL, "stderr lacks '%s': %s", (want), R.err);      \
+    } while (0)
+
+#define expect_ok()                                                                                \
+    ck_assert_msg(R.code == 0 && R.signal == 0, "exit %d signal %d; stderr: %s", R.code, R.signal, R.err)
+
+static const char *tiny(void) { return fixture("tiny"); }
+
+/* A copy of the tiny raw fixtures in a fresh folder, with one file replaced by buf[0..n). */
+static const char *data_with(const char *file, const void *buf, size_t n) {
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char src[4200], dst[4200];
+        snprintf(src, sizeof src, "tiny/raw/%s", names[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, names[i]);
+        FILE *in = fopen(fixture(src), "rb"), *out = fopen(dst, "wb");
+        ck_assert(in && out);
+        char b[1 << 16];
+        size_t k;
+        while ((k = fread(b, 1, sizeof b, in)) > 0) ck_assert_uint_eq(fwrite(b, 1, k, out), k);
+        fclose(in);
+        fclose(out);
+    }
+    if (file) {
+        char dst[4200];
+        snprintf(dst, sizeof dst, "%s/%s", dir, file);
+        FILE *f = fopen(dst, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+        fclose(f);
+    }
+    return dir;
+}
+
+static unsigned char *fixture_bytes(const char *name, size_t *n) {
+    FILE *f = fopen(fixture(name), "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char buf[1 << 17];
+    *n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+/* ---- commands and help -------------------------------------------------------------------- */
+
+START_TEST(test_commands) {
+    nabla("version", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "nabla " NB_VERSION_STRING), "%s", R.out);
+    nabla("--help", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "usage: nabla"), "%s", R.out);
+    nabla(NULL);
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.out, "usage: nabla"), "%s", R.out);
+    nabla("frobnicate", NULL);
+    expect_fail(2, "nabla: unknown command 'frobnicate'");
+    nabla("train", "--help", NULL);
+    expect_ok();
+    const char *flags[] = {"--data", "--model", "--hidden", "--optim", "--lr", "--momentum", "--nesterov",
+                           "--weight-decay", "--batch", "--epochs", "--seed", "--threads", "--sched",
+                           "--step-size", "--gamma", "--metrics", "--limit"};
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        ck_assert_msg(strstr(R.out, flags[i]), "train --help does not list %s", flags[i]);
+}
+END_TEST
+
+/* ---- usage errors: exit 2 ----------------------------------------------------------------- */
+
+START_TEST(test_unknown_and_malformed_flags) {
+    nabla("train", "--foo", NULL);
+    expect_fail(2, "nabla train: unknown option '--foo' (see --help)");
+    nabla("train", "--lr=0.1", "--bogus=3", NULL);
+    expect_fail(2, "unknown option '--bogus'");
+    nabla("train", "-lr", "0.1", NULL);
+    expect_fail(2, "unexpected argument '-lr'");
+    nabla("train", "extra", NULL);
+    expect_fail(2, "unexpected argument 'extra'");
+    nabla("train", "--epochs", NULL);
+    expect_fail(2, "option --epochs needs a value");
+    nabla("train", "--nesterov=maybe", NULL);
+    expect_fail(2, "invalid value 'maybe' for --nesterov");
+}
+END_TEST
+
+START_TEST(test_bad_values) {
+    struct {
+        const char *flag, *value, *want;
+    } cases[] = {
+        {"--hidden", "abc", "--hidden must be a comma list of up to 16 sizes, got 'abc'"},
+        {"--hidden", "", "--hidden must be a comma list"},
+        {"--hidden", "128,", "--hidden must be a comma list"},
+        {"--hidden", "0", "hidden size 0 is not a positive integer"},
+        {"--hidden", "12.5", "hidden size 12.5 is not a positive integer"},
+        {"--hidden", "-3", "hidden size -3 is not a positive integer"},
+        {"--batch", "0", "--batch must be positive"},
+        {"--batch", "abc", "invalid value 'abc' for --batch"},
+        {"--batch", "1.5", "invalid value '1.5' for --batch"},
+        {"--epochs", "-1", "--epochs and --limit not negative"},
+        {"--limit", "-5", "--epochs and --limit not negative"},
+        {"--threads", "0", "--threads must be between 1 and 1024, got 0"},
+        {"--threads", "99999999999", "--threads must be between 1 and 1024, got 99999999999"},
+        {"--lr", "nan", "invalid value 'nan' for --lr"},
+        {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
+        {"--seed", "1e999", "invalid value '1e999' for --seed"},
+        {"--model", "cnn", "unknown model 'cnn'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nabla("train", "--data", tiny(), cases[i].flag, cases[i].value, NULL);
+        expect_fail(2, cases[i].want);
+    }
+}
+END_TEST
+
+/* ---- invalid hyperparameters: PyTorch's messages ------------------------------------------- */
+
+START_TEST(test_invalid_hyperparameters) {
+    nabla("train", "--data", tiny(), "--lr", "-0.1", NULL);
+    expect_fail(-1, "Invalid learning rate: -0.1");
+    nabla("train", "--data", tiny(), "--optim", "adam", "--lr", "-1e-3", NULL);
+    expect_fail(-1, "Invalid learning rate: -0.001");
+    /* the CLI has no --dampening: nesterov needs a momentum (and zero dampening) */
+    nabla("train", "--data", tiny(), "--momentum", "0", "--nesterov", NULL);
+    expect_fail(-1, "Nesterov momentum requires a momentum and zero dampening");
+    nabla("train", "--data", tiny(), "--momentum", "-0.5", NULL);
+    expect_fail(-1, "Invalid momentum value: -0.5");
+    nabla("train", "--data", tiny(), "--weight-decay", "-1", NULL);
+    expect_fail(-1, "Invalid weight_decay value: -1.0");
+    nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
+    expect_fail(-1, "unknown optimizer 'adamz'");
+    nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
+    expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
+    nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
+    expect_fail(-1, "Invalid alpha value: -0.5");
+    nabla("train", "--data", tiny(), "--amsgrad", NULL); /* an option of another optimizer */
+    expect_fail(-1, "--amsgrad does not apply to sgd");
+    nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
+    expect_fail(-1, "only 'strong_wolfe' is supported");
+    nabla("train", "--data", tiny(), "--sched", "cosine", NULL);
+    expect_fail(-1, "unknown schedule 'cosine'");
+    nabla("train", "--data", tiny(), "--sched", "step", "--step-size", "0", NULL);
+    expect_fail(-1, "step_size");
+    nabla("train", "--data", tiny(), "--sched", "step", "--gamma", "-1", NULL);
+    expect_fail(-1, "gamma");
+    /* nothing was trained: no epoch line */
+    ck_assert_ptr_null(strstr(R.out, "epoch 1/"));
+}
+END_TEST
+
+/* ---- bad data ----------------------------------------------------------------------------- */
+
+START_TEST(test_bad_data) {
+    nabla("train", "--data", "/nonexistent", NULL);
+    expect_fail(-1, "cannot open /nonexistent/train-images-idx3-ubyte: No such file or directory");
+
+    size_t n;
+    unsigned char *img = fixture_bytes("tiny/raw/train-images-idx3-ubyte", &n);
+    nabla("train", "--data", data_with("train-images-idx3-ubyte", img, n - 100), NULL);
+    expect_fail(-1, "truncated: header promises 78400 data bytes, file has 78300");
+    nabla("train", "--data", data_with("train-images-idx3-ubyte", img, 10), NULL);
+    expect_fail(-1, "truncated header (10 of 16 bytes)");
+    nabla("train", "--data", data_with("t10k-images-idx3-ubyte", "garbage!", 8), NULL);
+    expect_fail(-1, "bad magic");
+
+    /* a gzip file cut short: the .gz is picked over the raw file */
+    size_t gn;
+    unsigned char *gz = fixture_bytes("tiny/train-images-idx3-ubyte.gz", &gn);
+    nabla("train", "--data", data_with("train-images-idx3-ubyte.gz", gz, gn - 4), NULL);
+    expect_fail(-1, "truncated gzip file");
+
+    /* images and labels disagree; labels that are not classes 0..9 */
+    size_t ln;
+    unsigned char *lab = fixture_bytes("tiny/raw/t10k-labels-idx1-ubyte", &ln);
+    nabla("train", "--data", data_with("train-labels-idx1-ubyte", lab, ln), NULL);
+    expect_fail(-1, "has 100 images but");
+    unsigned char bad[64];
+    memcpy(bad, lab, ln);
+    bad[8 + 5] = 12;
+    nabla("train", "--data", data_with("t10k-labels-idx1-ubyte", bad, ln), NULL);
+    expect_fail(-1, "test label 12 at sample 5 is not a class index 0..9");
+}
+END_TEST
+
+/* ---- training and --metrics --------------------------------------------------------------- */
+
+/* Value of "key": in a JSON line (NAN if absent); checks the key is followed by a number. */
+static double json_get(const char *line, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NAN;
+    char *end;
+    double v = strtod(p + strlen(pat), &end);
+    return end == p + strlen(pat) ? NAN : v;
+}
+
+/* Read FILE's lines into lines[] (at most max); returns the count. */
+static int read_lines(const char *path, char lines[][512], int max) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int n = 0;
+    while (n < max && fgets(lines[n], 512, f)) n++;
+    fclose(f);
+    return n;
+}
+
+START_TEST(test_metrics_file) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", temp_dir());
+    nabla("train", "--data", tiny(), "--epochs", "3", "--batch", "16", "--sched", "step", "--step-size", "1",
+          "--gamma", "0.5", "--metrics", path, NULL);
+    expect_ok();
+    static char lines[8][512];
+    ck_assert_int_eq(read_lines(path, lines, 8), 3);
+    const char *keys[] = {"epoch", "train_loss", "test_loss", "test_acc", "lr", "seconds", "samples_per_sec"};
+    for (int e = 0; e < 3; e++) {
+        const char *l = lines[e];
+        size_t len = strlen(l);
+        ck_assert_msg(l[0] == '{' && len >= 3 && l[len - 2] == '}' && l[len - 1] == '\n', "line: %s", l);
+        for (int k = 0; k < 7; k++)
+            ck_assert_msg(isfinite(json_get(l, keys[k])), "line %d lacks a number for %s: %s", e + 1, keys[k], l);
+        /* the keys in the documented order, and nothing else */
+        const char *at = l;
+        for (int k = 0; k < 7; k++) {
+            char pat[64];
+            snprintf(pat, sizeof pat, "\"%s\": ", keys[k]);
+            const char *q = strstr(at, pat);
+            ck_assert_msg(q != NULL, "key %s out of order: %s", keys[k], l);
+            at = q;
+        }
+        int quotes = 0;
+        for (const char *c = l; *c; c++) quotes += *c == '"';
+        ck_assert_int_eq(quotes, 14);
+        ck_assert_double_eq(json_get(l, "epoch"), e + 1);
+        ck_assert_double_eq_tol(json_get(l, "lr"), 0.1 * pow(0.5, e), 1e-12); /* StepLR */
+        double acc = json_get(l, "test_acc"), secs = json_get(l, "seconds"), sps = json_get(l, "samples_per_sec");
+        ck_assert(acc >= 0 && acc <= 1);
+        ck_assert(secs > 0 && sps > 0);
+        ck_assert_double_eq_tol(sps * secs, 100, 2); /* 100 training samples per epoch */
+        ck_assert(json_get(l, "train_loss") > 0 && json_get(l, "test_loss") > 0);
+    }
+    ck_assert(json_get(lines[2], "train_loss") < json_get(lines[0], "train_loss"));
+    /* stdout: a header line and one line per epoch */
+    ck_assert_msg(strstr(R.out, "100 train / 40 test samples"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "epoch 1/3") && strstr(R.out, "epoch 3/3"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "samples/s"), "%s", R.out);
+
+    nabla("train", "--data", tiny(), "--metrics", "/nonexistent/dir/m.jsonl", NULL);
+    expect_fail(-1, "cannot write /nonexistent/dir/m.jsonl");
+}
+END_TEST
+
+START_TEST(test_limit_seed_and_threads) {
+    char a[4200], b[4200], c[4200];
+    const char *dir = temp_dir();
+    snprintf(a, sizeof a, "%s/a.jsonl", dir);
+    snprintf(b, sizeof b, "%s/b.jsonl", dir);
+    snprintf(c, sizeof c, "%s/c.jsonl", dir);
+    nabla("train", "--data", tiny(), "--limit", "30", "--epochs", "2", "--batch", "8", "--seed", "3",
+          "--metrics", a, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "30 train / 40 test samples"), "%s", R.out);
+    static char la[4][512], lb[4][512], lc[4][512];
+    ck_assert_int_eq(read_lines(a, la, 4), 2);
+    ck_assert_double_eq_tol(json_get(la[0], "samples_per_sec") * json_get(la[0], "seconds"), 30, 0.6);
+    /* same seed, same run (bit for bit); another seed, another run */
+    nabla("train", "--data", tiny(), "--limit", "30", "--epochs", "2", "--batch", "8", "--seed", "3",
+          "--metrics", b, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--limit", "30", "--epochs", "2", "--batch", "8", "--seed", "4",
+          "--metrics", c, NULL);
+    expect_ok();
+    read_lines(b, lb, 4);
+    read_lines(c, lc, 4);
+    for (int e = 0; e < 2; e++) {
+        ck_assert_double_eq(json_get(la[e], "train_loss"), json_get(lb[e], "train_loss"));
+        ck_assert_double_eq(json_get(la[e], "test_loss"), json_get(lb[e], "test_loss"));
+    }
+    ck_assert(json_get(la[0], "train_loss") != json_get(lc[0], "train_loss"));
+    nabla("train", "--data", tiny(), "--epochs", "1", "--threads", "2", NULL);
+    expect_ok();
+    /* --epochs 0: nothing to do, and that is fine */
+    nabla("train", "--data", tiny(), "--epochs", "0", NULL);
+    expect_ok();
+}
+END_TEST
+
+/* ---- every optimizer trains from the command line, with its options ------------------------ */
+START_TEST(test_every_optimizer) {
+    static const char *runs[][8] = {
+        {"sgd", "--nesterov", "--dampening", "0", "--weight-decay", "1e-4"},
+        {"adam", "--amsgrad", "--betas", "0.8,0.99", "--eps", "1e-6", "--maximize"},
+        {"adamw", "--weight-decay", "0.05"},
+        {"rmsprop", "--centered", "--momentum", "0.5", "--alpha", "0.9"},
+        {"adagrad", "--lr-decay", "0.01", "--initial-accumulator-value", "0.1"},
+        {"adadelta", "--rho", "0.95"},
+        {"adamax", "--betas", "0.9,0.99"},
+        {"nadam", "--momentum-decay", "0.005", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"radam", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"asgd", "--lambd", "1e-3", "--t0", "5", "--alpha", "0.7"},
+        {"rprop", "--etas", "0.4,1.3", "--step-sizes", "1e-6,1"},
+        {"lbfgs", "--line-search", "strong_wolfe", "--max-iter", "3", "--history-size", "5"},
+        {"adafactor", "--eps", "none,1e-3", "--beta2-decay", "-0.7", "--d", "1.5"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char **r = runs[i];
+        nabla("train", "--data", tiny(), "--epochs", "1", "--batch", "16", "--clip", "1.0", "--optim",
+              r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "epoch 1/1") && !strstr(R.out, "nan"), "%s: %s", r[0], R.out);
+    }
+}
+END_TEST
+
+START_TEST(test_real_data_short_run) {
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) return;
+    char m[4200];
+    snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
+    nabla("train", "--limit", "6000", "--epochs", "1", "--metrics", m, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "mlp 784-128-10, sgd lr 0.1, batch 64"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "6000 train / 10000 test samples"), "%s", R.out);
+    static char l[2][512];
+    ck_assert_int_eq(read_lines(m, l, 2), 1);
+    ck_assert_msg(json_get(l[0], "test_acc") > 0.6, "%s", l[0]);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_test(tc, test_commands);
+    tcase_add_test(tc, test_unknown_and_malformed_flags);
+    tcase_add_test(tc, test_bad_values);
+    tcase_add_test(tc, test_invalid_hyperparameters);
+    tcase_add_test(tc, test_bad_data);
+    tcase_add_test(tc, test_metrics_file);
+    tcase_add_test(tc, test_limit_seed_and_threads);
+    tcase_add_test(tc, test_every_optimizer);
+    tcase_add_test(tc, test_real_data_short_run);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}
