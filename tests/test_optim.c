@@ -707,6 +707,97 @@ static void expect_set_fails(nb_optim *o, int g, const char *name, int elem, dou
         ck_assert(!memcmp(nb_value_elems(cur), nb_value_elems(&before), sizeof(double) * (size_t)cur->len));
 }
 
+/* Every validation rule again, through nb_optim_set on a valid optimizer (what schedulers and
+ * users do at run time): the same message, and the group keeps its value. */
+static nb_optim *mk_lbfgs(nb_tensor *const *p, int n) {
+    nb_lbfgs_opts o = nb_lbfgs_defaults();
+    return nb_lbfgs(p, n, &o);
+}
+
+START_TEST(test_set_validation) {
+    static const struct {
+        builder make;
+        const char *name;
+        int elem;
+        double bad;
+        const char *msg;
+    } rules[] = {
+        {mk_sgd, "lr", -1, -0.1, "Invalid learning rate: -0.1"},
+        {mk_sgd, "momentum", -1, -0.5, "Invalid momentum value: -0.5"},
+        {mk_sgd, "weight_decay", -1, -1e-4, "Invalid weight_decay value: -0.0001"},
+        {mk_sgd, "nesterov", -1, 1, "Nesterov momentum requires a momentum and zero dampening"},
+        {mk_sgd_nesterov, "dampening", -1, 0.1, "Nesterov momentum requires a momentum and zero dampening"},
+        {mk_sgd_nesterov, "momentum", -1, 0, "Nesterov momentum requires a momentum and zero dampening"},
+        {mk_adam, "lr", -1, -1e-3, "Invalid learning rate: -0.001"},
+        {mk_adam, "eps", -1, -1e-8, "Invalid epsilon value: -1e-08"},
+        {mk_adam, "betas", 0, 1.0, "Invalid beta parameter at index 0: 1.0"},
+        {mk_adam, "betas", 1, -0.1, "Invalid beta parameter at index 1: -0.1"},
+        {mk_adam, "weight_decay", -1, -0.1, "Invalid weight_decay value: -0.1"},
+        {mk_adamw, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_adamw, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_adamw, "betas", 0, 1.5, "Invalid beta parameter at index 0: 1.5"},
+        {mk_adamw, "betas", 1, 1.0, "Invalid beta parameter at index 1: 1.0"},
+        {mk_adamw, "weight_decay", -1, -0.01, "Invalid weight_decay value: -0.01"},
+        {mk_adamax, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_adamax, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_adamax, "betas", 0, -1, "Invalid beta parameter at index 0: -1.0"},
+        {mk_adamax, "betas", 1, 2, "Invalid beta parameter at index 1: 2.0"},
+        {mk_adamax, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_nadam, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_nadam, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_nadam, "betas", 0, 1, "Invalid beta parameter at index 0: 1.0"},
+        {mk_nadam, "betas", 1, 1, "Invalid beta parameter at index 1: 1.0"},
+        {mk_nadam, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_nadam, "momentum_decay", -1, -0.1, "Invalid momentum_decay value: -0.1"},
+        {mk_radam, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_radam, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_radam, "betas", 0, 1, "Invalid beta parameter at index 0: 1.0"},
+        {mk_radam, "betas", 1, 1, "Invalid beta parameter at index 1: 1.0"},
+        {mk_radam, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_rmsprop, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_rmsprop, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_rmsprop, "momentum", -1, -1, "Invalid momentum value: -1.0"},
+        {mk_rmsprop, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_rmsprop, "alpha", -1, -1, "Invalid alpha value: -1.0"},
+        {mk_adagrad, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_adagrad, "lr_decay", -1, -1, "Invalid lr_decay value: -1.0"},
+        {mk_adagrad, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_adagrad, "initial_accumulator_value", -1, -1, "Invalid initial_accumulator_value value: -1.0"},
+        {mk_adagrad, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_adadelta, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_adadelta, "rho", -1, 1.5, "Invalid rho value: 1.5"},
+        {mk_adadelta, "rho", -1, -0.5, "Invalid rho value: -0.5"},
+        {mk_adadelta, "eps", -1, -1, "Invalid epsilon value: -1.0"},
+        {mk_adadelta, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_asgd, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_asgd, "weight_decay", -1, -1, "Invalid weight_decay value: -1.0"},
+        {mk_rprop, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_rprop, "etas", 0, 0, "Invalid eta values: 0.0, 1.2"},
+        {mk_rprop, "etas", 1, 0.9, "Invalid eta values: 0.5, 0.9"},
+        {mk_lbfgs, "lr", -1, -1, "Invalid learning rate: -1.0"},
+        {mk_lbfgs, "max_iter", -1, -1, "Invalid max_iter value: -1"},
+        {mk_lbfgs, "max_eval", -1, 2.5, "Invalid max_eval value: 2.5"},
+        {mk_lbfgs, "history_size", -1, 0, "Invalid history_size value: 0"},
+        {mk_lbfgs, "tolerance_grad", -1, -1, "Invalid tolerance_grad value: -1.0"},
+        {mk_lbfgs, "tolerance_change", -1, -1, "Invalid tolerance_change value: -1.0"},
+        {mk_adafactor, "lr", -1, -1, "Learning rate should be >= 0 but is: -1.0"},
+        {mk_adafactor, "beta2_decay", -1, 0.5, "beta2_decay should be <= 0 but is: 0.5"},
+        {mk_adafactor, "eps", 0, -1, "epsilon1 should be >= 0 but is: -1.0"},
+        {mk_adafactor, "eps", 1, -1, "epsilon2 should be >= 0 but is: -1.0"},
+        {mk_adafactor, "d", -1, 0.5, "Clipping threshold d should be >= 1 but is: 0.5"},
+        {mk_adafactor, "weight_decay", -1, -1, "weight_decay should be >= 0 but is: -1.0"},
+    };
+    pset s = params_new(false);
+    for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+        nb_optim *o = rules[k].make(s.p, s.n);
+        ck_assert_ptr_nonnull(o);
+        expect_set_fails(o, 0, rules[k].name, rules[k].elem, rules[k].bad, rules[k].msg);
+        nb_optim_free(o);
+    }
+    params_free(&s);
+}
+END_TEST
+
 START_TEST(test_runtime_get_set) {
     pset s = params_new(false);
     nb_sgd_opts so = nb_sgd_defaults();
@@ -1014,6 +1105,7 @@ int main(void) {
     tcase_add_test(tc, test_state_dict_layout_and_load_failures);
     tcase_add_test(tc, test_lbfgs_load_failures);
     tcase_add_test(tc, test_constructor_validation);
+    tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);
     tcase_add_test(tc, test_param_groups);
     tcase_add_test(tc, test_asgd_average);
