@@ -9,6 +9,11 @@
  *   nb_adam_opts o = nb_adam_defaults(); o.lr = 3e-4;
  *   nb_optim *opt = nb_adam(params, n, &o);
  *   ... nb_optim_zero_grad(opt, true); nb_backward(loss); nb_optim_step(opt);
+ *
+ * The algorithms (each with an nb_<algo>_opts struct, nb_<algo>_defaults() and a constructor):
+ * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS and
+ * Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
+ * to these calls and lists the differences.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H

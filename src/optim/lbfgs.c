@@ -330,13 +330,14 @@ static float *state_shaped(nb_optim *o, const char *name, int ndim, const int64_
     return nb_f32(t);
 }
 
-/* The history ring: rows old_dirs[(start + k) % len], k = 0 oldest .. len-1 newest. */
+/* The history ring: entry k (0 oldest .. len-1 newest) is row (start + k) % len of old_dirs,
+ * old_stps and ro, which have cap >= len rows; start is 0 while the ring is still growing. */
 typedef struct ring {
     float *dirs, *stps, *ro;
     int64_t cap, len, start;
 } ring;
 
-static int ring_get(nb_optim *o, int64_t n, ring *r) {
+static int ring_get(nb_optim *o, ring *r) {
     nb_tensor *dirs = state_tensor(o, "old_dirs"), *stps = state_tensor(o, "old_stps");
     nb_tensor *ro = state_tensor(o, "ro");
     r->cap = dirs ? dirs->shape[0] : 0;
@@ -348,7 +349,6 @@ static int ring_get(nb_optim *o, int64_t n, ring *r) {
     r->dirs = dirs ? nb_f32(dirs) : NULL;
     r->stps = stps ? nb_f32(stps) : NULL;
     r->ro = ro ? nb_f32(ro) : NULL;
-    (void)n;
     return NB_OK;
 }
 
@@ -438,7 +438,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
 
     int64_t shape1[1] = {n};
     ring r;
-    if (ensure_keys(o) || ring_get(o, n, &r)) return NB_ENOMEM;
+    if (ensure_keys(o) || ring_get(o, &r)) return NB_ENOMEM;
     func_evals = nb__state(o, 0, "func_evals");
     state_iter = nb__state(o, 0, "n_iter");
     float *d = NULL, *prev = NULL;

@@ -1,8 +1,10 @@
 /* optimizer.h - the contract between the optimizer base (optimizer.c) and an algorithm file.
  *
  * An algorithm provides its name, its defaults table, a validation of a group's
- * hyperparameters, and the update of one group. Everything generic (groups, state,
- * state_dict, zero_grad) lives in the base once. */
+ * hyperparameters, the update of one group (or a whole step(closure)), and the list of its
+ * state entries (checked when a state dict is loaded). Everything generic (groups, state,
+ * state_dict, zero_grad, a workspace) lives in the base once; optional hooks let an algorithm
+ * add state checks or a saved layout of its own (LBFGS) without fields in the base. */
 #ifndef NABLA_OPTIM_INTERNAL_H
 #define NABLA_OPTIM_INTERNAL_H
 
