@@ -1077,6 +1077,22 @@ START_TEST(test_steady_state_allocates_nothing) {
 }
 END_TEST
 
+static double nan_closure(void *user) {
+    (void)user;
+    return NAN;
+}
+
+/* A closure that fails (NaN) stops LBFGS with an error and leaves the parameters as they were. */
+START_TEST(test_lbfgs_closure_failure) {
+    rosen r = rosen_new(1);
+    double loss = 0;
+    ck_assert_int_eq(nb_optim_step_closure(r.o, nan_closure, NULL, &loss), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "LBFGS: the closure returned NaN");
+    ck_assert(nb_f32(r.x)[0] == -1.5f && nb_f32(r.x)[1] == 2.0f);
+    rosen_free(&r);
+}
+END_TEST
+
 /* ---- the generic step(closure) --------------------------------------------------------------- */
 START_TEST(test_step_closure_generic) {
     pset s = params_new(false);
@@ -1112,6 +1128,7 @@ int main(void) {
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_step_closure_generic);
+    tcase_add_test(tc, test_lbfgs_closure_failure);
     suite_add_tcase(s, tc);
     int failed = run_suite(s);
     golden_free(G);
