@@ -9,8 +9,11 @@ microseconds per step. LBFGS's step runs a closure that copies the fixed gradien
 and returns a constant loss (two closure calls per step, as in nabla's benchmark).
 nabla side: build/bench_optim (tools/bench_optim.c) measures the same on its own slab.
 
+The two sides alternate, optimizer by optimizer, `reps` times, so that both see the same load
+on a shared machine; each figure is the median over the repetitions of the per-run medians.
+
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/bench_optim.py \\
-      [--nabla build/bench_optim] [--runs 7] [--steps 200] [--only adam]
+      [--nabla build/bench_optim] [--reps 5] [--runs 5] [--steps 100] [--only adam]
 
 Prints a table: optimizer, nabla us, PyTorch us, speed-up (PyTorch / nabla)."""
 import argparse
@@ -88,25 +91,33 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     ap.add_argument("--nabla", default=os.path.join(root, "build", "bench_optim"))
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--only", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
     if not os.path.exists(a.nabla):
         sys.exit(f"bench_optim.py: {a.nabla} not found (ninja -C build bench_optim)")
-    nabla = bench_nabla(a.nabla, a.runs, a.steps, a.only)
-    print(f"# one step over 235,146 parameters (784-256-128-10 MLP), 1 thread, median of "
-          f"{a.runs} x {a.steps} steps; PyTorch {torch.__version__}")
+    print(f"# one step over 235,146 parameters (784-256-128-10 MLP), 1 thread; median of {a.reps} "
+          f"alternating repetitions, each the median of {a.runs} x {a.steps} steps; "
+          f"PyTorch {torch.__version__}")
     print(f"{'optimizer':<10} {'nabla us':>9} {'PyTorch us':>11} {'speed-up':>9}")
     for name in NAMES:
         if a.only and name != a.only:
             continue
-        t = bench_torch(name, a.runs, a.steps)
-        n = nabla.get(name)
-        ts = f"{t:11.1f}" if t is not None else f"{'n/a':>11}"
-        ratio = f"{t / n:8.2f}x" if t is not None and n else f"{'-':>9}"
-        print(f"{name:<10} {n:9.1f} {ts} {ratio}")
+        ns, ts, ratios = [], [], []
+        for _ in range(a.reps):
+            n = bench_nabla(a.nabla, a.runs, a.steps, name)[name]
+            t = bench_torch(name, a.runs, a.steps)
+            ns.append(n)
+            if t is not None:
+                ts.append(t)
+                ratios.append(t / n)
+        n = statistics.median(ns)
+        tcol = f"{statistics.median(ts):11.1f}" if ts else f"{'n/a':>11}"
+        rcol = f"{statistics.median(ratios):8.2f}x" if ratios else f"{'-':>9}"
+        print(f"{name:<10} {n:9.1f} {tcol} {rcol}")
         sys.stdout.flush()
 
 
