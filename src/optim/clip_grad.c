@@ -8,13 +8,19 @@
 
 /* torch.norm(g, p) of one tensor in PyTorch's order: p = 2 as nb__norm2, p = 1 and other p
  * as float32 sums in order, inf as the largest |g| (NaN wins). */
+/* max |g|, NaN winning: the bits of a non-negative float order like unsigned integers (NaN
+ * above inf), and an integer max vectorises. */
 static float max_abs(const float *g, int64_t n) {
-    float m = 0.0f;
+    uint32_t m = 0;
     for (int64_t i = 0; i < n; i++) {
         float a = fabsf(g[i]);
-        m = a > m || a != a ? a : m;
+        uint32_t u;
+        memcpy(&u, &a, sizeof u);
+        m = u > m ? u : m;
     }
-    return m;
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
 }
 
 static float tensor_norm(const float *g, int64_t n, double p) {

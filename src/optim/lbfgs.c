@@ -87,24 +87,21 @@ static void axpy(float *restrict d, const float *restrict x, float a, int64_t n)
     for (int64_t i = 0; i < n; i++) d[i] = fmaf(x[i], a, d[i]);
 }
 
-static inline float max_nan(float m, float x) { return x > m || x != x ? x : m; }
-
-/* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()); NaN wins */
+/* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()). The bits of a
+ * non-negative float order like unsigned integers, NaN above inf: an integer max (which
+ * vectorises) is the float max with NaN winning. */
 NB_FMA_CLONES
 static float abs_max(const float *x, float t, int64_t n) {
-    float lane[LANES] = {0};
-    int nan[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float a = fabsf(x[i + j] * t);
-            nan[j] |= a != a;
-            lane[j] = a > lane[j] ? a : lane[j];
-        }
-    float m = 0.0f;
-    for (int j = 0; j < LANES; j++) m = nan[j] ? NAN : max_nan(m, lane[j]);
-    for (; i < n; i++) m = max_nan(m, fabsf(x[i] * t));
-    return m;
+    uint32_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i] * t);
+        uint32_t u;
+        memcpy(&u, &a, sizeof u);
+        m = u > m ? u : m;
+    }
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
 }
 
 NB_FMA_CLONES
