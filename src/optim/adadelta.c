@@ -8,7 +8,7 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void adadelta_update(float *restrict p, const float *restrict g, float *restrict sq,
                             float *restrict acc, int64_t n, float sign, float wd, float rho,
                             float one_m_rho, float eps, float neg_lr) {

@@ -28,7 +28,7 @@ static inline float update(float g, float v, float eps_sq) {
 }
 
 /* Vector (or 0-d) parameter: v = lerp(v, g^2, w) and the update u. */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void vec_update(const float *restrict g, float *restrict v, float *restrict u, int64_t n,
                        float sign, float w, float eps_sq) {
     for (int64_t i = 0; i < n; i++) {
@@ -41,7 +41,7 @@ static void vec_update(const float *restrict g, float *restrict v, float *restri
 
 /* Statistics of a factored slice [R, C]: row and column means of g^2 through their norms, as
  * PyTorch computes them, folded into row and col with lerp. */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void factored_stats(const float *restrict g, float *restrict row, float *restrict col,
                            float *restrict colacc, int64_t R, int64_t C, float w) {
     for (int64_t j = 0; j < C; j++) colacc[j] = 0.0f;
@@ -57,13 +57,13 @@ static void factored_stats(const float *restrict g, float *restrict row, float *
 }
 
 /* Row r of a factored slice: u = g / sqrt(max(row col / mean, eps1^2)). */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void row_update(const float *restrict g, const float *restrict col, float *restrict u,
                        int64_t C, float sign, float row, float rmean, float eps_sq) {
     for (int64_t j = 0; j < C; j++) u[j] = update(sign * g[j], row * col[j] / rmean, eps_sq);
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void apply(float *restrict p, const float *restrict u, int64_t n, float decay, float neg_step) {
     for (int64_t i = 0; i < n; i++) p[i] = fmaf(u[i], neg_step, p[i] * decay);
 }

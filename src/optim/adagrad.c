@@ -10,7 +10,7 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void adagrad_update(float *restrict p, const float *restrict g, float *restrict sum,
                            int64_t n, float sign, float wd, float eps, float neg_clr) {
     for (int64_t i = 0; i < n; i++) {

@@ -11,7 +11,7 @@
 /* torch.maximum: NaN wins. */
 static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 void nb__adam_update(float *restrict p, const float *restrict g, float *restrict m,
                      float *restrict v, float *restrict vmax, int64_t n, const nb__adam_coef *c) {
     const float sign = c->maximize ? -1.0f : 1.0f, wd = c->wd, decay = c->decay;

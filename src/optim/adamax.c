@@ -9,7 +9,7 @@
 /* torch.amax over the pair: NaN wins. */
 static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void adamax_update(float *restrict p, const float *restrict g, float *restrict m,
                           float *restrict u, int64_t n, float sign, float wd, float b1,
                           float one_m_b1, float b2, float eps, float neg_clr) {

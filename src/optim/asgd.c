@@ -9,7 +9,7 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void asgd_update(float *restrict p, const float *restrict g, float *restrict ax,
                         int64_t n, float sign, float wd, float decay, float neg_eta, float mu) {
     for (int64_t i = 0; i < n; i++) {

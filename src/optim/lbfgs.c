@@ -51,7 +51,7 @@ static inline sc smax(sc a, sc b) { return slt(a, b) ? b : a; } /* Python's max(
 #define LANES 8
 #define SMALL 32
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static float dot(const float *a, const float *b, int64_t n) {
     double s = 0;
     int64_t i = 0;
@@ -66,7 +66,7 @@ static float dot(const float *a, const float *b, int64_t n) {
 }
 
 /* (g - g_prev) . (d t), without forming y and s */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static float dot_ys(const float *g, const float *pg, const float *d, float t, int64_t n) {
     double s = 0;
     int64_t i = 0;
@@ -82,7 +82,7 @@ static float dot_ys(const float *g, const float *pg, const float *d, float t, in
 }
 
 /* d += a x (d.add_(x, alpha=a)) */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void axpy(float *restrict d, const float *restrict x, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = fmaf(x[i], a, d[i]);
 }
@@ -90,7 +90,7 @@ static void axpy(float *restrict d, const float *restrict x, float a, int64_t n)
 /* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()). The bits of a
  * non-negative float order like unsigned integers, NaN above inf: an integer max (which
  * vectorises) is the float max with NaN winning. */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static float abs_max(const float *x, float t, int64_t n) {
     uint32_t m = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -104,7 +104,7 @@ static float abs_max(const float *x, float t, int64_t n) {
     return r;
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static float abs_sum(const float *x, int64_t n) {
     double s = 0;
     int64_t i = 0;
@@ -137,7 +137,7 @@ static void gather_grad(const lbfgs *L, float *flat) {
 }
 
 /* p += t d (p.add_(d, alpha=t)) */
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void add_dir(const lbfgs *L, float t, const float *d) {
     for (int i = 0; i < L->g->nparams; i++) {
         nb_tensor *p = L->g->params[i];

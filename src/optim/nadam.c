@@ -12,7 +12,7 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void nadam_update(float *restrict p, const float *restrict g, float *restrict m,
                          float *restrict v, int64_t n, float sign, float wd, float decay,
                          float b1, float one_m_b1, float b2, float one_m_b2, float bc2, float eps,

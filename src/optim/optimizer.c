@@ -54,7 +54,7 @@ int64_t nb__optim_numel(const nb_optim *o) {
     return n;
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 float nb__norm2(const float *x, int64_t n) {
     float lane[8] = {0};
     int64_t m = n - n % 8, i = 0;

@@ -36,7 +36,7 @@ NB_ALWAYS_INLINE void rmsprop_loop(float *restrict p, const float *restrict g, f
     }
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict sq,
                            float *restrict ga, float *restrict buf, int64_t n, float sign,
                            float wd, float alpha, float one_m_alpha, float eps, float mom,

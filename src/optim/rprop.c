@@ -8,7 +8,7 @@
 #include <math.h>
 #include "optimizer.h"
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void rprop_update(float *restrict p, const float *restrict g, float *restrict prev,
                          float *restrict ss, int64_t n, float sign, float eta_minus,
                          float eta_plus, float ss_min, float ss_max) {

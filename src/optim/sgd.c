@@ -22,7 +22,7 @@ NB_ALWAYS_INLINE void sgd_loop(float *restrict p, const float *restrict g, float
     }
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
                        bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
                        bool nesterov, bool maximize) {
