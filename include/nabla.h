@@ -31,5 +31,6 @@
 #include "nabla/optim.h"
 #include "nabla/sched.h"
 #include "nabla/data.h"
+#include "nabla/io.h"
 
 #endif

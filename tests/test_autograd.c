@@ -229,6 +229,31 @@ START_TEST(test_gradcheck) {
 }
 END_TEST
 
+/* A graph built across two arenas is refused before any gradient is written (the walk follows
+ * one arena's tape, so it would silently skip the other arena's nodes). A heap leaf or a
+ * detached tensor from another arena is fine. */
+START_TEST(test_graph_in_two_arenas) {
+    nb_tensor *x = leaf((float[]){2}, 1);
+    nb_arena *a = nb_arena_new(0), *b = nb_arena_new(0);
+    nb_tensor *y = nb_mul(a, x, x);
+    nb_tensor *loss = nb_sum(b, nb_mul_scalar(b, y, 3));
+    ck_assert_int_eq(nb_backward(loss), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "backward: mul_scalar reads the output of mul, which was made "
+                                      "in another arena (a graph must be built in one arena)");
+    ck_assert_ptr_null(x->grad);
+    ck_assert_ptr_null(y->grad);
+    ck_assert_uint_eq(y->flags & 0x80000000u, 0); /* no walk mark left behind */
+    nb_tensor *ok = nb_sum(b, nb_mul(b, x, nb_detach(b, y))); /* x * (x*x, detached) */
+    ck_assert_int_eq(nb_backward(ok), NB_OK);
+    ck_assert_float_eq(nb_f32(x->grad)[0], 4);
+    ck_assert_int_eq(nb_backward(nb_sum(a, nb_mul_scalar(a, y, 1))), NB_OK); /* a is whole */
+    ck_assert_float_eq(nb_f32(x->grad)[0], 8);
+    nb_arena_free(a);
+    nb_arena_free(b);
+    nb_tensor_free(x);
+}
+END_TEST
+
 /* ---- DOT export ------------------------------------------------------------------------ */
 static char *slurp(FILE *f) {
     static char buf[8192];
@@ -276,6 +301,26 @@ START_TEST(test_graph_dot) {
 }
 END_TEST
 
+/* Ops write into an arena: a NULL arena is a clear error, never a crash (also with inputs
+ * that require grad, where the op would need somewhere to put its node). */
+START_TEST(test_null_arena) {
+    nb_tensor *x = nb_ones(NULL, 2, (int64_t[]){2, 3});
+    nb_requires_grad(x, true);
+    int32_t t[] = {0, 2};
+    nb_tensor *y = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){2}, t);
+    nb_tensor *outs[] = {nb_relu(NULL, x), nb_add(NULL, x, x), nb_sum(NULL, x), nb_softmax(NULL, x, 1),
+                         nb_reshape(NULL, x, 1, (int64_t[]){6}), nb_matmul(NULL, x, x),
+                         nb_cross_entropy(NULL, x, y, NULL), nb_linear(NULL, x, x, NULL)};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        ck_assert_msg(outs[i] == NULL, "op %zu accepted a NULL arena", i);
+        ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+    }
+    ck_assert_msg(strstr(nb_last_error(), "arena"), "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = tcase_create("autograd");
@@ -289,6 +334,8 @@ int main(void) {
     tcase_add_test(tc, test_diamond);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_graph_dot);
+    tcase_add_test(tc, test_graph_in_two_arenas);
+    tcase_add_test(tc, test_null_arena);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -171,12 +171,14 @@ START_TEST(test_bad_values) {
         {"--batch", "1.5", "invalid value '1.5' for --batch"},
         {"--epochs", "-1", "--epochs and --limit not negative"},
         {"--limit", "-5", "--epochs and --limit not negative"},
-        {"--threads", "0", "--threads must be between 1 and 1024, got 0"},
-        {"--threads", "99999999999", "--threads must be between 1 and 1024, got 99999999999"},
+        {"--threads", "0", "--threads must be between 1 and 64, got 0"},
+        {"--threads", "99999999999", "--threads must be between 1 and 64, got 99999999999"},
         {"--lr", "nan", "invalid value 'nan' for --lr"},
         {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
         {"--seed", "1e999", "invalid value '1e999' for --seed"},
-        {"--model", "cnn", "unknown model 'cnn'"},
+        {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
+        {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
+        {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         nabla("train", "--data", tiny(), cases[i].flag, cases[i].value, NULL);
@@ -209,8 +211,18 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "--amsgrad does not apply to sgd");
     nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
     expect_fail(-1, "only 'strong_wolfe' is supported");
-    nabla("train", "--data", tiny(), "--sched", "cosine", NULL);
-    expect_fail(-1, "unknown schedule 'cosine'");
+    nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
+    expect_fail(-1, "unknown schedule 'bogus'");
+    nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
+    expect_fail(-1, "OneCycleLR: max_lr is required");
+    nabla("train", "--data", tiny(), "--sched", "multistep", "--milestones", "8,3", NULL);
+    expect_fail(-1, "MultiStepLR: milestones must be increasing, got 3 after 8");
+    nabla("train", "--data", tiny(), "--sched", "cosine-restarts", "--T-0", "0", NULL);
+    expect_fail(-1, "Expected positive integer T_0, but got 0");
+    nabla("train", "--data", tiny(), "--sched", "plateau", "--factor", "1.5", NULL);
+    expect_fail(-1, "Factor should be < 1.0.");
+    nabla("train", "--data", tiny(), "--ema", "1.5", NULL);
+    expect_fail(-1, "Invalid decay value 1.5 provided. Please provide a value in [0,1] range.");
     nabla("train", "--data", tiny(), "--sched", "step", "--step-size", "0", NULL);
     expect_fail(-1, "step_size");
     nabla("train", "--data", tiny(), "--sched", "step", "--gamma", "-1", NULL);
@@ -323,6 +335,49 @@ START_TEST(test_metrics_file) {
 }
 END_TEST
 
+/* Schedules as the user meets them: per-epoch ones step after each epoch, onecycle after each
+ * batch; SWA/EMA evaluate the averaged weights. (The numbers are tested in test_sched.c.) */
+START_TEST(test_schedules_and_averaging) {
+    char path[4200];
+    static char lines[8][512];
+    snprintf(path, sizeof path, "%s/m.jsonl", temp_dir());
+    nabla("train", "--data", tiny(), "--epochs", "3", "--sched", "multistep", "--milestones", "1,2", "--metrics",
+          path, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 3);
+    for (int e = 0; e < 3; e++) ck_assert_double_eq_tol(json_get(lines[e], "lr"), 0.1 * pow(0.1, e), 1e-15);
+    /* onecycle: the lr printed for epoch 1 is its initial lr, max_lr / 25 */
+    nabla("train", "--data", tiny(), "--epochs", "2", "--sched", "onecycle", "--max-lr", "0.5", "--metrics", path,
+          NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 2);
+    ck_assert_double_eq_tol(json_get(lines[0], "lr"), 0.02, 1e-12);
+    ck_assert(json_get(lines[1], "lr") > 0.02);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--sched", "cosine", "--warmup", "1", "--metrics", path, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(path, lines, 8), 2);
+    ck_assert_double_eq_tol(json_get(lines[0], "lr"), 0.01, 1e-12); /* 0.1 x warmup factor 0.1 */
+    nabla("train", "--data", tiny(), "--epochs", "3", "--sched", "plateau", "--patience", "0", NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "3", "--swa-start", "2", "--swa-lr", "0.05", "--metrics", path, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "averaging: SWA from the end of epoch 2"), "%s", R.out);
+    ck_assert_int_eq(read_lines(path, lines, 8), 3);
+    double alpha = (1 - cos(M_PI / 10)) / 2; /* SWALR's first step: anneal 1/10 of the way to 0.05 */
+    ck_assert_double_eq_tol(json_get(lines[1], "lr"), 0.1, 1e-12);
+    ck_assert_double_eq_tol(json_get(lines[2], "lr"), 0.05 * alpha + 0.1 * (1 - alpha), 1e-9);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--ema", "0.9", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "averaging: EMA with decay 0.9"), "%s", R.out);
+    nabla("train", "--data", tiny(), "--swa-lr", "0.05", NULL);
+    expect_fail(2, "--swa-lr needs --swa-start");
+    nabla("lr-plot", "--sched", "step", NULL);
+    expect_fail(2, "--out FILE.svg is required");
+    nabla("lr-plot", "--out", path, NULL);
+    expect_fail(2, "choose a schedule with --sched");
+}
+END_TEST
+
 START_TEST(test_limit_seed_and_threads) {
     char a[4200], b[4200], c[4200];
     const char *dir = temp_dir();
@@ -385,6 +440,27 @@ START_TEST(test_every_optimizer) {
 }
 END_TEST
 
+/* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
+START_TEST(test_cnn_and_layer_options) {
+    char m[4200];
+    snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
+    nabla("train", "--data", tiny(), "--model", "cnn", "--optim", "adam", "--epochs", "3", "--batch", "16",
+          "--metrics", m, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "cnn LeNet-5 (28x28), adam lr 0.001, batch 16"), "%s", R.out);
+    static char l[4][512];
+    ck_assert_int_eq(read_lines(m, l, 4), 3);
+    ck_assert(json_get(l[2], "train_loss") < json_get(l[0], "train_loss"));
+    const char *models[] = {"mlp", "cnn"};
+    for (int i = 0; i < 2; i++) {
+        nabla("train", "--data", tiny(), "--model", models[i], "--batchnorm", "--dropout", "0.3",
+              "--epochs", "1", "--batch", "16", NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "+batchnorm +dropout 0.3"), "%s", R.out);
+    }
+}
+END_TEST
+
 START_TEST(test_real_data_short_run) {
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) return;
     char m[4200];
@@ -399,6 +475,64 @@ START_TEST(test_real_data_short_run) {
 }
 END_TEST
 
+/* ---- the README's example is models/mlp.c, and it runs ----------------------------------- */
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    static char buf[2][1 << 17];
+    static int k;
+    char *b = buf[k++ & 1];
+    size_t n = fread(b, 1, sizeof buf[0] - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+START_TEST(test_readme_example_is_mlp_c) {
+    /* every line of the README's C block appears, as written, in models/mlp.c */
+    char *readme = read_text(NB_SOURCE_DIR "/README.md");
+    const char *mlp = read_text(NB_SOURCE_DIR "/models/mlp.c");
+    char *block = strstr(readme, "```c\n");
+    ck_assert_msg(block != NULL, "README.md has no C block");
+    block += 5;
+    char *end = strstr(block, "```");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    int lines = 0;
+    for (char *line = strtok(block, "\n"); line; line = strtok(NULL, "\n")) {
+        while (*line == ' ') line++;
+        if (!*line) continue;
+        ck_assert_msg(strstr(mlp, line) != NULL, "README line not in models/mlp.c: %s", line);
+        lines++;
+    }
+    ck_assert_int_ge(lines, 10);
+}
+END_TEST
+
+START_TEST(test_models_mlp_runs) {
+    /* models/mlp on the tiny fixtures: two epochs, an accuracy line each */
+    const char *argv[] = {NB_BUILD_DIR "/models/mlp", fixture("tiny"), NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/mlp.out", temp_dir());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/mlp failed: %s", text);
+    ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "epoch 2: train loss"), "%s", text);
+    ck_assert_msg(strstr(text, "test accuracy"), "%s", text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -408,9 +542,13 @@ int main(void) {
     tcase_add_test(tc, test_invalid_hyperparameters);
     tcase_add_test(tc, test_bad_data);
     tcase_add_test(tc, test_metrics_file);
+    tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
     tcase_add_test(tc, test_every_optimizer);
+    tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
+    tcase_add_test(tc, test_readme_example_is_mlp_c);
+    tcase_add_test(tc, test_models_mlp_runs);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -7,7 +7,7 @@ init, fixed random gradients (normal, std 0.01), each optimizer with PyTorch's d
 lr 0.1, momentum 0.9), 20 warm-up steps, then `runs` timings of `steps` steps; the median
 microseconds per step. LBFGS's step runs a closure that copies the fixed gradients into .grad
 and returns a constant loss (two closure calls per step, as in nabla's benchmark).
-nabla side: build/bench_optim (tools/bench_optim.c) measures the same on its own slab.
+nabla side: build/bench_optim (tools/bench/bench_optim.c) measures the same on its own slab.
 
 The two sides alternate, optimizer by optimizer, `reps` times, so that both see the same load
 on a shared machine; each figure is the median over the repetitions of the per-run medians.

@@ -82,6 +82,54 @@ nb_module *nb_module_child(const nb_module *m, int i);
 /* nn.Dropout(p): rng is borrowed (must outlive the module) so one generator drives the run. */
 nb_module *nb_dropout_new(float p, nb_rng *rng);
 
+/* nn.Embedding(num_embeddings, embedding_dim, padding_idx): weight [num, dim] ~ N(0, 1), the
+ * padding row zeroed and left out of the gradient. Input: int32 indices of any shape; output
+ * shape + [dim]. padding_idx may be negative (counts from the end) or NB_NO_PADDING. */
+#define NB_NO_PADDING INT64_MIN
+nb_module *nb_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                            nb_rng *rng);
+
+/* ---- recurrent layers: nn.RNN, nn.LSTM, nn.GRU and their cells ---------------------------
+ * PyTorch's parameters (weight_ih_l0 [G*H, in], weight_hh_l0 [G*H, H], bias_ih_l0, bias_hh_l0,
+ * ..._reverse for the second direction; G = 1, 4 (i, f, g, o) or 3 (r, z, n)), all initialised
+ * U(-1/sqrt(H), 1/sqrt(H)). Input [T, B, in] ([B, T, in] with batch_first, [T, in] unbatched);
+ * output [T, B, D*H] (likewise); states h0, h_n, c0, c_n [num_layers*D, B, H] ([.., H]
+ * unbatched), D = 2 if bidirectional. As a Sequential child (nb_forward) a recurrent module
+ * starts from zero states and returns its output; nb_select_new(1, -1) then picks the last
+ * step: nb_sequential(3, (nb_module *[]){lstm, nb_select_new(1, -1), nb_linear_new(...)}). */
+typedef struct nb_rnn_opts {
+    int64_t num_layers; /* 1 */
+    bool bias;          /* true: bias_ih and bias_hh */
+    bool batch_first;   /* false */
+    float dropout;      /* 0: else dropout on the outputs of every layer but the last (training) */
+    bool bidirectional; /* false */
+    bool relu;          /* false: tanh (nn.RNN's nonlinearity; ignored by LSTM and GRU) */
+    nb_rng *dropout_rng; /* borrowed (must outlive the module); needed when dropout > 0 */
+} nb_rnn_opts;
+
+nb_rnn_opts nb_rnn_defaults(void);
+/* nn.RNN / nn.LSTM / nn.GRU (opts NULL: defaults). rng draws the initial weights. */
+nb_module *nb_rnn_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+nb_module *nb_lstm_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+nb_module *nb_gru_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
+/* output, h_n (, c_n) = module(x, h0 (, c0)): returns the output and, when h_n / c_n are not
+ * NULL, the final states (c_n: LSTM only, else NULL). h0 / c0 NULL: zeros. The whole sequence
+ * is one differentiable op: gradients reach x, h0, c0 and every parameter. NULL on error. */
+nb_tensor *nb_rnn_forward(nb_module *m, nb_arena *ar, nb_tensor *x, nb_tensor *h0, nb_tensor *c0,
+                          nb_tensor **h_n, nb_tensor **c_n);
+
+/* nn.RNNCell (tanh, or relu) / nn.LSTMCell / nn.GRUCell: weight_ih, weight_hh, bias_ih, bias_hh. */
+nb_module *nb_rnn_cell_new(int64_t input_size, int64_t hidden_size, bool bias, bool relu, nb_rng *rng);
+nb_module *nb_lstm_cell_new(int64_t input_size, int64_t hidden_size, bool bias, nb_rng *rng);
+nb_module *nb_gru_cell_new(int64_t input_size, int64_t hidden_size, bool bias, nb_rng *rng);
+/* h' = cell(x, h) for x [B, in] or [in]; h, c [B, H] or [H] (NULL: zeros). An LSTMCell also
+ * returns c' in *c_out when c_out is not NULL (c / c_out are for LSTMCell only). */
+nb_tensor *nb_rnn_cell_forward(nb_module *cell, nb_arena *ar, nb_tensor *x, nb_tensor *h,
+                               nb_tensor *c, nb_tensor **c_out);
+
+/* x.select(dim, index) as a module (no parameters): e.g. the last step of a sequence. */
+nb_module *nb_select_new(int dim, int64_t index);
+
 /* Activation modules (no parameters). */
 nb_module *nb_relu_new(void);
 nb_module *nb_leaky_relu_new(float negative_slope);
@@ -92,6 +140,72 @@ nb_module *nb_softmax_new(int dim);
 nb_module *nb_log_softmax_new(int dim);
 /* nn.Flatten(start_dim=1, end_dim=-1). */
 nb_module *nb_flatten_new(int start_dim, int end_dim);
+/* nn.ELU(alpha=1.0), nn.SiLU(), nn.Identity(). */
+nb_module *nb_elu_new(float alpha);
+nb_module *nb_silu_new(void);
+nb_module *nb_identity_new(void);
+
+/* nn.Conv2d(in, out, (kh, kw), stride, padding, dilation, groups, bias) (opts NULL: PyTorch's
+ * defaults, see nb_conv_defaults): weight [out, in/groups, kh, kw] kaiming_uniform(a=sqrt 5),
+ * bias [out] U(+-1/sqrt(fan_in)), fan_in = in/groups * kh * kw. rng is used only here. */
+nb_module *nb_conv2d_new(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
+                         const nb_conv_opts *opts, bool bias, nb_rng *rng);
+/* nn.Conv1d(in, out, kernel_size, ...): entry 0 of each opts pair is used. */
+nb_module *nb_conv1d_new(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                         const nb_conv_opts *opts, bool bias, nb_rng *rng);
+/* nn.MaxPool2d((kh, kw), stride, padding, dilation, ceil_mode) and nn.AvgPool2d((kh, kw),
+ * stride, padding, ceil_mode, count_include_pad, divisor_override); opts NULL: defaults. */
+nb_module *nb_max_pool2d_new(int64_t kh, int64_t kw, const nb_pool_opts *opts);
+nb_module *nb_avg_pool2d_new(int64_t kh, int64_t kw, const nb_pool_opts *opts);
+/* nn.AdaptiveAvgPool2d((oh, ow)); -1 keeps that input size (None). */
+nb_module *nb_adaptive_avg_pool2d_new(int64_t oh, int64_t ow);
+
+typedef struct nb_batchnorm_opts {
+    double eps;               /* 1e-5 */
+    double momentum;          /* 0.1; NAN is PyTorch's None: a cumulative moving average */
+    bool affine;              /* true: learnable weight (ones) and bias (zeros) */
+    bool track_running_stats; /* true: buffers running_mean, running_var, num_batches_tracked */
+} nb_batchnorm_opts;
+
+/* PyTorch's defaults (as above). */
+nb_batchnorm_opts nb_batchnorm_defaults(void);
+/* nn.BatchNorm1d(num_features) on [N, C] or [N, C, L]; nn.BatchNorm2d on [N, C, H, W].
+ * Parameters weight, bias; buffers running_mean, running_var and num_batches_tracked (an
+ * int32 scalar here, int64 in PyTorch), in that state order. Training mode normalises with
+ * batch statistics and updates the buffers; eval mode uses the running statistics. */
+nb_module *nb_batchnorm1d_new(int64_t num_features, const nb_batchnorm_opts *opts);
+nb_module *nb_batchnorm2d_new(int64_t num_features, const nb_batchnorm_opts *opts);
+/* nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True). */
+nb_module *nb_layernorm_new(int nshape, const int64_t *normalized_shape, double eps,
+                            bool elementwise_affine);
+/* nn.Dropout2d(p=0.5): zeroes whole channels in training; rng is borrowed, as nn.Dropout's. */
+nb_module *nb_dropout2d_new(float p, nb_rng *rng);
+
+/* ---- nn.init: fill a float tensor in place (no autograd), drawing from a seeded rng ------ */
+typedef enum nb_fan_mode { NB_FAN_IN = 0, NB_FAN_OUT = 1 } nb_fan_mode;
+
+/* torch.nn.init.calculate_gain: 1 for linear, conv* and sigmoid, 5/3 tanh, sqrt 2 relu,
+ * sqrt(2/(1+param^2)) leaky_relu (param NAN: 0.01), 3/4 selu; NAN (and an error) otherwise.
+ * NULL means "leaky_relu". */
+double nb_calculate_gain(const char *nonlinearity, double param);
+/* uniform_(a=0, b=1), normal_(mean=0, std=1), constant_, zeros_, ones_. */
+int nb_init_uniform(nb_tensor *t, double a, double b, nb_rng *rng);
+int nb_init_normal(nb_tensor *t, double mean, double std, nb_rng *rng);
+int nb_init_constant(nb_tensor *t, double val);
+int nb_init_zeros(nb_tensor *t);
+int nb_init_ones(nb_tensor *t);
+/* xavier_uniform_(gain=1): U(+-gain sqrt(6/(fan_in+fan_out))); xavier_normal_: N(0, std). */
+int nb_init_xavier_uniform(nb_tensor *t, double gain, nb_rng *rng);
+int nb_init_xavier_normal(nb_tensor *t, double gain, nb_rng *rng);
+/* kaiming_uniform_(a=0, mode=fan_in, nonlinearity="leaky_relu"): U(+-sqrt 3 gain/sqrt(fan));
+ * kaiming_normal_: N(0, gain/sqrt(fan)); gain = nb_calculate_gain(nonlinearity, a). */
+int nb_init_kaiming_uniform(nb_tensor *t, double a, nb_fan_mode mode, const char *nonlinearity,
+                            nb_rng *rng);
+int nb_init_kaiming_normal(nb_tensor *t, double a, nb_fan_mode mode, const char *nonlinearity,
+                           nb_rng *rng);
+/* orthogonal_(gain=1): t viewed as [size(0), rest] becomes gain * Q of the QR of a normal
+ * matrix (transposed when wide), Q's columns signed so that R has a positive diagonal. */
+int nb_init_orthogonal(nb_tensor *t, double gain, nb_rng *rng);
 
 /* ---- for module implementers ------------------------------------------------------------ */
 /* Allocate a base of `size` bytes (>= sizeof(nb_module)) with the given ops. */

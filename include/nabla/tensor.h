@@ -118,12 +118,76 @@ nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_sigmoid(nb_arena *ar, nb_tensor *a);
 /* GELU, exact (erf) form as PyTorch's default approximate='none'. */
 nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *a);
+/* ELU: x > 0 ? x : alpha (exp(x) - 1). */
+nb_tensor *nb_elu(nb_arena *ar, nb_tensor *a, float alpha);
+/* SiLU (swish): x sigmoid(x). */
+nb_tensor *nb_silu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_softmax(nb_arena *ar, nb_tensor *a, int dim);
 nb_tensor *nb_log_softmax(nb_arena *ar, nb_tensor *a, int dim);
 
 /* Inverted dropout: in training zero each element with probability p (drawn from rng) and
  * scale the others by 1/(1-p); returns x itself when !training or p == 0. */
 nb_tensor *nb_dropout(nb_arena *ar, nb_tensor *x, float p, bool training, nb_rng *rng);
+
+/* Channel dropout (F.dropout2d): in training zero each whole channel x[n, c, ...] with
+ * probability p and scale the others by 1/(1-p); x is [N, C, ...] (a 3-D input is read as
+ * [N, C, L], as PyTorch 1.13 does). Returns x itself when !training or p == 0. */
+nb_tensor *nb_dropout2d(nb_arena *ar, nb_tensor *x, float p, bool training, nb_rng *rng);
+
+/* ---- convolution, pooling, normalisation (channels first: [N, C, H, W]) ------------------- */
+typedef struct nb_conv_opts {
+    int64_t stride[2];   /* {1, 1} */
+    int64_t padding[2];  /* {0, 0}: zeros added on both sides */
+    int64_t dilation[2]; /* {1, 1} */
+    int64_t groups;      /* 1: in and out channels split into groups convolved separately */
+    bool same;           /* padding='same' (stride 1 only): output size = input size; any
+                          * odd extra padding goes to the bottom/right, as in PyTorch */
+} nb_conv_opts;
+
+/* PyTorch's defaults: stride 1, padding 0, dilation 1, groups 1. */
+nb_conv_opts nb_conv_defaults(void);
+/* F.conv2d(x [N, C, H, W] or unbatched [C, H, W], w [O, C/groups, kH, kW], b [O] or NULL).
+ * Entry 0 of each pair in opts is the height, 1 the width. opts NULL: defaults. */
+nb_tensor *nb_conv2d(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts);
+/* F.conv1d(x [N, C, L] or [C, L], w [O, C/groups, K], b [O] or NULL); uses entry 0 of opts. */
+nb_tensor *nb_conv1d(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts);
+
+typedef struct nb_pool_opts {
+    int64_t stride[2];        /* {0, 0}: the kernel size (PyTorch's stride=None) */
+    int64_t padding[2];       /* {0, 0}; at most half the kernel */
+    int64_t dilation[2];      /* {1, 1} (max pooling only) */
+    bool ceil_mode;           /* false: floor the output size */
+    bool count_include_pad;   /* true: padding counts in the average (average pooling only) */
+    int64_t divisor_override; /* 0: none; else divide every window sum by it (average only) */
+} nb_pool_opts;
+
+/* PyTorch's defaults (as above). */
+nb_pool_opts nb_pool_defaults(void);
+/* F.max_pool2d(x [N, C, H, W] or [C, H, W], (kh, kw), ...): the gradient goes to the first
+ * maximal element of each window (NaN counts as maximal), as in PyTorch. opts NULL: defaults. */
+nb_tensor *nb_max_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
+                         const nb_pool_opts *opts);
+/* F.avg_pool2d(x, (kh, kw), ...). */
+nb_tensor *nb_avg_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
+                         const nb_pool_opts *opts);
+/* F.adaptive_avg_pool2d(x, (oh, ow)): window i spans [floor(i H/oh), ceil((i+1) H/oh)).
+ * -1 keeps that input size (PyTorch's None). */
+nb_tensor *nb_adaptive_avg_pool2d(nb_arena *ar, nb_tensor *x, int64_t oh, int64_t ow);
+
+/* F.batch_norm(x [N, C, ...], running_mean, running_var, weight, bias, training, momentum,
+ * eps). Training: normalise each channel with the batch mean and biased variance and, when
+ * the running tensors are given, update them in place (r = (1-momentum) r + momentum s, with
+ * the unbiased variance). Otherwise normalise with the running statistics. weight/bias [C]
+ * may be NULL. */
+nb_tensor *nb_batch_norm(nb_arena *ar, nb_tensor *x, nb_tensor *running_mean,
+                         nb_tensor *running_var, nb_tensor *weight, nb_tensor *bias,
+                         bool training, double momentum, double eps);
+/* F.layer_norm(x, normalized_shape, weight, bias, eps): normalise over the last nshape dims,
+ * which must equal shape; weight/bias have that shape (or NULL). */
+nb_tensor *nb_layer_norm(nb_arena *ar, nb_tensor *x, int nshape, const int64_t *shape,
+                         nb_tensor *weight, nb_tensor *bias, double eps);
 
 /* ---- linear algebra ---------------------------------------------------------------------- */
 /* [n,k] @ [k,m] -> [n,m]; [b,n,k] @ [b,k,m] -> [b,n,m]. */
@@ -150,6 +214,12 @@ nb_tensor *nb_argmax(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);
 nb_tensor *nb_index_select(nb_arena *ar, nb_tensor *a, nb_tensor *index);
 /* out[i][j] = a[index[i][j]][j] (torch.gather with dim 0); index int32, same rank as a. */
 nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index);
+/* x.select(dim, index): the slice at index along dim, that dim removed (a copy); index may be
+ * negative. */
+nb_tensor *nb_select(nb_arena *ar, nb_tensor *a, int dim, int64_t index);
+/* F.embedding: rows weight[indices] -> indices.shape + [dim]; indices int32 of any shape. Rows
+ * equal to padding_idx (>= 0) get no gradient; pass -1 for none. */
+nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx);
 /* Concatenate n tensors along dim. */
 nb_tensor *nb_cat(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
 /* Stack n same-shape tensors along a new dim. */

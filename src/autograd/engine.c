@@ -28,8 +28,12 @@ nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn
                     nb_tensor *const *in) {
     if (!out || !nb__should_record(nin, in)) return NULL;
     nb_node *n = nb__arena_alloc(ar, sizeof *n);
-    nb_tensor **ins = nb__arena_alloc(ar, sizeof *ins * (size_t)(nin ? nin : 1));
-    if (!n || !ins) return NULL;
+    nb_tensor **ins = n ? nb__arena_alloc(ar, sizeof *ins * (size_t)(nin ? nin : 1)) : NULL;
+    if (!n || !ins) { /* the op still returns its output: a later backward reports the gap */
+        out->flags |= NB_TENSOR_REQUIRES_GRAD;
+        if (ar && !ar->record_failed) ar->record_failed = op;
+        return NULL;
+    }
     memset(n, 0, sizeof *n);
     for (int i = 0; i < nin; i++) ins[i] = in[i];
     n->backward = fn;
@@ -82,6 +86,29 @@ float *nb__grad_zeroed(nb_tensor *t) {
     return g;
 }
 
+/* One graph, one arena: the walk follows the tape of out's arena only, so the inputs of a node
+ * recorded in another arena would silently get no gradient. Before anything is written, walk
+ * the part of the tape reachable from out (marking tensors as in the backward walk) and fail
+ * if it reads a tensor produced by an op in another arena. */
+static int check_one_arena(nb_tensor *out) {
+    int rc = NB_OK;
+    if (out->node) out->flags |= NB__TENSOR_REACHED;
+    for (nb_node *n = out->node; n; n = n->prev) {
+        if (!(n->out->flags & NB__TENSOR_REACHED)) continue;
+        n->out->flags &= ~NB__TENSOR_REACHED; /* every mark is cleared: the walk never stops */
+        for (int i = 0; i < n->nin; i++) {
+            nb_tensor *in = n->in[i];
+            if (!in || !in->node || !nb__wants_grad(in)) continue;
+            if (in->arena == out->arena) in->flags |= NB__TENSOR_REACHED;
+            else if (rc == NB_OK)
+                rc = nb__error(NB_ESTATE, "backward: %s reads the output of %s, which was made in "
+                               "another arena (a graph must be built in one arena)", n->op,
+                               in->node->op);
+        }
+    }
+    return rc;
+}
+
 static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     if (!out) return nb__error(NB_EINVAL, "backward: tensor is NULL");
     if (!nb__wants_grad(out))
@@ -92,6 +119,10 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
         return nb__error(NB_ESHAPE, "backward: grad has shape %s, output has shape %s",
                          nb__shape(gout, 0), nb__shape(out, 1));
     nb_arena *ar = out->arena;
+    if (ar && ar->record_failed)
+        return nb__error(NB_ENOMEM, "backward: the graph is incomplete: recording %s ran out of "
+                         "memory", ar->record_failed);
+    if (check_one_arena(out)) return NB_ESTATE;
     /* Gradients of intermediates are per backward call: forget those of an earlier call. */
     if (ar)
         for (nb_node *n = ar->last_node; n; n = n->prev) n->out->grad = NULL;

@@ -39,6 +39,7 @@ nb_arena *nb_arena_new(size_t capacity) {
 }
 
 void *nb__arena_alloc(nb_arena *ar, size_t n) {
+    if (!ar) return nb__null(NB_EINVAL, "an op was given a NULL arena: ops write their output in an arena (nb_arena_new)");
     n = (n + NB_ALIGN - 1) & ~(size_t)(NB_ALIGN - 1);
     nb_chunk *c = ar->cur;
     while (c->used + n > c->cap) {
@@ -73,6 +74,7 @@ void nb_arena_reset(nb_arena *ar) {
     ar->used = 0;
     ar->last_node = NULL;
     ar->nnodes = 0;
+    ar->record_failed = NULL;
 }
 
 size_t nb_arena_used(const nb_arena *ar) { return ar ? ar->used : 0; }

@@ -59,6 +59,7 @@ struct nb_arena {
     size_t used, peak, total_cap;
     struct nb_node *last_node; /* autograd tape: nodes in creation order via prev */
     int64_t nnodes;
+    const char *record_failed; /* op whose node could not be recorded (OOM) since the reset */
 };
 
 /* 64-byte aligned, uninitialised memory valid until the next reset (NULL + error on OOM). */
@@ -69,6 +70,10 @@ int64_t nb__numel(int ndim, const int64_t *shape);
 /* Validated shape check + allocation; data uninitialised. */
 nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
+/* The output of an op: like nb__tensor, but a NULL arena is an error (ops always write in an
+ * arena, so that their autograd node has somewhere to live). */
+nb_tensor *nb__out(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t);
 /* A tensor struct that shares data (no copy). */
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
 /* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */
@@ -106,6 +111,8 @@ bool nb__should_record(int nin, nb_tensor *const *in);
  * and sets *failed... callers check out->node only through the backward). */
 nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn fn, int nin,
                     nb_tensor *const *in);
+/* Internal tensor flag: marks the tensors reached by a walk of the tape (cleared after it). */
+#define NB__TENSOR_REACHED 0x80000000u
 /* True if t takes part in the backward (requires grad). */
 static inline bool nb__wants_grad(const nb_tensor *t) {
     return t && (t->flags & NB_TENSOR_REQUIRES_GRAD);

@@ -70,6 +70,18 @@ nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t) {
     return nb__tensor(ar, t->dtype, t->ndim, t->shape);
 }
 
+#define NO_ARENA "an op was given a NULL arena: ops write their output in an arena (nb_arena_new)"
+
+nb_tensor *nb__out(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
+    if (!ar) return nb__null(NB_EINVAL, NO_ARENA);
+    return nb__tensor(ar, dt, ndim, shape);
+}
+
+nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t) {
+    if (!ar) return nb__null(NB_EINVAL, NO_ARENA);
+    return nb__tensor_like(ar, t);
+}
+
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data) {
     nb_tensor *v = tensor_struct(ar, ndim, shape);
     if (!v) return NULL;

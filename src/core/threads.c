@@ -7,6 +7,7 @@
  * then sleep on a condition variable. One caller at a time uses the pool; a second thread
  * asking meanwhile simply runs its job serially. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include "internal.h"
@@ -38,6 +39,18 @@ static pool P = {.use = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIAL
 static _Atomic int num_threads = 1;
 static atomic_flag blas_single = ATOMIC_FLAG_INIT;
 
+/* Busy-wait politely: a pause hint for a while, then give the core away. On an oversubscribed
+ * machine the thread we wait for may need our core to run at all. */
+static void relax(unsigned *spins) {
+    if (++*spins < 2048) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
+}
+
 static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -54,8 +67,10 @@ static void *worker(void *arg) {
     uint_fast64_t seen = P.start_gen[id];
     for (;;) {
         int64_t t0 = now_ns();
+        unsigned spins = 0;
         while (atomic_load_explicit(&P.gen, memory_order_acquire) == seen) {
-            if (now_ns() - t0 > SPIN_NS) {
+            relax(&spins);
+            if ((spins & 255) == 0 && now_ns() - t0 > SPIN_NS) {
                 pthread_mutex_lock(&P.lock);
                 atomic_fetch_add(&P.sleepers, 1);
                 while (atomic_load(&P.gen) == seen) pthread_cond_wait(&P.wake, &P.lock);
@@ -103,8 +118,8 @@ void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx) {
         pthread_mutex_unlock(&P.lock);
     }
     run_part(0);
-    while (atomic_load_explicit(&P.pending, memory_order_acquire) > 0) {
-    }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&P.pending, memory_order_acquire) > 0) relax(&spins);
     pthread_mutex_unlock(&P.use);
 }
 

@@ -6,13 +6,20 @@ void nb_k_relu(float *restrict y, const float *restrict x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* PyTorch's threshold_backward: the gradient passes where the output is > 0. */
+/* PyTorch's threshold_backward: the gradient passes where the output is > 0. (gy is loaded
+ * unconditionally so the select vectorises instead of branching on every element.) */
 void nb_k_relu_backward(float *restrict gx, const float *restrict gy, const float *restrict y,
                         int64_t n, float beta) {
     if (beta == 0.0f)
-        for (int64_t i = 0; i < n; i++) gx[i] = y[i] > 0.0f ? gy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            float g = gy[i];
+            gx[i] = y[i] > 0.0f ? g : 0.0f;
+        }
     else
-        for (int64_t i = 0; i < n; i++) gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            float g = gy[i];
+            gx[i] += y[i] > 0.0f ? g : 0.0f;
+        }
 }
 
 void nb_k_leaky_relu(float *restrict y, const float *restrict x, int64_t n, float slope) {
@@ -62,6 +69,31 @@ void nb_k_gelu_backward(float *restrict gx, const float *restrict gy, const floa
         float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         float pdf = k * expf(-0.5f * x[i] * x[i]);
         float g = gy[i] * (cdf + x[i] * pdf);
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_elu(float *restrict y, const float *restrict x, int64_t n, float alpha) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+}
+
+void nb_k_elu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                       int64_t n, float alpha, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = x[i] > 0.0f ? gy[i] : gy[i] * alpha * expf(x[i]);
+        gx[i] = beta == 0.0f ? g : gx[i] + g;
+    }
+}
+
+void nb_k_silu(float *restrict y, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void nb_k_silu_backward(float *restrict gx, const float *restrict gy, const float *restrict x,
+                        int64_t n, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        float g = gy[i] * s * (1.0f + x[i] * (1.0f - s));
         gx[i] = beta == 0.0f ? g : gx[i] + g;
     }
 }

@@ -17,5 +17,11 @@ void nb_k_sigmoid_backward(float *gx, const float *gy, const float *y, int64_t n
 /* exact GELU: x * Phi(x) */
 void nb_k_gelu(float *y, const float *x, int64_t n);
 void nb_k_gelu_backward(float *gx, const float *gy, const float *x, int64_t n, float beta);
+/* ELU: x > 0 ? x : alpha (exp(x) - 1); derivative from x */
+void nb_k_elu(float *y, const float *x, int64_t n, float alpha);
+void nb_k_elu_backward(float *gx, const float *gy, const float *x, int64_t n, float alpha, float beta);
+/* SiLU: x sigmoid(x); derivative s (1 + x (1 - s)) from x */
+void nb_k_silu(float *y, const float *x, int64_t n);
+void nb_k_silu_backward(float *gx, const float *gy, const float *x, int64_t n, float beta);
 
 #endif

@@ -79,8 +79,8 @@ nb_tensor *nb_cross_entropy(nb_arena *ar, nb_tensor *logits, const nb_tensor *ta
     s->red = o.reduction;
     s->w = o.weight ? nb_f32(o.weight) : NULL;
     nb_k_softmax_rows(s->p, lse, nb_f32(logits), N, C);
-    nb_tensor *out = o.reduction == NB_REDUCTION_NONE ? nb__tensor(ar, NB_FLOAT32, 1, &N)
-                                                      : nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *out = o.reduction == NB_REDUCTION_NONE ? nb__out(ar, NB_FLOAT32, 1, &N)
+                                                      : nb__out(ar, NB_FLOAT32, 0, NULL);
     if (!out) return NULL;
     const float *x = nb_f32(logits);
     double total = 0, denom = 0;

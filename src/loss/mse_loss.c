@@ -28,8 +28,8 @@ nb_tensor *nb_mse_loss(nb_arena *ar, nb_tensor *input, nb_tensor *target, nb_red
                         nb__shape(target, 0), nb__shape(input, 1));
     if ((unsigned)red > NB_REDUCTION_NONE)
         return nb__null(NB_EINVAL, "mse_loss: unknown reduction %d", (int)red);
-    nb_tensor *out = red == NB_REDUCTION_NONE ? nb__tensor_like(ar, input)
-                                              : nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *out = red == NB_REDUCTION_NONE ? nb__out_like(ar, input)
+                                              : nb__out(ar, NB_FLOAT32, 0, NULL);
     if (!out) return NULL;
     const float *x = nb_f32(input), *t = nb_f32(target);
     double total = 0.0;

@@ -35,8 +35,8 @@ nb_tensor *nb_nll_loss(nb_arena *ar, nb_tensor *logp, const nb_tensor *target,
     int64_t N = logp->shape[0], C = logp->shape[1];
     nll *s = nb__arena_alloc(ar, sizeof *s);
     float *w = o.weight ? nb__arena_alloc(ar, sizeof(float) * (size_t)(C ? C : 1)) : NULL;
-    nb_tensor *out = o.reduction == NB_REDUCTION_NONE ? nb__tensor(ar, NB_FLOAT32, 1, &N)
-                                                      : nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *out = o.reduction == NB_REDUCTION_NONE ? nb__out(ar, NB_FLOAT32, 1, &N)
+                                                      : nb__out(ar, NB_FLOAT32, 0, NULL);
     if (!s || (o.weight && !w) || !out) return NULL;
     if (w) memcpy(w, o.weight->data, sizeof(float) * (size_t)C); /* the caller may change it */
     s->ignore = o.ignore_index;

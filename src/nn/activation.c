@@ -1,4 +1,4 @@
-/* activation.c - parameter-free modules wrapping an op (ReLU, Tanh, Softmax, Flatten, ...). */
+/* activation.c - parameter-free modules wrapping an op (ReLU, ELU, Softmax, Flatten, Identity...). */
 #include <stdio.h>
 #include "../core/internal.h"
 
@@ -18,9 +18,13 @@ static nb_tensor *gelu_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { (void)m; 
 static nb_tensor *softmax_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { return nb_softmax(ar, x, A(m)->d0); }
 static nb_tensor *log_softmax_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { return nb_log_softmax(ar, x, A(m)->d0); }
 static nb_tensor *flatten_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { return nb_flatten(ar, x, A(m)->d0, A(m)->d1); }
+static nb_tensor *elu_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { return nb_elu(ar, x, A(m)->f); }
+static nb_tensor *silu_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { (void)m; return nb_silu(ar, x); }
+static nb_tensor *identity_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { (void)m; (void)ar; return x; }
 
 static void slope_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "negative_slope=%g", (double)A(m)->f); }
 static void dim_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "dim=%d", A(m)->d0); }
+static void alpha_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "alpha=%s", nb__pyfloat(A(m)->f, 0)); }
 static void flatten_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "start_dim=%d, end_dim=%d", A(m)->d0, A(m)->d1); }
 
 static const nb_module_ops relu_ops = {"ReLU", relu_fwd, NULL, NULL};
@@ -31,6 +35,9 @@ static const nb_module_ops gelu_ops = {"GELU", gelu_fwd, NULL, NULL};
 static const nb_module_ops softmax_ops = {"Softmax", softmax_fwd, dim_repr, NULL};
 static const nb_module_ops log_softmax_ops = {"LogSoftmax", log_softmax_fwd, dim_repr, NULL};
 static const nb_module_ops flatten_ops = {"Flatten", flatten_fwd, flatten_repr, NULL};
+static const nb_module_ops elu_ops = {"ELU", elu_fwd, alpha_repr, NULL};
+static const nb_module_ops silu_ops = {"SiLU", silu_fwd, NULL, NULL};
+static const nb_module_ops identity_ops = {"Identity", identity_fwd, NULL, NULL};
 
 static nb_module *make(const nb_module_ops *ops, float f, int d0, int d1) {
     act *a = (act *)nb_module_alloc(sizeof *a, ops);
@@ -49,3 +56,6 @@ nb_module *nb_gelu_new(void) { return make(&gelu_ops, 0, 0, 0); }
 nb_module *nb_softmax_new(int dim) { return make(&softmax_ops, 0, dim, 0); }
 nb_module *nb_log_softmax_new(int dim) { return make(&log_softmax_ops, 0, dim, 0); }
 nb_module *nb_flatten_new(int start_dim, int end_dim) { return make(&flatten_ops, 0, start_dim, end_dim); }
+nb_module *nb_elu_new(float alpha) { return make(&elu_ops, alpha, 0, 0); }
+nb_module *nb_silu_new(void) { return make(&silu_ops, 0, 0, 0); }
+nb_module *nb_identity_new(void) { return make(&identity_ops, 0, 0, 0); }

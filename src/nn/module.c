@@ -1,4 +1,5 @@
 /* module.c - the module base: registration, names, the parameter slab, train/eval, free. */
+#include <stdarg.h>
 #include <stdio.h>
 #include "../core/internal.h"
 
@@ -286,24 +287,34 @@ void nb_module_zero_grad(nb_module *m, bool set_to_none) {
     if (m) walk(m, "", true, false, zero_fn, &set_to_none);
 }
 
-static int repr(const nb_module *m, char *buf, size_t n, int indent) {
+/* Append to buf (capacity n) at offset *len, snprintf-style: *len counts what was needed. */
+static void emit(char *buf, size_t n, int *len, const char *fmt, ...) NB_PRINTF(4, 5);
+static void emit(char *buf, size_t n, int *len, const char *fmt, ...) {
+    size_t off = (size_t)*len < n ? (size_t)*len : n;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf ? buf + off : NULL, buf ? n - off : 0, fmt, ap);
+    va_end(ap);
+    if (k > 0) *len += k;
+}
+
+static void repr(const nb_module *m, char *buf, size_t n, int indent, int *len) {
     char extra[256] = "";
     if (m->ops->extra_repr) m->ops->extra_repr(m, extra, sizeof extra);
-    int len = snprintf(buf, n, "%s(%s", m->ops->type, extra);
+    emit(buf, n, len, "%s(%s", m->ops->type, extra);
     for (int i = 0; i < m->nchildren; i++) {
-        size_t off = (size_t)len < n ? (size_t)len : n;
-        len += snprintf(buf + off, n - off, "\n%*s(%s): ", indent + 2, "", m->child_names[i]);
-        off = (size_t)len < n ? (size_t)len : n;
-        len += repr(m->children[i], buf + off, n - off, indent + 2);
+        emit(buf, n, len, "\n%*s(%s): ", indent + 2, "", m->child_names[i]);
+        repr(m->children[i], buf, n, indent + 2, len);
     }
-    size_t off = (size_t)len < n ? (size_t)len : n;
-    len += snprintf(buf + off, n - off, m->nchildren ? "\n%*s)" : ")", indent, "");
-    return len;
+    if (m->nchildren) emit(buf, n, len, "\n%*s)", indent, "");
+    else emit(buf, n, len, ")");
 }
 
 int nb_module_repr(const nb_module *m, char *buf, size_t n) {
-    if (!m) return snprintf(buf, n, "(null)");
-    return repr(m, buf, n, 0);
+    int len = 0;
+    if (!m) emit(buf, n, &len, "(null)");
+    else repr(m, buf, n, 0, &len);
+    return len;
 }
 
 void nb_module_free(nb_module *m) {

@@ -1,10 +1,10 @@
-/* activation.c - relu, leaky_relu, tanh, sigmoid, gelu: each forward with its backward. */
+/* activation.c - relu, leaky_relu, tanh, sigmoid, gelu, elu, silu: forward beside backward. */
 #include "../core/internal.h"
 #include "../kernels/activation.h"
 
 static nb_tensor *unary_out(nb_arena *ar, const char *op, nb_tensor *x) {
     if (nb__check_f32(op, x, "input")) return NULL;
-    return nb__tensor_like(ar, x);
+    return nb__out_like(ar, x);
 }
 
 /* ---- relu: y = max(x, 0); dx = dy where y > 0 ------------------------------------------- */
@@ -81,5 +81,37 @@ nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *x) {
     if (!y) return NULL;
     nb_k_gelu(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "gelu", gelu_backward, 1, &x);
+    return y;
+}
+
+/* ---- elu: y = x > 0 ? x : alpha (e^x - 1); dx = dy (x > 0 ? 1 : alpha e^x) ------------- */
+static void elu_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_elu_backward(g, nb_f32(n->out->grad), nb_f32(n->in[0]), n->out->numel,
+                             (float)n->arg.f[0], beta);
+}
+
+nb_tensor *nb_elu(nb_arena *ar, nb_tensor *x, float alpha) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "elu", x);
+    if (!y) return NULL;
+    nb_k_elu(nb_f32(y), nb_f32(x), x->numel, alpha);
+    nb_node *n = nb__record(ar, y, "elu", elu_backward, 1, &x);
+    if (n) n->arg.f[0] = alpha;
+    return y;
+}
+
+/* ---- silu: y = x s(x); dx = dy s (1 + x (1 - s)) ----------------------------------------- */
+static void silu_backward(nb_node *n) {
+    float beta, *g = nb__grad(n->in[0], &beta);
+    if (g) nb_k_silu_backward(g, nb_f32(n->out->grad), nb_f32(n->in[0]), n->out->numel, beta);
+}
+
+nb_tensor *nb_silu(nb_arena *ar, nb_tensor *x) {
+    if (!x) return NULL;
+    nb_tensor *y = unary_out(ar, "silu", x);
+    if (!y) return NULL;
+    nb_k_silu(nb_f32(y), nb_f32(x), x->numel);
+    nb__record(ar, y, "silu", silu_backward, 1, &x);
     return y;
 }

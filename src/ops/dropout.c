@@ -17,7 +17,7 @@ nb_tensor *nb_dropout(nb_arena *ar, nb_tensor *x, float p, bool training, nb_rng
                         nb__pyfloat(p, 0));
     if (!training || p == 0.0f) return x; /* identity: no copy, no node */
     if (!rng) return nb__null(NB_EINVAL, "dropout: rng is NULL");
-    nb_tensor *y = nb__tensor_like(ar, x);
+    nb_tensor *y = nb__out_like(ar, x);
     float *mask = nb__arena_alloc(ar, sizeof(float) * (size_t)(x->numel ? x->numel : 1));
     if (!y || !mask) return NULL;
     float scale = p == 1.0f ? 0.0f : 1.0f / (1.0f - p);

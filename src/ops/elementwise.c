@@ -50,7 +50,7 @@ static nb_tensor *binary(nb_arena *ar, nb_k_binop op, nb_tensor *a, nb_tensor *b
     int nd = 0;
     int64_t shape[NB_MAX_DIMS];
     if (broadcast_shape(name, a, b, &nd, shape)) return NULL;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, nd, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, nd, shape);
     if (!y) return NULL;
     nb_k_bcast p;
     nb_k_bcast_plan(&p, nd, shape, a->ndim, a->shape, b->ndim, b->shape);
@@ -74,7 +74,7 @@ static void add_scalar_backward(nb_node *n) {
 nb_tensor *nb_add_scalar(nb_arena *ar, nb_tensor *a, float s) {
     if (!a) return NULL;
     if (nb__check_f32("add_scalar", a, "input")) return NULL;
-    nb_tensor *y = nb__tensor_like(ar, a);
+    nb_tensor *y = nb__out_like(ar, a);
     if (!y) return NULL;
     nb_k_add_scalar(nb_f32(y), nb_f32(a), s, a->numel);
     nb__record(ar, y, "add_scalar", add_scalar_backward, 1, &a);
@@ -90,7 +90,7 @@ static void mul_scalar_backward(nb_node *n) {
 nb_tensor *nb_mul_scalar(nb_arena *ar, nb_tensor *a, float s) {
     if (!a) return NULL;
     if (nb__check_f32("mul_scalar", a, "input")) return NULL;
-    nb_tensor *y = nb__tensor_like(ar, a);
+    nb_tensor *y = nb__out_like(ar, a);
     if (!y) return NULL;
     nb_k_scale(nb_f32(y), nb_f32(a), s, a->numel, 0.0f);
     nb_node *n = nb__record(ar, y, "mul_scalar", mul_scalar_backward, 1, &a);

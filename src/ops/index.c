@@ -32,7 +32,7 @@ nb_tensor *nb_index_select(nb_arena *ar, nb_tensor *a, nb_tensor *index) {
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[0] = index->numel;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, a->ndim, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, a->ndim, shape);
     if (!y) return NULL;
     nb_k_index_rows(nb_f32(y), nb_f32(a), nb_i32(index), index->numel,
                     nb__numel(a->ndim - 1, a->shape + 1));
@@ -71,7 +71,7 @@ nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index) {
     }
     if (check_indices("gather", index, a->shape[0])) return NULL;
     gather_plan *p = nb__arena_alloc(ar, sizeof *p);
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, index->ndim, index->shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, index->ndim, index->shape);
     if (!p || !y) return NULL;
     p->R = nb__numel(index->ndim - 1, index->shape + 1);
     p->S = nb__numel(a->ndim - 1, a->shape + 1);

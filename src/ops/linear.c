@@ -31,7 +31,7 @@ nb_tensor *nb_linear(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out_f;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, x->ndim, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim, shape);
     if (!y) return NULL;
     int64_t rows = x->numel / (in_f ? in_f : 1);
     if (b) nb_k_bcast_rows(nb_f32(y), nb_f32(b), rows, out_f);

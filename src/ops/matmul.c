@@ -37,7 +37,7 @@ nb_tensor *nb_matmul(nb_arena *ar, nb_tensor *a, nb_tensor *b) {
                         (long long)b->shape[nd - 2]);
     int64_t shape[3] = {a->shape[0], N, M};
     if (nd == 2) shape[0] = N, shape[1] = M;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, nd, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, nd, shape);
     if (!y) return NULL;
     int64_t batch = nd == 3 ? a->shape[0] : 1;
     for (int64_t t = 0; t < batch; t++)

@@ -26,7 +26,7 @@ static void sum_backward(nb_node *n) {
 static nb_tensor *sum_all(nb_arena *ar, const char *op, nb_tensor *x, bool mean) {
     if (!x) return NULL;
     if (nb__check_f32(op, x, "input")) return NULL;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, 0, NULL);
     if (!y) return NULL;
     float div = mean ? (float)x->numel : 1.0f;
     nb_f32(y)[0] = (float)nb_k_sum(nb_f32(x), x->numel) / div;
@@ -54,7 +54,7 @@ static nb_tensor *sum_dim(nb_arena *ar, const char *op, nb_tensor *x, int dim, b
     int d = reduce_dim(op, dim, x->ndim);
     if (d < 0) return NULL;
     int64_t shape[NB_MAX_DIMS], outer, C, inner;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, reduced_shape(x, d, keepdim, shape), shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, reduced_shape(x, d, keepdim, shape), shape);
     if (!y) return NULL;
     nb__around(x, d, &outer, &C, &inner);
     float div = mean ? (float)C : 1.0f;
@@ -86,7 +86,7 @@ nb_tensor *nb_max(nb_arena *ar, nb_tensor *x) {
     if (x->numel == 0)
         return nb__null(NB_EINVAL, "max: expected reduction dim to be specified for "
                                    "input.numel() == 0 (shape %s)", nb__shape(x, 0));
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, 0, NULL);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, 0, NULL);
     if (!y) return NULL;
     nb_f32(y)[0] = nb_k_max(nb_f32(x), x->numel);
     nb__record(ar, y, "max", max_backward, 1, &x);
@@ -113,7 +113,7 @@ static nb_tensor *max_along(nb_arena *ar, const char *op, nb_tensor *x, int dim,
     nb__around(x, d, &outer, &C, &inner);
     if (C == 0) return nb__null(NB_EINVAL, "%s: cannot reduce an empty dim", op);
     int nd = reduced_shape(x, d, keepdim, shape);
-    nb_tensor *y = nb__tensor(ar, values ? NB_FLOAT32 : NB_INT32, nd, shape);
+    nb_tensor *y = nb__out(ar, values ? NB_FLOAT32 : NB_INT32, nd, shape);
     if (!y) return NULL;
     if (!values) {
         nb_k_max_dim(NULL, nb_i32(y), nb_f32(x), outer, C, inner);

@@ -35,7 +35,7 @@ nb_tensor *nb_transpose(nb_arena *ar, nb_tensor *x, int dim0, int dim1) {
     memcpy(shape, x->shape, sizeof shape);
     shape[d0] = x->shape[d1];
     shape[d1] = x->shape[d0];
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, x->ndim, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim, shape);
     if (!y) return NULL;
     transpose_dims(x, d0, d1, v);
     nb_k_transpose(nb_f32(y), nb_f32(x), v[0], v[1], v[2], v[3], v[4], 0.0f);
@@ -100,7 +100,7 @@ static nb_tensor *join(nb_arena *ar, const char *op, int n, nb_tensor *const *ts
         shape[d] = 0;
         for (int i = 0; i < n; i++) shape[d] += ts[i]->shape[d];
     }
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, nd, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, nd, shape);
     if (!y) return NULL;
     int64_t outer, total, inner, off = 0;
     nb__around(y, d, &outer, &total, &inner);
@@ -147,7 +147,7 @@ nb_tensor *nb_slice(nb_arena *ar, nb_tensor *x, int dim, int64_t start, int64_t 
     int64_t shape[NB_MAX_DIMS], outer, C, inner;
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = e - s;
-    nb_tensor *y = nb__tensor(ar, NB_FLOAT32, x->ndim, shape);
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim, shape);
     if (!y) return NULL;
     nb__around(x, d, &outer, &C, &inner);
     nb_k_copy_rows(nb_f32(y), (e - s) * inner, nb_f32(x) + s * inner, size * inner, outer,

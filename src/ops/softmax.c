@@ -16,7 +16,7 @@ static nb_tensor *softmax_op(nb_arena *ar, nb_tensor *x, int dim, int log) {
     if (nb__check_f32(op, x, "input")) return NULL;
     int d = x->ndim == 0 && (dim == 0 || dim == -1) ? 0 : nb__dim(op, dim, x->ndim);
     if (d < 0) return NULL;
-    nb_tensor *y = nb__tensor_like(ar, x);
+    nb_tensor *y = nb__out_like(ar, x);
     if (!y) return NULL;
     int64_t outer, C, inner;
     nb__around(x, d, &outer, &C, &inner);

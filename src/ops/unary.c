@@ -6,7 +6,7 @@
 
 static nb_tensor *unary_out(nb_arena *ar, const char *op, nb_tensor *x) {
     if (nb__check_f32(op, x, "input")) return NULL;
-    return nb__tensor_like(ar, x);
+    return nb__out_like(ar, x);
 }
 
 /* ---- neg: dx = -dy ----------------------------------------------------------------------- */

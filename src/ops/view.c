@@ -40,6 +40,7 @@ nb_tensor *nb_reshape(nb_arena *ar, nb_tensor *x, int ndim, const int64_t *shape
         return nb__null(NB_ESHAPE, "reshape: shape '%s' is invalid for input of size %lld",
                         nb__shape_of(ndim, shape, 0), (long long)x->numel);
     }
+    if (!ar) return nb__null(NB_EINVAL, "reshape: arena is NULL (ops write their output in an arena)");
     nb_tensor *y = nb__alias(ar, x, ndim, s, x->data);
     if (y) nb__record(ar, y, "reshape", view_backward, 1, &x);
     return y;

@@ -1,4 +1,5 @@
-/* scheduler.c - the scheduler base: initial_lr, base_lrs, the step, get_last_lr, state_dict. */
+/* scheduler.c - the scheduler base: initial_lr, base_lrs, the step (with rollback),
+ * get_last_lr, state_dict. PyTorch's _LRScheduler in C; a schedule file only adds its rule. */
 #include <math.h>
 #include <stdio.h>
 #include "scheduler.h"
@@ -10,70 +11,220 @@ nb_sched *nb__sched_alloc(const nb_sched_algo *algo, nb_optim *o) {
     s->algo = algo;
     s->opt = o;
     s->ngroups = nb_optim_num_groups(o);
-    s->base_lrs = nb__calloc((size_t)s->ngroups, sizeof(double));
-    s->last_lr = nb__calloc((size_t)s->ngroups, sizeof(double));
     s->last_epoch = -1;
-    if (!s->base_lrs || !s->last_lr) {
-        nb_sched_free(s);
+    /* one block of doubles: base_lrs, last_lr, lrs, moms, then the snapshot's 4 * ngroups */
+    size_t n = (size_t)s->ngroups;
+    double *d = nb__calloc(8 * n + 1, sizeof(double));
+    s->snap = nb__malloc(algo->size);
+    if (!d || !s->snap) {
+        nb__free(d);
+        nb__free(s->snap);
+        nb__free(s);
         return NULL;
     }
+    s->base_lrs = d;
+    s->last_lr = d + n;
+    s->lrs = d + 2 * n;
+    s->moms = d + 3 * n;
+    s->snap_vals = d + 4 * n;
     return s;
 }
 
 double nb__sched_group_lr(const nb_sched *s, int g) { return nb_optim_get(s->opt, g, "lr"); }
 
-nb_sched *nb__sched_start(nb_sched *s) {
-    if (!s) return NULL;
-    for (int g = 0; g < s->ngroups; g++) {
-        const nb_value *init = nb_optim_get_value(s->opt, g, "initial_lr");
-        if (!init) {
-            nb_value v = nb_num("initial_lr", nb__sched_group_lr(s, g));
-            if (nb_optim_put(s->opt, g, &v)) goto fail;
-            init = nb_optim_get_value(s->opt, g, "initial_lr");
-        }
-        s->base_lrs[g] = init->num;
+double nb__sched_group_mom(const nb_sched *s, int g) {
+    if (s->mom == NB_SCHED_MOM_MOMENTUM) return nb_optim_get(s->opt, g, "momentum");
+    if (s->mom == NB_SCHED_MOM_BETA1) {
+        const nb_value *v = nb_optim_get_value(s->opt, g, "betas");
+        return v && v->kind == NB_VALUE_LIST && v->len > 0 ? nb_value_elems(v)[0] : NAN;
     }
-    if (nb_sched_step(s) == NB_OK) return s;
-fail:
-    nb_sched_free(s);
-    return NULL;
+    return NAN;
 }
 
-int nb__sched_apply(nb_sched *s, const double *lrs) {
-    for (int g = 0; g < s->ngroups; g++) {
-        int rc = nb_optim_set(s->opt, g, "lr", lrs[g]);
-        if (rc) return rc;
-        s->last_lr[g] = lrs[g];
+static int set_mom(nb_sched *s, int g, double m) {
+    return s->mom == NB_SCHED_MOM_BETA1 ? nb_optim_set_elem(s->opt, g, "betas", 0, m)
+                                        : nb_optim_set(s->opt, g, "momentum", m);
+}
+
+bool nb__sched_groups_have(const nb_optim *o, const char *name, int *missing) {
+    for (int g = 0; g < nb_optim_num_groups(o); g++)
+        if (!nb_optim_get_value(o, g, name)) {
+            if (missing) *missing = g;
+            return false;
+        }
+    return true;
+}
+
+int nb__sched_per_group(const nb_sched *s, const char *name, double scalar, const double *list,
+                        int n, double *out) {
+    if (list || n) {
+        if (!list || n != s->ngroups)
+            return nb__error(NB_EINVAL, "expected %d values for %s, got %d", s->ngroups, name, n);
+        memcpy(out, list, sizeof(double) * (size_t)n);
+    } else {
+        for (int g = 0; g < s->ngroups; g++) out[g] = scalar;
     }
     return NB_OK;
 }
 
+double *nb__sched_group_array(const nb_sched *s) {
+    return nb__calloc((size_t)s->ngroups + 1, sizeof(double));
+}
+
+int nb__sched_choice(char *dst, const char *v, const char *const *choices, const char *msg) {
+    for (int i = 0; v && choices[i]; i++)
+        if (!strcmp(v, choices[i])) {
+            snprintf(dst, NB_VALUE_NAME_MAX, "%s", v);
+            return NB_OK;
+        }
+    return nb__error(NB_EINVAL, msg, v ? v : "None");
+}
+
+/* ---- construction ------------------------------------------------------------------------ */
+int nb__sched_backup(nb_sched *s) {
+    if (!s->backup && !(s->backup = nb_optim_state_dict(s->opt))) return NB_ENOMEM;
+    return NB_OK;
+}
+
+nb_sched *nb__sched_fail(nb_sched *s) {
+    if (!s) return NULL;
+    if (s->backup) { /* put the optimizer back as it was, keeping the error that got us here */
+        char msg[512];
+        nb_status st = nb_last_status();
+        snprintf(msg, sizeof msg, "%s", nb_last_error());
+        nb_optim_load_state_dict(s->opt, s->backup);
+        nb__error(st ? st : NB_EINVAL, "%s", msg);
+    }
+    nb_sched_free(s);
+    return NULL;
+}
+
+nb_sched *nb__sched_start(nb_sched *s, int64_t last_epoch) {
+    if (!s) return NULL;
+    if (last_epoch < -1) {
+        nb__error(NB_EINVAL, "%s: last_epoch must be >= -1, got %lld", s->algo->name, (long long)last_epoch);
+        return nb__sched_fail(s);
+    }
+    if (nb__sched_backup(s)) return nb__sched_fail(s);
+    for (int g = 0; g < s->ngroups; g++) {
+        const nb_value *init = nb_optim_get_value(s->opt, g, "initial_lr");
+        if (!init && last_epoch == -1) { /* group.setdefault('initial_lr', group['lr']) */
+            nb_value v = nb_num("initial_lr", nb__sched_group_lr(s, g));
+            if (nb_optim_put(s->opt, g, &v)) return nb__sched_fail(s);
+            init = nb_optim_get_value(s->opt, g, "initial_lr");
+        }
+        if (!init) {
+            nb__error(NB_EINVAL, "param 'initial_lr' is not specified in param_groups[%d] when "
+                      "resuming an optimizer", g);
+            return nb__sched_fail(s);
+        }
+        if (init->kind != NB_VALUE_NUMBER && init->kind != NB_VALUE_INT) {
+            nb__error(NB_EINVAL, "%s: param_groups[%d]['initial_lr'] is not a number", s->algo->name, g);
+            return nb__sched_fail(s);
+        }
+        s->base_lrs[g] = init->num;
+    }
+    s->last_epoch = last_epoch;
+    if (nb__sched_initial_step(s)) return nb__sched_fail(s);
+    nb_optim_dict_free(s->backup);
+    s->backup = NULL;
+    return s;
+}
+
+int nb__sched_initial_step(nb_sched *s) {
+    s->step_count = 0;
+    return nb_sched_step(s);
+}
+
+/* ---- the step ---------------------------------------------------------------------------- */
+int nb__sched_apply(nb_sched *s, const double *lrs) {
+    for (int g = 0; g < s->ngroups; g++) {
+        int rc = nb_optim_set(s->opt, g, "lr", lrs[g]);
+        if (!rc && s->mom && !isnan(s->moms[g])) rc = set_mom(s, g, s->moms[g]);
+        if (rc) return rc;
+    }
+    memcpy(s->last_lr, lrs, sizeof(double) * (size_t)s->ngroups);
+    return NB_OK;
+}
+
+void nb__sched_save(nb_sched *s) {
+    int n = s->ngroups;
+    memcpy(s->snap, s, s->algo->size);
+    memcpy(s->snap_vals, s->base_lrs, sizeof(double) * (size_t)n);
+    memcpy(s->snap_vals + n, s->last_lr, sizeof(double) * (size_t)n);
+    for (int g = 0; g < n; g++) {
+        s->snap_vals[2 * n + g] = nb__sched_group_lr(s, g);
+        s->snap_vals[3 * n + g] = nb__sched_group_mom(s, g);
+    }
+}
+
+void nb__sched_undo(nb_sched *s) {
+    int n = s->ngroups;
+    if (s->algo->undo) s->algo->undo(s);
+    for (int g = 0; g < n; g++) { /* values that were valid before: setting them back succeeds */
+        double lr = s->snap_vals[2 * n + g], m = s->snap_vals[3 * n + g];
+        if (!isnan(lr) && nb__sched_group_lr(s, g) != lr) nb_optim_set(s->opt, g, "lr", lr);
+        if (s->mom && !isnan(m) && nb__sched_group_mom(s, g) != m) set_mom(s, g, m);
+    }
+    memcpy(s, s->snap, s->algo->size);
+    memcpy(s->base_lrs, s->snap_vals, sizeof(double) * (size_t)n);
+    memcpy(s->last_lr, s->snap_vals + n, sizeof(double) * (size_t)n);
+}
+
 static int base_step(nb_sched *s, double epoch) {
-    double stack_lrs[8], *lrs = stack_lrs;
-    if (s->ngroups > 8 && !(lrs = nb__malloc(sizeof(double) * (size_t)s->ngroups))) return NB_ENOMEM;
     s->step_count++;
+    for (int g = 0; g < s->ngroups; g++) s->moms[g] = NAN;
     int rc;
     if (isnan(epoch)) {
         s->last_epoch++;
-        rc = s->algo->get_lr(s, lrs);
+        rc = s->algo->get_lr(s, s->lrs);
     } else {
-        s->last_epoch = (int64_t)floor(epoch);
-        rc = s->algo->closed_form ? s->algo->closed_form(s, lrs) : s->algo->get_lr(s, lrs);
+        s->last_epoch = (int64_t)epoch;
+        rc = s->algo->closed_form ? s->algo->closed_form(s, s->lrs) : s->algo->get_lr(s, s->lrs);
     }
-    if (!rc) rc = nb__sched_apply(s, lrs);
-    if (lrs != stack_lrs) nb__free(lrs);
+    return rc ? rc : nb__sched_apply(s, s->lrs);
+}
+
+static int run_step(nb_sched *s, double epoch) {
+    s->nstepped = 0;
+    nb__sched_save(s);
+    int rc = s->algo->step ? s->algo->step(s, epoch) : base_step(s, epoch);
+    if (rc) nb__sched_undo(s);
     return rc;
 }
 
 int nb_sched_step(nb_sched *s) {
     if (!s) return nb__error(NB_EINVAL, "scheduler is NULL");
-    return s->algo->step ? s->algo->step(s, NAN) : base_step(s, NAN);
+    if (s->algo->step_metric)
+        return nb__error(NB_EINVAL, "%s: step needs the metric (nb_sched_step_metric)", s->algo->name);
+    return run_step(s, NAN);
 }
 
 int nb_sched_step_epoch(nb_sched *s, double epoch) {
     if (!s) return nb__error(NB_EINVAL, "scheduler is NULL");
-    if (isnan(epoch)) return nb__error(NB_EINVAL, "%s: epoch is NaN", s->algo->name);
-    return s->algo->step ? s->algo->step(s, epoch) : base_step(s, epoch);
+    if (s->algo->step_metric)
+        return nb__error(NB_EINVAL, "%s: step needs the metric (nb_sched_step_metric)", s->algo->name);
+    if (s->algo->no_epoch)
+        return nb__error(NB_EINVAL, "%s: step() takes no epoch", s->algo->name);
+    if (!isfinite(epoch) || fabs(epoch) > 9007199254740992.0)
+        return nb__error(NB_EINVAL, "%s: epoch must be a finite number, got %s", s->algo->name,
+                         nb__pyfloat(epoch, 0));
+    if (!s->algo->fractional_epoch && epoch != floor(epoch))
+        return nb__error(NB_EINVAL, "%s: step(epoch) takes an integer epoch, got %s", s->algo->name,
+                         nb__pyfloat(epoch, 0));
+    return run_step(s, epoch);
+}
+
+int nb_sched_step_metric(nb_sched *s, double metric) {
+    if (!s) return nb__error(NB_EINVAL, "scheduler is NULL");
+    if (!s->algo->step_metric)
+        return nb__error(NB_EINVAL, "%s: step(metrics) is for ReduceLROnPlateau; use nb_sched_step",
+                         s->algo->name);
+    s->nstepped = 0;
+    nb__sched_save(s);
+    int rc = s->algo->step_metric(s, metric);
+    if (rc) nb__sched_undo(s);
+    return rc;
 }
 
 double nb_sched_last_lr(const nb_sched *s, int g) {
@@ -88,9 +239,79 @@ nb_optim *nb_sched_optimizer(const nb_sched *s) { return s ? s->opt : NULL; }
 void nb_sched_free(nb_sched *s) {
     if (!s) return;
     if (s->algo->free) s->algo->free(s);
+    for (int i = 0; i < s->algo->nfields; i++)
+        if (s->algo->fields[i].kind == NB_VALUE_LIST)
+            nb__free(*(double **)((char *)s + s->algo->fields[i].offset));
+    nb_optim_dict_free(s->backup);
     nb__free(s->base_lrs);
-    nb__free(s->last_lr);
+    nb__free(s->snap);
     nb__free(s);
+}
+
+/* ---- containers -------------------------------------------------------------------------- */
+nb_sched_container *nb__container_new(const nb_sched_algo *algo, nb_optim *o, nb_sched *const *scheds, int n) {
+    int rc = NB_OK;
+    if (n < 1 || !scheds)
+        rc = nb__error(NB_EINVAL, "%s expects at least one scheduler%s, but got no scheduler.", algo->name,
+                       strcmp(algo->name, "ChainedScheduler") ? "" : " to be chained");
+    for (int i = 0; !rc && i < n; i++) {
+        if (!scheds[i]) { /* keep the error of the constructor that returned NULL */
+            rc = nb_last_status() ? (int)nb_last_status()
+                                  : nb__error(NB_EINVAL, "%s: scheduler at index %d is NULL", algo->name, i);
+        } else if (scheds[i]->algo->step_metric) {
+            rc = nb__error(NB_EINVAL, "%s does not support `ReduceLROnPlateau` scheduler as it requires "
+                           "additional kwargs to be specified when calling `step`, but got one at index %d "
+                           "in the given schedulers sequence.", algo->name, i);
+        }
+        for (int j = 0; !rc && j < i; j++)
+            if (scheds[j] == scheds[i])
+                rc = nb__error(NB_EINVAL, "%s: scheduler at index %d appears twice", algo->name, i);
+    }
+    nb_sched_container *c = rc ? NULL : (nb_sched_container *)nb__sched_alloc(algo, o);
+    if (c && !(c->subs = nb__malloc(sizeof(nb_sched *) * (size_t)n))) {
+        nb_sched_free(&c->base);
+        c = NULL;
+    }
+    if (!c) {
+        for (int i = 0; scheds && i < n; i++) nb_sched_free(scheds[i]);
+        return NULL;
+    }
+    memcpy(c->subs, scheds, sizeof(nb_sched *) * (size_t)n);
+    c->nsubs = n;
+    return c;
+}
+
+nb_sched **nb__container_subs(const nb_sched *s, int *n) {
+    const nb_sched_container *c = (const nb_sched_container *)s;
+    *n = c->nsubs;
+    return c->subs;
+}
+
+void nb__container_free(nb_sched *s) {
+    nb_sched_container *c = (nb_sched_container *)s;
+    for (int i = 0; i < c->nsubs; i++) nb_sched_free(c->subs[i]);
+    nb__free(c->subs);
+}
+
+int nb__container_save(const nb_sched *s, nb_sched_dict *sd) {
+    const nb_sched_container *c = (const nb_sched_container *)s;
+    for (int i = 0; i < c->nsubs; i++) {
+        nb_sched_dict *sub = nb_sched_state_dict(c->subs[i]);
+        if (!sub || nb__sd_add_sub(sd, sub)) return NB_ENOMEM;
+    }
+    return NB_OK;
+}
+
+int nb__container_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
+    nb_sched_container *c = (nb_sched_container *)s;
+    if (sd->nsubs != c->nsubs)
+        return nb__error(NB_EFORMAT, "%s state_dict has %d schedulers, this one has %d", sd->type,
+                         sd->nsubs, c->nsubs);
+    for (int i = 0; i < c->nsubs; i++) {
+        int rc = nb__sched_load(c->subs[i], &sd->subs[i], commit);
+        if (rc) return rc;
+    }
+    return NB_OK;
 }
 
 /* ---- state_dict -------------------------------------------------------------------------- */
@@ -104,18 +325,47 @@ int nb__sd_add(nb_sched_dict *sd, const nb_value *v) {
 }
 
 int nb__sd_add_list(nb_sched_dict *sd, const char *name, const double *v, int n) {
-    nb_value lv = nb_num(name, 0);
-    lv.kind = NB_VALUE_LIST;
+    nb_value lv = nb__value(name, NB_VALUE_LIST, 0);
     lv.len = n;
-    if (n <= NB_VALUE_INLINE) memcpy(lv.inl, v, sizeof(double) * (size_t)n);
-    else lv.list = (double *)v; /* copied by nb__sd_add */
+    if (n <= NB_VALUE_INLINE) {
+        if (n > 0) memcpy(lv.inl, v, sizeof(double) * (size_t)n);
+    } else {
+        lv.list = (double *)v; /* copied by nb__sd_add */
+    }
     return nb__sd_add(sd, &lv);
+}
+
+int nb__sd_add_sub(nb_sched_dict *sd, nb_sched_dict *sub) {
+    nb_sched_dict *subs = nb__realloc(sd->subs, sizeof *subs * (size_t)(sd->nsubs + 1));
+    if (!subs) {
+        nb_sched_dict_free(sub);
+        return NB_ENOMEM;
+    }
+    sd->subs = subs;
+    subs[sd->nsubs++] = *sub; /* the entry takes over sub's contents */
+    nb__free(sub);
+    return NB_OK;
 }
 
 const nb_value *nb__sd_find(const nb_sched_dict *sd, const char *name) {
     for (int i = 0; i < sd->nvalues; i++)
         if (strcmp(sd->values[i].name, name) == 0) return &sd->values[i];
     return NULL;
+}
+
+int nb__sd_want(const nb_sched_dict *sd, const char *name, nb_value_kind kind, int len,
+                const nb_value **out) {
+    const nb_value *v = nb__sd_find(sd, name);
+    bool ok = v && (v->kind == kind || (kind == NB_VALUE_NUMBER && v->kind == NB_VALUE_INT) ||
+                    (kind == NB_VALUE_INT && v->kind == NB_VALUE_NUMBER));
+    if (ok && kind == NB_VALUE_INT) ok = v->num == floor(v->num) && fabs(v->num) <= 9007199254740992.0;
+    if (ok && kind == NB_VALUE_LIST) ok = v->len >= 0 && (len < 0 || v->len == len) &&
+                                          (v->len <= NB_VALUE_INLINE || v->list);
+    if (!ok)
+        return nb__error(NB_EFORMAT, "%s state_dict: '%s' is missing or has the wrong kind or "
+                         "length", sd->type, name);
+    *out = v;
+    return NB_OK;
 }
 
 nb_sched_dict *nb_sched_state_dict(const nb_sched *s) {
@@ -131,9 +381,14 @@ nb_sched_dict *nb_sched_state_dict(const nb_sched *s) {
     for (int i = 0; !rc && i < s->algo->nfields; i++) {
         const nb_sched_field *f = &s->algo->fields[i];
         const char *p = (const char *)s + f->offset;
-        nb_value v = f->kind == NB_VALUE_INT    ? nb_int(f->name, *(const int64_t *)p)
-                     : f->kind == NB_VALUE_BOOL ? nb_bool(f->name, *(const bool *)p)
-                                                : nb_num(f->name, *(const double *)p);
+        nb_value v;
+        switch (f->kind) {
+        case NB_VALUE_INT: v = nb_int(f->name, *(const int64_t *)p); break;
+        case NB_VALUE_BOOL: v = nb_bool(f->name, *(const bool *)p); break;
+        case NB_VALUE_STRING: v = nb_str(f->name, p); break;
+        case NB_VALUE_LIST: rc = nb__sd_add_list(sd, f->name, *(double *const *)p, s->ngroups); continue;
+        default: v = nb_num(f->name, *(const double *)p); break;
+        }
         rc = nb__sd_add(sd, &v);
     }
     if (!rc && s->algo->save) rc = s->algo->save(s, sd);
@@ -144,53 +399,75 @@ nb_sched_dict *nb_sched_state_dict(const nb_sched *s) {
     return sd;
 }
 
-static int want(const nb_sched_dict *sd, const char *name, nb_value_kind kind, int len,
-                const nb_value **out) {
-    const nb_value *v = nb__sd_find(sd, name);
-    bool ok = v && (v->kind == kind || (kind == NB_VALUE_NUMBER && v->kind == NB_VALUE_INT) ||
-                    (kind == NB_VALUE_INT && v->kind == NB_VALUE_NUMBER && v->num == floor(v->num)));
-    if (ok && kind == NB_VALUE_LIST && v->len != len) ok = false;
-    if (!ok)
-        return nb__error(NB_EFORMAT, "scheduler state_dict: '%s' is missing or has the wrong "
-                         "kind or length", name);
-    *out = v;
-    return NB_OK;
-}
-
-int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd) {
-    if (!s || !sd) return nb__error(NB_EINVAL, "load_state_dict: NULL argument");
+int nb__sched_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
     if (strcmp(sd->type, s->algo->name) != 0)
         return nb__error(NB_EINVAL, "scheduler state_dict is for %s, not %s", sd->type, s->algo->name);
-    const nb_value *base = NULL, *le = NULL, *sc = NULL, *last = NULL;
-    if (want(sd, "base_lrs", NB_VALUE_LIST, s->ngroups, &base) ||
-        want(sd, "last_epoch", NB_VALUE_INT, 0, &le) || want(sd, "_step_count", NB_VALUE_INT, 0, &sc) ||
-        want(sd, "_last_lr", NB_VALUE_LIST, s->ngroups, &last))
+    const nb_value *base, *le, *sc, *last;
+    if (nb__sd_want(sd, "base_lrs", NB_VALUE_LIST, s->ngroups, &base) ||
+        nb__sd_want(sd, "last_epoch", NB_VALUE_INT, 0, &le) ||
+        nb__sd_want(sd, "_step_count", NB_VALUE_INT, 0, &sc) ||
+        nb__sd_want(sd, "_last_lr", NB_VALUE_LIST, s->ngroups, &last))
         return NB_EFORMAT;
-    const nb_value *fv[32] = {0};
-    for (int i = 0; i < s->algo->nfields && i < 32; i++)
-        if (want(sd, s->algo->fields[i].name, s->algo->fields[i].kind, 0, &fv[i])) return NB_EFORMAT;
-    /* the schedule's own extras may fail: load them first, on a copy of nothing we changed */
-    if (s->algo->load) {
-        int rc = s->algo->load(s, sd);
-        if (rc) return rc;
+    if (le->num < -1 || sc->num < 0)
+        return nb__error(NB_EFORMAT, "%s state_dict: last_epoch %.0f or _step_count %.0f out of range",
+                         sd->type, le->num, sc->num);
+    /* a candidate: the schedule with the loaded scalars written in, for algo->check */
+    char *cand = s->snap;
+    memcpy(cand, s, s->algo->size);
+    ((nb_sched *)cand)->last_epoch = (int64_t)le->num;
+    ((nb_sched *)cand)->step_count = (int64_t)sc->num;
+    for (int i = 0; i < s->algo->nfields; i++) {
+        const nb_sched_field *f = &s->algo->fields[i];
+        const nb_value *v;
+        if (nb__sd_want(sd, f->name, f->kind, f->kind == NB_VALUE_LIST ? s->ngroups : 0, &v))
+            return NB_EFORMAT;
+        char *p = cand + f->offset;
+        switch (f->kind) {
+        case NB_VALUE_INT: *(int64_t *)p = (int64_t)v->num; break;
+        case NB_VALUE_BOOL: *(bool *)p = v->num != 0.0; break;
+        case NB_VALUE_STRING:
+            memcpy(p, v->str, NB_VALUE_NAME_MAX);
+            p[NB_VALUE_NAME_MAX - 1] = '\0';
+            break;
+        case NB_VALUE_LIST: break; /* checked for length; copied at commit */
+        default: *(double *)p = v->num; break;
+        }
     }
+    int rc = s->algo->check ? s->algo->check((const nb_sched *)cand) : NB_OK;
+    if (!rc && s->algo->load) rc = s->algo->load(s, sd, false);
+    if (rc || !commit) return rc;
+    /* commit: every check passed */
     memcpy(s->base_lrs, nb_value_elems(base), sizeof(double) * (size_t)s->ngroups);
     memcpy(s->last_lr, nb_value_elems(last), sizeof(double) * (size_t)s->ngroups);
     s->last_epoch = (int64_t)le->num;
     s->step_count = (int64_t)sc->num;
-    for (int i = 0; i < s->algo->nfields && i < 32; i++) {
+    for (int i = 0; i < s->algo->nfields; i++) {
         const nb_sched_field *f = &s->algo->fields[i];
         char *p = (char *)s + f->offset;
-        if (f->kind == NB_VALUE_INT) *(int64_t *)p = (int64_t)fv[i]->num;
-        else if (f->kind == NB_VALUE_BOOL) *(bool *)p = fv[i]->num != 0.0;
-        else *(double *)p = fv[i]->num;
+        if (f->kind == NB_VALUE_LIST)
+            memcpy(*(double **)p, nb_value_elems(nb__sd_find(sd, f->name)), sizeof(double) * (size_t)s->ngroups);
+        else
+            memcpy(p, cand + f->offset, f->kind == NB_VALUE_STRING ? NB_VALUE_NAME_MAX
+                                        : f->kind == NB_VALUE_BOOL ? sizeof(bool) : 8);
     }
-    return NB_OK;
+    return s->algo->load ? s->algo->load(s, sd, true) : NB_OK;
+}
+
+int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd) {
+    if (!s || !sd) return nb__error(NB_EINVAL, "load_state_dict: NULL argument");
+    int rc = nb__sched_load(s, sd, false);
+    return rc ? rc : nb__sched_load(s, sd, true);
+}
+
+static void dict_clear(nb_sched_dict *sd) {
+    for (int i = 0; i < sd->nvalues; i++) nb__value_clear(&sd->values[i]);
+    nb__free(sd->values);
+    for (int i = 0; i < sd->nsubs; i++) dict_clear(&sd->subs[i]);
+    nb__free(sd->subs);
 }
 
 void nb_sched_dict_free(nb_sched_dict *sd) {
     if (!sd) return;
-    for (int i = 0; i < sd->nvalues; i++) nb__value_clear(&sd->values[i]);
-    nb__free(sd->values);
+    dict_clear(sd);
     nb__free(sd);
 }

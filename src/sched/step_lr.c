@@ -1,6 +1,6 @@
 /* step_lr.c - StepLR(step_size, gamma=0.1): lr *= gamma every step_size epochs.
  *   chainable:   e == 0 or e % step_size != 0 ? lr : lr * gamma
- *   closed form: base_lr * gamma ^ floor(e / step_size) */
+ *   closed form: base_lr * gamma ^ (e // step_size) */
 #include <math.h>
 #include "scheduler.h"
 
@@ -12,15 +12,26 @@ typedef struct step_lr {
 
 static int step_lr_get(nb_sched *s, double *lrs) {
     const step_lr *k = (const step_lr *)s;
-    bool decay = s->last_epoch != 0 && s->last_epoch % k->step_size == 0;
-    for (int g = 0; g < s->ngroups; g++) lrs[g] = nb__sched_group_lr(s, g) * (decay ? k->gamma : 1.0);
+    bool decay = s->last_epoch != 0 && nb__floormod(s->last_epoch, k->step_size) == 0;
+    for (int g = 0; g < s->ngroups; g++)
+        lrs[g] = decay ? nb__sched_group_lr(s, g) * k->gamma : nb__sched_group_lr(s, g);
     return NB_OK;
 }
 
 static int step_lr_closed(nb_sched *s, double *lrs) {
     const step_lr *k = (const step_lr *)s;
     for (int g = 0; g < s->ngroups; g++)
-        lrs[g] = s->base_lrs[g] * pow(k->gamma, (double)(s->last_epoch / k->step_size));
+        lrs[g] = s->base_lrs[g] * pow(k->gamma, (double)nb__floordiv(s->last_epoch, k->step_size));
+    return NB_OK;
+}
+
+static int step_lr_check(const nb_sched *s) {
+    const step_lr *k = (const step_lr *)s;
+    if (k->step_size <= 0)
+        return nb__error(NB_EINVAL, "StepLR: step_size must be a positive integer, got %lld",
+                         (long long)k->step_size);
+    if (!(k->gamma > 0) || !isfinite(k->gamma))
+        return nb__error(NB_EINVAL, "StepLR: gamma must be > 0, got %s", nb__pyfloat(k->gamma, 0));
     return NB_OK;
 }
 
@@ -30,18 +41,15 @@ static const nb_sched_field step_lr_fields[] = {
 };
 
 static const nb_sched_algo step_lr_algo = {
-    .name = "StepLR", .size = sizeof(step_lr), .get_lr = step_lr_get,
-    .closed_form = step_lr_closed, .fields = step_lr_fields, .nfields = 2};
+    .name = "StepLR", .size = sizeof(step_lr), .get_lr = step_lr_get, .closed_form = step_lr_closed,
+    .check = step_lr_check, .fields = step_lr_fields, .nfields = 2};
 
 nb_sched *nb_step_lr(nb_optim *o, int64_t step_size, double gamma) {
-    if (step_size <= 0)
-        return nb__null(NB_EINVAL, "StepLR: step_size must be a positive integer, got %lld",
-                        (long long)step_size);
-    if (!(gamma > 0) || !isfinite(gamma))
-        return nb__null(NB_EINVAL, "StepLR: gamma must be > 0, got %s", nb__pyfloat(gamma, 0));
+    step_lr tmp = {.step_size = step_size, .gamma = gamma};
+    if (step_lr_check(&tmp.base)) return NULL;
     step_lr *k = (step_lr *)nb__sched_alloc(&step_lr_algo, o);
     if (!k) return NULL;
     k->step_size = step_size;
     k->gamma = gamma;
-    return nb__sched_start(&k->base);
+    return nb__sched_start(&k->base, -1);
 }

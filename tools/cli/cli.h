@@ -15,9 +15,15 @@ typedef struct cli_flags {
 } cli_flags;
 
 void cli_add(cli_flags *f, arg_spec s);
+/* "nabla train", "nabla lr-plot": the running command, for messages. */
+extern const char *cli_prog;
 
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
+int cmd_lr_plot(int argc, char **argv);
+int cmd_graph(int argc, char **argv); /* graph_cli.c */
+int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
+int cmd_eval(int argc, char **argv);  /* eval_cli.c */
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -28,6 +34,8 @@ void model_cli_flags(cli_flags *f);
 int model_cli_check(void);
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng);
 model_input model_cli_input(void);
+/* The loader's batch in the layout the model takes ([B, rows, cols] -> [B, 1, rows, cols] for cnn). */
+nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
 
@@ -49,5 +57,46 @@ nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs
  * at the granularity it wants. */
 int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
+/* True for schedules stepped after every batch (onecycle, cyclic). */
+bool sched_cli_per_batch(void);
+
+/* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
+void swa_cli_flags(cli_flags *f);
+/* Check the SWA flags; returns 0 or prints the problem and returns 2. */
+int swa_cli_check(void);
+/* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1. */
+int swa_cli_build(nb_optim *opt, nb_tensor *const *params, int n);
+/* After each optimizer step: EMA update, then the schedule's per-batch step (unless SWALR
+ * drives the lr). */
+int swa_cli_after_batch(nb_sched *sched);
+/* At the end of an epoch's batches: SWA update (epoch >= --swa-start). */
+int swa_cli_epoch_end(long epoch);
+/* Exchange the model's weights and the averaged ones (no-op before the first average); call
+ * before and after evaluating. */
+int swa_cli_swap(void);
+/* The end-of-epoch schedule step: SWALR's in the SWA phase, else sched_cli_after_epoch. */
+int swa_cli_after_epoch(nb_sched *sched, double test_loss);
+void swa_cli_free(void);
+
+/* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
+void ckpt_cli_flags(cli_flags *f);
+/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
+/* Check the checkpoint flags (against the others of f); returns 0 or prints the problem and
+ * returns 2. */
+int ckpt_cli_check(const cli_flags *f);
+/* Set the model flags to those stored in a checkpoint (for nabla eval). */
+int ckpt_cli_model_defaults(const char *path);
+typedef struct ckpt_cli_run {
+    nb_module *model;
+    nb_optim *opt;
+    nb_sched *sched; /* may be NULL */
+    nb_rng *rng;
+    nb_loader *ld;
+} ckpt_cli_run;
+/* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
+int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);
+/* After each epoch: save when due; *stop is set when --stop-after is reached. */
+int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop);
 
 #endif

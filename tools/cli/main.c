@@ -3,6 +3,8 @@
 #include <string.h>
 #include "cli.h"
 
+const char *cli_prog = "nabla";
+
 void cli_add(cli_flags *f, arg_spec s) {
     if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
 }
@@ -11,6 +13,10 @@ static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
            "  train     train a model on MNIST-style data (nabla train --help)\n"
+           "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
+           "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
+           "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version   print the library version\n");
 }
 
@@ -19,7 +25,17 @@ int main(int argc, char **argv) {
         usage();
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "train")) {
+        cli_prog = "nabla train";
+        return cmd_train(argc, argv);
+    }
+    if (!strcmp(argv[1], "lr-plot")) {
+        cli_prog = "nabla lr-plot";
+        return cmd_lr_plot(argc, argv);
+    }
+    if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;

@@ -29,21 +29,22 @@ static const char *eps_arg = NULL;
 static double alpha = NAN, lr_decay = NAN, init_acc = NAN, rho = NAN, momentum_decay = NAN;
 static double lambd = NAN, t0 = NAN, tol_grad = NAN, tol_change = NAN, beta2_decay = NAN, dclip = NAN;
 static double clip = 0, clip_norm = 2.0, clip_value = 0;
-static long max_iter = 0, max_eval = 0, history = 0;
+static long max_iter = -1, max_eval = -1, history = -1; /* -1: PyTorch's default */
 static const char *betas = NULL, *etas = NULL, *step_sizes = NULL, *line_search = NULL;
 static bool nesterov, maximize, amsgrad, centered, decoupled;
 
-/* flag -> the optimizers it applies to */
+/* flag -> the optimizers it applies to. A flag counts as set when its value differs from
+ * "unset" (NAN, -1, NULL, false), not when it merely appears: checkpoints store and replay
+ * every flag with its value. */
 typedef struct opt_flag {
     arg_spec spec;
     int applies;
-    bool given;
 } opt_flag;
 
-#define D(n, dst, mask, help) {{n, ARG_DOUBLE, dst, help, NULL}, mask, false}
-#define I(n, dst, mask, help) {{n, ARG_INT, dst, help, NULL}, mask, false}
-#define S(n, dst, mask, help) {{n, ARG_STRING, dst, help, NULL}, mask, false}
-#define F(n, dst, mask, help) {{n, ARG_FLAG, dst, help, NULL}, mask, false}
+#define D(n, dst, mask, help) {{n, ARG_DOUBLE, dst, help, NULL}, mask}
+#define I(n, dst, mask, help) {{n, ARG_INT, dst, help, NULL}, mask}
+#define S(n, dst, mask, help) {{n, ARG_STRING, dst, help, NULL}, mask}
+#define F(n, dst, mask, help) {{n, ARG_FLAG, dst, help, NULL}, mask}
 static opt_flag flags[] = {
     S("optim", &name, ALL, "sgd | adam | adamw | rmsprop | adagrad | adadelta | adamax | nadam | "
                            "radam | asgd | rprop | lbfgs | adafactor (default sgd)"),
@@ -84,10 +85,7 @@ static opt_flag flags[] = {
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 
 void optim_cli_flags(cli_flags *f) {
-    for (int i = 0; i < NFLAGS; i++) {
-        flags[i].spec.given = &flags[i].given;
-        cli_add(f, flags[i].spec);
-    }
+    for (int i = 0; i < NFLAGS; i++) cli_add(f, flags[i].spec);
 }
 
 const char *optim_cli_name(void) { return name; }
@@ -103,9 +101,13 @@ static int fail(const char *fmt, ...) {
     return -1;
 }
 
-static bool given(const char *flag) {
-    for (int i = 0; i < NFLAGS; i++)
-        if (!strcmp(flags[i].spec.name, flag)) return flags[i].given;
+static bool is_set(const arg_spec *s) {
+    switch (s->kind) {
+    case ARG_DOUBLE: return !isnan(*(double *)s->dst);
+    case ARG_INT: return *(long *)s->dst != -1;
+    case ARG_STRING: return *(const char **)s->dst != NULL;
+    case ARG_FLAG: return *(bool *)s->dst;
+    }
     return false;
 }
 
@@ -136,7 +138,7 @@ nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
         return NULL;
     }
     for (int i = 0; i < NFLAGS; i++)
-        if (flags[i].given && !(flags[i].applies & bit)) {
+        if (!(flags[i].applies & bit) && is_set(&flags[i].spec)) {
             fail("--%s does not apply to %s", flags[i].spec.name, name);
             return NULL;
         }
@@ -235,16 +237,16 @@ nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
     case LBFGS: {
         nb_lbfgs_opts o = nb_lbfgs_defaults();
         SET(lr, lr); SET(tolerance_grad, tol_grad); SET(tolerance_change, tol_change);
-        if (given("max-iter")) o.max_iter = (int)max_iter;
-        if (given("max-eval")) o.max_eval = (int)max_eval;
-        if (given("history-size")) o.history_size = (int)history;
         if (line_search && strcmp(line_search, "none")) o.line_search_fn = line_search;
-        if ((given("max-iter") && (max_iter < 0 || max_iter > 1000000)) ||
-            (given("max-eval") && (max_eval < 1 || max_eval > 1000000)) ||
-            (given("history-size") && (history < 1 || history > 100000))) {
+        if ((max_iter != -1 && (max_iter < 0 || max_iter > 1000000)) ||
+            (max_eval != -1 && (max_eval < 1 || max_eval > 1000000)) ||
+            (history != -1 && (history < 1 || history > 100000))) {
             fail("--max-iter, --max-eval and --history-size must be positive");
             return NULL;
         }
+        if (max_iter != -1) o.max_iter = (int)max_iter;
+        if (max_eval != -1) o.max_eval = (int)max_eval;
+        if (history != -1) o.history_size = (int)history;
         return nb_lbfgs(params, n, &o);
     }
     case ADAFACTOR: {

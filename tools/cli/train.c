@@ -65,7 +65,7 @@ static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double
     for (;;) {
         nb_arena_reset(ar);
         if ((rc = nb_loader_next(ld, ar, &x, &y)) <= 0) break;
-        nb_tensor *logits = nb_forward(model, ar, x);
+        nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
         nb_tensor *l = nb_cross_entropy(ar, logits, y, &co);
         nb_tensor *pred = nb_argmax(ar, logits, 1, false);
         if (!l || !pred) {
@@ -99,14 +99,17 @@ int cmd_train(int argc, char **argv) {
     model_cli_flags(&f);
     optim_cli_flags(&f);
     sched_cli_flags(&f);
+    swa_cli_flags(&f); /* SWA/EMA (swa_cli.c) */
     cli_add(&f, (arg_spec){"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL});
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
-    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL});
+    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
+    ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
+    if (ckpt_cli_preparse(argc, argv, &f)) return 2;
     if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         return 2;
@@ -120,11 +123,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
         return 2;
     }
-    if (c.threads < 1 || c.threads > 1024) {
-        fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
+    if (c.threads < 1 || c.threads > 64) {
+        fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check()) return 2;
+    if (model_cli_check() || swa_cli_check() || ckpt_cli_check(&f)) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -171,8 +174,12 @@ int cmd_train(int argc, char **argv) {
     }
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
-    if (sched_failed) goto done;
-    if (c.metrics && !(mf = fopen(c.metrics, "w"))) {
+    if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
+    ckpt_cli_run ck = {model, opt, sched, &rng, ld};
+    long first_epoch;
+    if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
+    /* a resumed run continues the metrics file of the run it resumes */
+    if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
     }
@@ -181,7 +188,7 @@ int cmd_train(int argc, char **argv) {
     printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
            nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
            c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
-    for (long epoch = 1; epoch <= c.epochs; epoch++) {
+    for (long epoch = first_epoch; epoch <= c.epochs; epoch++) {
         double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
         int64_t seen = 0, b = 0;
         nb_tensor *x, *y;
@@ -191,13 +198,13 @@ int cmd_train(int argc, char **argv) {
             int got = nb_loader_next(ld, ar, &x, &y);
             if (got < 0) { fail("loader"); goto done; }
             if (got == 0) break;
-            nb_tensor *logits = nb_forward(model, ar, x);
+            nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
             if (nb_backward(loss) || optim_cli_clip(params, np) ||
                 optim_cli_step(opt, model, x, y, params, np) ||
-                sched_cli_after_batch(sched)) {
+                swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;
             }
@@ -208,7 +215,10 @@ int cmd_train(int argc, char **argv) {
         double secs = now() - t0;
         if (tty) fprintf(stderr, "\r%60s\r", "");
         double test_loss, test_acc;
-        if (evaluate(model, &test, ar, &test_loss, &test_acc)) { fail("evaluate"); goto done; }
+        /* SWA/EMA (swa_cli.c): fold in this epoch's weights, evaluate the averaged ones */
+        if (swa_cli_epoch_end(epoch) || swa_cli_swap()) { fail("averaging"); goto done; }
+        int erc = evaluate(model, &test, ar, &test_loss, &test_acc);
+        if (swa_cli_swap() || erc) { fail("evaluate"); goto done; }
         double sps = (double)seen / secs;
         printf("epoch %ld/%ld  train_loss %.4f  test_loss %.4f  test_acc %.4f  lr %g  %.2fs  %.0f samples/s\n",
                epoch, c.epochs, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
@@ -223,7 +233,10 @@ int cmd_train(int argc, char **argv) {
             json_num(mf, "samples_per_sec", sps, "%.1f", true);
             fflush(mf);
         }
-        if (sched_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; }
+        if (swa_cli_after_epoch(sched, test_loss)) { fail("scheduler"); goto done; } /* SWALR or the schedule */
+        bool stop;
+        if (ckpt_cli_end_epoch(&ck, &f, epoch, c.epochs, &stop)) goto done;
+        if (stop) break;
     }
     rc = 0;
 done:
@@ -233,6 +246,7 @@ done:
     }
     nb_arena_free(ar);
     nb_loader_free(ld);
+    swa_cli_free();
     nb_sched_free(sched);
     nb_optim_free(opt);
     nb_module_free(model);

@@ -1,0 +1,108 @@
+/* nabla/io.h - checkpoints: model weights and the whole training state in one file.
+ *
+ * A checkpoint is a safetensors container compressed with gzip (docs/checkpoint-format.md):
+ * `gunzip` gives a file every safetensors reader opens. Model tensors carry their PyTorch
+ * state_dict names ("0.weight"), optimizer state tensors are "optimizer.state.<index>.<name>",
+ * and the header's __metadata__ holds the optimizer type and param_groups, the scheduler, the
+ * RNG, the DataLoader position and the training position as JSON text.
+ *
+ * Saving is atomic: the file under its final name is always either the old checkpoint or the
+ * new one, also after a crash or a kill in the middle of a save. Loading checks everything
+ * (gzip CRC, header, offsets, dtypes, every name and shape against the live objects, the
+ * optimizer and scheduler types) and either applies completely or changes nothing.
+ *
+ *   nb_train_state st = {.model = model, .optim = opt, .sched = sched, .rng = &rng,
+ *                        .loader = loader, .epoch = epoch, .step = step};
+ *   nb_checkpoint_save("run.ckpt", &st);
+ *   ...
+ *   if (nb_checkpoint_load("run.ckpt", &st)) puts(nb_last_error());  // st.epoch, st.step set
+ */
+#ifndef NABLA_IO_H
+#define NABLA_IO_H
+
+#include "data.h"
+#include "nn.h"
+#include "sched.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Format written by this version (the "format_version" metadata entry). */
+#define NB_CKPT_FORMAT "nabla-checkpoint"
+#define NB_CKPT_VERSION 1
+/* Limits a file must respect, so that a hostile file cannot exhaust memory. */
+#define NB_CKPT_MAX_HEADER (8u << 20) /* bytes of JSON header */
+#define NB_CKPT_MAX_TENSORS 32768
+
+/* A user metadata entry (saved as "user.<key>" in __metadata__). */
+typedef struct nb_meta {
+    const char *key;
+    const char *value;
+} nb_meta;
+
+/* The training state a checkpoint saves and restores. model is required; every other pointer
+ * may be NULL (not saved / not restored). On load, a part the caller passes must be in the file;
+ * parts of the file the caller does not pass are ignored. */
+typedef struct nb_train_state {
+    nb_module *model;
+    nb_optim *optim;
+    nb_sched *sched;
+    nb_rng *rng;       /* the generator of init and dropout */
+    nb_loader *loader; /* DataLoader position (epoch, batch, shuffle generator) */
+    int64_t epoch;     /* epochs completed; set by load */
+    int64_t step;      /* optimizer steps taken; set by load */
+    const nb_meta *meta; /* user metadata to save (nmeta entries); not touched by load */
+    int nmeta;
+    int level;         /* save: 0, the default: run-length + Huffman coding (on float tensors as
+                          small as deflate -9, 3x faster than -1); deflate level 1..9; or -1:
+                          stored uncompressed (still gzip with its CRC, fastest) */
+} nb_train_state;
+
+/* Save a full training checkpoint atomically (temp file in the same folder, fsync, rename,
+ * fsync of the folder). */
+int nb_checkpoint_save(const char *path, const nb_train_state *st);
+/* Load a checkpoint into the live objects of st (see nb_train_state) and set st->epoch and
+ * st->step. On any error nothing is changed and nb_last_error() names the problem. */
+int nb_checkpoint_load(const char *path, nb_train_state *st);
+
+/* Save only the model's tensors (plus optional user metadata), atomically. */
+int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, int nmeta);
+/* Load model tensors from a weights file, a full checkpoint, or any safetensors file (gzip'd
+ * or not) whose tensors match the model's names, dtypes and shapes exactly. All or nothing. */
+int nb_weights_load(const char *path, nb_module *m);
+
+/* ---- reading a checkpoint without a model (inspection, tools) ----------------------------- */
+typedef struct nb_ckpt nb_ckpt;
+
+/* A tensor of an opened checkpoint; data points into the checkpoint (valid until close). */
+typedef struct nb_ckpt_tensor {
+    const char *name;
+    const char *dtype; /* safetensors name: "F32", "I32", "U8", "F64", "I64", "BOOL", ... */
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    const void *data; /* little-endian bytes */
+    size_t nbytes;
+} nb_ckpt_tensor;
+
+/* Read and validate a file (gzip'd or plain safetensors): gzip integrity, header, offsets. */
+nb_ckpt *nb_ckpt_open(const char *path);
+/* Same from a caller's buffer (not kept). */
+nb_ckpt *nb_ckpt_parse(const void *buf, size_t len);
+int nb_ckpt_num_tensors(const nb_ckpt *c);
+/* Tensor i in file order (NB_EINVAL if out of range). */
+int nb_ckpt_tensor_at(const nb_ckpt *c, int i, nb_ckpt_tensor *out);
+/* Look a tensor up by name (NB_EINVAL if absent). */
+int nb_ckpt_find(const nb_ckpt *c, const char *name, nb_ckpt_tensor *out);
+/* __metadata__ entries: count, i-th key and value, value of a key (NULL if absent). */
+int nb_ckpt_num_meta(const nb_ckpt *c);
+int nb_ckpt_meta_at(const nb_ckpt *c, int i, const char **key, const char **value);
+const char *nb_ckpt_meta(const nb_ckpt *c, const char *key);
+/* Apply an opened checkpoint to live objects: nb_checkpoint_load without the file reading. */
+int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st);
+void nb_ckpt_close(nb_ckpt *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,886 @@
+/* checkpoint.c - training state <-> checkpoint container.
+ *
+ * Everything goes through the generic state: nb_module_state for the model, nb_optim_dict for
+ * any optimizer, nb_sched_dict for any schedule. Named values become JSON in __metadata__
+ * (NUMBER as Python's repr, INT as an integer, BOOL, null, lists, strings); tensor values
+ * become container tensors referenced as {"tensor": "<name>"}; optimizer state scalars are
+ * 0-d F64/I64/BOOL tensors (PyTorch keeps `step` as a tensor too), so their kinds survive.
+ *
+ * Loading stages everything first (parse, check against the live objects), then commits:
+ * optimizer, scheduler and loader each load atomically and are rolled back from a backup if a
+ * later one fails; the model copy, RNG and position cannot fail. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "io_internal.h"
+
+#define MAX_SAFE 9007199254740992.0 /* 2^53: doubles hold integers exactly up to here */
+#define FAIL(st, ...) do { rc = nb__error(st, __VA_ARGS__); goto done; } while (0)
+
+static const char OPT_PREFIX[] = "optimizer.", SCHED_PREFIX[] = "scheduler.";
+
+static bool has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* ================================ saving ================================================== */
+typedef struct outs {
+    nb__ck_out *t;
+    int n, cap;
+    char **names; /* owned names of generated entries */
+    int nnames;
+    uint64_t *slots; /* storage of 0-d scalar tensors (preallocated: pointers stay valid) */
+    int nslots, capslots;
+    bool oom;
+} outs;
+
+static const char *own_name(outs *o, const char *fmt, ...) NB_PRINTF(2, 3);
+static const char *own_name(outs *o, const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **nn = nb__realloc(o->names, sizeof *nn * (size_t)(o->nnames + 1));
+    char *s = nn ? nb__strdup(buf) : NULL;
+    if (nn) o->names = nn;
+    if (!s) {
+        o->oom = true;
+        return NULL;
+    }
+    o->names[o->nnames++] = s;
+    return s;
+}
+
+static void add_out(outs *o, const char *name, int dtype, int ndim, const int64_t *shape,
+                    const void *data, size_t nbytes) {
+    if (!name) return;
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 64;
+        nb__ck_out *t = nb__realloc(o->t, sizeof *t * (size_t)cap);
+        if (!t) {
+            o->oom = true;
+            return;
+        }
+        o->t = t;
+        o->cap = cap;
+    }
+    nb__ck_out *e = &o->t[o->n++];
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->dtype = dtype;
+    e->ndim = ndim;
+    if (ndim) memcpy(e->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    e->data = data;
+    e->nbytes = nbytes;
+}
+
+static void outs_free(outs *o) {
+    for (int i = 0; i < o->nnames; i++) nb__free(o->names[i]);
+    nb__free(o->names);
+    nb__free(o->t);
+    nb__free(o->slots);
+}
+
+static cJSON *num_json(double v) {
+    if (isfinite(v)) return cJSON_CreateRaw(nb__pyfloat(v, 0));
+    return cJSON_CreateString(isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+}
+
+static cJSON *int_json(double v) {
+    if (!(fabs(v) <= MAX_SAFE) || v != floor(v)) return num_json(v);
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    return cJSON_CreateRaw(b);
+}
+
+static void put(outs *o, cJSON *obj, const char *key, cJSON *item) {
+    if (!item || !obj || !cJSON_AddItemToObject(obj, key, item)) {
+        o->oom = true;
+        cJSON_Delete(item);
+    }
+}
+
+static void push(outs *o, cJSON *arr, cJSON *item) {
+    if (!item || !arr || !cJSON_AddItemToArray(arr, item)) {
+        o->oom = true;
+        cJSON_Delete(item);
+    }
+}
+
+static cJSON *tensor_ref(outs *o, const char *name) {
+    cJSON *r = cJSON_CreateObject();
+    put(o, r, "tensor", name ? cJSON_CreateString(name) : NULL);
+    return r;
+}
+
+/* A named value as JSON; tensors (and, with scalars_as_tensors, numbers and bools) become
+ * container entries named prefix + v->name. */
+static cJSON *value_json(outs *o, const nb_value *v, const char *prefix, bool scalars_as_tensors) {
+    if (scalars_as_tensors &&
+        (v->kind == NB_VALUE_NUMBER || v->kind == NB_VALUE_INT || v->kind == NB_VALUE_BOOL)) {
+        if (o->nslots == o->capslots) {
+            o->oom = true;
+            return NULL;
+        }
+        uint64_t *slot = &o->slots[o->nslots++];
+        const char *dt = v->kind == NB_VALUE_NUMBER ? "F64" : v->kind == NB_VALUE_INT ? "I64" : "BOOL";
+        if (v->kind == NB_VALUE_NUMBER) memcpy(slot, &v->num, 8);
+        else if (v->kind == NB_VALUE_INT) {
+            int64_t i = fabs(v->num) <= MAX_SAFE ? (int64_t)v->num : 0;
+            memcpy(slot, &i, 8);
+        } else *(unsigned char *)slot = v->num != 0.0;
+        const char *name = own_name(o, "%s%s", prefix, v->name);
+        add_out(o, name, nb__ck_dtype(dt), 0, NULL, slot, nb__ck_dtype_size(nb__ck_dtype(dt)));
+        return tensor_ref(o, name);
+    }
+    switch (v->kind) {
+    case NB_VALUE_NONE: return cJSON_CreateNull();
+    case NB_VALUE_BOOL: return cJSON_CreateBool(v->num != 0.0);
+    case NB_VALUE_NUMBER: return num_json(v->num);
+    case NB_VALUE_INT: return int_json(v->num);
+    case NB_VALUE_STRING: return cJSON_CreateString(v->str);
+    case NB_VALUE_LIST: {
+        cJSON *a = cJSON_CreateArray();
+        const double *e = nb_value_elems(v);
+        for (int i = 0; a && i < v->len; i++) push(o, a, num_json(e[i]));
+        return a;
+    }
+    case NB_VALUE_TENSOR: {
+        if (!v->tensor) return cJSON_CreateNull();
+        const nb_tensor *t = v->tensor;
+        const char *name = own_name(o, "%s%s", prefix, v->name);
+        add_out(o, name, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
+                nb_dtype_size(t->dtype) * (size_t)t->numel);
+        return tensor_ref(o, name);
+    }
+    }
+    return NULL;
+}
+
+/* The generator (MT19937, as PyTorch's): its 624 state words as one hex string, and where it
+ * stands in them. */
+static cJSON *rng_json(outs *o, const nb_rng *r) {
+    char *hex = nb__malloc(8 * NB_RNG_STATE_N + 1);
+    if (!hex) {
+        o->oom = true;
+        return NULL;
+    }
+    for (int i = 0; i < NB_RNG_STATE_N; i++) snprintf(hex + 8 * i, 9, "%08x", (unsigned)r->state[i]);
+    cJSON *j = cJSON_CreateObject();
+    put(o, j, "kind", cJSON_CreateString("mt19937"));
+    put(o, j, "state", cJSON_CreateString(hex));
+    put(o, j, "left", int_json(r->left));
+    put(o, j, "next", int_json(r->next));
+    nb__free(hex);
+    return j;
+}
+
+static cJSON *shape_json(outs *o, int ndim, const int64_t *shape) {
+    cJSON *a = cJSON_CreateArray();
+    for (int d = 0; a && d < ndim; d++) push(o, a, int_json((double)shape[d]));
+    return a;
+}
+
+/* Add a JSON document to the metadata as text. */
+static void put_text(outs *o, cJSON *meta, const char *key, cJSON *doc) {
+    char *txt = doc && !o->oom ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    put(o, meta, key, txt ? cJSON_CreateString(txt) : NULL);
+    cJSON_free(txt);
+}
+
+static cJSON *optim_json(outs *o, const nb_optim *opt, const nb_optim_dict *sd, const nb_module *m) {
+    cJSON *j = cJSON_CreateObject(), *names = cJSON_CreateArray(), *shapes = cJSON_CreateArray();
+    cJSON *groups = cJSON_CreateArray(), *state = cJSON_CreateObject();
+    put(o, j, "type", cJSON_CreateString(sd->type));
+    put(o, j, "param_names", names);
+    put(o, j, "param_shapes", shapes);
+    put(o, j, "param_groups", groups);
+    put(o, j, "state", state);
+    int np = nb_module_num_params(m);
+    for (int g = 0; g < nb_optim_num_groups(opt); g++)
+        for (int i = 0; i < nb_optim_group_size(opt, g); i++) {
+            const nb_tensor *p = nb_optim_group_param(opt, g, i);
+            const char *name = NULL;
+            for (int k = 0; k < np && !name; k++)
+                if (nb_module_param(m, k).tensor == p) name = nb_module_param(m, k).name;
+            push(o, names, name ? cJSON_CreateString(name) : cJSON_CreateNull());
+            push(o, shapes, shape_json(o, p->ndim, p->shape));
+        }
+    for (int g = 0; g < sd->ngroups; g++) {
+        const nb_optim_group_dict *d = &sd->groups[g];
+        cJSON *gj = cJSON_CreateObject(), *params = cJSON_CreateArray();
+        push(o, groups, gj);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%sparam_groups.%d.", OPT_PREFIX, g);
+        for (int k = 0; k < d->nvalues; k++) put(o, gj, d->values[k].name, value_json(o, &d->values[k], prefix, false));
+        for (int i = 0; i < d->nparams; i++) push(o, params, int_json(d->params[i]));
+        put(o, gj, "params", params);
+    }
+    for (int s = 0; s < sd->nstates; s++) {
+        const nb_optim_param_state *ps = &sd->states[s];
+        char key[24], prefix[64];
+        snprintf(key, sizeof key, "%d", ps->index);
+        snprintf(prefix, sizeof prefix, "%sstate.%d.", OPT_PREFIX, ps->index);
+        cJSON *sj = cJSON_CreateObject();
+        put(o, state, key, sj);
+        for (int k = 0; k < ps->nvalues; k++) put(o, sj, ps->values[k].name, value_json(o, &ps->values[k], prefix, true));
+    }
+    return j;
+}
+
+static cJSON *sched_json(outs *o, const nb_sched_dict *sd) {
+    cJSON *j = cJSON_CreateObject(), *state = cJSON_CreateObject();
+    put(o, j, "type", cJSON_CreateString(sd->type));
+    put(o, j, "state", state);
+    for (int k = 0; k < sd->nvalues; k++) put(o, state, sd->values[k].name, value_json(o, &sd->values[k], SCHED_PREFIX, false));
+    return j;
+}
+
+static int save(const char *path, const nb_train_state *st, bool weights_only) {
+    if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
+    if (st->level < -1 || st->level > 9) return nb__error(NB_EINVAL, "checkpoint: gzip level %d is outside -1..9", st->level);
+    outs o = {0};
+    nb_optim_dict *osd = NULL;
+    nb_sched_dict *ssd = NULL;
+    cJSON *meta = cJSON_CreateObject();
+    char *repr = NULL;
+    int rc = NB_OK;
+    if (!weights_only && st->optim && !(osd = nb_optim_state_dict(st->optim))) {
+        cJSON_Delete(meta);
+        return nb_last_status() ? nb_last_status() : NB_ENOMEM;
+    }
+    if (!weights_only && st->sched && !(ssd = nb_sched_state_dict(st->sched))) {
+        rc = nb_last_status() ? nb_last_status() : NB_ENOMEM;
+        goto done;
+    }
+    int nslots = 0;
+    for (int s = 0; osd && s < osd->nstates; s++) nslots += osd->states[s].nvalues;
+    if (nslots && !(o.slots = nb__calloc((size_t)nslots, sizeof *o.slots))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    o.capslots = nslots;
+
+    /* model tensors, by their state_dict names */
+    const nb_named_tensor *named;
+    int nt = nb_module_state(st->model, &named);
+    if (nt < 0) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    for (int i = 0; i < nt; i++) {
+        const char *nm = named[i].name;
+        if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__"))
+            FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" uses a reserved name", nm);
+        const nb_tensor *t = named[i].tensor;
+        add_out(&o, nm, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
+                nb_dtype_size(t->dtype) * (size_t)t->numel);
+    }
+    put(&o, meta, "format", cJSON_CreateString(NB_CKPT_FORMAT));
+    char ver[16];
+    snprintf(ver, sizeof ver, "%d", NB_CKPT_VERSION);
+    put(&o, meta, "format_version", cJSON_CreateString(ver));
+    put(&o, meta, "content", cJSON_CreateString(weights_only ? "weights" : "checkpoint"));
+    put(&o, meta, "nabla_version", cJSON_CreateString(nb_version()));
+    char probe[1];
+    int rn = nb_module_repr(st->model, probe, sizeof probe); /* (a NULL buffer trips UBSan there) */
+    if (rn >= 0 && (repr = nb__malloc((size_t)rn + 1))) nb_module_repr(st->model, repr, (size_t)rn + 1);
+    cJSON *mj = cJSON_CreateObject();
+    put(&o, mj, "type", cJSON_CreateString(st->model->ops->type));
+    put(&o, mj, "repr", repr ? cJSON_CreateString(repr) : cJSON_CreateNull());
+    put(&o, mj, "tensors", int_json(nt));
+    put_text(&o, meta, "model", mj);
+    if (!weights_only) {
+        cJSON *pos = cJSON_CreateObject();
+        put(&o, pos, "epoch", int_json((double)st->epoch));
+        put(&o, pos, "step", int_json((double)st->step));
+        put_text(&o, meta, "position", pos);
+        if (osd) put_text(&o, meta, "optimizer", optim_json(&o, st->optim, osd, st->model));
+        if (ssd) put_text(&o, meta, "scheduler", sched_json(&o, ssd));
+        if (st->rng) put_text(&o, meta, "rng", rng_json(&o, st->rng));
+        if (st->loader) {
+            nb_loader_state ls = nb_loader_get_state(st->loader);
+            cJSON *lj = cJSON_CreateObject();
+            put(&o, lj, "epoch", int_json((double)ls.epoch));
+            put(&o, lj, "batch", int_json((double)ls.batch));
+            put(&o, lj, "rng", rng_json(&o, &ls.rng));
+            put_text(&o, meta, "loader", lj);
+        }
+    }
+    for (int i = 0; i < st->nmeta; i++) {
+        const nb_meta *m = &st->meta[i];
+        if (!m->key || !*m->key || !m->value) FAIL(NB_EINVAL, "checkpoint: user metadata entry %d has no key or value", i);
+        char key[512];
+        if (snprintf(key, sizeof key, "user.%s", m->key) >= (int)sizeof key)
+            FAIL(NB_EINVAL, "checkpoint: user metadata key \"%.32s...\" is too long", m->key);
+        if (cJSON_GetObjectItemCaseSensitive(meta, key))
+            FAIL(NB_EINVAL, "checkpoint: user metadata key \"%s\" appears twice", m->key);
+        put(&o, meta, key, cJSON_CreateString(m->value));
+    }
+    if (o.oom || !meta) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (o.n > NB_CKPT_MAX_TENSORS)
+        FAIL(NB_EINVAL, "checkpoint: %d tensors exceed the limit of %d", o.n, NB_CKPT_MAX_TENSORS);
+    rc = nb__ck_write(path, o.t, o.n, meta, st->level);
+    meta = NULL; /* taken over */
+done:
+    cJSON_Delete(meta);
+    nb__free(repr);
+    outs_free(&o);
+    nb_optim_dict_free(osd);
+    nb_sched_dict_free(ssd);
+    return rc;
+}
+
+int nb_checkpoint_save(const char *path, const nb_train_state *st) { return save(path, st, false); }
+
+int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, int nmeta) {
+    nb_train_state st = {.model = (nb_module *)m, .meta = meta, .nmeta = nmeta};
+    return save(path, &st, true);
+}
+
+/* ================================ loading ================================================= */
+typedef struct stage {
+    const nb_ckpt *c;
+    unsigned char *used; /* per container tensor: referenced by the state being loaded */
+    nb_optim_dict *osd;
+    nb_sched_dict *ssd;
+    nb_rng rng;
+    nb_loader_state ls;
+    int64_t epoch, step;
+} stage;
+
+static cJSON *parse_meta(const nb_ckpt *c, const char *key, bool required, int *rc) {
+    const char *txt = nb_ckpt_meta(c, key);
+    if (!txt) {
+        if (required) *rc = nb__error(NB_EFORMAT, "checkpoint: the file has no %s state (metadata "
+                                      "\"%s\" is missing)", key, key);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(txt, strlen(txt));
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        *rc = nb__error(NB_EFORMAT, "checkpoint: metadata \"%s\" is not a JSON object", key);
+        return NULL;
+    }
+    return j;
+}
+
+static bool get_int(const cJSON *j, double lo, double hi, int64_t *out) {
+    if (!cJSON_IsNumber(j)) return false;
+    double d = j->valuedouble;
+    if (!(d >= lo && d <= hi) || d != floor(d)) return false;
+    *out = (int64_t)d;
+    return true;
+}
+
+static bool nonfinite_str(const cJSON *j, double *out) {
+    if (!cJSON_IsString(j)) return false;
+    if (!strcmp(j->valuestring, "NaN")) *out = NAN;
+    else if (!strcmp(j->valuestring, "Infinity")) *out = INFINITY;
+    else if (!strcmp(j->valuestring, "-Infinity")) *out = -INFINITY;
+    else return false;
+    return true;
+}
+
+static bool get_num(const cJSON *j, double *out) {
+    if (cJSON_IsNumber(j)) {
+        *out = j->valuedouble;
+        return true;
+    }
+    return nonfinite_str(j, out);
+}
+
+static int hexdigit(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int parse_rng(const cJSON *j, const char *what, nb_rng *r) {
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    int64_t left, next;
+    bool ok = cJSON_IsString(kind) && !strcmp(kind->valuestring, "mt19937") && cJSON_IsString(state) &&
+              strlen(state->valuestring) == 8 * NB_RNG_STATE_N &&
+              get_int(cJSON_GetObjectItemCaseSensitive(j, "left"), 1, NB_RNG_STATE_N, &left) &&
+              get_int(cJSON_GetObjectItemCaseSensitive(j, "next"), 0, NB_RNG_STATE_N, &next);
+    for (int i = 0; ok && i < NB_RNG_STATE_N; i++) {
+        uint32_t w = 0;
+        for (int k = 0; ok && k < 8; k++) {
+            int d = hexdigit(state->valuestring[8 * i + k]);
+            ok = d >= 0;
+            w = w << 4 | (uint32_t)(d & 15);
+        }
+        r->state[i] = w;
+    }
+    if (!ok)
+        return nb__error(NB_EFORMAT, "checkpoint: %s generator state is malformed (expected "
+                         "{\"kind\": \"mt19937\", \"state\": %d hex digits, \"left\": 1..%d, "
+                         "\"next\": 0..%d})", what, 8 * NB_RNG_STATE_N, NB_RNG_STATE_N, NB_RNG_STATE_N);
+    r->left = (int32_t)left;
+    r->next = (uint32_t)next;
+    return NB_OK;
+}
+
+/* A value from the file: j is its JSON, schema (may be NULL) the live value of that name, whose
+ * kind decides between INT and NUMBER. Tensor references must lie under prefix. */
+static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb_value *schema,
+                           const char *prefix, const char *where, nb_value *out) {
+    if (strlen(name) >= NB_VALUE_NAME_MAX)
+        return nb__error(NB_EFORMAT, "checkpoint: %s: name \"%.40s\" is longer than %d bytes", where,
+                         name, NB_VALUE_NAME_MAX - 1);
+    *out = nb__value(name, NB_VALUE_NONE, 0);
+    double d = 0;
+    nb_value_kind want = schema ? schema->kind : NB_VALUE_NONE;
+    if (cJSON_IsNull(j)) return NB_OK;
+    if (cJSON_IsBool(j)) {
+        out->kind = NB_VALUE_BOOL;
+        out->num = cJSON_IsTrue(j) ? 1.0 : 0.0;
+        return NB_OK;
+    }
+    if (cJSON_IsNumber(j) || (want != NB_VALUE_STRING && nonfinite_str(j, &d))) {
+        if (cJSON_IsNumber(j)) d = j->valuedouble;
+        bool integral = fabs(d) <= MAX_SAFE && d == floor(d);
+        if (want == NB_VALUE_INT && !integral)
+            return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\" must be an integer of at most 2^53, "
+                             "not %s", where, name, nb__pyfloat(d, 0));
+        /* the live value's kind decides; without one, integers are INT */
+        out->kind = want == NB_VALUE_NUMBER || !integral || cJSON_IsString(j) ? NB_VALUE_NUMBER : NB_VALUE_INT;
+        out->num = d;
+        return NB_OK;
+    }
+    if (cJSON_IsString(j)) {
+        if (strlen(j->valuestring) >= NB_VALUE_NAME_MAX)
+            return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\": string is longer than %d bytes", where,
+                             name, NB_VALUE_NAME_MAX - 1);
+        out->kind = NB_VALUE_STRING;
+        snprintf(out->str, sizeof out->str, "%s", j->valuestring);
+        return NB_OK;
+    }
+    if (cJSON_IsArray(j)) {
+        int n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, j) {
+            if (!get_num(e, &d))
+                return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\": a list may hold numbers only", where, name);
+            if (++n > (1 << 20)) return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\": list is too long", where, name);
+        }
+        out->kind = NB_VALUE_LIST;
+        out->len = n;
+        double *dst = out->inl;
+        if (n > NB_VALUE_INLINE && !(dst = out->list = nb__malloc(sizeof(double) * (size_t)n))) return NB_ENOMEM;
+        n = 0;
+        cJSON_ArrayForEach(e, j) get_num(e, &dst[n++]);
+        return NB_OK;
+    }
+    /* {"tensor": "<name>"} */
+    const cJSON *ref = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "tensor") : NULL;
+    if (!cJSON_IsString(ref) || cJSON_GetArraySize(j) != 1)
+        return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\" has a value of an unknown kind", where, name);
+    const char *tn = ref->valuestring;
+    int ti = has_prefix(tn, prefix) ? nb__ck_lookup(sg->c, tn) : -1;
+    if (ti < 0)
+        return nb__error(NB_EFORMAT, "checkpoint: %s \"%s\" refers to tensor \"%s\", which is not "
+                         "in the file%s", where, name, tn, has_prefix(tn, prefix) ? "" : " section it belongs to");
+    if (sg->used[ti])
+        return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" is referenced twice", tn);
+    sg->used[ti] = 1;
+    const nb__ck_entry *te = &sg->c->t[ti];
+    const char *dt = nb__ck_dtype_name(te->dtype);
+    const void *data = sg->c->data + te->begin;
+    if (!strcmp(dt, "F64") || !strcmp(dt, "I64") || !strcmp(dt, "BOOL")) {
+        if (te->ndim != 0)
+            return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla holds "
+                             "only as a scalar (shape [])", tn, dt);
+        if (!strcmp(dt, "F64")) {
+            out->kind = NB_VALUE_NUMBER;
+            nb__ck_copy_le(&out->num, data, 1, 8);
+        } else if (!strcmp(dt, "I64")) {
+            int64_t i;
+            nb__ck_copy_le(&i, data, 1, 8);
+            if (i > (int64_t)MAX_SAFE || i < -(int64_t)MAX_SAFE)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" holds %lld, beyond 2^53", tn, (long long)i);
+            out->kind = NB_VALUE_INT;
+            out->num = (double)i;
+        } else {
+            out->kind = NB_VALUE_BOOL;
+            out->num = *(const unsigned char *)data != 0;
+        }
+        return NB_OK;
+    }
+    nb_dtype ndt = !strcmp(dt, "F32") ? NB_FLOAT32 : !strcmp(dt, "I32") ? NB_INT32 : NB_UINT8;
+    if (strcmp(dt, "F32") && strcmp(dt, "I32") && strcmp(dt, "U8"))
+        return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla cannot hold", tn, dt);
+    nb_tensor *t = nb_empty(NULL, ndt, te->ndim, te->shape);
+    if (!t) return nb_last_status();
+    nb__ck_copy_le(t->data, data, (size_t)t->numel, nb_dtype_size(ndt));
+    out->kind = NB_VALUE_TENSOR;
+    out->tensor = t;
+    return NB_OK;
+}
+
+/* Where the kinds of loaded values come from: the live object's value of the same name. */
+typedef const nb_value *(*schema_fn)(const void *ctx, int g, const char *name);
+
+static const nb_value *group_schema(const void *o, int g, const char *name) {
+    return nb_optim_get_value(o, g, name);
+}
+
+static const nb_value *dict_schema(const void *sd, int g, const char *name) {
+    (void)g;
+    const nb_sched_dict *d = sd;
+    return nb__value_cfind(d->values, d->nvalues, name);
+}
+
+enum { MAX_VALUES = 256 }; /* named values per table */
+
+/* A JSON object of named values -> a table (kinds from schema(ctx, g, name) when given). */
+static int values_from_json(stage *sg, const cJSON *obj, schema_fn schema, const void *ctx, int g,
+                            const char *skip, const char *prefix, const char *where,
+                            nb_value **out, int *nout) {
+    int n = 0, rc = NB_OK;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj) {
+        if (++n > MAX_VALUES)
+            return nb__error(NB_EFORMAT, "checkpoint: %s has more than %d entries", where, MAX_VALUES);
+    }
+    nb_value *v = nb__calloc((size_t)(n ? n : 1), sizeof *v);
+    if (!v) return NB_ENOMEM;
+    n = 0;
+    cJSON_ArrayForEach(it, obj) {
+        if (skip && !strcmp(it->string, skip)) continue;
+        for (int k = 0; k < n; k++)
+            if (!strcmp(v[k].name, it->string))
+                FAIL(NB_EFORMAT, "checkpoint: %s has two entries \"%s\"", where, it->string);
+        const nb_value *sch = schema ? schema(ctx, g, it->string) : NULL;
+        if ((rc = value_from_json(sg, it, it->string, sch, prefix, where, &v[n]))) goto done;
+        n++;
+    }
+done:
+    if (rc) {
+        nb__values_free(v, n);
+        return rc;
+    }
+    *out = v;
+    *nout = n;
+    return NB_OK;
+}
+
+static int total_params(const nb_optim *o) {
+    int n = 0;
+    for (int g = 0; g < nb_optim_num_groups(o); g++) n += nb_optim_group_size(o, g);
+    return n;
+}
+
+static const nb_tensor *optim_param(const nb_optim *o, int index) {
+    for (int g = 0; g < nb_optim_num_groups(o); g++) {
+        if (index < nb_optim_group_size(o, g)) return nb_optim_group_param(o, g, index);
+        index -= nb_optim_group_size(o, g);
+    }
+    return NULL;
+}
+
+static bool shape_from_json(const cJSON *j, int *ndim, int64_t *shape) {
+    if (!cJSON_IsArray(j)) return false;
+    const cJSON *e;
+    *ndim = 0;
+    cJSON_ArrayForEach(e, j) {
+        if (*ndim == NB_MAX_DIMS || !get_int(e, 0, MAX_SAFE, &shape[*ndim])) return false;
+        (*ndim)++;
+    }
+    return true;
+}
+
+static int stage_optim(stage *sg, const nb_optim *o, const nb_module *m) {
+    int rc = NB_OK;
+    cJSON *j = parse_meta(sg->c, "optimizer", true, &rc);
+    if (!j) return rc;
+    const int P = total_params(o), G = nb_optim_num_groups(o);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "param_names");
+    const cJSON *shapes = cJSON_GetObjectItemCaseSensitive(j, "param_shapes");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "param_groups");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    const cJSON *it;
+    if (!cJSON_IsString(type)) FAIL(NB_EFORMAT, "checkpoint: optimizer state has no type");
+    if (strcmp(type->valuestring, nb_optim_type(o)) != 0)
+        FAIL(NB_EINVAL, "checkpoint: optimizer is %s, but the checkpoint holds %s state",
+             nb_optim_type(o), type->valuestring);
+    if (!cJSON_IsArray(groups)) FAIL(NB_EFORMAT, "checkpoint: optimizer state has no param_groups list");
+    if (cJSON_GetArraySize(groups) != G)
+        FAIL(NB_EINVAL, "checkpoint: the checkpoint's optimizer has %d param groups, the live "
+             "optimizer has %d", cJSON_GetArraySize(groups), G);
+    if (!cJSON_IsObject(state)) FAIL(NB_EFORMAT, "checkpoint: optimizer state has no state object");
+    /* parameters: names and shapes as saved, against the live optimizer */
+    if (shapes && (!cJSON_IsArray(shapes) || cJSON_GetArraySize(shapes) != P))
+        FAIL(NB_EINVAL, "checkpoint: the checkpoint's optimizer has %d parameters, the live one %d",
+             cJSON_IsArray(shapes) ? cJSON_GetArraySize(shapes) : -1, P);
+    if (names && (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != P))
+        FAIL(NB_EINVAL, "checkpoint: optimizer param_names has %d entries, the live optimizer has "
+             "%d parameters", cJSON_IsArray(names) ? cJSON_GetArraySize(names) : -1, P);
+    int idx = 0;
+    const cJSON *nj = names ? names->child : NULL;
+    const int np = nb_module_num_params(m);
+    for (const cJSON *sj = shapes ? shapes->child : NULL; sj; sj = sj->next, idx++) {
+        const nb_tensor *p = optim_param(o, idx);
+        const char *live = NULL;
+        for (int k = 0; k < np && !live; k++)
+            if (nb_module_param(m, k).tensor == p) live = nb_module_param(m, k).name;
+        int nd;
+        int64_t sh[NB_MAX_DIMS];
+        if (!shape_from_json(sj, &nd, sh)) FAIL(NB_EFORMAT, "checkpoint: optimizer param_shapes[%d] is malformed", idx);
+        if (nd != p->ndim || memcmp(sh, p->shape, sizeof(int64_t) * (size_t)nd))
+            FAIL(NB_ESHAPE, "checkpoint: optimizer parameter %d (\"%s\") has shape %s in the "
+                 "checkpoint, the live optimizer's has shape %s", idx, live ? live : "?",
+                 nb__ck_shape(nd, sh, 0), nb__ck_shape(p->ndim, p->shape, 1));
+        if (nj) {
+            if (cJSON_IsString(nj) && live && strcmp(nj->valuestring, live) != 0)
+                FAIL(NB_EINVAL, "checkpoint: optimizer parameter %d is \"%s\" in the checkpoint but "
+                     "\"%s\" in the live optimizer", idx, nj->valuestring, live);
+            nj = nj->next;
+        }
+    }
+    nb_optim_dict *sd = sg->osd = nb__calloc(1, sizeof *sd);
+    if (!sd || !(sd->groups = nb__calloc((size_t)G, sizeof *sd->groups)) ||
+        !(sd->states = nb__calloc((size_t)(P ? P : 1), sizeof *sd->states)))
+        FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    snprintf(sd->type, sizeof sd->type, "%s", nb_optim_type(o));
+    int first = 0;
+    cJSON_ArrayForEach(it, groups) {
+        int g = sd->ngroups, n = nb_optim_group_size(o, g);
+        char where[64];
+        snprintf(where, sizeof where, "optimizer param_groups[%d]", g);
+        if (!cJSON_IsObject(it)) FAIL(NB_EFORMAT, "checkpoint: %s is not an object", where);
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(it, "params"), *e;
+        if (!cJSON_IsArray(params)) FAIL(NB_EFORMAT, "checkpoint: %s has no params list", where);
+        if (cJSON_GetArraySize(params) != n)
+            FAIL(NB_EINVAL, "checkpoint: %s has %d parameters, the live optimizer's group has %d",
+                 where, cJSON_GetArraySize(params), n);
+        nb_optim_group_dict *gd = &sd->groups[g];
+        if (!(gd->params = nb__malloc(sizeof(int) * (size_t)(n ? n : 1)))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+        sd->ngroups++;
+        gd->nparams = n;
+        int k = 0;
+        cJSON_ArrayForEach(e, params) {
+            int64_t v;
+            if (!get_int(e, 0, P, &v) || v != first + k)
+                FAIL(NB_EFORMAT, "checkpoint: %s params must be the indices %d..%d in order", where,
+                     first, first + n - 1);
+            gd->params[k++] = (int)v;
+        }
+        first += n;
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%sparam_groups.%d.", OPT_PREFIX, g);
+        if ((rc = values_from_json(sg, it, group_schema, o, g, "params", prefix, where, &gd->values,
+                                   &gd->nvalues)))
+            goto done;
+    }
+    unsigned char *seen = nb__calloc((size_t)(P ? P : 1), 1);
+    if (!seen) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    cJSON_ArrayForEach(it, state) {
+        char *endp;
+        const char *key = it->string;
+        long v = strtol(key, &endp, 10);
+        if (!*key || *endp || key[0] == '-' || key[0] == '+' || (key[0] == '0' && key[1]) || v < 0 || v >= P) {
+            nb__free(seen);
+            FAIL(NB_EFORMAT, "checkpoint: optimizer state key \"%s\" is not a parameter index "
+                 "0..%d", key, P - 1);
+        }
+        if (seen[v]++) {
+            nb__free(seen);
+            FAIL(NB_EFORMAT, "checkpoint: optimizer state has two entries for parameter %ld", v);
+        }
+        if (!cJSON_IsObject(it)) {
+            nb__free(seen);
+            FAIL(NB_EFORMAT, "checkpoint: optimizer state of parameter %ld is not an object", v);
+        }
+        nb_optim_param_state *ps = &sd->states[sd->nstates];
+        const nb_tensor *p = optim_param(o, (int)v);
+        ps->index = (int)v;
+        ps->ndim = p->ndim;
+        memcpy(ps->shape, p->shape, sizeof ps->shape);
+        char where[64], prefix[64];
+        snprintf(where, sizeof where, "optimizer state of parameter %ld", v);
+        snprintf(prefix, sizeof prefix, "%sstate.%ld.", OPT_PREFIX, v);
+        if ((rc = values_from_json(sg, it, NULL, NULL, 0, NULL, prefix, where, &ps->values, &ps->nvalues))) {
+            nb__free(seen);
+            goto done;
+        }
+        sd->nstates++;
+    }
+    nb__free(seen);
+    /* every optimizer tensor of the file must belong to the state */
+    for (int i = 0; i < sg->c->ntensors; i++)
+        if (has_prefix(sg->c->t[i].name, OPT_PREFIX) && !sg->used[i])
+            FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no optimizer state entry", sg->c->t[i].name);
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int stage_sched(stage *sg, const nb_sched *s) {
+    int rc = NB_OK;
+    nb_sched_dict *live = NULL;
+    cJSON *j = parse_meta(sg->c, "scheduler", true, &rc);
+    if (!j) return rc;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    if (!cJSON_IsString(type) || !cJSON_IsObject(state))
+        FAIL(NB_EFORMAT, "checkpoint: scheduler state must be {\"type\": ..., \"state\": {...}}");
+    if (strcmp(type->valuestring, nb_sched_type(s)) != 0)
+        FAIL(NB_EINVAL, "checkpoint: scheduler is %s, but the checkpoint holds %s state",
+             nb_sched_type(s), type->valuestring);
+    if (!(live = nb_sched_state_dict(s))) { rc = nb_last_status(); goto done; }
+    if (!(sg->ssd = nb__calloc(1, sizeof *sg->ssd))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    snprintf(sg->ssd->type, sizeof sg->ssd->type, "%s", nb_sched_type(s));
+    if ((rc = values_from_json(sg, state, dict_schema, live, 0, NULL, SCHED_PREFIX, "scheduler state",
+                               &sg->ssd->values, &sg->ssd->nvalues)))
+        goto done;
+    for (int i = 0; i < sg->c->ntensors; i++)
+        if (has_prefix(sg->c->t[i].name, SCHED_PREFIX) && !sg->used[i])
+            FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no scheduler state entry", sg->c->t[i].name);
+done:
+    nb_sched_dict_free(live);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int check_format(const nb_ckpt *c) {
+    const char *fmt = nb_ckpt_meta(c, "format"), *ver = nb_ckpt_meta(c, "format_version");
+    if (!fmt) return NB_OK; /* a plain safetensors file: weights only */
+    if (strcmp(fmt, NB_CKPT_FORMAT) != 0)
+        return nb__error(NB_EFORMAT, "checkpoint: format \"%s\" is not %s", fmt, NB_CKPT_FORMAT);
+    char *end;
+    long v = ver ? strtol(ver, &end, 10) : 0;
+    if (!ver || !*ver || *end || v < 1)
+        return nb__error(NB_EFORMAT, "checkpoint: format_version \"%s\" is not a positive integer",
+                         ver ? ver : "(missing)");
+    if (v > NB_CKPT_VERSION)
+        return nb__error(NB_EFORMAT, "checkpoint: the file has format version %ld, newer than the "
+                         "%d this nabla (%s) reads: upgrade nabla", v, NB_CKPT_VERSION, nb_version());
+    return NB_OK;
+}
+
+static int stage_model(const nb_ckpt *c, const nb_module *m) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    if (nt < 0) return nb__error(NB_ENOMEM, "checkpoint: out of memory");
+    for (int i = 0; i < nt; i++) {
+        const nb_tensor *t = named[i].tensor;
+        int k = nb__ck_lookup(c, named[i].name);
+        if (k < 0)
+            return nb__error(NB_EINVAL, "checkpoint: model tensor \"%s\" is missing from the "
+                             "checkpoint", named[i].name);
+        const nb__ck_entry *e = &c->t[k];
+        if (e->dtype != nb__ck_dtype_of(t->dtype))
+            return nb__error(NB_EINVAL, "checkpoint: tensor \"%s\" has dtype %s, model expects %s",
+                             e->name, nb__ck_dtype_name(e->dtype), nb__ck_dtype_name(nb__ck_dtype_of(t->dtype)));
+        if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
+            return nb__error(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, model expects %s",
+                             e->name, nb__ck_shape(e->ndim, e->shape, 0), nb__ck_shape(t->ndim, t->shape, 1));
+    }
+    /* names are unique and all the model's were found: any other model-section tensor is extra */
+    int nmodel = 0;
+    for (int i = 0; i < c->ntensors; i++)
+        nmodel += !has_prefix(c->t[i].name, OPT_PREFIX) && !has_prefix(c->t[i].name, SCHED_PREFIX);
+    for (int i = 0; nmodel > nt && i < c->ntensors; i++) {
+        const char *name = c->t[i].name;
+        if (has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX)) continue;
+        if (!nb_module_find(m, name))
+            return nb__error(NB_EINVAL, "checkpoint: tensor \"%s\" is not in the model", name);
+    }
+    return NB_OK;
+}
+
+static int with_prefix(int rc) {
+    if (rc && strncmp(nb_last_error(), "checkpoint: ", 12) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", nb_last_error());
+        nb__error(nb_last_status(), "checkpoint: %s", msg);
+    }
+    return rc;
+}
+
+int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
+    if (!c || !st || !st->model) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint, state or model");
+    stage sg = {.c = c};
+    nb_optim_dict *obak = NULL;
+    nb_sched_dict *sbak = NULL;
+    cJSON *pos = NULL;
+    int rc = check_format(c);
+    if (rc || (rc = stage_model(c, st->model))) return rc;
+    if (!(sg.used = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1))) return NB_ENOMEM;
+    if (st->optim && (rc = stage_optim(&sg, st->optim, st->model))) goto done;
+    if (st->sched && (rc = stage_sched(&sg, st->sched))) goto done;
+    if (st->rng) {
+        cJSON *j = parse_meta(c, "rng", true, &rc);
+        if (!j || (rc = parse_rng(j, "the", &sg.rng))) {
+            cJSON_Delete(j);
+            goto done;
+        }
+        cJSON_Delete(j);
+    }
+    if (st->loader) {
+        cJSON *j = parse_meta(c, "loader", true, &rc);
+        if (!j) goto done;
+        if (!get_int(cJSON_GetObjectItemCaseSensitive(j, "epoch"), 0, MAX_SAFE, &sg.ls.epoch) ||
+            !get_int(cJSON_GetObjectItemCaseSensitive(j, "batch"), -1, MAX_SAFE, &sg.ls.batch))
+            rc = nb__error(NB_EFORMAT, "checkpoint: loader state needs integer epoch >= 0 and batch >= -1");
+        if (!rc) rc = parse_rng(cJSON_GetObjectItemCaseSensitive(j, "rng"), "the loader's", &sg.ls.rng);
+        cJSON_Delete(j);
+        if (rc) goto done;
+    }
+    if ((pos = parse_meta(c, "position", false, &rc))) {
+        if (!get_int(cJSON_GetObjectItemCaseSensitive(pos, "epoch"), 0, MAX_SAFE, &sg.epoch) ||
+            !get_int(cJSON_GetObjectItemCaseSensitive(pos, "step"), 0, MAX_SAFE, &sg.step))
+            FAIL(NB_EFORMAT, "checkpoint: position needs integer epoch and step >= 0");
+    } else if (rc) {
+        goto done;
+    }
+
+    /* commit: the fallible loads first, each rolled back if a later one fails */
+    if (sg.osd && (st->sched || st->loader) && !(obak = nb_optim_state_dict(st->optim))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (sg.ssd && st->loader && !(sbak = nb_sched_state_dict(st->sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (sg.osd && (rc = with_prefix(nb_optim_load_state_dict(st->optim, sg.osd)))) goto done;
+    if (sg.ssd && (rc = with_prefix(nb_sched_load_state_dict(st->sched, sg.ssd)))) {
+        if (obak) nb_optim_load_state_dict(st->optim, obak);
+        goto done;
+    }
+    if (st->loader) {
+        nb_loader_state old = nb_loader_get_state(st->loader);
+        if ((rc = with_prefix(nb_loader_set_state(st->loader, &sg.ls)))) {
+            nb_loader_set_state(st->loader, &old);
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", nb_last_error());
+            if (sbak) nb_sched_load_state_dict(st->sched, sbak);
+            if (obak) nb_optim_load_state_dict(st->optim, obak);
+            nb__error((nb_status)rc, "%s", msg);
+            goto done;
+        }
+    }
+    const nb_named_tensor *named;
+    int nt = nb_module_state(st->model, &named);
+    for (int i = 0; i < nt; i++) {
+        nb_tensor *t = named[i].tensor;
+        const nb__ck_entry *e = &c->t[nb__ck_lookup(c, named[i].name)];
+        nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
+    }
+    if (st->rng) *st->rng = sg.rng;
+    st->epoch = sg.epoch;
+    st->step = sg.step;
+done:
+    cJSON_Delete(pos);
+    nb_optim_dict_free(obak);
+    nb_sched_dict_free(sbak);
+    nb_optim_dict_free(sg.osd);
+    nb_sched_dict_free(sg.ssd);
+    nb__free(sg.used);
+    return rc;
+}
+
+int nb_checkpoint_load(const char *path, nb_train_state *st) {
+    if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: NULL state or model");
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) return nb_last_status();
+    int rc = nb_ckpt_apply(c, st);
+    nb_ckpt_close(c);
+    return rc;
+}
+
+int nb_weights_load(const char *path, nb_module *m) {
+    if (!m) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
+    nb_train_state st = {.model = m};
+    return nb_checkpoint_load(path, &st);
+}

@@ -1,0 +1,367 @@
+/* conv.c - F.conv1d / F.conv2d. conv1d is conv2d on [N, C, 1, L]. Three ways to compute, all
+ * giving the same numbers up to float rounding:
+ *
+ * direct (stride 1, small kernels: every LeNet-style layer). The input is zero-padded into
+ * planes of Hp x Wp and flattened; output position i = oy*Wp + ox (columns ox >= OW are
+ * computed and dropped) is sum_t w[o, t] xp[off_t + i] with off_t = c Hp Wp + ky dh Wp + kx dw
+ * (src/kernels/conv_direct.c). Backward, with gp = dy laid out the same way:
+ *   dW[o, t]  = sum_i gp[o, i] xp[off_t + i]
+ *   dx        = the same direct kernel run on gp (shifted by D = dh (kh-1) Wp + dw (kw-1))
+ *               with the kernel transposed and flipped: a "full" correlation.
+ * im2col (strides, large kernels). For sample n and group g, col = im2col(x[n, g]) is
+ * [C/G kh kw, OH OW] and
+ *   y[n, g] = W_g @ col (+ bias),  dW_g += dy[n, g] @ col^T,  dx[n, g] += col2im(W_g^T @ dy[n, g]).
+ * plain (1x1, stride 1, no padding): col is the input itself. */
+#include <stdio.h>
+#include "../core/internal.h"
+#include "../kernels/conv.h"
+#include "../kernels/kernels.h"
+#include "../kernels/reduce.h"
+
+enum { PATH_IM2COL, PATH_PLAIN, PATH_DIRECT };
+
+typedef struct conv_saved {
+    nb_conv_geom g; /* one group of one sample */
+    int64_t N, G, O;
+    int path;
+    int64_t Hp, Wp; /* padded plane (direct) */
+    float *col;     /* im2col: [N, G, Kg, L]; direct: padded inputs [N, G, xps] (or NULL) */
+} conv_saved;
+
+nb_conv_opts nb_conv_defaults(void) {
+    return (nb_conv_opts){.stride = {1, 1}, .padding = {0, 0}, .dilation = {1, 1}, .groups = 1,
+                          .same = false};
+}
+
+static int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+/* ---- direct path: buffer sizes and layout helpers ----------------------------------------- */
+static int64_t taps(const nb_conv_geom *g) { return g->C * g->kh * g->kw; }
+/* floats of one group's padded input: the planes, then zeros the kernels may read */
+static int64_t xp_size(const conv_saved *s) { return up16(s->g.C * s->Hp * s->Wp + s->Wp + 32); }
+static int64_t front(const conv_saved *s) { /* D: the largest tap offset within a plane */
+    return s->g.dh * (s->g.kh - 1) * s->Wp + s->g.dw * (s->g.kw - 1);
+}
+/* floats per output channel of the laid-out gradient: D zeros, OH rows of Wp, zeros */
+static int64_t gp_size(const conv_saved *s) { return up16(front(s) + s->Hp * s->Wp + 32); }
+
+/* off[t] for the taps (c, ky, kx) of a plane set with plane stride cs. */
+static void tap_offsets(int64_t *off, const conv_saved *s, int64_t C, int64_t cs) {
+    const nb_conv_geom *g = &s->g;
+    int64_t t = 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++) off[t++] = c * cs + ky * g->dh * s->Wp + kx * g->dw;
+}
+
+/* xp = x[C, H, W] placed at row ph, column pw of zeroed Hp x Wp planes. */
+static void pad_planes(float *xp, const float *x, const conv_saved *s) {
+    const nb_conv_geom *g = &s->g;
+    memset(xp, 0, sizeof(float) * (size_t)xp_size(s));
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t iy = 0; iy < g->H; iy++) {
+            float *d = xp + (c * s->Hp + iy + g->ph) * s->Wp + g->pw;
+            const float *r = x + (c * g->H + iy) * g->W;
+            for (int64_t ix = 0; ix < g->W; ix++) d[ix] = r[ix];
+        }
+}
+
+static void direct_forward(const conv_saved *s, float *y, const float *x, const float *w,
+                           const float *b, float *xp, bool keep, float *yw, int64_t *off) {
+    const nb_conv_geom *g = &s->g;
+    int64_t Og = s->O / s->G, T = taps(g), L = g->OH * g->OW, ys = up16(g->OH * s->Wp);
+    tap_offsets(off, s, g->C, s->Hp * s->Wp);
+    for (int64_t i = 0; i < s->N; i++)
+        for (int64_t k = 0; k < s->G; k++) {
+            float *xpk = xp + (keep ? (i * s->G + k) * xp_size(s) : 0);
+            pad_planes(xpk, x + (i * s->G + k) * g->C * g->H * g->W, s);
+            nb_k_conv_direct(yw, ys, Og, xpk, off, T, w + k * Og * T, g->OH * s->Wp);
+            for (int64_t o = 0; o < Og; o++) {
+                float *yo = y + (i * s->O + k * Og + o) * L, bias = b ? b[k * Og + o] : 0.0f;
+                for (int64_t oy = 0; oy < g->OH; oy++)
+                    for (int64_t ox = 0; ox < g->OW; ox++)
+                        yo[oy * g->OW + ox] = yw[o * ys + oy * s->Wp + ox] + bias;
+            }
+        }
+}
+
+static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw, float *gx,
+                            float bx) {
+    const nb_conv_geom *g = &s->g;
+    nb_arena *ar = n->out->arena;
+    const float *gy = nb_f32(n->out->grad), *w = nb_f32(n->in[1]);
+    int64_t Og = s->O / s->G, T = taps(g), L = g->OH * g->OW, D = front(s), gps = gp_size(s);
+    int64_t P = s->Hp * s->Wp, dxs = up16(P), Tx = Og * g->kh * g->kw;
+    float *gp = nb__arena_alloc(ar, sizeof(float) * (size_t)(s->O * gps));
+    float *acc = gw ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->O * T * 16)) : NULL;
+    int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)(T + Tx));
+    float *wt = gx ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->G * g->C * Tx)) : NULL;
+    float *dxp = gx ? nb__arena_alloc(ar, sizeof(float) * (size_t)(g->C * dxs)) : NULL;
+    if (!gp || !off || (gw && !acc) || (gx && (!wt || !dxp))) {
+        nb__backward_fail();
+        return;
+    }
+    int64_t *offx = off + T;
+    tap_offsets(off, s, g->C, P);
+    if (acc) memset(acc, 0, sizeof(float) * (size_t)(s->O * T * 16));
+    if (gx) { /* wt[k][c][o][ky][kx] = w[k*Og + o][c][kh-1-ky][kw-1-kx]; taps over o */
+        for (int64_t k = 0; k < s->G; k++)
+            for (int64_t c = 0; c < g->C; c++)
+                for (int64_t o = 0; o < Og; o++)
+                    for (int64_t ky = 0; ky < g->kh; ky++)
+                        for (int64_t kx = 0; kx < g->kw; kx++)
+                            wt[((k * g->C + c) * Og + o) * g->kh * g->kw + ky * g->kw + kx] =
+                                w[((k * Og + o) * g->C + c) * g->kh * g->kw +
+                                  (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx)];
+        int64_t t = 0;
+        for (int64_t o = 0; o < Og; o++)
+            for (int64_t ky = 0; ky < g->kh; ky++)
+                for (int64_t kx = 0; kx < g->kw; kx++) offx[t++] = o * gps + ky * g->dh * s->Wp + kx * g->dw;
+    }
+    for (int64_t i = 0; i < s->N; i++) {
+        memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
+        for (int64_t o = 0; o < s->O; o++)
+            for (int64_t oy = 0; oy < g->OH; oy++) {
+                float *d = gp + o * gps + D + oy * s->Wp;
+                const float *r = gy + (i * s->O + o) * L + oy * g->OW;
+                for (int64_t ox = 0; ox < g->OW; ox++) d[ox] = r[ox];
+            }
+        for (int64_t k = 0; k < s->G; k++) {
+            const float *gpk = gp + k * Og * gps;
+            if (acc)
+                nb_k_conv_direct_dw(acc + k * Og * T * 16, Og, gpk + D, gps,
+                                    s->col + (i * s->G + k) * xp_size(s), off, T, g->OH * s->Wp);
+            if (!gx) continue;
+            nb_k_conv_direct(dxp, dxs, g->C, gpk, offx, Tx, wt + k * g->C * Tx, P);
+            float *gxk = gx + (i * s->G + k) * g->C * g->H * g->W;
+            for (int64_t c = 0; c < g->C; c++)
+                for (int64_t iy = 0; iy < g->H; iy++) {
+                    const float *r = dxp + c * dxs + (iy + g->ph) * s->Wp + g->pw;
+                    float *d = gxk + (c * g->H + iy) * g->W;
+                    if (bx == 0.0f)
+                        for (int64_t ix = 0; ix < g->W; ix++) d[ix] = r[ix];
+                    else
+                        for (int64_t ix = 0; ix < g->W; ix++) d[ix] += r[ix];
+                }
+        }
+    }
+    if (acc) nb_k_conv_direct_dw_finish(gw, acc, s->O * T, bw);
+    if (gw && s->N == 0 && bw == 0.0f) memset(gw, 0, sizeof(float) * (size_t)(s->O * T));
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+static void conv_backward(nb_node *n) {
+    const conv_saved *s = n->saved;
+    const nb_conv_geom *g = &s->g;
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    const float *gy = nb_f32(n->out->grad);
+    int64_t Kg = g->C * g->kh * g->kw, L = g->OH * g->OW, Og = s->O / s->G;
+    int64_t xs = s->G * g->C * g->H * g->W; /* floats per input sample */
+    float beta, *gd;
+    if (nb__wants_grad(b) && (gd = nb__grad(b, &beta)))
+        for (int64_t o = 0; o < s->O; o++) {
+            double acc = 0;
+            for (int64_t i = 0; i < s->N; i++) acc += nb_k_sum(gy + (i * s->O + o) * L, L);
+            gd[o] = beta * gd[o] + (float)acc;
+        }
+    if (s->path == PATH_DIRECT) {
+        float bw = 0, bx = 0, *gw = NULL, *gx = NULL;
+        if (nb__wants_grad(w) && !(gw = nb__grad(w, &bw))) return;
+        if (nb__wants_grad(x) && !(gx = nb__grad(x, &bx))) return;
+        if (gw || gx) direct_backward(n, s, gw, bw, gx, bx);
+        return;
+    }
+    bool plain = s->path == PATH_PLAIN;
+    if (nb__wants_grad(w) && (gd = nb__grad(w, &beta))) {
+        if (s->N == 0 && beta == 0.0f) memset(gd, 0, sizeof(float) * (size_t)w->numel);
+        for (int64_t i = 0; i < s->N; i++)
+            for (int64_t k = 0; k < s->G; k++) {
+                const float *col = plain ? nb_f32(x) + i * xs + k * g->C * g->H * g->W
+                                         : s->col + (i * s->G + k) * Kg * L;
+                nb_k_gemm(false, true, Og, Kg, L, 1.0f, gy + (i * s->O + k * Og) * L, L, col, L,
+                          i == 0 ? beta : 1.0f, gd + k * Og * Kg, Kg);
+            }
+    }
+    if (nb__wants_grad(x) && (gd = nb__grad(x, &beta))) {
+        float *dcol = plain ? NULL : nb__arena_alloc(n->out->arena, sizeof(float) * (size_t)(Kg * L + 1));
+        if (!plain && !dcol) {
+            nb__backward_fail();
+            return;
+        }
+        if (!plain && beta == 0.0f) memset(gd, 0, sizeof(float) * (size_t)x->numel);
+        for (int64_t i = 0; i < s->N; i++)
+            for (int64_t k = 0; k < s->G; k++) {
+                const float *wk = nb_f32(w) + k * Og * Kg, *gyk = gy + (i * s->O + k * Og) * L;
+                float *gx = gd + i * xs + k * g->C * g->H * g->W;
+                if (plain) {
+                    nb_k_gemm(true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, beta, gx, L);
+                } else {
+                    nb_k_gemm(true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, 0.0f, dcol, L);
+                    nb_k_col2im(gx, dcol, g);
+                }
+            }
+    }
+}
+
+/* ---- validation and geometry -------------------------------------------------------------- */
+/* dims is 1 or 2 (x is then [N, C, L] / [N, C, H, W], or unbatched without N). */
+static int conv_setup(const char *op, int dims, const nb_tensor *x, const nb_tensor *w,
+                      const nb_tensor *b, const nb_conv_opts *o, conv_saved *s, bool *batched) {
+    if (nb__check_f32(op, x, "input") || nb__check_f32(op, w, "weight")) return NB_EINVAL;
+    if (x->ndim != dims + 1 && x->ndim != dims + 2)
+        return nb__error(NB_ESHAPE, "%s: Expected %dD (unbatched) or %dD (batched) input to %s, "
+                         "but got input of size: %s", op, dims + 1, dims + 2, op, nb__shape(x, 0));
+    if (w->ndim != dims + 2)
+        return nb__error(NB_ESHAPE, "%s: weight must be %dD [out_channels, in_channels/groups, %s], "
+                         "got %s", op, dims + 2, dims == 2 ? "kH, kW" : "kW", nb__shape(w, 0));
+    for (int d = 0; d < dims; d++) {
+        if (o->stride[d] <= 0) return nb__error(NB_EINVAL, "%s: non-positive stride is not supported", op);
+        if (!o->same && o->padding[d] < 0)
+            return nb__error(NB_EINVAL, "%s: negative padding is not supported", op);
+        if (o->dilation[d] <= 0)
+            return nb__error(NB_EINVAL, "%s: non-positive dilation is not supported", op);
+        if (o->same && o->stride[d] != 1)
+            return nb__error(NB_EINVAL, "%s: padding='same' is not supported for strided "
+                             "convolutions", op);
+    }
+    if (o->groups <= 0) return nb__error(NB_EINVAL, "%s: non-positive groups is not supported", op);
+    *batched = x->ndim == dims + 2;
+    int64_t N = *batched ? x->shape[0] : 1, C = x->shape[*batched ? 1 : 0];
+    int64_t O = w->shape[0], G = o->groups;
+    char wshape[64];
+    snprintf(wshape, sizeof wshape, "%s", nb__shape(w, 1));
+    if (O % G)
+        return nb__error(NB_ESHAPE, "%s: Given groups=%lld, expected weight to be divisible by %lld "
+                         "at dimension 0, but got weight of size %s instead", op, (long long)G,
+                         (long long)G, wshape);
+    if (w->shape[1] * G != C)
+        return nb__error(NB_ESHAPE, "%s: Given groups=%lld, weight of size %s, expected input%s to "
+                         "have %lld channels, but got %lld channels instead", op, (long long)G,
+                         wshape, nb__shape(x, 0), (long long)(w->shape[1] * G), (long long)C);
+    if (b && (b->dtype != NB_FLOAT32 || b->ndim != 1 || b->shape[0] != O))
+        return nb__error(NB_ESHAPE, "%s: Given weight of size %s, expected bias to be 1-dimensional "
+                         "with %lld elements, but got bias of size %s instead", op, wshape,
+                         (long long)O, nb__shape(b, 0));
+    /* [kh, kw], [stride], ... as 2-D; a 1-D conv has a height-1 kernel on a height-1 input */
+    int64_t in[2], k[2], st[2], pl[2], ptot[2], dl[2], out[2];
+    const int64_t *xsp = x->shape + x->ndim - dims;
+    for (int d = 0; d < 2; d++) {
+        int s2 = d - (2 - dims); /* index into the op's own dims, < 0 for the implied one */
+        in[d] = s2 < 0 ? 1 : xsp[s2];
+        k[d] = s2 < 0 ? 1 : w->shape[2 + s2];
+        st[d] = s2 < 0 ? 1 : o->stride[s2];
+        dl[d] = s2 < 0 ? 1 : o->dilation[s2];
+        if (s2 < 0) ptot[d] = pl[d] = 0;
+        else if (o->same) {
+            ptot[d] = dl[d] * (k[d] - 1);
+            pl[d] = ptot[d] / 2;
+        } else {
+            pl[d] = o->padding[s2];
+            ptot[d] = 2 * pl[d];
+        }
+    }
+    for (int d = 0; d < 2; d++) {
+        int64_t span = dl[d] * (k[d] - 1) + 1;
+        if (in[d] + ptot[d] < span) {
+            if (dims == 2)
+                return nb__error(NB_ESHAPE, "%s: Calculated padded input size per channel: (%lld x "
+                                 "%lld). Kernel size: (%lld x %lld). Kernel size can't be greater "
+                                 "than actual input size", op, (long long)(in[0] + ptot[0]),
+                                 (long long)(in[1] + ptot[1]), (long long)(dl[0] * (k[0] - 1) + 1),
+                                 (long long)(dl[1] * (k[1] - 1) + 1));
+            return nb__error(NB_ESHAPE, "%s: Calculated padded input size per channel: (%lld). "
+                             "Kernel size: (%lld). Kernel size can't be greater than actual input "
+                             "size", op, (long long)(in[1] + ptot[1]), (long long)span);
+        }
+        out[d] = (in[d] + ptot[d] - span) / st[d] + 1;
+    }
+    s->N = N;
+    s->G = G;
+    s->O = O;
+    s->g = (nb_conv_geom){.C = C / G, .H = in[0], .W = in[1], .kh = k[0], .kw = k[1],
+                          .sh = st[0], .sw = st[1], .ph = pl[0], .pw = pl[1], .dh = dl[0],
+                          .dw = dl[1], .OH = out[0], .OW = out[1]};
+    s->Hp = in[0] + ptot[0];
+    s->Wp = in[1] + ptot[1];
+    s->col = NULL;
+    int64_t T = C / G * k[0] * k[1];
+    if (k[0] == 1 && k[1] == 1 && st[0] == 1 && st[1] == 1 && ptot[0] == 0 && ptot[1] == 0)
+        s->path = PATH_PLAIN;
+    else if (st[0] == 1 && st[1] == 1 && nb_k_conv_direct_available() && s->Wp <= 2 * out[1] &&
+             T <= 4096 && O * T <= 65536)
+        s->path = PATH_DIRECT; /* small kernels on small images: LeNet's layers */
+    else
+        s->path = PATH_IM2COL;
+    return NB_OK;
+}
+
+static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, nb_tensor *w,
+                          nb_tensor *b, const nb_conv_opts *opts) {
+    if (!x || !w) return NULL;
+    nb_conv_opts o = opts ? *opts : nb_conv_defaults();
+    conv_saved st;
+    bool batched = false;
+    if (conv_setup(op, dims, x, w, b, &o, &st, &batched)) return NULL;
+    const nb_conv_geom *g = &st.g;
+    int64_t shape[4], nd = 0;
+    if (batched) shape[nd++] = st.N;
+    shape[nd++] = st.O;
+    if (dims == 2) shape[nd++] = g->OH;
+    shape[nd++] = g->OW;
+    nb_tensor *y = nb__out(ar, NB_FLOAT32, (int)nd, shape);
+    if (!y) return NULL;
+    nb_tensor *in3[3] = {x, w, b};
+    bool rec = nb__should_record(b ? 3 : 2, in3);
+    int64_t Kg = g->C * g->kh * g->kw, L = g->OH * g->OW, Og = st.O / st.G;
+    int64_t xs = st.G * g->C * g->H * g->W;
+    bool keep = rec && st.path != PATH_PLAIN && nb__wants_grad(w); /* kept for dW */
+    float *yd = nb_f32(y);
+    if (st.path == PATH_DIRECT) {
+        size_t nxp = (size_t)xp_size(&st) * (size_t)(keep ? st.N * st.G : 1);
+        float *xp = nb__arena_alloc(ar, sizeof(float) * nxp);
+        float *yw = nb__arena_alloc(ar, sizeof(float) * (size_t)(Og * up16(g->OH * st.Wp)));
+        int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)Kg);
+        if (!xp || !yw || !off) return NULL;
+        direct_forward(&st, yd, nb_f32(x), nb_f32(w), b ? nb_f32(b) : NULL, xp, keep, yw, off);
+        st.col = keep ? xp : NULL;
+    } else {
+        float *col = NULL;
+        if (st.path == PATH_IM2COL) {
+            size_t n = (size_t)(Kg * L) * (size_t)(keep ? st.N * st.G : 1);
+            if (!(col = nb__arena_alloc(ar, sizeof(float) * (n ? n : 1)))) return NULL;
+        }
+        for (int64_t i = 0; i < st.N; i++)
+            for (int64_t k = 0; k < st.G; k++) {
+                float *yk = yd + (i * st.O + k * Og) * L;
+                const float *ck = nb_f32(x) + i * xs + k * g->C * g->H * g->W;
+                if (col) {
+                    float *c = col + (keep ? (i * st.G + k) * Kg * L : 0);
+                    nb_k_im2col(c, ck, g);
+                    ck = c;
+                }
+                if (b)
+                    for (int64_t oc = 0; oc < Og; oc++)
+                        for (int64_t l = 0; l < L; l++) yk[oc * L + l] = nb_f32(b)[k * Og + oc];
+                nb_k_gemm(false, false, Og, L, Kg, 1.0f, nb_f32(w) + k * Og * Kg, Kg, ck, L,
+                          b ? 1.0f : 0.0f, yk, L);
+            }
+        st.col = keep ? col : NULL;
+    }
+    if (!rec) return y;
+    conv_saved *s = nb__arena_alloc(ar, sizeof *s);
+    if (!s) return NULL;
+    *s = st;
+    nb_node *n = nb__record(ar, y, op, conv_backward, b ? 3 : 2, in3);
+    if (n) n->saved = s;
+    return y;
+}
+
+nb_tensor *nb_conv2d(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts) {
+    return conv_nd(ar, "conv2d", 2, x, w, b, opts);
+}
+
+nb_tensor *nb_conv1d(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                     const nb_conv_opts *opts) {
+    return conv_nd(ar, "conv1d", 1, x, w, b, opts);
+}

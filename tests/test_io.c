@@ -1,0 +1,1127 @@
+/* test_io.c - checkpoints: exact resume, all-or-nothing loading of corrupt files, crash safety
+ * (SIGKILL during saves), the CLI (--save/--resume/--stop-after, eval, ckpt inspect), and the
+ * PyTorch interop golden.
+ *
+ * Optimizers and schedules come from the tables below: adding a row is all it takes to cover a
+ * new one (everything goes through the generic state dicts). */
+#include <cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "common.h"
+
+/* ---- the tables -------------------------------------------------------------------------- */
+typedef struct optim_case {
+    const char *name;
+    nb_optim *(*make)(nb_tensor *const *params, int n);
+} optim_case;
+
+static nb_optim *make_sgd_momentum(nb_tensor *const *p, int n) {
+    nb_sgd_opts o = nb_sgd_defaults();
+    o.lr = 0.05;
+    o.momentum = 0.9;
+    o.weight_decay = 1e-4;
+    return nb_sgd(p, n, &o);
+}
+
+static nb_optim *make_adam(nb_tensor *const *p, int n) {
+    nb_adam_opts o = nb_adam_defaults();
+    o.lr = 3e-3;
+    return nb_adam(p, n, &o);
+}
+
+static const optim_case optims[] = {
+    {"SGD+momentum", make_sgd_momentum},
+    {"Adam", make_adam},
+};
+
+typedef struct sched_case {
+    const char *name;
+    /* steps: batches per epoch; epochs: the whole run (OneCycleLR-style schedules need both) */
+    nb_sched *(*make)(nb_optim *o, int64_t steps, int64_t epochs);
+    bool per_batch; /* stepped after every batch rather than every epoch */
+    bool metric;    /* stepped with a metric (ReduceLROnPlateau) */
+} sched_case;
+
+static nb_sched *make_step_lr(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)steps;
+    (void)epochs;
+    return nb_step_lr(o, 1, 0.5);
+}
+
+static nb_sched *make_onecycle(nb_optim *o, int64_t steps, int64_t epochs) {
+    nb_onecycle_opts so = nb_onecycle_defaults();
+    so.max_lr = 0.02;
+    so.epochs = epochs;
+    so.steps_per_epoch = steps;
+    return nb_onecycle_lr(o, &so);
+}
+
+static nb_sched *make_cyclic(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)epochs;
+    nb_cyclic_opts so = nb_cyclic_defaults();
+    so.base_lr = 1e-3;
+    so.max_lr = 0.02;
+    so.step_size_up = (double)steps / 2;
+    so.mode = "triangular2";
+    return nb_cyclic_lr(o, &so);
+}
+
+static nb_sched *make_warm_restarts(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)steps;
+    (void)epochs;
+    return nb_cosine_annealing_warm_restarts(o, 1, 2, 1e-4);
+}
+
+static nb_sched *make_plateau(nb_optim *o, int64_t steps, int64_t epochs) {
+    (void)steps;
+    (void)epochs;
+    nb_plateau_opts so = nb_plateau_defaults();
+    so.patience = 0;
+    so.factor = 0.5;
+    return nb_reduce_lr_on_plateau(o, &so);
+}
+
+static const sched_case scheds[] = {
+    {"none", NULL, false, false},
+    {"StepLR", make_step_lr, false, false},
+    {"OneCycleLR", make_onecycle, true, false},
+    {"CyclicLR", make_cyclic, true, false},
+    {"CosineAnnealingWarmRestarts", make_warm_restarts, false, false},
+    {"ReduceLROnPlateau", make_plateau, false, true},
+};
+
+#define NOPT ((int)(sizeof optims / sizeof optims[0]))
+#define NSCHED ((int)(sizeof scheds / sizeof scheds[0]))
+
+/* ---- a small training run ---------------------------------------------------------------- */
+enum { N = 200, ROWS = 6, COLS = 7, CLASSES = 10, BATCH = 16, EPOCHS = 3 };
+
+typedef struct run {
+    nb_tensor *images, *labels;
+    nb_module *model;
+    nb_optim *opt;
+    nb_sched *sched;
+    const sched_case *sc;
+    nb_loader *ld;
+    nb_rng rng;
+    nb_arena *ar;
+    nb_tensor *params[16];
+    int np;
+    int64_t epoch, step;
+} run;
+
+static void make_data(nb_tensor **images, nb_tensor **labels, int n, uint64_t seed) {
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    *images = nb_empty(NULL, NB_UINT8, 3, (int64_t[]){n, ROWS, COLS});
+    *labels = nb_empty(NULL, NB_UINT8, 1, (int64_t[]){n});
+    for (int64_t i = 0; i < (*images)->numel; i++) nb_u8(*images)[i] = (uint8_t)nb_rng_below(&r, 256);
+    for (int i = 0; i < n; i++) nb_u8(*labels)[i] = (uint8_t)nb_rng_below(&r, CLASSES);
+}
+
+/* model seed and loader seed differ between the original and the resumed run, so only a
+ * complete load can make them agree */
+static void run_init(run *r, int oi, int si, uint64_t seed) {
+    memset(r, 0, sizeof *r);
+    make_data(&r->images, &r->labels, N, 99);
+    nb_rng_seed(&r->rng, seed);
+    r->model = nb_sequential(4, (nb_module *[]){nb_linear_new(ROWS * COLS, 24, true, &r->rng), nb_relu_new(),
+                                                 nb_dropout_new(0.25f, &r->rng),
+                                                 nb_linear_new(24, CLASSES, true, &r->rng)});
+    ck_assert_ptr_nonnull(r->model);
+    r->np = nb_module_parameters(r->model, r->params, 16);
+    r->opt = optims[oi].make(r->params, r->np);
+    ck_assert_ptr_nonnull(r->opt);
+    nb_loader_opts lo = nb_loader_defaults();
+    lo.batch_size = BATCH;
+    lo.seed = seed + 1;
+    lo.flatten = true;
+    r->ld = nb_loader_new(r->images, r->labels, &lo);
+    r->sc = &scheds[si];
+    if (r->sc->make) {
+        r->sched = r->sc->make(r->opt, nb_loader_num_batches(r->ld), EPOCHS);
+        ck_assert_msg(r->sched != NULL, "%s: %s", r->sc->name, nb_last_error());
+    }
+    r->ar = nb_arena_new(0);
+}
+
+static void run_free(run *r) {
+    nb_arena_free(r->ar);
+    nb_loader_free(r->ld);
+    nb_sched_free(r->sched);
+    nb_optim_free(r->opt);
+    nb_module_free(r->model);
+    nb_tensor_free(r->images);
+    nb_tensor_free(r->labels);
+}
+
+/* Train until `epochs` epochs are complete, or stop after `max_batches` batches (-1: no limit). */
+static void run_train(run *r, int64_t epochs, int64_t max_batches) {
+    while (r->epoch < epochs) {
+        nb_tensor *x, *y;
+        nb_arena_reset(r->ar);
+        if (max_batches-- == 0) return;
+        int got = nb_loader_next(r->ld, r->ar, &x, &y);
+        ck_assert_int_ge(got, 0);
+        if (got == 0) { /* end of epoch */
+            r->epoch++;
+            if (r->sched && r->sc->metric) ck_assert_int_eq(nb_sched_step_metric(r->sched, 1.0), NB_OK);
+            else if (r->sched && !r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
+            continue;
+        }
+        nb_tensor *loss = nb_cross_entropy(r->ar, nb_forward(r->model, r->ar, x), y, NULL);
+        ck_assert_ptr_nonnull(loss);
+        nb_optim_zero_grad(r->opt, true);
+        ck_assert_int_eq(nb_backward(loss), NB_OK);
+        ck_assert_int_eq(nb_optim_step(r->opt), NB_OK);
+        if (r->sched && r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
+        r->step++;
+    }
+}
+
+static nb_train_state run_state(run *r) {
+    return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = &r->rng,
+                            .loader = r->ld, .epoch = r->epoch, .step = r->step};
+}
+
+/* ---- snapshots: everything a load may change --------------------------------------------- */
+typedef struct snap {
+    unsigned char *model;
+    size_t model_bytes;
+    nb_optim_dict *osd;
+    nb_sched_dict *ssd;
+    nb_rng rng;
+    nb_loader_state ls;
+} snap;
+
+static snap take(run *r) {
+    snap s = {0};
+    const nb_named_tensor *st;
+    int n = nb_module_state(r->model, &st);
+    for (int i = 0; i < n; i++) s.model_bytes += (size_t)st[i].tensor->numel * nb_dtype_size(st[i].tensor->dtype);
+    s.model = malloc(s.model_bytes);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        size_t b = (size_t)st[i].tensor->numel * nb_dtype_size(st[i].tensor->dtype);
+        memcpy(s.model + at, st[i].tensor->data, b);
+        at += b;
+    }
+    s.osd = nb_optim_state_dict(r->opt);
+    s.ssd = r->sched ? nb_sched_state_dict(r->sched) : NULL;
+    s.rng = r->rng;
+    s.ls = nb_loader_get_state(r->ld);
+    return s;
+}
+
+static void snap_free(snap *s) {
+    free(s->model);
+    nb_optim_dict_free(s->osd);
+    nb_sched_dict_free(s->ssd);
+}
+
+/* Values equal bit for bit (kinds may differ between INT and NUMBER only if equal_kinds false). */
+static bool value_eq(const nb_value *a, const nb_value *b, char *why, size_t n) {
+    if (strcmp(a->name, b->name)) return snprintf(why, n, "names %s/%s", a->name, b->name), false;
+    if (a->kind != b->kind) return snprintf(why, n, "%s: kinds %d/%d", a->name, a->kind, b->kind), false;
+    switch (a->kind) {
+    case NB_VALUE_NUMBER:
+    case NB_VALUE_INT:
+    case NB_VALUE_BOOL:
+        if (memcmp(&a->num, &b->num, sizeof a->num))
+            return snprintf(why, n, "%s: %.17g vs %.17g", a->name, a->num, b->num), false;
+        return true;
+    case NB_VALUE_LIST:
+        if (a->len != b->len || memcmp(nb_value_elems(a), nb_value_elems(b), sizeof(double) * (size_t)a->len))
+            return snprintf(why, n, "%s: lists differ", a->name), false;
+        return true;
+    case NB_VALUE_STRING:
+        if (strcmp(a->str, b->str)) return snprintf(why, n, "%s: strings differ", a->name), false;
+        return true;
+    case NB_VALUE_TENSOR:
+        if (!a->tensor || !b->tensor) return a->tensor == b->tensor;
+        if (!nb_same_shape(a->tensor, b->tensor) || a->tensor->dtype != b->tensor->dtype ||
+            memcmp(a->tensor->data, b->tensor->data, nb_dtype_size(a->tensor->dtype) * (size_t)a->tensor->numel))
+            return snprintf(why, n, "tensor %s differs", a->name), false;
+        return true;
+    default:
+        return true;
+    }
+}
+
+static bool values_eq(const nb_value *a, int na, const nb_value *b, int nb, char *why, size_t n) {
+    if (na != nb) return snprintf(why, n, "%d vs %d values", na, nb), false;
+    for (int i = 0; i < na; i++)
+        if (!value_eq(&a[i], &b[i], why, n)) return false;
+    return true;
+}
+
+/* Compare two snapshots; returns NULL if identical, else a description. */
+static const char *snap_diff(const snap *a, const snap *b) {
+    static char why[256];
+    if (a->model_bytes != b->model_bytes || memcmp(a->model, b->model, a->model_bytes)) return "model tensors differ";
+    const nb_optim_dict *x = a->osd, *y = b->osd;
+    if (x->ngroups != y->ngroups || x->nstates != y->nstates) return "optimizer state sizes differ";
+    for (int g = 0; g < x->ngroups; g++)
+        if (!values_eq(x->groups[g].values, x->groups[g].nvalues, y->groups[g].values, y->groups[g].nvalues, why, sizeof why))
+            return why;
+    for (int s = 0; s < x->nstates; s++)
+        if (x->states[s].index != y->states[s].index ||
+            !values_eq(x->states[s].values, x->states[s].nvalues, y->states[s].values, y->states[s].nvalues, why, sizeof why))
+            return why;
+    if (!a->ssd != !b->ssd) return "scheduler presence differs";
+    if (a->ssd && !values_eq(a->ssd->values, a->ssd->nvalues, b->ssd->values, b->ssd->nvalues, why, sizeof why)) return why;
+    if (memcmp(&a->rng, &b->rng, sizeof a->rng)) return "rng differs";
+    if (a->ls.epoch != b->ls.epoch || a->ls.batch != b->ls.batch || memcmp(&a->ls.rng, &b->ls.rng, sizeof a->ls.rng))
+        return "loader state differs";
+    return NULL;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    static char bufs[4][4096];
+    static int k;
+    char *b = bufs[k++ & 3];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
+/* ---- exact resume ------------------------------------------------------------------------- */
+/* Uninterrupted: EPOCHS epochs. Interrupted: stop at (stop_epoch, stop_batch), save, build
+ * everything anew with other seeds, load, finish. Everything must agree bit for bit. */
+static void check_resume(int oi, int si, int64_t stop_epoch, int64_t stop_batch) {
+    const char *dir = temp_dir();
+    char *file = path_in(dir, "run.ckpt");
+    run a, b, c;
+    run_init(&a, oi, si, 7);
+    run_train(&a, EPOCHS, -1);
+
+    run_init(&b, oi, si, 7);
+    run_train(&b, stop_epoch, -1);
+    if (stop_batch) run_train(&b, EPOCHS, stop_batch);
+    nb_train_state st = run_state(&b);
+    ck_assert_msg(nb_checkpoint_save(file, &st) == NB_OK, "save: %s", nb_last_error());
+    run_free(&b);
+
+    run_init(&c, oi, si, 12345);
+    nb_train_state ct = run_state(&c);
+    ct.epoch = ct.step = -1;
+    ck_assert_msg(nb_checkpoint_load(file, &ct) == NB_OK, "%s/%s load: %s", optims[oi].name,
+                  scheds[si].name, nb_last_error());
+    c.epoch = ct.epoch;
+    c.step = ct.step;
+    ck_assert_int_eq(c.epoch, stop_epoch);
+    run_train(&c, EPOCHS, -1);
+    ck_assert_int_eq(c.step, a.step);
+
+    snap sa = take(&a), sc = take(&c);
+    const char *d = snap_diff(&sa, &sc);
+    ck_assert_msg(d == NULL, "%s + %s, resumed at epoch %lld batch %lld: %s", optims[oi].name,
+                  scheds[si].name, (long long)stop_epoch, (long long)stop_batch, d);
+    snap_free(&sa);
+    snap_free(&sc);
+    run_free(&a);
+    run_free(&c);
+    unlink(file);
+    rmdir(dir);
+}
+
+START_TEST(test_resume_epoch_boundary) {
+    int oi = _i / NSCHED, si = _i % NSCHED;
+    check_resume(oi, si, 1, 0);
+}
+END_TEST
+
+START_TEST(test_resume_mid_epoch) {
+    int oi = _i / NSCHED, si = _i % NSCHED;
+    check_resume(oi, si, 1, 5);
+}
+END_TEST
+
+/* Save, load into fresh objects, save again: the two files are identical bytes (the format is
+ * deterministic, and load restores everything save wrote). */
+START_TEST(test_roundtrip_bytes) {
+    int oi = _i / NSCHED, si = _i % NSCHED;
+    const char *dir = temp_dir();
+    run a, b;
+    run_init(&a, oi, si, 3);
+    run_train(&a, 1, -1);
+    run_train(&a, 2, 3);
+    nb_meta meta[] = {{"note", "hello"}, {"cli.model", "[\"--hidden\", \"24\"]"}};
+    nb_train_state st = run_state(&a);
+    st.meta = meta;
+    st.nmeta = 2;
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "a.ckpt"), &st), NB_OK);
+    run_init(&b, oi, si, 4);
+    nb_train_state bt = run_state(&b);
+    ck_assert_msg(nb_checkpoint_load(path_in(dir, "a.ckpt"), &bt) == NB_OK, "%s", nb_last_error());
+    b.epoch = bt.epoch;
+    b.step = bt.step;
+    bt = run_state(&b);
+    bt.meta = meta;
+    bt.nmeta = 2;
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "b.ckpt"), &bt), NB_OK);
+    FILE *fa = fopen(path_in(dir, "a.ckpt"), "rb"), *fb = fopen(path_in(dir, "b.ckpt"), "rb");
+    int ca, cb;
+    long at = 0;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        at++;
+    } while (ca == cb && ca != EOF);
+    ck_assert_msg(ca == cb, "%s + %s: files differ at byte %ld", optims[oi].name, scheds[si].name, at);
+    fclose(fa);
+    fclose(fb);
+    /* user metadata and the reader API */
+    nb_ckpt *c = nb_ckpt_open(path_in(dir, "a.ckpt"));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(nb_ckpt_meta(c, "user.note"), "hello");
+    ck_assert_str_eq(nb_ckpt_meta(c, "format"), "nabla-checkpoint");
+    ck_assert_str_eq(nb_ckpt_meta(c, "content"), "checkpoint");
+    nb_ckpt_tensor t;
+    ck_assert_int_eq(nb_ckpt_find(c, "0.weight", &t), NB_OK);
+    ck_assert_str_eq(t.dtype, "F32");
+    ck_assert_int_eq(t.ndim, 2);
+    ck_assert_int_eq(t.shape[0], 24);
+    ck_assert_int_eq(t.shape[1], ROWS * COLS);
+    ck_assert_int_eq(memcmp(t.data, nb_module_find(a.model, "0.weight")->data, t.nbytes), 0);
+    nb_ckpt_close(c);
+    run_free(&a);
+    run_free(&b);
+    unlink(path_in(dir, "a.ckpt"));
+    unlink(path_in(dir, "b.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
+/* Weights-only files: save, load into another model, and load weights from a full checkpoint;
+ * a full load from a weights file names what is missing. */
+START_TEST(test_weights) {
+    const char *dir = temp_dir();
+    run a, b;
+    run_init(&a, 0, 1, 3);
+    run_train(&a, 1, -1);
+    run_init(&b, 0, 1, 4);
+    nb_train_state stored = {.model = a.model, .level = -1}, bad = {.model = a.model, .level = 10};
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "stored.ckpt"), &stored), NB_OK);
+    ck_assert_int_eq(nb_weights_load(path_in(dir, "stored.ckpt"), b.model), NB_OK);
+    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    unlink(path_in(dir, "stored.ckpt"));
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "bad.ckpt"), &bad), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: gzip level 10 is outside -1..9");
+    ck_assert_int_eq(nb_weights_save(path_in(dir, "w.nbw"), a.model, NULL, 0), NB_OK);
+    ck_assert_int_eq(nb_weights_load(path_in(dir, "w.nbw"), b.model), NB_OK);
+    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    nb_train_state st = run_state(&b);
+    snap before = take(&b);
+    ck_assert_int_ne(nb_checkpoint_load(path_in(dir, "w.nbw"), &st), NB_OK);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no optimizer state (metadata \"optimizer\" is missing)");
+    snap after = take(&b);
+    ck_assert_ptr_null(snap_diff(&before, &after));
+    snap_free(&before);
+    snap_free(&after);
+    /* weights from a full checkpoint */
+    run_train(&a, 2, -1);
+    st = run_state(&a);
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "full.ckpt"), &st), NB_OK);
+    ck_assert_int_eq(nb_weights_load(path_in(dir, "full.ckpt"), b.model), NB_OK);
+    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    /* errors */
+    ck_assert_int_eq(nb_weights_load(path_in(dir, "nope"), b.model), NB_EIO);
+    ck_assert_msg(strstr(nb_last_error(), "cannot open") != NULL, "%s", nb_last_error());
+    run_free(&a);
+    run_free(&b);
+    unlink(path_in(dir, "w.nbw"));
+    unlink(path_in(dir, "full.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- corrupt files: every one rejected with a clear message, nothing changed ------------ */
+static unsigned char *read_bytes(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*len + 1);
+    ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void write_bytes(const char *path, const void *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+static void write_gz(const char *path, const void *b, size_t len) {
+    gzFile f = gzopen(path, "wb1");
+    ck_assert_ptr_nonnull(f);
+    if (len) ck_assert_int_eq(gzwrite(f, b, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+}
+
+static unsigned char *gunzip_file(const char *path, size_t *len) {
+    gzFile f = gzopen(path, "rb");
+    size_t cap = 1 << 20;
+    unsigned char *b = malloc(cap);
+    *len = 0;
+    int r;
+    while ((r = gzread(f, b + *len, (unsigned)(cap - *len))) > 0) {
+        *len += (size_t)r;
+        if (*len == cap) b = realloc(b, cap *= 2);
+    }
+    ck_assert_int_eq(r, 0);
+    gzclose(f);
+    return b;
+}
+
+/* The container of a valid checkpoint, to edit: header JSON + the original data. */
+typedef struct container {
+    unsigned char *raw;
+    size_t len, data_at;
+    cJSON *root;
+} container;
+
+static container open_container(const char *path) {
+    container c;
+    c.raw = gunzip_file(path, &c.len);
+    uint64_t n;
+    memcpy(&n, c.raw, 8);
+    c.data_at = 8 + (size_t)n;
+    c.root = cJSON_ParseWithLength((const char *)c.raw + 8, (size_t)n);
+    ck_assert_ptr_nonnull(c.root);
+    return c;
+}
+
+static uint64_t off(const cJSON *t, int k) {
+    return (uint64_t)cJSON_GetArrayItem(cJSON_GetObjectItem(t, "data_offsets"), k)->valuedouble;
+}
+
+static void set_off(cJSON *t, uint64_t b, uint64_t e) {
+    cJSON_ReplaceItemInObject(t, "data_offsets", cJSON_CreateIntArray((int[]){(int)b, (int)e}, 2));
+}
+
+/* Write header + data (relayout: give the tensors fresh contiguous offsets, taking each one's
+ * bytes from where its current offsets point in the original data) as a gzip'd file. */
+static void write_container(const char *path, const container *c, cJSON *root, bool relayout) {
+    size_t dlen = c->len - c->data_at;
+    unsigned char *data = malloc(dlen * 2 + 16);
+    size_t at = 0;
+    if (relayout) {
+        cJSON *t;
+        cJSON_ArrayForEach(t, root) {
+            if (!strcmp(t->string, "__metadata__")) continue;
+            uint64_t b = off(t, 0), e = off(t, 1);
+            memcpy(data + at, c->raw + c->data_at + b, e - b);
+            set_off(t, at, at + (e - b));
+            at += e - b;
+        }
+    } else {
+        memcpy(data, c->raw + c->data_at, dlen);
+        at = dlen;
+    }
+    char *h = cJSON_PrintUnformatted(root);
+    size_t hl = strlen(h);
+    unsigned char *out = malloc(8 + hl + at);
+    uint64_t n = hl;
+    memcpy(out, &n, 8);
+    memcpy(out + 8, h, hl);
+    memcpy(out + 8 + hl, data, at);
+    write_gz(path, out, 8 + hl + at);
+    free(out);
+    free(h);
+    free(data);
+}
+
+/* Edit a JSON document stored as text in __metadata__[key]. */
+static cJSON *meta_doc(cJSON *root, const char *key) {
+    return cJSON_Parse(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "__metadata__"), key)->valuestring);
+}
+
+static void meta_set_doc(cJSON *root, const char *key, cJSON *doc) {
+    char *txt = cJSON_PrintUnformatted(doc);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(root, "__metadata__"), key, cJSON_CreateString(txt));
+    free(txt);
+    cJSON_Delete(doc);
+}
+
+static void meta_set(cJSON *root, const char *key, cJSON *item) {
+    cJSON *m = cJSON_GetObjectItem(root, "__metadata__");
+    if (cJSON_GetObjectItem(m, key)) cJSON_ReplaceItemInObject(m, key, item);
+    else cJSON_AddItemToObject(m, key, item);
+}
+
+/* Load path into r, expecting failure with a message containing want and no change at all. */
+static void expect_reject(run *r, const char *path, const char *want, const char *what) {
+    snap before = take(r);
+    nb_train_state st = run_state(r);
+    nb_clear_error();
+    int rc = nb_checkpoint_load(path, &st);
+    ck_assert_msg(rc < 0, "%s: accepted", what);
+    ck_assert_msg(strncmp(nb_last_error(), "checkpoint: ", 12) == 0, "%s: message '%s'", what, nb_last_error());
+    ck_assert_msg(!want || strstr(nb_last_error(), want), "%s: message '%s' lacks '%s'", what, nb_last_error(), want);
+    snap after = take(r);
+    const char *d = snap_diff(&before, &after);
+    ck_assert_msg(d == NULL, "%s: rejected but changed: %s", what, d);
+    snap_free(&before);
+    snap_free(&after);
+}
+
+/* The live run differs from the file (it trained on after the save), so a partial load shows. */
+static const char *corrupt_setup(run *r, int oi) {
+    const char *dir = temp_dir();
+    run_init(r, oi, 1, 5);
+    run_train(r, 1, -1);
+    nb_train_state st = run_state(r);
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "good.ckpt"), &st), NB_OK);
+    run_train(r, 2, 3);
+    return dir;
+}
+
+static void corrupt_teardown(run *r, const char *dir) {
+    /* the good file still loads, and changes the state */
+    snap before = take(r);
+    nb_train_state st = run_state(r);
+    ck_assert_msg(nb_checkpoint_load(path_in(dir, "good.ckpt"), &st) == NB_OK, "%s", nb_last_error());
+    snap after = take(r);
+    ck_assert_ptr_nonnull(snap_diff(&before, &after));
+    snap_free(&before);
+    snap_free(&after);
+    run_free(r);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+
+START_TEST(test_truncated) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    size_t len;
+    unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
+    for (int k = 0; k < 64; k++) {
+        size_t at = k < 16 ? (size_t)k : (size_t)((double)len * (k - 15) / 49.0) - 1; /* 0..15, then spread to len-1 */
+        char what[64];
+        snprintf(what, sizeof what, "truncated to %zu of %zu bytes", at, len);
+        write_bytes(path_in(dir, "bad.ckpt"), b, at);
+        expect_reject(&r, path_in(dir, "bad.ckpt"), NULL, what);
+    }
+    free(b);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+START_TEST(test_flipped) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    size_t len;
+    unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
+    nb_rng g;
+    nb_rng_seed(&g, 2024);
+    for (int k = 0; k < 64; k++) {
+        /* every byte of the gzip header (10 bytes + header CRC), then random places, the trailer */
+        size_t at = k < 12 ? (size_t)k : k >= 60 ? len - (size_t)(64 - k) : nb_rng_below(&g, (uint32_t)len);
+        unsigned char x = (unsigned char)(1 + nb_rng_below(&g, 255));
+        b[at] ^= x;
+        char what[64];
+        snprintf(what, sizeof what, "byte %zu of %zu xor 0x%02x", at, len, x);
+        write_bytes(path_in(dir, "bad.ckpt"), b, len);
+        expect_reject(&r, path_in(dir, "bad.ckpt"), NULL, what);
+        b[at] ^= x;
+    }
+    free(b);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+/* Header and metadata edits, each with the words its message must contain. */
+enum { EDITS = 38 };
+
+static const char *edit_case(int k, cJSON *root, bool *relayout) {
+    cJSON *w = cJSON_GetObjectItem(root, "0.weight"), *doc;
+    uint64_t b = off(w, 0), e = off(w, 1);
+    *relayout = false;
+    switch (k) {
+    case 0: set_off(w, b, e + 4); return "data_offsets";
+    case 1: set_off(cJSON_GetObjectItem(root, "0.bias"), e - 4, e - 4 + 96); return "overlaps";
+    case 2: set_off(w, e, b); return "data_offsets";
+    case 3: { /* tiles correctly, but the data is not there */
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", "U8");
+        cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){400}, 1));
+        cJSON_AddItemToObject(root, "extra", t);
+        cJSON *last = NULL, *it;
+        uint64_t end = 0;
+        cJSON_ArrayForEach(it, root) if (strcmp(it->string, "__metadata__") && it != t && off(it, 1) > end) end = off(it, 1), last = it;
+        (void)last;
+        cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray((int[]){(int)end, (int)end + 400}, 2));
+        return "truncated";
+    }
+    case 4: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("I32")); return "tensor \"0.weight\" has dtype I32, model expects F32";
+    case 5: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("X9")); return "unknown dtype X9";
+    case 6: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("F16")); return "need";
+    case 7: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateIntArray((int[]){ROWS * COLS, 24}, 2));
+        return "tensor \"0.weight\" has shape [42,24], model expects [24,42]";
+    case 8: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateNumber(5)); return "shape that is not a list";
+    case 9: cJSON_ReplaceItemInObject(w, "shape", cJSON_CreateIntArray((int[]){-1, 42}, 2)); return "bad dimension";
+    case 10: *relayout = true;
+        cJSON_AddItemToObject(root, "9.weight", cJSON_Duplicate(cJSON_GetObjectItem(root, "3.bias"), 1));
+        return "tensor \"9.weight\" is not in the model";
+    case 11: *relayout = true; cJSON_DeleteItemFromObject(root, "0.bias");
+        return "model tensor \"0.bias\" is missing from the checkpoint";
+    case 12: *relayout = true;
+        cJSON_AddItemToObject(root, "0.bias", cJSON_Duplicate(cJSON_GetObjectItem(root, "0.bias"), 1));
+        return "two tensors are named \"0.bias\"";
+    case 13: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(doc, "type", cJSON_CreateString(strcmp(cJSON_GetObjectItem(doc, "type")->valuestring, "SGD") ? "SGD" : "Adam"));
+        meta_set_doc(root, "optimizer", doc);
+        return "but the checkpoint holds";
+    case 14: doc = meta_doc(root, "scheduler");
+        cJSON_ReplaceItemInObject(doc, "type", cJSON_CreateString("OneCycleLR"));
+        meta_set_doc(root, "scheduler", doc);
+        return "scheduler is StepLR, but the checkpoint holds OneCycleLR state";
+    case 15: { /* an optimizer state tensor of the wrong shape */
+        cJSON *it;
+        cJSON_ArrayForEach(it, root) if (strstr(it->string, "optimizer.state.0.") && cJSON_GetArraySize(cJSON_GetObjectItem(it, "shape")) == 2) {
+            cJSON_ReplaceItemInObject(it, "shape", cJSON_CreateIntArray((int[]){ROWS * COLS, 24}, 2));
+            return "of parameter 0 has shape [42, 24]";
+        }
+        ck_abort_msg("no 2-d optimizer state");
+        return NULL;
+    }
+    case 16: *relayout = true;
+        cJSON_AddItemToObject(root, "optimizer.state.9.x", cJSON_Duplicate(cJSON_GetObjectItem(root, "3.bias"), 1));
+        return "tensor \"optimizer.state.9.x\" belongs to no optimizer state entry";
+    case 17: { /* an optimizer state tensor missing */
+        cJSON *it;
+        *relayout = true;
+        cJSON_ArrayForEach(it, root) if (strstr(it->string, "optimizer.state.1.") && cJSON_GetArraySize(cJSON_GetObjectItem(it, "shape")) == 1) {
+            cJSON_DeleteItemFromObject(root, it->string);
+            return "which is not in the file";
+        }
+        ck_abort_msg("no 1-d optimizer state");
+        return NULL;
+    }
+    case 18: meta_set(root, "format_version", cJSON_CreateString("2")); return "format version 2, newer than the 1 this nabla";
+    case 19: meta_set(root, "format", cJSON_CreateString("other")); return "format \"other\" is not nabla-checkpoint";
+    case 20: meta_set(root, "format_version", cJSON_CreateNumber(1)); return "__metadata__ entry \"format_version\" is not a string";
+    case 21: doc = meta_doc(root, "optimizer");
+        cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "param_groups"), cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), 1));
+        meta_set_doc(root, "optimizer", doc);
+        return "has 2 param groups, the live optimizer has 1";
+    case 22: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), "lr", cJSON_CreateNumber(-1));
+        meta_set_doc(root, "optimizer", doc);
+        return "Invalid learning rate: -1";
+    case 23: doc = meta_doc(root, "scheduler"); /* fails after the optimizer was loaded: rolled back */
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(doc, "state"), "last_epoch");
+        meta_set_doc(root, "scheduler", doc);
+        return "last_epoch";
+    case 24: doc = meta_doc(root, "loader"); /* fails after optimizer and scheduler: rolled back */
+        cJSON_ReplaceItemInObject(doc, "batch", cJSON_CreateNumber(1000000));
+        meta_set_doc(root, "loader", doc);
+        return "out of range";
+    case 25: doc = meta_doc(root, "rng");
+        cJSON_ReplaceItemInObject(doc, "left", cJSON_CreateNumber(0));
+        meta_set_doc(root, "rng", doc);
+        return "generator state is malformed";
+    case 26: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(doc, "param_names"), 0, cJSON_CreateString("3.weight"));
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer parameter 0 is \"3.weight\" in the checkpoint but \"0.weight\" in the live optimizer";
+    case 27: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "param_groups"), 0), "params",
+                                  cJSON_CreateIntArray((int[]){1, 0, 2, 3}, 4));
+        meta_set_doc(root, "optimizer", doc);
+        return "params must be the indices 0..3 in order";
+    case 28: doc = meta_doc(root, "optimizer");
+        cJSON_AddItemToObject(cJSON_GetObjectItem(doc, "state"), "abc", cJSON_CreateObject());
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer state key \"abc\" is not a parameter index";
+    case 29: meta_set(root, "optimizer", cJSON_CreateString("{not json")); return "metadata \"optimizer\" is not a JSON object";
+    case 30: cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "scheduler");
+        return "no scheduler state";
+    case 31: cJSON_AddStringToObject(w, "extra", "x"); return "unexpected or repeated field \"extra\"";
+    case 32: doc = meta_doc(root, "optimizer");
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(doc, "param_shapes"), 0, cJSON_CreateIntArray((int[]){24, 41}, 2));
+        meta_set_doc(root, "optimizer", doc);
+        return "optimizer parameter 0 (\"0.weight\") has shape [24,41] in the checkpoint, the live optimizer's has shape [24,42]";
+    case 33: doc = meta_doc(root, "position");
+        cJSON_ReplaceItemInObject(doc, "epoch", cJSON_CreateNumber(-3));
+        meta_set_doc(root, "position", doc);
+        return "position needs integer epoch";
+    case 34: { /* a tensor reference to a model tensor */
+        doc = meta_doc(root, "optimizer");
+        cJSON *s0 = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "state"), "0"), *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "tensor", "0.weight");
+        cJSON_AddItemToObject(s0, "stolen", ref);
+        meta_set_doc(root, "optimizer", doc);
+        return "refers to tensor \"0.weight\", which is not in the file section it belongs to";
+    }
+    case 35: meta_set(root, "scheduler", cJSON_CreateString("[1, 2]")); return "metadata \"scheduler\" is not a JSON object";
+    case 36: doc = meta_doc(root, "scheduler");
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "last_epoch", cJSON_CreateNumber(1e300));
+        meta_set_doc(root, "scheduler", doc);
+        return "scheduler state \"last_epoch\" must be an integer of at most 2^53, not 1e+300";
+    case 37: doc = meta_doc(root, "scheduler"); /* the schedule's own rules (StepLR: step_size > 0) */
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "step_size", cJSON_CreateNumber(0));
+        meta_set_doc(root, "scheduler", doc);
+        return "step_size";
+    }
+    return NULL;
+}
+
+START_TEST(test_header_edits) {
+    run r;
+    const char *dir = corrupt_setup(&r, _i);
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", path_in(dir, "bad.ckpt"));
+    for (int k = 0; k < EDITS; k++) {
+        container c = open_container(path_in(dir, "good.ckpt"));
+        bool relayout;
+        const char *want = edit_case(k, c.root, &relayout);
+        write_container(bad, &c, c.root, relayout);
+        char what[32];
+        snprintf(what, sizeof what, "header edit %d", k);
+        expect_reject(&r, bad, want, what);
+        cJSON_Delete(c.root);
+        free(c.raw);
+    }
+    /* raw layouts: header length, syntax, trailing bytes, tensor count */
+    container c = open_container(path_in(dir, "good.ckpt"));
+    unsigned char *raw = malloc(c.len + 64);
+    memcpy(raw, c.raw, c.len);
+    uint64_t n = (uint64_t)1 << 40;
+    memcpy(raw, &n, 8);
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "header length 1099511627776 is outside 2..8388608", "huge header length");
+    n = c.len; /* promises more header than the file has */
+    memcpy(raw, &n, 8);
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "truncated inside the header", "header past the end");
+    memcpy(raw, c.raw, c.len);
+    *(unsigned char *)memchr(raw + 8, ':', 64) = '#';
+    write_gz(bad, raw, c.len);
+    expect_reject(&r, bad, "header is not valid JSON", "JSON syntax");
+    memcpy(raw, c.raw, c.len);
+    memcpy(raw + c.len, "tail", 4);
+    write_gz(bad, raw, c.len + 4);
+    expect_reject(&r, bad, "data continues past", "trailing data");
+    write_gz(bad, "", 0);
+    expect_reject(&r, bad, "too short", "empty gzip");
+    write_bytes(bad, "hello, world! this is not a checkpoint", 38);
+    expect_reject(&r, bad, "not a nabla checkpoint or safetensors file", "text file");
+    /* trailing garbage after the gzip stream */
+    size_t glen;
+    unsigned char *g = read_bytes(path_in(dir, "good.ckpt"), &glen);
+    g = realloc(g, glen + 3);
+    memcpy(g + glen, "xyz", 3);
+    write_bytes(bad, g, glen + 3);
+    expect_reject(&r, bad, "unexpected bytes after the end of the gzip stream", "garbage after gzip");
+    free(g);
+    /* more tensors than the limit (all empty, so the file is small) */
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i <= NB_CKPT_MAX_TENSORS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", "U8");
+        cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){0}, 1));
+        cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray((int[]){0, 0}, 2));
+        cJSON_AddItemToObject(root, name, t);
+    }
+    write_container(bad, &c, root, false);
+    expect_reject(&r, bad, "more than 32768 tensors", "tensor count");
+    cJSON_Delete(root);
+    free(raw);
+    cJSON_Delete(c.root);
+    free(c.raw);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+/* ---- crash safety: SIGKILL a process in the middle of saving, again and again ----------- */
+START_TEST(test_kill_during_save) {
+    const char *dir = temp_dir();
+    char file[4096];
+    snprintf(file, sizeof file, "%s/kill.ckpt", dir);
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    /* the benchmark model with Adam state: a save takes long enough for kills to land inside */
+    nb_module *m = nb_sequential(5, (nb_module *[]){nb_linear_new(784, 256, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(256, 128, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(128, 10, true, &rng)});
+    nb_tensor *p[8];
+    int np = nb_module_parameters(m, p, 8);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *opt = nb_adam(p, np, &ao);
+    for (int i = 0; i < np; i++) {
+        p[i]->grad = p[i]->grad_slot;
+        nb_fill(p[i]->grad, 0.5f);
+    }
+    ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+    nb_train_state st = {.model = m, .optim = opt, .rng = &rng};
+    nb_fill(p[0], 0.0f);
+    ck_assert_int_eq(nb_checkpoint_save(file, &st), NB_OK);
+    nb_rng g;
+    nb_rng_seed(&g, 77);
+    int kills = 0, torn = 0, last = -1, changes = 0;
+    for (int round = 0; round < 60; round++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) { /* child: save generation after generation, marking each in 0.weight */
+            for (int gen = 1;; gen++) {
+                nb_fill(p[0], (float)(round * 100000 + gen));
+                st.step = round * 100000 + gen;
+                if (nb_checkpoint_save(file, &st)) _exit(3);
+            }
+        }
+        struct timespec ts = {0, (long)nb_rng_below(&g, 60000) * 1000};
+        nanosleep(&ts, NULL);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "the child stopped by itself (status %d)", status);
+        kills++;
+        /* the file under the final name loads completely, and is one generation */
+        nb_train_state lt = {.model = m, .optim = opt, .rng = &rng};
+        ck_assert_msg(nb_checkpoint_load(file, &lt) == NB_OK, "after kill %d: %s", round, nb_last_error());
+        float v = nb_f32(p[0])[0];
+        for (int64_t i = 0; i < p[0]->numel; i++) ck_assert_float_eq(nb_f32(p[0])[i], v);
+        ck_assert_int_eq((int64_t)v, lt.step);
+        if ((int)v != last) changes++;
+        last = (int)v;
+        /* temp files of interrupted saves are left behind (never under the final name) */
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strstr(e->d_name, ".tmp.")) {
+                torn++;
+                unlink(path_in(dir, e->d_name));
+            }
+        closedir(d);
+    }
+    fprintf(stderr, "kill test: %d kills, %d of them during a save (temp file left), %d new generations\n",
+            kills, torn, changes);
+    ck_assert_int_ge(kills, 50);
+    ck_assert_int_ge(torn, 10); /* the kills really hit saves in progress */
+    nb_optim_free(opt);
+    nb_module_free(m);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
+static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char hdr[4] = {0, 0, 8, (unsigned char)rank};
+    fwrite(hdr, 1, 4, f);
+    for (int i = 0; i < rank; i++) {
+        unsigned char d[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
+                              (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
+        fwrite(d, 1, 4, f);
+    }
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* Tiny MNIST-shaped data: each class is a noisy bright stripe, so a model learns something. */
+static void make_mnist(const char *dir) {
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    const char *prefix[] = {"train", "t10k"};
+    const int count[] = {480, 200};
+    for (int s = 0; s < 2; s++) {
+        int n = count[s];
+        unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
+        for (int i = 0; i < n; i++) {
+            lab[i] = (unsigned char)nb_rng_below(&r, 10);
+            for (int p = 0; p < 784; p++) {
+                int row = p / 28, bright = row / 3 == lab[i] ? 160 : 0;
+                img[(size_t)i * 784 + (size_t)p] = (unsigned char)(bright + nb_rng_below(&r, 90));
+            }
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix[s]);
+        write_idx(path, 3, (int[]){n, 28, 28}, img, (size_t)n * 784);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix[s]);
+        write_idx(path, 1, (int[]){n}, lab, (size_t)n);
+        free(img);
+        free(lab);
+    }
+}
+
+/* Run build/nabla with args (NULL-terminated); stdout+stderr go to dir/out.txt. Exit code. */
+static int nabla_cli(const char *dir, const char *const *args) {
+    char out[4096], exe[4096];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(exe, sizeof exe, "%s/nabla", NB_BUILD_DIR);
+    const char *argv[64] = {exe};
+    int n = 1;
+    for (; args[n - 1]; n++) argv[n] = args[n - 1];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        FILE *o = freopen(out, "w", stdout);
+        if (!o || dup2(fileno(stdout), 2) < 0) _exit(126);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *cli_output(const char *dir) {
+    size_t len;
+    char *b = (char *)read_bytes(path_in(dir, "out.txt"), &len);
+    b[len] = '\0';
+    return b;
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t la, lb;
+    unsigned char *x = read_bytes(a, &la), *y = read_bytes(b, &lb);
+    bool same = la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* CLI runs to compare: optimizer and schedule flags (add rows as the CLI learns more). */
+static const char *const cli_cases[][6] = {
+    {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
+    {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
+    {"--optim", "rmsprop", "--momentum", "0.5", "--clip", "1.0"},
+    {"--optim", "asgd", "--t0", "5", "--lr", "0.05"},
+    {"--optim", "adafactor", "--sched", "step", "--step-size", "1"},
+    {"--optim", "lbfgs", "--line-search", "strong_wolfe", "--history-size", "3"},
+};
+
+START_TEST(test_cli_resume) {
+    const char *dir = temp_dir();
+    char data[4000], a[4200], b[4200], w[4200];
+    snprintf(data, sizeof data, "%s", dir);
+    make_mnist(data);
+    snprintf(a, sizeof a, "%s/a.ckpt", dir);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(w, sizeof w, "%s/logits.npy", dir);
+    const char *const *c = cli_cases[_i];
+    /* one run of 3 epochs */
+    const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
+    ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
+    /* interrupted after epoch 1, resumed in a new process (flags restored from the file), saved
+     * every epoch, interrupted again after 2, resumed with the flags given again */
+    const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
+                          "--save", b, NULL};
+    ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
+    const char *resume1[] = {"train", "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
+                             "--stop-after", "2", NULL};
+    ck_assert_msg(nabla_cli(dir, resume1) == 0, "%s", cli_output(dir));
+    char *out = cli_output(dir);
+    ck_assert_msg(strstr(out, "resumed from") && strstr(out, "epoch 2/3") && !strstr(out, "epoch 3/3"), "%s", out);
+    free(out);
+    const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
+                             "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3",
+                             "--resume", b, "--save", b, NULL};
+    ck_assert_msg(nabla_cli(dir, resume2) == 0, "%s", cli_output(dir));
+    ck_assert_msg(same_file(a, b), "%s %s: the resumed run's checkpoint differs from the uninterrupted one", c[1], c[3]);
+    /* eval from the file alone (the model flags are in it), with logits */
+    const char *eval[] = {"eval", "--data", data, "--load", b, "--logits", w, NULL};
+    ck_assert_msg(nabla_cli(dir, eval) == 0, "%s", cli_output(dir));
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "test_acc") && strstr(out, "(200 samples)"), "%s", out);
+    free(out);
+    size_t nl;
+    free(read_bytes(w, &nl));
+    ck_assert_uint_eq(nl, 128 + 200 * 10 * 4);
+    const char *insp[] = {"ckpt", "inspect", b, NULL};
+    ck_assert_int_eq(nabla_cli(dir, insp), 0);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "optimizer.state.0.") && strstr(out, "0.weight") && strstr(out, "position: {\"epoch\":3"), "%s", out);
+    free(out);
+    /* a resume that does not fit the checkpoint names the problem and changes nothing */
+    const char *bad[] = {"train", "--epochs", "4", "--resume", b, "--hidden", "33", "--save", b, NULL};
+    ck_assert_int_eq(nabla_cli(dir, bad), 1);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]"), "%s", out);
+    free(out);
+    ck_assert(same_file(a, b));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- PyTorch interop: a model trained in PyTorch, converted by tools/convert_torch.py ------ */
+START_TEST(test_torch_interop) {
+    golden *g = golden_load("ckpt_interop.nbg.gz");
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 32, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(32, 10, true, &rng)});
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/golden/torch_mlp.nbw", NB_SOURCE_DIR);
+    ck_assert_msg(nb_weights_load(path, m) == NB_OK, "%s", nb_last_error());
+    nb_ckpt *c = nb_ckpt_open(path);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(nb_ckpt_meta(c, "content"), "weights");
+    nb_ckpt_close(c);
+    nb_arena *ar = nb_arena_new(0);
+    const gold_entry *xe = golden_get(g, "x"), *le = golden_get(g, "logits");
+    nb_tensor *x = nb_from_array(ar, NB_FLOAT32, xe->ndim, xe->shape, xe->data);
+    nb_tensor *logits = nb_forward(m, ar, x);
+    ck_assert_ptr_nonnull(logits);
+    double worst = max_rel_err(nb_f32(logits), le->data, le->numel, 1.0, NULL);
+    fprintf(stderr, "torch -> nabla logits: max |diff|/max(1,|logit|) %.2g\n", worst);
+    ck_assert_msg(worst <= 1e-5, "logits differ from PyTorch's: %.3g", worst);
+    /* a model of another width is refused by name and shape */
+    nb_module *m2 = nb_sequential(3, (nb_module *[]){nb_linear_new(784, 33, true, &rng), nb_relu_new(),
+                                                      nb_linear_new(33, 10, true, &rng)});
+    ck_assert_int_eq(nb_weights_load(path, m2), NB_ESHAPE);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]");
+    nb_module_free(m2);
+    nb_arena_free(ar);
+    nb_module_free(m);
+    golden_free(g);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("io");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_resume_epoch_boundary, 0, NOPT * NSCHED);
+    tcase_add_loop_test(tc, test_resume_mid_epoch, 0, NOPT * NSCHED);
+    tcase_add_loop_test(tc, test_roundtrip_bytes, 0, NOPT * NSCHED);
+    tcase_add_test(tc, test_weights);
+    tcase_add_loop_test(tc, test_truncated, 0, NOPT);
+    tcase_add_loop_test(tc, test_flipped, 0, NOPT);
+    tcase_add_loop_test(tc, test_header_edits, 0, NOPT);
+    tcase_add_test(tc, test_kill_during_save);
+    tcase_add_test(tc, test_torch_interop);
+    tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}

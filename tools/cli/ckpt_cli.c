@@ -1,0 +1,330 @@
+/* ckpt_cli.c - checkpoints on the command line:
+ *   nabla train ... --save F [--save-every N] [--stop-after K]   save at epoch ends
+ *   nabla train ... --resume F                                    continue up to --epochs
+ *   nabla ckpt inspect F                                          what a checkpoint holds
+ *
+ * A checkpoint written by `nabla train` also records the flags that shaped the run (model,
+ * optimizer, schedule, data, batch, seed, limit) as user metadata "cli.args" (and the model's
+ * alone as "cli.model"); --resume applies them before the command line's own flags, and
+ * `nabla eval` rebuilds the model from them. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const char *save_path, *resume_path;
+static long save_every, stop_after;
+
+void ckpt_cli_flags(cli_flags *f) {
+    cli_add(f, (arg_spec){"save", ARG_STRING, &save_path, "save a checkpoint here at the end (and every --save-every epochs)", NULL});
+    cli_add(f, (arg_spec){"save-every", ARG_INT, &save_every, "also save after every N epochs (0: only at the end)", NULL});
+    cli_add(f, (arg_spec){"resume", ARG_STRING, &resume_path, "continue the run saved in this checkpoint, up to --epochs", NULL});
+    cli_add(f, (arg_spec){"stop-after", ARG_INT, &stop_after, "end the run after epoch K, as if interrupted (schedules still see --epochs)", NULL});
+}
+
+/* Flags that steer this invocation only, never restored from a checkpoint. */
+static bool run_only(const char *name) {
+    static const char *const names[] = {"epochs", "threads", "metrics", "help", "save",
+                                        "save-every", "resume", "stop-after"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i])) return true;
+    return false;
+}
+
+/* The current values of specs as a JSON array of strings: ["--hidden", "128", ...]. */
+static char *flags_json(const arg_spec *specs, int n, bool all) {
+    cJSON *a = cJSON_CreateArray();
+    char buf[64];
+    for (int k = 0; a && k < n; k++) {
+        const arg_spec *s = &specs[k];
+        if (all && run_only(s->name)) continue;
+        const char *v = buf;
+        switch (s->kind) {
+        case ARG_INT: snprintf(buf, sizeof buf, "%ld", *(long *)s->dst); break;
+        case ARG_DOUBLE:
+            if (isnan(*(double *)s->dst)) continue; /* "the algorithm's default" */
+            snprintf(buf, sizeof buf, "%.15g", *(double *)s->dst); /* shortest that reads back */
+            if (strtod(buf, NULL) != *(double *)s->dst) snprintf(buf, sizeof buf, "%.17g", *(double *)s->dst);
+            break;
+        case ARG_STRING:
+            if (!(v = *(const char **)s->dst)) continue;
+            break;
+        case ARG_FLAG: v = *(bool *)s->dst ? "true" : "false"; break;
+        }
+        char *arg = malloc(strlen(s->name) + strlen(v) + 4);
+        if (!arg) continue;
+        sprintf(arg, "--%s=%s", s->name, v); /* one word: flags take no separate value */
+        cJSON_AddItemToArray(a, cJSON_CreateString(arg));
+        free(arg);
+    }
+    char *txt = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    return txt;
+}
+
+/* Parse a stored flag list into specs. Strings are copied into a pool that lives as long as
+ * the process (ARG_STRING flags keep pointers to them). */
+static int apply_stored(const char *json, const arg_spec *specs, int n, const char *what) {
+    static char pool[16384];
+    static size_t used;
+    cJSON *a = cJSON_Parse(json);
+    char *argv[256];
+    int argc = 0, rc = 0;
+    const cJSON *e;
+    if (!cJSON_IsArray(a)) rc = -1;
+    cJSON_ArrayForEach(e, a) {
+        size_t len = cJSON_IsString(e) ? strlen(e->valuestring) + 1 : 0;
+        if (!len || argc == 256 || used + len > sizeof pool) {
+            rc = -1;
+            break;
+        }
+        argv[argc++] = memcpy(pool + used, e->valuestring, len);
+        used += len;
+    }
+    char err[256];
+    if (!rc && args_parse(argc, argv, 0, specs, n, err, sizeof err)) {
+        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint do not parse: %s\n", what, err);
+        rc = -1;
+    } else if (rc) {
+        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint are malformed\n", what);
+    }
+    cJSON_Delete(a);
+    return rc;
+}
+
+int ckpt_cli_model_defaults(const char *path) {
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) {
+        fprintf(stderr, "nabla: %s\n", nb_last_error());
+        return -1;
+    }
+    const char *stored = nb_ckpt_meta(c, "user.cli.model");
+    cli_flags mf = {.n = 0};
+    model_cli_flags(&mf);
+    int rc = stored ? apply_stored(stored, mf.specs, mf.n, path) : 0;
+    nb_ckpt_close(c);
+    return rc;
+}
+
+int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
+    const char *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
+        else if (!strncmp(argv[i], "--resume=", 9)) path = argv[i] + 9;
+    }
+    if (!path) return 0;
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) {
+        fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
+        return -1;
+    }
+    const char *stored = nb_ckpt_meta(c, "user.cli.args");
+    int rc = stored ? apply_stored(stored, f->specs, f->n, path) : 0;
+    nb_ckpt_close(c);
+    return rc;
+}
+
+static const arg_spec *find_flag(const cli_flags *f, const char *name) {
+    for (int k = 0; k < f->n; k++)
+        if (!strcmp(f->specs[k].name, name)) return &f->specs[k];
+    return NULL;
+}
+
+int ckpt_cli_check(const cli_flags *f) {
+    /* weight averaging keeps state of its own (averaged weights, SWALR) that checkpoints do not
+     * hold yet: refuse rather than resume something else */
+    const arg_spec *swa = find_flag(f, "swa-start"), *ema = find_flag(f, "ema");
+    bool averaging = (swa && swa->kind == ARG_INT && *(long *)swa->dst) ||
+                     (ema && ema->kind == ARG_DOUBLE && !isnan(*(double *)ema->dst));
+    if ((save_path || resume_path) && averaging) {
+        fprintf(stderr, "nabla train: --save/--resume do not cover weight averaging (--swa-start, "
+                        "--ema) yet: its averaged weights would be lost\n");
+        return 2;
+    }
+    if (save_every < 0 || stop_after < 0) {
+        fprintf(stderr, "nabla train: --save-every and --stop-after must be >= 0\n");
+        return 2;
+    }
+    if (save_every && !save_path) {
+        fprintf(stderr, "nabla train: --save-every needs --save FILE\n");
+        return 2;
+    }
+    return 0;
+}
+
+static nb_train_state state_of(const ckpt_cli_run *r, long epoch) {
+    return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = r->rng,
+                            .loader = r->ld, .epoch = epoch,
+                            .step = epoch * nb_loader_num_batches(r->ld)};
+}
+
+int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
+    *first_epoch = 1;
+    if (!resume_path) return 0;
+    nb_train_state st = state_of(r, 0);
+    if (nb_checkpoint_load(resume_path, &st)) {
+        fprintf(stderr, "nabla train: --resume %s: %s\n", resume_path, nb_last_error());
+        return -1;
+    }
+    *first_epoch = (long)st.epoch + 1;
+    printf("resumed from %s at the end of epoch %lld (lr %g)\n", resume_path, (long long)st.epoch,
+           nb_optim_get(r->opt, 0, "lr"));
+    return 0;
+}
+
+int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop) {
+    *stop = stop_after && epoch >= stop_after;
+    bool last = epoch == epochs || *stop;
+    if (!save_path || !(last || (save_every && epoch % save_every == 0))) return 0;
+    cli_flags mf = {.n = 0};
+    model_cli_flags(&mf);
+    char *all = flags_json(f->specs, f->n, true), *model = flags_json(mf.specs, mf.n, false);
+    nb_meta meta[] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
+                      {"cli.model_description", model_cli_describe()}};
+    nb_train_state st = state_of(r, epoch);
+    st.meta = meta;
+    st.nmeta = 3;
+    int rc = nb_checkpoint_save(save_path, &st);
+    cJSON_free(all);
+    cJSON_free(model);
+    if (rc) {
+        fprintf(stderr, "nabla train: --save: %s\n", nb_last_error());
+        return -1;
+    }
+    printf("saved %s (epoch %ld)\n", save_path, epoch);
+    fflush(stdout);
+    return 0;
+}
+
+/* ---- nabla ckpt inspect ------------------------------------------------------------------ */
+/* Element i of a tensor as a double, for the statistics (NAN for dtypes without one). */
+static double elem(const nb_ckpt_tensor *t, size_t i) {
+    const unsigned char *p = t->data;
+    const char *d = t->dtype;
+    if (!strcmp(d, "F32")) { float v; memcpy(&v, p + 4 * i, 4); return v; }
+    if (!strcmp(d, "F64")) { double v; memcpy(&v, p + 8 * i, 8); return v; }
+    if (!strcmp(d, "I32")) { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
+    if (!strcmp(d, "I64")) { int64_t v; memcpy(&v, p + 8 * i, 8); return (double)v; }
+    if (!strcmp(d, "U8") || !strcmp(d, "BOOL")) return p[i];
+    if (!strcmp(d, "I8")) return (int8_t)p[i];
+    return NAN;
+}
+
+static void print_optimizer(const char *txt) {
+    cJSON *j = cJSON_Parse(txt);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "param_groups");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    if (!cJSON_IsString(type) || !cJSON_IsArray(groups)) {
+        printf("optimizer: (malformed) %s\n", txt);
+        cJSON_Delete(j);
+        return;
+    }
+    printf("optimizer: %s, %d param group(s), state for %d parameter(s)\n", type->valuestring,
+           cJSON_GetArraySize(groups), cJSON_GetArraySize(state));
+    int g = 0;
+    const cJSON *gj, *v;
+    cJSON_ArrayForEach(gj, groups) {
+        printf("  group %d:", g++);
+        cJSON_ArrayForEach(v, gj) {
+            char *s = cJSON_PrintUnformatted(v);
+            printf(" %s=%s", v->string, s ? s : "?");
+            cJSON_free(s);
+        }
+        printf("\n");
+    }
+    if (state && state->child) {
+        printf("  state entries:");
+        cJSON_ArrayForEach(v, state->child) printf(" %s", v->string);
+        printf("\n");
+    }
+    cJSON_Delete(j);
+}
+
+static int inspect(const char *path) {
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) {
+        fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
+        return 1;
+    }
+    const char *fmt = nb_ckpt_meta(c, "format"), *ver = nb_ckpt_meta(c, "format_version");
+    const char *content = nb_ckpt_meta(c, "content"), *by = nb_ckpt_meta(c, "nabla_version");
+    if (fmt) printf("%s: %s version %s, %s, written by nabla %s\n", path, fmt, ver ? ver : "?",
+                    content ? content : "?", by ? by : "?");
+    else printf("%s: plain safetensors file (no nabla metadata)\n", path);
+    const char *model = nb_ckpt_meta(c, "model");
+    cJSON *mj = model ? cJSON_Parse(model) : NULL;
+    const cJSON *repr = cJSON_GetObjectItemCaseSensitive(mj, "repr");
+    const char *desc = nb_ckpt_meta(c, "user.cli.model_description");
+    if (cJSON_IsString(repr)) printf("model%s%s:\n%s\n", desc ? " " : "", desc ? desc : "", repr->valuestring);
+    cJSON_Delete(mj);
+    const char *pos = nb_ckpt_meta(c, "position");
+    if (pos) printf("position: %s\n", pos);
+    const char *opt = nb_ckpt_meta(c, "optimizer");
+    if (opt) print_optimizer(opt);
+    const char *keys[] = {"scheduler", "rng", "loader"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = nb_ckpt_meta(c, keys[i]);
+        if (v) {
+            cJSON *j = cJSON_Parse(v);
+            char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+            printf("%s: %s\n", keys[i], s ? s : v);
+            cJSON_free(s);
+            cJSON_Delete(j);
+        }
+    }
+    for (int i = 0; i < nb_ckpt_num_meta(c); i++) {
+        const char *k, *v;
+        nb_ckpt_meta_at(c, i, &k, &v);
+        if (!strncmp(k, "user.", 5)) printf("metadata %s: %s\n", k + 5, v);
+    }
+    int n = nb_ckpt_num_tensors(c);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        nb_ckpt_tensor t;
+        nb_ckpt_tensor_at(c, i, &t);
+        total += t.nbytes;
+    }
+    printf("tensors: %d, %zu bytes\n", n, total);
+    printf("  %-36s %-5s %-14s %12s %12s %12s %12s\n", "name", "dtype", "shape", "min", "max", "mean", "std");
+    for (int i = 0; i < n; i++) {
+        nb_ckpt_tensor t;
+        nb_ckpt_tensor_at(c, i, &t);
+        char shape[96];
+        size_t at = 0;
+        shape[at++] = '[';
+        for (int d = 0; d < t.ndim && at < sizeof shape - 24; d++)
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "," : "", (long long)t.shape[d]);
+        snprintf(shape + at, sizeof shape - at, "]");
+        size_t numel = 1;
+        for (int d = 0; d < t.ndim; d++) numel *= (size_t)t.shape[d];
+        double lo = INFINITY, hi = -INFINITY, sum = 0, sum2 = 0;
+        for (size_t k = 0; k < numel; k++) {
+            double v = elem(&t, k);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            sum += v;
+            sum2 += v * v;
+        }
+        double mean = numel ? sum / (double)numel : NAN;
+        double sd = numel ? sqrt(fmax(sum2 / (double)numel - mean * mean, 0)) : NAN;
+        if (!numel) lo = hi = NAN;
+        printf("  %-36s %-5s %-14s %12.5g %12.5g %12.5g %12.5g\n", t.name, t.dtype, shape, lo, hi, mean, sd);
+    }
+    nb_ckpt_close(c);
+    return 0;
+}
+
+int cmd_ckpt(int argc, char **argv) {
+    if (argc >= 4 && !strcmp(argv[2], "inspect")) {
+        int rc = 0;
+        for (int i = 3; i < argc; i++) rc |= inspect(argv[i]);
+        return rc;
+    }
+    bool help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    printf("usage: nabla ckpt inspect FILE...   tensors (name, dtype, shape, statistics), metadata,\n"
+           "                                    optimizer, scheduler and position of a checkpoint\n");
+    return help ? 0 : 2;
+}
