@@ -201,8 +201,16 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "Invalid momentum value: -0.5");
     nabla("train", "--data", tiny(), "--weight-decay", "-1", NULL);
     expect_fail(-1, "Invalid weight_decay value: -1.0");
-    nabla("train", "--data", tiny(), "--optim", "rmsprop", NULL);
-    expect_fail(-1, "unknown optimizer 'rmsprop'");
+    nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
+    expect_fail(-1, "unknown optimizer 'adamz'");
+    nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
+    expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
+    nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
+    expect_fail(-1, "Invalid alpha value: -0.5");
+    nabla("train", "--data", tiny(), "--amsgrad", NULL); /* an option of another optimizer */
+    expect_fail(-1, "--amsgrad does not apply to sgd");
+    nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
+    expect_fail(-1, "only 'strong_wolfe' is supported");
     nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
     expect_fail(-1, "unknown schedule 'bogus'");
     nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
@@ -405,6 +413,33 @@ START_TEST(test_limit_seed_and_threads) {
 }
 END_TEST
 
+/* ---- every optimizer trains from the command line, with its options ------------------------ */
+START_TEST(test_every_optimizer) {
+    static const char *runs[][8] = {
+        {"sgd", "--nesterov", "--dampening", "0", "--weight-decay", "1e-4"},
+        {"adam", "--amsgrad", "--betas", "0.8,0.99", "--eps", "1e-6", "--maximize"},
+        {"adamw", "--weight-decay", "0.05"},
+        {"rmsprop", "--centered", "--momentum", "0.5", "--alpha", "0.9"},
+        {"adagrad", "--lr-decay", "0.01", "--initial-accumulator-value", "0.1"},
+        {"adadelta", "--rho", "0.95"},
+        {"adamax", "--betas", "0.9,0.99"},
+        {"nadam", "--momentum-decay", "0.005", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"radam", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"asgd", "--lambd", "1e-3", "--t0", "5", "--alpha", "0.7"},
+        {"rprop", "--etas", "0.4,1.3", "--step-sizes", "1e-6,1"},
+        {"lbfgs", "--line-search", "strong_wolfe", "--max-iter", "3", "--history-size", "5"},
+        {"adafactor", "--eps", "none,1e-3", "--beta2-decay", "-0.7", "--d", "1.5"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char **r = runs[i];
+        nabla("train", "--data", tiny(), "--epochs", "1", "--batch", "16", "--clip", "1.0", "--optim",
+              r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "epoch 1/1") && !strstr(R.out, "nan"), "%s: %s", r[0], R.out);
+    }
+}
+END_TEST
+
 /* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
 START_TEST(test_cnn_and_layer_options) {
     char m[4200];
@@ -509,6 +544,7 @@ int main(void) {
     tcase_add_test(tc, test_metrics_file);
     tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
+    tcase_add_test(tc, test_every_optimizer);
     tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
     tcase_add_test(tc, test_readme_example_is_mlp_c);

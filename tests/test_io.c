@@ -1349,6 +1349,10 @@ static bool same_file(const char *a, const char *b) {
 static const char *const cli_cases[][6] = {
     {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
     {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
+    {"--optim", "rmsprop", "--momentum", "0.5", "--clip", "1.0"},
+    {"--optim", "asgd", "--t0", "5", "--lr", "0.05"},
+    {"--optim", "adafactor", "--sched", "step", "--step-size", "1"},
+    {"--optim", "lbfgs", "--line-search", "strong_wolfe", "--history-size", "3"},
 };
 
 START_TEST(test_cli_resume) {

@@ -42,8 +42,11 @@ const char *model_cli_describe(void);
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
 void optim_cli_flags(cli_flags *f);
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
-/* Gradient clipping before each step (--clip); 0 = no clipping. */
+/* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
+/* optimizer.step(); LBFGS gets a closure that re-evaluates this batch (x, y) on model. */
+int optim_cli_step(nb_optim *opt, nb_module *model, nb_tensor *x, nb_tensor *y,
+                   nb_tensor *const *params, int n);
 const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */

@@ -203,7 +203,8 @@ int cmd_train(int argc, char **argv) {
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || optim_cli_clip(params, np) || nb_optim_step(opt) ||
+            if (nb_backward(loss) || optim_cli_clip(params, np) ||
+                optim_cli_step(opt, model, x, y, params, np) ||
                 swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;
