@@ -1147,10 +1147,11 @@ START_TEST(test_averaged_api) {
 }
 END_TEST
 
-/* A checkpoint written by nabla before checkpoints held averaged weights (main at 9aae788:
+/* A plain checkpoint of format version 1 without averaged weights, written by
  * `nabla train --data datasets/tiny --hidden 4 --optim sgd --momentum 0.9 --sched step
- * --step-size 1 --epochs 2 --stop-after 1 --seed 3 --save ...`) still loads, resumes and
- * evaluates. */
+ * --step-size 1 --epochs 2 --stop-after 1 --seed 3 --save ...` (it records only the flags its
+ * user gave, so flags added or renamed since cannot break its resume), still loads, resumes
+ * and evaluates. */
 static int nabla_cli(const char *dir, const char *const *args);
 static char *cli_output(const char *dir);
 
@@ -1162,6 +1163,8 @@ START_TEST(test_v1_file) {
     ck_assert_ptr_nonnull(c);
     ck_assert_str_eq(nb_ckpt_meta(c, "format_version"), "1");
     ck_assert_ptr_null(nb_ckpt_meta(c, "averaged"));
+    const char *args = nb_ckpt_meta(c, "user.cli.args"); /* the user's flags, not every default */
+    ck_assert_msg(args && strstr(args, "\"--hidden=4\"") && !strstr(args, "--patience"), "%s", args);
     nb_ckpt_close(c);
     const char *dir = temp_dir();
     char out[4200];

@@ -34,13 +34,15 @@ static bool run_only(const char *name) {
     return false;
 }
 
-/* The current values of specs as a JSON array of strings: ["--hidden", "128", ...]. */
-static char *flags_json(const arg_spec *specs, int n, bool all) {
+/* The current values of specs as a JSON array of strings: ["--hidden=128", ...]. With set,
+ * only the flags the user gave (so a resumed run replays its user's words, and a flag renamed
+ * or added later cannot break it); without, every flag (the model's, to rebuild it exactly). */
+static char *flags_json(const arg_spec *specs, int n, const bool *set) {
     cJSON *a = cJSON_CreateArray();
     char buf[64];
     for (int k = 0; a && k < n; k++) {
         const arg_spec *s = &specs[k];
-        if (all && run_only(s->name)) continue;
+        if (set && (!set[k] || run_only(s->name))) continue;
         const char *v = buf;
         switch (s->kind) {
         case ARG_INT: snprintf(buf, sizeof buf, "%ld", *(long *)s->dst); break;
@@ -67,7 +69,7 @@ static char *flags_json(const arg_spec *specs, int n, bool all) {
 
 /* Parse a stored flag list into specs. Strings are copied into a pool that lives as long as
  * the process (ARG_STRING flags keep pointers to them). */
-static int apply_stored(const char *json, const arg_spec *specs, int n, const char *what) {
+static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what) {
     static char pool[16384];
     static size_t used;
     cJSON *a = cJSON_Parse(json);
@@ -85,7 +87,7 @@ static int apply_stored(const char *json, const arg_spec *specs, int n, const ch
         used += len;
     }
     char err[256];
-    if (!rc && args_parse(argc, argv, 0, specs, n, err, sizeof err)) {
+    if (!rc && args_parse_marking(argc, argv, 0, specs, n, set, err, sizeof err)) {
         fprintf(stderr, "nabla: %s: the flags stored in the checkpoint do not parse: %s\n", what, err);
         rc = -1;
     } else if (rc) {
@@ -130,12 +132,12 @@ int ckpt_cli_model_defaults(const char *path) {
     const char *stored = nb_ckpt_meta(c, "user.cli.model");
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    int rc = stored ? apply_stored(stored, mf.specs, mf.n, path) : 0;
+    int rc = stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
     nb_ckpt_close(c);
     return rc;
 }
 
-int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
+int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
     const char *path = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
@@ -148,7 +150,7 @@ int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
         return -1;
     }
     const char *stored = nb_ckpt_meta(c, "user.cli.args");
-    int rc = stored ? apply_stored(stored, f->specs, f->n, path) : 0;
+    int rc = stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
     nb_ckpt_close(c);
     return rc;
 }
@@ -192,7 +194,7 @@ int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, lo
     if (!save_path || !(last || (save_every && epoch % save_every == 0))) return 0;
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    char *all = flags_json(f->specs, f->n, true), *model = flags_json(mf.specs, mf.n, false);
+    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
     nb_meta meta[] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
                       {"cli.model_description", model_cli_describe()}};
     nb_train_state st = state_of(r, epoch);

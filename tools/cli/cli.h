@@ -11,6 +11,7 @@
 /* A growable table of flags. */
 typedef struct cli_flags {
     arg_spec specs[160];
+    bool set[160]; /* set[k]: spec k was given (on the command line or by a resumed checkpoint) */
     int n;
 } cli_flags;
 
@@ -86,7 +87,7 @@ void swa_cli_free(void);
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
 /* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
-int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
+int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */

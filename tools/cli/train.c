@@ -110,7 +110,7 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
     if (ckpt_cli_preparse(argc, argv, &f)) return 2;
-    if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
+    if (args_parse_marking(argc, argv, 2, f.specs, f.n, f.set, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         return 2;
     }
