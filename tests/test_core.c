@@ -1,8 +1,10 @@
 /* test_core.c - errors, arena, RNG, tensor creation and views. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "common.h"
 #include "../src/kernels/kernels.h"
+#include "../src/kernels/gemm_avx512.h"
 #include "../src/core/internal.h"
 
 START_TEST(test_error_messages) {
@@ -172,6 +174,61 @@ START_TEST(test_gemm_shapes) {
 }
 END_TEST
 
+/* Shapes with N >= 32 go through the blocked kernels (AVX-512 where the CPU has it): edges of
+ * every block (8/16 rows, 16/32 columns, k blocks of <= 256, row blocks of 64, column panels of
+ * 512), leading dimensions larger than the matrices, alpha != 1, beta 0 (C garbage ignored) and
+ * beta 0.5. Then the same products split across 2 threads must give the same bits. */
+START_TEST(test_gemm_blocks) {
+    const int64_t dims[][3] = {{8, 32, 16},  {17, 33, 15},   {1 + 16, 47, 300}, {70, 100, 33},
+                               {130, 40, 7}, {5, 600, 257}, {64, 128, 784}};
+    enum { PAD = 3 };
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bi = 0; bi < 2; bi++) {
+                    int64_t M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                    int64_t lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+                    int64_t na = (ta ? K : M) * lda, nbb = (tb ? N : K) * ldb, nc = M * ldc;
+                    float *A = malloc(sizeof(float) * (size_t)na), *B = malloc(sizeof(float) * (size_t)nbb);
+                    float *C = malloc(sizeof(float) * (size_t)nc), *C2 = malloc(sizeof(float) * (size_t)nc);
+                    float *want = malloc(sizeof(float) * (size_t)nc);
+                    ck_assert(A && B && C && C2 && want);
+                    for (int64_t i = 0; i < na; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+                    for (int64_t i = 0; i < nbb; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+                    float beta = bi ? 0.5f : 0.0f;
+                    for (int64_t i = 0; i < nc; i++) C[i] = bi ? nb_rng_uniform(&r) : NAN;
+                    memcpy(C2, C, sizeof(float) * (size_t)nc);
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < ldc; j++) {
+                            double acc = 0;
+                            for (int64_t k = 0; j < N && k < K; k++)
+                                acc += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                                       (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                            want[i * ldc + j] = j < N ? (float)(-0.5 * acc + (bi ? beta * C[i * ldc + j] : 0.0))
+                                                      : C[i * ldc + j]; /* the padding stays */
+                        }
+                    nb_k_gemm(ta, tb, M, N, K, -0.5f, A, lda, B, ldb, beta, C, ldc);
+                    char what[80];
+                    snprintf(what, sizeof what, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%g", (long long)M,
+                             (long long)N, (long long)K, ta, tb, beta);
+                    for (int64_t i = 0; i < M; i++) /* NaN padding compares equal to itself */
+                        for (int64_t j = N; j < ldc; j++) ck_assert(memcmp(&C[i * ldc + j], &want[i * ldc + j], 4) == 0);
+                    for (int64_t i = 0; i < M; i++)
+                        assert_close(what, C + i * ldc, want + i * ldc, N, 1e-5, 1e-5);
+                    ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
+                    nb_k_gemm(ta, tb, M, N, K, -0.5f, A, lda, B, ldb, beta, C2, ldc);
+                    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+                    if (nb_k_gemm512_available()) /* each element sums its k in one order */
+                        ck_assert_msg(memcmp(C, C2, sizeof(float) * (size_t)nc) == 0, "%s: 2 threads differ", what);
+                    else
+                        for (int64_t i = 0; i < M; i++) assert_close(what, C2 + i * ldc, C + i * ldc, N, 1e-5, 1e-6);
+                    free(A), free(B), free(C), free(C2), free(want);
+                }
+}
+END_TEST
+
 /* With 2 threads big GEMMs are split by rows or columns across nabla's pool: same result. */
 START_TEST(test_gemm_threads) {
     enum { M = 256, N = 192, K = 300 };
@@ -223,6 +280,7 @@ int main(void) {
     tcase_add_test(tc, test_random_init);
     tcase_add_test(tc, test_version);
     tcase_add_test(tc, test_gemm_shapes);
+    tcase_add_test(tc, test_gemm_blocks);
     tcase_add_test(tc, test_gemm_threads);
     tcase_add_test(tc, test_realloc_aligned);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
-/* gemm.c - single-precision matrix multiply: OpenBLAS when built with it, else a cache- and
- * register-blocked kernel written so GCC vectorises its inner loop. */
+/* gemm.c - single-precision matrix multiply: nabla's AVX-512 kernel on CPUs that have it
+ * (gemm_avx512.c), else OpenBLAS when built with it, else a cache- and register-blocked kernel
+ * written so GCC vectorises its inner loop. Big products are split across nabla's pool. */
 #include <string.h>
 #include "kernels.h"
 
@@ -18,68 +19,44 @@ static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const flo
     }
 }
 
+#include "../core/internal.h"
+#include "gemm_avx512.h"
+
+typedef void gemm_fn(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                     int64_t ldc);
+
 #ifdef NB_HAVE_OPENBLAS
 #include <cblas.h>
-#include "../core/internal.h"
 
-typedef struct gemm_job {
-    bool ta, tb, by_rows;
-    int64_t M, N, K, lda, ldb, ldc;
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-} gemm_job;
-
-static void sgemm(const gemm_job *j, int64_t M, int64_t N, const float *A, const float *B, float *C) {
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)j->K, j->alpha, A, (blasint)j->lda, B,
-                (blasint)j->ldb, j->beta, C, (blasint)j->ldc);
+static void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
+                C, (blasint)ldc);
 }
 
-/* One part of a split GEMM: rows [b, e) of C, or columns [b, e). */
-static void gemm_part(void *ctx, int64_t b, int64_t e) {
-    const gemm_job *j = ctx;
-    if (j->by_rows)
-        sgemm(j, e - b, j->N, j->ta ? j->A + b : j->A + b * j->lda, j->B, j->C + b * j->ldc);
-    else
-        sgemm(j, j->M, e - b, j->A, j->tb ? j->B + b * j->ldb : j->B + b, j->C + b);
-}
-
-void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M == 0 || N == 0) return;
-    if (K == 0) { /* BLAS would scale C by beta; do the same without reading NaN garbage */
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-        return;
-    }
-    /* Vector shapes (batch of one): sgemm would pack the whole matrix on every call. */
-    if (K == 1) {
-        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
+/* Vector shapes (a batch of one): sgemm would pack the whole matrix on every call. */
+static bool gemv(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 1) { /* C[0,:] = op(B)^T a */
         blasint inca = (blasint)(ta ? lda : 1);
         if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
         else cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
-        return;
+        return true;
     }
     if (N == 1) { /* C[:,0] = op(A) b */
         blasint incb = (blasint)(tb ? 1 : ldb);
         if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)M, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
         else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
-        return;
+        return true;
     }
-    gemm_job j = {ta, tb, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    nb__blas_single_thread();
-    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. */
-    int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
-    int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
-    if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
-    else sgemm(&j, M, N, A, B, C);
+    return false;
 }
 
 #else /* builtin */
+#include <math.h>
 
 enum { MC = 64, KC = 256, NC = 512 };
 
@@ -91,20 +68,15 @@ static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kc,
             dst[k * nc + j] = tb ? B[(j0 + j) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + j];
 }
 
-#include <math.h>
-#include "../core/internal.h"
-
+/* A cache- and register-blocked kernel written so GCC vectorises its inner loop. */
 NB_FMA_CLONES
-void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+static void builtin_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                         float *C, int64_t ldc) {
     static _Thread_local float bpack[KC * NC];
-    if (K == 1 && M > 0 && N > 0) {
-        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    if (K == 0 || alpha == 0.0f) return;
+    if (alpha == 0.0f) return;
     for (int64_t j0 = 0; j0 < N; j0 += NC) {
         int64_t nc = N - j0 < NC ? N - j0 : NC;
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -125,3 +97,53 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     }
 }
 #endif
+
+typedef struct gemm_job {
+    gemm_fn *fn;
+    bool ta, tb, by_rows;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+/* One part of a split GEMM: rows [b, e) of C, or columns [b, e). */
+static void gemm_part(void *ctx, int64_t b, int64_t e) {
+    const gemm_job *j = ctx;
+    if (j->by_rows)
+        j->fn(j->ta, j->tb, e - b, j->N, j->K, j->alpha, j->ta ? j->A + b : j->A + b * j->lda,
+              j->lda, j->B, j->ldb, j->beta, j->C + b * j->ldc, j->ldc);
+    else
+        j->fn(j->ta, j->tb, j->M, e - b, j->K, j->alpha, j->A, j->lda,
+              j->tb ? j->B + b * j->ldb : j->B + b, j->ldb, j->beta, j->C + b, j->ldc);
+}
+
+void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* BLAS would scale C by beta; do the same without reading NaN garbage */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    if (K == 1) { /* an outer product: the weight gradient of a batch of one */
+        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* The kernel is chosen by the shape and the CPU only, never by the thread count: a GEMM
+     * split into parts gives the same bits as in one piece. */
+#ifdef NB_HAVE_OPENBLAS
+    if (gemv(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+    nb__blas_single_thread();
+    /* AVX-512 where the CPU has it, unless C is too narrow for its 32-column blocks */
+    gemm_fn *fn = nb_k_gemm512_available() && N >= 32 ? nb_k_gemm512 : blas_gemm;
+#else
+    gemm_fn *fn = nb_k_gemm512_available() ? nb_k_gemm512 : builtin_gemm;
+#endif
+    gemm_job j = {fn, ta, tb, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. */
+    int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
+    int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
+    if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
+    else gemm_part(&j, 0, dim);
+}
