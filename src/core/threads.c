@@ -49,7 +49,6 @@ typedef struct pool {
 static pool P = {.use = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
                  .wake = PTHREAD_COND_INITIALIZER};
 static _Atomic int num_threads = 1;
-static atomic_flag blas_single = ATOMIC_FLAG_INIT;
 
 /* Busy-wait politely: a pause hint for a while, then give the core away. On an oversubscribed
  * machine the thread we wait for may need our core to run at all. */
@@ -144,6 +143,7 @@ void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx) {
 
 void nb__blas_single_thread(void) {
 #ifdef NB_HAVE_OPENBLAS
+    static atomic_flag blas_single = ATOMIC_FLAG_INIT;
     if (!atomic_flag_test_and_set(&blas_single)) openblas_set_num_threads(1);
 #endif
 }
