@@ -7,10 +7,12 @@
  * then sleep on a condition variable. One caller at a time uses the pool; a second thread
  * asking meanwhile simply runs its job serially.
  *
- * The parts of a job are claimed, not assigned: the caller and the workers each take the next
- * unclaimed part until none is left. A worker that the OS has not scheduled yet (a busy
- * machine) never holds the caller up, which then runs that part itself; the caller waits only
- * for parts that a worker has started. */
+ * The parts of a job are claimed, not assigned: thread i (the caller is 0) takes part i first,
+ * then any part still unclaimed, until none is left. So the same slice of the same data stays
+ * with the same core from one job to the next (the optimizers split a weight the way the
+ * GEMMs split its rows), while a worker that the OS has not scheduled (a busy machine) never
+ * holds the caller up: the caller runs that part itself, and waits only for parts that a
+ * worker has started. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -21,16 +23,20 @@
 void openblas_set_num_threads(int num_threads);
 #endif
 
-enum { MAX_THREADS = 64, SPIN_NS = 2000000 /* spin 2 ms after a job before sleeping */ };
+enum {
+    MAX_THREADS = 64,
+    MAX_PARTS = 32,     /* a job runs in at most this many parts */
+    SPIN_NS = 2000000   /* spin 2 ms after a job before sleeping */
+};
 
-/* The ticket names the current job and its next unclaimed part: generation << 16 | parts << 8
- * | next part. Claiming a part is one compare-and-swap of next, which fails if the job changed
- * meanwhile; a job cannot end while a part of it is claimed and not done, so whoever claimed a
- * part may read the job's fields. */
-#define TICKET(gen, parts) ((uint_fast64_t)(gen) << 16 | (uint_fast64_t)(parts) << 8)
-#define TICKET_GEN(t) ((t) >> 16)
-#define TICKET_PARTS(t) ((int)((t) >> 8 & 0xff))
-#define TICKET_NEXT(t) ((int)((t) & 0xff))
+/* The ticket names the current job and which of its parts are taken: generation << 40 |
+ * parts << 32 | a bit per claimed part. Claiming a part is one compare-and-swap that sets its
+ * bit, which fails if the job changed meanwhile; a job cannot end while a part of it is
+ * claimed and not done, so whoever claimed a part may read the job's fields. */
+#define TICKET(gen, parts) ((uint_fast64_t)(gen) << 40 | (uint_fast64_t)(parts) << 32)
+#define TICKET_GEN(t) ((t) >> 40)
+#define TICKET_PARTS(t) ((int)((t) >> 32 & 0xff))
+#define TICKET_FREE(t) (~(t) & ((UINT64_C(1) << TICKET_PARTS(t)) - 1)) /* unclaimed parts */
 
 typedef struct pool {
     pthread_mutex_t use;  /* held by the thread running a parallel job */
@@ -68,14 +74,18 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Claim and run parts of job gen until none is left or another job has replaced it. */
-static void run_parts(uint_fast64_t gen) {
+/* Claim and run parts of job gen until none is left or another job has replaced it: first
+ * part `home` (thread i runs part i of every job when it can, so that the same slice of the
+ * same data stays in the same core's cache from one job to the next), then any other. */
+static void run_parts(uint_fast64_t gen, int home) {
     uint_fast64_t t = atomic_load_explicit(&P.ticket, memory_order_acquire);
-    while (TICKET_GEN(t) == gen && TICKET_NEXT(t) < TICKET_PARTS(t)) {
-        if (!atomic_compare_exchange_weak_explicit(&P.ticket, &t, t + 1, memory_order_acquire,
-                                                   memory_order_acquire))
+    while (TICKET_GEN(t) == gen && TICKET_FREE(t)) {
+        uint_fast64_t free = TICKET_FREE(t);
+        int part = free >> home & 1 ? home : __builtin_ctzll(free);
+        if (!atomic_compare_exchange_weak_explicit(&P.ticket, &t, t | UINT64_C(1) << part,
+                                                   memory_order_acquire, memory_order_acquire))
             continue; /* t now holds the current ticket */
-        int64_t part = TICKET_NEXT(t), parts = TICKET_PARTS(t);
+        int64_t parts = TICKET_PARTS(t);
         int64_t b = P.n * part / parts, e = P.n * (part + 1) / parts;
         if (b < e) P.fn(P.ctx, b, e);
         atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
@@ -84,8 +94,8 @@ static void run_parts(uint_fast64_t gen) {
 }
 
 static void *worker(void *arg) {
-    (void)arg; /* a job published before the worker looks is left to the caller */
-    uint_fast64_t seen = TICKET_GEN(atomic_load(&P.ticket));
+    int id = (int)(intptr_t)arg; /* 1..nworkers: its home part (the caller's is 0) */
+    uint_fast64_t seen = TICKET_GEN(atomic_load(&P.ticket)); /* earlier jobs: the caller's */
     for (;;) {
         int64_t t0 = now_ns();
         unsigned spins = 0;
@@ -100,7 +110,7 @@ static void *worker(void *arg) {
             }
         }
         seen = TICKET_GEN(atomic_load_explicit(&P.ticket, memory_order_acquire));
-        run_parts(seen);
+        run_parts(seen, id);
     }
     return NULL;
 }
@@ -108,7 +118,7 @@ static void *worker(void *arg) {
 /* Start workers up to threads - 1 (never stopped: they sleep when idle). */
 static int ensure_workers(int threads) {
     while (P.nworkers < threads - 1 && P.nworkers < MAX_THREADS - 1) {
-        if (pthread_create(&P.tid[P.nworkers], NULL, worker, NULL)) break;
+        if (pthread_create(&P.tid[P.nworkers], NULL, worker, (void *)(intptr_t)(P.nworkers + 1))) break;
         P.nworkers++;
     }
     return P.nworkers + 1;
@@ -116,13 +126,14 @@ static int ensure_workers(int threads) {
 
 void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx) {
     int threads = num_threads;
-    int parts = grain > 0 ? (int)(n / grain) : threads;
+    int64_t parts = grain > 0 ? n / grain : threads;
     if (parts > threads) parts = threads;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
     if (parts <= 1 || pthread_mutex_trylock(&P.use) != 0) {
         fn(ctx, 0, n);
         return;
     }
-    int avail = ensure_workers(threads);
+    int64_t avail = ensure_workers(threads);
     if (parts > avail) parts = avail;
     P.fn = fn;
     P.ctx = ctx;
@@ -135,7 +146,7 @@ void nb__parallel_for(int64_t n, int64_t grain, nb__range_fn fn, void *ctx) {
         pthread_cond_broadcast(&P.wake);
         pthread_mutex_unlock(&P.lock);
     }
-    run_parts(gen);
+    run_parts(gen, 0);
     unsigned spins = 0;
     while (atomic_load_explicit(&P.done, memory_order_acquire) < parts) relax(&spins);
     pthread_mutex_unlock(&P.use);

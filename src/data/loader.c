@@ -90,6 +90,19 @@ NB_FMA_CLONES static void gather_rows(const nb_loader *ld, int64_t b0, int64_t B
     }
 }
 
+typedef struct gather_job {
+    const nb_loader *ld;
+    int64_t b0;
+    float *dst;
+} gather_job;
+
+/* Rows [b, e) of the batch, on nabla's pool: each thread gathers a part of the rows. */
+static void gather_part(void *ctx, int64_t b, int64_t e) {
+    const gather_job *j = ctx;
+    for (int64_t i = b; i < e && i < b + AHEAD; i++) prefetch_row(j->ld, j->ld->perm[j->b0 + i]);
+    gather_rows(j->ld, j->b0 + b, e - b, j->dst + b * j->ld->row);
+}
+
 int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
     if (!ld || !ar || !x || !y) return nb__error(NB_EINVAL, "loader_next: NULL argument");
     if (ld->batch < 0) {
@@ -111,8 +124,7 @@ int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
     nb_tensor *xb = nb__tensor(ar, NB_FLOAT32, nd, shape);
     nb_tensor *yb = nb__tensor(ar, NB_INT32, 1, &B);
     if (!xb || !yb) return NB_ENOMEM;
-    for (int64_t i = 0; i < B && i < AHEAD; i++) prefetch_row(ld, ld->perm[b0 + i]);
-    gather_rows(ld, b0, B, nb_f32(xb));
+    nb__parallel_for(B, 16, gather_part, &(gather_job){ld, b0, nb_f32(xb)});
     int32_t *dy = nb_i32(yb);
     if (ld->y->dtype == NB_UINT8)
         for (int64_t i = 0; i < B; i++) dy[i] = nb_u8(ld->y)[ld->perm[b0 + i]];

@@ -140,8 +140,15 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 #else
     gemm_fn *fn = nb_k_gemm512_available() ? nb_k_gemm512 : builtin_gemm;
 #endif
-    gemm_job j = {fn, ta, tb, M >= N, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. */
+    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. Which way: a
+     * layer's weight W [out, in] is op(B) = W^T in the forward (x W^T: the columns of C are the
+     * rows of W) and C in the weight gradient (gy^T x: the rows of C are the rows of W); split
+     * by columns and by rows respectively, thread i computes with the same rows of W in both,
+     * and the optimizers split W's update into the same contiguous parts, so each slice of W,
+     * of its gradient and of its optimizer state stays in one core's cache. Other products are
+     * split along their longer side. */
+    bool by_rows = ta ? true : tb ? false : M >= N;
+    gemm_job j = {fn, ta, tb, by_rows, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
     int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
     int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
     if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);

@@ -40,6 +40,17 @@ void nb__adam_update(float *restrict p, const float *restrict g, float *restrict
     }
 }
 
+typedef struct adam_job {
+    float *p, *m, *v, *vmax;
+    const float *g;
+    const nb__adam_coef *c;
+} adam_job;
+
+static void adam_part(void *ctx, int64_t b, int64_t e) {
+    const adam_job *j = ctx;
+    nb__adam_update(j->p + b, j->g + b, j->m + b, j->v + b, j->vmax ? j->vmax + b : NULL, e - b, j->c);
+}
+
 int nb__adam_group(nb_optim *o, nb_group *g, bool decoupled) {
     double lr = nb__g(g, "lr"), b1 = nb__ge(g, "betas", 0), b2 = nb__ge(g, "betas", 1);
     double eps = nb__g(g, "eps"), wd = nb__g(g, "weight_decay");
@@ -61,7 +72,8 @@ int nb__adam_group(nb_optim *o, nb_group *g, bool decoupled) {
                            .one_m_b2 = (float)(1.0 - b2), .bc2_sqrt = (float)sqrt(bc2),
                            .eps = (float)eps, .neg_step_size = (float)-(lr / bc1),
                            .maximize = nb__gb(g, "maximize")};
-        nb__adam_update(nb_f32(p), nb_f32(p->grad), m, v, vmax, p->numel, &c);
+        adam_job j = {nb_f32(p), m, v, vmax, nb_f32(p->grad), &c};
+        nb__optim_for(p->numel, adam_part, &j);
     }
     return NB_OK;
 }

@@ -34,6 +34,20 @@ static void sgd_update(float *restrict p, const float *restrict g, float *restri
     else sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, false);
 }
 
+typedef struct sgd_job {
+    float *p;
+    const float *g;
+    float *buf;
+    bool first, nesterov, maximize;
+    float neg_lr, wd, mom, one_m_damp;
+} sgd_job;
+
+static void sgd_part(void *ctx, int64_t b, int64_t e) {
+    const sgd_job *j = ctx;
+    sgd_update(j->p + b, j->g + b, j->buf ? j->buf + b : NULL, j->first, e - b, j->neg_lr, j->wd,
+               j->mom, j->one_m_damp, j->nesterov, j->maximize);
+}
+
 static int sgd_step(nb_optim *o, nb_group *g) {
     double lr = nb__g(g, "lr"), mom = nb__g(g, "momentum"), damp = nb__g(g, "dampening");
     double wd = nb__g(g, "weight_decay");
@@ -51,8 +65,9 @@ static int sgd_step(nb_optim *o, nb_group *g) {
         } else if (!nb__state_scalar(o, idx, "momentum_buffer", NB_VALUE_NONE, 0)) {
             return NB_ENOMEM; /* PyTorch keeps the key, with None */
         }
-        sgd_update(nb_f32(p), nb_f32(p->grad), buf, first, p->numel, (float)-lr, (float)wd,
-                   (float)mom, (float)(1.0 - damp), nesterov, maximize);
+        sgd_job j = {nb_f32(p), nb_f32(p->grad), buf, first, nesterov, maximize, (float)-lr,
+                     (float)wd, (float)mom, (float)(1.0 - damp)};
+        nb__optim_for(p->numel, sgd_part, &j);
     }
     return NB_OK;
 }
