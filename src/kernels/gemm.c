@@ -3,20 +3,26 @@
  * written so GCC vectorises its inner loop. Big products are split across nabla's pool. */
 #include <string.h>
 #include "kernels.h"
+#include "simd.h"
+
+/* c = a b + beta c over a row (beta 0: c = a b), b with stride sb. */
+NB_ALWAYS_INLINE void outer_row(float *restrict c, const float *restrict b, int64_t sb, float a,
+                                float beta, int64_t n) {
+    if (sb == 1 && beta == 0.0f) /* the common case, contiguous: vectorised */
+        for (int64_t j = 0; j < n; j++) c[j] = a * b[j];
+    else if (sb == 1)
+        for (int64_t j = 0; j < n; j++) c[j] = beta * c[j] + a * b[j];
+    else
+        for (int64_t j = 0; j < n; j++) c[j] = beta == 0.0f ? a * b[j * sb] : beta * c[j] + a * b[j * sb];
+}
 
 /* K == 1: C = alpha a b^T + beta C, a_i = op(A)[i,0], b_j = op(B)[0,j] (an outer product:
- * the weight gradient of a batch of one). */
+ * the weight gradient of a batch of one, 400 KB for the first layer of a 784-128 MLP). */
+NB_SIMD_CLONES
 static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     int64_t sa = ta ? 1 : lda, sb = tb ? ldb : 1;
-    for (int64_t i = 0; i < M; i++) {
-        float a = alpha * A[i * sa];
-        float *restrict c = C + i * ldc;
-        if (beta == 0.0f)
-            for (int64_t j = 0; j < N; j++) c[j] = a * B[j * sb];
-        else
-            for (int64_t j = 0; j < N; j++) c[j] = beta * c[j] + a * B[j * sb];
-    }
+    for (int64_t i = 0; i < M; i++) outer_row(C + i * ldc, B, sb, alpha * A[i * sa], beta, N);
 }
 
 #include "../core/internal.h"
