@@ -176,11 +176,12 @@ END_TEST
 
 /* Shapes with N >= 32 go through the blocked kernels (AVX-512 where the CPU has it): edges of
  * every block (8/16 rows, 16/32 columns, k blocks of <= 256, row blocks of 64, column panels of
- * 512), leading dimensions larger than the matrices, alpha != 1, beta 0 (C garbage ignored) and
- * beta 0.5. Then the same products split across 2 threads must give the same bits. */
+ * 512), and a matrix-vector product (M = 1); leading dimensions larger than the matrices,
+ * alpha != 1, beta 0 (C garbage ignored) and beta 0.5. Then the same products split across 2
+ * threads must give the same bits. */
 START_TEST(test_gemm_blocks) {
     const int64_t dims[][3] = {{8, 32, 16},  {17, 33, 15},   {1 + 16, 47, 300}, {70, 100, 33},
-                               {130, 40, 7}, {5, 600, 257}, {64, 128, 784}};
+                               {130, 40, 7}, {5, 600, 257}, {64, 128, 784}, {1, 37, 100}};
     enum { PAD = 3 };
     nb_rng r;
     nb_rng_seed(&r, 11);

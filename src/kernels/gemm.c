@@ -46,6 +46,12 @@ static void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
 /* Vector shapes (a batch of one): sgemm would pack the whole matrix on every call. */
 static bool gemv(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+#if NB_HAVE_GEMM512
+    if (M == 1 && tb && !ta && nb_k_gemm512_available()) { /* C[0,:] = B a, a contiguous */
+        nb_k_gemv512(N, K, alpha, B, ldb, A, beta, C);
+        return true;
+    }
+#endif
     if (M == 1) { /* C[0,:] = op(B)^T a */
         blasint inca = (blasint)(ta ? lda : 1);
         if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);

@@ -14,6 +14,9 @@ bool nb_k_gemm512_available(void);
 void nb_k_gemm512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                   int64_t ldc);
+/* y[j] = alpha dot(B[j, :K], a) + beta y[j], j < N (beta 0 ignores y); K > 0. */
+void nb_k_gemv512(int64_t N, int64_t K, float alpha, const float *B, int64_t ldb, const float *a,
+                  float beta, float *y);
 #else
 #define NB_HAVE_GEMM512 0
 static inline bool nb_k_gemm512_available(void) { return false; }
