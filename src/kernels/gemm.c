@@ -19,8 +19,9 @@ NB_ALWAYS_INLINE void outer_row(float *restrict c, const float *restrict b, int6
 /* K == 1: C = alpha a b^T + beta C, a_i = op(A)[i,0], b_j = op(B)[0,j] (an outer product:
  * the weight gradient of a batch of one, 400 KB for the first layer of a 784-128 MLP). */
 NB_SIMD_CLONES
-static void outer(bool ta, bool tb, int64_t M, int64_t N, float alpha, const float *A, int64_t lda,
-                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+static void outer(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    (void)K; /* 1 */
     int64_t sa = ta ? 1 : lda, sb = tb ? ldb : 1;
     for (int64_t i = 0; i < M; i++) outer_row(C + i * ldc, B, sb, alpha * A[i * sa], beta, N);
 }
@@ -41,30 +42,6 @@ static void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
                 C, (blasint)ldc);
-}
-
-/* Vector shapes (a batch of one): sgemm would pack the whole matrix on every call. */
-static bool gemv(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-#if NB_HAVE_GEMM512
-    if (M == 1 && tb && !ta && nb_k_gemm512_available()) { /* C[0,:] = B a, a contiguous */
-        nb_k_gemv512(N, K, alpha, B, ldb, A, beta, C);
-        return true;
-    }
-#endif
-    if (M == 1) { /* C[0,:] = op(B)^T a */
-        blasint inca = (blasint)(ta ? lda : 1);
-        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
-        else cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
-        return true;
-    }
-    if (N == 1) { /* C[:,0] = op(A) b */
-        blasint incb = (blasint)(tb ? 1 : ldb);
-        if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)M, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
-        else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
-        return true;
-    }
-    return false;
 }
 
 #else /* builtin */
@@ -110,6 +87,31 @@ static void builtin_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
 }
 #endif
 
+/* M == 1 or N == 1 (a batch of one): a matrix-vector product; sgemm would pack the whole
+ * matrix on every call. */
+static void gemv(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+#if NB_HAVE_GEMM512
+    if (M == 1 && tb && !ta && nb_k_gemm512_available()) { /* C[0,:] = B a, a contiguous */
+        nb_k_gemv512(N, K, alpha, B, ldb, A, beta, C);
+        return;
+    }
+#endif
+#ifdef NB_HAVE_OPENBLAS
+    if (M == 1) { /* C[0,:] = op(B)^T a */
+        blasint inca = (blasint)(ta ? lda : 1);
+        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)N, (blasint)K, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)N, alpha, B, (blasint)ldb, A, inca, beta, C, 1);
+    } else { /* C[:,0] = op(A) b */
+        blasint incb = (blasint)(tb ? 1 : ldb);
+        if (ta) cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)K, (blasint)M, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)M, (blasint)K, alpha, A, (blasint)lda, B, incb, beta, C, (blasint)ldc);
+    }
+#else
+    builtin_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
 typedef struct gemm_job {
     gemm_fn *fn;
     bool ta, tb, by_rows;
@@ -138,31 +140,29 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    if (K == 1) { /* an outer product: the weight gradient of a batch of one */
-        outer(ta, tb, M, N, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    /* The kernel is chosen by the shape and the CPU only, never by the thread count: a GEMM
+    /* The kernel is chosen by the shape and the CPU only, never by the thread count: a product
      * split into parts gives the same bits as in one piece. */
 #ifdef NB_HAVE_OPENBLAS
-    if (gemv(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     nb__blas_single_thread();
     /* AVX-512 where the CPU has it, unless C is too narrow for its 32-column blocks */
-    gemm_fn *fn = nb_k_gemm512_available() && N >= 32 ? nb_k_gemm512 : blas_gemm;
+    gemm_fn *big = nb_k_gemm512_available() && N >= 32 ? nb_k_gemm512 : blas_gemm;
 #else
-    gemm_fn *fn = nb_k_gemm512_available() ? nb_k_gemm512 : builtin_gemm;
+    gemm_fn *big = nb_k_gemm512_available() ? nb_k_gemm512 : builtin_gemm;
 #endif
-    /* Split across the pool when each part keeps >= ~1 MFLOP and 16 rows/columns. Which way: a
-     * layer's weight W [out, in] is op(B) = W^T in the forward (x W^T: the columns of C are the
-     * rows of W) and C in the weight gradient (gy^T x: the rows of C are the rows of W); split
-     * by columns and by rows respectively, thread i computes with the same rows of W in both,
-     * and the optimizers split W's update into the same contiguous parts, so each slice of W,
-     * of its gradient and of its optimizer state stays in one core's cache. Other products are
-     * split along their longer side. */
+    bool vector = K == 1 || M == 1 || N == 1;
+    gemm_fn *fn = K == 1 ? outer : vector ? gemv : big; /* K == 1: dW of a batch of one */
+    /* Split across the pool when each part keeps >= 16 rows/columns and ~1 MFLOP (or, for the
+     * memory-bound vector shapes, 32K elements of the matrix). Which way: a layer's weight
+     * W [out, in] is op(B) = W^T in the forward (x W^T: the columns of C are the rows of W) and
+     * C in the weight gradient (gy^T x: the rows of C are the rows of W); split by columns and
+     * by rows respectively, thread i computes with the same rows of W in both, and the
+     * optimizers split W's update into the same contiguous parts, so each slice of W, of its
+     * gradient and of its optimizer state stays in one core's cache. Other products are split
+     * along their longer side. */
     bool by_rows = ta ? true : tb ? false : M >= N;
     gemm_job j = {fn, ta, tb, by_rows, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    int64_t flops = 2 * M * N * K, dim = j.by_rows ? M : N;
-    int64_t parts = flops / (1 << 20) < dim / 16 ? flops / (1 << 20) : dim / 16;
+    int64_t work = vector ? M * N * K / 32768 : 2 * M * N * K / (1 << 20), dim = by_rows ? M : N;
+    int64_t parts = work < dim / 16 ? work : dim / 16;
     if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
     else gemm_part(&j, 0, dim);
 }
