@@ -319,6 +319,32 @@ START_TEST(test_empty_tensors) {
 }
 END_TEST
 
+/* linear with 0 input features: PyTorch's output is the bias broadcast over the rows, and the
+ * backward runs (it used to divide by in_features). */
+START_TEST(test_linear_zero_features) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_zeros(NULL, 2, (int64_t[]){5, 0}), *w = nb_zeros(NULL, 2, (int64_t[]){3, 0});
+    nb_tensor *b = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){3}, (float[]){1, 2, 3});
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_linear(ar, x, w, b);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->shape[0], 5);
+    ck_assert_int_eq(y->shape[1], 3);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 3; j++) ck_assert_float_eq(nb_f32(y)[i * 3 + j], (float)(j + 1));
+    ck_assert_int_eq(nb_backward(nb_sum(ar, y)), NB_OK);
+    for (int j = 0; j < 3; j++) ck_assert_float_eq(nb_f32(b->grad)[j], 5.0f);
+    y = nb_linear(ar, x, w, NULL);
+    for (int k = 0; k < 15; k++) ck_assert_float_eq(nb_f32(y)[k], 0.0f);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    nb_arena_free(ar);
+}
+END_TEST
+
 /* 0-d tensors: reductions accept dim 0 and -1 (as PyTorch), broadcasting works. */
 START_TEST(test_scalar_tensors) {
     nb_arena *ar = nb_arena_new(0);
@@ -532,6 +558,7 @@ int main(void) {
     TCase *tp = tcase_create("properties");
     tcase_add_test(tp, test_broadcast_random_shapes);
     tcase_add_test(tp, test_empty_tensors);
+    tcase_add_test(tp, test_linear_zero_features);
     tcase_add_test(tp, test_scalar_tensors);
     tcase_add_test(tp, test_max_nan_and_argmax);
     tcase_add_test(tp, test_dropout_gradcheck);
