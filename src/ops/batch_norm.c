@@ -32,9 +32,12 @@ static void bn_backward(nb_node *n) {
         nb_k_batch_norm_backward(g, gy, nb_f32(x), s->mean, s->invstd, w ? nb_f32(w) : NULL, sdy,
                                  sdyx, s->N, s->C, s->S, s->training, beta);
     if (nb__wants_grad(w) && (g = nb__grad(w, &beta)))
-        for (int64_t c = 0; c < s->C; c++) g[c] = beta * g[c] + (float)(sdyx[c] * s->invstd[c]);
+        for (int64_t c = 0; c < s->C; c++) { /* beta 0: g is garbage (maybe NaN), never read it */
+            float v = (float)(sdyx[c] * s->invstd[c]);
+            g[c] = beta == 0.0f ? v : g[c] + v;
+        }
     if (nb__wants_grad(b) && (g = nb__grad(b, &beta)))
-        for (int64_t c = 0; c < s->C; c++) g[c] = beta * g[c] + (float)sdy[c];
+        for (int64_t c = 0; c < s->C; c++) g[c] = beta == 0.0f ? (float)sdy[c] : g[c] + (float)sdy[c];
 }
 
 static int check_vec(const nb_tensor *t, const char *name, int64_t C) {

@@ -162,7 +162,7 @@ static void conv_backward(nb_node *n) {
         for (int64_t o = 0; o < s->O; o++) {
             double acc = 0;
             for (int64_t i = 0; i < s->N; i++) acc += nb_k_sum(gy + (i * s->O + o) * L, L);
-            gd[o] = beta * gd[o] + (float)acc;
+            gd[o] = beta == 0.0f ? (float)acc : gd[o] + (float)acc; /* beta 0: gd is garbage */
         }
     if (s->path == PATH_DIRECT) {
         float bw = 0, bx = 0, *gw = NULL, *gx = NULL;
