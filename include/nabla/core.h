@@ -47,7 +47,8 @@ void nb_arena_free(nb_arena *ar);
 /* ---- RNG: one seeded generator for init, dropout and shuffling ----------------------------
  * MT19937, seeded and transformed exactly as PyTorch's CPU generator: with the same seed,
  * nb_uniform / nb_kaiming_uniform (so every default init) and nb_randperm give bit for bit what
- * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it. */
+ * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it.
+ * A NULL generator is an error (nb_last_error()): draws then return 0, or NaN for floats. */
 #define NB_RNG_STATE_N 624
 typedef struct nb_rng {
     uint32_t state[NB_RNG_STATE_N];
@@ -65,7 +66,7 @@ float nb_rng_uniform(nb_rng *r);
 double nb_rng_uniform_double(nb_rng *r);
 /* Standard normal (Box-Muller on doubles). */
 double nb_rng_normal(nb_rng *r);
-/* Uniform integer in [0, n), unbiased. n must be > 0. */
+/* Uniform integer in [0, n), unbiased. n must be > 0 (n == 0: 0 and an error). */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n);
 /* out[0..n) = a random permutation of 0..n-1, exactly as torch.randperm(n, generator). */
 void nb_randperm(nb_rng *r, int64_t n, int64_t *out);

@@ -179,11 +179,18 @@ nb_tensor *nb_from_array(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *sha
 }
 
 nb_tensor *nb_arange(nb_arena *ar, double start, double end, double step) {
-    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
-        return nb__null(NB_EINVAL, "arange: step must be nonzero and bounds finite");
+    if (!isfinite(start) || !isfinite(end))
+        return nb__null(NB_EINVAL, "arange: unsupported range: %s -> %s", nb__pyfloat(start, 0),
+                        nb__pyfloat(end, 1));
+    if (!(step > 0 || step < 0) || !isfinite(step))
+        return nb__null(NB_EINVAL, "arange: step must be nonzero and finite, got %s", nb__pyfloat(step, 0));
     if ((end - start) / step < 0)
         return nb__null(NB_EINVAL, "arange: upper bound and larger bound inconsistent with step sign");
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double size = ceil((end - start) / step);
+    if (!(size <= 9.2e18)) /* beyond int64 (converting would be undefined) */
+        return nb__null(NB_EINVAL, "arange: invalid size, possible overflow? (%s elements)",
+                        nb__pyfloat(size, 0));
+    int64_t n = (int64_t)size;
     nb_tensor *t = nb__tensor(ar, NB_FLOAT32, 1, &n);
     if (t)
         for (int64_t i = 0; i < n; i++) nb_f32(t)[i] = (float)(start + (double)i * step);
