@@ -172,7 +172,7 @@ nb_named_tensor nb_module_param(const nb_module *m, int i) {
 
 nb_tensor *nb_module_find(const nb_module *m, const char *name) {
     const nb_named_tensor *st;
-    int n = nb_module_state(m, &st);
+    int n = name ? nb_module_state(m, &st) : 0;
     for (int i = 0; i < n; i++)
         if (strcmp(st[i].name, name) == 0) return st[i].tensor;
     return NULL;

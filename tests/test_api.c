@@ -1,0 +1,35 @@
+/* test_api.c - the contract of the public API (the headers in include/nabla/): NULL pointers
+ * and bad counts never crash; functions return NULL, a negative nb_status, NaN or 0, or do
+ * nothing (the *_free functions), and report an error where one is due. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "common.h"
+
+/* Looking a name up with a NULL name finds nothing (it was strcmp(NULL)). */
+START_TEST(test_lookup_null_name) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_linear_new(2, 2, true, &rng);
+    nb_tensor *ps[2];
+    nb_sgd_opts o = nb_sgd_defaults();
+    nb_optim *opt = nb_sgd(ps, nb_module_parameters(m, ps, 2), &o);
+    ck_assert_ptr_null(nb_module_find(m, NULL));
+    ck_assert(isnan(nb_optim_get(opt, 0, NULL)));
+    ck_assert_ptr_null(nb_optim_get_value(opt, 0, NULL));
+    ck_assert(!nb_optim_has_default(opt, NULL));
+    ck_assert_int_lt(nb_optim_set(opt, 0, NULL, 1.0), 0);
+    ck_assert_double_eq(nb_optim_get(opt, 0, "lr"), 1e-3);
+    nb_optim_free(opt);
+    nb_module_free(m);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("contract");
+    tcase_add_test(tc, test_lookup_null_name);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}
