@@ -26,10 +26,22 @@ START_TEST(test_lookup_null_name) {
 }
 END_TEST
 
+/* kaiming_uniform validates the shape before computing the fan (it read a NULL shape). */
+START_TEST(test_kaiming_uniform_shape) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    ck_assert_ptr_null(nb_kaiming_uniform(NULL, 2, NULL, 0, &rng));
+    ck_assert_str_eq(nb_last_error(), "kaiming_uniform: shape is NULL");
+    ck_assert_ptr_null(nb_kaiming_uniform(NULL, 2, (int64_t[]){3, -2}, 0, &rng));
+    ck_assert_str_eq(nb_last_error(), "kaiming_uniform: negative size -2 in dim 1");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
     tcase_add_test(tc, test_lookup_null_name);
+    tcase_add_test(tc, test_kaiming_uniform_shape);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

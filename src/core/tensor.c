@@ -248,6 +248,7 @@ nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, doub
     if (ndim < 2)
         return nb__null(NB_EINVAL, "kaiming_uniform: fan in can not be computed for a tensor "
                                    "with fewer than 2 dimensions");
+    if (check_shape("kaiming_uniform", NB_FLOAT32, ndim, shape)) return NULL;
     int64_t fan_in = nb__numel(ndim - 1, shape + 1);
     double gain = sqrt(2.0 / (1.0 + a * a));
     double bound = fan_in ? sqrt(3.0) * gain / sqrt((double)fan_in) : 0.0;
