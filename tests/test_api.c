@@ -37,11 +37,29 @@ START_TEST(test_kaiming_uniform_shape) {
 }
 END_TEST
 
+/* User metadata: a NULL array with a count is an error, not a read through NULL. */
+START_TEST(test_save_meta_count) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_linear_new(2, 2, true, &rng);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/meta.ckpt", temp_dir());
+    ck_assert_int_eq(nb_weights_save(path, m, NULL, 2), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: meta is NULL but nmeta is 2");
+    nb_meta meta[1] = {{"k", "v"}};
+    ck_assert_int_eq(nb_weights_save(path, m, meta, -1), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: nmeta must be >= 0, got -1");
+    ck_assert_int_eq(access(path, F_OK), -1); /* nothing written */
+    nb_module_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
     tcase_add_test(tc, test_lookup_null_name);
     tcase_add_test(tc, test_kaiming_uniform_shape);
+    tcase_add_test(tc, test_save_meta_count);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -239,6 +239,9 @@ static cJSON *sched_json(outs *o, const nb_sched_dict *sd) {
 static int save(const char *path, const nb_train_state *st, bool weights_only) {
     if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     if (st->level < -1 || st->level > 9) return nb__error(NB_EINVAL, "checkpoint: gzip level %d is outside -1..9", st->level);
+    if (st->nmeta < 0) return nb__error(NB_EINVAL, "checkpoint: nmeta must be >= 0, got %d", st->nmeta);
+    if (st->nmeta && !st->meta)
+        return nb__error(NB_EINVAL, "checkpoint: meta is NULL but nmeta is %d", st->nmeta);
     outs o = {0};
     nb_optim_dict *osd = NULL;
     nb_sched_dict *ssd = NULL;
