@@ -54,12 +54,21 @@ START_TEST(test_save_meta_count) {
 }
 END_TEST
 
+/* Sequential with a negative count says so (it returned NULL with no error). */
+START_TEST(test_sequential_negative_count) {
+    nb_clear_error();
+    ck_assert_ptr_null(nb_sequential(-1, NULL));
+    ck_assert_str_eq(nb_last_error(), "Sequential: n must be >= 0, got -1");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
     tcase_add_test(tc, test_lookup_null_name);
     tcase_add_test(tc, test_kaiming_uniform_shape);
     tcase_add_test(tc, test_save_meta_count);
+    tcase_add_test(tc, test_sequential_negative_count);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -13,7 +13,8 @@ nb_module *nb_sequential(int n, nb_module *const *mods) {
     int bad = -1;
     for (int i = 0; i < n; i++)
         if (!mods || !mods[i]) bad = i;
-    nb_module *s = bad < 0 && n >= 0 ? nb_module_alloc(sizeof *s, &sequential_ops) : NULL;
+    if (n < 0) return nb__null(NB_EINVAL, "Sequential: n must be >= 0, got %d", n);
+    nb_module *s = bad < 0 ? nb_module_alloc(sizeof *s, &sequential_ops) : NULL;
     if (!s) { /* take ownership even on failure, so callers can nest constructors */
         for (int i = 0; mods && i < n; i++) nb_module_free(mods[i]);
         if (bad >= 0 && nb_last_status() == NB_OK)
