@@ -62,6 +62,19 @@ START_TEST(test_sequential_negative_count) {
 }
 END_TEST
 
+/* A module needs its ops (type, forward...): NULL ops made modules that crashed in
+ * nb_forward and nb_module_repr. */
+START_TEST(test_module_alloc_ops) {
+    ck_assert_ptr_null(nb_module_alloc(sizeof(nb_module), NULL));
+    ck_assert_str_eq(nb_last_error(), "module_alloc: ops or ops->type is NULL");
+    static const nb_module_ops untyped = {NULL, NULL, NULL, NULL};
+    ck_assert_ptr_null(nb_module_alloc(sizeof(nb_module), &untyped));
+    ck_assert_ptr_null(nb_module_alloc(8, &untyped));
+    ck_assert_msg(strstr(nb_last_error(), "module_alloc: size 8 is smaller than an nb_module"),
+                  "%s", nb_last_error());
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
@@ -69,6 +82,7 @@ int main(void) {
     tcase_add_test(tc, test_kaiming_uniform_shape);
     tcase_add_test(tc, test_save_meta_count);
     tcase_add_test(tc, test_sequential_negative_count);
+    tcase_add_test(tc, test_module_alloc_ops);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

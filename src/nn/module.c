@@ -4,7 +4,10 @@
 #include "../core/internal.h"
 
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
-    if (size < sizeof(nb_module)) return nb__null(NB_EINVAL, "module_alloc: size too small");
+    if (size < sizeof(nb_module))
+        return nb__null(NB_EINVAL, "module_alloc: size %zu is smaller than an nb_module (%zu)", size,
+                        sizeof(nb_module));
+    if (!ops || !ops->type) return nb__null(NB_EINVAL, "module_alloc: ops or ops->type is NULL");
     nb_module *m = nb__calloc(1, size);
     if (!m) return NULL;
     m->ops = ops;
