@@ -39,9 +39,11 @@ typedef struct nb_arena nb_arena;
 nb_arena *nb_arena_new(size_t capacity);
 /* Release everything allocated since the last reset; keeps (and consolidates) the memory. */
 void nb_arena_reset(nb_arena *ar);
-/* Bytes currently in use, and high-water mark since creation. */
+/* Bytes currently in use (nb_arena_used) and high-water mark since creation (nb_arena_peak);
+ * 0 for NULL. */
 size_t nb_arena_used(const nb_arena *ar);
 size_t nb_arena_peak(const nb_arena *ar);
+/* Free the arena and all its memory (every tensor made in it dies). NULL is a no-op. */
 void nb_arena_free(nb_arena *ar);
 
 /* ---- RNG: one seeded generator for init, dropout and shuffling ----------------------------
