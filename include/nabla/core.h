@@ -24,8 +24,10 @@ extern "C" {
 /* Version of the linked library ("0.1.0"); compare with NB_VERSION_STRING to catch mismatches. */
 const char *nb_version(void);
 
-/* Replace malloc/realloc/free for every allocation nabla makes. Call once, before any other
- * nabla call; returns NB_ESTATE if nabla already allocated. NULL restores the libc functions. */
+/* Replace malloc/realloc/free for every allocation nabla makes (zlib's buffers included; not
+ * the JSON parser of checkpoint headers, libcjson, whose hooks are process-wide). Call once,
+ * before any other nabla call; returns NB_ESTATE if nabla already allocated. NULL restores the
+ * libc functions. */
 int nb_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
                      void (*free_fn)(void *));
 

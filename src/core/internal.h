@@ -43,6 +43,9 @@ void *nb__calloc(size_t n, size_t size);
 void *nb__realloc(void *p, size_t n);
 void nb__free(void *p);
 char *nb__strdup(const char *s);
+/* zlib's alloc_func / free_func through the hooks (z_stream.zalloc / zfree; opaque unused). */
+void *nb__zalloc(void *opaque, unsigned items, unsigned size);
+void nb__zfree(void *opaque, void *p);
 /* 64-byte aligned block (free with nb__free_aligned). */
 void *nb__malloc_aligned(size_t n);
 void nb__free_aligned(void *p);

@@ -187,6 +187,8 @@ static int src_open(src *s) {
         s->gz = s->memlen >= 2 && s->mem[0] == 0x1f && s->mem[1] == 0x8b;
     }
     if (s->gz) {
+        s->z.zalloc = nb__zalloc; /* zlib's buffers through nabla's allocator hooks too */
+        s->z.zfree = nb__zfree;
         if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
             return nb__error(NB_ENOMEM, "checkpoint: cannot start zlib");
         s->zinit = true;
@@ -636,6 +638,8 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
      * deflate -9 and 3x faster than -1: their bytes repeat in runs (zeros) and skewed exponent
      * bytes, rarely as longer strings */
     int zlevel = level < 0 ? 0 : level ? level : 1, strategy = level ? Z_DEFAULT_STRATEGY : Z_RLE;
+    k.z.zalloc = nb__zalloc;
+    k.z.zfree = nb__zfree;
     if (deflateInit2(&k.z, zlevel, Z_DEFLATED, 16 + MAX_WBITS, 8, strategy) != Z_OK) {
         rc = nb__error(NB_ENOMEM, "checkpoint: cannot start zlib");
         goto done;
