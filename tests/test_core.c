@@ -4,6 +4,8 @@
 #include "common.h"
 #include "../src/kernels/kernels.h"
 
+void *nb__arena_alloc(nb_arena *ar, size_t n); /* internal (src/core/internal.h) */
+
 START_TEST(test_error_messages) {
     nb_clear_error();
     ck_assert_int_eq(nb_last_status(), NB_OK);
@@ -26,6 +28,10 @@ START_TEST(test_arena_reuses_memory) {
     size_t peak = nb_arena_peak(ar);
     ck_assert_uint_ge(peak, 100 * 4000);
     nb_arena_reset(ar);
+    ck_assert_uint_eq(nb_arena_used(ar), 0);
+    /* a request near SIZE_MAX fails instead of wrapping around to a tiny block */
+    ck_assert_ptr_null(nb__arena_alloc(ar, SIZE_MAX - 8));
+    ck_assert_int_eq(nb_last_status(), NB_ENOMEM);
     ck_assert_uint_eq(nb_arena_used(ar), 0);
     nb_arena_free(ar);
     nb_arena_free(NULL);
