@@ -311,6 +311,17 @@ START_TEST(test_backprop_converges_and_writes_dot) {
 }
 END_TEST
 
+/* models/char_rnn refuses a value that is not a number (atol made it a silent 0). */
+START_TEST(test_char_rnn_flags) {
+    run_prog((const char *[]){NB_BUILD_DIR "/models/char_rnn", "--steps", "abc", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "char_rnn: --steps: 'abc' is not a number"), "%s", R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/char_rnn", "--lr", "0.1x", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "char_rnn: --lr: '0.1x' is not a number"), "%s", R.err);
+}
+END_TEST
+
 START_TEST(test_graph_cli) {
     char dot[4096];
     snprintf(dot, sizeof dot, "%s/g.dot", temp_dir());
@@ -356,6 +367,7 @@ int main(void) {
     suite_add_tcase(s, docs);
     TCase *progs = tcase_create("programs");
     tcase_add_test(progs, test_backprop_converges_and_writes_dot);
+    tcase_add_test(progs, test_char_rnn_flags);
     tcase_add_test(progs, test_graph_cli);
     suite_add_tcase(s, progs);
     return run_suite(s) ? 1 : 0;
