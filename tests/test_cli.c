@@ -152,7 +152,7 @@ START_TEST(test_unknown_and_malformed_flags) {
     nabla("train", "--epochs", NULL);
     expect_fail(2, "option --epochs needs a value");
     nabla("train", "--nesterov=maybe", NULL);
-    expect_fail(2, "invalid value 'maybe' for --nesterov");
+    expect_fail(2, "invalid value 'maybe' for --nesterov (expected true, false, 1 or 0)");
 }
 END_TEST
 
@@ -167,15 +167,17 @@ START_TEST(test_bad_values) {
         {"--hidden", "12.5", "hidden size 12.5 is not a positive integer"},
         {"--hidden", "-3", "hidden size -3 is not a positive integer"},
         {"--batch", "0", "--batch must be positive"},
-        {"--batch", "abc", "invalid value 'abc' for --batch"},
-        {"--batch", "1.5", "invalid value '1.5' for --batch"},
+        {"--batch", "abc", "invalid value 'abc' for --batch (expected an integer)"},
+        {"--batch", "1.5", "invalid value '1.5' for --batch (expected an integer)"},
         {"--epochs", "-1", "--epochs and --limit not negative"},
         {"--limit", "-5", "--epochs and --limit not negative"},
         {"--threads", "0", "--threads must be between 1 and 1024, got 0"},
         {"--threads", "99999999999", "--threads must be between 1 and 1024, got 99999999999"},
-        {"--lr", "nan", "invalid value 'nan' for --lr"},
-        {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
-        {"--seed", "1e999", "invalid value '1e999' for --seed"},
+        {"--lr", "nan", "invalid value 'nan' for --lr (NaN is not allowed)"},
+        {"--lr", "0.1x", "invalid value '0.1x' for --lr (expected a number)"},
+        {"--seed", "1e999", "invalid value '1e999' for --seed (expected an integer)"},
+        {"--epochs", "99999999999999999999", "invalid value '99999999999999999999' for --epochs (out of range)"},
+        {"--lr", "1e999", "invalid value '1e999' for --lr (out of range)"},
         {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
         {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
         {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
