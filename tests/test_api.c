@@ -1099,6 +1099,43 @@ START_TEST(test_ops_null_arena) {
 }
 END_TEST
 
+/* ---- messages name the cause ------------------------------------------------------------ */
+#define MESSAGE(e, msg)                                                                      \
+    do {                                                                                     \
+        nb_clear_error();                                                                    \
+        (void)(e);                                                                           \
+        ck_assert_str_eq(nb_last_error(), msg);                                              \
+    } while (0)
+
+START_TEST(test_messages_name_the_cause) {
+    nb_arena *a = nb_arena_new(0);
+    nb_tensor *img = nb_empty(NULL, NB_UINT8, 2, (int64_t[]){2, 3}), *lab = nb_empty(NULL, NB_UINT8, 1, (int64_t[]){2});
+    nb_tensor *f = nb_zeros(NULL, 2, (int64_t[]){2, 3}), *y, *t = NULL;
+    nb_loader *ld = nb_loader_new(img, lab, NULL);
+    MESSAGE(nb_loader_next(ld, NULL, &y, &t), "loader_next: the arena (batches are written in an arena) is NULL");
+    MESSAGE(nb_loader_next(ld, a, &y, NULL), "loader_next: y is NULL");
+    MESSAGE(nb_loader_set_state(ld, NULL), "loader_set_state: the state is NULL");
+    MESSAGE(nb_loader_new(NULL, lab, NULL), "loader: images is NULL");
+    MESSAGE(nb_loader_new(f, lab, NULL), "loader: images must be uint8 [N, ...], got float32 [2, 3]");
+    MESSAGE(nb_mnist_load("/tmp", NULL, NULL), "mnist_load: prefix is NULL");
+    MESSAGE(nb_copy(f, NULL), "copy: src is NULL");
+    MESSAGE(nb_batch_norm(a, f, NULL, NULL, NULL, NULL, true, 0.1, -1.0),
+            "batch_norm: eps must be a number >= 0, got -1.0");
+    MESSAGE(nb_sched_load_state_dict(NULL, NULL), "load_state_dict: the scheduler is NULL");
+    nb_averaged *avg = nb_averaged_new((nb_tensor *[]){f}, 1, NULL);
+    MESSAGE(nb_averaged_set_count(avg, -2), "averaged_set_count: n_averaged must be >= 0, got -2");
+    MESSAGE(nb_averaged_update(NULL, (nb_tensor *[]){f}, 1), "averaged_update: the averaged copy is NULL");
+    MESSAGE(nb_averaged_update(avg, (nb_tensor *[]){img}, 1), "averaged: tensor 0 must be float32, got uint8");
+    MESSAGE(nb_averaged_new(NULL, 0, NULL), "averaged: expected a non-empty list of tensors, got 0 (params is NULL)");
+    nb_averaged_free(avg);
+    nb_loader_free(ld);
+    nb_tensor_free(img);
+    nb_tensor_free(lab);
+    nb_tensor_free(f);
+    nb_arena_free(a);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
@@ -1110,6 +1147,7 @@ int main(void) {
     tcase_add_test(tc, test_null_everywhere);
     tcase_add_test(tc, test_null_one_at_a_time);
     tcase_add_test(tc, test_ops_null_arena);
+    tcase_add_test(tc, test_messages_name_the_cause);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

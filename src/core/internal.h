@@ -84,6 +84,8 @@ nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *
 int nb__dim(const char *op, int dim, int ndim);
 /* Split t's shape around dim d into [outer, C, inner] (a 0-d tensor is [1, 1, 1]). */
 void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
+/* "float32", "int32", "uint8" (for messages). */
+const char *nb__dtype_name(nb_dtype dt);
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */

@@ -116,9 +116,13 @@ void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *
     *inner = nb__numel(t->ndim - d - 1, t->shape + d + 1);
 }
 
+const char *nb__dtype_name(nb_dtype dt) {
+    return dt == NB_FLOAT32 ? "float32" : dt == NB_INT32 ? "int32" : dt == NB_UINT8 ? "uint8" : "unknown dtype";
+}
+
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
     if (t->dtype != NB_FLOAT32)
-        return nb__error(NB_EINVAL, "%s: %s must be float32", op, what);
+        return nb__error(NB_EINVAL, "%s: %s must be float32, got %s", op, what, nb__dtype_name(t->dtype));
     return NB_OK;
 }
 
@@ -279,7 +283,7 @@ int nb_fill(nb_tensor *t, float value) {
 }
 
 int nb_copy(nb_tensor *dst, const nb_tensor *src) {
-    if (!dst || !src) return nb__error(NB_EINVAL, "copy: tensor is NULL");
+    if (!dst || !src) return nb__error(NB_EINVAL, "copy: %s is NULL", dst ? "src" : "dst");
     if (dst->numel != src->numel || dst->dtype != src->dtype)
         return nb__error(NB_ESHAPE, "copy: cannot copy %s into %s", nb__shape(src, 0),
                          nb__shape(dst, 1));

@@ -533,7 +533,9 @@ static int sink_put(sink *k, const void *data, size_t n, int flush) {
             k->z.next_out = k->out;
             k->z.avail_out = CHUNK * 4;
             zr = deflate(&k->z, fl);
-            if (zr == Z_STREAM_ERROR) return nb__error(NB_EIO, "checkpoint: zlib error");
+            if (zr == Z_STREAM_ERROR)
+                return nb__error(NB_EIO, "checkpoint: %s: zlib cannot compress (%s)", k->path,
+                                 k->z.msg ? k->z.msg : "inconsistent stream state");
             size_t have = CHUNK * 4 - k->z.avail_out;
             if (have && write_all(k, k->out, have)) return NB_EIO;
         } while (k->z.avail_out == 0 || (fl == Z_FINISH && zr != Z_STREAM_END));

@@ -63,7 +63,7 @@ nb_tensor *nb_batch_norm(nb_arena *ar, nb_tensor *x, nb_tensor *rm, nb_tensor *r
         return nb__null(NB_EINVAL, "batch_norm: Expected more than 1 value per channel when "
                         "training, got input size %s", nb__shape(x, 0));
     if (!(eps > 0) && !(eps == 0))
-        return nb__null(NB_EINVAL, "batch_norm: eps must be a number >= 0");
+        return nb__null(NB_EINVAL, "batch_norm: eps must be a number >= 0, got %s", nb__pyfloat(eps, 0));
     nb_tensor *y = nb__out_like(ar, x);
     if (!y) return NULL;
     bn_saved *s = nb__arena_alloc(ar, sizeof *s);
