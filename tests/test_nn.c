@@ -26,6 +26,38 @@ START_TEST(test_sequential_names) {
 }
 END_TEST
 
+/* float arguments print as PyTorch prints the Python float the user wrote (0.1, not the
+ * 0.10000000149011612 that 0.1f widens to), in reprs and in messages */
+START_TEST(test_float_arguments_print_as_written) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_rnn_opts o = nb_rnn_defaults();
+    o.num_layers = 2;
+    o.dropout = 0.1f;
+    o.dropout_rng = &rng;
+    struct {
+        nb_module *m;
+        const char *want;
+    } cases[] = {
+        {nb_dropout_new(0.1f, &rng), "Dropout(p=0.1, inplace=False)"},
+        {nb_dropout2d_new(0.3f, &rng), "Dropout2d(p=0.3, inplace=False)"},
+        {nb_elu_new(0.3f), "ELU(alpha=0.3)"},
+        {nb_leaky_relu_new(100.0f), "LeakyReLU(negative_slope=100.0)"},
+        {nb_leaky_relu_new(1e-5f), "LeakyReLU(negative_slope=1e-05)"},
+        {nb_lstm_new(3, 4, &o, &rng), "LSTM(3, 4, num_layers=2, dropout=0.1)"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ck_assert_ptr_nonnull(cases[i].m);
+        nb_module_repr(cases[i].m, buf, sizeof buf);
+        ck_assert_str_eq(buf, cases[i].want);
+        nb_module_free(cases[i].m);
+    }
+    ck_assert_ptr_null(nb_dropout_new(-0.1f, &rng));
+    ck_assert_str_eq(nb_last_error(), "dropout probability has to be between 0 and 1, but got -0.1");
+}
+END_TEST
+
 START_TEST(test_sequential_takes_ownership_on_failure) {
     nb_rng rng;
     nb_rng_seed(&rng, 0);
@@ -95,6 +127,7 @@ int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
     tcase_add_test(tc, test_sequential_names);
+    tcase_add_test(tc, test_float_arguments_print_as_written);
     tcase_add_test(tc, test_sequential_takes_ownership_on_failure);
     tcase_add_test(tc, test_linear_bad_input);
     tcase_add_test(tc, test_mlp_parity);

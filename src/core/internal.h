@@ -36,6 +36,9 @@ void *nb__null(nb_status st, const char *fmt, ...) NB_PRINTF(2, 3);
 
 /* Python's repr() of a float, in one of 4 rotating thread-local buffers (k selects). */
 const char *nb__pyfloat(double v, int k);
+/* The same for a float32 argument: the decimal the user wrote (0.1f prints 0.1, as PyTorch
+ * prints the Python float it was given), not the double it widens to (0.10000000149011612). */
+const char *nb__pyfloat32(float v, int k);
 
 /* ---- heap (src/core/alloc.c): every allocation of nabla goes through these -------------- */
 void *nb__malloc(size_t n);  /* sets NB_ENOMEM error on failure */

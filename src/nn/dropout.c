@@ -14,7 +14,7 @@ static nb_tensor *dropout_forward(nb_module *m, nb_arena *ar, nb_tensor *x) {
 }
 
 static void dropout_repr(const nb_module *m, char *buf, size_t n) {
-    snprintf(buf, n, "p=%s, inplace=False", nb__pyfloat(((const dropout *)m)->p, 0));
+    snprintf(buf, n, "p=%s, inplace=False", nb__pyfloat32(((const dropout *)m)->p, 0));
 }
 
 static const nb_module_ops dropout_ops = {"Dropout", dropout_forward, dropout_repr, NULL};
@@ -22,7 +22,7 @@ static const nb_module_ops dropout_ops = {"Dropout", dropout_forward, dropout_re
 nb_module *nb_dropout_new(float p, nb_rng *rng) {
     if (!(p >= 0.0f && p <= 1.0f))
         return nb__null(NB_EINVAL, "dropout probability has to be between 0 and 1, but got %s",
-                        nb__pyfloat(p, 0));
+                        nb__pyfloat32(p, 0));
     if (!rng) return nb__null(NB_EINVAL, "Dropout: rng is NULL");
     dropout *d = (dropout *)nb_module_alloc(sizeof *d, &dropout_ops);
     if (!d) return NULL;

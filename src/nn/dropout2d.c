@@ -1,6 +1,5 @@
 /* dropout2d.c - nn.Dropout2d(p=0.5): nb_dropout2d in training mode, identity in eval mode. */
 #include <stdio.h>
-#include <stdlib.h>
 #include "../core/internal.h"
 
 typedef struct dropout2d {
@@ -14,15 +13,8 @@ static nb_tensor *dropout2d_forward(nb_module *m, nb_arena *ar, nb_tensor *x) {
     return nb_dropout2d(ar, x, d->p, m->training, d->rng);
 }
 
-/* Python's repr of the float p the user wrote (0.1f prints 0.1, as in PyTorch). */
 static void dropout2d_repr(const nb_module *m, char *buf, size_t n) {
-    float p = ((const dropout2d *)m)->p;
-    char tmp[32];
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(tmp, sizeof tmp, "%.*g", digits, (double)p);
-        if ((float)strtod(tmp, NULL) == p) break;
-    }
-    snprintf(buf, n, "p=%s, inplace=False", nb__pyfloat(strtod(tmp, NULL), 0));
+    snprintf(buf, n, "p=%s, inplace=False", nb__pyfloat32(((const dropout2d *)m)->p, 0));
 }
 
 static const nb_module_ops dropout2d_ops = {"Dropout2d", dropout2d_forward, dropout2d_repr, NULL};
@@ -30,7 +22,7 @@ static const nb_module_ops dropout2d_ops = {"Dropout2d", dropout2d_forward, drop
 nb_module *nb_dropout2d_new(float p, nb_rng *rng) {
     if (!(p >= 0.0f && p <= 1.0f))
         return nb__null(NB_EINVAL, "dropout probability has to be between 0 and 1, but got %s",
-                        nb__pyfloat(p, 0));
+                        nb__pyfloat32(p, 0));
     if (!rng) return nb__null(NB_EINVAL, "Dropout2d: rng is NULL");
     dropout2d *d = (dropout2d *)nb_module_alloc(sizeof *d, &dropout2d_ops);
     if (!d) return NULL;

@@ -14,7 +14,7 @@ nb_tensor *nb_dropout(nb_arena *ar, nb_tensor *x, float p, bool training, nb_rng
     if (nb__check_f32("dropout", x, "input")) return NULL;
     if (!(p >= 0.0f && p <= 1.0f))
         return nb__null(NB_EINVAL, "dropout probability has to be between 0 and 1, but got %s",
-                        nb__pyfloat(p, 0));
+                        nb__pyfloat32(p, 0));
     if (!training || p == 0.0f) return x; /* identity: no copy, no node */
     if (!rng) return nb__null(NB_EINVAL, "dropout: rng is NULL");
     nb_tensor *y = nb__out_like(ar, x);

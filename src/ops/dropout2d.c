@@ -20,7 +20,7 @@ nb_tensor *nb_dropout2d(nb_arena *ar, nb_tensor *x, float p, bool training, nb_r
     if (nb__check_f32("dropout2d", x, "input")) return NULL;
     if (!(p >= 0.0f && p <= 1.0f))
         return nb__null(NB_EINVAL, "dropout probability has to be between 0 and 1, but got %s",
-                        nb__pyfloat(p, 0));
+                        nb__pyfloat32(p, 0));
     if (x->ndim < 2)
         return nb__null(NB_ESHAPE, "dropout2d: input must be [N, C, ...], got %s", nb__shape(x, 0));
     if (!training || p == 0.0f) return x;
