@@ -409,12 +409,17 @@ END_TEST
 
 /* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
 START_TEST(test_cnn_and_layer_options) {
-    char m[4200];
+    char m[4200], ck[4200];
     snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
+    snprintf(ck, sizeof ck, "%s/cnn.ckpt", temp_dir());
     nabla("train", "--data", tiny(), "--model", "cnn", "--optim", "adam", "--epochs", "3", "--batch", "16",
-          "--metrics", m, NULL);
+          "--metrics", m, "--save", ck, NULL);
     expect_ok();
     ck_assert_msg(strstr(R.out, "cnn LeNet-5 (28x28), adam lr 0.001, batch 16"), "%s", R.out);
+    /* nabla eval feeds the CNN [B, 1, 28, 28] as train does (it gave it [B, 28, 28]) */
+    nabla("eval", "--data", tiny(), "--load", ck, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "test_acc") && strstr(R.out, "(40 samples)"), "%s", R.out);
     static char l[4][512];
     ck_assert_int_eq(read_lines(m, l, 4), 3);
     ck_assert(json_get(l[2], "train_loss") < json_get(l[0], "train_loss"));

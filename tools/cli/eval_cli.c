@@ -100,7 +100,7 @@ int cmd_eval(int argc, char **argv) {
     nb_tensor *x, *y;
     int got;
     while (nb_arena_reset(ar), (got = nb_loader_next(ld, ar, &x, &y)) > 0) {
-        nb_tensor *out = nb_forward(model, ar, x);
+        nb_tensor *out = nb_forward(model, ar, model_cli_prepare(ar, x)); /* CNN: [B, 1, H, W] */
         nb_tensor *l = nb_cross_entropy(ar, out, y, &co), *pred = nb_argmax(ar, out, 1, false);
         if (!l || !pred) {
             got = -1;
