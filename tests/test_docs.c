@@ -341,6 +341,10 @@ START_TEST(test_graph_cli) {
     /* stdout by default */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", NULL});
     ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"linear\\n[1, 128]\""), "%s", R.out);
+    /* the CNN reads [B, 1, 28, 28], as in training (it was given [B, 28, 28]) */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--model", "cnn", "--batch", "2", NULL});
+    ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"conv2d\\n[2, 6, 28, 28]\""), "%d %s %s", R.code,
+                  R.out, R.err);
     /* errors */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--batch", "0", NULL});
     ck_assert_int_eq(R.code, 2);
