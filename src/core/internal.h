@@ -89,6 +89,9 @@ int nb__dim(const char *op, int dim, int ndim);
 void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
 /* "float32", "int32", "uint8" (for messages). */
 const char *nb__dtype_name(nb_dtype dt);
+/* Largest kernel size, stride, padding or dilation of a convolution or pooling: with all of
+ * them below 2^31 (and sizes below 2^59) the output-size arithmetic cannot overflow. */
+#define NB_MAX_WINDOW INT32_MAX
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */

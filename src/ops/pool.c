@@ -48,6 +48,12 @@ static int pool_setup(const char *op, const nb_tensor *x, int64_t kh, int64_t kw
     if (dh <= 0 || dw <= 0)
         return nb__error(NB_EINVAL, "%s: dilation should be greater than zero, but got dilationH: "
                          "%lld dilationW: %lld", op, (long long)dh, (long long)dw);
+    const int64_t v[8] = {kh, kw, sh, sw, o->padding[0], o->padding[1], dh, dw};
+    static const char *const what[4] = {"kernel size", "stride", "padding", "dilation"};
+    for (int k = 0; k < 8; k++)
+        if (v[k] > NB_MAX_WINDOW)
+            return nb__error(NB_EINVAL, "%s: %s %lld is too large (at most %d)", op, what[k / 2],
+                             (long long)v[k], NB_MAX_WINDOW);
     for (int d = 0; d < 2; d++) {
         if (o->padding[d] < 0)
             return nb__error(NB_EINVAL, "%s: pad must be non-negative, but got pad: %lld", op,
