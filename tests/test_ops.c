@@ -494,6 +494,26 @@ START_TEST(test_index_errors) {
 }
 END_TEST
 
+/* Sizes near INT64_MAX: split counts its chunks and reshape multiplies the shape without
+ * signed overflow (both were undefined behaviour). */
+START_TEST(test_split_reshape_huge_sizes) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *v = nb_zeros(ar, 1, (int64_t[]){5}), *out[2];
+    ck_assert_int_eq(nb_split(ar, v, INT64_MAX, 0, out, 2), 1);
+    ck_assert_int_eq(out[0]->shape[0], 5);
+    ck_assert_int_eq(nb_split(ar, v, INT64_MAX - 2, 0, out, 2), 1);
+    EXPECT_ERR(nb_reshape(ar, v, 2, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40}),
+               "reshape: shape '[1099511627776, 1099511627776]' is invalid for input of size 5");
+    EXPECT_ERR(nb_reshape(ar, v, 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, -1}),
+               "reshape: shape '[1099511627776, 1099511627776, -1]' is invalid for input of size 5");
+    nb_tensor *e = nb_zeros(ar, 1, (int64_t[]){0}); /* numel 0, but sizes no tensor can have */
+    EXPECT_ERR(nb_reshape(ar, e, 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, 0}),
+               "reshape: shape [1099511627776, 1099511627776, 0] is too large");
+    ck_assert_int_eq(nb_reshape(ar, e, 3, (int64_t[]){4, 0, 5})->shape[2], 5);
+    nb_arena_free(ar);
+}
+END_TEST
+
 START_TEST(test_join_errors) {
     nb_arena *ar = nb_arena_new(0);
     nb_tensor *a = nb_zeros(ar, 2, (int64_t[]){2, 3}), *b = nb_zeros(ar, 2, (int64_t[]){3, 3});
@@ -569,6 +589,7 @@ int main(void) {
     tcase_add_test(te, test_reduce_errors);
     tcase_add_test(te, test_index_errors);
     tcase_add_test(te, test_join_errors);
+    tcase_add_test(te, test_split_reshape_huge_sizes);
     tcase_add_test(te, test_failed_op_records_nothing);
     suite_add_tcase(s, te);
     return run_suite(s) ? 1 : 0;

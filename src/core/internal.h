@@ -74,6 +74,9 @@ void *nb__arena_alloc(nb_arena *ar, size_t n);
 
 /* ---- tensors (src/core/tensor.c) --------------------------------------------------------- */
 int64_t nb__numel(int ndim, const int64_t *shape);
+/* A valid shape: rank 0..NB_MAX_DIMS, sizes >= 0, every partial product below INT64_MAX / 16
+ * (so no size computation overflows), a known dtype. Error names op. */
+int nb__check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
 /* Validated shape check + allocation; data uninitialised. */
 nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);

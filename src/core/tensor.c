@@ -18,7 +18,7 @@ int64_t nb__numel(int ndim, const int64_t *shape) {
     return n;
 }
 
-static int check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape) {
+int nb__check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > NB_MAX_DIMS)
         return nb__error(NB_EINVAL, "%s: rank %d is outside 0..%d", op, ndim, NB_MAX_DIMS);
     if (ndim > 0 && !shape) return nb__error(NB_EINVAL, "%s: shape is NULL", op);
@@ -29,7 +29,7 @@ static int check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *sha
             return nb__error(NB_EINVAL, "%s: negative size %lld in dim %d", op,
                              (long long)shape[i], i);
         if (shape[i] && n > (INT64_MAX / 16) / shape[i])
-            return nb__error(NB_EINVAL, "%s: shape too large", op);
+            return nb__error(NB_EINVAL, "%s: shape %s is too large", op, nb__shape_of(ndim, shape, 3));
         n *= shape[i];
     }
     return NB_OK;
@@ -47,7 +47,7 @@ static nb_tensor *tensor_struct(nb_arena *ar, int ndim, const int64_t *shape) {
 }
 
 nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
-    if (check_shape("tensor", dt, ndim, shape)) return NULL;
+    if (nb__check_shape("tensor", dt, ndim, shape)) return NULL;
     nb_tensor *t = tensor_struct(ar, ndim, shape);
     if (!t) return NULL;
     t->dtype = dt;
@@ -252,7 +252,7 @@ nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, doub
     if (ndim < 2)
         return nb__null(NB_EINVAL, "kaiming_uniform: fan in can not be computed for a tensor "
                                    "with fewer than 2 dimensions");
-    if (check_shape("kaiming_uniform", NB_FLOAT32, ndim, shape)) return NULL;
+    if (nb__check_shape("kaiming_uniform", NB_FLOAT32, ndim, shape)) return NULL;
     int64_t fan_in = nb__numel(ndim - 1, shape + 1);
     double gain = sqrt(2.0 / (1.0 + a * a));
     double bound = fan_in ? sqrt(3.0) * gain / sqrt((double)fan_in) : 0.0;
