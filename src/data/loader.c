@@ -55,7 +55,7 @@ int64_t nb_loader_num_samples(const nb_loader *ld) {
 int64_t nb_loader_num_batches(const nb_loader *ld) {
     if (!ld) return 0;
     int64_t b = ld->o.batch_size;
-    return ld->o.drop_last ? ld->n / b : (ld->n + b - 1) / b;
+    return ld->o.drop_last ? ld->n / b : ld->n ? (ld->n - 1) / b + 1 : 0; /* ceil, no overflow */
 }
 
 /* torch.randperm with the loader's generator: same seed, same order as PyTorch. */
