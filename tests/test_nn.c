@@ -58,6 +58,28 @@ START_TEST(test_float_arguments_print_as_written) {
 }
 END_TEST
 
+/* Parameters are float32 heap leaves: a uint8 one made nb_module_pack copy 4 bytes per
+ * element out of a 1-byte buffer; an arena tensor would die at the next reset. The module
+ * takes ownership either way (the rejected tensor is freed: ASan sees no leak). */
+START_TEST(test_param_must_be_float_heap_leaf) {
+    static const nb_module_ops ops = {"Custom", NULL, NULL, NULL};
+    nb_module *m = nb_module_alloc(sizeof(nb_module), &ops);
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert_int_eq(nb_module_add_param(m, "w", nb_empty(NULL, NB_UINT8, 1, (int64_t[]){3})), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "module: parameter \"w\" must be float32, got uint8");
+    ck_assert_int_eq(nb_module_add_param(m, "v", nb_zeros(ar, 1, (int64_t[]){3})), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "module: parameter \"v\" must be a heap leaf tensor (made with a "
+                     "NULL arena, not by an op)");
+    ck_assert_int_eq(nb_module_add_buffer(m, "count", nb_empty(NULL, NB_INT32, 0, NULL)), NB_OK);
+    ck_assert_int_eq(nb_module_add_param(m, "u", nb_ones(NULL, 1, (int64_t[]){3})), NB_OK);
+    ck_assert_int_eq(nb_module_pack(m), NB_OK);
+    ck_assert_int_eq(nb_module_num_params(m), 1);
+    ck_assert_float_eq(nb_f32(nb_module_find(m, "u"))[2], 1.0f);
+    nb_arena_free(ar);
+    nb_module_free(m);
+}
+END_TEST
+
 START_TEST(test_sequential_takes_ownership_on_failure) {
     nb_rng rng;
     nb_rng_seed(&rng, 0);
@@ -129,6 +151,7 @@ int main(void) {
     tcase_add_test(tc, test_sequential_names);
     tcase_add_test(tc, test_float_arguments_print_as_written);
     tcase_add_test(tc, test_sequential_takes_ownership_on_failure);
+    tcase_add_test(tc, test_param_must_be_float_heap_leaf);
     tcase_add_test(tc, test_linear_bad_input);
     tcase_add_test(tc, test_mlp_parity);
     suite_add_tcase(s, tc);

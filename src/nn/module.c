@@ -36,7 +36,22 @@ static void forget_names(nb_module *m) {
 static int add_tensor(nb_module *m, const char *name, nb_tensor *t, bool param) {
     if (!m || !name || !t) {
         nb_tensor_free(t);
-        return nb__error(NB_EINVAL, "module: NULL argument registering \"%s\"", name ? name : "?");
+        return nb__error(NB_EINVAL, "module: registering %s \"%s\": the %s is NULL",
+                         param ? "parameter" : "buffer", name ? name : "?",
+                         !m ? "module" : !name ? "name" : "tensor");
+    }
+    /* the module owns it for its whole life: a heap leaf; parameters go in the float slab */
+    const char *kind = param ? "parameter" : "buffer";
+    int bad = NB_OK;
+    if (t->arena || t->node)
+        bad = nb__error(NB_EINVAL, "module: %s \"%s\" must be a heap leaf tensor (made with a NULL "
+                        "arena, not by an op)", kind, name);
+    else if (param && t->dtype != NB_FLOAT32)
+        bad = nb__error(NB_EINVAL, "module: parameter \"%s\" must be float32, got %s", name,
+                        nb__dtype_name(t->dtype));
+    if (bad) {
+        nb_tensor_free(t);
+        return bad;
     }
     char *nm = nb__strdup(name);
     int *count = param ? &m->nparams : &m->nbuffers;
