@@ -80,6 +80,26 @@ START_TEST(test_param_must_be_float_heap_leaf) {
 }
 END_TEST
 
+/* A module has one parent: the same module twice, or one that already belongs to a tree, is
+ * refused (it was added twice and freed twice). */
+START_TEST(test_module_has_one_parent) {
+    nb_module *r = nb_relu_new();
+    ck_assert_ptr_null(nb_sequential(2, (nb_module *[]){r, r})); /* r is freed once */
+    ck_assert_str_eq(nb_last_error(), "Sequential: module 1 appears twice (a module has one parent; "
+                     "nabla shares no module between places)");
+    nb_module *a = nb_tanh_new(), *s1 = nb_sequential(1, (nb_module *[]){a});
+    ck_assert_ptr_nonnull(s1);
+    ck_assert_ptr_null(nb_sequential(2, (nb_module *[]){nb_relu_new(), a})); /* a stays s1's */
+    ck_assert_str_eq(nb_last_error(), "Sequential: module 1 already belongs to a module");
+    ck_assert_int_eq(nb_module_add_child(a, "up", s1), NB_EINVAL); /* a cycle */
+    ck_assert_str_eq(nb_last_error(), "module: child \"up\" (Sequential) already contains this module; "
+                     "a module has one parent");
+    ck_assert_int_eq(nb_module_add_child(s1, "again", a), NB_EINVAL);
+    ck_assert_ptr_eq(nb_module_child(s1, 0), a);
+    nb_module_free(s1);
+}
+END_TEST
+
 START_TEST(test_sequential_takes_ownership_on_failure) {
     nb_rng rng;
     nb_rng_seed(&rng, 0);
@@ -152,6 +172,7 @@ int main(void) {
     tcase_add_test(tc, test_float_arguments_print_as_written);
     tcase_add_test(tc, test_sequential_takes_ownership_on_failure);
     tcase_add_test(tc, test_param_must_be_float_heap_leaf);
+    tcase_add_test(tc, test_module_has_one_parent);
     tcase_add_test(tc, test_linear_bad_input);
     tcase_add_test(tc, test_mlp_parity);
     suite_add_tcase(s, tc);

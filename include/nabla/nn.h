@@ -7,7 +7,9 @@
  *
  * Constructors that take child modules take ownership of them, also when they fail (then the
  * children are freed), so nb_sequential(3, (nb_module *[]){nb_linear_new(...), ...}) needs
- * one NULL check. Every module is freed with nb_module_free (NULL is a no-op).
+ * one NULL check. A module has one parent: a child that already has one, or is given twice,
+ * is refused (and left to its owner). Every module is freed with nb_module_free (NULL is a
+ * no-op).
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H

@@ -82,8 +82,14 @@ int nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t) {
 int nb_module_add_child(nb_module *m, const char *name, nb_module *child) {
     if (!m || !name || !child) {
         nb_module_free(child);
-        return nb__error(NB_EINVAL, "module: NULL argument adding child \"%s\"", name ? name : "?");
+        return nb__error(NB_EINVAL, "module: adding child \"%s\": the %s is NULL", name ? name : "?",
+                         !m ? "module" : !name ? "name" : "child");
     }
+    bool cycle = false;
+    for (const nb_module *a = m; a && !cycle; a = a->parent) cycle = a == child;
+    if (child->parent || cycle) /* not ours to free: it belongs to a tree already */
+        return nb__error(NB_EINVAL, "module: child \"%s\" (%s) already %s; a module has one parent",
+                         name, child->ops->type, cycle ? "contains this module" : "belongs to a module");
     char *nm = nb__strdup(name);
     if (!nm || grow((void **)&m->child_names, m->nchildren, sizeof(char *)) ||
         grow((void **)&m->children, m->nchildren, sizeof(nb_module *))) {
