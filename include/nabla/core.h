@@ -2,7 +2,9 @@
  *
  * Thread safety: distinct models, optimizers, arenas and RNGs may be used on distinct threads
  * at the same time. The only global state is thread-local (last error, grad mode) plus the
- * allocator hooks, which are set once before first use.
+ * allocator hooks, which are set once before first use, and the one thread pool: its size is
+ * process-wide, and while one thread runs a job on it another simply runs its own serially
+ * (same numbers either way). tests/test_threads.c trains models on 4 threads at once.
  */
 #ifndef NABLA_CORE_H
 #define NABLA_CORE_H
