@@ -69,7 +69,7 @@ nb_tensor *nb_batch_norm(nb_arena *ar, nb_tensor *x, nb_tensor *rm, nb_tensor *r
     bn_saved *s = nb__arena_alloc(ar, sizeof *s);
     float *buf = nb__arena_alloc(ar, sizeof(float) * (size_t)(4 * C + 1));
     double *st = nb__arena_alloc(ar, sizeof(double) * (size_t)(2 * C + 1));
-    if (!y || !s || !buf || !st) return NULL;
+    if (!s || !buf || !st) return NULL;
     *s = (bn_saved){buf, buf + C, N, C, S, training, w != NULL, b != NULL};
     float *a = buf + 2 * C, *shift = buf + 3 * C;
     if (training) {
