@@ -84,6 +84,8 @@ nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
  * arena, so that their autograd node has somewhere to live). */
 nb_tensor *nb__out(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t);
+/* The output of an elementwise op on a float32 input x (error names op): nb__out_like(ar, x). */
+nb_tensor *nb__out_f32(nb_arena *ar, const char *op, const nb_tensor *x);
 /* A tensor struct that shares data (no copy). */
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
 /* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */

@@ -82,6 +82,11 @@ nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t) {
     return nb__tensor_like(ar, t);
 }
 
+nb_tensor *nb__out_f32(nb_arena *ar, const char *op, const nb_tensor *x) {
+    if (nb__check_f32(op, x, "input")) return NULL;
+    return nb__out_like(ar, x);
+}
+
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data) {
     nb_tensor *v = tensor_struct(ar, ndim, shape);
     if (!v) return NULL;
