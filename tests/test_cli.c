@@ -171,8 +171,8 @@ START_TEST(test_bad_values) {
         {"--batch", "1.5", "invalid value '1.5' for --batch (expected an integer)"},
         {"--epochs", "-1", "--epochs and --limit not negative"},
         {"--limit", "-5", "--epochs and --limit not negative"},
-        {"--threads", "0", "--threads must be between 1 and 1024, got 0"},
-        {"--threads", "99999999999", "--threads must be between 1 and 1024, got 99999999999"},
+        {"--threads", "0", "--threads must be between 1 and 64, got 0"},
+        {"--threads", "99999999999", "--threads must be between 1 and 64, got 99999999999"},
         {"--lr", "nan", "invalid value 'nan' for --lr (NaN is not allowed)"},
         {"--lr", "0.1x", "invalid value '0.1x' for --lr (expected a number)"},
         {"--seed", "1e999", "invalid value '1e999' for --seed (expected an integer)"},
@@ -203,8 +203,16 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "Invalid momentum value: -0.5");
     nabla("train", "--data", tiny(), "--weight-decay", "-1", NULL);
     expect_fail(-1, "Invalid weight_decay value: -1.0");
-    nabla("train", "--data", tiny(), "--optim", "rmsprop", NULL);
-    expect_fail(-1, "unknown optimizer 'rmsprop'");
+    nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
+    expect_fail(-1, "unknown optimizer 'adamz'");
+    nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
+    expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
+    nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
+    expect_fail(-1, "Invalid alpha value: -0.5");
+    nabla("train", "--data", tiny(), "--amsgrad", NULL); /* an option of another optimizer */
+    expect_fail(-1, "--amsgrad does not apply to sgd");
+    nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
+    expect_fail(-1, "only 'strong_wolfe' is supported");
     nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
     expect_fail(-1, "unknown schedule 'bogus'");
     nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
@@ -407,6 +415,33 @@ START_TEST(test_limit_seed_and_threads) {
 }
 END_TEST
 
+/* ---- every optimizer trains from the command line, with its options ------------------------ */
+START_TEST(test_every_optimizer) {
+    static const char *runs[][8] = {
+        {"sgd", "--nesterov", "--dampening", "0", "--weight-decay", "1e-4"},
+        {"adam", "--amsgrad", "--betas", "0.8,0.99", "--eps", "1e-6", "--maximize"},
+        {"adamw", "--weight-decay", "0.05"},
+        {"rmsprop", "--centered", "--momentum", "0.5", "--alpha", "0.9"},
+        {"adagrad", "--lr-decay", "0.01", "--initial-accumulator-value", "0.1"},
+        {"adadelta", "--rho", "0.95"},
+        {"adamax", "--betas", "0.9,0.99"},
+        {"nadam", "--momentum-decay", "0.005", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"radam", "--decoupled-weight-decay", "--weight-decay", "0.01"},
+        {"asgd", "--lambd", "1e-3", "--t0", "5", "--alpha", "0.7"},
+        {"rprop", "--etas", "0.4,1.3", "--step-sizes", "1e-6,1"},
+        {"lbfgs", "--line-search", "strong_wolfe", "--max-iter", "3", "--history-size", "5"},
+        {"adafactor", "--eps", "none,1e-3", "--beta2-decay", "-0.7", "--d", "1.5"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char **r = runs[i];
+        nabla("train", "--data", tiny(), "--epochs", "1", "--batch", "16", "--clip", "1.0", "--optim",
+              r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "epoch 1/1") && !strstr(R.out, "nan"), "%s: %s", r[0], R.out);
+    }
+}
+END_TEST
+
 /* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
 START_TEST(test_cnn_and_layer_options) {
     char m[4200], ck[4200];
@@ -447,6 +482,64 @@ START_TEST(test_real_data_short_run) {
 }
 END_TEST
 
+/* ---- the README's example is models/mlp.c, and it runs ----------------------------------- */
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    static char buf[2][1 << 17];
+    static int k;
+    char *b = buf[k++ & 1];
+    size_t n = fread(b, 1, sizeof buf[0] - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+START_TEST(test_readme_example_is_mlp_c) {
+    /* every line of the README's C block appears, as written, in models/mlp.c */
+    char *readme = read_text(NB_SOURCE_DIR "/README.md");
+    const char *mlp = read_text(NB_SOURCE_DIR "/models/mlp.c");
+    char *block = strstr(readme, "```c\n");
+    ck_assert_msg(block != NULL, "README.md has no C block");
+    block += 5;
+    char *end = strstr(block, "```");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    int lines = 0;
+    for (char *line = strtok(block, "\n"); line; line = strtok(NULL, "\n")) {
+        while (*line == ' ') line++;
+        if (!*line) continue;
+        ck_assert_msg(strstr(mlp, line) != NULL, "README line not in models/mlp.c: %s", line);
+        lines++;
+    }
+    ck_assert_int_ge(lines, 10);
+}
+END_TEST
+
+START_TEST(test_models_mlp_runs) {
+    /* models/mlp on the tiny fixtures: two epochs, an accuracy line each */
+    const char *argv[] = {NB_BUILD_DIR "/models/mlp", fixture("tiny"), NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/mlp.out", temp_dir());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/mlp failed: %s", text);
+    ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "epoch 2: train loss"), "%s", text);
+    ck_assert_msg(strstr(text, "test accuracy"), "%s", text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -458,8 +551,11 @@ int main(void) {
     tcase_add_test(tc, test_metrics_file);
     tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
+    tcase_add_test(tc, test_every_optimizer);
     tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
+    tcase_add_test(tc, test_readme_example_is_mlp_c);
+    tcase_add_test(tc, test_models_mlp_runs);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "common.h"
 #include "../src/kernels/kernels.h"
+#include "../src/core/internal.h"
 
 void *nb__arena_alloc(nb_arena *ar, size_t n); /* internal (src/core/internal.h) */
 
@@ -210,6 +211,24 @@ START_TEST(test_gemm_threads) {
 }
 END_TEST
 
+/* Growing an aligned block keeps its content and its 64-byte alignment (the IDX reader grows
+ * its buffer this way so that the tensor can take it without a copy). */
+START_TEST(test_realloc_aligned) {
+    size_t used = 0;
+    unsigned char *p = nb__malloc_aligned(100);
+    for (size_t n = 100; n < (size_t)40 << 20; n = n * 3 + 7) {
+        for (size_t i = used; i < n / 2; i++) p[i] = (unsigned char)(i * 31 + 7);
+        used = n / 2;
+        p = nb__realloc_aligned(p, used, n * 3 + 7);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq((uintptr_t)p % 64, 0);
+        for (size_t i = 0; i < used; i += 4093) ck_assert_uint_eq(p[i], (unsigned char)(i * 31 + 7));
+        ck_assert_uint_eq(p[used - 1], (unsigned char)((used - 1) * 31 + 7));
+    }
+    nb__free_aligned(p);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -222,6 +241,7 @@ int main(void) {
     tcase_add_test(tc, test_version);
     tcase_add_test(tc, test_gemm_shapes);
     tcase_add_test(tc, test_gemm_threads);
+    tcase_add_test(tc, test_realloc_aligned);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -1,9 +1,9 @@
 /* test_io.c - checkpoints: exact resume, all-or-nothing loading of corrupt files, crash safety
- * (SIGKILL during saves), the CLI (--save/--resume/--stop-after, eval, ckpt inspect), and the
- * PyTorch interop golden.
+ * (SIGKILL during saves), the CLI (--save/--resume/--stop-after, eval, ckpt inspect), the
+ * PyTorch interop golden, and weight averaging (SWA with SWALR, EMA) in all of these.
  *
- * Optimizers and schedules come from the tables below: adding a row is all it takes to cover a
- * new one (everything goes through the generic state dicts). */
+ * Optimizers, schedules and averaging come from the tables below: adding a row is all it takes
+ * to cover a new one (everything goes through the generic state dicts). */
 #include <cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -102,6 +102,24 @@ static const sched_case scheds[] = {
 #define NOPT ((int)(sizeof optims / sizeof optims[0]))
 #define NSCHED ((int)(sizeof scheds / sizeof scheds[0]))
 
+/* Weight averaging as torch.optim.swa_utils recipes run it (and nabla train --swa-start/--ema):
+ * SWA folds the weights in at the end of every epoch from swa_start on, where SWALR takes over
+ * from the schedule; EMA updates after every optimizer step. */
+typedef struct avg_case {
+    const char *name;
+    nb_avg_kind kind;
+    double decay;
+    int64_t swa_start; /* SWA: first epoch whose end is averaged */
+    bool swalr;
+} avg_case;
+
+enum { AVG_NONE, AVG_SWA, AVG_EMA, NAVG };
+static const avg_case avgs[NAVG] = {
+    {"no averaging", NB_AVG_SWA, 0, 0, false},
+    {"SWA+SWALR", NB_AVG_SWA, 0, 2, true},
+    {"EMA", NB_AVG_EMA, 0.9, 0, false},
+};
+
 /* ---- a small training run ---------------------------------------------------------------- */
 enum { N = 200, ROWS = 6, COLS = 7, CLASSES = 10, BATCH = 16, EPOCHS = 3 };
 
@@ -117,6 +135,9 @@ typedef struct run {
     nb_tensor *params[16];
     int np;
     int64_t epoch, step;
+    const avg_case *ac;
+    nb_averaged *avg; /* NULL without averaging */
+    nb_sched *swalr;  /* NULL without SWALR */
 } run;
 
 static void make_data(nb_tensor **images, nb_tensor **labels, int n, uint64_t seed) {
@@ -130,7 +151,7 @@ static void make_data(nb_tensor **images, nb_tensor **labels, int n, uint64_t se
 
 /* model seed and loader seed differ between the original and the resumed run, so only a
  * complete load can make them agree */
-static void run_init(run *r, int oi, int si, uint64_t seed) {
+static void run_init_avg(run *r, int oi, int si, int ai, uint64_t seed) {
     memset(r, 0, sizeof *r);
     make_data(&r->images, &r->labels, N, 99);
     nb_rng_seed(&r->rng, seed);
@@ -151,10 +172,29 @@ static void run_init(run *r, int oi, int si, uint64_t seed) {
         r->sched = r->sc->make(r->opt, nb_loader_num_batches(r->ld), EPOCHS);
         ck_assert_msg(r->sched != NULL, "%s: %s", r->sc->name, nb_last_error());
     }
+    r->ac = &avgs[ai];
+    if (ai != AVG_NONE) {
+        nb_averaged_opts ao = nb_averaged_defaults();
+        ao.kind = r->ac->kind;
+        if (ao.kind == NB_AVG_EMA) ao.decay = r->ac->decay;
+        r->avg = nb_averaged_new(r->params, r->np, &ao);
+        ck_assert_ptr_nonnull(r->avg);
+    }
+    if (r->ac->swalr) {
+        nb_swalr_opts wo = nb_swalr_defaults();
+        wo.swa_lr = 0.004;
+        wo.anneal_epochs = 2;
+        r->swalr = nb_swalr(r->opt, &wo);
+        ck_assert_msg(r->swalr != NULL, "SWALR: %s", nb_last_error());
+    }
     r->ar = nb_arena_new(0);
 }
 
+static void run_init(run *r, int oi, int si, uint64_t seed) { run_init_avg(r, oi, si, AVG_NONE, seed); }
+
 static void run_free(run *r) {
+    nb_averaged_free(r->avg);
+    nb_sched_free(r->swalr);
     nb_arena_free(r->ar);
     nb_loader_free(r->ld);
     nb_sched_free(r->sched);
@@ -172,9 +212,13 @@ static void run_train(run *r, int64_t epochs, int64_t max_batches) {
         if (max_batches-- == 0) return;
         int got = nb_loader_next(r->ld, r->ar, &x, &y);
         ck_assert_int_ge(got, 0);
+        bool swa_phase = r->ac->swa_start && r->epoch >= r->ac->swa_start; /* epochs done */
         if (got == 0) { /* end of epoch */
             r->epoch++;
-            if (r->sched && r->sc->metric) ck_assert_int_eq(nb_sched_step_metric(r->sched, 1.0), NB_OK);
+            if (r->avg && r->ac->swa_start && r->epoch >= r->ac->swa_start)
+                ck_assert_int_eq(nb_averaged_update(r->avg, r->params, r->np), NB_OK);
+            if (r->swalr && r->ac->swa_start && r->epoch >= r->ac->swa_start) ck_assert_int_eq(nb_sched_step(r->swalr), NB_OK);
+            else if (r->sched && r->sc->metric) ck_assert_int_eq(nb_sched_step_metric(r->sched, 1.0), NB_OK);
             else if (r->sched && !r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
             continue;
         }
@@ -183,14 +227,16 @@ static void run_train(run *r, int64_t epochs, int64_t max_batches) {
         nb_optim_zero_grad(r->opt, true);
         ck_assert_int_eq(nb_backward(loss), NB_OK);
         ck_assert_int_eq(nb_optim_step(r->opt), NB_OK);
-        if (r->sched && r->sc->per_batch) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
+        if (r->avg && r->ac->kind == NB_AVG_EMA) ck_assert_int_eq(nb_averaged_update(r->avg, r->params, r->np), NB_OK);
+        if (r->sched && r->sc->per_batch && !(r->swalr && swa_phase)) ck_assert_int_eq(nb_sched_step(r->sched), NB_OK);
         r->step++;
     }
 }
 
 static nb_train_state run_state(run *r) {
     return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = &r->rng,
-                            .loader = r->ld, .epoch = r->epoch, .step = r->step};
+                            .loader = r->ld, .epoch = r->epoch, .step = r->step, .averaged = r->avg,
+                            .swa_sched = r->swalr};
 }
 
 /* ---- snapshots: everything a load may change --------------------------------------------- */
@@ -198,7 +244,8 @@ typedef struct snap {
     unsigned char *model;
     size_t model_bytes;
     nb_optim_dict *osd;
-    nb_sched_dict *ssd;
+    nb_sched_dict *ssd, *wsd;
+    nb_averaged_dict *asd;
     nb_rng rng;
     nb_loader_state ls;
 } snap;
@@ -217,6 +264,8 @@ static snap take(run *r) {
     }
     s.osd = nb_optim_state_dict(r->opt);
     s.ssd = r->sched ? nb_sched_state_dict(r->sched) : NULL;
+    s.wsd = r->swalr ? nb_sched_state_dict(r->swalr) : NULL;
+    s.asd = r->avg ? nb_averaged_state_dict(r->avg) : NULL;
     s.rng = r->rng;
     s.ls = nb_loader_get_state(r->ld);
     return s;
@@ -226,6 +275,8 @@ static void snap_free(snap *s) {
     free(s->model);
     nb_optim_dict_free(s->osd);
     nb_sched_dict_free(s->ssd);
+    nb_sched_dict_free(s->wsd);
+    nb_averaged_dict_free(s->asd);
 }
 
 /* Values equal bit for bit (kinds may differ between INT and NUMBER only if equal_kinds false). */
@@ -279,6 +330,15 @@ static const char *snap_diff(const snap *a, const snap *b) {
             return why;
     if (!a->ssd != !b->ssd) return "scheduler presence differs";
     if (a->ssd && !values_eq(a->ssd->values, a->ssd->nvalues, b->ssd->values, b->ssd->nvalues, why, sizeof why)) return why;
+    if (!a->wsd != !b->wsd) return "swa_scheduler presence differs";
+    if (a->wsd && !values_eq(a->wsd->values, a->wsd->nvalues, b->wsd->values, b->wsd->nvalues, why, sizeof why)) return why;
+    if (!a->asd != !b->asd) return "averaged copy presence differs";
+    if (a->asd) {
+        if (a->asd->n_averaged != b->asd->n_averaged || a->asd->n != b->asd->n) return "n_averaged differs";
+        for (int i = 0; i < a->asd->n; i++)
+            if (memcmp(a->asd->tensors[i]->data, b->asd->tensors[i]->data, sizeof(float) * (size_t)a->asd->tensors[i]->numel))
+                return "averaged tensors differ";
+    }
     if (memcmp(&a->rng, &b->rng, sizeof a->rng)) return "rng differs";
     if (a->ls.epoch != b->ls.epoch || a->ls.batch != b->ls.batch || memcmp(&a->ls.rng, &b->ls.rng, sizeof a->ls.rng))
         return "loader state differs";
@@ -296,21 +356,21 @@ static char *path_in(const char *dir, const char *name) {
 /* ---- exact resume ------------------------------------------------------------------------- */
 /* Uninterrupted: EPOCHS epochs. Interrupted: stop at (stop_epoch, stop_batch), save, build
  * everything anew with other seeds, load, finish. Everything must agree bit for bit. */
-static void check_resume(int oi, int si, int64_t stop_epoch, int64_t stop_batch) {
+static void check_resume_avg(int oi, int si, int ai, int64_t stop_epoch, int64_t stop_batch) {
     const char *dir = temp_dir();
     char *file = path_in(dir, "run.ckpt");
     run a, b, c;
-    run_init(&a, oi, si, 7);
+    run_init_avg(&a, oi, si, ai, 7);
     run_train(&a, EPOCHS, -1);
 
-    run_init(&b, oi, si, 7);
+    run_init_avg(&b, oi, si, ai, 7);
     run_train(&b, stop_epoch, -1);
     if (stop_batch) run_train(&b, EPOCHS, stop_batch);
     nb_train_state st = run_state(&b);
     ck_assert_msg(nb_checkpoint_save(file, &st) == NB_OK, "save: %s", nb_last_error());
     run_free(&b);
 
-    run_init(&c, oi, si, 12345);
+    run_init_avg(&c, oi, si, ai, 12345);
     nb_train_state ct = run_state(&c);
     ct.epoch = ct.step = -1;
     ck_assert_msg(nb_checkpoint_load(file, &ct) == NB_OK, "%s/%s load: %s", optims[oi].name,
@@ -323,14 +383,19 @@ static void check_resume(int oi, int si, int64_t stop_epoch, int64_t stop_batch)
 
     snap sa = take(&a), sc = take(&c);
     const char *d = snap_diff(&sa, &sc);
-    ck_assert_msg(d == NULL, "%s + %s, resumed at epoch %lld batch %lld: %s", optims[oi].name,
-                  scheds[si].name, (long long)stop_epoch, (long long)stop_batch, d);
+    ck_assert_msg(d == NULL, "%s + %s + %s, resumed at epoch %lld batch %lld: %s", optims[oi].name,
+                  scheds[si].name, avgs[ai].name, (long long)stop_epoch, (long long)stop_batch, d);
+    if (ai != AVG_NONE) ck_assert_int_gt(nb_averaged_count(c.avg), 1);
     snap_free(&sa);
     snap_free(&sc);
     run_free(&a);
     run_free(&c);
     unlink(file);
     rmdir(dir);
+}
+
+static void check_resume(int oi, int si, int64_t stop_epoch, int64_t stop_batch) {
+    check_resume_avg(oi, si, AVG_NONE, stop_epoch, stop_batch);
 }
 
 START_TEST(test_resume_epoch_boundary) {
@@ -345,13 +410,22 @@ START_TEST(test_resume_mid_epoch) {
 }
 END_TEST
 
+/* SWA (with SWALR taking over from the schedule) and EMA: stopped before the SWA phase, at its
+ * first epoch end, and inside it; SGD+momentum with StepLR, Adam with OneCycleLR. */
+START_TEST(test_resume_averaged) {
+    static const int64_t stops[][2] = {{1, 0}, {2, 0}, {2, 5}};
+    int oi = _i / 6 % NOPT, ai = 1 + _i / 3 % 2, k = _i % 3;
+    check_resume_avg(oi, oi == 0 ? 1 : 2, ai, stops[k][0], stops[k][1]);
+}
+END_TEST
+
 /* Save, load into fresh objects, save again: the two files are identical bytes (the format is
  * deterministic, and load restores everything save wrote). */
 START_TEST(test_roundtrip_bytes) {
-    int oi = _i / NSCHED, si = _i % NSCHED;
+    int oi = _i / NSCHED % NOPT, si = _i % NSCHED, ai = _i / (NOPT * NSCHED);
     const char *dir = temp_dir();
     run a, b;
-    run_init(&a, oi, si, 3);
+    run_init_avg(&a, oi, si, ai, 3);
     run_train(&a, 1, -1);
     run_train(&a, 2, 3);
     nb_meta meta[] = {{"note", "hello"}, {"cli.model", "[\"--hidden\", \"24\"]"}};
@@ -359,7 +433,7 @@ START_TEST(test_roundtrip_bytes) {
     st.meta = meta;
     st.nmeta = 2;
     ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "a.ckpt"), &st), NB_OK);
-    run_init(&b, oi, si, 4);
+    run_init_avg(&b, oi, si, ai, 4);
     nb_train_state bt = run_state(&b);
     ck_assert_msg(nb_checkpoint_load(path_in(dir, "a.ckpt"), &bt) == NB_OK, "%s", nb_last_error());
     b.epoch = bt.epoch;
@@ -392,6 +466,18 @@ START_TEST(test_roundtrip_bytes) {
     ck_assert_int_eq(t.shape[0], 24);
     ck_assert_int_eq(t.shape[1], ROWS * COLS);
     ck_assert_int_eq(memcmp(t.data, nb_module_find(a.model, "0.weight")->data, t.nbytes), 0);
+    /* the averaged copy: "swa.<name>" tensors and the "averaged" metadata */
+    ck_assert_int_eq(nb_ckpt_find(c, "swa.0.weight", &t), ai == AVG_NONE ? NB_EINVAL : NB_OK);
+    if (ai != AVG_NONE) {
+        ck_assert_int_eq(memcmp(t.data, nb_averaged_tensor(a.avg, 0)->data, t.nbytes), 0);
+        const char *am = nb_ckpt_meta(c, "averaged");
+        ck_assert_ptr_nonnull(am);
+        ck_assert_msg(strstr(am, ai == AVG_SWA ? "\"kind\":\"SWA\"" : "\"kind\":\"EMA\",\"decay\":0.9"), "%s", am);
+        ck_assert_msg(strstr(am, "\"names\":[\"0.weight\",\"0.bias\",\"3.weight\",\"3.bias\"]"), "%s", am);
+    } else {
+        ck_assert_ptr_null(nb_ckpt_meta(c, "averaged"));
+    }
+    ck_assert_int_eq(nb_ckpt_meta(c, "swa_scheduler") != NULL, ai == AVG_SWA);
     nb_ckpt_close(c);
     run_free(&a);
     run_free(&b);
@@ -579,15 +665,18 @@ static void expect_reject(run *r, const char *path, const char *want, const char
 }
 
 /* The live run differs from the file (it trained on after the save), so a partial load shows. */
-static const char *corrupt_setup(run *r, int oi) {
+/* With averaging the file is saved once there is an average (SWA: after epoch 2). */
+static const char *corrupt_setup_avg(run *r, int oi, int ai) {
     const char *dir = temp_dir();
-    run_init(r, oi, 1, 5);
-    run_train(r, 1, -1);
+    int64_t e = ai == AVG_SWA ? 2 : 1;
+    run_init_avg(r, oi, 1, ai, 5);
+    run_train(r, e, -1);
     nb_train_state st = run_state(r);
     ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "good.ckpt"), &st), NB_OK);
-    run_train(r, 2, 3);
+    run_train(r, e + 1, 3);
     return dir;
 }
+
 
 static void corrupt_teardown(run *r, const char *dir) {
     /* the good file still loads, and changes the state */
@@ -609,7 +698,7 @@ static void corrupt_teardown(run *r, const char *dir) {
 
 START_TEST(test_truncated) {
     run r;
-    const char *dir = corrupt_setup(&r, _i);
+    const char *dir = corrupt_setup_avg(&r, _i % NOPT, _i / NOPT);
     size_t len;
     unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
     for (int k = 0; k < 64; k++) {
@@ -626,7 +715,7 @@ END_TEST
 
 START_TEST(test_flipped) {
     run r;
-    const char *dir = corrupt_setup(&r, _i);
+    const char *dir = corrupt_setup_avg(&r, _i % NOPT, _i / NOPT);
     size_t len;
     unsigned char *b = read_bytes(path_in(dir, "good.ckpt"), &len);
     nb_rng g;
@@ -786,7 +875,7 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
 
 START_TEST(test_header_edits) {
     run r;
-    const char *dir = corrupt_setup(&r, _i);
+    const char *dir = corrupt_setup_avg(&r, _i % NOPT, _i / NOPT);
     char bad[4096];
     snprintf(bad, sizeof bad, "%s", path_in(dir, "bad.ckpt"));
     for (int k = 0; k < EDITS; k++) {
@@ -850,6 +939,261 @@ START_TEST(test_header_edits) {
     cJSON_Delete(c.root);
     free(c.raw);
     corrupt_teardown(&r, dir);
+}
+END_TEST
+
+/* ---- the averaged copy and SWALR: edits of their entries, each rejected, nothing changed ---- */
+enum { AVG_EDITS = 21 };
+
+static cJSON *meta_tensor(cJSON *root, const char *name) {
+    cJSON *t = cJSON_GetObjectItem(root, name);
+    ck_assert_msg(t != NULL, "no tensor %s", name);
+    return t;
+}
+
+/* The edit k of a file saved with averaging ai (NULL: not for this kind of averaging). */
+static const char *avg_edit_case(int k, cJSON *root, bool *relayout, int ai) {
+    cJSON *doc;
+    bool swa = ai == AVG_SWA;
+    *relayout = false;
+    switch (k) {
+    case 0: cJSON_ReplaceItemInObject(meta_tensor(root, "swa.0.weight"), "shape", cJSON_CreateIntArray((int[]){ROWS * COLS, 24}, 2));
+        return "checkpoint: tensor \"swa.0.weight\" has shape [42,24], the averaged copy expects [24,42]";
+    case 1: cJSON_ReplaceItemInObject(meta_tensor(root, "swa.0.weight"), "dtype", cJSON_CreateString("I32"));
+        return "checkpoint: tensor \"swa.0.weight\" has dtype I32, the averaged copy expects F32";
+    case 2: *relayout = true; cJSON_DeleteItemFromObject(root, "swa.0.bias");
+        return "checkpoint: averaged tensor \"swa.0.bias\" is missing from the checkpoint";
+    case 3: *relayout = true;
+        cJSON_AddItemToObject(root, "swa.9.weight", cJSON_Duplicate(meta_tensor(root, "swa.3.bias"), 1));
+        return "checkpoint: tensor \"swa.9.weight\" belongs to no averaged tensor";
+    case 4: doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "kind", cJSON_CreateString(swa ? "EMA" : "SWA"));
+        if (swa) cJSON_AddNumberToObject(doc, "decay", 0.9);
+        meta_set_doc(root, "averaged", doc);
+        return swa ? "checkpoint: the averaged copy does SWA averaging, but the checkpoint holds EMA state"
+                   : "checkpoint: the averaged copy does EMA averaging, but the checkpoint holds SWA state";
+    case 5: doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "kind", cJSON_CreateString("mean"));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: averaged state needs a kind \"SWA\", \"EMA\" or \"custom\"";
+    case 6: case 7: doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "n_averaged", cJSON_CreateNumber(k == 6 ? -1 : 1.5));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: averaged state needs an integer n_averaged >= 0";
+    case 8: doc = meta_doc(root, "averaged");
+        cJSON_DeleteItemFromArray(cJSON_GetObjectItem(doc, "names"), 3);
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: the checkpoint averages 3 tensors, the model has 4 parameters (4 with its buffers)";
+    case 9: doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInArray(cJSON_GetObjectItem(doc, "names"), 0, cJSON_CreateString("3.weight"));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: averaged tensor 0 is \"3.weight\" in the checkpoint but \"0.weight\" in the model";
+    case 10: doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "names", cJSON_CreateNumber(4));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: averaged state needs a list of names";
+    case 11: /* without its metadata, "swa." tensors are model tensors of an older file */
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "averaged");
+        return "checkpoint: tensor \"swa.0.weight\" is not in the model";
+    case 12: { /* no averaged copy at all, but the caller has one */
+        *relayout = true;
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "averaged");
+        const char *names[] = {"swa.0.weight", "swa.0.bias", "swa.3.weight", "swa.3.bias"};
+        for (int i = 0; i < 4; i++) cJSON_DeleteItemFromObject(root, names[i]);
+        return "checkpoint: the file has no averaged state (metadata \"averaged\" is missing)";
+    }
+    case 13: meta_set(root, "averaged", cJSON_CreateString("[1]"));
+        return "checkpoint: metadata \"averaged\" is not a JSON object";
+    case 14: if (swa) return NULL;
+        doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "decay", cJSON_CreateNumber(0.5));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: the averaged copy has EMA decay 0.9, but the checkpoint's has decay 0.5";
+    case 15: if (swa) return NULL;
+        doc = meta_doc(root, "averaged");
+        cJSON_ReplaceItemInObject(doc, "decay", cJSON_CreateNumber(2));
+        meta_set_doc(root, "averaged", doc);
+        return "checkpoint: averaged EMA state needs a decay in [0, 1]";
+    case 16: if (!swa) return NULL;
+        doc = meta_doc(root, "swa_scheduler");
+        cJSON_ReplaceItemInObject(doc, "type", cJSON_CreateString("StepLR"));
+        meta_set_doc(root, "swa_scheduler", doc);
+        return "checkpoint: swa_scheduler is SWALR, but the checkpoint holds StepLR state";
+    case 17: if (!swa) return NULL;
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "swa_scheduler");
+        return "checkpoint: the file has no swa_scheduler state (metadata \"swa_scheduler\" is missing)";
+    case 18: if (!swa) return NULL; /* fails after the optimizer and the scheduler were loaded */
+        doc = meta_doc(root, "swa_scheduler");
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "anneal_epochs", cJSON_CreateNumber(-1));
+        meta_set_doc(root, "swa_scheduler", doc);
+        return "checkpoint: anneal_epochs must be equal or greater than 0, got -1";
+    case 19: if (!swa) return NULL;
+        doc = meta_doc(root, "swa_scheduler");
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "last_epoch", cJSON_CreateNumber(1e300));
+        meta_set_doc(root, "swa_scheduler", doc);
+        return "checkpoint: swa_scheduler state \"last_epoch\" must be an integer of at most 2^53, not 1e+300";
+    case 20: if (!swa) return NULL;
+        *relayout = true;
+        cJSON_AddItemToObject(root, "swa_scheduler.x", cJSON_Duplicate(meta_tensor(root, "3.bias"), 1));
+        return "checkpoint: tensor \"swa_scheduler.x\" belongs to no swa_scheduler state entry";
+    }
+    return NULL;
+}
+
+START_TEST(test_averaged_edits) {
+    int oi = _i % NOPT, ai = _i / NOPT ? AVG_EMA : AVG_SWA;
+    run r;
+    const char *dir = corrupt_setup_avg(&r, oi, ai);
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", path_in(dir, "bad.ckpt"));
+    int tried = 0;
+    for (int k = 0; k < AVG_EDITS; k++) {
+        container c = open_container(path_in(dir, "good.ckpt"));
+        bool relayout;
+        const char *want = avg_edit_case(k, c.root, &relayout, ai);
+        if (want) {
+            write_container(bad, &c, c.root, relayout);
+            char what[64];
+            snprintf(what, sizeof what, "%s edit %d", avgs[ai].name, k);
+            expect_reject(&r, bad, want, what);
+            ck_assert_msg(!strcmp(nb_last_error(), want), "%s: '%s'", what, nb_last_error());
+            tried++;
+        }
+        cJSON_Delete(c.root);
+        free(c.raw);
+    }
+    ck_assert_int_eq(tried, ai == AVG_SWA ? AVG_EDITS - 2 : AVG_EDITS - 5);
+    /* the loader fails last of the fallible loads: optimizer and both schedules are rolled back,
+     * and the averaged copy was not touched */
+    container c = open_container(path_in(dir, "good.ckpt"));
+    cJSON *doc = meta_doc(c.root, "loader");
+    cJSON_ReplaceItemInObject(doc, "batch", cJSON_CreateNumber(1000000));
+    meta_set_doc(c.root, "loader", doc);
+    write_container(bad, &c, c.root, false);
+    expect_reject(&r, bad, "out of range", "loader after the averaged copy");
+    cJSON_Delete(c.root);
+    free(c.raw);
+    corrupt_teardown(&r, dir);
+}
+END_TEST
+
+/* The averaged copy through the API: what it must cover, files without one, and
+ * nb_weights_load_averaged. */
+START_TEST(test_averaged_api) {
+    const char *dir = temp_dir();
+    run a, b;
+    run_init_avg(&a, 0, 1, AVG_SWA, 3);
+    run_train(&a, 3, -1);
+    ck_assert_int_eq(nb_averaged_count(a.avg), 2);
+    nb_train_state st = run_state(&a);
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "swa.ckpt"), &st), NB_OK);
+    /* an averaged copy over something else than the model's parameters is refused */
+    nb_averaged *part = nb_averaged_new(a.params, 2, NULL);
+    st.averaged = part;
+    nb_clear_error();
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "part.ckpt"), &st), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the averaged copy has 2 tensors; it must average the "
+                                      "model's 4 parameters (or those and its 0 buffers)");
+    ck_assert_int_eq(access(path_in(dir, "part.ckpt"), F_OK), -1);
+    run_init_avg(&b, 0, 1, AVG_SWA, 4);
+    snap before = take(&b);
+    nb_train_state bt = run_state(&b);
+    bt.averaged = part;
+    ck_assert_int_eq(nb_checkpoint_load(path_in(dir, "swa.ckpt"), &bt), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the averaged copy has 2 tensors; it must average the "
+                                      "model's 4 parameters (or those and its 0 buffers)");
+    snap after = take(&b);
+    ck_assert_ptr_null(snap_diff(&before, &after));
+    snap_free(&after);
+    nb_averaged_free(part);
+    /* a file without averaging loads into a run without it, and is refused by a run with it */
+    run c;
+    run_init(&c, 0, 1, 3);
+    run_train(&c, 1, -1);
+    nb_train_state ct = run_state(&c);
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "plain.ckpt"), &ct), NB_OK);
+    bt = run_state(&b);
+    ck_assert_int_eq(nb_checkpoint_load(path_in(dir, "plain.ckpt"), &bt), NB_EFORMAT);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no averaged state (metadata \"averaged\" is missing)");
+    after = take(&b);
+    ck_assert_ptr_null(snap_diff(&before, &after));
+    snap_free(&after);
+    /* parts of the file the caller does not pass are ignored: a run without averaging loads the
+     * SWA file, "swa." tensors and all */
+    ck_assert_msg(nb_checkpoint_load(path_in(dir, "swa.ckpt"), &ct) == NB_OK, "%s", nb_last_error());
+    ck_assert_int_eq(memcmp(c.model->slab, a.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    /* the averaged model: the model tensors, then the averaged weights over them */
+    ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "swa.ckpt"), b.model), NB_OK);
+    for (int i = 0; i < a.np; i++)
+        ck_assert_int_eq(memcmp(b.params[i]->data, nb_averaged_tensor(a.avg, i)->data,
+                                sizeof(float) * (size_t)a.params[i]->numel), 0);
+    ck_assert_int_ne(memcmp(b.model->slab, a.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    snap_free(&before);
+    before = take(&b);
+    ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "plain.ckpt"), b.model), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
+    after = take(&b);
+    ck_assert_ptr_null(snap_diff(&before, &after));
+    snap_free(&before);
+    snap_free(&after);
+    ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "nope"), b.model), NB_EIO);
+    ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "swa.ckpt"), NULL), NB_EINVAL);
+    run_free(&a);
+    run_free(&b);
+    run_free(&c);
+    unlink(path_in(dir, "swa.ckpt"));
+    unlink(path_in(dir, "plain.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
+/* A plain checkpoint of format version 1 without averaged weights, written by
+ * `nabla train --data datasets/tiny --hidden 4 --optim sgd --momentum 0.9 --sched step
+ * --step-size 1 --epochs 2 --stop-after 1 --seed 3 --save ...` (it records only the flags its
+ * user gave, so flags added or renamed since cannot break its resume), still loads, resumes
+ * and evaluates. */
+static int nabla_cli(const char *dir, const char *const *args);
+static char *cli_output(const char *dir);
+
+START_TEST(test_v1_file) {
+    char v1[4200], data[4200];
+    snprintf(v1, sizeof v1, "%s/tests/golden/ckpt_v1_sgd_step.ckpt", NB_SOURCE_DIR);
+    snprintf(data, sizeof data, "%s", fixture("tiny"));
+    nb_ckpt *c = nb_ckpt_open(v1);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(nb_ckpt_meta(c, "format_version"), "1");
+    ck_assert_ptr_null(nb_ckpt_meta(c, "averaged"));
+    const char *args = nb_ckpt_meta(c, "user.cli.args"); /* the user's flags, not every default */
+    ck_assert_msg(args && strstr(args, "\"--hidden=4\"") && !strstr(args, "--patience"), "%s", args);
+    nb_ckpt_close(c);
+    const char *dir = temp_dir();
+    char out[4200];
+    snprintf(out, sizeof out, "%s/resumed.ckpt", dir);
+    const char *resume[] = {"train", "--data", data, "--epochs", "2", "--resume", v1, "--save", out, NULL};
+    ck_assert_msg(nabla_cli(dir, resume) == 0, "%s", cli_output(dir));
+    char *o = cli_output(dir);
+    ck_assert_msg(strstr(o, "resumed from") && strstr(o, "epoch 2/2"), "%s", o);
+    free(o);
+    const char *eval[] = {"eval", "--data", data, "--load", v1, NULL};
+    ck_assert_msg(nabla_cli(dir, eval) == 0, "%s", cli_output(dir));
+    o = cli_output(dir);
+    ck_assert_msg(strstr(o, "weights: the model's (no averaged weights in the file)") && strstr(o, "test_acc"), "%s", o);
+    free(o);
+    /* asking for averaging it never had: named, and nothing written */
+    const char *swa[] = {"train", "--data", data, "--epochs", "3", "--resume", v1, "--swa-start", "1", "--save", out, NULL};
+    unlink(out);
+    ck_assert_int_eq(nabla_cli(dir, swa), 1);
+    o = cli_output(dir);
+    ck_assert_msg(strstr(o, "checkpoint: the file has no averaged state (metadata \"averaged\" is missing)"), "%s", o);
+    free(o);
+    ck_assert_int_eq(access(out, F_OK), -1);
+    const char *evavg[] = {"eval", "--data", data, "--load", v1, "--weights", "averaged", NULL};
+    ck_assert_int_eq(nabla_cli(dir, evavg), 1);
+    o = cli_output(dir);
+    ck_assert_msg(strstr(o, "has no averaged weights"), "%s", o);
+    free(o);
+    unlink(path_in(dir, "out.txt"));
+    rmdir(dir);
 }
 END_TEST
 
@@ -1008,6 +1352,10 @@ static bool same_file(const char *a, const char *b) {
 static const char *const cli_cases[][6] = {
     {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
     {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
+    {"--optim", "rmsprop", "--momentum", "0.5", "--clip", "1.0"},
+    {"--optim", "asgd", "--t0", "5", "--lr", "0.05"},
+    {"--optim", "adafactor", "--sched", "step", "--step-size", "1"},
+    {"--optim", "lbfgs", "--line-search", "strong_wolfe", "--history-size", "3"},
 };
 
 START_TEST(test_cli_resume) {
@@ -1070,6 +1418,122 @@ START_TEST(test_cli_resume) {
 }
 END_TEST
 
+/* SWA/EMA through the CLI: 4 epochs in one run, or interrupted after epoch 3 (and after 1, 3)
+ * and resumed in new processes, give the same checkpoint bytes: parameters, optimizer state,
+ * both schedules, the averaged weights and n_averaged. */
+static const char *const cli_avg_cases[][16] = {
+    {"--optim", "sgd", "--sched", "step", "--step-size", "1", "--gamma", "0.5", "--swa-start", "2",
+     "--swa-lr", "0.02", "--swa-anneal-epochs", "2", NULL},
+    {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01", "--ema", "0.9", NULL},
+    {"--optim", "sgd", "--momentum", "0.9", "--sched", "cosine", "--T-max", "4", "--swa-start", "3", NULL},
+};
+/* a resume with the other kind of averaging (or EMA decay); the first keeps the stored --swa-lr */
+static const char *const cli_avg_other[][5] = {
+    {"--swa-start", "0", "--ema", "0.9", NULL},
+    {"--ema", "0.5", NULL},
+    {"--swa-start", "0", "--ema", "0.9", NULL},
+};
+static const char *const cli_avg_refusal[] = {
+    "nabla train: --swa-lr needs --swa-start",
+    "checkpoint: the averaged copy has EMA decay 0.5, but the checkpoint's has decay 0.9",
+    "checkpoint: the averaged copy does EMA averaging, but the checkpoint holds SWA state",
+};
+static const char *const cli_avg_desc[] = {
+    "SWA average of 3 update(s) over 4 tensor(s)",
+    "EMA (decay 0.9) average of 40 update(s) over 4 tensor(s)",
+    "SWA average of 2 update(s) over 4 tensor(s)",
+};
+
+/* argv: train --data D <case> --hidden 32 --batch 50 --seed 5 --epochs 4 <extra...> */
+static int train_avg(const char *dir, const char *data, const char *const *c, const char *const *extra) {
+    const char *argv[48] = {"train", "--data", data};
+    int n = 3;
+    for (int i = 0; c[i]; i++) argv[n++] = c[i];
+    const char *fixed[] = {"--hidden", "32", "--batch", "50", "--seed", "5", "--epochs", "4"};
+    for (int i = 0; i < 8; i++) argv[n++] = fixed[i];
+    while (*extra) argv[n++] = *extra++;
+    argv[n] = NULL;
+    return nabla_cli(dir, argv);
+}
+
+/* The value printed after key in the line of text that contains line. */
+static double value_after(const char *text, const char *line, const char *key) {
+    const char *l = strstr(text, line), *k = l ? strstr(l, key) : NULL;
+    ck_assert_msg(k != NULL, "no '%s' ... '%s' in: %s", line, key, text);
+    return strtod(k + strlen(key), NULL);
+}
+
+START_TEST(test_cli_averaged) {
+    const char *dir = temp_dir();
+    char data[4000], a[4200], b[4200], c[4200];
+    snprintf(data, sizeof data, "%s", dir);
+    make_mnist(data);
+    snprintf(a, sizeof a, "%s/a.ckpt", dir);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(c, sizeof c, "%s/c.ckpt", dir);
+    const char *const *k = cli_avg_cases[_i];
+    bool swalr = _i == 0;
+    ck_assert_msg(train_avg(dir, data, k, (const char *[]){"--save", a, NULL}) == 0, "%s", cli_output(dir));
+    char *out = cli_output(dir);
+    double final_loss = value_after(out, "epoch 4/4", "test_loss ");
+    ck_assert_msg(strstr(out, "test metrics use the averaged weights"), "%s", out);
+    free(out);
+    /* stopped after epoch 3, resumed in a new process from the file alone */
+    ck_assert_msg(train_avg(dir, data, k, (const char *[]){"--stop-after", "3", "--save", b, NULL}) == 0, "%s", cli_output(dir));
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", b, "--save", b, NULL}) == 0,
+                  "%s", cli_output(dir));
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "averaging resumed: ") && strstr(out, "epoch 4/4") && !strstr(out, "epoch 3/4"), "%s", out);
+    ck_assert_msg(!swalr || strstr(out, "SWALR drives the lr"), "%s", out);
+    free(out);
+    ck_assert_msg(same_file(a, b), "case %d: resumed after epoch 3, the checkpoint differs from the uninterrupted run's", _i);
+    /* stopped after 1 (before any averaging), then after 3, then to the end */
+    ck_assert_msg(train_avg(dir, data, k, (const char *[]){"--stop-after", "1", "--save", c, NULL}) == 0, "%s", cli_output(dir));
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", c, "--save", c, "--stop-after", "3", NULL}) == 0,
+                  "%s", cli_output(dir));
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", c, "--save", c, NULL}) == 0,
+                  "%s", cli_output(dir));
+    ck_assert_msg(same_file(a, c), "case %d: resumed after epochs 1 and 3, the checkpoint differs", _i);
+    /* eval uses the averaged weights, and says so: the loss nabla train printed last */
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"eval", "--data", data, "--load", b, NULL}) == 0, "%s", cli_output(dir));
+    out = cli_output(dir);
+    char want[256];
+    snprintf(want, sizeof want, "weights: the averaged ones (%s)", cli_avg_desc[_i]);
+    ck_assert_msg(strstr(out, want), "%s", out);
+    char l4[32], le[32];
+    snprintf(l4, sizeof l4, "%.4f", final_loss);
+    snprintf(le, sizeof le, "%.4f", value_after(out, "test_loss", "test_loss "));
+    ck_assert_msg(!strcmp(l4, le), "eval's test loss %s, nabla train printed %s", le, l4);
+    free(out);
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"eval", "--data", data, "--load", b, "--weights", "model", NULL}) == 0, "%s", cli_output(dir));
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "weights: the model's, not its averaged ones"), "%s", out);
+    free(out);
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"eval", "--data", data, "--load", b, "--weights", "best", NULL}), 2);
+    /* inspect shows the averaging, its tensors and SWALR */
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"ckpt", "inspect", b, NULL}), 0);
+    out = cli_output(dir);
+    snprintf(want, sizeof want, "averaged: %s, tensors \"swa.<name>\"", cli_avg_desc[_i]);
+    ck_assert_msg(strstr(out, want) && strstr(out, "swa.0.weight") && strstr(out, "swa.2.bias"), "%s", out);
+    ck_assert_msg(!swalr == !strstr(out, "swa_scheduler: {\"type\":\"SWALR\""), "%s", out);
+    free(out);
+    /* a resume with other averaging is refused by name, and the file stays as it was */
+    const char *bad[16] = {"train", "--epochs", "5", "--resume", b, "--save", b};
+    for (int i = 0; cli_avg_other[_i][i]; i++) bad[7 + i] = cli_avg_other[_i][i];
+    ck_assert_int_eq(nabla_cli(dir, bad), _i == 0 ? 2 : 1);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, cli_avg_refusal[_i]), "%s", out);
+    free(out);
+    ck_assert(same_file(a, b));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- PyTorch interop: a model trained in PyTorch, converted by tools/convert_torch.py ------ */
 START_TEST(test_torch_interop) {
     golden *g = golden_load("ckpt_interop.nbg.gz");
@@ -1110,14 +1574,19 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_resume_epoch_boundary, 0, NOPT * NSCHED);
     tcase_add_loop_test(tc, test_resume_mid_epoch, 0, NOPT * NSCHED);
-    tcase_add_loop_test(tc, test_roundtrip_bytes, 0, NOPT * NSCHED);
+    tcase_add_loop_test(tc, test_resume_averaged, 0, NOPT * 2 * 3);
+    tcase_add_loop_test(tc, test_roundtrip_bytes, 0, NOPT * NSCHED * NAVG);
     tcase_add_test(tc, test_weights);
-    tcase_add_loop_test(tc, test_truncated, 0, NOPT);
-    tcase_add_loop_test(tc, test_flipped, 0, NOPT);
-    tcase_add_loop_test(tc, test_header_edits, 0, NOPT);
+    tcase_add_loop_test(tc, test_truncated, 0, NOPT * NAVG);
+    tcase_add_loop_test(tc, test_flipped, 0, NOPT * NAVG);
+    tcase_add_loop_test(tc, test_header_edits, 0, NOPT * NAVG);
+    tcase_add_loop_test(tc, test_averaged_edits, 0, NOPT * 2);
+    tcase_add_test(tc, test_averaged_api);
+    tcase_add_test(tc, test_v1_file);
     tcase_add_test(tc, test_kill_during_save);
     tcase_add_test(tc, test_torch_interop);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
+    tcase_add_loop_test(tc, test_cli_averaged, 0, (int)(sizeof cli_avg_cases / sizeof cli_avg_cases[0]));
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

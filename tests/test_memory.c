@@ -253,7 +253,8 @@ START_TEST(test_adam_step_allocates_nothing) {
 END_TEST
 
 START_TEST(test_variants_allocate_nothing) {
-    /* zero_grad(set_to_none=false), gradient clipping, StepLR at every epoch end, batch 1 */
+    /* zero_grad(set_to_none=false), gradient clipping, StepLR at every epoch end, batch 1,
+     * 2 threads */
     trainer t;
     trainer_init(&t, (int64_t[]){32}, 1, false, 16);
     t.set_to_none = false;
@@ -266,6 +267,13 @@ START_TEST(test_variants_allocate_nothing) {
     trainer_init(&t, (int64_t[]){128}, 1, false, 1);
     assert_steps_allocate_nothing(&t, "batch 1", 250);
     trainer_free(&t);
+
+    /* nabla's own thread pool: 2 threads, big enough a batch for GEMMs to be split */
+    ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
+    trainer_init(&t, (int64_t[]){256, 128}, 2, true, 50);
+    assert_steps_allocate_nothing(&t, "2 threads", 30);
+    trainer_free(&t);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
 }
 END_TEST
 

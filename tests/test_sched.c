@@ -1140,6 +1140,103 @@ START_TEST(test_averaged_golden) {
 }
 END_TEST
 
+/* state_dict / load_state_dict of the averaged copy: an exact resume, and every check refuses
+ * without changing anything. */
+static bool averaged_same(const nb_averaged *a, const nb_averaged *b) {
+    if (nb_averaged_count(a) != nb_averaged_count(b) || nb_averaged_num(a) != nb_averaged_num(b)) return false;
+    for (int i = 0; i < nb_averaged_num(a); i++)
+        if (memcmp(nb_averaged_tensor(a, i)->data, nb_averaged_tensor(b, i)->data,
+                   sizeof(float) * (size_t)nb_averaged_tensor(a, i)->numel))
+            return false;
+    return true;
+}
+
+START_TEST(test_averaged_state_dict) {
+    nb_rng r;
+    nb_rng_seed(&r, 9);
+    nb_tensor *p[2] = {nb_zeros(NULL, 1, (int64_t[]){5}), nb_zeros(NULL, 2, (int64_t[]){2, 3})};
+    for (int kind = 0; kind < 2; kind++) {
+        nb_averaged_opts o = nb_averaged_defaults();
+        if (kind) {
+            o.kind = NB_AVG_EMA;
+            o.decay = 0.75;
+        }
+        nb_averaged *a = nb_averaged_new(p, 2, &o), *b = nb_averaged_new(p, 2, &o), *c = nb_averaged_new(p, 2, &o);
+        /* a: 8 updates; b: 5, then a's state after 5 loaded into c, 3 more each */
+        nb_averaged_dict *mid = NULL;
+        for (int k = 0; k < 8; k++) {
+            for (int i = 0; i < 2; i++)
+                for (int64_t j = 0; j < p[i]->numel; j++) nb_f32(p[i])[j] = (float)nb_rng_normal(&r);
+            ck_assert_int_eq(nb_averaged_update(a, p, 2), 0);
+            if (k < 5) ck_assert_int_eq(nb_averaged_update(b, p, 2), 0);
+            else ck_assert_int_eq(nb_averaged_update(c, p, 2), 0);
+            if (k == 4) {
+                mid = nb_averaged_state_dict(b);
+                ck_assert_ptr_nonnull(mid);
+                ck_assert_int_eq(mid->n_averaged, 5);
+                ck_assert_int_eq(mid->kind, o.kind);
+                ck_assert(kind ? mid->decay == 0.75 : isnan(mid->decay));
+                ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), 0);
+                ck_assert(averaged_same(b, c));
+            }
+        }
+        ck_assert(averaged_same(a, c)); /* bit for bit */
+        /* refusals: c must not change */
+        nb_averaged_dict *keep = nb_averaged_state_dict(c);
+        nb_averaged_opts other = o;
+        other.kind = kind ? NB_AVG_SWA : NB_AVG_EMA;
+        other.decay = 0.5;
+        nb_averaged *d = nb_averaged_new(p, 2, &other);
+        nb_clear_error();
+        ck_assert_int_eq(nb_averaged_load_state_dict(d, mid), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), kind ? "averaged: the state is for EMA averaging, this averaged copy does SWA"
+                                               : "averaged: the state is for SWA averaging, this averaged copy does EMA");
+        if (kind) {
+            mid->decay = 0.7;
+            ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_EINVAL);
+            ck_assert_str_eq(nb_last_error(), "averaged: the state is for EMA decay 0.7, this averaged copy has decay 0.75");
+            mid->decay = 0.75;
+        }
+        mid->n_averaged = -1;
+        ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), "averaged: n_averaged must be >= 0, got -1");
+        mid->n_averaged = 5;
+        mid->n = 1;
+        ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), "averaged: the state has 1 tensors, the averaged copy has 2");
+        mid->n = 2;
+        nb_tensor *t1 = mid->tensors[1], *wrong = nb_zeros(NULL, 2, (int64_t[]){3, 2});
+        mid->tensors[1] = wrong;
+        nb_f32(mid->tensors[0])[0] = 123.0f; /* tensor 0 fine, tensor 1 wrong: nothing copied */
+        ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_ESHAPE);
+        ck_assert_str_eq(nb_last_error(), "averaged: state tensor 1 has shape [3, 2], the averaged copy has [2, 3]");
+        mid->tensors[1] = nb_empty(NULL, NB_INT32, 2, (int64_t[]){2, 3});
+        ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), "averaged: state tensor 1 is NULL or not float32");
+        nb_tensor_free(mid->tensors[1]);
+        mid->tensors[1] = t1;
+        nb_tensor_free(wrong);
+        ck_assert_int_eq(nb_averaged_load_state_dict(NULL, mid), NB_EINVAL);
+        ck_assert_int_eq(nb_averaged_load_state_dict(c, NULL), NB_EINVAL);
+        ck_assert_ptr_null(nb_averaged_state_dict(NULL));
+        nb_averaged *check = nb_averaged_new(p, 2, &o);
+        ck_assert_int_eq(nb_averaged_load_state_dict(check, keep), 0);
+        ck_assert(averaged_same(check, c)); /* c unchanged by every refusal */
+        ck_assert(averaged_same(a, c));
+        nb_averaged_free(check);
+        nb_averaged_dict_free(keep);
+        nb_averaged_dict_free(mid);
+        nb_averaged_dict_free(NULL);
+        nb_averaged_free(a);
+        nb_averaged_free(b);
+        nb_averaged_free(c);
+        nb_averaged_free(d);
+    }
+    nb_tensor_free(p[0]);
+    nb_tensor_free(p[1]);
+}
+END_TEST
+
 /* ---- nabla lr-plot: the SVG is well-formed XML, one point per step, values = PyTorch ------ */
 /* A small XML well-formedness check: one root, nested tags, quoted attributes, entities. */
 static bool xml_name(const char **p) {
@@ -1358,6 +1455,7 @@ int main(void) {
     tcase_add_test(tc, test_failed_step_changes_nothing);
     tcase_add_test(tc, test_initial_lr_and_counters);
     tcase_add_test(tc, test_averaged_golden);
+    tcase_add_test(tc, test_averaged_state_dict);
     tcase_add_test(tc, test_lr_plot_onecycle);
     tcase_add_test(tc, test_lr_plot_cosine_restarts);
     tcase_add_test(tc, test_xml_checker);

@@ -3,8 +3,9 @@
  * A checkpoint is a safetensors container compressed with gzip (docs/checkpoint-format.md):
  * `gunzip` gives a file every safetensors reader opens. Model tensors carry their PyTorch
  * state_dict names ("0.weight"), optimizer state tensors are "optimizer.state.<index>.<name>",
- * and the header's __metadata__ holds the optimizer type and param_groups, the scheduler, the
- * RNG, the DataLoader position and the training position as JSON text.
+ * the averaged (SWA/EMA) weights "swa.<model name>", and the header's __metadata__ holds the
+ * optimizer type and param_groups, the schedulers, the averaging, the RNG, the DataLoader
+ * position and the training position as JSON text.
  *
  * Saving is atomic: the file under its final name is always either the old checkpoint or the
  * new one, also after a crash or a kill in the middle of a save. Loading checks everything
@@ -12,7 +13,8 @@
  * optimizer and scheduler types) and either applies completely or changes nothing.
  *
  *   nb_train_state st = {.model = model, .optim = opt, .sched = sched, .rng = &rng,
- *                        .loader = loader, .epoch = epoch, .step = step};
+ *                        .loader = loader, .epoch = epoch, .step = step,
+ *                        .averaged = swa, .swa_sched = swalr};   // SWA/EMA runs only
  *   nb_checkpoint_save("run.ckpt", &st);
  *   ...
  *   if (nb_checkpoint_load("run.ckpt", &st)) puts(nb_last_error());  // st.epoch, st.step set
@@ -57,6 +59,10 @@ typedef struct nb_train_state {
     int level;         /* save: 0, the default: run-length + Huffman coding (on float tensors as
                           small as deflate -9, 3x faster than -1); deflate level 1..9; or -1:
                           stored uncompressed (still gzip with its CRC, fastest) */
+    nb_averaged *averaged; /* SWA/EMA: the averaged copy of the model's parameters (in
+                              nb_module_parameters order), or of its parameters and buffers (in
+                              nb_module_state order: AveragedModel(use_buffers=True)) */
+    nb_sched *swa_sched;   /* a second schedule, e.g. the SWALR that takes over from sched */
 } nb_train_state;
 
 /* Save a full training checkpoint atomically (temp file in the same folder, fsync, rename,
@@ -71,6 +77,11 @@ int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, i
 /* Load model tensors from a weights file, a full checkpoint, or any safetensors file (gzip'd
  * or not) whose tensors match the model's names, dtypes and shapes exactly. All or nothing. */
 int nb_weights_load(const char *path, nb_module *m);
+/* Load the averaged model of a checkpoint saved with an averaged copy: its model tensors, then
+ * the averaged weights over the tensors they cover (what nb_averaged_swap evaluates; with
+ * n_averaged 0, the weights the averaging started from). Fails, changing nothing, if the file
+ * has no averaged copy. */
+int nb_weights_load_averaged(const char *path, nb_module *m);
 
 /* ---- reading a checkpoint without a model (inspection, tools) ----------------------------- */
 typedef struct nb_ckpt nb_ckpt;

@@ -9,6 +9,11 @@
  *   nb_adam_opts o = nb_adam_defaults(); o.lr = 3e-4;
  *   nb_optim *opt = nb_adam(params, n, &o);
  *   ... nb_optim_zero_grad(opt, true); nb_backward(loss); nb_optim_step(opt);
+ *
+ * The algorithms (each with an nb_<algo>_opts struct, nb_<algo>_defaults() and a constructor):
+ * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS and
+ * Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
+ * to these calls and lists the differences.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
@@ -75,6 +80,9 @@ const nb_value *nb_optim_get_value(const nb_optim *o, int g, const char *name);
 int nb_optim_set(nb_optim *o, int g, const char *name, double v);
 /* Change element i of a list hyperparameter (e.g. betas[0]). */
 int nb_optim_set_elem(nb_optim *o, int g, const char *name, int i, double v);
+/* Replace a hyperparameter of group g with a value of any kind (a string such as
+ * line_search_fn, a whole list such as betas, None). Validated; unchanged on error. */
+int nb_optim_set_value(nb_optim *o, int g, const nb_value *v);
 /* Add or replace a group entry that is not one of the optimizer's options (schedulers store
  * "initial_lr", "max_lr", ... this way, as in PyTorch's group dicts). Not validated. */
 int nb_optim_put(nb_optim *o, int g, const nb_value *v);
@@ -159,6 +167,143 @@ typedef struct nb_adam_opts {
 nb_adam_opts nb_adam_defaults(void);
 /* torch.optim.Adam */
 nb_optim *nb_adam(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+
+typedef struct nb_adamw_opts {
+    double lr;           /* 1e-3 */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 1e-2 (decoupled: p *= 1 - lr * weight_decay) */
+    bool amsgrad;        /* false */
+    bool maximize;       /* false */
+} nb_adamw_opts;
+nb_adamw_opts nb_adamw_defaults(void);
+/* torch.optim.AdamW */
+nb_optim *nb_adamw(nb_tensor *const *params, int n, const nb_adamw_opts *opts);
+
+typedef struct nb_rmsprop_opts {
+    double lr;           /* 1e-2 */
+    double alpha;        /* 0.99 (smoothing constant) */
+    double eps;          /* 1e-8 (added outside the square root) */
+    double weight_decay; /* 0 */
+    double momentum;     /* 0 */
+    bool centered;       /* false */
+    bool maximize;       /* false */
+} nb_rmsprop_opts;
+nb_rmsprop_opts nb_rmsprop_defaults(void);
+/* torch.optim.RMSprop */
+nb_optim *nb_rmsprop(nb_tensor *const *params, int n, const nb_rmsprop_opts *opts);
+
+typedef struct nb_adagrad_opts {
+    double lr;                        /* 1e-2 */
+    double lr_decay;                  /* 0 */
+    double weight_decay;              /* 0 */
+    double initial_accumulator_value; /* 0 */
+    double eps;                       /* 1e-10 */
+    bool maximize;                    /* false */
+} nb_adagrad_opts;
+nb_adagrad_opts nb_adagrad_defaults(void);
+/* torch.optim.Adagrad (its state exists from construction, as in PyTorch) */
+nb_optim *nb_adagrad(nb_tensor *const *params, int n, const nb_adagrad_opts *opts);
+
+typedef struct nb_adadelta_opts {
+    double lr;           /* 1.0 */
+    double rho;          /* 0.9 */
+    double eps;          /* 1e-6 */
+    double weight_decay; /* 0 */
+    bool maximize;       /* false */
+} nb_adadelta_opts;
+nb_adadelta_opts nb_adadelta_defaults(void);
+/* torch.optim.Adadelta */
+nb_optim *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_opts *opts);
+
+typedef struct nb_adamax_opts {
+    double lr;           /* 2e-3 */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 0 */
+    bool maximize;       /* false */
+} nb_adamax_opts;
+nb_adamax_opts nb_adamax_defaults(void);
+/* torch.optim.Adamax */
+nb_optim *nb_adamax(nb_tensor *const *params, int n, const nb_adamax_opts *opts);
+
+typedef struct nb_nadam_opts {
+    double lr;                   /* 2e-3 */
+    double beta1, beta2;         /* 0.9, 0.999 */
+    double eps;                  /* 1e-8 */
+    double weight_decay;         /* 0 */
+    double momentum_decay;       /* 4e-3 */
+    bool decoupled_weight_decay; /* false (PyTorch 2.x: NAdamW) */
+    bool maximize;               /* false (PyTorch 2.x) */
+} nb_nadam_opts;
+nb_nadam_opts nb_nadam_defaults(void);
+/* torch.optim.NAdam */
+nb_optim *nb_nadam(nb_tensor *const *params, int n, const nb_nadam_opts *opts);
+
+typedef struct nb_radam_opts {
+    double lr;                   /* 1e-3 */
+    double beta1, beta2;         /* 0.9, 0.999 */
+    double eps;                  /* 1e-8 */
+    double weight_decay;         /* 0 */
+    bool decoupled_weight_decay; /* false (PyTorch 2.x: RAdamW) */
+    bool maximize;               /* false (PyTorch 2.x) */
+} nb_radam_opts;
+nb_radam_opts nb_radam_defaults(void);
+/* torch.optim.RAdam */
+nb_optim *nb_radam(nb_tensor *const *params, int n, const nb_radam_opts *opts);
+
+typedef struct nb_asgd_opts {
+    double lr;           /* 1e-2 */
+    double lambd;        /* 1e-4 (decay term) */
+    double alpha;        /* 0.75 (power for eta update) */
+    double t0;           /* 1e6 (step at which averaging starts) */
+    double weight_decay; /* 0 */
+    bool maximize;       /* false */
+} nb_asgd_opts;
+nb_asgd_opts nb_asgd_defaults(void);
+/* torch.optim.ASGD; the averaged parameters are the state "ax" (nb_asgd_average). */
+nb_optim *nb_asgd(nb_tensor *const *params, int n, const nb_asgd_opts *opts);
+/* ASGD's average of parameter p (state "ax"); NULL if p has no state yet or o is not ASGD. */
+const nb_tensor *nb_asgd_average(const nb_optim *o, const nb_tensor *p);
+
+typedef struct nb_rprop_opts {
+    double lr;                           /* 1e-2 (initial step size, read once per parameter) */
+    double eta_minus, eta_plus;          /* 0.5, 1.2 */
+    double step_size_min, step_size_max; /* 1e-6, 50 */
+    bool maximize;                       /* false */
+} nb_rprop_opts;
+nb_rprop_opts nb_rprop_defaults(void);
+/* torch.optim.Rprop */
+nb_optim *nb_rprop(nb_tensor *const *params, int n, const nb_rprop_opts *opts);
+
+typedef struct nb_lbfgs_opts {
+    double lr;               /* 1 */
+    int max_iter;            /* 20 iterations per step */
+    int max_eval;            /* 0: max_iter * 5 / 4 (PyTorch's None) */
+    double tolerance_grad;   /* 1e-7 */
+    double tolerance_change; /* 1e-9 */
+    int history_size;        /* 100 */
+    const char *line_search_fn; /* NULL (None) or "strong_wolfe" */
+} nb_lbfgs_opts;
+nb_lbfgs_opts nb_lbfgs_defaults(void);
+/* torch.optim.LBFGS: one param group; step with nb_optim_step_closure (the closure zeroes the
+ * grads, runs forward and backward and returns the loss), which may call it up to max_eval
+ * times. */
+nb_optim *nb_lbfgs(nb_tensor *const *params, int n, const nb_lbfgs_opts *opts);
+
+typedef struct nb_adafactor_opts {
+    double lr;           /* 1e-2 (caps the relative step size: rho_t = min(lr, 1/sqrt(t))) */
+    double beta2_decay;  /* -0.8 */
+    double eps1;         /* NAN: None, float32's machine epsilon */
+    double eps2;         /* 1e-3 */
+    double d;            /* 1.0 (update clipping threshold) */
+    double weight_decay; /* 0 (decoupled: p *= 1 - lr * weight_decay) */
+    bool maximize;       /* false */
+} nb_adafactor_opts;
+nb_adafactor_opts nb_adafactor_defaults(void);
+/* torch.optim.Adafactor (PyTorch 2.5): factored second moments for parameters with 2 or more
+ * dimensions (over the last two), a full one for vectors. */
+nb_optim *nb_adafactor(nb_tensor *const *params, int n, const nb_adafactor_opts *opts);
 
 #ifdef __cplusplus
 }

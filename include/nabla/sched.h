@@ -222,7 +222,7 @@ nb_averaged *nb_averaged_new(nb_tensor *const *params, int n, const nb_averaged_
 int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n);
 /* n_averaged: how many updates so far. */
 int64_t nb_averaged_count(const nb_averaged *a);
-/* Set n_averaged (when restoring a checkpoint). */
+/* Set n_averaged (nb_averaged_load_state_dict restores the whole state at once). */
 int nb_averaged_set_count(nb_averaged *a, int64_t n_averaged);
 /* Number of averaged tensors (0 for NULL). */
 int nb_averaged_num(const nb_averaged *a);
@@ -235,6 +235,23 @@ int nb_averaged_swap(nb_averaged *a, nb_tensor *const *params, int n);
 int nb_averaged_copy_to(const nb_averaged *a, nb_tensor *const *params, int n);
 /* Free the averaged copy (not the caller's tensors). NULL is a no-op. */
 void nb_averaged_free(nb_averaged *a);
+
+/* state_dict of the averaged copy (AveragedModel's averaged tensors and n_averaged). The
+ * averaging function is not state (PyTorch saves no avg_fn); its kind and EMA decay are
+ * recorded so that a load can check them. */
+typedef struct nb_averaged_dict {
+    nb_avg_kind kind;
+    double decay;        /* EMA's decay; NAN for SWA and custom */
+    int64_t n_averaged;
+    int n;
+    nb_tensor **tensors; /* n float32 deep copies, owned by the dict */
+} nb_averaged_dict;
+/* A deep copy of the state (free with nb_averaged_dict_free). */
+nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a);
+/* Restore a saved state into an averaged copy of the same kind (and EMA decay) over as many
+ * tensors of the same shapes; n_averaged >= 0. On any error nothing changes. */
+int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd);
+void nb_averaged_dict_free(nb_averaged_dict *sd);
 
 #ifdef __cplusplus
 }

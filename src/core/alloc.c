@@ -75,3 +75,19 @@ void *nb__malloc_aligned(size_t n) {
 void nb__free_aligned(void *p) {
     if (p) nb__free(((void **)p)[-1]);
 }
+
+/* Grow an aligned block to n bytes keeping its first `used` bytes. Reallocates the raw block
+ * (no copy for large blocks on glibc, which remaps pages) and moves the data if the new
+ * block's alignment offset differs: the peak stays near n, not old + n. */
+void *nb__realloc_aligned(void *p, size_t used, size_t n) {
+    if (!p) return nb__malloc_aligned(n);
+    if (n > SIZE_MAX - NB_ALIGN - sizeof(void *)) return nb__null(NB_ENOMEM, "out of memory");
+    unsigned char *raw = ((void **)p)[-1];
+    size_t off = (size_t)((unsigned char *)p - raw);
+    unsigned char *nraw = nb__realloc(raw, n + NB_ALIGN + sizeof(void *));
+    if (!nraw) return NULL;
+    uintptr_t a = ((uintptr_t)(nraw + sizeof(void *)) + NB_ALIGN - 1) & ~(uintptr_t)(NB_ALIGN - 1);
+    if ((unsigned char *)a != nraw + off) memmove((void *)a, nraw + off, used);
+    ((void **)a)[-1] = nraw;
+    return (void *)a;
+}

@@ -52,6 +52,8 @@ void nb__zfree(void *opaque, void *p);
 /* 64-byte aligned block (free with nb__free_aligned). */
 void *nb__malloc_aligned(size_t n);
 void nb__free_aligned(void *p);
+/* Grow an aligned block to n bytes, keeping its first `used` bytes (may move it). */
+void *nb__realloc_aligned(void *p, size_t used, size_t n);
 
 /* ---- arena (src/core/arena.c) ------------------------------------------------------------ */
 struct nb_node;

@@ -214,7 +214,7 @@ nb_tensor *nb_idx_load(const char *path) {
     if (got < 0 || parse_header(hdr, (size_t)got, path, &ndim, shape, &bytes) < 0) goto done;
     /* grow as data arrives: a lying header cannot make us allocate what the file lacks */
     int64_t cap = bytes < ((int64_t)1 << 24) ? bytes : ((int64_t)1 << 24), have = 0;
-    unsigned char *data = nb__malloc((size_t)cap);
+    unsigned char *data = nb__malloc_aligned((size_t)cap);
     while (data) {
         int64_t r = stream_read(s, data + have, cap - have);
         if (r < 0) break;
@@ -227,15 +227,18 @@ nb_tensor *nb_idx_load(const char *path) {
             unsigned char extra;
             int64_t r2 = stream_read(s, &extra, 1); /* the end: gzip checks CRC and length here */
             if (r2 > 0) size_mismatch(path, bytes, bytes + 1);
-            else if (r2 == 0) t = nb_from_array(NULL, NB_UINT8, ndim, shape, data);
+            else if (r2 == 0 && (t = nb__alias(NULL, &(nb_tensor){.dtype = NB_UINT8}, ndim, shape, data))) {
+                t->flags |= NB_TENSOR_OWNS_DATA; /* the tensor takes the buffer: no copy */
+                data = NULL;
+            }
             break;
         }
         cap = cap * 2 < bytes ? cap * 2 : bytes;
-        unsigned char *nd = nb__realloc(data, (size_t)cap);
+        unsigned char *nd = nb__realloc_aligned(data, (size_t)have, (size_t)cap);
         if (!nd) break;
         data = nd;
     }
-    nb__free(data);
+    nb__free_aligned(data);
 done:
     stream_close(s);
     return t;

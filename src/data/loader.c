@@ -1,5 +1,8 @@
 /* loader.c - the DataLoader: a seeded permutation per epoch, consecutive batches of it
- * (the last one partial unless drop_last), gathered and scaled x/255 into the arena. */
+ * (the last one partial unless drop_last), gathered and scaled x/255 into the arena.
+ * The gather reads random rows of a large array (47 MB for Fashion-MNIST), each a cache miss:
+ * it prefetches whole rows a few samples ahead, and the first rows of the next batch while
+ * the step computes. */
 #include "../core/internal.h"
 
 struct nb_loader {
@@ -9,7 +12,6 @@ struct nb_loader {
     int64_t *perm;
     int64_t epoch, batch; /* batch -1: no epoch in progress */
     nb_rng rng, rng_epoch;
-    float lut[256];       /* u8 -> float32(u8) / 255, exactly as torch computes it */
 };
 
 nb_loader_opts nb_loader_defaults(void) {
@@ -43,7 +45,6 @@ nb_loader *nb_loader_new(const nb_tensor *x, const nb_tensor *y, const nb_loader
     }
     ld->batch = -1;
     nb_rng_seed(&ld->rng, o.seed);
-    for (int i = 0; i < 256; i++) ld->lut[i] = (float)i / 255.0f;
     return ld;
 }
 
@@ -65,6 +66,28 @@ static void draw_permutation(nb_loader *ld) {
         nb_randperm(&ld->rng, ld->n, ld->perm);
     } else {
         for (int64_t i = 0; i < ld->n; i++) ld->perm[i] = i;
+    }
+}
+
+enum { AHEAD = 4 }; /* rows prefetched ahead of the one being converted */
+
+/* Ask for every cache line of sample s. */
+static inline void prefetch_row(const nb_loader *ld, int64_t s) {
+    const uint8_t *p = nb_u8(ld->x) + s * ld->row;
+    for (int64_t k = 0; k < ld->row; k += 64) __builtin_prefetch(p + k);
+}
+
+/* Rows perm[b0..b0+B) into dst as x/255, exactly as torch's x.float() / 255: a true division
+ * (x * (1/255.f) differs in 126 of the 256 values), which gcc vectorises. Compiled for
+ * x86-64-v3 too (twice as wide), picked at load time. */
+NB_FMA_CLONES static void gather_rows(const nb_loader *ld, int64_t b0, int64_t B, float *restrict dst) {
+    const uint8_t *src = nb_u8(ld->x);
+    int64_t row = ld->row;
+    for (int64_t i = 0; i < B; i++) {
+        if (i + AHEAD < B) prefetch_row(ld, ld->perm[b0 + i + AHEAD]);
+        const uint8_t *restrict r = src + ld->perm[b0 + i] * row;
+        float *restrict d = dst + i * row;
+        for (int64_t j = 0; j < row; j++) d[j] = (float)r[j] / 255.0f;
     }
 }
 
@@ -91,16 +114,15 @@ int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
     nb_tensor *xb = nb__tensor(ar, NB_FLOAT32, nd, shape);
     nb_tensor *yb = nb__tensor(ar, NB_INT32, 1, &B);
     if (!xb || !yb) return NB_ENOMEM;
-    const uint8_t *src = nb_u8(ld->x);
-    float *dst = nb_f32(xb);
-    for (int64_t i = 0; i < B; i++) {
-        int64_t s = ld->perm[b0 + i];
-        if (i + 1 < B) __builtin_prefetch(src + ld->perm[b0 + i + 1] * ld->row);
-        const uint8_t *r = src + s * ld->row;
-        float *d = dst + i * ld->row;
-        for (int64_t j = 0; j < ld->row; j++) d[j] = ld->lut[r[j]];
-        nb_i32(yb)[i] = ld->y->dtype == NB_UINT8 ? nb_u8(ld->y)[s] : nb_i32(ld->y)[s];
-    }
+    for (int64_t i = 0; i < B && i < AHEAD; i++) prefetch_row(ld, ld->perm[b0 + i]);
+    gather_rows(ld, b0, B, nb_f32(xb));
+    int32_t *dy = nb_i32(yb);
+    if (ld->y->dtype == NB_UINT8)
+        for (int64_t i = 0; i < B; i++) dy[i] = nb_u8(ld->y)[ld->perm[b0 + i]];
+    else
+        for (int64_t i = 0; i < B; i++) dy[i] = nb_i32(ld->y)[ld->perm[b0 + i]];
+    /* the next batch's first rows arrive while this step computes */
+    for (int64_t i = b0 + B; i < b0 + B + AHEAD && i < nb_loader_num_samples(ld); i++) prefetch_row(ld, ld->perm[i]);
     ld->batch++;
     *x = xb;
     *y = yb;

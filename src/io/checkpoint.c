@@ -1,7 +1,8 @@
 /* checkpoint.c - training state <-> checkpoint container.
  *
  * Everything goes through the generic state: nb_module_state for the model, nb_optim_dict for
- * any optimizer, nb_sched_dict for any schedule. Named values become JSON in __metadata__
+ * any optimizer, nb_sched_dict for any schedule, nb_averaged_dict for the averaged (SWA/EMA)
+ * weights, stored as "swa.<model name>". Named values become JSON in __metadata__
  * (NUMBER as Python's repr, INT as an integer, BOOL, null, lists, strings); tensor values
  * become container tensors referenced as {"tensor": "<name>"}; optimizer state scalars are
  * 0-d F64/I64/BOOL tensors (PyTorch keeps `step` as a tensor too), so their kinds survive.
@@ -18,6 +19,9 @@
 #define FAIL(st, ...) do { rc = nb__error(st, __VA_ARGS__); goto done; } while (0)
 
 static const char OPT_PREFIX[] = "optimizer.", SCHED_PREFIX[] = "scheduler.";
+/* reserved only in files whose metadata has "averaged" / "swa_scheduler" (older files may hold
+ * model tensors named so) */
+static const char AVG_PREFIX[] = "swa.", SWA_SCHED_PREFIX[] = "swa_scheduler.";
 
 static bool has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
@@ -228,11 +232,48 @@ static cJSON *optim_json(outs *o, const nb_optim *opt, const nb_optim_dict *sd, 
     return j;
 }
 
-static cJSON *sched_json(outs *o, const nb_sched_dict *sd) {
+static cJSON *sched_json(outs *o, const nb_sched_dict *sd, const char *prefix) {
     cJSON *j = cJSON_CreateObject(), *state = cJSON_CreateObject();
     put(o, j, "type", cJSON_CreateString(sd->type));
     put(o, j, "state", state);
-    for (int k = 0; k < sd->nvalues; k++) put(o, state, sd->values[k].name, value_json(o, &sd->values[k], SCHED_PREFIX, false));
+    for (int k = 0; k < sd->nvalues; k++) put(o, state, sd->values[k].name, value_json(o, &sd->values[k], prefix, false));
+    return j;
+}
+
+static const char *avg_kind_name(nb_avg_kind k) { return k == NB_AVG_SWA ? "SWA" : k == NB_AVG_EMA ? "EMA" : "custom"; }
+
+/* The averaged copy must cover the model's parameters, or its parameters and buffers, in the
+ * order of nb_module_state (its first n entries). */
+static int check_covers(const nb_averaged *a, const nb_named_tensor *named, int nt, int np) {
+    int n = nb_averaged_num(a);
+    if (n != np && n != nt)
+        return nb__error(NB_EINVAL, "checkpoint: the averaged copy has %d tensors; it must average the "
+                         "model's %d parameters (or those and its %d buffers)", n, np, nt - np);
+    for (int i = 0; i < n; i++) {
+        const nb_tensor *t = nb_averaged_tensor(a, i);
+        if (!nb_same_shape(t, named[i].tensor) || t->dtype != named[i].tensor->dtype)
+            return nb__error(NB_ESHAPE, "checkpoint: averaged tensor %d has shape %s, but model tensor "
+                             "\"%s\" has %s", i, nb__ck_shape(t->ndim, t->shape, 0), named[i].name,
+                             nb__ck_shape(named[i].tensor->ndim, named[i].tensor->shape, 1));
+    }
+    return NB_OK;
+}
+
+/* {"kind": "EMA", "decay": 0.999, "n_averaged": 12, "names": ["0.weight", ...]}; the tensors
+ * are "swa.<name>". */
+static cJSON *averaged_json(outs *o, const nb_averaged_dict *ad, const nb_named_tensor *named) {
+    cJSON *j = cJSON_CreateObject(), *names = cJSON_CreateArray();
+    put(o, j, "kind", cJSON_CreateString(avg_kind_name(ad->kind)));
+    if (ad->kind == NB_AVG_EMA) put(o, j, "decay", num_json(ad->decay));
+    put(o, j, "n_averaged", int_json((double)ad->n_averaged));
+    put(o, j, "names", names);
+    for (int i = 0; i < ad->n; i++) {
+        const nb_tensor *t = ad->tensors[i];
+        const char *name = own_name(o, "%s%s", AVG_PREFIX, named[i].name);
+        push(o, names, cJSON_CreateString(named[i].name));
+        add_out(o, name, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
+                nb_dtype_size(t->dtype) * (size_t)t->numel);
+    }
     return j;
 }
 
@@ -244,7 +285,8 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         return nb__error(NB_EINVAL, "checkpoint: meta is NULL but nmeta is %d", st->nmeta);
     outs o = {0};
     nb_optim_dict *osd = NULL;
-    nb_sched_dict *ssd = NULL;
+    nb_sched_dict *ssd = NULL, *wsd = NULL;
+    nb_averaged_dict *asd = NULL;
     cJSON *meta = cJSON_CreateObject();
     char *repr = NULL;
     int rc = NB_OK;
@@ -252,7 +294,9 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         cJSON_Delete(meta);
         return nb_last_status() ? nb_last_status() : NB_ENOMEM;
     }
-    if (!weights_only && st->sched && !(ssd = nb_sched_state_dict(st->sched))) {
+    if (!weights_only && ((st->sched && !(ssd = nb_sched_state_dict(st->sched))) ||
+                          (st->swa_sched && !(wsd = nb_sched_state_dict(st->swa_sched))) ||
+                          (st->averaged && !(asd = nb_averaged_state_dict(st->averaged))))) {
         rc = nb_last_status() ? nb_last_status() : NB_ENOMEM;
         goto done;
     }
@@ -265,9 +309,11 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
     const nb_named_tensor *named;
     int nt = nb_module_state(st->model, &named);
     if (nt < 0) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (asd && (rc = check_covers(st->averaged, named, nt, nb_module_num_params(st->model)))) goto done;
     for (int i = 0; i < nt; i++) {
         const char *nm = named[i].name;
-        if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__"))
+        if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__") ||
+            (asd && has_prefix(nm, AVG_PREFIX)) || (wsd && has_prefix(nm, SWA_SCHED_PREFIX)))
             FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" uses a reserved name", nm);
         const nb_tensor *t = named[i].tensor;
         add_out(&o, nm, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
@@ -293,7 +339,9 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         put(&o, pos, "step", int_json((double)st->step));
         put_text(&o, meta, "position", pos);
         if (osd) put_text(&o, meta, "optimizer", optim_json(&o, st->optim, osd, st->model));
-        if (ssd) put_text(&o, meta, "scheduler", sched_json(&o, ssd));
+        if (ssd) put_text(&o, meta, "scheduler", sched_json(&o, ssd, SCHED_PREFIX));
+        if (wsd) put_text(&o, meta, "swa_scheduler", sched_json(&o, wsd, SWA_SCHED_PREFIX));
+        if (asd) put_text(&o, meta, "averaged", averaged_json(&o, asd, named));
         if (st->rng) put_text(&o, meta, "rng", rng_json(&o, st->rng));
         if (st->loader) {
             nb_loader_state ls = nb_loader_get_state(st->loader);
@@ -325,6 +373,8 @@ done:
     outs_free(&o);
     nb_optim_dict_free(osd);
     nb_sched_dict_free(ssd);
+    nb_sched_dict_free(wsd);
+    nb_averaged_dict_free(asd);
     return rc;
 }
 
@@ -340,7 +390,8 @@ typedef struct stage {
     const nb_ckpt *c;
     unsigned char *used; /* per container tensor: referenced by the state being loaded */
     nb_optim_dict *osd;
-    nb_sched_dict *ssd;
+    nb_sched_dict *ssd, *wsd; /* scheduler, swa_scheduler */
+    nb_averaged_dict *asd;
     nb_rng rng;
     nb_loader_state ls;
     int64_t epoch, step;
@@ -713,27 +764,30 @@ done:
     return rc;
 }
 
-static int stage_sched(stage *sg, const nb_sched *s) {
+/* The schedule under metadata key ("scheduler" or "swa_scheduler"), its tensors under prefix. */
+static int stage_sched(stage *sg, const nb_sched *s, const char *key, const char *prefix, nb_sched_dict **out) {
     int rc = NB_OK;
     nb_sched_dict *live = NULL;
-    cJSON *j = parse_meta(sg->c, "scheduler", true, &rc);
+    cJSON *j = parse_meta(sg->c, key, true, &rc);
     if (!j) return rc;
+    char where[64];
+    snprintf(where, sizeof where, "%s state", key);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
     if (!cJSON_IsString(type) || !cJSON_IsObject(state))
-        FAIL(NB_EFORMAT, "checkpoint: scheduler state must be {\"type\": ..., \"state\": {...}}");
+        FAIL(NB_EFORMAT, "checkpoint: %s must be {\"type\": ..., \"state\": {...}}", where);
     if (strcmp(type->valuestring, nb_sched_type(s)) != 0)
-        FAIL(NB_EINVAL, "checkpoint: scheduler is %s, but the checkpoint holds %s state",
+        FAIL(NB_EINVAL, "checkpoint: %s is %s, but the checkpoint holds %s state", key,
              nb_sched_type(s), type->valuestring);
     if (!(live = nb_sched_state_dict(s))) { rc = nb_last_status(); goto done; }
-    if (!(sg->ssd = nb__calloc(1, sizeof *sg->ssd))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    snprintf(sg->ssd->type, sizeof sg->ssd->type, "%s", nb_sched_type(s));
-    if ((rc = values_from_json(sg, state, dict_schema, live, 0, NULL, SCHED_PREFIX, "scheduler state",
-                               &sg->ssd->values, &sg->ssd->nvalues)))
+    if (!(*out = nb__calloc(1, sizeof **out))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    snprintf((*out)->type, sizeof (*out)->type, "%s", nb_sched_type(s));
+    if ((rc = values_from_json(sg, state, dict_schema, live, 0, NULL, prefix, where, &(*out)->values,
+                               &(*out)->nvalues)))
         goto done;
     for (int i = 0; i < sg->c->ntensors; i++)
-        if (has_prefix(sg->c->t[i].name, SCHED_PREFIX) && !sg->used[i])
-            FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no scheduler state entry", sg->c->t[i].name);
+        if (has_prefix(sg->c->t[i].name, prefix) && !sg->used[i])
+            FAIL(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no %s entry", sg->c->t[i].name, where);
 done:
     nb_sched_dict_free(live);
     cJSON_Delete(j);
@@ -756,6 +810,13 @@ static int check_format(const nb_ckpt *c) {
     return NB_OK;
 }
 
+/* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights). */
+static bool not_model(const nb_ckpt *c, const char *name) {
+    return has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX) ||
+           (has_prefix(name, AVG_PREFIX) && nb_ckpt_meta(c, "averaged")) ||
+           (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler"));
+}
+
 static int stage_model(const nb_ckpt *c, const nb_module *m) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
@@ -776,11 +837,10 @@ static int stage_model(const nb_ckpt *c, const nb_module *m) {
     }
     /* names are unique and all the model's were found: any other model-section tensor is extra */
     int nmodel = 0;
-    for (int i = 0; i < c->ntensors; i++)
-        nmodel += !has_prefix(c->t[i].name, OPT_PREFIX) && !has_prefix(c->t[i].name, SCHED_PREFIX);
+    for (int i = 0; i < c->ntensors; i++) nmodel += !not_model(c, c->t[i].name);
     for (int i = 0; nmodel > nt && i < c->ntensors; i++) {
         const char *name = c->t[i].name;
-        if (has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX)) continue;
+        if (not_model(c, name)) continue;
         if (!nb_module_find(m, name))
             return nb__error(NB_EINVAL, "checkpoint: tensor \"%s\" is not in the model", name);
     }
@@ -796,17 +856,138 @@ static int with_prefix(int rc) {
     return rc;
 }
 
+/* The "averaged" metadata, checked against the model (see averaged_json): the names are the
+ * model's first n state names (n: its parameters, or its parameters and buffers), each
+ * "swa.<name>" is an F32 tensor of that model tensor's shape, and every "swa." tensor is one of
+ * them. entry[i] receives the container index of averaged tensor i (caller frees). */
+typedef struct avg_meta {
+    nb_avg_kind kind;
+    double decay;
+    int64_t n_averaged;
+    int n;
+    int *entry;
+} avg_meta;
+
+static int parse_averaged(const nb_ckpt *c, const nb_module *m, avg_meta *am) {
+    int rc = NB_OK;
+    memset(am, 0, sizeof *am);
+    cJSON *j = parse_meta(c, "averaged", true, &rc);
+    if (!j) return rc;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "names"), *it;
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named), np = nb_module_num_params(m);
+    if (nt < 0) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "SWA") && strcmp(kind->valuestring, "EMA") &&
+                                  strcmp(kind->valuestring, "custom")))
+        FAIL(NB_EFORMAT, "checkpoint: averaged state needs a kind \"SWA\", \"EMA\" or \"custom\"");
+    am->kind = kind->valuestring[0] == 'S' ? NB_AVG_SWA : kind->valuestring[0] == 'E' ? NB_AVG_EMA : NB_AVG_CUSTOM;
+    am->decay = NAN;
+    if (am->kind == NB_AVG_EMA &&
+        (!get_num(cJSON_GetObjectItemCaseSensitive(j, "decay"), &am->decay) || !(am->decay >= 0 && am->decay <= 1)))
+        FAIL(NB_EFORMAT, "checkpoint: averaged EMA state needs a decay in [0, 1]");
+    if (!get_int(cJSON_GetObjectItemCaseSensitive(j, "n_averaged"), 0, MAX_SAFE, &am->n_averaged))
+        FAIL(NB_EFORMAT, "checkpoint: averaged state needs an integer n_averaged >= 0");
+    if (!cJSON_IsArray(names)) FAIL(NB_EFORMAT, "checkpoint: averaged state needs a list of names");
+    int n = cJSON_GetArraySize(names);
+    if (n != np && n != nt)
+        FAIL(NB_EINVAL, "checkpoint: the checkpoint averages %d tensors, the model has %d parameters (%d "
+             "with its buffers)", n, np, nt);
+    if (!(am->entry = nb__malloc(sizeof(int) * (size_t)(n ? n : 1)))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    int i = 0;
+    cJSON_ArrayForEach(it, names) {
+        const nb_tensor *t = named[i].tensor;
+        if (!cJSON_IsString(it) || strcmp(it->valuestring, named[i].name))
+            FAIL(NB_EINVAL, "checkpoint: averaged tensor %d is %s%s%s in the checkpoint but \"%s\" in the "
+                 "model", i, cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "not a name",
+                 cJSON_IsString(it) ? "\"" : "", named[i].name);
+        char tn[512];
+        snprintf(tn, sizeof tn, "%s%s", AVG_PREFIX, named[i].name);
+        int k = nb__ck_lookup(c, tn);
+        if (k < 0) FAIL(NB_EINVAL, "checkpoint: averaged tensor \"%s\" is missing from the checkpoint", tn);
+        const nb__ck_entry *e = &c->t[k];
+        if (e->dtype != nb__ck_dtype_of(t->dtype))
+            FAIL(NB_EINVAL, "checkpoint: tensor \"%s\" has dtype %s, the averaged copy expects %s", tn,
+                 nb__ck_dtype_name(e->dtype), nb__ck_dtype_name(nb__ck_dtype_of(t->dtype)));
+        if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
+            FAIL(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, the averaged copy expects %s", tn,
+                 nb__ck_shape(e->ndim, e->shape, 0), nb__ck_shape(t->ndim, t->shape, 1));
+        am->entry[i++] = k;
+    }
+    am->n = n;
+    /* every "swa." tensor is one of those */
+    unsigned char *mine = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1);
+    if (!mine) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    for (int q = 0; q < n; q++) mine[am->entry[q]] = 1;
+    for (int k = 0; k < c->ntensors && !rc; k++)
+        if (has_prefix(c->t[k].name, AVG_PREFIX) && !mine[k])
+            rc = nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" belongs to no averaged tensor", c->t[k].name);
+    nb__free(mine);
+done:
+    if (rc) {
+        nb__free(am->entry);
+        am->entry = NULL;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* The averaged copy: the file's, checked against the live one and the model, as a dict. */
+static int stage_averaged(stage *sg, const nb_averaged *a, const nb_module *m) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named), rc;
+    if (nt < 0) return nb__error(NB_ENOMEM, "checkpoint: out of memory");
+    if ((rc = check_covers(a, named, nt, nb_module_num_params(m)))) return rc;
+    avg_meta am;
+    if ((rc = parse_averaged(sg->c, m, &am))) return rc;
+    nb_averaged_dict *live = nb_averaged_state_dict(a);
+    if (!live) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (am.kind != live->kind)
+        FAIL(NB_EINVAL, "checkpoint: the averaged copy does %s averaging, but the checkpoint holds %s state",
+             avg_kind_name(live->kind), avg_kind_name(am.kind));
+    if (am.kind == NB_AVG_EMA && am.decay != live->decay)
+        FAIL(NB_EINVAL, "checkpoint: the averaged copy has EMA decay %s, but the checkpoint's has decay %s",
+             nb__pyfloat(live->decay, 0), nb__pyfloat(am.decay, 1));
+    if (am.n != live->n)
+        FAIL(NB_EINVAL, "checkpoint: the checkpoint averages %d tensors, the live averaged copy %d", am.n, live->n);
+    for (int i = 0; i < am.n; i++) { /* the file's data into the copy: the staged state */
+        const nb__ck_entry *e = &sg->c->t[am.entry[i]];
+        nb_tensor *t = live->tensors[i];
+        nb__ck_copy_le(t->data, sg->c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
+    }
+    live->n_averaged = am.n_averaged;
+    sg->asd = live;
+    live = NULL;
+done:
+    nb_averaged_dict_free(live);
+    nb__free(am.entry);
+    return rc;
+}
+
+static void copy_model(const nb_ckpt *c, nb_module *m) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    for (int i = 0; i < nt; i++) {
+        nb_tensor *t = named[i].tensor;
+        const nb__ck_entry *e = &c->t[nb__ck_lookup(c, named[i].name)];
+        nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
+    }
+}
+
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     if (!c || !st || !st->model) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint, state or model");
     stage sg = {.c = c};
     nb_optim_dict *obak = NULL;
-    nb_sched_dict *sbak = NULL;
+    nb_sched_dict *sbak = NULL, *wbak = NULL;
+    nb_loader_state lbak = {0};
     cJSON *pos = NULL;
     int rc = check_format(c);
     if (rc || (rc = stage_model(c, st->model))) return rc;
     if (!(sg.used = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1))) return NB_ENOMEM;
     if (st->optim && (rc = stage_optim(&sg, st->optim, st->model))) goto done;
-    if (st->sched && (rc = stage_sched(&sg, st->sched))) goto done;
+    if (st->sched && (rc = stage_sched(&sg, st->sched, "scheduler", SCHED_PREFIX, &sg.ssd))) goto done;
+    if (st->averaged && (rc = stage_averaged(&sg, st->averaged, st->model))) goto done;
+    if (st->swa_sched && (rc = stage_sched(&sg, st->swa_sched, "swa_scheduler", SWA_SCHED_PREFIX, &sg.wsd))) goto done;
     if (st->rng) {
         cJSON *j = parse_meta(c, "rng", true, &rc);
         if (!j || (rc = parse_rng(j, "the", &sg.rng))) {
@@ -833,33 +1014,30 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         goto done;
     }
 
-    /* commit: the fallible loads first, each rolled back if a later one fails */
-    if (sg.osd && (st->sched || st->loader) && !(obak = nb_optim_state_dict(st->optim))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    if (sg.ssd && st->loader && !(sbak = nb_sched_state_dict(st->sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    if (sg.osd && (rc = with_prefix(nb_optim_load_state_dict(st->optim, sg.osd)))) goto done;
-    if (sg.ssd && (rc = with_prefix(nb_sched_load_state_dict(st->sched, sg.ssd)))) {
-        if (obak) nb_optim_load_state_dict(st->optim, obak);
+    /* commit: the fallible loads in this order, each rolled back (from a backup taken when a
+     * later one may fail) if a later one fails; the model copy, RNG and position cannot fail */
+    bool after_sched = sg.wsd || st->loader || sg.asd, after_wsched = st->loader || sg.asd;
+    if (sg.osd && (sg.ssd || after_sched) && !(obak = nb_optim_state_dict(st->optim))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (sg.ssd && after_sched && !(sbak = nb_sched_state_dict(st->sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (sg.wsd && after_wsched && !(wbak = nb_sched_state_dict(st->swa_sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (st->loader) lbak = nb_loader_get_state(st->loader);
+    int stage_failed = 0; /* 1: optimizer, 2: scheduler, 3: swa_scheduler, 4: loader, 5: averaged */
+    if (sg.osd && (rc = with_prefix(nb_optim_load_state_dict(st->optim, sg.osd)))) stage_failed = 1;
+    else if (sg.ssd && (rc = with_prefix(nb_sched_load_state_dict(st->sched, sg.ssd)))) stage_failed = 2;
+    else if (sg.wsd && (rc = with_prefix(nb_sched_load_state_dict(st->swa_sched, sg.wsd)))) stage_failed = 3;
+    else if (st->loader && (rc = with_prefix(nb_loader_set_state(st->loader, &sg.ls)))) stage_failed = 4;
+    else if (sg.asd && (rc = with_prefix(nb_averaged_load_state_dict(st->averaged, sg.asd)))) stage_failed = 5;
+    if (stage_failed) { /* undo what was applied, newest first, keeping the error */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", nb_last_error());
+        if (st->loader && stage_failed >= 4) nb_loader_set_state(st->loader, &lbak);
+        if (wbak && stage_failed > 3) nb_sched_load_state_dict(st->swa_sched, wbak);
+        if (sbak && stage_failed > 2) nb_sched_load_state_dict(st->sched, sbak);
+        if (obak && stage_failed > 1) nb_optim_load_state_dict(st->optim, obak);
+        nb__error((nb_status)rc, "%s", msg);
         goto done;
     }
-    if (st->loader) {
-        nb_loader_state old = nb_loader_get_state(st->loader);
-        if ((rc = with_prefix(nb_loader_set_state(st->loader, &sg.ls)))) {
-            nb_loader_set_state(st->loader, &old);
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", nb_last_error());
-            if (sbak) nb_sched_load_state_dict(st->sched, sbak);
-            if (obak) nb_optim_load_state_dict(st->optim, obak);
-            nb__error((nb_status)rc, "%s", msg);
-            goto done;
-        }
-    }
-    const nb_named_tensor *named;
-    int nt = nb_module_state(st->model, &named);
-    for (int i = 0; i < nt; i++) {
-        nb_tensor *t = named[i].tensor;
-        const nb__ck_entry *e = &c->t[nb__ck_lookup(c, named[i].name)];
-        nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
-    }
+    copy_model(c, st->model);
     if (st->rng) *st->rng = sg.rng;
     st->epoch = sg.epoch;
     st->step = sg.step;
@@ -867,8 +1045,11 @@ done:
     cJSON_Delete(pos);
     nb_optim_dict_free(obak);
     nb_sched_dict_free(sbak);
+    nb_sched_dict_free(wbak);
     nb_optim_dict_free(sg.osd);
     nb_sched_dict_free(sg.ssd);
+    nb_sched_dict_free(sg.wsd);
+    nb_averaged_dict_free(sg.asd);
     nb__free(sg.used);
     return rc;
 }
@@ -886,4 +1067,29 @@ int nb_weights_load(const char *path, nb_module *m) {
     if (!m) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     nb_train_state st = {.model = m};
     return nb_checkpoint_load(path, &st);
+}
+
+int nb_weights_load_averaged(const char *path, nb_module *m) {
+    if (!m) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) return nb_last_status();
+    avg_meta am = {.entry = NULL};
+    int rc = check_format(c);
+    if (!rc) rc = stage_model(c, m);
+    if (!rc && !nb_ckpt_meta(c, "averaged"))
+        rc = nb__error(NB_EINVAL, "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
+    if (!rc) rc = parse_averaged(c, m, &am);
+    if (!rc) {
+        const nb_named_tensor *named;
+        nb_module_state(m, &named);
+        copy_model(c, m);
+        for (int i = 0; i < am.n; i++) {
+            nb_tensor *t = named[i].tensor;
+            const nb__ck_entry *e = &c->t[am.entry[i]];
+            nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
+        }
+    }
+    nb__free(am.entry);
+    nb_ckpt_close(c);
+    return rc;
 }

@@ -1,23 +1,38 @@
 /* clip_grad.c - torch.nn.utils.clip_grad_norm_ and clip_grad_value_.
  *   total = norm of the per-tensor norms (max |g| for inf); coef = max_norm / (total + 1e-6),
- *   clamped to 1; every grad is multiplied by coef (always, as PyTorch does). */
+ *   clamped to 1; every grad is multiplied by coef (always, as PyTorch does).
+ * Norms are computed in float32 in the order of PyTorch's kernels, and the coefficient like
+ * PyTorch's 0-dim tensor arithmetic, so the clipped gradients match PyTorch's to the bit. */
 #include <math.h>
 #include "optimizer.h"
 
-static double tensor_norm(const float *g, int64_t n, double p) {
-    if (isinf(p)) {
-        float m = 0.0f;
-        for (int64_t i = 0; i < n; i++) m = fabsf(g[i]) > m || isnan(g[i]) ? fabsf(g[i]) : m;
-        return m;
+/* torch.norm(g, p) of one tensor in PyTorch's order: p = 2 as nb__norm2, p = 1 and other p
+ * as float32 sums in order, inf as the largest |g| (NaN wins). */
+/* max |g|, NaN winning: the bits of a non-negative float order like unsigned integers (NaN
+ * above inf), and an integer max vectorises. */
+static float max_abs(const float *g, int64_t n) {
+    uint32_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(g[i]);
+        uint32_t u;
+        memcpy(&u, &a, sizeof u);
+        m = u > m ? u : m;
     }
-    double s = 0;
-    if (p == 2.0)
-        for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    else if (p == 1.0)
-        for (int64_t i = 0; i < n; i++) s += fabs((double)g[i]);
-    else
-        for (int64_t i = 0; i < n; i++) s += pow(fabs((double)g[i]), p);
-    return p == 2.0 ? sqrt(s) : p == 1.0 ? s : pow(s, 1.0 / p);
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
+}
+
+static float tensor_norm(const float *g, int64_t n, double p) {
+    if (isinf(p)) return max_abs(g, n);
+    if (p == 2.0) return nb__norm2(g, n);
+    float s = 0.0f;
+    if (p == 1.0) {
+        for (int64_t i = 0; i < n; i++) s = s + fabsf(g[i]);
+        return s;
+    }
+    for (int64_t i = 0; i < n; i++) s = s + (float)pow(fabsf(g[i]), p);
+    return powf(s, (float)(1.0 / p));
 }
 
 int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double norm_type,
@@ -25,25 +40,32 @@ int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double n
     if (n < 0 || (n && !params)) return nb__error(NB_EINVAL, "clip_grad_norm_: bad parameter list");
     if (!(norm_type > 0)) return nb__error(NB_EINVAL, "clip_grad_norm_: norm_type must be > 0, got %s",
                                           nb__pyfloat(norm_type, 0));
-    double total = 0;
     int ngrads = 0;
+    for (int i = 0; i < n; i++) ngrads += params[i] && params[i]->grad;
+    if (total_norm) *total_norm = 0.0;
+    if (!ngrads) return NB_OK;
+    /* the norm of the per-tensor norms, as torch.norm(torch.stack(norms), p) */
+    nb__norm2_acc acc;
+    nb__norm2_init(&acc, ngrads);
+    float total = 0.0f;
     for (int i = 0; i < n; i++) {
         if (!params[i] || !params[i]->grad) continue;
-        /* per-tensor norms are rounded to float32, as torch.norm returns them */
-        float tn = (float)tensor_norm(nb_f32(params[i]->grad), params[i]->numel, norm_type);
-        if (isinf(norm_type)) total = tn > total || isnan(tn) ? tn : total;
-        else total += isinf(norm_type) ? 0 : pow(fabs((double)tn), norm_type);
-        ngrads++;
+        float tn = tensor_norm(nb_f32(params[i]->grad), params[i]->numel, norm_type);
+        if (isinf(norm_type)) total = tn > total || tn != tn ? tn : total;
+        else if (norm_type == 2.0) nb__norm2_add(&acc, tn);
+        else if (norm_type == 1.0) total = total + tn;
+        else total = total + (float)pow(tn, norm_type);
     }
-    if (!isinf(norm_type)) total = (float)pow(total, 1.0 / norm_type);
-    if (total_norm) *total_norm = ngrads ? total : 0.0;
-    if (!ngrads) return NB_OK;
+    if (norm_type == 2.0) total = nb__norm2_end(&acc);
+    else if (!isinf(norm_type) && norm_type != 1.0) total = powf(total, (float)(1.0 / norm_type));
+    if (total_norm) *total_norm = total;
     if (error_if_nonfinite && !isfinite(total))
         return nb__error(NB_EINVAL, "The total norm of order %s for gradients from `parameters` is "
                          "non-finite, so it cannot be clipped. To disable this error and scale the "
                          "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`",
                          nb__pyfloat(norm_type, 0));
-    float coef = (float)max_norm / ((float)total + 1e-6f);
+    /* max_norm / (total + 1e-6) with a tensor on the right is reciprocal(total + 1e-6) * max_norm */
+    float coef = 1.0f / (total + 1e-6f) * (float)max_norm;
     if (coef > 1.0f) coef = 1.0f;
     for (int i = 0; i < n; i++) {
         if (!params[i] || !params[i]->grad) continue;

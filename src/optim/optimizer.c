@@ -28,6 +28,46 @@ int nb__check_ge0(const nb_value *hp, int n, const char *name, const char *what)
     return NB_OK;
 }
 
+int nb__check_betas(const nb_value *hp, int n) {
+    for (int i = 0; i < 2; i++) {
+        double b = nb__hp_elem(hp, n, "betas", i);
+        if (!(0.0 <= b && b < 1.0))
+            return nb__error(NB_EINVAL, "Invalid beta parameter at index %d: %s", i, nb__pyfloat(b, 0));
+    }
+    return NB_OK;
+}
+
+float *nb__optim_scratch(nb_optim *o, size_t n) {
+    if (n > o->scratch_len) {
+        float *s = nb__realloc(o->scratch, sizeof(float) * n);
+        if (!s) return NULL;
+        o->scratch = s;
+        o->scratch_len = n;
+    }
+    return o->scratch;
+}
+
+int64_t nb__optim_numel(const nb_optim *o) {
+    int64_t n = 0;
+    for (int g = 0; g < o->ngroups; g++)
+        for (int i = 0; i < o->groups[g].nparams; i++) n += o->groups[g].params[i]->numel;
+    return n;
+}
+
+NB_OPTIM_CLONES
+float nb__norm2(const float *x, int64_t n) {
+    float lane[8] = {0};
+    int64_t m = n - n % 8, i = 0;
+    for (; i < m; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = fmaf(x[i + j], x[i + j], lane[j]);
+    float s = lane[0];
+    for (int j = 1; j < 8; j++) s = s + lane[j];
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) s = s + x[i + j] * x[i + j];
+    for (; i < n; i++) s = fmaf(x[i], x[i], s);
+    return sqrtf(s);
+}
+
 /* ---- construction and groups ------------------------------------------------------------- */
 nb_optim *nb__optim_new(const nb_optim_algo *algo, const nb_value *defaults, int ndefaults,
                         nb_tensor *const *params, int n) {
@@ -180,6 +220,32 @@ int nb_optim_set_elem(nb_optim *o, int g, const char *name, int i, double v) {
     return set_checked(o, g, name, i, v);
 }
 
+int nb_optim_set_value(nb_optim *o, int g, const nb_value *v) {
+    if (!o || !v) return nb__error(NB_EINVAL, "optim_set_value: NULL argument");
+    if (g < 0 || g >= o->ngroups)
+        return nb__error(NB_EINVAL, "%s: no param group %d (it has %d)", o->algo->name, g, o->ngroups);
+    nb_group *gr = &o->groups[g];
+    nb_value *slot = nb__value_find(gr->hp, o->ndefaults, v->name);
+    if (!slot) return nb__error(NB_EINVAL, "%s: param group has no option '%s'", o->algo->name, v->name);
+    const nb_value *def = &o->defaults[slot - gr->hp];
+    bool ok = v->kind == def->kind || (def->kind == NB_VALUE_NUMBER && v->kind == NB_VALUE_INT) ||
+              def->kind == NB_VALUE_NONE || v->kind == NB_VALUE_NONE ||
+              (def->kind == NB_VALUE_LIST && v->kind == NB_VALUE_LIST && v->len == def->len);
+    if (!ok) return nb__error(NB_EINVAL, "%s: option '%s' has the wrong kind of value", o->algo->name, v->name);
+    nb_value nv, old = *slot;
+    if (nb__value_copy(&nv, v)) return NB_ENOMEM;
+    if (nv.kind == NB_VALUE_INT && def->kind == NB_VALUE_NUMBER) nv.kind = NB_VALUE_NUMBER;
+    *slot = nv;
+    int rc = o->algo->validate(gr->hp, o->ndefaults);
+    if (rc) {
+        *slot = old;
+        nb__value_clear(&nv);
+    } else {
+        nb__value_clear(&old);
+    }
+    return rc;
+}
+
 int nb_optim_put(nb_optim *o, int g, const nb_value *v) {
     if (!o || !v || g < 0 || g >= o->ngroups) return nb__error(NB_EINVAL, "optim_put: bad arguments");
     nb_group *gr = &o->groups[g];
@@ -212,20 +278,28 @@ nb_value *nb__state(nb_optim *o, int index, const char *name) {
     return nb__value_find(s->values, s->nvalues, name);
 }
 
-static int state_reserve(nb_param_state *s, int need) {
-    if (need <= s->cap) return NB_OK;
-    int cap = s->cap < NB_STATE_MIN ? NB_STATE_MIN : 2 * s->cap;
-    if (cap < need) cap = need;
-    nb_value *vals = nb__realloc(s->values, sizeof *vals * (size_t)cap);
-    if (!vals) return NB_ENOMEM;
-    s->values = vals;
-    s->cap = cap;
-    return NB_OK;
+void nb__state_remove(nb_optim *o, int index, const char *name) {
+    nb_param_state *s = &o->state[index];
+    nb_value *v = nb__value_find(s->values, s->nvalues, name);
+    if (!v) return;
+    nb__value_clear(v);
+    *v = s->values[--s->nvalues];
+}
+
+static int state_room(const nb_optim *o, int n) {
+    int cap = o->algo->nstate_spec > 4 ? o->algo->nstate_spec : 4;
+    return n > cap ? n : cap;
 }
 
 static nb_value *state_add(nb_optim *o, int index, nb_value v) {
     nb_param_state *s = &o->state[index];
-    if (state_reserve(s, s->nvalues + 1)) return NULL;
+    if (s->nvalues == s->cap) {
+        int cap = state_room(o, 2 * s->cap);
+        nb_value *vals = nb__realloc(s->values, sizeof *vals * (size_t)cap);
+        if (!vals) return NULL;
+        s->values = vals;
+        s->cap = cap;
+    }
     s->values[s->nvalues] = v;
     return &s->values[s->nvalues++];
 }
@@ -318,11 +392,12 @@ void nb_optim_free(nb_optim *o) {
     nb__free(o->groups);
     nb__free(o->state);
     nb__values_free(o->defaults, o->ndefaults);
+    nb__free(o->scratch);
     nb__free(o);
 }
 
 /* ---- state_dict -------------------------------------------------------------------------- */
-static nb_tensor *param_at(const nb_optim *o, int index) {
+nb_tensor *nb__optim_param(const nb_optim *o, int index) {
     for (int g = 0; g < o->ngroups; g++)
         if (index < o->groups[g].first + o->groups[g].nparams)
             return o->groups[g].params[index - o->groups[g].first];
@@ -351,13 +426,14 @@ nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
         const nb_param_state *s = &o->state[i];
         if (!s->nvalues) continue;
         nb_optim_param_state *d = &sd->states[sd->nstates];
-        const nb_tensor *p = param_at(o, i);
+        const nb_tensor *p = nb__optim_param(o, i);
         d->index = i;
         d->ndim = p->ndim;
         memcpy(d->shape, p->shape, sizeof d->shape);
         if (!(d->values = nb__values_copy(s->values, s->nvalues))) goto oom;
         d->nvalues = s->nvalues;
         sd->nstates++;
+        if (o->algo->export_state && o->algo->export_state(o, i, &d->values, &d->nvalues)) goto oom;
     }
     return sd;
 oom:
@@ -377,13 +453,35 @@ void nb_optim_dict_free(nb_optim_dict *sd) {
     nb__free(sd);
 }
 
-static int check_state_value(const nb_optim *o, const nb_tensor *p, int index, const nb_value *v) {
-    if (o->algo->check_state) return o->algo->check_state(p, v);
-    if (v->kind == NB_VALUE_TENSOR && (!v->tensor || !nb_same_shape(v->tensor, p)))
-        return nb__error(NB_ESHAPE, "loaded state dict: state '%s' of parameter %d has shape %s, "
-                         "parameter has shape %s", v->name, index,
-                         v->tensor ? nb__shape(v->tensor, 0) : "None", nb__shape(p, 1));
-    return NB_OK;
+/* The loaded state of one parameter against the algorithm's state spec (and its hook). */
+static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_param_state *ps) {
+    const nb_optim_algo *a = o->algo;
+    for (int j = 0; j < ps->nvalues; j++) {
+        const nb_value *v = &ps->values[j];
+        const nb_state_spec *sp = NULL;
+        for (int k = 0; k < a->nstate_spec; k++)
+            if (!strcmp(a->state_spec[k].name, v->name)) sp = &a->state_spec[k];
+        if (!sp && a->nstate_spec)
+            return nb__error(NB_EFORMAT, "loaded state dict: %s has no state '%s' (parameter %d)",
+                             a->name, v->name, ps->index);
+        nb_state_kind kind = sp ? sp->kind : NB_STATE_LIKE_OR_NONE;
+        if (kind == NB_STATE_OTHER) continue;
+        if (kind == NB_STATE_NUMBER) {
+            if (v->kind != NB_VALUE_NUMBER && v->kind != NB_VALUE_INT)
+                return nb__error(NB_EFORMAT, "loaded state dict: state '%s' of parameter %d must be "
+                                 "a number", v->name, ps->index);
+            continue;
+        }
+        if (v->kind == NB_VALUE_NONE && kind == NB_STATE_LIKE_OR_NONE) continue;
+        if (v->kind != NB_VALUE_TENSOR || !v->tensor || v->tensor->dtype != NB_FLOAT32)
+            return nb__error(NB_EFORMAT, "loaded state dict: state '%s' of parameter %d must be a "
+                             "float32 tensor", v->name, ps->index);
+        if (!nb_same_shape(v->tensor, p))
+            return nb__error(NB_ESHAPE, "loaded state dict: state '%s' of parameter %d has shape "
+                             "%s, parameter has shape %s", v->name, ps->index,
+                             nb__shape(v->tensor, 0), nb__shape(p, 1));
+    }
+    return a->check_state ? a->check_state(o, ps->index, ps->values, ps->nvalues) : NB_OK;
 }
 
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
@@ -425,20 +523,20 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
                            "in no parameter group", ps->index);
             break;
         }
-        const nb_tensor *p = param_at(o, live);
+        const nb_tensor *p = nb__optim_param(o, live);
         if (ps->ndim != p->ndim || memcmp(ps->shape, p->shape, sizeof(int64_t) * (size_t)p->ndim)) {
             rc = nb__error(NB_ESHAPE, "loaded state dict: parameter %d has shape %s, the "
                            "optimizer's parameter has shape %s", ps->index,
                            nb__shape_of(ps->ndim, ps->shape, 0), nb__shape(p, 1));
             break;
         }
-        for (int j = 0; !rc && j < ps->nvalues; j++) rc = check_state_value(o, p, ps->index, &ps->values[j]);
+        if (!rc) rc = check_state(o, p, ps);
         if (!rc && st[live].values) rc = nb__error(NB_EFORMAT, "loaded state dict: parameter %d has two states", ps->index);
-        for (int j = 0; !rc && j < ps->nvalues; j++) {
-            if (state_reserve(&st[live], j + 1)) rc = NB_ENOMEM;
-            else if (nb__value_copy(&st[live].values[j], &ps->values[j])) rc = NB_ENOMEM;
-            else st[live].nvalues = j + 1;
-        }
+        int cap = state_room(o, ps->nvalues);
+        if (!rc && !(st[live].values = nb__calloc((size_t)cap, sizeof(nb_value)))) rc = NB_ENOMEM;
+        for (int j = 0; !rc && j < ps->nvalues; j++, st[live].nvalues++)
+            rc = nb__value_copy(&st[live].values[j], &ps->values[j]);
+        if (!rc) st[live].cap = cap;
     }
     for (int g = 0; !rc && g < o->ngroups; g++) {
         const nb_optim_group_dict *d = &sd->groups[g];

@@ -7,42 +7,31 @@
 #include <math.h>
 #include "optimizer.h"
 
-/* The loop body, specialised below on its flags so each variant is a branch-free vector loop.
- * Negation (maximize) is a multiply by -1: exact, so identical to PyTorch's -grad. */
-static inline __attribute__((always_inline)) void
-sgd_loop(float *restrict p, const float *restrict g, float *restrict buf, int64_t n, float gsign,
-         float neg_lr, float wd, float mom, float one_m_damp, const bool decay, const int mode) {
-    /* mode 0: no momentum, 1: first momentum step, 2: momentum, 3: first nesterov, 4: nesterov */
+/* mode: 0 no momentum, 1 first momentum step (buf = d), 2 momentum */
+NB_ALWAYS_INLINE void sgd_loop(float *restrict p, const float *restrict g, float *restrict buf,
+                               int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
+                               float sign, const int mode, const bool nesterov) {
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] * gsign;
-        if (decay) d = fmaf(p[i], wd, d);
+        float d = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
         if (mode) {
-            float b = (mode == 1 || mode == 3) ? d : fmaf(d, one_m_damp, buf[i] * mom);
+            float b = mode == 1 ? d : fmaf(d, one_m_damp, buf[i] * mom);
             buf[i] = b;
-            d = mode >= 3 ? fmaf(b, mom, d) : b;
+            d = nesterov ? fmaf(b, mom, d) : b;
         }
         p[i] = fmaf(d, neg_lr, p[i]);
     }
 }
 
-NB_FMA_CLONES
+NB_OPTIM_CLONES
 static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
                        bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
                        bool nesterov, bool maximize) {
     float sign = maximize ? -1.0f : 1.0f;
-    int mode = !buf ? 0 : (nesterov ? 3 : 1) + (first ? 0 : 1);
-#define SGD_LOOP(decay, mode) sgd_loop(p, g, buf, n, sign, neg_lr, wd, mom, one_m_damp, decay, mode)
-#define SGD_MODES(decay)                    \
-    switch (mode) {                         \
-    case 0: SGD_LOOP(decay, 0); break;      \
-    case 1: SGD_LOOP(decay, 1); break;      \
-    case 2: SGD_LOOP(decay, 2); break;      \
-    case 3: SGD_LOOP(decay, 3); break;      \
-    default: SGD_LOOP(decay, 4); break;     \
-    }
-    if (wd != 0.0f) SGD_MODES(true) else SGD_MODES(false)
-#undef SGD_MODES
-#undef SGD_LOOP
+    if (!buf) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 0, false);
+    else if (first && nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, true);
+    else if (first) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, false);
+    else if (nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, true);
+    else sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, false);
 }
 
 static int sgd_step(nb_optim *o, nb_group *g) {
@@ -77,7 +66,10 @@ static int sgd_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step};
+static const nb_state_spec sgd_state[] = {{"momentum_buffer", NB_STATE_LIKE_OR_NONE}};
+
+static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step,
+                                       .state_spec = sgd_state, .nstate_spec = 1};
 
 nb_sgd_opts nb_sgd_defaults(void) {
     return (nb_sgd_opts){.lr = 1e-3, .momentum = 0, .dampening = 0, .weight_decay = 0,

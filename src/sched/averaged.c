@@ -132,6 +132,61 @@ int nb_averaged_copy_to(const nb_averaged *a, nb_tensor *const *params, int n) {
     return rc;
 }
 
+/* ---- state_dict --------------------------------------------------------------------------- */
+static const char *kind_name(nb_avg_kind k) { return k == NB_AVG_SWA ? "SWA" : k == NB_AVG_EMA ? "EMA" : "custom"; }
+
+void nb_averaged_dict_free(nb_averaged_dict *sd) {
+    if (!sd) return;
+    for (int i = 0; i < sd->n && sd->tensors; i++) nb_tensor_free(sd->tensors[i]);
+    nb__free(sd->tensors);
+    nb__free(sd);
+}
+
+nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a) {
+    if (!a) return nb__null(NB_EINVAL, "averaged: NULL");
+    nb_averaged_dict *sd = nb__calloc(1, sizeof *sd);
+    if (!sd || !(sd->tensors = nb__calloc((size_t)a->n, sizeof *sd->tensors))) {
+        nb__free(sd);
+        return NULL;
+    }
+    sd->kind = a->o.kind;
+    sd->decay = a->o.kind == NB_AVG_EMA ? a->o.decay : NAN;
+    sd->n_averaged = a->count;
+    sd->n = a->n;
+    for (int i = 0; i < a->n; i++)
+        if (!(sd->tensors[i] = nb_clone(NULL, a->t[i]))) {
+            nb_averaged_dict_free(sd);
+            return NULL;
+        }
+    return sd;
+}
+
+int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd) {
+    if (!a || !sd) return nb__error(NB_EINVAL, "averaged: load_state_dict: NULL argument");
+    if (sd->kind != a->o.kind)
+        return nb__error(NB_EINVAL, "averaged: the state is for %s averaging, this averaged copy does %s",
+                         kind_name(sd->kind), kind_name(a->o.kind));
+    if (sd->kind == NB_AVG_EMA && !(sd->decay == a->o.decay))
+        return nb__error(NB_EINVAL, "averaged: the state is for EMA decay %s, this averaged copy has decay %s",
+                         nb__pyfloat(sd->decay, 0), nb__pyfloat(a->o.decay, 1));
+    if (sd->n_averaged < 0)
+        return nb__error(NB_EINVAL, "averaged: n_averaged must be >= 0, got %lld", (long long)sd->n_averaged);
+    if (sd->n != a->n || (sd->n && !sd->tensors))
+        return nb__error(NB_EINVAL, "averaged: the state has %d tensors, the averaged copy has %d", sd->n, a->n);
+    for (int i = 0; i < a->n; i++) {
+        const nb_tensor *t = sd->tensors[i];
+        if (!t || t->dtype != NB_FLOAT32)
+            return nb__error(NB_EINVAL, "averaged: state tensor %d is NULL or not float32", i);
+        if (!nb_same_shape(t, a->t[i]))
+            return nb__error(NB_ESHAPE, "averaged: state tensor %d has shape %s, the averaged copy has %s", i,
+                             nb__shape(t, 0), nb__shape(a->t[i], 1));
+    }
+    for (int i = 0; i < a->n; i++)
+        memcpy(nb_f32(a->t[i]), nb_f32(sd->tensors[i]), sizeof(float) * (size_t)a->t[i]->numel);
+    a->count = sd->n_averaged;
+    return NB_OK;
+}
+
 void nb_averaged_free(nb_averaged *a) {
     if (!a) return;
     for (int i = 0; i < a->n; i++) nb_tensor_free(a->t[i]);

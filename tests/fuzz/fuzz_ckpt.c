@@ -2,10 +2,11 @@
  *
  * Each input is a checkpoint file (gzip'd or, mostly, the raw safetensors bytes, so mutations
  * reach the header): it is parsed with nb_ckpt_parse, every tensor and metadata entry is read,
- * and it is applied to two live training setups (SGD+momentum with StepLR, Adam with
- * OneCycleLR) with a model, RNG and DataLoader, which must either accept it or reject it without
- * a crash, a leak or a sanitizer report. With NB_FUZZ_SEEDS=<dir> set, the initializer first
- * writes valid checkpoints of both setups there as a seed corpus. */
+ * and it is applied to four live training setups (SGD+momentum with StepLR, Adam with
+ * OneCycleLR, each also with weight averaging: SWA with SWALR, EMA) with a model, RNG and
+ * DataLoader, which must either accept it or reject it without a crash, a leak or a sanitizer
+ * report. With NB_FUZZ_SEEDS=<dir> set, the initializer first writes valid checkpoints of the
+ * setups there as a seed corpus. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,14 @@ typedef struct setup {
     nb_sched *sched;
     nb_loader *ld;
     nb_rng rng;
+    nb_averaged *avg;
+    nb_sched *swalr;
 } setup;
 
-static setup sgd, adam;
+static setup sgd, adam, sgd_swa, adam_ema;
 static nb_tensor *images, *labels;
 
-static void build(setup *s, bool use_adam) {
+static void build(setup *s, bool use_adam, bool averaging) {
     nb_rng_seed(&s->rng, 1);
     s->model = nb_sequential(3, (nb_module *[]){nb_linear_new(4, 3, true, &s->rng), nb_relu_new(),
                                                  nb_linear_new(3, 2, true, &s->rng)});
@@ -55,6 +58,17 @@ static void build(setup *s, bool use_adam) {
     nb_optim_step(s->opt);
     nb_arena_free(ar);
     if (!s->model || !s->opt || !s->ld || !s->sched) abort();
+    if (averaging) {
+        nb_averaged_opts ao = nb_averaged_defaults();
+        if (use_adam) ao.kind = NB_AVG_EMA;
+        s->avg = nb_averaged_new(p, n, &ao);
+        if (!s->avg || nb_averaged_update(s->avg, p, n)) abort();
+        if (!use_adam) {
+            nb_swalr_opts wo = nb_swalr_defaults();
+            wo.swa_lr = 0.05;
+            if (!(s->swalr = nb_swalr(s->opt, &wo)) || nb_sched_step(s->swalr)) abort();
+        }
+    }
 }
 
 /* Save s, then store the gunzip'd bytes in dir/name. */
@@ -63,7 +77,7 @@ static void seed(const setup *s, const char *dir, const char *name, bool weights
     snprintf(tmp, sizeof tmp, "%s/%s.gz", dir, name);
     snprintf(out, sizeof out, "%s/%s", dir, name);
     nb_meta meta[] = {{"note", "seed"}};
-    nb_train_state st = {s->model, s->opt, s->sched, (nb_rng *)&s->rng, s->ld, 1, 4, meta, 1, 0};
+    nb_train_state st = {s->model, s->opt, s->sched, (nb_rng *)&s->rng, s->ld, 1, 4, meta, 1, 0, s->avg, s->swalr};
     if (weights ? nb_weights_save(tmp, s->model, meta, 1) : nb_checkpoint_save(tmp, &st)) return;
     gzFile g = gzopen(tmp, "rb");
     FILE *f = fopen(out, "wb");
@@ -82,19 +96,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     labels = nb_empty(NULL, NB_UINT8, 1, (int64_t[]){7});
     for (int i = 0; i < 28; i++) nb_u8(images)[i] = (uint8_t)(i * 37);
     for (int i = 0; i < 7; i++) nb_u8(labels)[i] = (uint8_t)(i & 1);
-    build(&sgd, false);
-    build(&adam, true);
+    build(&sgd, false, false);
+    build(&adam, true, false);
+    build(&sgd_swa, false, true);
+    build(&adam_ema, true, true);
     const char *dir = getenv("NB_FUZZ_SEEDS");
     if (dir) {
         seed(&sgd, dir, "sgd_steplr", false);
         seed(&adam, dir, "adam_onecycle", false);
         seed(&sgd, dir, "weights", true);
+        seed(&sgd_swa, dir, "sgd_swa_swalr", false);
+        seed(&adam_ema, dir, "adam_ema", false);
     }
     return 0;
 }
 
 static void apply(setup *s, const nb_ckpt *c) {
-    nb_train_state st = {s->model, s->opt, s->sched, &s->rng, s->ld, 0, 0, NULL, 0, 0};
+    nb_train_state st = {s->model, s->opt, s->sched, &s->rng, s->ld, 0, 0, NULL, 0, 0, s->avg, s->swalr};
     nb_ckpt_apply(c, &st);
 }
 
@@ -115,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     apply(&sgd, c);
     apply(&adam, c);
+    apply(&sgd_swa, c);
+    apply(&adam_ema, c);
     nb_train_state only_model = {.model = adam.model};
     nb_ckpt_apply(c, &only_model);
     nb_ckpt_close(c);

@@ -42,6 +42,11 @@ static int set_value(const arg_spec *s, const char *v, char *err, size_t errn) {
 }
 
 int args_parse(int argc, char **argv, int first, const arg_spec *specs, int n, char *err, size_t errn) {
+    return args_parse_marking(argc, argv, first, specs, n, NULL, err, errn);
+}
+
+int args_parse_marking(int argc, char **argv, int first, const arg_spec *specs, int n, bool *set,
+                       char *err, size_t errn) {
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
@@ -67,6 +72,7 @@ int args_parse(int argc, char **argv, int first, const arg_spec *specs, int n, c
             return -1;
         }
         if (set_value(s, v, err, errn)) return -1;
+        if (set) set[s - specs] = true;
     }
     return 0;
 }

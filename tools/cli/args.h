@@ -17,6 +17,9 @@ typedef struct arg_spec {
 
 /* Parse argv[first..argc); on error writes a message to err and returns -1. */
 int args_parse(int argc, char **argv, int first, const arg_spec *specs, int n, char *err, size_t errn);
+/* Same, also setting set[k] for every spec k that appears (set has n entries). */
+int args_parse_marking(int argc, char **argv, int first, const arg_spec *specs, int n, bool *set,
+                       char *err, size_t errn);
 /* Print "  --name VALUE  help" lines for every spec to stdout. */
 void args_usage(const arg_spec *specs, int n);
 /* Parse "a,b,c" into up to max doubles; returns the count or -1. */

@@ -2,6 +2,7 @@
  *   nabla train ... --save F [--save-every N] [--stop-after K]   save at epoch ends
  *   nabla train ... --resume F                                    continue up to --epochs
  *   nabla ckpt inspect F                                          what a checkpoint holds
+ * With --swa-start/--ema the averaged weights and SWALR are saved and restored too.
  *
  * A checkpoint written by `nabla train` also records the flags that shaped the run (model,
  * optimizer, schedule, data, batch, seed, limit) as user metadata "cli.args" (and the model's
@@ -33,13 +34,15 @@ static bool run_only(const char *name) {
     return false;
 }
 
-/* The current values of specs as a JSON array of strings: ["--hidden", "128", ...]. */
-static char *flags_json(const arg_spec *specs, int n, bool all) {
+/* The current values of specs as a JSON array of strings: ["--hidden=128", ...]. With set,
+ * only the flags the user gave (so a resumed run replays its user's words, and a flag renamed
+ * or added later cannot break it); without, every flag (the model's, to rebuild it exactly). */
+static char *flags_json(const arg_spec *specs, int n, const bool *set) {
     cJSON *a = cJSON_CreateArray();
     char buf[64];
     for (int k = 0; a && k < n; k++) {
         const arg_spec *s = &specs[k];
-        if (all && run_only(s->name)) continue;
+        if (set && (!set[k] || run_only(s->name))) continue;
         const char *v = buf;
         switch (s->kind) {
         case ARG_INT: snprintf(buf, sizeof buf, "%ld", *(long *)s->dst); break;
@@ -66,7 +69,7 @@ static char *flags_json(const arg_spec *specs, int n, bool all) {
 
 /* Parse a stored flag list into specs. Strings are copied into a pool that lives as long as
  * the process (ARG_STRING flags keep pointers to them). */
-static int apply_stored(const char *json, const arg_spec *specs, int n, const char *what) {
+static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what) {
     static char pool[16384];
     static size_t used;
     cJSON *a = cJSON_Parse(json);
@@ -84,7 +87,7 @@ static int apply_stored(const char *json, const arg_spec *specs, int n, const ch
         used += len;
     }
     char err[256];
-    if (!rc && args_parse(argc, argv, 0, specs, n, err, sizeof err)) {
+    if (!rc && args_parse_marking(argc, argv, 0, specs, n, set, err, sizeof err)) {
         fprintf(stderr, "nabla: %s: the flags stored in the checkpoint do not parse: %s\n", what, err);
         rc = -1;
     } else if (rc) {
@@ -92,6 +95,32 @@ static int apply_stored(const char *json, const arg_spec *specs, int n, const ch
     }
     cJSON_Delete(a);
     return rc;
+}
+
+/* The "averaged" metadata of a checkpoint, described ("SWA average of 3 updates", "EMA (decay
+ * 0.999) of 40 updates"): 1 if there is one, 0 if not, -1 if the file does not open. */
+int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count) {
+    nb_ckpt *c = nb_ckpt_open(path);
+    if (!c) {
+        fprintf(stderr, "nabla: %s\n", nb_last_error());
+        return -1;
+    }
+    const char *txt = nb_ckpt_meta(c, "averaged");
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *decay = cJSON_GetObjectItemCaseSensitive(j, "decay");
+    const cJSON *na = cJSON_GetObjectItemCaseSensitive(j, "n_averaged");
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "names");
+    *count = cJSON_IsNumber(na) ? (long long)na->valuedouble : 0;
+    char dec[48] = "";
+    char *ds = cJSON_IsNumber(decay) ? cJSON_PrintUnformatted(decay) : NULL; /* shortest exact */
+    if (ds) snprintf(dec, sizeof dec, " (decay %s)", ds);
+    cJSON_free(ds);
+    snprintf(desc, n, "%s%s average of %lld update(s) over %d tensor(s)",
+             cJSON_IsString(kind) ? kind->valuestring : "?", dec, *count, cJSON_GetArraySize(names));
+    cJSON_Delete(j);
+    nb_ckpt_close(c);
+    return txt ? 1 : 0;
 }
 
 int ckpt_cli_model_defaults(const char *path) {
@@ -103,12 +132,12 @@ int ckpt_cli_model_defaults(const char *path) {
     const char *stored = nb_ckpt_meta(c, "user.cli.model");
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    int rc = stored ? apply_stored(stored, mf.specs, mf.n, path) : 0;
+    int rc = stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
     nb_ckpt_close(c);
     return rc;
 }
 
-int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
+int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
     const char *path = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
@@ -121,28 +150,12 @@ int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f) {
         return -1;
     }
     const char *stored = nb_ckpt_meta(c, "user.cli.args");
-    int rc = stored ? apply_stored(stored, f->specs, f->n, path) : 0;
+    int rc = stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
     nb_ckpt_close(c);
     return rc;
 }
 
-static const arg_spec *find_flag(const cli_flags *f, const char *name) {
-    for (int k = 0; k < f->n; k++)
-        if (!strcmp(f->specs[k].name, name)) return &f->specs[k];
-    return NULL;
-}
-
-int ckpt_cli_check(const cli_flags *f) {
-    /* weight averaging keeps state of its own (averaged weights, SWALR) that checkpoints do not
-     * hold yet: refuse rather than resume something else */
-    const arg_spec *swa = find_flag(f, "swa-start"), *ema = find_flag(f, "ema");
-    bool averaging = (swa && swa->kind == ARG_INT && *(long *)swa->dst) ||
-                     (ema && ema->kind == ARG_DOUBLE && !isnan(*(double *)ema->dst));
-    if ((save_path || resume_path) && averaging) {
-        fprintf(stderr, "nabla train: --save/--resume do not cover weight averaging (--swa-start, "
-                        "--ema) yet: its averaged weights would be lost\n");
-        return 2;
-    }
+int ckpt_cli_check(void) {
     if (save_every < 0 || stop_after < 0) {
         fprintf(stderr, "nabla train: --save-every and --stop-after must be >= 0\n");
         return 2;
@@ -157,7 +170,8 @@ int ckpt_cli_check(const cli_flags *f) {
 static nb_train_state state_of(const ckpt_cli_run *r, long epoch) {
     return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = r->rng,
                             .loader = r->ld, .epoch = epoch,
-                            .step = epoch * nb_loader_num_batches(r->ld)};
+                            .step = epoch * nb_loader_num_batches(r->ld), .averaged = r->avg,
+                            .swa_sched = r->swalr};
 }
 
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
@@ -180,7 +194,7 @@ int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, lo
     if (!save_path || !(last || (save_every && epoch % save_every == 0))) return 0;
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    char *all = flags_json(f->specs, f->n, true), *model = flags_json(mf.specs, mf.n, false);
+    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
     nb_meta meta[] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
                       {"cli.model_description", model_cli_describe()}};
     nb_train_state st = state_of(r, epoch);
@@ -264,8 +278,15 @@ static int inspect(const char *path) {
     if (pos) printf("position: %s\n", pos);
     const char *opt = nb_ckpt_meta(c, "optimizer");
     if (opt) print_optimizer(opt);
-    const char *keys[] = {"scheduler", "rng", "loader"};
-    for (int i = 0; i < 3; i++) {
+    if (nb_ckpt_meta(c, "averaged")) {
+        char desc[256];
+        long long count;
+        ckpt_cli_averaged(path, desc, sizeof desc, &count);
+        printf("averaged: %s, tensors \"swa.<name>\"%s\n", desc,
+               count ? "" : " (no update yet: they hold the weights the averaging started from)");
+    }
+    const char *keys[] = {"scheduler", "swa_scheduler", "rng", "loader"};
+    for (int i = 0; i < 4; i++) {
         const char *v = nb_ckpt_meta(c, keys[i]);
         if (v) {
             cJSON *j = cJSON_Parse(v);

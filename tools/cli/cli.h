@@ -11,6 +11,7 @@
 /* A growable table of flags. */
 typedef struct cli_flags {
     arg_spec specs[160];
+    bool set[160]; /* set[k]: spec k was given (on the command line or by a resumed checkpoint) */
     int n;
 } cli_flags;
 
@@ -42,8 +43,11 @@ const char *model_cli_describe(void);
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
 void optim_cli_flags(cli_flags *f);
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
-/* Gradient clipping before each step (--clip); 0 = no clipping. */
+/* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
+/* optimizer.step(); LBFGS gets a closure that re-evaluates this batch (x, y) on model. */
+int optim_cli_step(nb_optim *opt, nb_module *model, nb_tensor *x, nb_tensor *y,
+                   nb_tensor *const *params, int n);
 const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */
@@ -73,23 +77,32 @@ int swa_cli_epoch_end(long epoch);
 int swa_cli_swap(void);
 /* The end-of-epoch schedule step: SWALR's in the SWA phase, else sched_cli_after_epoch. */
 int swa_cli_after_epoch(nb_sched *sched, double test_loss);
+/* The averaged copy and SWALR (NULL when not used), for checkpoints. */
+nb_averaged *swa_cli_averaged(void);
+nb_sched *swa_cli_swalr(void);
+/* After a resume that restored epochs_done epochs: pick the phase up where it was. */
+void swa_cli_resumed(long epochs_done);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
 /* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
-int ckpt_cli_preparse(int argc, char **argv, const cli_flags *f);
-/* Check the checkpoint flags (against the others of f); returns 0 or prints the problem and
- * returns 2. */
-int ckpt_cli_check(const cli_flags *f);
+int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
+/* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
+int ckpt_cli_check(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
+ * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
+int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);
 typedef struct ckpt_cli_run {
     nb_module *model;
     nb_optim *opt;
     nb_sched *sched; /* may be NULL */
     nb_rng *rng;
     nb_loader *ld;
+    nb_averaged *avg;  /* SWA/EMA (may be NULL) */
+    nb_sched *swalr;   /* may be NULL */
 } ckpt_cli_run;
 /* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);

@@ -1,7 +1,9 @@
 /* eval_cli.c - `nabla eval --load FILE`: test loss and accuracy of a saved model.
  * The model is rebuilt from the flags stored in the checkpoint ("cli.model"; model flags on the
  * command line override them), then its weights are loaded: a full checkpoint, a weights file
- * or a converted PyTorch state_dict. --logits writes the test logits as a .npy file. */
+ * or a converted PyTorch state_dict. A checkpoint of a run with --swa-start/--ema is evaluated
+ * with its averaged weights, as `nabla train` reported them (--weights model: the trained
+ * ones); the first line says which. --logits writes the test logits as a .npy file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@ static int write_npy(const char *path, const float *x, int64_t n, int64_t c) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *load = NULL, *data = nb_default_data_dir(), *logits_path = NULL;
+    const char *load = NULL, *data = nb_default_data_dir(), *logits_path = NULL, *weights = "auto";
     long batch = 1000, threads = 1;
     bool help = false;
     cli_flags f = {.n = 0};
@@ -38,6 +40,7 @@ int cmd_eval(int argc, char **argv) {
     model_cli_flags(&f);
     cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 1000)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &threads, "threads (default 1)", NULL});
+    cli_add(&f, (arg_spec){"weights", ARG_STRING, &weights, "auto (averaged SWA/EMA weights when the checkpoint has them), averaged or model", NULL});
     cli_add(&f, (arg_spec){"logits", ARG_STRING, &logits_path, "write the test logits [N, 10] to this .npy file", NULL});
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &help, "this help", NULL});
     char err[256];
@@ -59,6 +62,20 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: --batch and --threads must be positive\n");
         return 2;
     }
+    if (strcmp(weights, "auto") && strcmp(weights, "averaged") && strcmp(weights, "model")) {
+        fprintf(stderr, "nabla eval: --weights must be auto, averaged or model, not %s\n", weights);
+        return 2;
+    }
+    /* which weights: the averaged copy (with at least one update) unless told otherwise */
+    char avg_desc[256];
+    long long avg_count;
+    int has_avg = ckpt_cli_averaged(load, avg_desc, sizeof avg_desc, &avg_count);
+    if (has_avg < 0) return 1;
+    if (!strcmp(weights, "averaged") && !has_avg) {
+        fprintf(stderr, "nabla eval: --weights averaged: %s has no averaged weights\n", load);
+        return 1;
+    }
+    bool use_avg = has_avg && (!strcmp(weights, "averaged") || (!strcmp(weights, "auto") && avg_count > 0));
     if (model_cli_check()) return 2;
     if (nb_set_num_threads((int)threads)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
@@ -82,10 +99,13 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: model: %s\n", nb_last_error());
         goto done;
     }
-    if (nb_weights_load(load, model)) {
+    if (use_avg ? nb_weights_load_averaged(load, model) : nb_weights_load(load, model)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         goto done;
     }
+    if (use_avg) printf("weights: the averaged ones (%s)\n", avg_desc);
+    else if (has_avg) printf("weights: the model's, not its averaged ones (%s)\n", avg_desc);
+    else printf("weights: the model's (no averaged weights in the file)\n");
     nb_loader_opts lo = nb_loader_defaults();
     lo.batch_size = batch;
     lo.shuffle = false;
@@ -100,7 +120,7 @@ int cmd_eval(int argc, char **argv) {
     nb_tensor *x, *y;
     int got;
     while (nb_arena_reset(ar), (got = nb_loader_next(ld, ar, &x, &y)) > 0) {
-        nb_tensor *out = nb_forward(model, ar, model_cli_prepare(ar, x)); /* CNN: [B, 1, H, W] */
+        nb_tensor *out = nb_forward(model, ar, model_cli_prepare(ar, x));
         nb_tensor *l = nb_cross_entropy(ar, out, y, &co), *pred = nb_argmax(ar, out, 1, false);
         if (!l || !pred) {
             got = -1;

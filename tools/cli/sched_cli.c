@@ -51,7 +51,7 @@ void sched_cli_flags(cli_flags *f) {
     cli_add(f, (arg_spec){"threshold-mode", ARG_STRING, &threshold_mode, "plateau: rel | abs (rel)", NULL});
     cli_add(f, (arg_spec){"cooldown", ARG_INT, &cooldown, "plateau: epochs to wait after a decay (0)", NULL});
     cli_add(f, (arg_spec){"min-lr", ARG_DOUBLE, &min_lr, "plateau: lowest lr (0)", NULL});
-    cli_add(f, (arg_spec){"eps", ARG_DOUBLE, &eps, "plateau: smallest decay applied (1e-8)", NULL});
+    cli_add(f, (arg_spec){"plateau-eps", ARG_DOUBLE, &eps, "plateau: smallest decay applied (1e-8)", NULL});
     cli_add(f, (arg_spec){"warmup", ARG_INT, &warmup, "ramp the lr up linearly over N epochs first, then run the "
                           "schedule (SequentialLR; per-epoch schedules)", NULL});
     cli_add(f, (arg_spec){"warmup-factor", ARG_DOUBLE, &warmup_factor, "lr factor at the start of the warmup (0.1)", NULL});

@@ -3,7 +3,8 @@
  *                   after every epoch (AveragedModel); with --swa-lr, SWALR takes over the lr
  *                   from then on (its anneal starts at the end of epoch E)
  *   --ema DECAY     exponential moving average of the weights, updated after every batch
- * The test loss/accuracy printed per epoch are those of the averaged weights once there are any. */
+ * The test loss/accuracy printed per epoch are those of the averaged weights once there are any.
+ * Checkpoints (ckpt_cli.c) save and restore the averaged copy and SWALR with the rest. */
 #include <math.h>
 #include <stdio.h>
 #include "cli.h"
@@ -78,6 +79,16 @@ int swa_cli_epoch_end(long epoch) {
     if (!avg || !swa_start || epoch < swa_start) return 0;
     if (swalr) swa_phase = true;
     return nb_averaged_update(avg, params_, nparams_);
+}
+
+nb_averaged *swa_cli_averaged(void) { return avg; }
+nb_sched *swa_cli_swalr(void) { return swalr; }
+
+void swa_cli_resumed(long epochs_done) {
+    swa_phase = swalr && swa_start && epochs_done >= swa_start;
+    if (avg)
+        printf("averaging resumed: %lld update(s) averaged so far%s\n", (long long)nb_averaged_count(avg),
+               swa_phase ? ", SWALR drives the lr" : "");
 }
 
 int swa_cli_swap(void) { return avg && nb_averaged_count(avg) ? nb_averaged_swap(avg, params_, nparams_) : 0; }

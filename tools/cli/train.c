@@ -103,14 +103,14 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"batch", ARG_INT, &c.batch, "batch size (default 64)", NULL});
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
-    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads for every pool, OpenBLAS's included (default 1)", NULL});
+    cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
     ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
     if (ckpt_cli_preparse(argc, argv, &f)) return 2;
-    if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
+    if (args_parse_marking(argc, argv, 2, f.specs, f.n, f.set, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         return 2;
     }
@@ -123,11 +123,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
         return 2;
     }
-    if (c.threads < 1 || c.threads > 1024) {
-        fprintf(stderr, "nabla train: --threads must be between 1 and 1024, got %ld\n", c.threads);
+    if (c.threads < 1 || c.threads > 64) {
+        fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check(&f)) return 2;
+    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -175,9 +175,10 @@ int cmd_train(int argc, char **argv) {
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
-    ckpt_cli_run ck = {model, opt, sched, &rng, ld};
+    ckpt_cli_run ck = {model, opt, sched, &rng, ld, swa_cli_averaged(), swa_cli_swalr()};
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
+    if (first_epoch > 1) swa_cli_resumed(first_epoch - 1);
     /* a resumed run continues the metrics file of the run it resumes */
     if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
@@ -202,7 +203,8 @@ int cmd_train(int argc, char **argv) {
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || optim_cli_clip(params, np) || nb_optim_step(opt) ||
+            if (nb_backward(loss) || optim_cli_clip(params, np) ||
+                optim_cli_step(opt, model, x, y, params, np) ||
                 swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;

@@ -1,0 +1,193 @@
+/* adafactor.c - torch.optim.Adafactor as PyTorch 2.5 defines it (Shazeer & Stern, with
+ * PyTorch's use of lr and eps1), single-tensor path.
+ *
+ *   g = maximize ? -g : g;  t += 1;  w = t^beta2_decay (= 1 - beta2_t)
+ *   rho = min(lr, 1/sqrt(t));  alpha = max(eps2, RMS(p)) rho;  wd: p *= 1 - lr wd
+ *   dim >= 2 (factored over the last two dims, R rows x C columns):
+ *     row = lerp(row, mean_j g^2, w)  [.., R, 1];  col = lerp(col, mean_i g^2, w)  [.., 1, C]
+ *     v = row col / max(mean_i row, eps1)
+ *   else: v = lerp(v, g^2, w)
+ *   u = g / sqrt(max(v, eps1^2));  p -= alpha / max(1, RMS(u) / d) u
+ * eps1 None (NAN here) is float32's machine epsilon. Means of g^2 are computed as PyTorch does,
+ * through a norm: (||g||_2)^2 / count, rounded to float32 at each step.
+ * Norms and means are computed in float32 in the order of PyTorch's kernels.
+ * The update is written to the optimizer's workspace first (its norm scales it), then applied:
+ * 4 vectorised passes per tensor (|p|, statistics and u, |u|, p += a u). */
+#include <float.h>
+#include <math.h>
+#include "optimizer.h"
+
+/* torch.lerp on float32 (weight cast to float; the two-sided form PyTorch uses). */
+static inline float lerpf(float a, float b, float w) {
+    return fabsf(w) < 0.5f ? fmaf(w, b - a, a) : fmaf(-(b - a), 1.0f - w, b);
+}
+
+/* u = g / sqrt(max(v, eps1^2)) as var_estimate.clamp_(min=eps1^2).rsqrt_().mul_(g) */
+static inline float update(float g, float v, float eps_sq) {
+    return 1.0f / sqrtf(v < eps_sq ? eps_sq : v) * g;
+}
+
+/* Vector (or 0-d) parameter: v = lerp(v, g^2, w) and the update u. */
+NB_OPTIM_CLONES
+static void vec_update(const float *restrict g, float *restrict v, float *restrict u, int64_t n,
+                       float sign, float w, float eps_sq) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = sign * g[i];
+        float vi = lerpf(v[i], gi * gi, w);
+        v[i] = vi;
+        u[i] = update(gi, vi, eps_sq);
+    }
+}
+
+/* Statistics of a factored slice [R, C]: row and column means of g^2 through their norms, as
+ * PyTorch computes them, folded into row and col with lerp. */
+NB_OPTIM_CLONES
+static void factored_stats(const float *restrict g, float *restrict row, float *restrict col,
+                           float *restrict colacc, int64_t R, int64_t C, float w) {
+    for (int64_t j = 0; j < C; j++) colacc[j] = 0.0f;
+    for (int64_t r = 0; r < R; r++) {
+        float nrm = nb__norm2(g + r * C, C);
+        row[r] = lerpf(row[r], nrm * nrm / (float)C, w);
+        for (int64_t j = 0; j < C; j++) colacc[j] = fmaf(g[r * C + j], g[r * C + j], colacc[j]);
+    }
+    for (int64_t j = 0; j < C; j++) {
+        float nrm = sqrtf(colacc[j]);
+        col[j] = lerpf(col[j], nrm * nrm / (float)R, w);
+    }
+}
+
+/* Row r of a factored slice: u = g / sqrt(max(row col / mean, eps1^2)). */
+NB_OPTIM_CLONES
+static void row_update(const float *restrict g, const float *restrict col, float *restrict u,
+                       int64_t C, float sign, float row, float rmean, float eps_sq) {
+    for (int64_t j = 0; j < C; j++) u[j] = update(sign * g[j], row * col[j] / rmean, eps_sq);
+}
+
+NB_OPTIM_CLONES
+static void apply(float *restrict p, const float *restrict u, int64_t n, float decay, float neg_step) {
+    for (int64_t i = 0; i < n; i++) p[i] = fmaf(u[i], neg_step, p[i] * decay);
+}
+
+/* mean_i row_var clamped to eps1 (torch: row_var.mean(dim=-2).clamp_(min=eps1)) */
+static float row_mean(const float *rb, int64_t R, float eps1) {
+    float m = 0.0f;
+    for (int64_t r = 0; r < R; r++) m += rb[r];
+    m /= (float)R;
+    return m < eps1 ? eps1 : m;
+}
+
+static int adafactor_step(nb_optim *o, nb_group *g) {
+    double lr = nb__g(g, "lr"), beta2_decay = nb__g(g, "beta2_decay");
+    double eps1 = nb__ge(g, "eps", 0), eps2 = nb__ge(g, "eps", 1), dclip = nb__g(g, "d");
+    double wd = nb__g(g, "weight_decay");
+    bool maximize = nb__gb(g, "maximize");
+    if (isnan(eps1)) eps1 = FLT_EPSILON;
+    const float sign = maximize ? -1.0f : 1.0f, eps_sq = (float)(eps1 * eps1);
+    const float decay = wd != 0 ? (float)(1.0 - lr * wd) : 1.0f;
+    for (int i = 0; i < g->nparams; i++) {
+        nb_tensor *p = g->params[i];
+        if (!p->grad) continue;
+        int idx = g->first + i;
+        bool factored = p->ndim > 1;
+        int64_t C = factored ? p->shape[p->ndim - 1] : 0, R = factored ? p->shape[p->ndim - 2] : 0;
+        int64_t RC = R * C, B = factored && RC > 0 ? p->numel / RC : 0;
+        float *row = NULL, *col = NULL, *var = NULL;
+        if (factored) {
+            int64_t rs[NB_MAX_DIMS], cs[NB_MAX_DIMS];
+            memcpy(rs, p->shape, sizeof rs);
+            memcpy(cs, p->shape, sizeof cs);
+            rs[p->ndim - 1] = 1;
+            cs[p->ndim - 2] = 1;
+            nb_tensor rt = {.ndim = p->ndim}, ct = {.ndim = p->ndim};
+            memcpy(rt.shape, rs, sizeof rs);
+            memcpy(ct.shape, cs, sizeof cs);
+            row = nb__state_tensor(o, idx, "row_var", &rt, 0.0f);
+            col = nb__state_tensor(o, idx, "col_var", &ct, 0.0f);
+        } else {
+            var = nb__state_tensor(o, idx, "variance", p, 0.0f);
+        }
+        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0);
+        if (!step || (factored ? !row || !col : !var)) return NB_ENOMEM;
+        double t = nb__step_inc(step);
+        float w = (float)pow(t, beta2_decay);
+        double rho = 1.0 / sqrt(t) < lr ? 1.0 / sqrt(t) : lr;
+        float *pd = nb_f32(p);
+        const float *gd = nb_f32(p->grad);
+        double p_rms = nb__norm2(pd, p->numel) / sqrt((double)p->numel);
+        double alpha = (p_rms > eps2 ? p_rms : eps2) * rho;
+        /* the update u goes to the optimizer's workspace: its norm is needed before applying it */
+        float *u = nb__optim_scratch(o, (size_t)(p->numel + C));
+        if (!u) return NB_ENOMEM;
+        if (!factored) {
+            vec_update(gd, var, u, p->numel, sign, w, eps_sq);
+        } else {
+            float *colacc = u + p->numel;
+            for (int64_t b = 0; b < B; b++) {
+                const float *gb = gd + b * R * C;
+                float *rb = row + b * R, *cb = col + b * C;
+                factored_stats(gb, rb, cb, colacc, R, C, w);
+                float rmean = row_mean(rb, R, (float)eps1);
+                for (int64_t r = 0; r < R; r++)
+                    row_update(gb + r * C, cb, u + b * R * C + r * C, C, sign, rb[r], rmean, eps_sq);
+            }
+        }
+        double u_rms = nb__norm2(u, p->numel) / (sqrt((double)p->numel) * dclip);
+        apply(pd, u, p->numel, decay, (float)(-alpha / (u_rms > 1.0 ? u_rms : 1.0)));
+    }
+    return NB_OK;
+}
+
+static int adafactor_validate(const nb_value *hp, int n) {
+    double lr = nb__hp(hp, n, "lr"), b2d = nb__hp(hp, n, "beta2_decay");
+    double e1 = nb__hp_elem(hp, n, "eps", 0), e2 = nb__hp_elem(hp, n, "eps", 1);
+    double d = nb__hp(hp, n, "d"), wd = nb__hp(hp, n, "weight_decay");
+    if (!(0.0 <= lr)) return nb__error(NB_EINVAL, "Learning rate should be >= 0 but is: %s", nb__pyfloat(lr, 0));
+    if (!(0.0 >= b2d)) return nb__error(NB_EINVAL, "beta2_decay should be <= 0 but is: %s", nb__pyfloat(b2d, 0));
+    if (!isnan(e1) && !(0.0 <= e1))
+        return nb__error(NB_EINVAL, "epsilon1 should be >= 0 but is: %s", nb__pyfloat(e1, 0));
+    if (!(0.0 <= e2)) return nb__error(NB_EINVAL, "epsilon2 should be >= 0 but is: %s", nb__pyfloat(e2, 0));
+    if (!(1.0 <= d)) return nb__error(NB_EINVAL, "Clipping threshold d should be >= 1 but is: %s", nb__pyfloat(d, 0));
+    if (!(0.0 <= wd)) return nb__error(NB_EINVAL, "weight_decay should be >= 0 but is: %s", nb__pyfloat(wd, 0));
+    return NB_OK;
+}
+
+/* row_var [.., R, 1] and col_var [.., 1, C] of a parameter with 2 or more dimensions. */
+static int adafactor_check_state(const nb_optim *o, int index, const nb_value *vals, int nv) {
+    const nb_tensor *p = nb__optim_param(o, index);
+    static const char *names[] = {"row_var", "col_var"};
+    for (int k = 0; k < 2; k++) {
+        const nb_value *v = nb__value_cfind(vals, nv, names[k]);
+        if (!v) continue;
+        bool ok = p->ndim > 1 && v->kind == NB_VALUE_TENSOR && v->tensor &&
+                  v->tensor->dtype == NB_FLOAT32 && v->tensor->ndim == p->ndim;
+        for (int d = 0; ok && d < p->ndim; d++)
+            ok = v->tensor->shape[d] == (d == p->ndim - 1 - k ? 1 : p->shape[d]);
+        if (!ok)
+            return nb__error(NB_ESHAPE, "loaded state dict: state '%s' of parameter %d does not "
+                             "fit a parameter of shape %s", names[k], index, nb__shape(p, 0));
+    }
+    return NB_OK;
+}
+
+static const nb_state_spec adafactor_state[] = {{"step", NB_STATE_NUMBER},
+                                                {"row_var", NB_STATE_OTHER},
+                                                {"col_var", NB_STATE_OTHER},
+                                                {"variance", NB_STATE_LIKE}};
+
+static const nb_optim_algo adafactor_algo = {.name = "Adafactor", .validate = adafactor_validate,
+                                             .step_group = adafactor_step,
+                                             .state_spec = adafactor_state, .nstate_spec = 4,
+                                             .check_state = adafactor_check_state};
+
+nb_adafactor_opts nb_adafactor_defaults(void) {
+    return (nb_adafactor_opts){.lr = 1e-2, .beta2_decay = -0.8, .eps1 = NAN, .eps2 = 1e-3,
+                               .d = 1.0, .weight_decay = 0.0, .maximize = false};
+}
+
+nb_optim *nb_adafactor(nb_tensor *const *params, int n, const nb_adafactor_opts *opts) {
+    nb_adafactor_opts o = opts ? *opts : nb_adafactor_defaults();
+    nb_value d[] = {nb_num("lr", o.lr), nb_num("beta2_decay", o.beta2_decay),
+                    nb_pair("eps", o.eps1, o.eps2), nb_num("d", o.d),
+                    nb_num("weight_decay", o.weight_decay), nb_bool("maximize", o.maximize)};
+    return nb__optim_new(&adafactor_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+}

@@ -1,0 +1,137 @@
+/* bench_optim.c - time one optimizer step over the parameters of a 784-256-128-10 MLP
+ * (235,146 parameters in nabla's slab), for every optimizer, 1 thread.
+ *
+ * Gradients are fixed random values (the step is what is timed, not the backward). For each
+ * optimizer: construct with PyTorch's defaults (SGD: lr 0.1, momentum 0.9, as the training
+ * recipe), 20 warm-up steps, then `runs` timings of `steps` steps each; prints the median
+ * microseconds per step. LBFGS's step calls its closure (which copies the fixed gradients in
+ * and returns a constant loss: two calls per step) - the same closure as tools/bench_optim.py.
+ *
+ *   build/bench_optim [--runs 7] [--steps 200] [--only NAME]
+ * Output: one line per optimizer, "name  median_us  min_us". tools/bench_optim.py runs it next
+ * to PyTorch and prints the ratio. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "nabla.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct bench {
+    nb_tensor **params;
+    nb_tensor **grads; /* fixed gradient values */
+    int n;
+} bench;
+
+static void set_grads(bench *b) {
+    for (int i = 0; i < b->n; i++) nb_backward_grad(b->params[i], b->grads[i]);
+}
+
+static double closure(void *user) {
+    bench *b = user;
+    for (int i = 0; i < b->n; i++) /* p.grad.copy_(g) */
+        memcpy(b->params[i]->grad->data, b->grads[i]->data, sizeof(float) * (size_t)b->grads[i]->numel);
+    return 1.0;
+}
+
+static nb_optim *make(const char *name, nb_tensor **p, int n) {
+#define DEF(algo) do { nb_##algo##_opts o = nb_##algo##_defaults(); return nb_##algo(p, n, &o); } while (0)
+    if (!strcmp(name, "sgd")) {
+        nb_sgd_opts o = nb_sgd_defaults();
+        o.lr = 0.1;
+        o.momentum = 0.9;
+        return nb_sgd(p, n, &o);
+    }
+    if (!strcmp(name, "adam")) DEF(adam);
+    if (!strcmp(name, "adamw")) DEF(adamw);
+    if (!strcmp(name, "rmsprop")) DEF(rmsprop);
+    if (!strcmp(name, "adagrad")) DEF(adagrad);
+    if (!strcmp(name, "adadelta")) DEF(adadelta);
+    if (!strcmp(name, "adamax")) DEF(adamax);
+    if (!strcmp(name, "nadam")) DEF(nadam);
+    if (!strcmp(name, "radam")) DEF(radam);
+    if (!strcmp(name, "asgd")) DEF(asgd);
+    if (!strcmp(name, "rprop")) DEF(rprop);
+    if (!strcmp(name, "lbfgs")) DEF(lbfgs);
+    if (!strcmp(name, "adafactor")) DEF(adafactor);
+#undef DEF
+    return NULL;
+}
+
+static const char *names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax",
+                              "nadam", "radam", "asgd", "rprop", "lbfgs", "adafactor"};
+
+int main(int argc, char **argv) {
+    int runs = 7, steps = 200;
+    const char *only = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+    }
+    if (runs < 1 || runs > 100 || steps < 1) {
+        fprintf(stderr, "bench_optim: bad --runs/--steps\n");
+        return 2;
+    }
+    nb_set_num_threads(1);
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_sequential(5, (nb_module *[]){nb_linear_new(784, 256, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(256, 128, true, &rng), nb_relu_new(),
+                                                     nb_linear_new(128, 10, true, &rng)});
+    if (!m) {
+        fprintf(stderr, "bench_optim: %s\n", nb_last_error());
+        return 1;
+    }
+    nb_tensor *params[8], *grads[8];
+    int n = nb_module_parameters(m, params, 8);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        grads[i] = nb_normal(NULL, params[i]->ndim, params[i]->shape, 0.0f, 0.01f, &rng);
+        total += params[i]->numel;
+    }
+    bench b = {params, grads, n};
+    printf("# nabla %s, %lld parameters in %d tensors, median of %d runs x %d steps, 1 thread\n",
+           nb_version(), (long long)total, n, runs, steps);
+    double t[100];
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (only && strcmp(only, names[k])) continue;
+        bool lbfgs = !strcmp(names[k], "lbfgs");
+        nb_optim *o = make(names[k], params, n);
+        if (!o) {
+            fprintf(stderr, "bench_optim: %s: %s\n", names[k], nb_last_error());
+            return 1;
+        }
+        set_grads(&b);
+        for (int s = 0; s < 20; s++)
+            if (lbfgs ? nb_optim_step_closure(o, closure, &b, NULL) : nb_optim_step(o)) {
+                fprintf(stderr, "bench_optim: %s: %s\n", names[k], nb_last_error());
+                return 1;
+            }
+        for (int r = 0; r < runs; r++) {
+            double t0 = now();
+            for (int s = 0; s < steps; s++) {
+                if (lbfgs) nb_optim_step_closure(o, closure, &b, NULL);
+                else nb_optim_step(o);
+            }
+            t[r] = (now() - t0) / steps * 1e6;
+        }
+        qsort(t, (size_t)runs, sizeof t[0], cmp);
+        printf("%-10s %9.1f %9.1f\n", names[k], t[runs / 2], t[0]);
+        fflush(stdout);
+        nb_optim_free(o);
+    }
+    for (int i = 0; i < n; i++) nb_tensor_free(grads[i]);
+    nb_module_free(m);
+    return 0;
+}
