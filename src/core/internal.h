@@ -20,9 +20,13 @@
 /* Hot float loops that must round like PyTorch use fmaf (one rounding for add_(x, alpha)).
  * Without FMA hardware enabled at compile time fmaf is a slow libm call, so such loops are
  * also compiled for x86-64-v3 (AVX2+FMA) and picked at load time. GCC only: clang (14) names
- * the dispatcher of a cloned function f "f.ifunc", so calls from other files do not link. */
+ * the dispatcher of a cloned function f "f.ifunc", so calls from other files do not link; every
+ * *_CLONES macro of nabla (NB_OPTIM_CLONES too) steps aside when NB_NO_TARGET_CLONES is set. */
+#if defined(__clang__) && !defined(NB_NO_TARGET_CLONES)
+#define NB_NO_TARGET_CLONES
+#endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && defined(__linux__) && \
-    !defined(NB_NO_TARGET_CLONES) && !defined(__clang__)
+    !defined(NB_NO_TARGET_CLONES)
 #define NB_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define NB_FMA_CLONES
