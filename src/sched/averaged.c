@@ -143,7 +143,7 @@ void nb_averaged_dict_free(nb_averaged_dict *sd) {
 }
 
 nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a) {
-    if (!a) return nb__null(NB_EINVAL, "averaged: NULL");
+    if (!a) return nb__null(NB_EINVAL, "averaged_state_dict: the averaged copy is NULL");
     nb_averaged_dict *sd = nb__calloc(1, sizeof *sd);
     if (!sd || !(sd->tensors = nb__calloc((size_t)a->n, sizeof *sd->tensors))) {
         nb__free(sd);
@@ -162,7 +162,8 @@ nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a) {
 }
 
 int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd) {
-    if (!a || !sd) return nb__error(NB_EINVAL, "averaged: load_state_dict: NULL argument");
+    if (!a || !sd)
+        return nb__error(NB_EINVAL, "averaged_load_state_dict: the %s is NULL", a ? "state dict" : "averaged copy");
     if (sd->kind != a->o.kind)
         return nb__error(NB_EINVAL, "averaged: the state is for %s averaging, this averaged copy does %s",
                          kind_name(sd->kind), kind_name(a->o.kind));
@@ -175,8 +176,10 @@ int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd) {
         return nb__error(NB_EINVAL, "averaged: the state has %d tensors, the averaged copy has %d", sd->n, a->n);
     for (int i = 0; i < a->n; i++) {
         const nb_tensor *t = sd->tensors[i];
-        if (!t || t->dtype != NB_FLOAT32)
-            return nb__error(NB_EINVAL, "averaged: state tensor %d is NULL or not float32", i);
+        if (!t) return nb__error(NB_EINVAL, "averaged: state tensor %d is NULL", i);
+        if (t->dtype != NB_FLOAT32)
+            return nb__error(NB_EINVAL, "averaged: state tensor %d must be float32, got %s", i,
+                             nb__dtype_name(t->dtype));
         if (!nb_same_shape(t, a->t[i]))
             return nb__error(NB_ESHAPE, "averaged: state tensor %d has shape %s, the averaged copy has %s", i,
                              nb__shape(t, 0), nb__shape(a->t[i], 1));
