@@ -251,6 +251,7 @@ nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a);
 /* Restore a saved state into an averaged copy of the same kind (and EMA decay) over as many
  * tensors of the same shapes; n_averaged >= 0. On any error nothing changes. */
 int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd);
+/* Free a state dict and its tensors (NULL is a no-op). */
 void nb_averaged_dict_free(nb_averaged_dict *sd);
 
 #ifdef __cplusplus
