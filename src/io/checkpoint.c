@@ -404,7 +404,7 @@ static cJSON *parse_meta(const nb_ckpt *c, const char *key, bool required, int *
                                       "\"%s\" is missing)", key, key);
         return NULL;
     }
-    cJSON *j = cJSON_ParseWithLength(txt, strlen(txt));
+    cJSON *j = nb__json_parse(txt, strlen(txt), NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         *rc = nb__error(NB_EFORMAT, "checkpoint: metadata \"%s\" is not a JSON object", key);

@@ -16,6 +16,16 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "io_internal.h"
+#include <pthread.h>
+
+static pthread_mutex_t json_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cJSON *nb__json_parse(const char *txt, size_t n, const char **end) {
+    pthread_mutex_lock(&json_lock);
+    cJSON *j = cJSON_ParseWithLengthOpts(txt, n, end, 0);
+    pthread_mutex_unlock(&json_lock);
+    return j;
+}
 
 /* ---- dtypes ------------------------------------------------------------------------------ */
 static const struct {
@@ -257,7 +267,7 @@ static int parse_header(nb_ckpt *c, const char *what, const char *hdr, size_t n)
     cJSON *root = NULL;
     if (n < 2 || hdr[0] != '{')
         FAIL(NB_EFORMAT, "checkpoint: %s: header is not a JSON object", what);
-    root = cJSON_ParseWithLengthOpts(hdr, n, &end, 0);
+    root = nb__json_parse(hdr, n, &end);
     if (!root || !cJSON_IsObject(root))
         FAIL(NB_EFORMAT, "checkpoint: %s: header is not valid JSON (error near byte %lld of %zu)",
              what, end && end >= hdr ? (long long)(end - hdr) : -1LL, n);
