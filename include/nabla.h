@@ -15,7 +15,8 @@
  *   nb_status) with a message from nb_last_error(); user mistakes never abort;
  * - it never closes, frees or keeps what the caller owns beyond the call;
  * - distinct models/optimizers/arenas may be used on distinct threads; the only global state
- *   is thread-local (last error, grad mode) and the allocator hooks, set once before first use;
+ *   is thread-local (last error, grad mode) or process-wide settings: the allocator hooks, set
+ *   once before first use, and the thread pool with its size (nb_set_num_threads);
  * - every object has one constructor and one *_free; freeing NULL is a no-op;
  * - the shared library carries a soversion; NB_VERSION_* and nb_version() tell versions apart.
  */

@@ -86,7 +86,7 @@ typedef struct opts {
 } opts;
 
 static int parse(int argc, char **argv, opts *o) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -114,7 +114,6 @@ static int parse(int argc, char **argv, opts *o) {
             fprintf(stderr, "backprop: --steps must be >= 1, --lr > 0, --hidden 1..%d\n", MAXH);
             return 2;
         }
-        i++;
     }
     return 0;
 }

@@ -15,7 +15,9 @@
  *                 [--steps 0] [--sample-every 100] [--sample-len 200] [--temperature 0.8]
  *                 [--seed 0] [--threads 1]
  * Default text: /usr/share/dict/words (Debian: apt-get install wamerican). */
+#include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,25 @@ static int die(const char *what) {
     return 1;
 }
 
+/* A whole string as a number (false for "", "12x", out of range). */
+static bool int_arg(const char *v, long *out) {
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno) return false;
+    *out = n;
+    return true;
+}
+
+static bool num_arg(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno) return false;
+    *out = d;
+    return true;
+}
+
 static int parse(int argc, char **argv, opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -48,24 +69,29 @@ static int parse(int argc, char **argv, opts *o) {
             return -1;
         }
         i++;
+        bool bad = false;
         if (!strcmp(a, "--text")) o->text = v;
         else if (!strcmp(a, "--optim")) o->optim = v;
-        else if (!strcmp(a, "--hidden")) o->hidden = atol(v);
-        else if (!strcmp(a, "--layers")) o->layers = atol(v);
-        else if (!strcmp(a, "--embed")) o->embed = atol(v);
-        else if (!strcmp(a, "--seq")) o->seq = atol(v);
-        else if (!strcmp(a, "--batch")) o->batch = atol(v);
-        else if (!strcmp(a, "--steps")) o->steps = atol(v);
-        else if (!strcmp(a, "--sample-every")) o->sample_every = atol(v);
-        else if (!strcmp(a, "--sample-len")) o->sample_len = atol(v);
-        else if (!strcmp(a, "--seed")) o->seed = atol(v);
-        else if (!strcmp(a, "--threads")) o->threads = atol(v);
-        else if (!strcmp(a, "--lr")) o->lr = atof(v);
-        else if (!strcmp(a, "--clip")) o->clip = atof(v);
-        else if (!strcmp(a, "--seconds")) o->seconds = atof(v);
-        else if (!strcmp(a, "--temperature")) o->temperature = atof(v);
+        else if (!strcmp(a, "--hidden")) bad = !int_arg(v, &o->hidden);
+        else if (!strcmp(a, "--layers")) bad = !int_arg(v, &o->layers);
+        else if (!strcmp(a, "--embed")) bad = !int_arg(v, &o->embed);
+        else if (!strcmp(a, "--seq")) bad = !int_arg(v, &o->seq);
+        else if (!strcmp(a, "--batch")) bad = !int_arg(v, &o->batch);
+        else if (!strcmp(a, "--steps")) bad = !int_arg(v, &o->steps);
+        else if (!strcmp(a, "--sample-every")) bad = !int_arg(v, &o->sample_every);
+        else if (!strcmp(a, "--sample-len")) bad = !int_arg(v, &o->sample_len);
+        else if (!strcmp(a, "--seed")) bad = !int_arg(v, &o->seed);
+        else if (!strcmp(a, "--threads")) bad = !int_arg(v, &o->threads);
+        else if (!strcmp(a, "--lr")) bad = !num_arg(v, &o->lr);
+        else if (!strcmp(a, "--clip")) bad = !num_arg(v, &o->clip);
+        else if (!strcmp(a, "--seconds")) bad = !num_arg(v, &o->seconds);
+        else if (!strcmp(a, "--temperature")) bad = !num_arg(v, &o->temperature);
         else {
             fprintf(stderr, "char_rnn: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
+        if (bad) { /* atol/atof made "abc" a silent 0 */
+            fprintf(stderr, "char_rnn: %s: '%s' is not a number\n", a, v);
             return -1;
         }
     }

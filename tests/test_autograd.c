@@ -216,7 +216,7 @@ START_TEST(test_gradcheck) {
     ck_assert(o.eps == 1e-2 && o.atol == 1e-2 && o.rtol == 1e-2);
     o.eps = 0;
     ck_assert_int_eq(nb_gradcheck(f_good, 2, x, NULL, &o), NB_EINVAL);
-    ck_assert_str_eq(nb_last_error(), "gradcheck: eps must be > 0 and atol, rtol >= 0");
+    ck_assert_str_eq(nb_last_error(), "gradcheck: eps must be > 0 and atol, rtol >= 0, got eps 0, atol 0.01, rtol 0.01");
     nb_tensor *nl = nb_mul_scalar(ar, y, 2); /* not a leaf */
     ck_assert_int_eq(nb_gradcheck(f_wrong, 1, &nl, NULL, NULL), NB_EINVAL);
     ck_assert_str_eq(nb_last_error(), "gradcheck: input 0 must be a float32 leaf tensor");
@@ -321,6 +321,188 @@ START_TEST(test_null_arena) {
 }
 END_TEST
 
+/* ---- a fresh gradient buffer is write-only ----------------------------------------------
+ * nb__grad hands a backward an uninitialised buffer with beta 0: the backward must write it,
+ * never scale what is there (0 * NaN is NaN). Here every op reads intermediates (leaf * 1),
+ * whose gradient buffers come from an arena that held NaN before its reset; the forward
+ * outputs land there too. Every leaf gradient (and the loss) must come out finite. */
+typedef nb_tensor *(*poison_fn)(nb_arena *ar, nb_tensor *const *x);
+
+static nb_tensor *g_idx, *g_cls;  /* int32 [3] in 0..2, class targets [3] in 0..3 */
+static nb_module *g_rnn[3];       /* RNN, LSTM, GRU (4 -> 3), batch_first */
+
+static nb_tensor *p_exp(nb_arena *ar, nb_tensor *const *x) { return nb_exp(ar, x[0]); }
+static nb_tensor *p_log(nb_arena *ar, nb_tensor *const *x) { return nb_log(ar, x[0]); }
+static nb_tensor *p_sqrt(nb_arena *ar, nb_tensor *const *x) { return nb_sqrt(ar, x[0]); }
+static nb_tensor *p_abs(nb_arena *ar, nb_tensor *const *x) { return nb_abs(ar, x[0]); }
+static nb_tensor *p_neg(nb_arena *ar, nb_tensor *const *x) { return nb_neg(ar, x[0]); }
+static nb_tensor *p_pow(nb_arena *ar, nb_tensor *const *x) { return nb_pow(ar, x[0], 3); }
+static nb_tensor *p_clamp(nb_arena *ar, nb_tensor *const *x) { return nb_clamp(ar, x[0], 0.3f, 0.8f); }
+static nb_tensor *p_relu(nb_arena *ar, nb_tensor *const *x) { return nb_relu(ar, x[0]); }
+static nb_tensor *p_leaky(nb_arena *ar, nb_tensor *const *x) { return nb_leaky_relu(ar, x[0], 0.1f); }
+static nb_tensor *p_tanh(nb_arena *ar, nb_tensor *const *x) { return nb_tanh(ar, x[0]); }
+static nb_tensor *p_sigmoid(nb_arena *ar, nb_tensor *const *x) { return nb_sigmoid(ar, x[0]); }
+static nb_tensor *p_gelu(nb_arena *ar, nb_tensor *const *x) { return nb_gelu(ar, x[0]); }
+static nb_tensor *p_elu(nb_arena *ar, nb_tensor *const *x) { return nb_elu(ar, x[0], 1.0f); }
+static nb_tensor *p_silu(nb_arena *ar, nb_tensor *const *x) { return nb_silu(ar, x[0]); }
+static nb_tensor *p_softmax(nb_arena *ar, nb_tensor *const *x) { return nb_softmax(ar, x[0], 1); }
+static nb_tensor *p_log_softmax(nb_arena *ar, nb_tensor *const *x) { return nb_log_softmax(ar, x[0], 0); }
+static nb_tensor *p_add(nb_arena *ar, nb_tensor *const *x) { return nb_add(ar, x[0], x[1]); }
+static nb_tensor *p_sub(nb_arena *ar, nb_tensor *const *x) { return nb_sub(ar, x[0], x[1]); }
+static nb_tensor *p_mul(nb_arena *ar, nb_tensor *const *x) { return nb_mul(ar, x[0], x[1]); }
+static nb_tensor *p_div(nb_arena *ar, nb_tensor *const *x) { return nb_div(ar, x[0], x[1]); }
+static nb_tensor *p_add_scalar(nb_arena *ar, nb_tensor *const *x) { return nb_add_scalar(ar, x[0], 2); }
+static nb_tensor *p_sum_dim(nb_arena *ar, nb_tensor *const *x) { return nb_sum_dim(ar, x[0], 1, false); }
+static nb_tensor *p_mean(nb_arena *ar, nb_tensor *const *x) { return nb_mean(ar, x[0]); }
+static nb_tensor *p_mean_dim(nb_arena *ar, nb_tensor *const *x) { return nb_mean_dim(ar, x[0], 0, true); }
+static nb_tensor *p_max(nb_arena *ar, nb_tensor *const *x) { return nb_max(ar, x[0]); }
+static nb_tensor *p_max_dim(nb_arena *ar, nb_tensor *const *x) { return nb_max_dim(ar, x[0], 1, false); }
+static nb_tensor *p_reshape(nb_arena *ar, nb_tensor *const *x) { return nb_reshape(ar, x[0], 1, (int64_t[]){-1}); }
+static nb_tensor *p_transpose(nb_arena *ar, nb_tensor *const *x) { return nb_transpose(ar, x[0], 0, 1); }
+static nb_tensor *p_cat(nb_arena *ar, nb_tensor *const *x) { return nb_cat(ar, 2, x, 0); }
+static nb_tensor *p_stack(nb_arena *ar, nb_tensor *const *x) { return nb_stack(ar, 2, (nb_tensor *[]){x[0], x[0]}, 1); }
+static nb_tensor *p_slice(nb_arena *ar, nb_tensor *const *x) { return nb_slice(ar, x[0], 1, 1, 3); }
+static nb_tensor *p_select(nb_arena *ar, nb_tensor *const *x) { return nb_select(ar, x[0], 1, -1); }
+static nb_tensor *p_index_select(nb_arena *ar, nb_tensor *const *x) { return nb_index_select(ar, x[0], g_idx); }
+static nb_tensor *p_embedding(nb_arena *ar, nb_tensor *const *x) { return nb_embedding(ar, g_idx, x[0], 1); }
+static nb_tensor *p_matmul(nb_arena *ar, nb_tensor *const *x) { return nb_matmul(ar, x[0], nb_transpose(ar, x[1], 0, 1)); }
+static nb_tensor *p_linear(nb_arena *ar, nb_tensor *const *x) { return nb_linear(ar, x[0], x[1], nb_slice(ar, x[2], 0, 0, 3)); }
+static nb_tensor *p_dropout(nb_arena *ar, nb_tensor *const *x) {
+    nb_rng r;
+    nb_rng_seed(&r, 1);
+    return nb_dropout(ar, x[0], 0.5f, true, &r);
+}
+static nb_tensor *p_dropout2d(nb_arena *ar, nb_tensor *const *x) {
+    nb_rng r;
+    nb_rng_seed(&r, 1);
+    return nb_dropout2d(ar, x[0], 0.5f, true, &r);
+}
+static nb_tensor *p_conv(nb_arena *ar, nb_tensor *const *x, int64_t stride, int64_t k) {
+    nb_conv_opts o = nb_conv_defaults();
+    o.stride[0] = o.stride[1] = stride;
+    nb_tensor *img = nb_reshape(ar, nb_cat(ar, 4, (nb_tensor *[]){x[0], x[0], x[0], x[0]}, 1),
+                                4, (int64_t[]){1, 3, 4, 4}); /* [3, 16] -> [1, 3, 4, 4] */
+    nb_tensor *flat = nb_reshape(ar, x[1], 1, (int64_t[]){-1}); /* 12 values, 54 needed */
+    nb_tensor *many = nb_cat(ar, 5, (nb_tensor *[]){flat, flat, flat, flat, flat}, 0);
+    nb_tensor *w = nb_reshape(ar, nb_slice(ar, many, 0, 0, 2 * 3 * k * k), 4, (int64_t[]){2, 3, k, k});
+    return nb_conv2d(ar, img, w, nb_slice(ar, x[2], 0, 0, 2), &o);
+}
+static nb_tensor *p_conv_plain(nb_arena *ar, nb_tensor *const *x) { return p_conv(ar, x, 1, 1); }
+static nb_tensor *p_conv_direct(nb_arena *ar, nb_tensor *const *x) { return p_conv(ar, x, 1, 3); }
+static nb_tensor *p_conv_im2col(nb_arena *ar, nb_tensor *const *x) { return p_conv(ar, x, 2, 3); }
+static nb_tensor *p_conv1d(nb_arena *ar, nb_tensor *const *x) {
+    return nb_conv1d(ar, nb_reshape(ar, x[0], 3, (int64_t[]){1, 3, 4}),
+                     nb_reshape(ar, x[1], 3, (int64_t[]){4, 3, 1}), x[2], NULL);
+}
+static nb_tensor *p_img(nb_arena *ar, nb_tensor *x) { return nb_reshape(ar, x, 4, (int64_t[]){1, 3, 2, 2}); }
+static nb_tensor *p_max_pool(nb_arena *ar, nb_tensor *const *x) { return nb_max_pool2d(ar, p_img(ar, x[0]), 2, 1, NULL); }
+static nb_tensor *p_avg_pool(nb_arena *ar, nb_tensor *const *x) { return nb_avg_pool2d(ar, p_img(ar, x[0]), 1, 2, NULL); }
+static nb_tensor *p_adaptive(nb_arena *ar, nb_tensor *const *x) { return nb_adaptive_avg_pool2d(ar, p_img(ar, x[0]), 1, 1); }
+static nb_tensor *p_batch_norm(nb_arena *ar, nb_tensor *const *x) {
+    return nb_batch_norm(ar, x[0], NULL, NULL, nb_slice(ar, x[2], 0, 0, 4), x[2], true, 0.1, 1e-5);
+}
+static nb_tensor *p_layer_norm(nb_arena *ar, nb_tensor *const *x) {
+    return nb_layer_norm(ar, x[0], 1, (int64_t[]){4}, nb_slice(ar, x[2], 0, 0, 4), x[2], 1e-5);
+}
+static nb_tensor *p_cross_entropy(nb_arena *ar, nb_tensor *const *x) {
+    nb_cross_entropy_opts o = nb_cross_entropy_defaults();
+    o.label_smoothing = 0.1;
+    return nb_cross_entropy(ar, x[0], g_cls, &o);
+}
+static nb_tensor *p_soft_targets(nb_arena *ar, nb_tensor *const *x) { return nb_cross_entropy(ar, x[0], x[1], NULL); }
+static nb_tensor *p_nll(nb_arena *ar, nb_tensor *const *x) { return nb_nll_loss(ar, x[0], g_cls, NULL); }
+static nb_tensor *p_mse(nb_arena *ar, nb_tensor *const *x) { return nb_mse_loss(ar, x[0], x[1], NB_REDUCTION_SUM); }
+static nb_tensor *p_l1(nb_arena *ar, nb_tensor *const *x) { return nb_l1_loss(ar, x[0], x[1], NB_REDUCTION_MEAN); }
+static nb_tensor *p_smooth_l1(nb_arena *ar, nb_tensor *const *x) { return nb_smooth_l1_loss(ar, x[0], x[1], NB_REDUCTION_NONE, 0.5); }
+static nb_tensor *p_huber(nb_arena *ar, nb_tensor *const *x) { return nb_huber_loss(ar, x[0], x[1], NB_REDUCTION_MEAN, 0.5); }
+static nb_tensor *p_bce(nb_arena *ar, nb_tensor *const *x) { return nb_binary_cross_entropy(ar, x[0], x[1], NULL, NB_REDUCTION_MEAN); }
+static nb_tensor *p_bce_logits(nb_arena *ar, nb_tensor *const *x) {
+    return nb_binary_cross_entropy_with_logits(ar, x[0], x[1], NULL, NULL, NB_REDUCTION_SUM);
+}
+static nb_tensor *p_kl_div(nb_arena *ar, nb_tensor *const *x) { return nb_kl_div(ar, x[0], x[1], NB_REDUCTION_BATCHMEAN, false); }
+static nb_tensor *p_rnn(nb_arena *ar, nb_tensor *const *x, int k) {
+    nb_tensor *seq = nb_reshape(ar, x[0], 3, (int64_t[]){1, 3, 4}); /* [B 1, T 3, in 4] */
+    nb_tensor *h0 = nb_reshape(ar, nb_slice(ar, x[2], 0, 0, 3), 3, (int64_t[]){1, 1, 3});
+    nb_tensor *c0 = k == 1 ? nb_reshape(ar, nb_slice(ar, x[2], 0, 1, 4), 3, (int64_t[]){1, 1, 3}) : NULL;
+    nb_tensor *hn = NULL, *y = nb_rnn_forward(g_rnn[k], ar, seq, h0, c0, &hn, NULL);
+    return nb_add(ar, nb_sum(ar, y), nb_sum(ar, hn));
+}
+static nb_tensor *p_rnn_tanh(nb_arena *ar, nb_tensor *const *x) { return p_rnn(ar, x, 0); }
+static nb_tensor *p_lstm(nb_arena *ar, nb_tensor *const *x) { return p_rnn(ar, x, 1); }
+static nb_tensor *p_gru(nb_arena *ar, nb_tensor *const *x) { return p_rnn(ar, x, 2); }
+
+START_TEST(test_fresh_grad_is_write_only) {
+    static const struct {
+        const char *name;
+        poison_fn f;
+    } ops[] = {
+        {"exp", p_exp}, {"log", p_log}, {"sqrt", p_sqrt}, {"abs", p_abs}, {"neg", p_neg},
+        {"pow", p_pow}, {"clamp", p_clamp}, {"relu", p_relu}, {"leaky_relu", p_leaky},
+        {"tanh", p_tanh}, {"sigmoid", p_sigmoid}, {"gelu", p_gelu}, {"elu", p_elu},
+        {"silu", p_silu}, {"softmax", p_softmax}, {"log_softmax", p_log_softmax}, {"add", p_add},
+        {"sub", p_sub}, {"mul", p_mul}, {"div", p_div}, {"add_scalar", p_add_scalar},
+        {"sum_dim", p_sum_dim}, {"mean", p_mean}, {"mean_dim", p_mean_dim}, {"max", p_max},
+        {"max_dim", p_max_dim}, {"reshape", p_reshape}, {"transpose", p_transpose}, {"cat", p_cat},
+        {"stack", p_stack}, {"slice", p_slice}, {"select", p_select},
+        {"index_select", p_index_select}, {"embedding", p_embedding}, {"matmul", p_matmul},
+        {"linear", p_linear}, {"dropout", p_dropout}, {"dropout2d", p_dropout2d},
+        {"conv2d 1x1", p_conv_plain}, {"conv2d direct", p_conv_direct},
+        {"conv2d im2col", p_conv_im2col}, {"conv1d", p_conv1d}, {"max_pool2d", p_max_pool},
+        {"avg_pool2d", p_avg_pool}, {"adaptive_avg_pool2d", p_adaptive},
+        {"batch_norm", p_batch_norm}, {"layer_norm", p_layer_norm},
+        {"cross_entropy", p_cross_entropy}, {"cross_entropy soft", p_soft_targets},
+        {"nll_loss", p_nll}, {"mse_loss", p_mse}, {"l1_loss", p_l1}, {"smooth_l1", p_smooth_l1},
+        {"huber", p_huber}, {"bce", p_bce}, {"bce_with_logits", p_bce_logits},
+        {"kl_div", p_kl_div}, {"rnn", p_rnn_tanh}, {"lstm", p_lstm}, {"gru", p_gru},
+    };
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    g_idx = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){3}, (int32_t[]){2, 0, 2});
+    g_cls = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){3}, (int32_t[]){3, 0, 1});
+    nb_rnn_opts ro = nb_rnn_defaults();
+    ro.batch_first = true;
+    g_rnn[0] = nb_rnn_new(4, 3, &ro, &rng);
+    g_rnn[1] = nb_lstm_new(4, 3, &ro, &rng);
+    g_rnn[2] = nb_gru_new(4, 3, &ro, &rng);
+    /* x[0], x[1]: [3, 4] in (0.2, 1) (positive, and probabilities for the BCE); x[2]: [4] */
+    nb_tensor *leaves[3] = {nb_uniform(NULL, 2, (int64_t[]){3, 4}, 0.2f, 1.0f, &rng),
+                            nb_uniform(NULL, 2, (int64_t[]){3, 4}, 0.2f, 1.0f, &rng),
+                            nb_uniform(NULL, 1, (int64_t[]){4}, 0.2f, 1.0f, &rng)};
+    for (int k = 0; k < 3; k++) nb_requires_grad(leaves[k], true);
+    nb_arena *ar = nb_arena_new((size_t)4 << 20);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        nb_arena_reset(ar); /* one chunk: the memory (full of NaN) is handed out again */
+        ck_assert_ptr_nonnull(nb_full(ar, 1, (int64_t[]){3 << 18}, NAN));
+        nb_arena_reset(ar);
+        nb_tensor *mid[3];
+        for (int k = 0; k < 3; k++) {
+            mid[k] = nb_mul_scalar(ar, leaves[k], 1.0f);
+            leaves[k]->grad = NULL;
+        }
+        nb_tensor *y = ops[i].f(ar, mid);
+        ck_assert_msg(y != NULL, "%s: %s", ops[i].name, nb_last_error());
+        nb_tensor *loss = y->numel == 1 ? y : nb_sum(ar, y);
+        ck_assert_msg(isfinite(nb_item(loss)), "%s: the forward read garbage (loss %g)", ops[i].name,
+                      nb_item(loss));
+        ck_assert_msg(nb_backward(loss) == NB_OK, "%s: %s", ops[i].name, nb_last_error());
+        for (int k = 0; k < 3; k++) {
+            if (!leaves[k]->grad) continue; /* not an input of this op */
+            for (int64_t j = 0; j < leaves[k]->numel; j++)
+                ck_assert_msg(isfinite(nb_f32(leaves[k]->grad)[j]),
+                              "%s: input %d grad[%lld] is %g: the backward read a fresh buffer",
+                              ops[i].name, k, (long long)j, nb_f32(leaves[k]->grad)[j]);
+        }
+    }
+    nb_arena_free(ar);
+    for (int k = 0; k < 3; k++) {
+        nb_tensor_free(leaves[k]);
+        nb_module_free(g_rnn[k]);
+    }
+    nb_tensor_free(g_idx);
+    nb_tensor_free(g_cls);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = tcase_create("autograd");
@@ -336,6 +518,7 @@ int main(void) {
     tcase_add_test(tc, test_graph_dot);
     tcase_add_test(tc, test_graph_in_two_arenas);
     tcase_add_test(tc, test_null_arena);
+    tcase_add_test(tc, test_fresh_grad_is_write_only);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

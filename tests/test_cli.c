@@ -152,7 +152,7 @@ START_TEST(test_unknown_and_malformed_flags) {
     nabla("train", "--epochs", NULL);
     expect_fail(2, "option --epochs needs a value");
     nabla("train", "--nesterov=maybe", NULL);
-    expect_fail(2, "invalid value 'maybe' for --nesterov");
+    expect_fail(2, "invalid value 'maybe' for --nesterov (expected true, false, 1 or 0)");
 }
 END_TEST
 
@@ -167,15 +167,17 @@ START_TEST(test_bad_values) {
         {"--hidden", "12.5", "hidden size 12.5 is not a positive integer"},
         {"--hidden", "-3", "hidden size -3 is not a positive integer"},
         {"--batch", "0", "--batch must be positive"},
-        {"--batch", "abc", "invalid value 'abc' for --batch"},
-        {"--batch", "1.5", "invalid value '1.5' for --batch"},
+        {"--batch", "abc", "invalid value 'abc' for --batch (expected an integer)"},
+        {"--batch", "1.5", "invalid value '1.5' for --batch (expected an integer)"},
         {"--epochs", "-1", "--epochs and --limit not negative"},
         {"--limit", "-5", "--epochs and --limit not negative"},
         {"--threads", "0", "--threads must be between 1 and 64, got 0"},
         {"--threads", "99999999999", "--threads must be between 1 and 64, got 99999999999"},
-        {"--lr", "nan", "invalid value 'nan' for --lr"},
-        {"--lr", "0.1x", "invalid value '0.1x' for --lr"},
-        {"--seed", "1e999", "invalid value '1e999' for --seed"},
+        {"--lr", "nan", "invalid value 'nan' for --lr (NaN is not allowed)"},
+        {"--lr", "0.1x", "invalid value '0.1x' for --lr (expected a number)"},
+        {"--seed", "1e999", "invalid value '1e999' for --seed (expected an integer)"},
+        {"--epochs", "99999999999999999999", "invalid value '99999999999999999999' for --epochs (out of range)"},
+        {"--lr", "1e999", "invalid value '1e999' for --lr (out of range)"},
         {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
         {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
         {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
@@ -442,12 +444,17 @@ END_TEST
 
 /* --model cnn (LeNet-5 on [B, 1, 28, 28]) and the --batchnorm / --dropout variants train. */
 START_TEST(test_cnn_and_layer_options) {
-    char m[4200];
+    char m[4200], ck[4200];
     snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
+    snprintf(ck, sizeof ck, "%s/cnn.ckpt", temp_dir());
     nabla("train", "--data", tiny(), "--model", "cnn", "--optim", "adam", "--epochs", "3", "--batch", "16",
-          "--metrics", m, NULL);
+          "--metrics", m, "--save", ck, NULL);
     expect_ok();
     ck_assert_msg(strstr(R.out, "cnn LeNet-5 (28x28), adam lr 0.001, batch 16"), "%s", R.out);
+    /* nabla eval feeds the CNN [B, 1, 28, 28] as train does (it gave it [B, 28, 28]) */
+    nabla("eval", "--data", tiny(), "--load", ck, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "test_acc") && strstr(R.out, "(40 samples)"), "%s", R.out);
     static char l[4][512];
     ck_assert_int_eq(read_lines(m, l, 4), 3);
     ck_assert(json_get(l[2], "train_loss") < json_get(l[0], "train_loss"));

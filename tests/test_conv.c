@@ -100,6 +100,46 @@ START_TEST(test_conv_weight_grad_only) {
 }
 END_TEST
 
+/* A zero-size kernel is PyTorch's error; a window so large that the output size would overflow
+ * int64 is refused (it was computed with a signed overflow and accepted). */
+START_TEST(test_conv_pool_window_limits) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_ones(ar, 4, (int64_t[]){1, 2, 5, 5}), *w = nb_ones(ar, 4, (int64_t[]){3, 2, 3, 3});
+    ck_assert_ptr_null(nb_conv2d(ar, x, nb_ones(ar, 4, (int64_t[]){3, 2, 0, 3}), NULL, NULL));
+    ck_assert_str_eq(nb_last_error(), "conv2d: kernel size should be greater than zero, but got "
+                     "kernel_height: 0 kernel_width: 3");
+    ck_assert_ptr_null(nb_conv1d(ar, nb_ones(ar, 3, (int64_t[]){1, 2, 5}), nb_ones(ar, 3, (int64_t[]){3, 2, 0}), NULL, NULL));
+    ck_assert_str_eq(nb_last_error(), "conv1d: kernel size should be greater than zero, but got "
+                     "kernel_height: 1 kernel_width: 0");
+    nb_conv_opts o = nb_conv_defaults();
+    o.padding[0] = INT64_MAX / 2 + 5;
+    ck_assert_ptr_null(nb_conv2d(ar, x, w, NULL, &o));
+    ck_assert_str_eq(nb_last_error(), "conv2d: padding 4611686018427387908 is too large (at most 2147483647)");
+    o = nb_conv_defaults();
+    o.dilation[1] = (int64_t)1 << 40;
+    ck_assert_ptr_null(nb_conv2d(ar, x, w, NULL, &o));
+    ck_assert_str_eq(nb_last_error(), "conv2d: dilation 1099511627776 is too large (at most 2147483647)");
+    o = nb_conv_defaults();
+    o.groups = (int64_t)1 << 62; /* weight.size(1) * groups would overflow */
+    ck_assert_ptr_null(nb_conv2d(ar, x, nb_ones(ar, 4, (int64_t[]){0, 2, 3, 3}), NULL, &o));
+    ck_assert_msg(strstr(nb_last_error(), "to have 9223372036854775807 channels, but got 2"), "%s", nb_last_error());
+    ck_assert_ptr_null(nb_max_pool2d(ar, x, INT64_MAX, 3, NULL));
+    ck_assert_str_eq(nb_last_error(), "max_pool2d: kernel size 9223372036854775807 is too large (at most 2147483647)");
+    nb_pool_opts po = nb_pool_defaults();
+    po.stride[0] = INT64_MAX;
+    po.ceil_mode = true;
+    ck_assert_ptr_null(nb_max_pool2d(ar, x, 2, 2, &po));
+    ck_assert_str_eq(nb_last_error(), "max_pool2d: stride 9223372036854775807 is too large (at most 2147483647)");
+    po = nb_pool_defaults();
+    po.dilation[0] = INT64_MAX / 2;
+    ck_assert_ptr_null(nb_max_pool2d(ar, x, 3, 3, &po));
+    ck_assert_str_eq(nb_last_error(), "max_pool2d: dilation 4611686018427387903 is too large (at most 2147483647)");
+    ck_assert_ptr_null(nb_avg_pool2d(ar, x, INT64_MAX / 2, 2, NULL));
+    ck_assert_str_eq(nb_last_error(), "avg_pool2d: kernel size 4611686018427387903 is too large (at most 2147483647)");
+    nb_arena_free(ar);
+}
+END_TEST
+
 START_TEST(test_conv_errors) {
     nb_arena *ar = nb_arena_new(0);
     nb_tensor *x = nb_zeros(ar, 4, (int64_t[]){2, 3, 4, 4});
@@ -730,6 +770,7 @@ int main(void) {
     tcase_add_test(tc, test_conv_gradcheck);
     tcase_add_test(tc, test_conv_weight_grad_only);
     tcase_add_test(tc, test_conv_errors);
+    tcase_add_test(tc, test_conv_pool_window_limits);
     tcase_add_test(tc, test_max_pool_golden);
     tcase_add_test(tc, test_avg_pool_golden);
     tcase_add_test(tc, test_adaptive_pool_golden);

@@ -7,6 +7,8 @@
 #include "../src/kernels/gemm_avx512.h"
 #include "../src/core/internal.h"
 
+void *nb__arena_alloc(nb_arena *ar, size_t n); /* internal (src/core/internal.h) */
+
 START_TEST(test_error_messages) {
     nb_clear_error();
     ck_assert_int_eq(nb_last_status(), NB_OK);
@@ -29,6 +31,10 @@ START_TEST(test_arena_reuses_memory) {
     size_t peak = nb_arena_peak(ar);
     ck_assert_uint_ge(peak, 100 * 4000);
     nb_arena_reset(ar);
+    ck_assert_uint_eq(nb_arena_used(ar), 0);
+    /* a request near SIZE_MAX fails instead of wrapping around to a tiny block */
+    ck_assert_ptr_null(nb__arena_alloc(ar, SIZE_MAX - 8));
+    ck_assert_int_eq(nb_last_status(), NB_ENOMEM);
     ck_assert_uint_eq(nb_arena_used(ar), 0);
     nb_arena_free(ar);
     nb_arena_free(NULL);
@@ -54,6 +60,10 @@ START_TEST(test_rng_is_deterministic) {
     ck_assert_double_eq_tol(s / 100000, 0.5, 0.01);
     ck_assert_double_eq_tol(s2 / 100000 - 0.25, 1.0 / 12, 0.01);
     for (int i = 0; i < 1000; i++) ck_assert_uint_lt(nb_rng_below(&a, 7), 7);
+    nb_rng c = a;
+    ck_assert_uint_eq(nb_rng_below(&a, 0), 0); /* was a division by zero */
+    ck_assert_str_eq(nb_last_error(), "rng_below: n must be > 0, got 0");
+    ck_assert_mem_eq(&a, &c, sizeof a); /* nothing drawn */
 }
 END_TEST
 
@@ -92,6 +102,13 @@ START_TEST(test_creation) {
     nb_tensor *r2 = nb_arange(NULL, 1, 2, 0.25);
     ck_assert_int_eq(r2->numel, 4);
     ck_assert_ptr_null(nb_arange(NULL, 0, 1, 0));
+    ck_assert_str_eq(nb_last_error(), "arange: step must be nonzero and finite, got 0.0");
+    ck_assert_ptr_null(nb_arange(NULL, 0, 1e300, 1)); /* the size does not fit an int64 */
+    ck_assert_str_eq(nb_last_error(), "arange: invalid size, possible overflow? (1e+300 elements)");
+    ck_assert_ptr_null(nb_arange(NULL, 0, INFINITY, 1));
+    ck_assert_str_eq(nb_last_error(), "arange: unsupported range: 0.0 -> inf");
+    ck_assert_ptr_null(nb_arange(NULL, 1, 0, 1));
+    ck_assert_str_eq(nb_last_error(), "arange: upper bound and larger bound inconsistent with step sign");
     nb_tensor *s = nb_scalar(NULL, 3.0f);
     ck_assert_int_eq(s->ndim, 0);
     ck_assert_double_eq(nb_item(s), 3.0);

@@ -560,6 +560,12 @@ START_TEST(test_loader_batch_sizes_and_drop_last) {
     ck_assert_int_eq(run_epoch(ld, ar, ids, sizes, &nb), 10);
     ck_assert_int_eq(nb, 1);
     nb_loader_free(ld);
+    o.batch_size = INT64_MAX; /* one batch of everything (n + batch - 1 overflowed: no batch) */
+    ld = nb_loader_new(x, y, &o);
+    ck_assert_int_eq(nb_loader_num_batches(ld), 1);
+    ck_assert_int_eq(run_epoch(ld, ar, ids, sizes, &nb), 10);
+    ck_assert_int_eq(nb, 1);
+    nb_loader_free(ld);
 
     o.batch_size = 5; /* exact division: no partial batch, drop_last changes nothing */
     o.drop_last = true;

@@ -107,7 +107,7 @@ START_TEST(test_softplus_contract) {
     ck_assert_int_eq(nb_last_status(), NB_OK);
     nb_tensor *i = nb_empty(ar, NB_INT32, 1, (int64_t[]){2});
     ck_assert_ptr_null(ex_softplus(ar, i, 1, 20));
-    ck_assert_str_eq(nb_last_error(), "softplus: input must be float32");
+    ck_assert_str_eq(nb_last_error(), "softplus: input must be float32, got int32");
     nb_tensor *x = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){2}, (float[]){0, 1});
     nb_requires_grad(x, true);
     bool prev = nb_set_grad_enabled(false);
@@ -311,6 +311,17 @@ START_TEST(test_backprop_converges_and_writes_dot) {
 }
 END_TEST
 
+/* models/char_rnn refuses a value that is not a number (atol made it a silent 0). */
+START_TEST(test_char_rnn_flags) {
+    run_prog((const char *[]){NB_BUILD_DIR "/models/char_rnn", "--steps", "abc", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "char_rnn: --steps: 'abc' is not a number"), "%s", R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/char_rnn", "--lr", "0.1x", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "char_rnn: --lr: '0.1x' is not a number"), "%s", R.err);
+}
+END_TEST
+
 START_TEST(test_graph_cli) {
     char dot[4096];
     snprintf(dot, sizeof dot, "%s/g.dot", temp_dir());
@@ -330,6 +341,10 @@ START_TEST(test_graph_cli) {
     /* stdout by default */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", NULL});
     ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"linear\\n[1, 128]\""), "%s", R.out);
+    /* the CNN reads [B, 1, 28, 28], as in training (it was given [B, 28, 28]) */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--model", "cnn", "--batch", "2", NULL});
+    ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"conv2d\\n[2, 6, 28, 28]\""), "%d %s %s", R.code,
+                  R.out, R.err);
     /* errors */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--batch", "0", NULL});
     ck_assert_int_eq(R.code, 2);
@@ -356,6 +371,7 @@ int main(void) {
     suite_add_tcase(s, docs);
     TCase *progs = tcase_create("programs");
     tcase_add_test(progs, test_backprop_converges_and_writes_dot);
+    tcase_add_test(progs, test_char_rnn_flags);
     tcase_add_test(progs, test_graph_cli);
     suite_add_tcase(s, progs);
     return run_suite(s) ? 1 : 0;

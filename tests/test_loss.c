@@ -151,7 +151,7 @@ START_TEST(test_target_errors) {
     EXPECT_ERR(nb_cross_entropy(ar, x, tf, NULL), "cross_entropy: probability target has shape [3, 4], expected [3, 5]");
     EXPECT_ERR(nb_nll_loss(ar, x, ok, NULL), "nll_loss: target must be int32 class indices");
     EXPECT_ERR(nb_cross_entropy(ar, ok, good, NULL), "cross_entropy: input must be [N, C], got [3]");
-    EXPECT_ERR(nb_cross_entropy(ar, good, good, NULL), "cross_entropy: input must be float32");
+    EXPECT_ERR(nb_cross_entropy(ar, good, good, NULL), "cross_entropy: input must be float32, got int32");
     nb_cross_entropy_opts o = nb_cross_entropy_defaults();
     o.weight = ok;
     EXPECT_ERR(nb_cross_entropy(ar, x, good, &o), "cross_entropy: weight has shape [3], expected [5]");
@@ -189,7 +189,7 @@ START_TEST(test_mse_errors) {
     nb_tensor *a = nb_zeros(ar, 2, (int64_t[]){3, 4}), *b = nb_zeros(ar, 1, (int64_t[]){4});
     nb_tensor *i = nb_empty(ar, NB_INT32, 2, (int64_t[]){3, 4});
     EXPECT_ERR(nb_mse_loss(ar, a, b, NB_REDUCTION_MEAN), "mse_loss: target has shape [4] but input has shape [3, 4]");
-    EXPECT_ERR(nb_mse_loss(ar, a, i, NB_REDUCTION_MEAN), "mse_loss: target must be float32");
+    EXPECT_ERR(nb_mse_loss(ar, a, i, NB_REDUCTION_MEAN), "mse_loss: target must be float32, got int32");
     EXPECT_ERR(nb_mse_loss(ar, a, a, (nb_reduction)-1), "mse_loss: unknown reduction -1");
     nb_clear_error();
     ck_assert_ptr_null(nb_mse_loss(ar, NULL, a, NB_REDUCTION_MEAN));

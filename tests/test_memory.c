@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include "common.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -363,6 +364,46 @@ START_TEST(test_recycled_arena_garbage_is_never_read) {
 }
 END_TEST
 
+START_TEST(test_checkpoint_zlib_through_hooks) {
+    /* zlib's buffers go through the hooks too: reading a gzip'd checkpoint makes no more
+     * allocations outside nabla's hooks than reading the same file gunzip'd (the JSON parser's
+     * are the only ones, the same for both) */
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_module *m = nb_linear_new(30, 20, true, &rng);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/hooks.ckpt", temp_dir());
+    ck_assert_int_eq(nb_weights_save(path, m, NULL, 0), NB_OK);
+    FILE *f = fopen(path, "rb");
+    static unsigned char gz[1 << 16], plain[1 << 16];
+    size_t ngz = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    z_stream z = {0};
+    ck_assert_int_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    z.next_in = gz, z.avail_in = (uInt)ngz, z.next_out = plain, z.avail_out = sizeof plain;
+    ck_assert_int_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t nplain = sizeof plain - z.avail_out;
+    inflateEnd(&z);
+    counts nabla[2], all[2];
+    for (int k = 0; k < 2; k++) {
+        window_begin();
+        nb_ckpt *c = k ? nb_ckpt_parse(plain, nplain) : nb_ckpt_parse(gz, ngz);
+        int n = nb_ckpt_num_tensors(c);
+        nb_ckpt_close(c);
+        window_end(&nabla[k], &all[k]);
+        ck_assert_int_eq(n, 2);
+        ck_assert_int_eq(nabla[k].allocs, nabla[k].frees);
+    }
+    ck_assert_int_gt(nabla[0].allocs, nabla[1].allocs); /* zlib's, through the hooks */
+#ifdef NB_TEST_LIBC
+    ck_assert_msg(all[0].allocs - nabla[0].allocs == all[1].allocs - nabla[1].allocs,
+                  "gzip'd: %ld allocations outside the hooks, plain: %ld",
+                  all[0].allocs - nabla[0].allocs, all[1].allocs - nabla[1].allocs);
+#endif
+    nb_module_free(m);
+}
+END_TEST
+
 START_TEST(test_set_allocator_rules) {
     /* main() installed the hooks before anything was allocated; once nabla has allocated,
      * they cannot change any more */
@@ -423,6 +464,7 @@ int main(void) {
     tcase_add_test(tc, test_eval_allocates_nothing);
     tcase_add_test(tc, test_everything_through_hooks_and_freed);
     tcase_add_test(tc, test_recycled_arena_garbage_is_never_read);
+    tcase_add_test(tc, test_checkpoint_zlib_through_hooks);
     tcase_add_test(tc, test_set_allocator_rules);
     tcase_add_test(tc, test_threads_reach_openblas);
     suite_add_tcase(s, tc);

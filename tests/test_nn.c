@@ -26,6 +26,80 @@ START_TEST(test_sequential_names) {
 }
 END_TEST
 
+/* float arguments print as PyTorch prints the Python float the user wrote (0.1, not the
+ * 0.10000000149011612 that 0.1f widens to), in reprs and in messages */
+START_TEST(test_float_arguments_print_as_written) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    nb_rnn_opts o = nb_rnn_defaults();
+    o.num_layers = 2;
+    o.dropout = 0.1f;
+    o.dropout_rng = &rng;
+    struct {
+        nb_module *m;
+        const char *want;
+    } cases[] = {
+        {nb_dropout_new(0.1f, &rng), "Dropout(p=0.1, inplace=False)"},
+        {nb_dropout2d_new(0.3f, &rng), "Dropout2d(p=0.3, inplace=False)"},
+        {nb_elu_new(0.3f), "ELU(alpha=0.3)"},
+        {nb_leaky_relu_new(100.0f), "LeakyReLU(negative_slope=100.0)"},
+        {nb_leaky_relu_new(1e-5f), "LeakyReLU(negative_slope=1e-05)"},
+        {nb_lstm_new(3, 4, &o, &rng), "LSTM(3, 4, num_layers=2, dropout=0.1)"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ck_assert_ptr_nonnull(cases[i].m);
+        nb_module_repr(cases[i].m, buf, sizeof buf);
+        ck_assert_str_eq(buf, cases[i].want);
+        nb_module_free(cases[i].m);
+    }
+    ck_assert_ptr_null(nb_dropout_new(-0.1f, &rng));
+    ck_assert_str_eq(nb_last_error(), "dropout probability has to be between 0 and 1, but got -0.1");
+}
+END_TEST
+
+/* Parameters are float32 heap leaves: a uint8 one made nb_module_pack copy 4 bytes per
+ * element out of a 1-byte buffer; an arena tensor would die at the next reset. The module
+ * takes ownership either way (the rejected tensor is freed: ASan sees no leak). */
+START_TEST(test_param_must_be_float_heap_leaf) {
+    static const nb_module_ops ops = {"Custom", NULL, NULL, NULL};
+    nb_module *m = nb_module_alloc(sizeof(nb_module), &ops);
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert_int_eq(nb_module_add_param(m, "w", nb_empty(NULL, NB_UINT8, 1, (int64_t[]){3})), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "module: parameter \"w\" must be float32, got uint8");
+    ck_assert_int_eq(nb_module_add_param(m, "v", nb_zeros(ar, 1, (int64_t[]){3})), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "module: parameter \"v\" must be a heap leaf tensor (made with a "
+                     "NULL arena, not by an op)");
+    ck_assert_int_eq(nb_module_add_buffer(m, "count", nb_empty(NULL, NB_INT32, 0, NULL)), NB_OK);
+    ck_assert_int_eq(nb_module_add_param(m, "u", nb_ones(NULL, 1, (int64_t[]){3})), NB_OK);
+    ck_assert_int_eq(nb_module_pack(m), NB_OK);
+    ck_assert_int_eq(nb_module_num_params(m), 1);
+    ck_assert_float_eq(nb_f32(nb_module_find(m, "u"))[2], 1.0f);
+    nb_arena_free(ar);
+    nb_module_free(m);
+}
+END_TEST
+
+/* A module has one parent: the same module twice, or one that already belongs to a tree, is
+ * refused (it was added twice and freed twice). */
+START_TEST(test_module_has_one_parent) {
+    nb_module *r = nb_relu_new();
+    ck_assert_ptr_null(nb_sequential(2, (nb_module *[]){r, r})); /* r is freed once */
+    ck_assert_str_eq(nb_last_error(), "Sequential: module 1 appears twice (a module has one parent; "
+                     "nabla shares no module between places)");
+    nb_module *a = nb_tanh_new(), *s1 = nb_sequential(1, (nb_module *[]){a});
+    ck_assert_ptr_nonnull(s1);
+    ck_assert_ptr_null(nb_sequential(2, (nb_module *[]){nb_relu_new(), a})); /* a stays s1's */
+    ck_assert_str_eq(nb_last_error(), "Sequential: module 1 already belongs to a module");
+    ck_assert_int_eq(nb_module_add_child(a, "up", s1), NB_EINVAL); /* a cycle */
+    ck_assert_str_eq(nb_last_error(), "module: child \"up\" (Sequential) already contains this module; "
+                     "a module has one parent");
+    ck_assert_int_eq(nb_module_add_child(s1, "again", a), NB_EINVAL);
+    ck_assert_ptr_eq(nb_module_child(s1, 0), a);
+    nb_module_free(s1);
+}
+END_TEST
+
 START_TEST(test_sequential_takes_ownership_on_failure) {
     nb_rng rng;
     nb_rng_seed(&rng, 0);
@@ -95,7 +169,10 @@ int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
     tcase_add_test(tc, test_sequential_names);
+    tcase_add_test(tc, test_float_arguments_print_as_written);
     tcase_add_test(tc, test_sequential_takes_ownership_on_failure);
+    tcase_add_test(tc, test_param_must_be_float_heap_leaf);
+    tcase_add_test(tc, test_module_has_one_parent);
     tcase_add_test(tc, test_linear_bad_input);
     tcase_add_test(tc, test_mlp_parity);
     suite_add_tcase(s, tc);

@@ -319,6 +319,32 @@ START_TEST(test_empty_tensors) {
 }
 END_TEST
 
+/* linear with 0 input features: PyTorch's output is the bias broadcast over the rows, and the
+ * backward runs (it used to divide by in_features). */
+START_TEST(test_linear_zero_features) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_zeros(NULL, 2, (int64_t[]){5, 0}), *w = nb_zeros(NULL, 2, (int64_t[]){3, 0});
+    nb_tensor *b = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){3}, (float[]){1, 2, 3});
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_tensor *y = nb_linear(ar, x, w, b);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->shape[0], 5);
+    ck_assert_int_eq(y->shape[1], 3);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 3; j++) ck_assert_float_eq(nb_f32(y)[i * 3 + j], (float)(j + 1));
+    ck_assert_int_eq(nb_backward(nb_sum(ar, y)), NB_OK);
+    for (int j = 0; j < 3; j++) ck_assert_float_eq(nb_f32(b->grad)[j], 5.0f);
+    y = nb_linear(ar, x, w, NULL);
+    for (int k = 0; k < 15; k++) ck_assert_float_eq(nb_f32(y)[k], 0.0f);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    nb_arena_free(ar);
+}
+END_TEST
+
 /* 0-d tensors: reductions accept dim 0 and -1 (as PyTorch), broadcasting works. */
 START_TEST(test_scalar_tensors) {
     nb_arena *ar = nb_arena_new(0);
@@ -402,8 +428,8 @@ START_TEST(test_elementwise_errors) {
     EXPECT_ERR(nb_sub(ar, c, a), "sub: shapes [5, 3, 1] and [2, 3] cannot be broadcast: the size "
                "of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1");
     ck_assert_int_eq(nb_mul(ar, d, a)->shape[2], 3); /* [5, 2, 1] * [2, 3] -> [5, 2, 3] */
-    EXPECT_ERR(nb_mul(ar, a, i), "mul: other must be float32");
-    EXPECT_ERR(nb_exp(ar, i), "exp: input must be float32");
+    EXPECT_ERR(nb_mul(ar, a, i), "mul: other must be float32, got int32");
+    EXPECT_ERR(nb_exp(ar, i), "exp: input must be float32, got int32");
     EXPECT_ERR(nb_clamp(ar, a, NAN, 1), "clamp: min and max must not be NaN");
     /* a NULL input gives NULL and keeps the error that produced it */
     nb_clear_error();
@@ -458,12 +484,32 @@ START_TEST(test_index_errors) {
     nb_tensor *oob = nb_from_array(ar, NB_INT32, 2, (int64_t[]){1, 2}, (int32_t[]){0, 7});
     EXPECT_ERR(nb_index_select(ar, a, i1), "index_select: index 3 is out of bounds for dimension 0 with size 3");
     EXPECT_ERR(nb_index_select(ar, a, in), "index_select: index -1 is out of bounds for dimension 0 with size 3");
-    EXPECT_ERR(nb_index_select(ar, a, f), "index_select: index must be a 1-D int32 tensor, got non-int32 [2]");
+    EXPECT_ERR(nb_index_select(ar, a, f), "index_select: index must be a 1-D int32 tensor, got float32 [2]");
     EXPECT_ERR(nb_index_select(ar, a, i2), "index_select: index must be a 1-D int32 tensor, got int32 [1, 2]");
     EXPECT_ERR(nb_gather(ar, a, i1), "gather: index [2] must have the same number of dimensions (at least 1) as input [3, 4]");
     EXPECT_ERR(nb_gather(ar, a, big), "gather: size does not match at dimension 1: expected index [1, 5] to be smaller than self [3, 4] apart from dimension 0");
     EXPECT_ERR(nb_gather(ar, a, oob), "gather: index 7 is out of bounds for dimension 0 with size 3");
-    EXPECT_ERR(nb_gather(ar, a, f), "gather: index must be int32");
+    EXPECT_ERR(nb_gather(ar, a, f), "gather: index must be int32, got float32");
+    nb_arena_free(ar);
+}
+END_TEST
+
+/* Sizes near INT64_MAX: split counts its chunks and reshape multiplies the shape without
+ * signed overflow (both were undefined behaviour). */
+START_TEST(test_split_reshape_huge_sizes) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *v = nb_zeros(ar, 1, (int64_t[]){5}), *out[2];
+    ck_assert_int_eq(nb_split(ar, v, INT64_MAX, 0, out, 2), 1);
+    ck_assert_int_eq(out[0]->shape[0], 5);
+    ck_assert_int_eq(nb_split(ar, v, INT64_MAX - 2, 0, out, 2), 1);
+    EXPECT_ERR(nb_reshape(ar, v, 2, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40}),
+               "reshape: shape '[1099511627776, 1099511627776]' is invalid for input of size 5");
+    EXPECT_ERR(nb_reshape(ar, v, 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, -1}),
+               "reshape: shape '[1099511627776, 1099511627776, -1]' is invalid for input of size 5");
+    nb_tensor *e = nb_zeros(ar, 1, (int64_t[]){0}); /* numel 0, but sizes no tensor can have */
+    EXPECT_ERR(nb_reshape(ar, e, 3, (int64_t[]){(int64_t)1 << 40, (int64_t)1 << 40, 0}),
+               "reshape: shape [1099511627776, 1099511627776, 0] is too large");
+    ck_assert_int_eq(nb_reshape(ar, e, 3, (int64_t[]){4, 0, 5})->shape[2], 5);
     nb_arena_free(ar);
 }
 END_TEST
@@ -532,6 +578,7 @@ int main(void) {
     TCase *tp = tcase_create("properties");
     tcase_add_test(tp, test_broadcast_random_shapes);
     tcase_add_test(tp, test_empty_tensors);
+    tcase_add_test(tp, test_linear_zero_features);
     tcase_add_test(tp, test_scalar_tensors);
     tcase_add_test(tp, test_max_nan_and_argmax);
     tcase_add_test(tp, test_dropout_gradcheck);
@@ -542,6 +589,7 @@ int main(void) {
     tcase_add_test(te, test_reduce_errors);
     tcase_add_test(te, test_index_errors);
     tcase_add_test(te, test_join_errors);
+    tcase_add_test(te, test_split_reshape_huge_sizes);
     tcase_add_test(te, test_failed_op_records_nothing);
     suite_add_tcase(s, te);
     return run_suite(s) ? 1 : 0;

@@ -1108,6 +1108,32 @@ START_TEST(test_step_closure_generic) {
 }
 END_TEST
 
+/* add_param_group rejects what would corrupt or dangle (nothing changes), and a state dict
+ * naming a parameter index outside the optimizer is malformed. */
+START_TEST(test_group_argument_errors) {
+    nb_tensor *a = nb_ones(NULL, 1, (int64_t[]){3}), *b = nb_ones(NULL, 1, (int64_t[]){2});
+    nb_optim *o = nb_sgd(&a, 1, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(nb_optim_add_param_group(o, &b, 1, NULL, 2), NB_EINVAL);
+    ck_assert_msg(strstr(nb_last_error(), "2 overrides given but the list is NULL"), "%s", nb_last_error());
+    ck_assert_int_eq(nb_optim_add_param_group(o, &b, 1, NULL, -1), NB_EINVAL);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *t = nb_ones(ar, 1, (int64_t[]){2});
+    ck_assert_int_eq(nb_optim_add_param_group(o, &t, 1, NULL, 0), NB_EINVAL);
+    ck_assert_msg(strstr(nb_last_error(), "lives in an arena"), "%s", nb_last_error());
+    ck_assert_int_eq(nb_optim_num_groups(o), 1);
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    sd->groups[0].params[0] = 7;
+    ck_assert_int_eq(nb_optim_load_state_dict(o, sd), NB_EFORMAT);
+    ck_assert_msg(strstr(nb_last_error(), "parameter index 7 is outside 0..0"), "%s", nb_last_error());
+    nb_optim_dict_free(sd);
+    nb_arena_free(ar);
+    nb_optim_free(o);
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+}
+END_TEST
+
 int main(void) {
     /* count every allocation nabla makes (must come before anything allocates) */
     if (nb_set_allocator(count_malloc, count_realloc, free)) return 1;
@@ -1129,6 +1155,7 @@ int main(void) {
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_step_closure_generic);
     tcase_add_test(tc, test_lbfgs_closure_failure);
+    tcase_add_test(tc, test_group_argument_errors);
     suite_add_tcase(s, tc);
     int failed = run_suite(s);
     golden_free(G);

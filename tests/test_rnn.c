@@ -422,7 +422,7 @@ START_TEST(test_bad_shapes) {
     EXPECT_ERR(nb_rnn_forward(gru, ar, x, NULL, nb_zeros(ar, 3, (int64_t[]){1, 2, 3}), NULL, NULL),
                "GRU: c0 is only for LSTM (GRU has no cell state)");
     nb_tensor *xi = nb_empty(ar, NB_INT32, 3, (int64_t[]){5, 2, 4});
-    EXPECT_ERR(nb_rnn_forward(gru, ar, xi, NULL, NULL, NULL, NULL), "GRU: input must be float32");
+    EXPECT_ERR(nb_rnn_forward(gru, ar, xi, NULL, NULL, NULL, NULL), "GRU: input must be float32, got int32");
     nb_module *lin = nb_linear_new(2, 2, true, &rng);
     EXPECT_ERR(nb_rnn_forward(lin, ar, x, NULL, NULL, NULL, NULL),
                "rnn_forward: module is Linear, not an RNN, LSTM or GRU");

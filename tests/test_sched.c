@@ -1212,7 +1212,7 @@ START_TEST(test_averaged_state_dict) {
         ck_assert_str_eq(nb_last_error(), "averaged: state tensor 1 has shape [3, 2], the averaged copy has [2, 3]");
         mid->tensors[1] = nb_empty(NULL, NB_INT32, 2, (int64_t[]){2, 3});
         ck_assert_int_eq(nb_averaged_load_state_dict(c, mid), NB_EINVAL);
-        ck_assert_str_eq(nb_last_error(), "averaged: state tensor 1 is NULL or not float32");
+        ck_assert_str_eq(nb_last_error(), "averaged: state tensor 1 must be float32, got int32");
         nb_tensor_free(mid->tensors[1]);
         mid->tensors[1] = t1;
         nb_tensor_free(wrong);

@@ -43,6 +43,7 @@ typedef struct nb_gradcheck_opts {
     uint64_t seed;     /* seed for the random projection of a non-scalar output */
 } nb_gradcheck_opts;
 
+/* The defaults above (eps 1e-2, atol 1e-2, rtol 1e-2, seed 0). */
 nb_gradcheck_opts nb_gradcheck_defaults(void);
 
 /* Compare analytic gradients of sum(w * f(inputs)) (w a fixed random tensor) with central

@@ -2,7 +2,9 @@
  *
  * Thread safety: distinct models, optimizers, arenas and RNGs may be used on distinct threads
  * at the same time. The only global state is thread-local (last error, grad mode) plus the
- * allocator hooks, which are set once before first use.
+ * allocator hooks, which are set once before first use, and the one thread pool: its size is
+ * process-wide, and while one thread runs a job on it another simply runs its own serially
+ * (same numbers either way). tests/test_threads.c trains models on 4 threads at once.
  */
 #ifndef NABLA_CORE_H
 #define NABLA_CORE_H
@@ -24,8 +26,10 @@ extern "C" {
 /* Version of the linked library ("0.1.0"); compare with NB_VERSION_STRING to catch mismatches. */
 const char *nb_version(void);
 
-/* Replace malloc/realloc/free for every allocation nabla makes. Call once, before any other
- * nabla call; returns NB_ESTATE if nabla already allocated. NULL restores the libc functions. */
+/* Replace malloc/realloc/free for every allocation nabla makes (zlib's buffers included; not
+ * the JSON parser of checkpoint headers, libcjson, whose hooks are process-wide). Call once,
+ * before any other nabla call; returns NB_ESTATE if nabla already allocated. NULL restores the
+ * libc functions. */
 int nb_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
                      void (*free_fn)(void *));
 
@@ -39,15 +43,18 @@ typedef struct nb_arena nb_arena;
 nb_arena *nb_arena_new(size_t capacity);
 /* Release everything allocated since the last reset; keeps (and consolidates) the memory. */
 void nb_arena_reset(nb_arena *ar);
-/* Bytes currently in use, and high-water mark since creation. */
+/* Bytes currently in use (nb_arena_used) and high-water mark since creation (nb_arena_peak);
+ * 0 for NULL. */
 size_t nb_arena_used(const nb_arena *ar);
 size_t nb_arena_peak(const nb_arena *ar);
+/* Free the arena and all its memory (every tensor made in it dies). NULL is a no-op. */
 void nb_arena_free(nb_arena *ar);
 
 /* ---- RNG: one seeded generator for init, dropout and shuffling ----------------------------
  * MT19937, seeded and transformed exactly as PyTorch's CPU generator: with the same seed,
  * nb_uniform / nb_kaiming_uniform (so every default init) and nb_randperm give bit for bit what
- * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it. */
+ * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it.
+ * A NULL generator is an error (nb_last_error()): draws then return 0, or NaN for floats. */
 #define NB_RNG_STATE_N 624
 typedef struct nb_rng {
     uint32_t state[NB_RNG_STATE_N];
@@ -65,7 +72,7 @@ float nb_rng_uniform(nb_rng *r);
 double nb_rng_uniform_double(nb_rng *r);
 /* Standard normal (Box-Muller on doubles). */
 double nb_rng_normal(nb_rng *r);
-/* Uniform integer in [0, n), unbiased. n must be > 0. */
+/* Uniform integer in [0, n), unbiased. n must be > 0 (n == 0: 0 and an error). */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n);
 /* out[0..n) = a random permutation of 0..n-1, exactly as torch.randperm(n, generator). */
 void nb_randperm(nb_rng *r, int64_t n, int64_t *out);

@@ -27,6 +27,7 @@ typedef struct nb_mnist {
 /* Load "<dir>/<prefix>-images-idx3-ubyte[.gz]" and "<dir>/<prefix>-labels-idx1-ubyte[.gz]",
  * prefix "train" or "t10k"; checks the two agree. */
 int nb_mnist_load(const char *dir, const char *prefix, nb_mnist *out);
+/* Free both tensors and set them to NULL (NULL is a no-op). */
 void nb_mnist_free(nb_mnist *m);
 /* Default data folder: $NABLA_DATA, else /usr/share/datasets/fashion-mnist. */
 const char *nb_default_data_dir(void);
@@ -42,6 +43,7 @@ typedef struct nb_loader_opts {
     bool flatten;       /* false: x is [B, rows, cols]; true: [B, rows*cols] */
 } nb_loader_opts;
 
+/* The defaults above: batch 64, shuffled, seed 0, last batch kept, not flattened. */
 nb_loader_opts nb_loader_defaults(void);
 /* Loader over images [N, ...] (uint8) and labels [N] (uint8 or int32). Borrows both: they
  * must outlive the loader. */
@@ -65,8 +67,12 @@ typedef struct nb_loader_state {
     nb_rng rng;
 } nb_loader_state;
 
+/* The loader's position (for NULL: epoch 0, batch -1). */
 nb_loader_state nb_loader_get_state(const nb_loader *ld);
+/* Continue from a position taken by nb_loader_get_state (same data, batch size and seed):
+ * the next batches are those the saved loader would have served. */
 int nb_loader_set_state(nb_loader *ld, const nb_loader_state *st);
+/* Free the loader (not the tensors it borrows). NULL is a no-op. */
 void nb_loader_free(nb_loader *ld);
 
 #ifdef __cplusplus

@@ -100,6 +100,7 @@ typedef struct nb_ckpt_tensor {
 nb_ckpt *nb_ckpt_open(const char *path);
 /* Same from a caller's buffer (not kept). */
 nb_ckpt *nb_ckpt_parse(const void *buf, size_t len);
+/* Number of tensors in the file (0 for NULL). */
 int nb_ckpt_num_tensors(const nb_ckpt *c);
 /* Tensor i in file order (NB_EINVAL if out of range). */
 int nb_ckpt_tensor_at(const nb_ckpt *c, int i, nb_ckpt_tensor *out);
@@ -111,6 +112,7 @@ int nb_ckpt_meta_at(const nb_ckpt *c, int i, const char **key, const char **valu
 const char *nb_ckpt_meta(const nb_ckpt *c, const char *key);
 /* Apply an opened checkpoint to live objects: nb_checkpoint_load without the file reading. */
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st);
+/* Free an opened checkpoint (its tensors' data with it). NULL is a no-op. */
 void nb_ckpt_close(nb_ckpt *c);
 
 #ifdef __cplusplus

@@ -7,7 +7,9 @@
  *
  * Constructors that take child modules take ownership of them, also when they fail (then the
  * children are freed), so nb_sequential(3, (nb_module *[]){nb_linear_new(...), ...}) needs
- * one NULL check. Every module is freed with nb_module_free (NULL is a no-op).
+ * one NULL check. A module has one parent: a child that already has one, or is given twice,
+ * is refused (and left to its owner). Every module is freed with nb_module_free (NULL is a
+ * no-op).
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -54,7 +56,8 @@ struct nb_module {
 nb_tensor *nb_forward(nb_module *m, nb_arena *ar, nb_tensor *x);
 /* train(true) / eval (train(false)) for the whole tree. */
 void nb_module_train(nb_module *m, bool training);
-/* Number of parameter tensors in the tree, and total number of parameter elements. */
+/* Number of parameter tensors in the tree (nb_module_num_params), and total number of
+ * parameter elements (nb_module_numel); 0 for NULL. */
 int nb_module_num_params(const nb_module *m);
 int64_t nb_module_numel(const nb_module *m);
 /* The i-th parameter in PyTorch's order (model.named_parameters()), with its full name. */
@@ -69,6 +72,7 @@ nb_tensor *nb_module_find(const nb_module *m, const char *name);
 int nb_module_repr(const nb_module *m, char *buf, size_t n);
 /* Set every parameter's grad to NULL (set_to_none) or zero it. */
 void nb_module_zero_grad(nb_module *m, bool set_to_none);
+/* Free a module with its parameters, buffers and children. NULL is a no-op. */
 void nb_module_free(nb_module *m);
 
 /* ---- layers ----------------------------------------------------------------------------- */
@@ -107,6 +111,7 @@ typedef struct nb_rnn_opts {
     nb_rng *dropout_rng; /* borrowed (must outlive the module); needed when dropout > 0 */
 } nb_rnn_opts;
 
+/* PyTorch's defaults (as above). */
 nb_rnn_opts nb_rnn_defaults(void);
 /* nn.RNN / nn.LSTM / nn.GRU (opts NULL: defaults). rng draws the initial weights. */
 nb_module *nb_rnn_new(int64_t input_size, int64_t hidden_size, const nb_rnn_opts *opts, nb_rng *rng);
@@ -130,7 +135,8 @@ nb_tensor *nb_rnn_cell_forward(nb_module *cell, nb_arena *ar, nb_tensor *x, nb_t
 /* x.select(dim, index) as a module (no parameters): e.g. the last step of a sequence. */
 nb_module *nb_select_new(int dim, int64_t index);
 
-/* Activation modules (no parameters). */
+/* Activation modules (no parameters): nn.ReLU, nn.LeakyReLU(negative_slope), nn.Tanh,
+ * nn.Sigmoid, nn.GELU, nn.Softmax(dim), nn.LogSoftmax(dim). */
 nb_module *nb_relu_new(void);
 nb_module *nb_leaky_relu_new(float negative_slope);
 nb_module *nb_tanh_new(void);
@@ -175,7 +181,8 @@ nb_batchnorm_opts nb_batchnorm_defaults(void);
  * batch statistics and updates the buffers; eval mode uses the running statistics. */
 nb_module *nb_batchnorm1d_new(int64_t num_features, const nb_batchnorm_opts *opts);
 nb_module *nb_batchnorm2d_new(int64_t num_features, const nb_batchnorm_opts *opts);
-/* nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True). */
+/* nn.LayerNorm(normalized_shape, eps, elementwise_affine): weight ones and bias zeros of
+ * normalized_shape (PyTorch's defaults: eps 1e-5, elementwise_affine true). */
 nb_module *nb_layernorm_new(int nshape, const int64_t *normalized_shape, double eps,
                             bool elementwise_affine);
 /* nn.Dropout2d(p=0.5): zeroes whole channels in training; rng is borrowed, as nn.Dropout's. */

@@ -152,6 +152,7 @@ typedef struct nb_sgd_opts {
     bool nesterov;       /* false */
     bool maximize;       /* false */
 } nb_sgd_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_sgd_opts nb_sgd_defaults(void);
 /* torch.optim.SGD */
 nb_optim *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_opts *opts);
@@ -164,6 +165,7 @@ typedef struct nb_adam_opts {
     bool amsgrad;        /* false */
     bool maximize;       /* false */
 } nb_adam_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adam_opts nb_adam_defaults(void);
 /* torch.optim.Adam */
 nb_optim *nb_adam(nb_tensor *const *params, int n, const nb_adam_opts *opts);
@@ -176,6 +178,7 @@ typedef struct nb_adamw_opts {
     bool amsgrad;        /* false */
     bool maximize;       /* false */
 } nb_adamw_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adamw_opts nb_adamw_defaults(void);
 /* torch.optim.AdamW */
 nb_optim *nb_adamw(nb_tensor *const *params, int n, const nb_adamw_opts *opts);
@@ -189,6 +192,7 @@ typedef struct nb_rmsprop_opts {
     bool centered;       /* false */
     bool maximize;       /* false */
 } nb_rmsprop_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_rmsprop_opts nb_rmsprop_defaults(void);
 /* torch.optim.RMSprop */
 nb_optim *nb_rmsprop(nb_tensor *const *params, int n, const nb_rmsprop_opts *opts);
@@ -201,6 +205,7 @@ typedef struct nb_adagrad_opts {
     double eps;                       /* 1e-10 */
     bool maximize;                    /* false */
 } nb_adagrad_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adagrad_opts nb_adagrad_defaults(void);
 /* torch.optim.Adagrad (its state exists from construction, as in PyTorch) */
 nb_optim *nb_adagrad(nb_tensor *const *params, int n, const nb_adagrad_opts *opts);
@@ -212,6 +217,7 @@ typedef struct nb_adadelta_opts {
     double weight_decay; /* 0 */
     bool maximize;       /* false */
 } nb_adadelta_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adadelta_opts nb_adadelta_defaults(void);
 /* torch.optim.Adadelta */
 nb_optim *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_opts *opts);
@@ -223,6 +229,7 @@ typedef struct nb_adamax_opts {
     double weight_decay; /* 0 */
     bool maximize;       /* false */
 } nb_adamax_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adamax_opts nb_adamax_defaults(void);
 /* torch.optim.Adamax */
 nb_optim *nb_adamax(nb_tensor *const *params, int n, const nb_adamax_opts *opts);
@@ -236,6 +243,7 @@ typedef struct nb_nadam_opts {
     bool decoupled_weight_decay; /* false (PyTorch 2.x: NAdamW) */
     bool maximize;               /* false (PyTorch 2.x) */
 } nb_nadam_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_nadam_opts nb_nadam_defaults(void);
 /* torch.optim.NAdam */
 nb_optim *nb_nadam(nb_tensor *const *params, int n, const nb_nadam_opts *opts);
@@ -248,6 +256,7 @@ typedef struct nb_radam_opts {
     bool decoupled_weight_decay; /* false (PyTorch 2.x: RAdamW) */
     bool maximize;               /* false (PyTorch 2.x) */
 } nb_radam_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_radam_opts nb_radam_defaults(void);
 /* torch.optim.RAdam */
 nb_optim *nb_radam(nb_tensor *const *params, int n, const nb_radam_opts *opts);
@@ -260,6 +269,7 @@ typedef struct nb_asgd_opts {
     double weight_decay; /* 0 */
     bool maximize;       /* false */
 } nb_asgd_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_asgd_opts nb_asgd_defaults(void);
 /* torch.optim.ASGD; the averaged parameters are the state "ax" (nb_asgd_average). */
 nb_optim *nb_asgd(nb_tensor *const *params, int n, const nb_asgd_opts *opts);
@@ -272,6 +282,7 @@ typedef struct nb_rprop_opts {
     double step_size_min, step_size_max; /* 1e-6, 50 */
     bool maximize;                       /* false */
 } nb_rprop_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_rprop_opts nb_rprop_defaults(void);
 /* torch.optim.Rprop */
 nb_optim *nb_rprop(nb_tensor *const *params, int n, const nb_rprop_opts *opts);
@@ -285,6 +296,7 @@ typedef struct nb_lbfgs_opts {
     int history_size;        /* 100 */
     const char *line_search_fn; /* NULL (None) or "strong_wolfe" */
 } nb_lbfgs_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_lbfgs_opts nb_lbfgs_defaults(void);
 /* torch.optim.LBFGS: one param group; step with nb_optim_step_closure (the closure zeroes the
  * grads, runs forward and backward and returns the loss), which may call it up to max_eval
@@ -300,6 +312,7 @@ typedef struct nb_adafactor_opts {
     double weight_decay; /* 0 (decoupled: p *= 1 - lr * weight_decay) */
     bool maximize;       /* false */
 } nb_adafactor_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
 nb_adafactor_opts nb_adafactor_defaults(void);
 /* torch.optim.Adafactor (PyTorch 2.5): factored second moments for parameters with 2 or more
  * dimensions (over the last two), a full one for vectors. */

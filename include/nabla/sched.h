@@ -36,6 +36,7 @@ int nb_sched_step_epoch(nb_sched *s, double epoch);
 int nb_sched_step_metric(nb_sched *s, double metric);
 /* The lr each group got at the last step (get_last_lr()[g]); NAN if g is out of range. */
 double nb_sched_last_lr(const nb_sched *s, int g);
+/* Number of param groups it drives (0 for NULL). */
 int nb_sched_num_groups(const nb_sched *s);
 /* last_epoch as PyTorch counts it (0 right after construction). */
 int64_t nb_sched_last_epoch(const nb_sched *s);
@@ -60,10 +61,12 @@ typedef struct nb_sched_dict {
     struct nb_sched_dict *subs;
 } nb_sched_dict;
 
+/* A deep copy of the schedule's state (free with nb_sched_dict_free). */
 nb_sched_dict *nb_sched_state_dict(const nb_sched *s);
 /* Restore a saved state into a schedule built with the same constructor; checks the type,
  * group count, every value's kind and range; on error nothing changes. */
 int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd);
+/* Free a state dict (NULL is a no-op). */
 void nb_sched_dict_free(nb_sched_dict *sd);
 
 /* ---- schedules ----------------------------------------------------------------------------- */
@@ -120,6 +123,7 @@ typedef struct nb_onecycle_opts {
     int64_t last_epoch;            /* -1; else resume at that batch (groups must hold the
                                       initial_lr/max_lr/min_lr/... of the earlier run) */
 } nb_onecycle_opts;
+/* PyTorch's defaults (as above); max_lr unset (NAN) must be given. */
 nb_onecycle_opts nb_onecycle_defaults(void);
 /* torch.optim.lr_scheduler.OneCycleLR; stepping past total_steps fails as PyTorch does. */
 nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts);
@@ -149,6 +153,7 @@ typedef struct nb_cyclic_opts {
     int n_max_momentums;
     int64_t last_epoch;            /* -1 */
 } nb_cyclic_opts;
+/* PyTorch's defaults (as above); base_lr and max_lr unset (NAN) must be given. */
 nb_cyclic_opts nb_cyclic_defaults(void);
 /* torch.optim.lr_scheduler.CyclicLR (per batch). */
 nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts);
@@ -165,6 +170,7 @@ typedef struct nb_plateau_opts {
     int n_min_lrs;
     double eps;                    /* 1e-8 */
 } nb_plateau_opts;
+/* PyTorch's defaults (as above). */
 nb_plateau_opts nb_plateau_defaults(void);
 /* torch.optim.lr_scheduler.ReduceLROnPlateau: step with nb_sched_step_metric(s, val_loss).
  * No initial step and no initial_lr, as PyTorch. */
@@ -186,6 +192,7 @@ typedef struct nb_swalr_opts {
     int64_t anneal_epochs;         /* 10 */
     const char *anneal_strategy;   /* "cos" | "linear" */
 } nb_swalr_opts;
+/* PyTorch's defaults (as above); swa_lr unset (NAN) must be given. */
 nb_swalr_opts nb_swalr_defaults(void);
 /* SWALR: anneals each group's lr to swa_lr over anneal_epochs epochs, then holds it. */
 nb_sched *nb_swalr(nb_optim *o, const nb_swalr_opts *opts);
@@ -205,6 +212,7 @@ typedef struct nb_averaged_opts {
     nb_avg_fn fn;     /* CUSTOM */
     void *user;
 } nb_averaged_opts;
+/* SWA, equal weights (AveragedModel's default). */
 nb_averaged_opts nb_averaged_defaults(void);
 
 typedef struct nb_averaged nb_averaged;
@@ -216,6 +224,7 @@ int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n);
 int64_t nb_averaged_count(const nb_averaged *a);
 /* Set n_averaged (nb_averaged_load_state_dict restores the whole state at once). */
 int nb_averaged_set_count(nb_averaged *a, int64_t n_averaged);
+/* Number of averaged tensors (0 for NULL). */
 int nb_averaged_num(const nb_averaged *a);
 /* The i-th averaged tensor (owned by a; read it, or write it to restore a checkpoint). */
 nb_tensor *nb_averaged_tensor(const nb_averaged *a, int i);
@@ -224,6 +233,7 @@ nb_tensor *nb_averaged_tensor(const nb_averaged *a, int i);
 int nb_averaged_swap(nb_averaged *a, nb_tensor *const *params, int n);
 /* Copy the averaged values into the tensors (at the end of training). */
 int nb_averaged_copy_to(const nb_averaged *a, nb_tensor *const *params, int n);
+/* Free the averaged copy (not the caller's tensors). NULL is a no-op. */
 void nb_averaged_free(nb_averaged *a);
 
 /* state_dict of the averaged copy (AveragedModel's averaged tensors and n_averaged). The
@@ -241,6 +251,7 @@ nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a);
 /* Restore a saved state into an averaged copy of the same kind (and EMA decay) over as many
  * tensors of the same shapes; n_averaged >= 0. On any error nothing changes. */
 int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd);
+/* Free a state dict and its tensors (NULL is a no-op). */
 void nb_averaged_dict_free(nb_averaged_dict *sd);
 
 #ifdef __cplusplus

@@ -44,6 +44,7 @@ typedef struct nb_tensor {
 /* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ---------------------------- */
 /* Uninitialised tensor of a shape. */
 nb_tensor *nb_empty(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
+/* float32 tensors filled with 0, 1, or value. */
 nb_tensor *nb_zeros(nb_arena *ar, int ndim, const int64_t *shape);
 nb_tensor *nb_ones(nb_arena *ar, int ndim, const int64_t *shape);
 nb_tensor *nb_full(nb_arena *ar, int ndim, const int64_t *shape, float value);
@@ -81,6 +82,7 @@ const char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);
 int nb_fill(nb_tensor *t, float value);
 /* Copy src into dst (same numel and dtype; in place, no autograd). */
 int nb_copy(nb_tensor *dst, const nb_tensor *src);
+/* Bytes per element of a dtype (0 if unknown). */
 size_t nb_dtype_size(nb_dtype dt);
 
 /* ---- views (share storage with the input; differentiable) ------------------------------- */
@@ -92,6 +94,7 @@ nb_tensor *nb_view(nb_arena *ar, nb_tensor *t, int ndim, const int64_t *shape);
 nb_tensor *nb_flatten(nb_arena *ar, nb_tensor *t, int start_dim, int end_dim);
 
 /* ---- elementwise, with broadcasting as in PyTorch ----------------------------------------- */
+/* a + b, a - b, a * b, a / b. */
 nb_tensor *nb_add(nb_arena *ar, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_sub(nb_arena *ar, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_mul(nb_arena *ar, nb_tensor *a, nb_tensor *b);
@@ -101,6 +104,7 @@ nb_tensor *nb_add_scalar(nb_arena *ar, nb_tensor *a, float s);
 nb_tensor *nb_mul_scalar(nb_arena *ar, nb_tensor *a, float s);
 
 /* ---- unary ------------------------------------------------------------------------------- */
+/* -a, e^a, ln a, sqrt a, |a|. */
 nb_tensor *nb_neg(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_exp(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_log(nb_arena *ar, nb_tensor *a);
@@ -112,6 +116,7 @@ nb_tensor *nb_pow(nb_arena *ar, nb_tensor *a, float exponent);
 nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *a, float lo, float hi);
 
 /* ---- activations ------------------------------------------------------------------------- */
+/* max(a, 0); a > 0 ? a : negative_slope a; tanh a; 1 / (1 + e^-a). */
 nb_tensor *nb_relu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *a, float negative_slope);
 nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *a);
@@ -122,6 +127,7 @@ nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_elu(nb_arena *ar, nb_tensor *a, float alpha);
 /* SiLU (swish): x sigmoid(x). */
 nb_tensor *nb_silu(nb_arena *ar, nb_tensor *a);
+/* softmax and log_softmax along dim (max subtracted first, as PyTorch). */
 nb_tensor *nb_softmax(nb_arena *ar, nb_tensor *a, int dim);
 nb_tensor *nb_log_softmax(nb_arena *ar, nb_tensor *a, int dim);
 
@@ -198,6 +204,7 @@ nb_tensor *nb_transpose(nb_arena *ar, nb_tensor *a, int dim0, int dim1);
 nb_tensor *nb_linear(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 /* ---- reductions (dim may be negative) ----------------------------------------------------- */
+/* Sum and mean of all elements (0-d), or along dim (kept as size 1 with keepdim). */
 nb_tensor *nb_sum(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_mean(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_sum_dim(nb_arena *ar, nb_tensor *a, int dim, bool keepdim);

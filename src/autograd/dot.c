@@ -3,6 +3,7 @@
  * One box per op output (op name and shape), one ellipse per leaf (shape; filled when it
  * requires grad, dtype shown when not float32), one edge from each input to the op that read
  * it (twice when an op reads the same tensor twice). The tensor itself has a double border. */
+#include <errno.h>
 #include <stdio.h>
 #include "../core/internal.h"
 
@@ -44,10 +45,6 @@ static int collect(const nb_tensor *t, tlist *seen) {
     return rc;
 }
 
-static const char *dtype_name(nb_dtype dt) {
-    return dt == NB_INT32 ? "int32" : dt == NB_UINT8 ? "uint8" : "float32";
-}
-
 int nb_graph_dot(const nb_tensor *t, FILE *f) {
     if (!t || !f) return nb__error(NB_EINVAL, "graph_dot: tensor or FILE is NULL");
     tlist seen = {0};
@@ -67,7 +64,7 @@ int nb_graph_dot(const nb_tensor *t, FILE *f) {
         else
             bad = fprintf(f, "  t%lld [label=\"leaf\\n%s%s%s\", shape=ellipse%s%s];\n",
                           (long long)i, nb__shape(x, 0), x->dtype == NB_FLOAT32 ? "" : "\\n",
-                          x->dtype == NB_FLOAT32 ? "" : dtype_name(x->dtype),
+                          x->dtype == NB_FLOAT32 ? "" : nb__dtype_name(x->dtype),
                           nb__wants_grad(x) ? ", style=filled, fillcolor=lightblue" : "",
                           border) < 0;
     }
@@ -79,6 +76,6 @@ int nb_graph_dot(const nb_tensor *t, FILE *f) {
     }
     if (!bad) bad = fprintf(f, "}\n") < 0;
     nb__free(seen.t);
-    if (bad) return nb__error(NB_EIO, "graph_dot: write failed");
+    if (bad) return nb__error(NB_EIO, "graph_dot: cannot write the graph: %s", strerror(errno));
     return NB_OK;
 }

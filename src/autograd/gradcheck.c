@@ -104,7 +104,8 @@ int nb_gradcheck(nb_gradcheck_fn f, int n, nb_tensor *const *inputs, void *user,
     if (!f || !inputs || n <= 0 || n > 64)
         return nb__error(NB_EINVAL, "gradcheck: need a function and 1..64 inputs (got %d)", n);
     if (!(o.eps > 0) || !(o.atol >= 0) || !(o.rtol >= 0))
-        return nb__error(NB_EINVAL, "gradcheck: eps must be > 0 and atol, rtol >= 0");
+        return nb__error(NB_EINVAL, "gradcheck: eps must be > 0 and atol, rtol >= 0, got eps %g, "
+                         "atol %g, rtol %g", o.eps, o.atol, o.rtol);
     int wanting = 0;
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) return nb__error(NB_EINVAL, "gradcheck: input %d is NULL", i);

@@ -51,6 +51,16 @@ char *nb__strdup(const char *s) {
     return d;
 }
 
+void *nb__zalloc(void *opaque, unsigned items, unsigned size) {
+    (void)opaque;
+    return nb__calloc(items, size);
+}
+
+void nb__zfree(void *opaque, void *p) {
+    (void)opaque;
+    nb__free(p);
+}
+
 /* Aligned blocks keep the offset to the raw pointer just before the aligned address, so they
  * work with any malloc hook. */
 void *nb__malloc_aligned(size_t n) {

@@ -40,6 +40,8 @@ nb_arena *nb_arena_new(size_t capacity) {
 
 void *nb__arena_alloc(nb_arena *ar, size_t n) {
     if (!ar) return nb__null(NB_EINVAL, "an op was given a NULL arena: ops write their output in an arena (nb_arena_new)");
+    if (n > SIZE_MAX / 4) /* rounding up, or doubling a chunk, would wrap around */
+        return nb__null(NB_ENOMEM, "out of memory (%zu bytes asked of an arena)", n);
     n = (n + NB_ALIGN - 1) & ~(size_t)(NB_ALIGN - 1);
     nb_chunk *c = ar->cur;
     while (c->used + n > c->cap) {

@@ -19,7 +19,12 @@
 
 /* Hot float loops that must round like PyTorch use fmaf (one rounding for add_(x, alpha)).
  * Without FMA hardware enabled at compile time fmaf is a slow libm call, so such loops are
- * also compiled for x86-64-v3 (AVX2+FMA) and picked at load time. */
+ * also compiled for x86-64-v3 (AVX2+FMA) and picked at load time. GCC only: clang (14) names
+ * the dispatcher of a cloned function f "f.ifunc", so calls from other files do not link; every
+ * *_CLONES macro of nabla (NB_OPTIM_CLONES too) steps aside when NB_NO_TARGET_CLONES is set. */
+#if defined(__clang__) && !defined(NB_NO_TARGET_CLONES)
+#define NB_NO_TARGET_CLONES
+#endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__FMA__) && defined(__linux__) && \
     !defined(NB_NO_TARGET_CLONES)
 #define NB_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -35,6 +40,9 @@ void *nb__null(nb_status st, const char *fmt, ...) NB_PRINTF(2, 3);
 
 /* Python's repr() of a float, in one of 4 rotating thread-local buffers (k selects). */
 const char *nb__pyfloat(double v, int k);
+/* The same for a float32 argument: the decimal the user wrote (0.1f prints 0.1, as PyTorch
+ * prints the Python float it was given), not the double it widens to (0.10000000149011612). */
+const char *nb__pyfloat32(float v, int k);
 
 /* ---- heap (src/core/alloc.c): every allocation of nabla goes through these -------------- */
 void *nb__malloc(size_t n);  /* sets NB_ENOMEM error on failure */
@@ -42,6 +50,9 @@ void *nb__calloc(size_t n, size_t size);
 void *nb__realloc(void *p, size_t n);
 void nb__free(void *p);
 char *nb__strdup(const char *s);
+/* zlib's alloc_func / free_func through the hooks (z_stream.zalloc / zfree; opaque unused). */
+void *nb__zalloc(void *opaque, unsigned items, unsigned size);
+void nb__zfree(void *opaque, void *p);
 /* 64-byte aligned block (free with nb__free_aligned). */
 void *nb__malloc_aligned(size_t n);
 void nb__free_aligned(void *p);
@@ -69,6 +80,9 @@ void *nb__arena_alloc(nb_arena *ar, size_t n);
 
 /* ---- tensors (src/core/tensor.c) --------------------------------------------------------- */
 int64_t nb__numel(int ndim, const int64_t *shape);
+/* A valid shape: rank 0..NB_MAX_DIMS, sizes >= 0, every partial product below INT64_MAX / 16
+ * (so no size computation overflows), a known dtype. Error names op. */
+int nb__check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
 /* Validated shape check + allocation; data uninitialised. */
 nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
@@ -76,12 +90,19 @@ nb_tensor *nb__tensor_like(nb_arena *ar, const nb_tensor *t);
  * arena, so that their autograd node has somewhere to live). */
 nb_tensor *nb__out(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t);
+/* The output of an elementwise op on a float32 input x (error names op): nb__out_like(ar, x). */
+nb_tensor *nb__out_f32(nb_arena *ar, const char *op, const nb_tensor *x);
 /* A tensor struct that shares data (no copy). */
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data);
 /* Normalise a possibly negative dim for a rank (error names op on failure, returns -1). */
 int nb__dim(const char *op, int dim, int ndim);
 /* Split t's shape around dim d into [outer, C, inner] (a 0-d tensor is [1, 1, 1]). */
 void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
+/* "float32", "int32", "uint8" (for messages). */
+const char *nb__dtype_name(nb_dtype dt);
+/* Largest kernel size, stride, padding or dilation of a convolution or pooling: with all of
+ * them below 2^31 (and sizes below 2^59) the output-size arithmetic cannot overflow. */
+#define NB_MAX_WINDOW INT32_MAX
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */

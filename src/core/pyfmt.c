@@ -31,3 +31,12 @@ const char *nb__pyfloat(double v, int k) {
     if (decimals <= 0) strcat(b, ".0");
     return b;
 }
+
+const char *nb__pyfloat32(float v, int k) {
+    char tmp[32];
+    for (int digits = 1; digits <= 9; digits++) { /* shortest that reads back as the float */
+        snprintf(tmp, sizeof tmp, "%.*g", digits, (double)v);
+        if ((float)strtod(tmp, NULL) == v) break;
+    }
+    return nb__pyfloat(strtod(tmp, NULL), k);
+}

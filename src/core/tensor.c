@@ -18,7 +18,7 @@ int64_t nb__numel(int ndim, const int64_t *shape) {
     return n;
 }
 
-static int check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape) {
+int nb__check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > NB_MAX_DIMS)
         return nb__error(NB_EINVAL, "%s: rank %d is outside 0..%d", op, ndim, NB_MAX_DIMS);
     if (ndim > 0 && !shape) return nb__error(NB_EINVAL, "%s: shape is NULL", op);
@@ -29,7 +29,7 @@ static int check_shape(const char *op, nb_dtype dt, int ndim, const int64_t *sha
             return nb__error(NB_EINVAL, "%s: negative size %lld in dim %d", op,
                              (long long)shape[i], i);
         if (shape[i] && n > (INT64_MAX / 16) / shape[i])
-            return nb__error(NB_EINVAL, "%s: shape too large", op);
+            return nb__error(NB_EINVAL, "%s: shape %s is too large", op, nb__shape_of(ndim, shape, 3));
         n *= shape[i];
     }
     return NB_OK;
@@ -47,7 +47,7 @@ static nb_tensor *tensor_struct(nb_arena *ar, int ndim, const int64_t *shape) {
 }
 
 nb_tensor *nb__tensor(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
-    if (check_shape("tensor", dt, ndim, shape)) return NULL;
+    if (nb__check_shape("tensor", dt, ndim, shape)) return NULL;
     nb_tensor *t = tensor_struct(ar, ndim, shape);
     if (!t) return NULL;
     t->dtype = dt;
@@ -80,6 +80,11 @@ nb_tensor *nb__out(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape) {
 nb_tensor *nb__out_like(nb_arena *ar, const nb_tensor *t) {
     if (!ar) return nb__null(NB_EINVAL, NO_ARENA);
     return nb__tensor_like(ar, t);
+}
+
+nb_tensor *nb__out_f32(nb_arena *ar, const char *op, const nb_tensor *x) {
+    if (nb__check_f32(op, x, "input")) return NULL;
+    return nb__out_like(ar, x);
 }
 
 nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *shape, void *data) {
@@ -116,9 +121,13 @@ void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *
     *inner = nb__numel(t->ndim - d - 1, t->shape + d + 1);
 }
 
+const char *nb__dtype_name(nb_dtype dt) {
+    return dt == NB_FLOAT32 ? "float32" : dt == NB_INT32 ? "int32" : dt == NB_UINT8 ? "uint8" : "unknown dtype";
+}
+
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
     if (t->dtype != NB_FLOAT32)
-        return nb__error(NB_EINVAL, "%s: %s must be float32", op, what);
+        return nb__error(NB_EINVAL, "%s: %s must be float32, got %s", op, what, nb__dtype_name(t->dtype));
     return NB_OK;
 }
 
@@ -179,11 +188,18 @@ nb_tensor *nb_from_array(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *sha
 }
 
 nb_tensor *nb_arange(nb_arena *ar, double start, double end, double step) {
-    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
-        return nb__null(NB_EINVAL, "arange: step must be nonzero and bounds finite");
+    if (!isfinite(start) || !isfinite(end))
+        return nb__null(NB_EINVAL, "arange: unsupported range: %s -> %s", nb__pyfloat(start, 0),
+                        nb__pyfloat(end, 1));
+    if (!(step > 0 || step < 0) || !isfinite(step))
+        return nb__null(NB_EINVAL, "arange: step must be nonzero and finite, got %s", nb__pyfloat(step, 0));
     if ((end - start) / step < 0)
         return nb__null(NB_EINVAL, "arange: upper bound and larger bound inconsistent with step sign");
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double size = ceil((end - start) / step);
+    if (!(size <= 9.2e18)) /* beyond int64 (converting would be undefined) */
+        return nb__null(NB_EINVAL, "arange: invalid size, possible overflow? (%s elements)",
+                        nb__pyfloat(size, 0));
+    int64_t n = (int64_t)size;
     nb_tensor *t = nb__tensor(ar, NB_FLOAT32, 1, &n);
     if (t)
         for (int64_t i = 0; i < n; i++) nb_f32(t)[i] = (float)(start + (double)i * step);
@@ -241,6 +257,7 @@ nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, doub
     if (ndim < 2)
         return nb__null(NB_EINVAL, "kaiming_uniform: fan in can not be computed for a tensor "
                                    "with fewer than 2 dimensions");
+    if (nb__check_shape("kaiming_uniform", NB_FLOAT32, ndim, shape)) return NULL;
     int64_t fan_in = nb__numel(ndim - 1, shape + 1);
     double gain = sqrt(2.0 / (1.0 + a * a));
     double bound = fan_in ? sqrt(3.0) * gain / sqrt((double)fan_in) : 0.0;
@@ -271,7 +288,7 @@ int nb_fill(nb_tensor *t, float value) {
 }
 
 int nb_copy(nb_tensor *dst, const nb_tensor *src) {
-    if (!dst || !src) return nb__error(NB_EINVAL, "copy: tensor is NULL");
+    if (!dst || !src) return nb__error(NB_EINVAL, "copy: %s is NULL", dst ? "src" : "dst");
     if (dst->numel != src->numel || dst->dtype != src->dtype)
         return nb__error(NB_ESHAPE, "copy: cannot copy %s into %s", nb__shape(src, 0),
                          nb__shape(dst, 1));

@@ -36,7 +36,7 @@ const double *nb_value_elems(const nb_value *v) {
 }
 
 nb_value *nb__value_find(nb_value *vals, int n, const char *name) {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; name && i < n; i++)
         if (strcmp(vals[i].name, name) == 0) return &vals[i];
     return NULL;
 }

@@ -78,16 +78,6 @@ typedef struct stream {
     unsigned char buf[1 << 16];
 } stream;
 
-static voidpf z_alloc(voidpf opaque, uInt n, uInt size) {
-    (void)opaque;
-    return nb__calloc(n, size);
-}
-
-static void z_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    nb__free(p);
-}
-
 /* read(2) up to n bytes, retrying on EINTR; -1 with the error set on failure. */
 static ssize_t read_some(stream *s, unsigned char *dst, size_t n) {
     ssize_t r;
@@ -118,8 +108,8 @@ static stream *stream_open(const char *path) {
     s->avail = n;
     if (n >= 2 && s->buf[0] == 0x1f && s->buf[1] == 0x8b) {
         s->gz = true;
-        s->z.zalloc = z_alloc;
-        s->z.zfree = z_free;
+        s->z.zalloc = nb__zalloc;
+        s->z.zfree = nb__zfree;
         s->z.next_in = s->buf;
         s->z.avail_in = (uInt)n;
         if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper only */

@@ -21,9 +21,10 @@ nb_loader_opts nb_loader_defaults(void) {
 
 nb_loader *nb_loader_new(const nb_tensor *x, const nb_tensor *y, const nb_loader_opts *opts) {
     nb_loader_opts o = opts ? *opts : nb_loader_defaults();
-    if (!x || !y) return nb__null(NB_EINVAL, "loader: images or labels is NULL");
+    if (!x || !y) return nb__null(NB_EINVAL, "loader: %s is NULL", x ? "labels" : "images");
     if (x->dtype != NB_UINT8 || x->ndim < 1)
-        return nb__null(NB_EINVAL, "loader: images must be uint8 [N, ...]");
+        return nb__null(NB_EINVAL, "loader: images must be uint8 [N, ...], got %s %s",
+                        nb__dtype_name(x->dtype), nb__shape(x, 0));
     if ((y->dtype != NB_UINT8 && y->dtype != NB_INT32) || y->ndim != 1 || y->shape[0] != x->shape[0])
         return nb__null(NB_ESHAPE, "loader: labels have shape %s, expected [%lld] (uint8 or int32)",
                         nb__shape(y, 0), (long long)x->shape[0]);
@@ -55,7 +56,7 @@ int64_t nb_loader_num_samples(const nb_loader *ld) {
 int64_t nb_loader_num_batches(const nb_loader *ld) {
     if (!ld) return 0;
     int64_t b = ld->o.batch_size;
-    return ld->o.drop_last ? ld->n / b : (ld->n + b - 1) / b;
+    return ld->o.drop_last ? ld->n / b : ld->n ? (ld->n - 1) / b + 1 : 0; /* ceil, no overflow */
 }
 
 /* torch.randperm with the loader's generator: same seed, same order as PyTorch. */
@@ -104,7 +105,9 @@ static void gather_part(void *ctx, int64_t b, int64_t e) {
 }
 
 int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
-    if (!ld || !ar || !x || !y) return nb__error(NB_EINVAL, "loader_next: NULL argument");
+    if (!ld || !ar || !x || !y)
+        return nb__error(NB_EINVAL, "loader_next: %s is NULL", !ld ? "the loader"
+                         : !ar ? "the arena (batches are written in an arena)" : !x ? "x" : "y");
     if (ld->batch < 0) {
         draw_permutation(ld);
         ld->epoch++;
@@ -150,7 +153,7 @@ nb_loader_state nb_loader_get_state(const nb_loader *ld) {
 }
 
 int nb_loader_set_state(nb_loader *ld, const nb_loader_state *st) {
-    if (!ld || !st) return nb__error(NB_EINVAL, "loader_set_state: NULL argument");
+    if (!ld || !st) return nb__error(NB_EINVAL, "loader_set_state: %s is NULL", ld ? "the state" : "the loader");
     if (st->epoch < 0 || st->batch < -1 || st->batch > nb_loader_num_batches(ld))
         return nb__error(NB_EINVAL, "loader_set_state: position epoch %lld batch %lld is out of range",
                          (long long)st->epoch, (long long)st->batch);

@@ -16,7 +16,8 @@ static void idx_path(char *buf, size_t n, const char *dir, const char *prefix, c
 }
 
 int nb_mnist_load(const char *dir, const char *prefix, nb_mnist *out) {
-    if (!dir || !prefix || !out) return nb__error(NB_EINVAL, "mnist_load: NULL argument");
+    if (!dir || !prefix || !out)
+        return nb__error(NB_EINVAL, "mnist_load: %s is NULL", !dir ? "dir" : !prefix ? "prefix" : "out");
     out->images = out->labels = NULL;
     char ip[4096], lp[4096];
     idx_path(ip, sizeof ip, dir, prefix, "images", 3);

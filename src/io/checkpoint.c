@@ -280,6 +280,9 @@ static cJSON *averaged_json(outs *o, const nb_averaged_dict *ad, const nb_named_
 static int save(const char *path, const nb_train_state *st, bool weights_only) {
     if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     if (st->level < -1 || st->level > 9) return nb__error(NB_EINVAL, "checkpoint: gzip level %d is outside -1..9", st->level);
+    if (st->nmeta < 0) return nb__error(NB_EINVAL, "checkpoint: nmeta must be >= 0, got %d", st->nmeta);
+    if (st->nmeta && !st->meta)
+        return nb__error(NB_EINVAL, "checkpoint: meta is NULL but nmeta is %d", st->nmeta);
     outs o = {0};
     nb_optim_dict *osd = NULL;
     nb_sched_dict *ssd = NULL, *wsd = NULL;
@@ -401,7 +404,7 @@ static cJSON *parse_meta(const nb_ckpt *c, const char *key, bool required, int *
                                       "\"%s\" is missing)", key, key);
         return NULL;
     }
-    cJSON *j = cJSON_ParseWithLength(txt, strlen(txt));
+    cJSON *j = nb__json_parse(txt, strlen(txt), NULL);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         *rc = nb__error(NB_EFORMAT, "checkpoint: metadata \"%s\" is not a JSON object", key);

@@ -16,6 +16,16 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "io_internal.h"
+#include <pthread.h>
+
+static pthread_mutex_t json_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cJSON *nb__json_parse(const char *txt, size_t n, const char **end) {
+    pthread_mutex_lock(&json_lock);
+    cJSON *j = cJSON_ParseWithLengthOpts(txt, n, end, 0);
+    pthread_mutex_unlock(&json_lock);
+    return j;
+}
 
 /* ---- dtypes ------------------------------------------------------------------------------ */
 static const struct {
@@ -187,6 +197,8 @@ static int src_open(src *s) {
         s->gz = s->memlen >= 2 && s->mem[0] == 0x1f && s->mem[1] == 0x8b;
     }
     if (s->gz) {
+        s->z.zalloc = nb__zalloc; /* zlib's buffers through nabla's allocator hooks too */
+        s->z.zfree = nb__zfree;
         if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
             return nb__error(NB_ENOMEM, "checkpoint: cannot start zlib");
         s->zinit = true;
@@ -255,7 +267,7 @@ static int parse_header(nb_ckpt *c, const char *what, const char *hdr, size_t n)
     cJSON *root = NULL;
     if (n < 2 || hdr[0] != '{')
         FAIL(NB_EFORMAT, "checkpoint: %s: header is not a JSON object", what);
-    root = cJSON_ParseWithLengthOpts(hdr, n, &end, 0);
+    root = nb__json_parse(hdr, n, &end);
     if (!root || !cJSON_IsObject(root))
         FAIL(NB_EFORMAT, "checkpoint: %s: header is not valid JSON (error near byte %lld of %zu)",
              what, end && end >= hdr ? (long long)(end - hdr) : -1LL, n);
@@ -531,7 +543,9 @@ static int sink_put(sink *k, const void *data, size_t n, int flush) {
             k->z.next_out = k->out;
             k->z.avail_out = CHUNK * 4;
             zr = deflate(&k->z, fl);
-            if (zr == Z_STREAM_ERROR) return nb__error(NB_EIO, "checkpoint: zlib error");
+            if (zr == Z_STREAM_ERROR)
+                return nb__error(NB_EIO, "checkpoint: %s: zlib cannot compress (%s)", k->path,
+                                 k->z.msg ? k->z.msg : "inconsistent stream state");
             size_t have = CHUNK * 4 - k->z.avail_out;
             if (have && write_all(k, k->out, have)) return NB_EIO;
         } while (k->z.avail_out == 0 || (fl == Z_FINISH && zr != Z_STREAM_END));
@@ -636,6 +650,8 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
      * deflate -9 and 3x faster than -1: their bytes repeat in runs (zeros) and skewed exponent
      * bytes, rarely as longer strings */
     int zlevel = level < 0 ? 0 : level ? level : 1, strategy = level ? Z_DEFAULT_STRATEGY : Z_RLE;
+    k.z.zalloc = nb__zalloc;
+    k.z.zfree = nb__zfree;
     if (deflateInit2(&k.z, zlevel, Z_DEFLATED, 16 + MAX_WBITS, 8, strategy) != Z_OK) {
         rc = nb__error(NB_ENOMEM, "checkpoint: cannot start zlib");
         goto done;

@@ -5,16 +5,19 @@
  * step evaluates five of them per hidden unit, so a training step would spend most of its time
  * there. The functions below are branch-free (Cephes-style range reduction and polynomials,
  * a few ulp from the correctly rounded result), so gcc turns every step loop into SIMD code.
- * The loops are also compiled for x86-64-v3 (AVX2+FMA) and picked at load time. */
+ * The loops are also compiled for x86-64-v3 (AVX2+FMA) and picked at load time (GCC only, see
+ * NB_FMA_CLONES in core/internal.h). */
 #include <string.h>
 #include "rnn.h"
 
 /* The selects below are plain ternaries; without this gcc keeps them as branches (a compare
  * may raise an FP exception) and vectorises nothing. nabla never reads the FP flags. */
+#if !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__) && defined(__linux__) && \
-    !defined(NB_NO_TARGET_CLONES)
+    !defined(NB_NO_TARGET_CLONES) && !defined(__clang__)
 #define NB_VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define NB_VEC_CLONES

@@ -1,11 +1,12 @@
 /* simd.h - for the few hand-vectorised loops (direct convolution, pooling): on x86-64 Linux
  * with GCC, NB_SIMD_CLONES compiles a function for AVX-512, AVX2 and the baseline and picks
- * one at load time, so the default (portable) build still uses the wide registers. */
+ * one at load time, so the default (portable) build still uses the wide registers. (Not with
+ * clang, whose cloned functions cannot be called from another file: see core/internal.h.) */
 #ifndef NABLA_K_SIMD_H
 #define NABLA_K_SIMD_H
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__AVX512F__) && \
-    !defined(NB_NO_TARGET_CLONES)
+    !defined(NB_NO_TARGET_CLONES) && !defined(__clang__)
 #define NB_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define NB_SIMD_CLONES

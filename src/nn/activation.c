@@ -22,9 +22,9 @@ static nb_tensor *elu_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { return nb_
 static nb_tensor *silu_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { (void)m; return nb_silu(ar, x); }
 static nb_tensor *identity_fwd(nb_module *m, nb_arena *ar, nb_tensor *x) { (void)m; (void)ar; return x; }
 
-static void slope_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "negative_slope=%g", (double)A(m)->f); }
+static void slope_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "negative_slope=%s", nb__pyfloat32(A(m)->f, 0)); }
 static void dim_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "dim=%d", A(m)->d0); }
-static void alpha_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "alpha=%s", nb__pyfloat(A(m)->f, 0)); }
+static void alpha_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "alpha=%s", nb__pyfloat32(A(m)->f, 0)); }
 static void flatten_repr(const nb_module *m, char *b, size_t n) { snprintf(b, n, "start_dim=%d, end_dim=%d", A(m)->d0, A(m)->d1); }
 
 static const nb_module_ops relu_ops = {"ReLU", relu_fwd, NULL, NULL};

@@ -4,7 +4,10 @@
 #include "../core/internal.h"
 
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
-    if (size < sizeof(nb_module)) return nb__null(NB_EINVAL, "module_alloc: size too small");
+    if (size < sizeof(nb_module))
+        return nb__null(NB_EINVAL, "module_alloc: size %zu is smaller than an nb_module (%zu)", size,
+                        sizeof(nb_module));
+    if (!ops || !ops->type) return nb__null(NB_EINVAL, "module_alloc: ops or ops->type is NULL");
     nb_module *m = nb__calloc(1, size);
     if (!m) return NULL;
     m->ops = ops;
@@ -33,7 +36,22 @@ static void forget_names(nb_module *m) {
 static int add_tensor(nb_module *m, const char *name, nb_tensor *t, bool param) {
     if (!m || !name || !t) {
         nb_tensor_free(t);
-        return nb__error(NB_EINVAL, "module: NULL argument registering \"%s\"", name ? name : "?");
+        return nb__error(NB_EINVAL, "module: registering %s \"%s\": the %s is NULL",
+                         param ? "parameter" : "buffer", name ? name : "?",
+                         !m ? "module" : !name ? "name" : "tensor");
+    }
+    /* the module owns it for its whole life: a heap leaf; parameters go in the float slab */
+    const char *kind = param ? "parameter" : "buffer";
+    int bad = NB_OK;
+    if (t->arena || t->node)
+        bad = nb__error(NB_EINVAL, "module: %s \"%s\" must be a heap leaf tensor (made with a NULL "
+                        "arena, not by an op)", kind, name);
+    else if (param && t->dtype != NB_FLOAT32)
+        bad = nb__error(NB_EINVAL, "module: parameter \"%s\" must be float32, got %s", name,
+                        nb__dtype_name(t->dtype));
+    if (bad) {
+        nb_tensor_free(t);
+        return bad;
     }
     char *nm = nb__strdup(name);
     int *count = param ? &m->nparams : &m->nbuffers;
@@ -64,8 +82,14 @@ int nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t) {
 int nb_module_add_child(nb_module *m, const char *name, nb_module *child) {
     if (!m || !name || !child) {
         nb_module_free(child);
-        return nb__error(NB_EINVAL, "module: NULL argument adding child \"%s\"", name ? name : "?");
+        return nb__error(NB_EINVAL, "module: adding child \"%s\": the %s is NULL", name ? name : "?",
+                         !m ? "module" : !name ? "name" : "child");
     }
+    bool cycle = false;
+    for (const nb_module *a = m; a && !cycle; a = a->parent) cycle = a == child;
+    if (child->parent || cycle) /* not ours to free: it belongs to a tree already */
+        return nb__error(NB_EINVAL, "module: child \"%s\" (%s) already %s; a module has one parent",
+                         name, child->ops->type, cycle ? "contains this module" : "belongs to a module");
     char *nm = nb__strdup(name);
     if (!nm || grow((void **)&m->child_names, m->nchildren, sizeof(char *)) ||
         grow((void **)&m->children, m->nchildren, sizeof(nb_module *))) {
@@ -172,7 +196,7 @@ nb_named_tensor nb_module_param(const nb_module *m, int i) {
 
 nb_tensor *nb_module_find(const nb_module *m, const char *name) {
     const nb_named_tensor *st;
-    int n = nb_module_state(m, &st);
+    int n = name ? nb_module_state(m, &st) : 0;
     for (int i = 0; i < n; i++)
         if (strcmp(st[i].name, name) == 0) return st[i].tensor;
     return NULL;

@@ -27,7 +27,7 @@ static void rnn_repr(const nb_module *m, char *buf, size_t n) {
     if (!c->cell && c->num_layers != 1) MORE(", num_layers=%lld", (long long)c->num_layers);
     if (!c->bias) MORE(", bias=False");
     if (!c->cell && c->batch_first) MORE(", batch_first=True");
-    if (!c->cell && c->dropout != 0.0f) MORE(", dropout=%s", nb__pyfloat(c->dropout, 0));
+    if (!c->cell && c->dropout != 0.0f) MORE(", dropout=%s", nb__pyfloat32(c->dropout, 0));
     if (!c->cell && c->dirs == 2) MORE(", bidirectional=True");
     if (c->cell && c->mode == NB__RNN_RELU) MORE(", nonlinearity=relu");
 #undef MORE

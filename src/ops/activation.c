@@ -2,11 +2,6 @@
 #include "../core/internal.h"
 #include "../kernels/activation.h"
 
-static nb_tensor *unary_out(nb_arena *ar, const char *op, nb_tensor *x) {
-    if (nb__check_f32(op, x, "input")) return NULL;
-    return nb__out_like(ar, x);
-}
-
 /* ---- relu: y = max(x, 0); dx = dy where y > 0 ------------------------------------------- */
 static void relu_backward(nb_node *n) {
     float beta, *g = nb__grad(n->in[0], &beta);
@@ -15,7 +10,7 @@ static void relu_backward(nb_node *n) {
 
 nb_tensor *nb_relu(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "relu", x);
+    nb_tensor *y = nb__out_f32(ar, "relu", x);
     if (!y) return NULL;
     nb_k_relu(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "relu", relu_backward, 1, &x);
@@ -31,7 +26,7 @@ static void leaky_relu_backward(nb_node *n) {
 
 nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *x, float slope) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "leaky_relu", x);
+    nb_tensor *y = nb__out_f32(ar, "leaky_relu", x);
     if (!y) return NULL;
     nb_k_leaky_relu(nb_f32(y), nb_f32(x), x->numel, slope);
     nb_node *n = nb__record(ar, y, "leaky_relu", leaky_relu_backward, 1, &x);
@@ -47,7 +42,7 @@ static void tanh_backward(nb_node *n) {
 
 nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "tanh", x);
+    nb_tensor *y = nb__out_f32(ar, "tanh", x);
     if (!y) return NULL;
     nb_k_tanh(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "tanh", tanh_backward, 1, &x);
@@ -62,7 +57,7 @@ static void sigmoid_backward(nb_node *n) {
 
 nb_tensor *nb_sigmoid(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "sigmoid", x);
+    nb_tensor *y = nb__out_f32(ar, "sigmoid", x);
     if (!y) return NULL;
     nb_k_sigmoid(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "sigmoid", sigmoid_backward, 1, &x);
@@ -77,7 +72,7 @@ static void gelu_backward(nb_node *n) {
 
 nb_tensor *nb_gelu(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "gelu", x);
+    nb_tensor *y = nb__out_f32(ar, "gelu", x);
     if (!y) return NULL;
     nb_k_gelu(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "gelu", gelu_backward, 1, &x);
@@ -93,7 +88,7 @@ static void elu_backward(nb_node *n) {
 
 nb_tensor *nb_elu(nb_arena *ar, nb_tensor *x, float alpha) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "elu", x);
+    nb_tensor *y = nb__out_f32(ar, "elu", x);
     if (!y) return NULL;
     nb_k_elu(nb_f32(y), nb_f32(x), x->numel, alpha);
     nb_node *n = nb__record(ar, y, "elu", elu_backward, 1, &x);
@@ -109,7 +104,7 @@ static void silu_backward(nb_node *n) {
 
 nb_tensor *nb_silu(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "silu", x);
+    nb_tensor *y = nb__out_f32(ar, "silu", x);
     if (!y) return NULL;
     nb_k_silu(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "silu", silu_backward, 1, &x);

@@ -32,9 +32,12 @@ static void bn_backward(nb_node *n) {
         nb_k_batch_norm_backward(g, gy, nb_f32(x), s->mean, s->invstd, w ? nb_f32(w) : NULL, sdy,
                                  sdyx, s->N, s->C, s->S, s->training, beta);
     if (nb__wants_grad(w) && (g = nb__grad(w, &beta)))
-        for (int64_t c = 0; c < s->C; c++) g[c] = beta * g[c] + (float)(sdyx[c] * s->invstd[c]);
+        for (int64_t c = 0; c < s->C; c++) { /* beta 0: g is garbage (maybe NaN), never read it */
+            float v = (float)(sdyx[c] * s->invstd[c]);
+            g[c] = beta == 0.0f ? v : g[c] + v;
+        }
     if (nb__wants_grad(b) && (g = nb__grad(b, &beta)))
-        for (int64_t c = 0; c < s->C; c++) g[c] = beta * g[c] + (float)sdy[c];
+        for (int64_t c = 0; c < s->C; c++) g[c] = beta == 0.0f ? (float)sdy[c] : g[c] + (float)sdy[c];
 }
 
 static int check_vec(const nb_tensor *t, const char *name, int64_t C) {
@@ -60,13 +63,13 @@ nb_tensor *nb_batch_norm(nb_arena *ar, nb_tensor *x, nb_tensor *rm, nb_tensor *r
         return nb__null(NB_EINVAL, "batch_norm: Expected more than 1 value per channel when "
                         "training, got input size %s", nb__shape(x, 0));
     if (!(eps > 0) && !(eps == 0))
-        return nb__null(NB_EINVAL, "batch_norm: eps must be a number >= 0");
+        return nb__null(NB_EINVAL, "batch_norm: eps must be a number >= 0, got %s", nb__pyfloat(eps, 0));
     nb_tensor *y = nb__out_like(ar, x);
     if (!y) return NULL;
     bn_saved *s = nb__arena_alloc(ar, sizeof *s);
     float *buf = nb__arena_alloc(ar, sizeof(float) * (size_t)(4 * C + 1));
     double *st = nb__arena_alloc(ar, sizeof(double) * (size_t)(2 * C + 1));
-    if (!y || !s || !buf || !st) return NULL;
+    if (!s || !buf || !st) return NULL;
     *s = (bn_saved){buf, buf + C, N, C, S, training, w != NULL, b != NULL};
     float *a = buf + 2 * C, *shift = buf + 3 * C;
     if (training) {

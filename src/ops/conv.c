@@ -162,7 +162,7 @@ static void conv_backward(nb_node *n) {
         for (int64_t o = 0; o < s->O; o++) {
             double acc = 0;
             for (int64_t i = 0; i < s->N; i++) acc += nb_k_sum(gy + (i * s->O + o) * L, L);
-            gd[o] = beta * gd[o] + (float)acc;
+            gd[o] = beta == 0.0f ? (float)acc : gd[o] + (float)acc; /* beta 0: gd is garbage */
         }
     if (s->path == PATH_DIRECT) {
         float bw = 0, bx = 0, *gw = NULL, *gx = NULL;
@@ -215,6 +215,20 @@ static int conv_setup(const char *op, int dims, const nb_tensor *x, const nb_ten
         return nb__error(NB_ESHAPE, "%s: weight must be %dD [out_channels, in_channels/groups, %s], "
                          "got %s", op, dims + 2, dims == 2 ? "kH, kW" : "kW", nb__shape(w, 0));
     for (int d = 0; d < dims; d++) {
+        if (w->shape[2 + d] <= 0) {
+            if (dims == 2)
+                return nb__error(NB_EINVAL, "%s: kernel size should be greater than zero, but got "
+                                 "kernel_height: %lld kernel_width: %lld", op, (long long)w->shape[2],
+                                 (long long)w->shape[3]);
+            return nb__error(NB_EINVAL, "%s: kernel size should be greater than zero, but got "
+                             "kernel_height: 1 kernel_width: %lld", op, (long long)w->shape[2]);
+        }
+        const int64_t v[4] = {w->shape[2 + d], o->stride[d], o->same ? 0 : o->padding[d], o->dilation[d]};
+        static const char *const what[4] = {"kernel size", "stride", "padding", "dilation"};
+        for (int k = 0; k < 4; k++)
+            if (v[k] > NB_MAX_WINDOW)
+                return nb__error(NB_EINVAL, "%s: %s %lld is too large (at most %d)", op, what[k],
+                                 (long long)v[k], NB_MAX_WINDOW);
         if (o->stride[d] <= 0) return nb__error(NB_EINVAL, "%s: non-positive stride is not supported", op);
         if (!o->same && o->padding[d] < 0)
             return nb__error(NB_EINVAL, "%s: negative padding is not supported", op);
@@ -234,10 +248,13 @@ static int conv_setup(const char *op, int dims, const nb_tensor *x, const nb_ten
         return nb__error(NB_ESHAPE, "%s: Given groups=%lld, expected weight to be divisible by %lld "
                          "at dimension 0, but got weight of size %s instead", op, (long long)G,
                          (long long)G, wshape);
-    if (w->shape[1] * G != C)
+    if (C % G || w->shape[1] != C / G) { /* w->shape[1] * G != C, without overflowing */
+        int64_t want;
+        if (__builtin_mul_overflow(w->shape[1], G, &want)) want = INT64_MAX;
         return nb__error(NB_ESHAPE, "%s: Given groups=%lld, weight of size %s, expected input%s to "
                          "have %lld channels, but got %lld channels instead", op, (long long)G,
-                         wshape, nb__shape(x, 0), (long long)(w->shape[1] * G), (long long)C);
+                         wshape, nb__shape(x, 0), (long long)want, (long long)C);
+    }
     if (b && (b->dtype != NB_FLOAT32 || b->ndim != 1 || b->shape[0] != O))
         return nb__error(NB_ESHAPE, "%s: Given weight of size %s, expected bias to be 1-dimensional "
                          "with %lld elements, but got bias of size %s instead", op, wshape,

@@ -73,8 +73,7 @@ static void add_scalar_backward(nb_node *n) {
 
 nb_tensor *nb_add_scalar(nb_arena *ar, nb_tensor *a, float s) {
     if (!a) return NULL;
-    if (nb__check_f32("add_scalar", a, "input")) return NULL;
-    nb_tensor *y = nb__out_like(ar, a);
+    nb_tensor *y = nb__out_f32(ar, "add_scalar", a);
     if (!y) return NULL;
     nb_k_add_scalar(nb_f32(y), nb_f32(a), s, a->numel);
     nb__record(ar, y, "add_scalar", add_scalar_backward, 1, &a);
@@ -89,8 +88,7 @@ static void mul_scalar_backward(nb_node *n) {
 
 nb_tensor *nb_mul_scalar(nb_arena *ar, nb_tensor *a, float s) {
     if (!a) return NULL;
-    if (nb__check_f32("mul_scalar", a, "input")) return NULL;
-    nb_tensor *y = nb__out_like(ar, a);
+    nb_tensor *y = nb__out_f32(ar, "mul_scalar", a);
     if (!y) return NULL;
     nb_k_scale(nb_f32(y), nb_f32(a), s, a->numel, 0.0f);
     nb_node *n = nb__record(ar, y, "mul_scalar", mul_scalar_backward, 1, &a);

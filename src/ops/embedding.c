@@ -19,7 +19,7 @@ nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int
     if (!indices || !weight) return NULL;
     if (indices->dtype != NB_INT32)
         return nb__null(NB_EINVAL, "embedding: indices must be int32, got %s",
-                        indices->dtype == NB_FLOAT32 ? "float32" : "uint8");
+                        nb__dtype_name(indices->dtype));
     if (nb__check_f32("embedding", weight, "weight")) return NULL;
     if (weight->ndim != 2)
         return nb__null(NB_ESHAPE, "embedding: weight must be 2-D [num_embeddings, embedding_dim], "

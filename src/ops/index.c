@@ -25,7 +25,7 @@ nb_tensor *nb_index_select(nb_arena *ar, nb_tensor *a, nb_tensor *index) {
     if (nb__check_f32("index_select", a, "input")) return NULL;
     if (index->dtype != NB_INT32 || index->ndim != 1)
         return nb__null(NB_EINVAL, "index_select: index must be a 1-D int32 tensor, got %s %s",
-                        index->dtype == NB_INT32 ? "int32" : "non-int32", nb__shape(index, 0));
+                        nb__dtype_name(index->dtype), nb__shape(index, 0));
     if (a->ndim == 0)
         return nb__null(NB_ESHAPE, "index_select: input must have at least one dim");
     if (check_indices("index_select", index, a->shape[0])) return NULL;
@@ -57,7 +57,8 @@ static void gather_backward(nb_node *n) {
 nb_tensor *nb_gather(nb_arena *ar, nb_tensor *a, nb_tensor *index) {
     if (!a || !index) return NULL;
     if (nb__check_f32("gather", a, "input")) return NULL;
-    if (index->dtype != NB_INT32) return nb__null(NB_EINVAL, "gather: index must be int32");
+    if (index->dtype != NB_INT32)
+        return nb__null(NB_EINVAL, "gather: index must be int32, got %s", nb__dtype_name(index->dtype));
     if (a->ndim == 0 || index->ndim != a->ndim)
         return nb__null(NB_ESHAPE, "gather: index %s must have the same number of dimensions "
                         "(at least 1) as input %s", nb__shape(index, 0), nb__shape(a, 1));

@@ -61,7 +61,7 @@ nb_tensor *nb_layer_norm(nb_arena *ar, nb_tensor *x, int nshape, const int64_t *
     if (!y) return NULL;
     ln_saved *s = nb__arena_alloc(ar, sizeof *s);
     float *buf = nb__arena_alloc(ar, sizeof(float) * (size_t)(2 * R + 1));
-    if (!y || !s || !buf) return NULL;
+    if (!s || !buf) return NULL;
     *s = (ln_saved){buf, buf + R, R, M, w != NULL, b != NULL};
     nb_k_layer_norm(nb_f32(y), s->mean, s->rstd, nb_f32(x), w ? nb_f32(w) : NULL,
                     b ? nb_f32(b) : NULL, R, M, eps);

@@ -6,7 +6,7 @@
 static void linear_backward(nb_node *n) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const float *gy = nb_f32(n->out->grad);
-    int64_t out_f = w->shape[0], in_f = w->shape[1], rows = x->numel / in_f;
+    int64_t out_f = w->shape[0], in_f = w->shape[1], rows = nb__numel(x->ndim - 1, x->shape);
     float beta, *g;
     if (nb__wants_grad(x) && (g = nb__grad(x, &beta)))
         nb_k_gemm(false, false, rows, in_f, out_f, 1.0f, gy, out_f, nb_f32(w), in_f, beta, g, in_f);
@@ -33,7 +33,7 @@ nb_tensor *nb_linear(nb_arena *ar, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     shape[x->ndim - 1] = out_f;
     nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim, shape);
     if (!y) return NULL;
-    int64_t rows = x->numel / (in_f ? in_f : 1);
+    int64_t rows = nb__numel(x->ndim - 1, x->shape); /* x->numel / in_f, also for in_f 0 */
     if (b) nb_k_bcast_rows(nb_f32(y), nb_f32(b), rows, out_f);
     nb_k_gemm(false, true, rows, out_f, in_f, 1.0f, nb_f32(x), in_f, nb_f32(w), in_f,
               b ? 1.0f : 0.0f, nb_f32(y), out_f);

@@ -48,6 +48,12 @@ static int pool_setup(const char *op, const nb_tensor *x, int64_t kh, int64_t kw
     if (dh <= 0 || dw <= 0)
         return nb__error(NB_EINVAL, "%s: dilation should be greater than zero, but got dilationH: "
                          "%lld dilationW: %lld", op, (long long)dh, (long long)dw);
+    const int64_t v[8] = {kh, kw, sh, sw, o->padding[0], o->padding[1], dh, dw};
+    static const char *const what[4] = {"kernel size", "stride", "padding", "dilation"};
+    for (int k = 0; k < 8; k++)
+        if (v[k] > NB_MAX_WINDOW)
+            return nb__error(NB_EINVAL, "%s: %s %lld is too large (at most %d)", op, what[k / 2],
+                             (long long)v[k], NB_MAX_WINDOW);
     for (int d = 0; d < 2; d++) {
         if (o->padding[d] < 0)
             return nb__error(NB_EINVAL, "%s: pad must be non-negative, but got pad: %lld", op,
@@ -89,6 +95,18 @@ static nb_tensor *pool_out(nb_arena *ar, const nb_tensor *x, const nb_pool_geom 
 /* A fresh gradient is zeroed first: the pooling backwards scatter (add). */
 static float *scatter_grad(nb_tensor *x) { return nb__grad_zeroed(x); }
 
+/* Record the backward with a copy of the geometry (only when a gradient is wanted). */
+static nb_tensor *record(nb_arena *ar, nb_tensor *y, nb_tensor *x, const char *op,
+                         nb_backward_fn backward, const pool_saved *st) {
+    if (!nb__should_record(1, &x)) return y;
+    pool_saved *s = nb__arena_alloc(ar, sizeof *s);
+    if (!s) return NULL;
+    *s = *st;
+    nb_node *n = nb__record(ar, y, op, backward, 1, &x);
+    if (n) n->saved = s;
+    return y;
+}
+
 /* ---- max pooling ------------------------------------------------------------------------- */
 static void max_pool_backward(nb_node *n) {
     const pool_saved *s = n->saved;
@@ -106,14 +124,8 @@ nb_tensor *nb_max_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
     int32_t *idx = y ? nb__arena_alloc(ar, sizeof(int32_t) * (size_t)(y->numel + 1)) : NULL;
     if (!idx) return NULL;
     nb_k_max_pool2d(nb_f32(y), idx, nb_f32(x), st.planes, &st.g);
-    if (!nb__should_record(1, &x)) return y;
-    pool_saved *s = nb__arena_alloc(ar, sizeof *s);
-    if (!s) return NULL;
-    *s = st;
-    s->idx = idx;
-    nb_node *n = nb__record(ar, y, "max_pool2d", max_pool_backward, 1, &x);
-    if (n) n->saved = s;
-    return y;
+    st.idx = idx;
+    return record(ar, y, x, "max_pool2d", max_pool_backward, &st);
 }
 
 /* ---- average pooling --------------------------------------------------------------------- */
@@ -133,13 +145,7 @@ nb_tensor *nb_avg_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
     nb_tensor *y = pool_out(ar, x, &st.g);
     if (!y) return NULL;
     nb_k_avg_pool2d(nb_f32(y), nb_f32(x), st.planes, &st.g, st.include_pad, st.div_override);
-    if (!nb__should_record(1, &x)) return y;
-    pool_saved *s = nb__arena_alloc(ar, sizeof *s);
-    if (!s) return NULL;
-    *s = st;
-    nb_node *n = nb__record(ar, y, "avg_pool2d", avg_pool_backward, 1, &x);
-    if (n) n->saved = s;
-    return y;
+    return record(ar, y, x, "avg_pool2d", avg_pool_backward, &st);
 }
 
 /* ---- adaptive average pooling ------------------------------------------------------------ */
@@ -171,11 +177,5 @@ nb_tensor *nb_adaptive_avg_pool2d(nb_arena *ar, nb_tensor *x, int64_t oh, int64_
     nb_tensor *y = pool_out(ar, x, &st.g);
     if (!y) return NULL;
     nb_k_adaptive_avg_pool2d(nb_f32(y), nb_f32(x), st.planes, &st.g);
-    if (!nb__should_record(1, &x)) return y;
-    pool_saved *s = nb__arena_alloc(ar, sizeof *s);
-    if (!s) return NULL;
-    *s = st;
-    nb_node *n = nb__record(ar, y, op, adaptive_backward, 1, &x);
-    if (n) n->saved = s;
-    return y;
+    return record(ar, y, x, op, adaptive_backward, &st);
 }

@@ -171,11 +171,11 @@ int nb_split(nb_arena *ar, nb_tensor *x, int64_t split_size, int dim, nb_tensor 
     if (split_size == 0 && size != 0)
         return nb__error(NB_EINVAL, "split: split_size can only be 0 if dimension size is 0, "
                          "but got dimension size of %lld", (long long)size);
-    int64_t count = size == 0 ? 1 : (size + split_size - 1) / split_size;
+    int64_t count = size == 0 ? 1 : (size - 1) / split_size + 1; /* ceil, without overflow */
     if (count > INT32_MAX)
         return nb__error(NB_EINVAL, "split: too many chunks (%lld)", (long long)count);
     for (int64_t i = 0; i < count && i < max; i++) {
-        int64_t s = i * split_size, e = s + split_size < size ? s + split_size : size;
+        int64_t s = i * split_size, e = split_size < size - s ? s + split_size : size;
         out[i] = nb_slice(ar, x, d, s, e);
         if (!out[i]) return nb_last_status();
     }

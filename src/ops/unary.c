@@ -4,11 +4,6 @@
 #include "../kernels/kernels.h"
 #include "../kernels/unary.h"
 
-static nb_tensor *unary_out(nb_arena *ar, const char *op, nb_tensor *x) {
-    if (nb__check_f32(op, x, "input")) return NULL;
-    return nb__out_like(ar, x);
-}
-
 /* ---- neg: dx = -dy ----------------------------------------------------------------------- */
 static void neg_backward(nb_node *n) {
     float beta, *g = nb__grad(n->in[0], &beta);
@@ -17,7 +12,7 @@ static void neg_backward(nb_node *n) {
 
 nb_tensor *nb_neg(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "neg", x);
+    nb_tensor *y = nb__out_f32(ar, "neg", x);
     if (!y) return NULL;
     nb_k_scale(nb_f32(y), nb_f32(x), -1.0f, x->numel, 0.0f);
     nb__record(ar, y, "neg", neg_backward, 1, &x);
@@ -32,7 +27,7 @@ static void exp_backward(nb_node *n) {
 
 nb_tensor *nb_exp(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "exp", x);
+    nb_tensor *y = nb__out_f32(ar, "exp", x);
     if (!y) return NULL;
     nb_k_exp(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "exp", exp_backward, 1, &x);
@@ -47,7 +42,7 @@ static void log_backward(nb_node *n) {
 
 nb_tensor *nb_log(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "log", x);
+    nb_tensor *y = nb__out_f32(ar, "log", x);
     if (!y) return NULL;
     nb_k_log(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "log", log_backward, 1, &x);
@@ -62,7 +57,7 @@ static void sqrt_backward(nb_node *n) {
 
 nb_tensor *nb_sqrt(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "sqrt", x);
+    nb_tensor *y = nb__out_f32(ar, "sqrt", x);
     if (!y) return NULL;
     nb_k_sqrt(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "sqrt", sqrt_backward, 1, &x);
@@ -77,7 +72,7 @@ static void abs_backward(nb_node *n) {
 
 nb_tensor *nb_abs(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "abs", x);
+    nb_tensor *y = nb__out_f32(ar, "abs", x);
     if (!y) return NULL;
     nb_k_abs(nb_f32(y), nb_f32(x), x->numel);
     nb__record(ar, y, "abs", abs_backward, 1, &x);
@@ -93,7 +88,7 @@ static void pow_backward(nb_node *n) {
 
 nb_tensor *nb_pow(nb_arena *ar, nb_tensor *x, float e) {
     if (!x) return NULL;
-    nb_tensor *y = unary_out(ar, "pow", x);
+    nb_tensor *y = nb__out_f32(ar, "pow", x);
     if (!y) return NULL;
     nb_k_pow(nb_f32(y), nb_f32(x), e, x->numel);
     nb_node *n = nb__record(ar, y, "pow", pow_backward, 1, &x);
@@ -112,7 +107,7 @@ nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *x, float lo, float hi) {
     if (!x) return NULL;
     if (isnan(lo) || isnan(hi))
         return nb__null(NB_EINVAL, "clamp: min and max must not be NaN");
-    nb_tensor *y = unary_out(ar, "clamp", x);
+    nb_tensor *y = nb__out_f32(ar, "clamp", x);
     if (!y) return NULL;
     nb_k_clamp(nb_f32(y), nb_f32(x), lo, hi, x->numel);
     nb_node *n = nb__record(ar, y, "clamp", clamp_backward, 1, &x);

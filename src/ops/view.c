@@ -27,7 +27,9 @@ nb_tensor *nb_reshape(nb_arena *ar, nb_tensor *x, int ndim, const int64_t *shape
             infer = i;
         } else if (s[i] < 0) {
             return nb__null(NB_EINVAL, "reshape: invalid shape dimension %lld", (long long)s[i]);
-        } else {
+        } else if (s[i] && known > INT64_MAX / s[i]) {
+            known = INT64_MAX; /* saturated: more than any numel, and no overflow */
+        } else if (known != INT64_MAX || s[i] == 0) {
             known *= s[i];
         }
     }
@@ -40,6 +42,7 @@ nb_tensor *nb_reshape(nb_arena *ar, nb_tensor *x, int ndim, const int64_t *shape
         return nb__null(NB_ESHAPE, "reshape: shape '%s' is invalid for input of size %lld",
                         nb__shape_of(ndim, shape, 0), (long long)x->numel);
     }
+    if (nb__check_shape("reshape", x->dtype, ndim, s)) return NULL; /* e.g. [2^40, 2^40, 0] */
     if (!ar) return nb__null(NB_EINVAL, "reshape: arena is NULL (ops write their output in an arena)");
     nb_tensor *y = nb__alias(ar, x, ndim, s, x->data);
     if (y) nb__record(ar, y, "reshape", view_backward, 1, &x);

@@ -104,12 +104,18 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
         if (t->dtype != NB_FLOAT32)
             return nb__error(NB_EINVAL, "optimizer can only optimize float32 Tensors (param %d)", i);
         if (t->node) return nb__error(NB_EINVAL, "can't optimize a non-leaf Tensor");
+        if (t->arena)
+            return nb__error(NB_EINVAL, "optimizer can only optimize heap tensors: param %d lives in "
+                             "an arena and dies at its next reset", i);
         for (int j = 0; j < i; j++)
             if (params[j] == t)
                 return nb__error(NB_EINVAL, "optimizer contains a parameter group with duplicate parameters");
         if (in_optimizer(o, t))
             return nb__error(NB_EINVAL, "some parameters appear in more than one parameter group");
     }
+    if (noverrides < 0 || (noverrides > 0 && !overrides))
+        return nb__error(NB_EINVAL, "add_param_group: %d overrides given but the list is %s",
+                         noverrides, overrides ? "not NULL" : "NULL");
     for (int i = 0; i < noverrides; i++)
         if (!nb__value_cfind(o->defaults, o->ndefaults, overrides[i].name))
             return nb__error(NB_EINVAL, "%s: unknown option '%s'", o->algo->name, overrides[i].name);
@@ -152,9 +158,15 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
     for (int i = 0; i < n; i++) o->state[o->nparams + i] = (nb_param_state){NULL, 0, 0};
     o->ngroups++;
     o->nparams += n;
-    for (int i = 0; i < n && o->algo->on_add_param; i++)
-        if ((rc = o->algo->on_add_param(o, g, g->first + i))) return rc;
-    return NB_OK;
+    for (int i = 0; i < n && o->algo->on_add_param && !rc; i++) rc = o->algo->on_add_param(o, g, g->first + i);
+    if (rc) { /* roll the group back: a failed add changes nothing */
+        for (int i = 0; i < n; i++) nb__values_free(o->state[g->first + i].values, o->state[g->first + i].nvalues);
+        o->ngroups--;
+        o->nparams -= n;
+        nb__values_free(hp, o->ndefaults);
+        nb__free(ps);
+    }
+    return rc;
 }
 
 const char *nb_optim_type(const nb_optim *o) { return o ? o->algo->name : NULL; }
@@ -185,7 +197,7 @@ bool nb_optim_has_default(const nb_optim *o, const char *name) {
 
 /* Change one value in place, validate the group, and put the old value back on failure. */
 static int set_checked(nb_optim *o, int g, const char *name, int elem, double v) {
-    if (!o) return nb__error(NB_EINVAL, "optimizer is NULL");
+    if (!o) return nb__error(NB_EINVAL, "optim_set: optimizer is NULL");
     if (g < 0 || g >= o->ngroups)
         return nb__error(NB_EINVAL, "%s: no param group %d (it has %d)", o->algo->name, g, o->ngroups);
     nb_group *gr = &o->groups[g];
@@ -221,7 +233,7 @@ int nb_optim_set_elem(nb_optim *o, int g, const char *name, int i, double v) {
 }
 
 int nb_optim_set_value(nb_optim *o, int g, const nb_value *v) {
-    if (!o || !v) return nb__error(NB_EINVAL, "optim_set_value: NULL argument");
+    if (!o || !v) return nb__error(NB_EINVAL, "optim_set_value: %s is NULL", !o ? "optimizer" : "value");
     if (g < 0 || g >= o->ngroups)
         return nb__error(NB_EINVAL, "%s: no param group %d (it has %d)", o->algo->name, g, o->ngroups);
     nb_group *gr = &o->groups[g];
@@ -247,7 +259,9 @@ int nb_optim_set_value(nb_optim *o, int g, const nb_value *v) {
 }
 
 int nb_optim_put(nb_optim *o, int g, const nb_value *v) {
-    if (!o || !v || g < 0 || g >= o->ngroups) return nb__error(NB_EINVAL, "optim_put: bad arguments");
+    if (!o || !v) return nb__error(NB_EINVAL, "optim_put: %s is NULL", !o ? "optimizer" : "value");
+    if (g < 0 || g >= o->ngroups)
+        return nb__error(NB_EINVAL, "optim_put: no param group %d (the optimizer has %d)", g, o->ngroups);
     nb_group *gr = &o->groups[g];
     nb_value nv;
     if (nb__value_copy(&nv, v)) return NB_ENOMEM;
@@ -485,7 +499,7 @@ static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_par
 }
 
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
-    if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: NULL argument");
+    if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
     if (strcmp(sd->type, o->algo->name) != 0)
         return nb__error(NB_EINVAL, "loaded state dict is for optimizer %s, not %s", sd->type,
                          o->algo->name);
@@ -496,10 +510,15 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
             return nb__error(NB_EINVAL, "loaded state dict contains a parameter group that doesn't "
                                         "match the size of optimizer's group");
     /* saved index -> live index, by position in the groups (as PyTorch zips them) */
-    int nmap = 0;
+    int nmap = 0; /* saved indices are 0..nparams-1 (any order): anything else is malformed */
     for (int g = 0; g < sd->ngroups; g++)
-        for (int i = 0; i < sd->groups[g].nparams; i++)
-            if (sd->groups[g].params[i] + 1 > nmap) nmap = sd->groups[g].params[i] + 1;
+        for (int i = 0; i < sd->groups[g].nparams; i++) {
+            int idx = sd->groups[g].params[i];
+            if (idx < 0 || idx >= o->nparams)
+                return nb__error(NB_EFORMAT, "loaded state dict: parameter index %d is outside 0..%d",
+                                 idx, o->nparams - 1);
+            if (idx + 1 > nmap) nmap = idx + 1;
+        }
     int *map = nb__malloc(sizeof(int) * (size_t)(nmap ? nmap : 1));
     nb_param_state *st = nb__calloc((size_t)o->nparams, sizeof *st);
     nb_value **hps = nb__calloc((size_t)o->ngroups, sizeof *hps);

@@ -21,12 +21,16 @@ nb_averaged_opts nb_averaged_defaults(void) {
 }
 
 static int check_params(const nb_averaged *a, nb_tensor *const *params, int n) {
-    if (!params || n <= 0) return nb__error(NB_EINVAL, "averaged: empty tensor list");
+    if (!params || n <= 0)
+        return nb__error(NB_EINVAL, "averaged: expected a non-empty list of tensors, got %d%s", n,
+                         params ? "" : " (params is NULL)");
     if (a && n != a->n)
         return nb__error(NB_EINVAL, "averaged: got %d tensors, the averaged copy has %d", n, a->n);
     for (int i = 0; i < n; i++) {
-        if (!params[i] || params[i]->dtype != NB_FLOAT32)
-            return nb__error(NB_EINVAL, "averaged: tensor %d is NULL or not float32", i);
+        if (!params[i]) return nb__error(NB_EINVAL, "averaged: tensor %d is NULL", i);
+        if (params[i]->dtype != NB_FLOAT32)
+            return nb__error(NB_EINVAL, "averaged: tensor %d must be float32, got %s", i,
+                             nb__dtype_name(params[i]->dtype));
         if (a && (params[i]->ndim != a->t[i]->ndim ||
                   memcmp(params[i]->shape, a->t[i]->shape, sizeof(int64_t) * (size_t)params[i]->ndim)))
             return nb__error(NB_ESHAPE, "averaged: tensor %d has shape %s, the averaged copy has %s", i,
@@ -76,7 +80,7 @@ static void ema_update(float *restrict avg, const float *restrict p, int64_t num
 }
 
 int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n) {
-    if (!a) return nb__error(NB_EINVAL, "averaged: NULL");
+    if (!a) return nb__error(NB_EINVAL, "averaged_update: the averaged copy is NULL");
     int rc = check_params(a, params, n);
     if (rc) return rc;
     for (int i = 0; i < n; i++) {
@@ -95,7 +99,10 @@ int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n) {
 int64_t nb_averaged_count(const nb_averaged *a) { return a ? a->count : 0; }
 
 int nb_averaged_set_count(nb_averaged *a, int64_t n_averaged) {
-    if (!a || n_averaged < 0) return nb__error(NB_EINVAL, "averaged: bad n_averaged");
+    if (!a) return nb__error(NB_EINVAL, "averaged_set_count: the averaged copy is NULL");
+    if (n_averaged < 0)
+        return nb__error(NB_EINVAL, "averaged_set_count: n_averaged must be >= 0, got %lld",
+                         (long long)n_averaged);
     a->count = n_averaged;
     return NB_OK;
 }
@@ -104,7 +111,7 @@ int nb_averaged_num(const nb_averaged *a) { return a ? a->n : 0; }
 nb_tensor *nb_averaged_tensor(const nb_averaged *a, int i) { return a && i >= 0 && i < a->n ? a->t[i] : NULL; }
 
 int nb_averaged_swap(nb_averaged *a, nb_tensor *const *params, int n) {
-    if (!a) return nb__error(NB_EINVAL, "averaged: NULL");
+    if (!a) return nb__error(NB_EINVAL, "averaged_swap: the averaged copy is NULL");
     int rc = check_params(a, params, n);
     for (int i = 0; !rc && i < n; i++) {
         float *x = nb_f32(a->t[i]), *y = nb_f32(params[i]);
@@ -118,7 +125,7 @@ int nb_averaged_swap(nb_averaged *a, nb_tensor *const *params, int n) {
 }
 
 int nb_averaged_copy_to(const nb_averaged *a, nb_tensor *const *params, int n) {
-    if (!a) return nb__error(NB_EINVAL, "averaged: NULL");
+    if (!a) return nb__error(NB_EINVAL, "averaged_copy_to: the averaged copy is NULL");
     int rc = check_params(a, params, n);
     for (int i = 0; !rc && i < n; i++)
         memcpy(nb_f32(params[i]), nb_f32(a->t[i]), sizeof(float) * (size_t)params[i]->numel);
@@ -136,7 +143,7 @@ void nb_averaged_dict_free(nb_averaged_dict *sd) {
 }
 
 nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a) {
-    if (!a) return nb__null(NB_EINVAL, "averaged: NULL");
+    if (!a) return nb__null(NB_EINVAL, "averaged_state_dict: the averaged copy is NULL");
     nb_averaged_dict *sd = nb__calloc(1, sizeof *sd);
     if (!sd || !(sd->tensors = nb__calloc((size_t)a->n, sizeof *sd->tensors))) {
         nb__free(sd);
@@ -155,7 +162,8 @@ nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a) {
 }
 
 int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd) {
-    if (!a || !sd) return nb__error(NB_EINVAL, "averaged: load_state_dict: NULL argument");
+    if (!a || !sd)
+        return nb__error(NB_EINVAL, "averaged_load_state_dict: the %s is NULL", a ? "state dict" : "averaged copy");
     if (sd->kind != a->o.kind)
         return nb__error(NB_EINVAL, "averaged: the state is for %s averaging, this averaged copy does %s",
                          kind_name(sd->kind), kind_name(a->o.kind));
@@ -168,8 +176,10 @@ int nb_averaged_load_state_dict(nb_averaged *a, const nb_averaged_dict *sd) {
         return nb__error(NB_EINVAL, "averaged: the state has %d tensors, the averaged copy has %d", sd->n, a->n);
     for (int i = 0; i < a->n; i++) {
         const nb_tensor *t = sd->tensors[i];
-        if (!t || t->dtype != NB_FLOAT32)
-            return nb__error(NB_EINVAL, "averaged: state tensor %d is NULL or not float32", i);
+        if (!t) return nb__error(NB_EINVAL, "averaged: state tensor %d is NULL", i);
+        if (t->dtype != NB_FLOAT32)
+            return nb__error(NB_EINVAL, "averaged: state tensor %d must be float32, got %s", i,
+                             nb__dtype_name(t->dtype));
         if (!nb_same_shape(t, a->t[i]))
             return nb__error(NB_ESHAPE, "averaged: state tensor %d has shape %s, the averaged copy has %s", i,
                              nb__shape(t, 0), nb__shape(a->t[i], 1));

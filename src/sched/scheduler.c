@@ -454,7 +454,7 @@ int nb__sched_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
 }
 
 int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd) {
-    if (!s || !sd) return nb__error(NB_EINVAL, "load_state_dict: NULL argument");
+    if (!s || !sd) return nb__error(NB_EINVAL, "load_state_dict: the %s is NULL", s ? "state dict" : "scheduler");
     int rc = nb__sched_load(s, sd, false);
     return rc ? rc : nb__sched_load(s, sd, true);
 }

@@ -29,8 +29,8 @@ export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 cc -std=c11 "$src/tests/embed/consumer.c" -o "$tmp/consumer" $(pkg-config --cflags --libs nabla)
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer"
 # only the public API is exported
-if nm -D --defined-only "$tmp/prefix/lib/libnabla.so.0" | grep -q ' nb__'; then
-    echo "internal nb__ symbols are exported" >&2
+if nm -D --defined-only "$tmp/prefix/lib/libnabla.so.0" | grep -q ' nb__\| nb_k_'; then
+    echo "internal nb__ or nb_k_ (kernel) symbols are exported" >&2
     exit 1
 fi
 echo "embedding: subproject, pkg-config install and exported symbols OK"

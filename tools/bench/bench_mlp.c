@@ -51,7 +51,7 @@ static int64_t step(ctx *c) {
 int main(int argc, char **argv) {
     const char *arch = "a", *data = nb_default_data_dir();
     long batch = 0, epochs = 1, max_samples = 0, warmup = 0, threads = 1, seed = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = !strcmp(a, "--batch") ? &batch : !strcmp(a, "--epochs") ? &epochs
                   : !strcmp(a, "--max-samples") ? &max_samples : !strcmp(a, "--warmup-steps") ? &warmup
@@ -64,7 +64,6 @@ int main(int argc, char **argv) {
                             "[--warmup-steps N] [--threads N] [--seed N] [--data DIR]\n");
             return 2;
         }
-        i++;
     }
     bool b = !strcmp(arch, "b");
     if (!batch) batch = b ? 128 : 64;

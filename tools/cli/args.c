@@ -8,32 +8,37 @@
 
 static int set_value(const arg_spec *s, const char *v, char *err, size_t errn) {
     char *end;
+    const char *why = NULL; /* what is wrong with v */
     errno = 0;
     switch (s->kind) {
     case ARG_INT: {
         long x = strtol(v, &end, 10);
-        if (!*v || *end || errno) goto bad;
-        *(long *)s->dst = x;
+        if (!*v || *end) why = "expected an integer";
+        else if (errno) why = "out of range";
+        else *(long *)s->dst = x;
         break;
     }
     case ARG_DOUBLE: {
         double x = strtod(v, &end);
-        if (!*v || *end || errno || isnan(x)) goto bad;
-        *(double *)s->dst = x;
+        if (!*v || *end) why = "expected a number";
+        else if (errno) why = "out of range";
+        else if (isnan(x)) why = "NaN is not allowed";
+        else *(double *)s->dst = x;
         break;
     }
     case ARG_STRING: *(const char **)s->dst = v; break;
     case ARG_FLAG:
         if (!strcmp(v, "true") || !strcmp(v, "1")) *(bool *)s->dst = true;
         else if (!strcmp(v, "false") || !strcmp(v, "0")) *(bool *)s->dst = false;
-        else goto bad;
+        else why = "expected true, false, 1 or 0";
         break;
+    }
+    if (why) {
+        snprintf(err, errn, "invalid value '%s' for --%s (%s)", v, s->name, why);
+        return -1;
     }
     if (s->given) *s->given = true;
     return 0;
-bad:
-    snprintf(err, errn, "invalid value '%s' for --%s", v, s->name);
-    return -1;
 }
 
 int args_parse(int argc, char **argv, int first, const arg_spec *specs, int n, char *err, size_t errn) {

@@ -47,7 +47,7 @@ int cmd_graph(int argc, char **argv) {
     nb_tensor *y = nb_empty(ar, NB_INT32, 1, &xs[0]);
     if (y)
         for (long i = 0; i < batch; i++) nb_i32(y)[i] = 0;
-    nb_tensor *loss = nb_cross_entropy(ar, nb_forward(model, ar, x), y, NULL);
+    nb_tensor *loss = nb_cross_entropy(ar, nb_forward(model, ar, model_cli_prepare(ar, x)), y, NULL);
     if (!loss) {
         fprintf(stderr, "nabla graph: forward: %s\n", nb_last_error());
         goto done;
