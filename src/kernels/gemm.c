@@ -142,12 +142,18 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     }
     /* The kernel is chosen by the shape and the CPU only, never by the thread count: a product
      * split into parts gives the same bits as in one piece. */
+    /* AVX-512 where the CPU has it; with OpenBLAS, not for C narrower than its 32-column blocks */
 #ifdef NB_HAVE_OPENBLAS
     nb__blas_single_thread();
-    /* AVX-512 where the CPU has it, unless C is too narrow for its 32-column blocks */
-    gemm_fn *big = nb_k_gemm512_available() && N >= 32 ? nb_k_gemm512 : blas_gemm;
+    gemm_fn *big = blas_gemm;
+#if NB_HAVE_GEMM512
+    if (N >= 32 && nb_k_gemm512_available()) big = nb_k_gemm512;
+#endif
 #else
-    gemm_fn *big = nb_k_gemm512_available() ? nb_k_gemm512 : builtin_gemm;
+    gemm_fn *big = builtin_gemm;
+#if NB_HAVE_GEMM512
+    if (nb_k_gemm512_available()) big = nb_k_gemm512;
+#endif
 #endif
     bool vector = K == 1 || M == 1 || N == 1;
     gemm_fn *fn = K == 1 ? outer : vector ? gemv : big; /* K == 1: dW of a batch of one */

@@ -25,14 +25,7 @@ enum {
     KC = 256, MC = 64, NC = 512 /* blocks of k, of rows (packed A) and of columns (packed B) */
 };
 
-bool nb_k_gemm512_available(void) {
-    static int ok = -1; /* benign race: every thread computes the same answer */
-    if (ok < 0) {
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") != 0;
-    }
-    return ok;
-}
+bool nb_k_gemm512_available(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
 /* Rows r < 16 of src (row stride ls), 16 floats each, transposed: lane r of row k goes to
  * lo[k ds + r] for r < 8 and hi[k ds + r - 8] for r >= 8. */

@@ -1,13 +1,15 @@
-/* gemm_avx512.h - the AVX-512 GEMM kernel that nb_k_gemm uses on CPUs that have AVX-512
- * (gemm_avx512.c). Compiled on x86-64 with GCC or Clang; chosen at run time. */
+/* gemm_avx512.h - the AVX-512 GEMM kernels that nb_k_gemm uses on CPUs that have AVX-512
+ * (gemm_avx512.c). Compiled on x86-64 with GCC (clang builds use OpenBLAS or the builtin
+ * kernel); chosen at run time. */
 #ifndef NABLA_K_GEMM_AVX512_H
 #define NABLA_K_GEMM_AVX512_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "../core/internal.h" /* NB_NO_TARGET_CLONES (set under clang): no ISA-specific code */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_GEMM512 1
-/* True if this CPU runs AVX-512 (checked once). */
+/* True if this CPU (and OS) runs AVX-512. */
 bool nb_k_gemm512_available(void);
 /* nb_k_gemm's contract (C = alpha op(A) op(B) + beta C, row-major, beta 0 ignores C) on one
  * thread; only call it when nb_k_gemm512_available(). M, N, K > 0. */
