@@ -127,7 +127,7 @@ int nb__check_betas(const nb_value *hp, int n);
 int nb__validate_adam_like(const nb_value *hp, int n);
 
 /* The optimizer loops are compiled for AVX-512 (x86-64-v4: twice the speed of AVX2 on the
- * divisions and square roots of the Adam family on Zen 4), AVX2+FMA (x86-64-v3) and the
+ * divisions and square roots of the Adam family on Zen 5), AVX2+FMA (x86-64-v3) and the
  * baseline, and the best is picked at load time. IEEE division, square root and fma round the
  * same at every width, so the results are identical. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX512F__) && defined(__linux__) && \
