@@ -7,6 +7,17 @@
 #include <stdint.h>
 #include "nabla.h"
 
+/* A sanitizer build (ASan, TSan, UBSan): ASan and TSan own malloc, so tests that replace
+ * malloc or run valgrind step aside. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_UNDEFINED__)
+#define NB_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(undefined_behavior_sanitizer)
+#define NB_TEST_SANITIZED 1
+#endif
+#endif
+
 typedef struct gold_entry {
     char *name;
     int dtype; /* 0 float32, 1 int32, 2 float64 */

@@ -3,8 +3,8 @@
  *
  * Allocations are counted twice: by nb_set_allocator hooks (everything nabla allocates) and by
  * replacing malloc/calloc/realloc/free/memalign in this program (everything anyone in the
- * process allocates: nabla, zlib, OpenBLAS, libc). The second count is left out under
- * AddressSanitizer, which owns malloc itself. Check's own assertions allocate, so none runs
+ * process allocates: nabla, zlib, OpenBLAS, libc). The second count is left out in sanitizer
+ * builds (ASan and TSan own malloc). Check's own assertions allocate, so none runs
  * inside a counted window: counts are taken first, checked after. */
 #include <errno.h>
 #include <math.h>
@@ -12,14 +12,6 @@
 #include <string.h>
 #include <zlib.h>
 #include "common.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define NB_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NB_TEST_ASAN 1
-#endif
-#endif
 
 typedef struct counts {
     long allocs, frees;
@@ -46,7 +38,7 @@ static void hook_free(void *p) {
 static counts libc;
 static bool libc_counting;
 
-#ifndef NB_TEST_ASAN
+#ifndef NB_TEST_SANITIZED
 #define NB_TEST_LIBC 1
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);

@@ -17,14 +17,6 @@
 
 #define VALGRIND "/usr/bin/valgrind"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
-#define NB_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define NB_TEST_SANITIZED 1
-#endif
-#endif
-
 static char log_text[1 << 20];
 
 /* Run the NULL-terminated command under memcheck (the log is in log_text) and check that it
