@@ -134,11 +134,11 @@ static int direct_forward(nb_arena *ar, conv_saved *s, float *y, const float *x,
     return NB_OK;
 }
 
-/* gp = dy of sample i laid out for the kernels: per channel D zeros, then rows of Wp. */
+/* gp = dy of one sample laid out for the kernels: per channel D zeros, then OH rows of Wp
+ * (OW values, zeros), zeros. Only the values are written: gp is zeroed once per part. */
 static void lay_out_grad(float *gp, const float *gy, const conv_saved *s) {
     const nb_conv_geom *g = &s->g;
     int64_t gps = gp_size(s), D = front(s);
-    memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
     for (int64_t o = 0; o < s->O; o++)
         for (int64_t oy = 0; oy < g->OH; oy++) {
             float *d = gp + o * gps + D + oy * s->Wp;
@@ -156,6 +156,7 @@ static void weight_grad_part(void *ctx, int64_t p0, int64_t p1) {
     int64_t t0 = 4 * PART_BEGIN(blocks, p0, j->parts), t1 = 4 * PART_BEGIN(blocks, p1, j->parts);
     if (t1 > T) t1 = T;
     float *gp = j->scratch + p0 * j->slot;
+    memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
     for (int64_t o = 0; o < s->O; o++) memset(j->acc + o * as + t0 * 16, 0, sizeof(float) * (size_t)((t1 - t0) * 16));
     for (int64_t i = 0; i < s->N; i++) {
         lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s);
@@ -178,6 +179,7 @@ static void input_grad_part(void *ctx, int64_t p0, int64_t p1) {
     int64_t Tx = Og * g->kh * g->kw;
     for (int64_t p = p0; p < p1; p++) {
         float *gp = j->scratch + p * j->slot, *dxp = gp + s->O * gps;
+        memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
         for (int64_t i = PART_BEGIN(s->N, p, j->parts); i < PART_BEGIN(s->N, p + 1, j->parts); i++) {
             lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s);
             for (int64_t k = 0; k < s->G; k++) {
