@@ -101,8 +101,9 @@ START_TEST(test_conv_weight_grad_only) {
 END_TEST
 
 /* The thread count never changes a bit: a direct-path convolution (stride 1, split across the
- * pool by samples for y and dx, by taps for dW) run twice without zeroing the grads (so the
- * second backward adds), on 1 and on 2 threads, gives bitwise equal outputs and gradients. */
+ * pool by samples for y and dx, by blocks of output channels for dW) run twice without zeroing
+ * the grads (so the second backward adds), on 1, 2 and 3 threads, gives bitwise equal outputs
+ * and gradients. */
 typedef struct conv_run {
     nb_tensor *y, *gx, *gw, *gb;
 } conv_run;
@@ -137,13 +138,14 @@ static conv_run conv_threads_run(int threads, int dims, const int64_t *xs, const
     return r;
 }
 
-static void assert_same_bits(const char *what, const char *name, const nb_tensor *a, const nb_tensor *b) {
+static void assert_same_bits(const char *what, int threads, const char *name, const nb_tensor *a,
+                             const nb_tensor *b) {
     if (!a && !b) return;
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert_int_eq(a->numel, b->numel);
     ck_assert_msg(memcmp(nb_f32(a), nb_f32(b), sizeof(float) * (size_t)a->numel) == 0,
-                  "%s: %s differs between 1 and 2 threads", what, name);
+                  "%s: %s differs between 1 and %d threads", what, name, threads);
 }
 
 START_TEST(test_conv_threads_bit_identical) {
@@ -152,6 +154,8 @@ START_TEST(test_conv_threads_bit_identical) {
     lenet1.padding[0] = lenet1.padding[1] = 2;
     grouped.padding[0] = 1, grouped.padding[1] = 2, grouped.dilation[0] = 2, grouped.groups = 2;
     c1.padding[0] = 2;
+    nb_conv_opts grouped3 = grouped;
+    grouped3.groups = 3;
     const struct {
         const char *what;
         int dims;
@@ -163,6 +167,7 @@ START_TEST(test_conv_threads_bit_identical) {
         {"LeNet conv1", 2, {0, 1, 28, 28}, {6, 1, 5, 5}, &lenet1, true},
         {"LeNet conv2", 2, {0, 6, 14, 14}, {16, 6, 5, 5}, &plain, true},
         {"padding, dilation, groups", 2, {0, 4, 17, 19}, {10, 2, 3, 3}, &grouped, true},
+        {"3 groups of 8", 2, {0, 6, 17, 19}, {24, 2, 3, 3}, &grouped3, true},
         {"27 taps", 2, {0, 3, 20, 20}, {20, 3, 3, 3}, &lenet1, true},
         {"conv1d", 1, {0, 8, 200}, {12, 8, 5}, &c1, true},
     };
@@ -174,14 +179,16 @@ START_TEST(test_conv_threads_bit_identical) {
             xs[0] = batches[k];
             char what[96];
             snprintf(what, sizeof what, "%s, batch %lld", cases[c].what, (long long)batches[k]);
-            conv_run r[2];
-            for (int t = 0; t < 2; t++)
+            conv_run r[3];
+            for (int t = 0; t < 3; t++)
                 r[t] = conv_threads_run(t + 1, cases[c].dims, xs, cases[c].w, cases[c].o, cases[c].x_grad);
-            assert_same_bits(what, "y", r[0].y, r[1].y);
-            assert_same_bits(what, "dx", r[0].gx, r[1].gx);
-            assert_same_bits(what, "dW", r[0].gw, r[1].gw);
-            assert_same_bits(what, "db", r[0].gb, r[1].gb);
-            for (int t = 0; t < 2; t++) {
+            for (int t = 1; t < 3; t++) {
+                assert_same_bits(what, t + 1, "y", r[0].y, r[t].y);
+                assert_same_bits(what, t + 1, "dx", r[0].gx, r[t].gx);
+                assert_same_bits(what, t + 1, "dW", r[0].gw, r[t].gw);
+                assert_same_bits(what, t + 1, "db", r[0].gb, r[t].gb);
+            }
+            for (int t = 0; t < 3; t++) {
                 nb_tensor_free(r[t].y);
                 nb_tensor_free(r[t].gx);
                 nb_tensor_free(r[t].gw);

@@ -30,10 +30,9 @@ bool nb_k_conv_direct_available(void);
 /* out[o*os + i] = sum_t w[o*T + t] * in[off[t] + i], o < O, i < n (rounded up to 16). */
 void nb_k_conv_direct(float *out, int64_t os, int64_t O, const float *in, const int64_t *off,
                       int64_t T, const float *w, int64_t n);
-/* acc[o*as + t*16 + lane] += sum_i gy[o*gs + i] * in[off[t] + i] (partial sums per lane; each
- * acc entry's sum runs over i in order, whatever O and T: a caller may split o and t freely). */
-void nb_k_conv_direct_dw(float *acc, int64_t as, int64_t O, const float *gy, int64_t gs,
-                         const float *in, const int64_t *off, int64_t T, int64_t n);
+/* acc[(o*T + t)*16 + lane] += sum_i gy[o*gs + i] * in[off[t] + i] (partial sums per lane). */
+void nb_k_conv_direct_dw(float *acc, int64_t O, const float *gy, int64_t gs, const float *in,
+                         const int64_t *off, int64_t T, int64_t n);
 /* gw[j] = beta*gw[j] + sum of the 16 lanes of acc[j]. */
 void nb_k_conv_direct_dw_finish(float *gw, const float *acc, int64_t n, float beta);
 

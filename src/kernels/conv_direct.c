@@ -79,13 +79,13 @@ CLONES void nb_k_conv_direct(float *out, int64_t os, int64_t O, const float *in,
     for (; o < O; o++) fwd_1(out + o * os, os, in, off, T, w + o * T, T, n);
 }
 
-/* acc[b*as + t*16 + lane] += sum over i of gy[b*gs + i] in[off[t] + i], lanes = i mod 16. */
+/* acc[(b*T + t)*16 + lane] += sum over i of gy[b*gs + i] in[off[t] + i], lanes = i mod 16. */
 #define DEF_DW(OB, TB)                                                                        \
-    INLINE void dw_##OB##_##TB(float *acc, int64_t as, const float *gy, int64_t gs,           \
+    INLINE void dw_##OB##_##TB(float *acc, int64_t T, const float *gy, int64_t gs,            \
                                const float *in, const int64_t *off, int64_t n) {              \
         v16 a[OB][TB];                                                                        \
         for (int b = 0; b < OB; b++)                                                          \
-            for (int k = 0; k < TB; k++) a[b][k] = LD(acc + b * as + k * 16);                 \
+            for (int k = 0; k < TB; k++) a[b][k] = LD(acc + (b * T + k) * 16);                \
         for (int64_t i = 0; i < n; i += 16) {                                                 \
             v16 g[OB];                                                                        \
             for (int b = 0; b < OB; b++) g[b] = LD(gy + b * gs + i);                          \
@@ -95,25 +95,25 @@ CLONES void nb_k_conv_direct(float *out, int64_t os, int64_t O, const float *in,
             }                                                                                 \
         }                                                                                     \
         for (int b = 0; b < OB; b++)                                                          \
-            for (int k = 0; k < TB; k++) ST(acc + b * as + k * 16, a[b][k]);                  \
+            for (int k = 0; k < TB; k++) ST(acc + (b * T + k) * 16, a[b][k]);                 \
     }
 DEF_DW(4, 4)
 DEF_DW(4, 1)
 DEF_DW(1, 4)
 DEF_DW(1, 1)
 
-CLONES void nb_k_conv_direct_dw(float *acc, int64_t as, int64_t O, const float *gy, int64_t gs,
+CLONES void nb_k_conv_direct_dw(float *acc, int64_t O, const float *gy, int64_t gs,
                                 const float *in, const int64_t *off, int64_t T, int64_t n) {
     int64_t o = 0;
     for (; o + 4 <= O; o += 4) {
         int64_t t = 0;
-        for (; t + 4 <= T; t += 4) dw_4_4(acc + o * as + t * 16, as, gy + o * gs, gs, in, off + t, n);
-        for (; t < T; t++) dw_4_1(acc + o * as + t * 16, as, gy + o * gs, gs, in, off + t, n);
+        for (; t + 4 <= T; t += 4) dw_4_4(acc + (o * T + t) * 16, T, gy + o * gs, gs, in, off + t, n);
+        for (; t < T; t++) dw_4_1(acc + (o * T + t) * 16, T, gy + o * gs, gs, in, off + t, n);
     }
     for (; o < O; o++) {
         int64_t t = 0;
-        for (; t + 4 <= T; t += 4) dw_1_4(acc + o * as + t * 16, as, gy + o * gs, gs, in, off + t, n);
-        for (; t < T; t++) dw_1_1(acc + o * as + t * 16, as, gy + o * gs, gs, in, off + t, n);
+        for (; t + 4 <= T; t += 4) dw_1_4(acc + (o * T + t) * 16, T, gy + o * gs, gs, in, off + t, n);
+        for (; t < T; t++) dw_1_1(acc + (o * T + t) * 16, T, gy + o * gs, gs, in, off + t, n);
     }
 }
 
@@ -132,12 +132,12 @@ void nb_k_conv_direct(float *out, int64_t os, int64_t O, const float *in, const 
         }
 }
 
-void nb_k_conv_direct_dw(float *acc, int64_t as, int64_t O, const float *gy, int64_t gs,
-                         const float *in, const int64_t *off, int64_t T, int64_t n) {
+void nb_k_conv_direct_dw(float *acc, int64_t O, const float *gy, int64_t gs, const float *in,
+                         const int64_t *off, int64_t T, int64_t n) {
     for (int64_t o = 0; o < O; o++)
         for (int64_t t = 0; t < T; t++)
             for (int64_t i = 0; i < (n + 15) / 16 * 16; i++)
-                acc[o * as + t * 16 + i % 16] += gy[o * gs + i] * in[off[t] + i];
+                acc[(o * T + t) * 16 + i % 16] += gy[o * gs + i] * in[off[t] + i];
 }
 
 #endif

@@ -69,9 +69,10 @@ static void pad_planes(float *xp, const float *x, const conv_saved *s) {
 /* ---- direct path: the work, split across the pool -------------------------------------------
  * The thread count never changes a bit, so the work is split only where no output element's
  * sum is cut: the forward and dx by samples (a sample's outputs depend on that sample only),
- * dW by blocks of 4 taps, the kernel's register block (each weight sums over all samples and
- * positions inside one part, in the same order as on one thread). Each part has its own
- * scratch from the arena; a job is split only where each part gets ~1 MFLOP. */
+ * dW (never by samples) by blocks of 4 output channels, the kernel's register block: each
+ * weight sums over all samples and positions inside one part, in the same order and the same
+ * registers as on one thread. Each part has its own scratch from the arena; a job is split
+ * only where each part gets ~1 MFLOP. */
 static int64_t parts_for(double flops, int64_t units) {
     int64_t p = nb__num_threads(), mflop = (int64_t)(flops / (1 << 20));
     if (p > mflop) p = mflop;
@@ -136,10 +137,10 @@ static int direct_forward(nb_arena *ar, conv_saved *s, float *y, const float *x,
 
 /* gp = dy of one sample laid out for the kernels: per channel D zeros, then OH rows of Wp
  * (OW values, zeros), zeros. Only the values are written: gp is zeroed once per part. */
-static void lay_out_grad(float *gp, const float *gy, const conv_saved *s) {
+static void lay_out_grad(float *gp, const float *gy, const conv_saved *s, int64_t o0, int64_t o1) {
     const nb_conv_geom *g = &s->g;
     int64_t gps = gp_size(s), D = front(s);
-    for (int64_t o = 0; o < s->O; o++)
+    for (int64_t o = o0; o < o1; o++)
         for (int64_t oy = 0; oy < g->OH; oy++) {
             float *d = gp + o * gps + D + oy * s->Wp;
             const float *r = gy + (o * g->OH + oy) * g->OW;
@@ -147,26 +148,33 @@ static void lay_out_grad(float *gp, const float *gy, const conv_saved *s) {
         }
 }
 
-/* dW for the taps of blocks [p0, p1) (of 4 taps), all output channels, summed over samples. */
+/* First output channel of unit u of dW: the units are blocks of 4 channels (the kernel's
+ * register block) within each group, so a part's channels are contiguous. */
+static int64_t dw_unit_begin(const conv_saved *s, int64_t u) {
+    int64_t Og = s->O / s->G, per = (Og + 3) / 4, o = 4 * (u % per);
+    return u / per * Og + (o < Og ? o : Og);
+}
+
+/* dW of the output channels of units [PART_BEGIN(p0), PART_BEGIN(p1)), summed over samples. */
 static void weight_grad_part(void *ctx, int64_t p0, int64_t p1) {
     const direct_job *j = ctx;
     const conv_saved *s = j->s;
     const nb_conv_geom *g = &s->g;
-    int64_t Og = s->O / s->G, T = taps(g), as = T * 16, gps = gp_size(s), blocks = (T + 3) / 4;
-    int64_t t0 = 4 * PART_BEGIN(blocks, p0, j->parts), t1 = 4 * PART_BEGIN(blocks, p1, j->parts);
-    if (t1 > T) t1 = T;
+    int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), units = s->G * ((Og + 3) / 4);
+    int64_t o0 = dw_unit_begin(s, PART_BEGIN(units, p0, j->parts));
+    int64_t o1 = dw_unit_begin(s, PART_BEGIN(units, p1, j->parts));
     float *gp = j->scratch + p0 * j->slot;
     memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
-    for (int64_t o = 0; o < s->O; o++) memset(j->acc + o * as + t0 * 16, 0, sizeof(float) * (size_t)((t1 - t0) * 16));
+    memset(j->acc + o0 * T * 16, 0, sizeof(float) * (size_t)((o1 - o0) * T * 16));
     for (int64_t i = 0; i < s->N; i++) {
-        lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s);
-        for (int64_t k = 0; k < s->G; k++)
-            nb_k_conv_direct_dw(j->acc + k * Og * as + t0 * 16, as, Og, gp + k * Og * gps + front(s),
-                                gps, j->xp + (i * s->G + k) * xp_size(s), j->off + t0, t1 - t0,
-                                g->OH * s->Wp);
+        lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s, o0, o1);
+        for (int64_t k = o0 / Og; k * Og < o1; k++) {
+            int64_t a = o0 > k * Og ? o0 : k * Og, e = o1 < (k + 1) * Og ? o1 : (k + 1) * Og;
+            nb_k_conv_direct_dw(j->acc + a * T * 16, e - a, gp + a * gps + front(s), gps,
+                                j->xp + (i * s->G + k) * xp_size(s), j->off, T, g->OH * s->Wp);
+        }
     }
-    for (int64_t o = 0; o < s->O; o++)
-        nb_k_conv_direct_dw_finish(j->y + o * T + t0, j->acc + o * as + t0 * 16, t1 - t0, j->beta);
+    nb_k_conv_direct_dw_finish(j->y + o0 * T, j->acc + o0 * T * 16, (o1 - o0) * T, j->beta);
 }
 
 /* dx for the samples of parts [p0, p1): the direct kernel on dy with the weights transposed
@@ -181,7 +189,7 @@ static void input_grad_part(void *ctx, int64_t p0, int64_t p1) {
         float *gp = j->scratch + p * j->slot, *dxp = gp + s->O * gps;
         memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
         for (int64_t i = PART_BEGIN(s->N, p, j->parts); i < PART_BEGIN(s->N, p + 1, j->parts); i++) {
-            lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s);
+            lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s, 0, s->O);
             for (int64_t k = 0; k < s->G; k++) {
                 nb_k_conv_direct(dxp, dxs, g->C, gp + k * Og * gps, j->off, Tx, j->w + k * g->C * Tx, P);
                 float *gxk = j->y + (i * s->G + k) * g->C * g->H * g->W;
@@ -206,7 +214,7 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
     const float *gy = nb_f32(n->out->grad), *w = nb_f32(n->in[1]);
     int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), Tx = Og * g->kh * g->kw;
     int64_t P = s->Hp * s->Wp, nout = g->OH * s->Wp;
-    int64_t pw = gw ? parts_for(2.0 * (double)(s->N * s->O * T * nout), (T + 3) / 4) : 0;
+    int64_t pw = gw ? parts_for(2.0 * (double)(s->N * s->O * T * nout), s->G * ((Og + 3) / 4)) : 0;
     int64_t px = gx ? parts_for(2.0 * (double)(s->N * s->G * g->C * Tx * P), s->N) : 0;
     int64_t slot = s->O * gps + (gx ? g->C * up16(P) : 0);
     float *scratch = nb__arena_alloc(ar, sizeof(float) * (size_t)((pw > px ? pw : px) * slot));
