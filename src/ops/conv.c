@@ -164,7 +164,7 @@ static void weight_grad_part(void *ctx, int64_t p0, int64_t p1) {
     int64_t o0 = dw_unit_begin(s, PART_BEGIN(units, p0, j->parts));
     int64_t o1 = dw_unit_begin(s, PART_BEGIN(units, p1, j->parts));
     float *gp = j->scratch + p0 * j->slot;
-    memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
+    memset(gp + o0 * gps, 0, sizeof(float) * (size_t)((o1 - o0) * gps));
     memset(j->acc + o0 * T * 16, 0, sizeof(float) * (size_t)((o1 - o0) * T * 16));
     for (int64_t i = 0; i < s->N; i++) {
         lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s, o0, o1);
@@ -226,7 +226,7 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
         return;
     }
     direct_job j = {.s = s, .slot = slot, .scratch = scratch, .off = off, .x = gy, .xp = s->col, .acc = acc};
-    if (gw) {
+    if (gw && s->O > 0) { /* (no output channels: no units to split) */
         tap_offsets(off, s, g->C, P);
         j.parts = pw, j.y = gw, j.beta = bw;
         nb__parallel_for(pw, 1, weight_grad_part, &j);
