@@ -100,6 +100,104 @@ START_TEST(test_conv_weight_grad_only) {
 }
 END_TEST
 
+/* The thread count never changes a bit: a direct-path convolution (stride 1, split across the
+ * pool by samples for y and dx, by blocks of output channels for dW) run twice without zeroing
+ * the grads (so the second backward adds), on 1, 2 and 3 threads, gives bitwise equal outputs
+ * and gradients. */
+typedef struct conv_run {
+    nb_tensor *y, *gx, *gw, *gb;
+} conv_run;
+
+static conv_run conv_threads_run(int threads, int dims, const int64_t *xs, const int64_t *ws,
+                                 const nb_conv_opts *o, bool x_grad) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 7);
+    nb_tensor *x = nb_uniform(NULL, dims + 2, xs, -1, 1, &rng), *w = nb_uniform(NULL, dims + 2, ws, -1, 1, &rng);
+    nb_tensor *b = nb_uniform(NULL, 1, ws, -1, 1, &rng);
+    ck_assert_int_eq(nb_requires_grad(x, x_grad), NB_OK);
+    ck_assert_int_eq(nb_requires_grad(w, true), NB_OK);
+    ck_assert_int_eq(nb_requires_grad(b, true), NB_OK);
+    nb_arena *ar = nb_arena_new(0);
+    conv_run r = {0};
+    for (int rep = 0; rep < 2; rep++) {
+        nb_tensor *y = dims == 2 ? nb_conv2d(ar, x, w, b, o) : nb_conv1d(ar, x, w, b, o);
+        ck_assert_ptr_nonnull(y);
+        nb_tensor *gy = nb_uniform(ar, y->ndim, y->shape, -1, 1, &rng);
+        ck_assert_int_eq(nb_backward_grad(y, gy), NB_OK);
+        if (rep == 1) r.y = nb_clone(NULL, y);
+    }
+    r.gx = x_grad ? nb_clone(NULL, x->grad) : NULL;
+    r.gw = nb_clone(NULL, w->grad);
+    r.gb = nb_clone(NULL, b->grad);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    return r;
+}
+
+static void assert_same_bits(const char *what, int threads, const char *name, const nb_tensor *a,
+                             const nb_tensor *b) {
+    if (!a && !b) return;
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(a->numel, b->numel);
+    ck_assert_msg(memcmp(nb_f32(a), nb_f32(b), sizeof(float) * (size_t)a->numel) == 0,
+                  "%s: %s differs between 1 and %d threads", what, name, threads);
+}
+
+START_TEST(test_conv_threads_bit_identical) {
+    nb_conv_opts lenet1 = nb_conv_defaults(), plain = nb_conv_defaults(), grouped = nb_conv_defaults();
+    nb_conv_opts c1 = nb_conv_defaults();
+    lenet1.padding[0] = lenet1.padding[1] = 2;
+    grouped.padding[0] = 1, grouped.padding[1] = 2, grouped.dilation[0] = 2, grouped.groups = 2;
+    c1.padding[0] = 2;
+    nb_conv_opts grouped3 = grouped;
+    grouped3.groups = 3;
+    const struct {
+        const char *what;
+        int dims;
+        int64_t x[4], w[4];
+        const nb_conv_opts *o;
+        bool x_grad;
+    } cases[] = {
+        {"LeNet conv1 (no dx)", 2, {0, 1, 28, 28}, {6, 1, 5, 5}, &lenet1, false},
+        {"LeNet conv1", 2, {0, 1, 28, 28}, {6, 1, 5, 5}, &lenet1, true},
+        {"LeNet conv2", 2, {0, 6, 14, 14}, {16, 6, 5, 5}, &plain, true},
+        {"padding, dilation, groups", 2, {0, 4, 17, 19}, {10, 2, 3, 3}, &grouped, true},
+        {"3 groups of 8", 2, {0, 6, 17, 19}, {24, 2, 3, 3}, &grouped3, true},
+        {"27 taps", 2, {0, 3, 20, 20}, {20, 3, 3, 3}, &lenet1, true},
+        {"conv1d", 1, {0, 8, 200}, {12, 8, 5}, &c1, true},
+    };
+    const int64_t batches[] = {5, 64};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int k = 0; k < 2; k++) {
+            int64_t xs[4];
+            memcpy(xs, cases[c].x, sizeof xs);
+            xs[0] = batches[k];
+            char what[96];
+            snprintf(what, sizeof what, "%s, batch %lld", cases[c].what, (long long)batches[k]);
+            conv_run r[3];
+            for (int t = 0; t < 3; t++)
+                r[t] = conv_threads_run(t + 1, cases[c].dims, xs, cases[c].w, cases[c].o, cases[c].x_grad);
+            for (int t = 1; t < 3; t++) {
+                assert_same_bits(what, t + 1, "y", r[0].y, r[t].y);
+                assert_same_bits(what, t + 1, "dx", r[0].gx, r[t].gx);
+                assert_same_bits(what, t + 1, "dW", r[0].gw, r[t].gw);
+                assert_same_bits(what, t + 1, "db", r[0].gb, r[t].gb);
+            }
+            for (int t = 0; t < 3; t++) {
+                nb_tensor_free(r[t].y);
+                nb_tensor_free(r[t].gx);
+                nb_tensor_free(r[t].gw);
+                nb_tensor_free(r[t].gb);
+            }
+        }
+}
+END_TEST
+
 /* A zero-size kernel is PyTorch's error; a window so large that the output size would overflow
  * int64 is refused (it was computed with a signed overflow and accepted). */
 START_TEST(test_conv_pool_window_limits) {
@@ -726,7 +824,8 @@ static long n_mallocs;
 static void *count_malloc(size_t n) { n_mallocs++; return malloc(n); }
 static void *count_realloc(void *p, size_t n) { n_mallocs++; return realloc(p, n); }
 
-/* LeNet-5 end to end: shapes, a backward, and no heap allocation in a steady-state step. */
+/* LeNet-5 end to end: shapes, a backward, and no heap allocation in a steady-state step, on 1
+ * and on 2 threads. */
 START_TEST(test_lenet_shapes_and_arena) {
     /* possible only while nabla has not allocated yet in this (forked) test process */
     bool counting = nb_set_allocator(count_malloc, count_realloc, free) == NB_OK;
@@ -744,16 +843,24 @@ START_TEST(test_lenet_shapes_and_arena) {
     nb_arena *ar = nb_arena_new(0);
     nb_tensor *x = nb_uniform(NULL, 4, (int64_t[]){8, 1, 28, 28}, 0, 1, &rng);
     nb_tensor *y = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){8}, (int32_t[]){0, 1, 2, 3, 4, 5, 6, 7});
-    long before = 0;
-    for (int step = 0; step < 4; step++) {
-        if (step == 2) before = n_mallocs;
+    long before = 0, after_1thread = 0;
+    for (int step = 0; step < 8; step++) { /* steps 4..7 on 2 threads: the convs are split */
+        if (step == 2 || step == 6) before = n_mallocs;
+        if (step == 4) {
+            after_1thread = n_mallocs - before;
+            ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
+        }
         nb_arena_reset(ar);
         nb_tensor *logits = nb_forward(m, ar, x);
         ck_assert_int_eq(logits->shape[1], 10);
         nb_module_zero_grad(m, true);
         ck_assert_int_eq(nb_backward(nb_cross_entropy(ar, logits, y, NULL)), NB_OK);
     }
-    if (counting) ck_assert_int_eq(n_mallocs - before, 0); /* steps 3 and 4 */
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    if (counting) { /* steps 3 and 4, 7 and 8 */
+        ck_assert_int_eq(after_1thread, 0);
+        ck_assert_int_eq(n_mallocs - before, 0);
+    }
     nb_arena_free(ar);
     nb_tensor_free(x);
     nb_tensor_free(y);
@@ -769,6 +876,7 @@ int main(void) {
     tcase_add_test(tc, test_conv1d_golden);
     tcase_add_test(tc, test_conv_gradcheck);
     tcase_add_test(tc, test_conv_weight_grad_only);
+    tcase_add_test(tc, test_conv_threads_bit_identical);
     tcase_add_test(tc, test_conv_errors);
     tcase_add_test(tc, test_conv_pool_window_limits);
     tcase_add_test(tc, test_max_pool_golden);

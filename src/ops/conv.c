@@ -66,23 +66,145 @@ static void pad_planes(float *xp, const float *x, const conv_saved *s) {
         }
 }
 
-static void direct_forward(const conv_saved *s, float *y, const float *x, const float *w,
-                           const float *b, float *xp, bool keep, float *yw, int64_t *off) {
+/* ---- direct path: the work, split across the pool -------------------------------------------
+ * The thread count never changes a bit, so the work is split only where no output element's
+ * sum is cut: the forward and dx by samples (a sample's outputs depend on that sample only),
+ * dW (never by samples) by blocks of 4 output channels, the kernel's register block: each
+ * weight sums over all samples and positions inside one part, in the same order and the same
+ * registers as on one thread. Each part has its own scratch from the arena; a job is split
+ * only where each part gets ~1 MFLOP. */
+static int64_t parts_for(double flops, int64_t units) {
+    int64_t p = nb__num_threads(), mflop = (int64_t)(flops / (1 << 20));
+    if (p > mflop) p = mflop;
+    if (p > units) p = units;
+    return p < 1 ? 1 : p;
+}
+
+typedef struct direct_job {
+    const conv_saved *s;
+    int64_t parts, slot; /* scratch: parts x slot floats */
+    float *scratch;
+    const int64_t *off;  /* forward, dW: the taps of xp; dx: the taps of gp */
+    const float *x, *w, *b; /* forward: x, w, bias; backward: dy, and for dx w transposed */
+    float *y;               /* forward: y; backward: dW or dx */
+    float beta;             /* backward */
+    float *xp;              /* padded inputs [N, G, xps], or NULL: the forward's scratch */
+    float *acc;             /* dW: [O, T, 16] lane sums */
+} direct_job;
+
+/* Part p of `parts` has units [PART_BEGIN(n, p, parts), PART_BEGIN(n, p + 1, parts)) of n. */
+#define PART_BEGIN(n, p, parts) ((n) * (p) / (parts))
+
+static void forward_part(void *ctx, int64_t p0, int64_t p1) {
+    const direct_job *j = ctx;
+    const conv_saved *s = j->s;
     const nb_conv_geom *g = &s->g;
     int64_t Og = s->O / s->G, T = taps(g), L = g->OH * g->OW, ys = up16(g->OH * s->Wp);
+    for (int64_t p = p0; p < p1; p++) {
+        float *yw = j->scratch + p * j->slot, *xpk = yw + Og * ys;
+        for (int64_t i = PART_BEGIN(s->N, p, j->parts); i < PART_BEGIN(s->N, p + 1, j->parts); i++)
+            for (int64_t k = 0; k < s->G; k++) {
+                if (j->xp) xpk = j->xp + (i * s->G + k) * xp_size(s);
+                pad_planes(xpk, j->x + (i * s->G + k) * g->C * g->H * g->W, s);
+                nb_k_conv_direct(yw, ys, Og, xpk, j->off, T, j->w + k * Og * T, g->OH * s->Wp);
+                for (int64_t o = 0; o < Og; o++) {
+                    float *yo = j->y + (i * s->O + k * Og + o) * L, bias = j->b ? j->b[k * Og + o] : 0.0f;
+                    for (int64_t oy = 0; oy < g->OH; oy++)
+                        for (int64_t ox = 0; ox < g->OW; ox++)
+                            yo[oy * g->OW + ox] = yw[o * ys + oy * s->Wp + ox] + bias;
+                }
+            }
+    }
+}
+
+/* y = conv(x); keep: the padded inputs stay in s->col for dW. */
+static int direct_forward(nb_arena *ar, conv_saved *s, float *y, const float *x, const float *w,
+                          const float *b, bool keep) {
+    const nb_conv_geom *g = &s->g;
+    int64_t T = taps(g), n = g->OH * s->Wp;
+    direct_job j = {.s = s, .parts = parts_for(2.0 * (double)(s->N * s->O * T * n), s->N),
+                    .slot = s->O / s->G * up16(n) + (keep ? 0 : xp_size(s)), .x = x, .w = w, .b = b, .y = y};
+    int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)T);
+    j.scratch = nb__arena_alloc(ar, sizeof(float) * (size_t)(j.parts * j.slot));
+    j.xp = keep ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->N * s->G * xp_size(s))) : NULL;
+    if (!off || !j.scratch || (keep && !j.xp)) return NB_ENOMEM;
     tap_offsets(off, s, g->C, s->Hp * s->Wp);
-    for (int64_t i = 0; i < s->N; i++)
-        for (int64_t k = 0; k < s->G; k++) {
-            float *xpk = xp + (keep ? (i * s->G + k) * xp_size(s) : 0);
-            pad_planes(xpk, x + (i * s->G + k) * g->C * g->H * g->W, s);
-            nb_k_conv_direct(yw, ys, Og, xpk, off, T, w + k * Og * T, g->OH * s->Wp);
-            for (int64_t o = 0; o < Og; o++) {
-                float *yo = y + (i * s->O + k * Og + o) * L, bias = b ? b[k * Og + o] : 0.0f;
-                for (int64_t oy = 0; oy < g->OH; oy++)
-                    for (int64_t ox = 0; ox < g->OW; ox++)
-                        yo[oy * g->OW + ox] = yw[o * ys + oy * s->Wp + ox] + bias;
+    j.off = off;
+    nb__parallel_for(j.parts, 1, forward_part, &j);
+    s->col = j.xp;
+    return NB_OK;
+}
+
+/* gp = dy of one sample laid out for the kernels: per channel D zeros, then OH rows of Wp
+ * (OW values, zeros), zeros. Only the values are written: gp is zeroed once per part. */
+static void lay_out_grad(float *gp, const float *gy, const conv_saved *s, int64_t o0, int64_t o1) {
+    const nb_conv_geom *g = &s->g;
+    int64_t gps = gp_size(s), D = front(s);
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t oy = 0; oy < g->OH; oy++) {
+            float *d = gp + o * gps + D + oy * s->Wp;
+            const float *r = gy + (o * g->OH + oy) * g->OW;
+            for (int64_t ox = 0; ox < g->OW; ox++) d[ox] = r[ox];
+        }
+}
+
+/* First output channel of unit u of dW: the units are blocks of 4 channels (the kernel's
+ * register block) within each group, so a part's channels are contiguous. */
+static int64_t dw_unit_begin(const conv_saved *s, int64_t u) {
+    int64_t Og = s->O / s->G, per = (Og + 3) / 4, o = 4 * (u % per);
+    return u / per * Og + (o < Og ? o : Og);
+}
+
+/* dW of the output channels of units [PART_BEGIN(p0), PART_BEGIN(p1)), summed over samples. */
+static void weight_grad_part(void *ctx, int64_t p0, int64_t p1) {
+    const direct_job *j = ctx;
+    const conv_saved *s = j->s;
+    const nb_conv_geom *g = &s->g;
+    int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), units = s->G * ((Og + 3) / 4);
+    int64_t o0 = dw_unit_begin(s, PART_BEGIN(units, p0, j->parts));
+    int64_t o1 = dw_unit_begin(s, PART_BEGIN(units, p1, j->parts));
+    float *gp = j->scratch + p0 * j->slot;
+    memset(gp + o0 * gps, 0, sizeof(float) * (size_t)((o1 - o0) * gps));
+    memset(j->acc + o0 * T * 16, 0, sizeof(float) * (size_t)((o1 - o0) * T * 16));
+    for (int64_t i = 0; i < s->N; i++) {
+        lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s, o0, o1);
+        for (int64_t k = o0 / Og; k * Og < o1; k++) {
+            int64_t a = o0 > k * Og ? o0 : k * Og, e = o1 < (k + 1) * Og ? o1 : (k + 1) * Og;
+            nb_k_conv_direct_dw(j->acc + a * T * 16, e - a, gp + a * gps + front(s), gps,
+                                j->xp + (i * s->G + k) * xp_size(s), j->off, T, g->OH * s->Wp);
+        }
+    }
+    nb_k_conv_direct_dw_finish(j->y + o0 * T, j->acc + o0 * T * 16, (o1 - o0) * T, j->beta);
+}
+
+/* dx for the samples of parts [p0, p1): the direct kernel on dy with the weights transposed
+ * and flipped (j->w). */
+static void input_grad_part(void *ctx, int64_t p0, int64_t p1) {
+    const direct_job *j = ctx;
+    const conv_saved *s = j->s;
+    const nb_conv_geom *g = &s->g;
+    int64_t Og = s->O / s->G, gps = gp_size(s), P = s->Hp * s->Wp, dxs = up16(P);
+    int64_t Tx = Og * g->kh * g->kw;
+    for (int64_t p = p0; p < p1; p++) {
+        float *gp = j->scratch + p * j->slot, *dxp = gp + s->O * gps;
+        memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
+        for (int64_t i = PART_BEGIN(s->N, p, j->parts); i < PART_BEGIN(s->N, p + 1, j->parts); i++) {
+            lay_out_grad(gp, j->x + i * s->O * g->OH * g->OW, s, 0, s->O);
+            for (int64_t k = 0; k < s->G; k++) {
+                nb_k_conv_direct(dxp, dxs, g->C, gp + k * Og * gps, j->off, Tx, j->w + k * g->C * Tx, P);
+                float *gxk = j->y + (i * s->G + k) * g->C * g->H * g->W;
+                for (int64_t c = 0; c < g->C; c++)
+                    for (int64_t iy = 0; iy < g->H; iy++) {
+                        const float *r = dxp + c * dxs + (iy + g->ph) * s->Wp + g->pw;
+                        float *d = gxk + (c * g->H + iy) * g->W;
+                        if (j->beta == 0.0f)
+                            for (int64_t ix = 0; ix < g->W; ix++) d[ix] = r[ix];
+                        else
+                            for (int64_t ix = 0; ix < g->W; ix++) d[ix] += r[ix];
+                    }
             }
         }
+    }
 }
 
 static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw, float *gx,
@@ -90,20 +212,25 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
     const nb_conv_geom *g = &s->g;
     nb_arena *ar = n->out->arena;
     const float *gy = nb_f32(n->out->grad), *w = nb_f32(n->in[1]);
-    int64_t Og = s->O / s->G, T = taps(g), L = g->OH * g->OW, D = front(s), gps = gp_size(s);
-    int64_t P = s->Hp * s->Wp, dxs = up16(P), Tx = Og * g->kh * g->kw;
-    float *gp = nb__arena_alloc(ar, sizeof(float) * (size_t)(s->O * gps));
+    int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), Tx = Og * g->kh * g->kw;
+    int64_t P = s->Hp * s->Wp, nout = g->OH * s->Wp;
+    int64_t pw = gw ? parts_for(2.0 * (double)(s->N * s->O * T * nout), s->G * ((Og + 3) / 4)) : 0;
+    int64_t px = gx ? parts_for(2.0 * (double)(s->N * s->G * g->C * Tx * P), s->N) : 0;
+    int64_t slot = s->O * gps + (gx ? g->C * up16(P) : 0);
+    float *scratch = nb__arena_alloc(ar, sizeof(float) * (size_t)((pw > px ? pw : px) * slot));
     float *acc = gw ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->O * T * 16)) : NULL;
-    int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)(T + Tx));
+    int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)(T > Tx ? T : Tx));
     float *wt = gx ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->G * g->C * Tx)) : NULL;
-    float *dxp = gx ? nb__arena_alloc(ar, sizeof(float) * (size_t)(g->C * dxs)) : NULL;
-    if (!gp || !off || (gw && !acc) || (gx && (!wt || !dxp))) {
+    if (!scratch || !off || (gw && !acc) || (gx && !wt)) {
         nb__backward_fail();
         return;
     }
-    int64_t *offx = off + T;
-    tap_offsets(off, s, g->C, P);
-    if (acc) memset(acc, 0, sizeof(float) * (size_t)(s->O * T * 16));
+    direct_job j = {.s = s, .slot = slot, .scratch = scratch, .off = off, .x = gy, .xp = s->col, .acc = acc};
+    if (gw && s->O > 0) { /* (no output channels: no units to split) */
+        tap_offsets(off, s, g->C, P);
+        j.parts = pw, j.y = gw, j.beta = bw;
+        nb__parallel_for(pw, 1, weight_grad_part, &j);
+    }
     if (gx) { /* wt[k][c][o][ky][kx] = w[k*Og + o][c][kh-1-ky][kw-1-kx]; taps over o */
         for (int64_t k = 0; k < s->G; k++)
             for (int64_t c = 0; c < g->C; c++)
@@ -116,37 +243,10 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
         int64_t t = 0;
         for (int64_t o = 0; o < Og; o++)
             for (int64_t ky = 0; ky < g->kh; ky++)
-                for (int64_t kx = 0; kx < g->kw; kx++) offx[t++] = o * gps + ky * g->dh * s->Wp + kx * g->dw;
+                for (int64_t kx = 0; kx < g->kw; kx++) off[t++] = o * gps + ky * g->dh * s->Wp + kx * g->dw;
+        j.parts = px, j.w = wt, j.y = gx, j.beta = bx;
+        nb__parallel_for(px, 1, input_grad_part, &j);
     }
-    for (int64_t i = 0; i < s->N; i++) {
-        memset(gp, 0, sizeof(float) * (size_t)(s->O * gps));
-        for (int64_t o = 0; o < s->O; o++)
-            for (int64_t oy = 0; oy < g->OH; oy++) {
-                float *d = gp + o * gps + D + oy * s->Wp;
-                const float *r = gy + (i * s->O + o) * L + oy * g->OW;
-                for (int64_t ox = 0; ox < g->OW; ox++) d[ox] = r[ox];
-            }
-        for (int64_t k = 0; k < s->G; k++) {
-            const float *gpk = gp + k * Og * gps;
-            if (acc)
-                nb_k_conv_direct_dw(acc + k * Og * T * 16, Og, gpk + D, gps,
-                                    s->col + (i * s->G + k) * xp_size(s), off, T, g->OH * s->Wp);
-            if (!gx) continue;
-            nb_k_conv_direct(dxp, dxs, g->C, gpk, offx, Tx, wt + k * g->C * Tx, P);
-            float *gxk = gx + (i * s->G + k) * g->C * g->H * g->W;
-            for (int64_t c = 0; c < g->C; c++)
-                for (int64_t iy = 0; iy < g->H; iy++) {
-                    const float *r = dxp + c * dxs + (iy + g->ph) * s->Wp + g->pw;
-                    float *d = gxk + (c * g->H + iy) * g->W;
-                    if (bx == 0.0f)
-                        for (int64_t ix = 0; ix < g->W; ix++) d[ix] = r[ix];
-                    else
-                        for (int64_t ix = 0; ix < g->W; ix++) d[ix] += r[ix];
-                }
-        }
-    }
-    if (acc) nb_k_conv_direct_dw_finish(gw, acc, s->O * T, bw);
-    if (gw && s->N == 0 && bw == 0.0f) memset(gw, 0, sizeof(float) * (size_t)(s->O * T));
 }
 
 /* ---- backward ----------------------------------------------------------------------------- */
@@ -334,13 +434,7 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
     bool keep = rec && st.path != PATH_PLAIN && nb__wants_grad(w); /* kept for dW */
     float *yd = nb_f32(y);
     if (st.path == PATH_DIRECT) {
-        size_t nxp = (size_t)xp_size(&st) * (size_t)(keep ? st.N * st.G : 1);
-        float *xp = nb__arena_alloc(ar, sizeof(float) * nxp);
-        float *yw = nb__arena_alloc(ar, sizeof(float) * (size_t)(Og * up16(g->OH * st.Wp)));
-        int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)Kg);
-        if (!xp || !yw || !off) return NULL;
-        direct_forward(&st, yd, nb_f32(x), nb_f32(w), b ? nb_f32(b) : NULL, xp, keep, yw, off);
-        st.col = keep ? xp : NULL;
+        if (direct_forward(ar, &st, yd, nb_f32(x), nb_f32(w), b ? nb_f32(b) : NULL, keep)) return NULL;
     } else {
         float *col = NULL;
         if (st.path == PATH_IM2COL) {
