@@ -79,11 +79,13 @@ void nb_randperm(nb_rng *r, int64_t n, int64_t *out);
 
 /* ---- threads ----------------------------------------------------------------------------- */
 /* Use n threads (1..64) for nabla's work. nabla runs OpenBLAS single-threaded and splits big
- * GEMMs across its own pool instead, so the two pools never compete. Default 1. */
+ * GEMMs, convolutions and optimizer updates across its own pool instead, so the two pools never
+ * compete; results do not depend on n (with the AVX-512 GEMM). Default 1. */
 int nb_set_num_threads(int n);
 /* Current thread count set by nb_set_num_threads (default 1). */
 int nb_get_num_threads(void);
-/* Name of the GEMM backend compiled in: "openblas" or "builtin". */
+/* The GEMM kernels in use: "openblas" or "builtin" (compiled in), prefixed by "avx512+" when
+ * nabla's AVX-512 kernel does the big products on this CPU (the other serves narrow shapes). */
 const char *nb_blas_backend(void);
 
 #ifdef __cplusplus

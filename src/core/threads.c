@@ -1,7 +1,7 @@
 /* threads.c - nabla's one thread pool, and the version.
  *
  * nb_set_num_threads(n) sizes the pool; OpenBLAS is kept at one thread so the two pools never
- * fight: big GEMMs are split by rows or columns across the pool, each part a 1-thread BLAS
+ * fight: big GEMMs are split by rows or columns across the pool, each part a 1-thread kernel
  * call (on 2 cores this beats OpenBLAS's own threads, which thrash on small matrices).
  * Workers spin briefly between jobs (a training step issues jobs every few microseconds),
  * then sleep on a condition variable. One caller at a time uses the pool; a second thread
@@ -170,12 +170,5 @@ int nb_set_num_threads(int n) {
 int nb_get_num_threads(void) { return num_threads; }
 int nb__num_threads(void) { return num_threads; }
 
-const char *nb_blas_backend(void) {
-#ifdef NB_HAVE_OPENBLAS
-    return "openblas";
-#else
-    return "builtin";
-#endif
-}
 
 const char *nb_version(void) { return NB_VERSION_STRING; }

@@ -172,3 +172,11 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
     else gemm_part(&j, 0, dim);
 }
+
+const char *nb_blas_backend(void) {
+#ifdef NB_HAVE_OPENBLAS
+    return nb_k_gemm512_available() ? "avx512+openblas" : "openblas";
+#else
+    return nb_k_gemm512_available() ? "avx512+builtin" : "builtin";
+#endif
+}
