@@ -247,6 +247,53 @@ START_TEST(test_gemm_blocks) {
 }
 END_TEST
 
+/* 300 random products (sizes up to 600, transposes, padded leading dimensions, alpha, beta 0
+ * with NaN in C, 1 or 2 threads) against a double-precision reference, each element within
+ * 1e-5 of the sum of its products' magnitudes; the padding of C is never written. */
+START_TEST(test_gemm_random) {
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+#define RND(n) ((int64_t)(nb_rng_uniform(&r) * (float)(n)) % (n))
+    for (int it = 0; it < 300; it++) {
+        int64_t M = 1 + RND(it % 4 ? 40 : 300), N = 1 + RND(it % 3 ? 70 : 400);
+        int64_t K = 1 + RND(it % 5 ? 40 : 600), pad = RND(5);
+        bool ta = RND(2), tb = RND(2);
+        float alpha = RND(2) ? 1.0f : -0.75f, beta = (float)RND(3) * 0.5f;
+        int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        int64_t na = (ta ? K : M) * lda, nbb = (tb ? N : K) * ldb, nc = M * ldc;
+        float *A = malloc(sizeof(float) * (size_t)na), *B = malloc(sizeof(float) * (size_t)nbb);
+        float *C = malloc(sizeof(float) * (size_t)nc), *C0 = malloc(sizeof(float) * (size_t)nc);
+        ck_assert(A && B && C && C0);
+        for (int64_t i = 0; i < na; i++) A[i] = nb_rng_uniform(&r) - 0.5f;
+        for (int64_t i = 0; i < nbb; i++) B[i] = nb_rng_uniform(&r) - 0.5f;
+        for (int64_t i = 0; i < nc; i++) C0[i] = C[i] = beta == 0.0f ? NAN : nb_rng_uniform(&r);
+        ck_assert_int_eq(nb_set_num_threads(1 + (int)RND(2)), NB_OK);
+        nb_k_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < ldc; j++) {
+                const float *c = C + i * ldc + j, *c0 = C0 + i * ldc + j;
+                if (j >= N) {
+                    ck_assert_msg(memcmp(c, c0, sizeof *c) == 0, "gemm wrote the padding of C");
+                    continue;
+                }
+                double acc = 0, mag = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                    acc += p, mag += fabs(p);
+                }
+                double want = alpha * acc + (beta != 0.0f ? beta * *c0 : 0.0);
+                double tol = 1e-5 * (fabs(alpha) * mag + (beta != 0.0f ? fabs(beta * *c0) : 0.0)) + 1e-6;
+                ck_assert_msg(fabs(*c - want) <= tol, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%g: C[%lld,%lld] = %g, want %g",
+                              (long long)M, (long long)N, (long long)K, ta, tb, beta, (long long)i,
+                              (long long)j, *c, want);
+            }
+        free(A), free(B), free(C), free(C0);
+    }
+#undef RND
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+END_TEST
+
 /* With 2 threads big GEMMs are split by rows or columns across nabla's pool: same result. */
 START_TEST(test_gemm_threads) {
     enum { M = 256, N = 192, K = 300 };
@@ -299,6 +346,7 @@ int main(void) {
     tcase_add_test(tc, test_version);
     tcase_add_test(tc, test_gemm_shapes);
     tcase_add_test(tc, test_gemm_blocks);
+    tcase_add_test(tc, test_gemm_random);
     tcase_add_test(tc, test_gemm_threads);
     tcase_add_test(tc, test_realloc_aligned);
     suite_add_tcase(s, tc);
