@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from bench_mlp import busy_cores  # tools/ is on sys.path when this script runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist")
 
@@ -39,21 +41,6 @@ WORKLOADS = {
              "--model lstm --hidden 128 --optim adam --lr 0.001 --clip 1.0 --batch 64 --epochs 1 --limit 19200"),
     "cnn": ("LeNet-5, Adam, B64", "--model cnn --optim adam --lr 0.001 --batch 64 --epochs 1"),
 }
-
-
-def busy_cores(seconds=1.0):
-    """CPU cores busy with other work, from /proc/stat over a short interval (nan if unknown)."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]  # total, idle + iowait
-    try:
-        t0, i0 = sample()
-        time.sleep(seconds)
-        t1, i1 = sample()
-    except OSError:
-        return float("nan")
-    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(t1 - t0, 1))
 
 
 def train(a, args, threads):
