@@ -1269,6 +1269,43 @@ START_TEST(test_kill_during_save) {
 }
 END_TEST
 
+/* A save removes the temp files that killed saves to the same path left (their process is
+ * gone), and nothing else: not a live process's, not another path's, not other names. */
+START_TEST(test_stale_temps_removed) {
+    const char *dir = temp_dir();
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    char gone[2][64], kept[5][64];
+    snprintf(gone[0], sizeof gone[0], "s.ckpt.tmp.%ld.0", (long)dead);
+    snprintf(gone[1], sizeof gone[1], "s.ckpt.tmp.%ld.17", (long)dead);
+    snprintf(kept[0], sizeof kept[0], "s.ckpt.tmp.%ld.0", (long)getppid()); /* alive */
+    snprintf(kept[1], sizeof kept[1], "s.ckpt.tmp.%ld.x", (long)dead);      /* not our name */
+    snprintf(kept[2], sizeof kept[2], "t.ckpt.tmp.%ld.0", (long)dead);      /* another path */
+    snprintf(kept[3], sizeof kept[3], "s.ckpt.tmp.%ld.", (long)dead);
+    snprintf(kept[4], sizeof kept[4], "s.ckpt.tmp.-%ld.0", (long)dead);
+    for (int i = 0; i < 7; i++) {
+        FILE *f = fopen(path_in(dir, i < 2 ? gone[i] : kept[i - 2]), "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+    }
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *m = nb_linear_new(3, 2, true, &rng);
+    nb_train_state st = {.model = m, .rng = &rng};
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "s.ckpt"), &st), NB_OK);
+    for (int i = 0; i < 2; i++) ck_assert_msg(access(path_in(dir, gone[i]), F_OK) != 0, "%s is still there", gone[i]);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_msg(access(path_in(dir, kept[i]), F_OK) == 0, "%s was removed", kept[i]);
+        unlink(path_in(dir, kept[i]));
+    }
+    unlink(path_in(dir, "s.ckpt"));
+    rmdir(dir);
+    nb_module_free(m);
+}
+END_TEST
+
 /* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
 static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -1584,6 +1621,7 @@ int main(void) {
     tcase_add_test(tc, test_averaged_api);
     tcase_add_test(tc, test_v1_file);
     tcase_add_test(tc, test_kill_during_save);
+    tcase_add_test(tc, test_stale_temps_removed);
     tcase_add_test(tc, test_torch_interop);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     tcase_add_loop_test(tc, test_cli_averaged, 0, (int)(sizeof cli_avg_cases / sizeof cli_avg_cases[0]));

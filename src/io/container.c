@@ -6,10 +6,13 @@
  * not hold), checks the gzip CRC and length, and validates the header before any tensor is
  * used: JSON syntax (cJSON), dtypes, shapes, data_offsets that tile the data exactly (as the
  * safetensors reference reader requires), unique names, the size and count limits.
- * Writing is atomic: temp file in the same folder, fsync, rename, fsync of the folder. */
+ * Writing is atomic: temp file in the same folder, fsync, rename, fsync of the folder; then
+ * the temp files that killed saves to the same path left behind are removed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -578,6 +581,26 @@ static char *dir_of(const char *path) {
     return d;
 }
 
+/* After a save: remove what earlier saves to the same path left when their process was
+ * killed, <path>.tmp.<pid>.<n> of a pid that no longer exists on this machine. */
+static void remove_stale_temps(const char *path, const char *dir) {
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *s = e->d_name, *num = s + blen + 5, *q;
+        if (strncmp(s, base, blen) || strncmp(s + blen, ".tmp.", 5)) continue;
+        long pid = 0;
+        for (q = num; *q >= '0' && *q <= '9' && pid < INT_MAX / 10; q++) pid = pid * 10 + (*q - '0');
+        if (q == num || *q != '.' || !q[1] || pid == (long)getpid()) continue;
+        for (q++; *q >= '0' && *q <= '9'; q++) {}
+        if (*q) continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) unlinkat(dirfd(d), s, 0);
+    }
+    closedir(d);
+}
+
 static char *header_json(const nb__ck_out *t, int n, cJSON *meta, size_t *len) {
     cJSON *root = cJSON_CreateObject();
     char num[48], *txt = NULL;
@@ -687,6 +710,7 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
         rc = nb__error(NB_EIO, "checkpoint: cannot sync folder %s: %s", dir, strerror(errno));
         goto done_renamed;
     }
+    remove_stale_temps(path, dir);
     goto done_renamed;
 done:
     if (k.fd >= 0) close(k.fd);
