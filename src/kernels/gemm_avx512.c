@@ -173,6 +173,7 @@ TARGET void nb_k_gemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
         }
     }
 }
+
 /* y[j] = alpha dot(B[j, :K], a) + beta y[j] for j < N (beta 0 ignores y): the forward of a
  * batch of one. Four rows of B at a time, each summed in 16 lanes, then across the lanes. */
 TARGET void nb_k_gemv512(int64_t N, int64_t K, float alpha, const float *B, int64_t ldb,
