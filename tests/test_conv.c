@@ -198,6 +198,43 @@ START_TEST(test_conv_threads_bit_identical) {
 }
 END_TEST
 
+/* ReLU and max pooling split across the pool too (elementwise / by planes): relu then max
+ * pooling (2x2, LeNet's fast path, and 3x3 stride 1 padding 1), forward and two backwards,
+ * give the same bits on 1, 2 and 3 threads. */
+START_TEST(test_relu_pool_threads_bit_identical) {
+    nb_pool_opts o3 = nb_pool_defaults();
+    o3.stride[0] = o3.stride[1] = 1, o3.padding[0] = o3.padding[1] = 1;
+    const nb_pool_opts *opts[2] = {NULL, &o3};
+    const int64_t ks[2] = {2, 3}, xs[4] = {64, 6, 28, 28};
+    for (int c = 0; c < 2; c++) {
+        nb_tensor *y[3], *gx[3];
+        for (int t = 0; t < 3; t++) {
+            ck_assert_int_eq(nb_set_num_threads(t + 1), NB_OK);
+            nb_rng rng;
+            nb_rng_seed(&rng, 3);
+            nb_tensor *x = nb_uniform(NULL, 4, xs, -1, 1, &rng);
+            ck_assert_int_eq(nb_requires_grad(x, true), NB_OK);
+            nb_arena *ar = nb_arena_new(0);
+            for (int rep = 0; rep < 2; rep++) {
+                nb_tensor *out = nb_max_pool2d(ar, nb_relu(ar, x), ks[c], ks[c], opts[c]);
+                ck_assert_ptr_nonnull(out);
+                ck_assert_int_eq(nb_backward_grad(out, nb_uniform(ar, 4, out->shape, -1, 1, &rng)), NB_OK);
+                if (rep == 1) y[t] = nb_clone(NULL, out);
+            }
+            gx[t] = nb_clone(NULL, x->grad);
+            nb_arena_free(ar);
+            nb_tensor_free(x);
+        }
+        ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+        for (int t = 1; t < 3; t++) {
+            assert_same_bits(c ? "relu, max_pool 3x3" : "relu, max_pool 2x2", t + 1, "y", y[0], y[t]);
+            assert_same_bits(c ? "relu, max_pool 3x3" : "relu, max_pool 2x2", t + 1, "dx", gx[0], gx[t]);
+        }
+        for (int t = 0; t < 3; t++) nb_tensor_free(y[t]), nb_tensor_free(gx[t]);
+    }
+}
+END_TEST
+
 /* A zero-size kernel is PyTorch's error; a window so large that the output size would overflow
  * int64 is refused (it was computed with a signed overflow and accepted). */
 START_TEST(test_conv_pool_window_limits) {
@@ -877,6 +914,7 @@ int main(void) {
     tcase_add_test(tc, test_conv_gradcheck);
     tcase_add_test(tc, test_conv_weight_grad_only);
     tcase_add_test(tc, test_conv_threads_bit_identical);
+    tcase_add_test(tc, test_relu_pool_threads_bit_identical);
     tcase_add_test(tc, test_conv_errors);
     tcase_add_test(tc, test_conv_pool_window_limits);
     tcase_add_test(tc, test_max_pool_golden);

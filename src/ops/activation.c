@@ -3,16 +3,37 @@
 #include "../kernels/activation.h"
 
 /* ---- relu: y = max(x, 0); dx = dy where y > 0 ------------------------------------------- */
+/* A CNN's feature maps are big enough to split across the pool (elementwise: the same bits). */
+enum { RELU_GRAIN = 1 << 15 };
+
+typedef struct relu_job {
+    float *out;
+    const float *in, *y;
+    float beta;
+} relu_job;
+
+static void relu_part(void *ctx, int64_t b, int64_t e) {
+    const relu_job *j = ctx;
+    nb_k_relu(j->out + b, j->in + b, e - b);
+}
+
+static void relu_backward_part(void *ctx, int64_t b, int64_t e) {
+    const relu_job *j = ctx;
+    nb_k_relu_backward(j->out + b, j->in + b, j->y + b, e - b, j->beta);
+}
+
 static void relu_backward(nb_node *n) {
     float beta, *g = nb__grad(n->in[0], &beta);
-    if (g) nb_k_relu_backward(g, nb_f32(n->out->grad), nb_f32(n->out), n->out->numel, beta);
+    if (g)
+        nb__parallel_for(n->out->numel, RELU_GRAIN, relu_backward_part,
+                         &(relu_job){g, nb_f32(n->out->grad), nb_f32(n->out), beta});
 }
 
 nb_tensor *nb_relu(nb_arena *ar, nb_tensor *x) {
     if (!x) return NULL;
     nb_tensor *y = nb__out_f32(ar, "relu", x);
     if (!y) return NULL;
-    nb_k_relu(nb_f32(y), nb_f32(x), x->numel);
+    nb__parallel_for(x->numel, RELU_GRAIN, relu_part, &(relu_job){.out = nb_f32(y), .in = nb_f32(x)});
     nb__record(ar, y, "relu", relu_backward, 1, &x);
     return y;
 }
