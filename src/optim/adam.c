@@ -8,9 +8,6 @@
 #include <math.h>
 #include "optimizer.h"
 
-/* torch.maximum: NaN wins. */
-static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
-
 NB_OPTIM_CLONES
 void nb__adam_update(float *restrict p, const float *restrict g, float *restrict m,
                      float *restrict v, float *restrict vmax, int64_t n, const nb__adam_coef *c) {
@@ -22,7 +19,7 @@ void nb__adam_update(float *restrict p, const float *restrict g, float *restrict
             float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
             float pi = p[i] * decay;
             float mi = fmaf(gi, omb1, m[i] * b1), vi = fmaf(omb2 * gi, gi, v[i] * b2);
-            float vm = max_nan(vmax[i], vi);
+            float vm = nb__max_nan(vmax[i], vi);
             m[i] = mi;
             v[i] = vi;
             vmax[i] = vm;

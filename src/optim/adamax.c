@@ -6,9 +6,6 @@
 #include <math.h>
 #include "optimizer.h"
 
-/* torch.amax over the pair: NaN wins. */
-static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
-
 NB_OPTIM_CLONES
 static void adamax_update(float *restrict p, const float *restrict g, float *restrict m,
                           float *restrict u, int64_t n, float sign, float wd, float b1,
@@ -16,7 +13,7 @@ static void adamax_update(float *restrict p, const float *restrict g, float *res
     for (int64_t i = 0; i < n; i++) {
         float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
         float mi = fmaf(gi, one_m_b1, m[i] * b1);
-        float ui = max_nan(u[i] * b2, fabsf(gi) + eps);
+        float ui = nb__max_nan(u[i] * b2, fabsf(gi) + eps);
         m[i] = mi;
         u[i] = ui;
         p[i] = p[i] + (neg_clr * mi) / ui;

@@ -146,6 +146,9 @@ int nb__validate_adam_like(const nb_value *hp, int n);
 #define NB_ALWAYS_INLINE static inline
 #endif
 
+/* torch.maximum (Adam's amsgrad) and torch.amax over a pair (Adamax): NaN wins. */
+static inline float nb__max_nan(float a, float b) { return a > b || a != a ? a : b; }
+
 /* ---- the Adam loop, shared by Adam and AdamW (adam.c) ------------------------------------ */
 typedef struct nb__adam_coef {
     float wd;            /* L2 added to the gradient (Adam) */
