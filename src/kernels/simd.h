@@ -1,7 +1,8 @@
-/* simd.h - for the few hand-vectorised loops (direct convolution, pooling): on x86-64 Linux
- * with GCC, NB_SIMD_CLONES compiles a function for AVX-512, AVX2 and the baseline and picks
- * one at load time, so the default (portable) build still uses the wide registers. (Not with
- * clang, whose cloned functions cannot be called from another file: see core/internal.h.) */
+/* simd.h - for the few loops that want the wide registers (direct convolution, pooling, the
+ * optimizers' updates): on x86-64 Linux with GCC, NB_SIMD_CLONES compiles a function for
+ * AVX-512, AVX2 and the baseline and picks one at load time, so the default (portable) build
+ * still uses them. (Not with clang, whose cloned functions cannot be called from another file:
+ * see core/internal.h.) */
 #ifndef NABLA_K_SIMD_H
 #define NABLA_K_SIMD_H
 

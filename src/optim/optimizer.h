@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include "../core/internal.h"
+#include "../kernels/simd.h" /* NB_SIMD_CLONES, NB_ALWAYS_INLINE */
 
 typedef struct nb_group {
     nb_tensor **params;
@@ -129,22 +130,8 @@ int nb__validate_adam_like(const nb_value *hp, int n);
 /* The optimizer loops are compiled for AVX-512 (x86-64-v4: twice the speed of AVX2 on the
  * divisions and square roots of the Adam family on Zen 5), AVX2+FMA (x86-64-v3) and the
  * baseline, and the best is picked at load time. IEEE division, square root and fma round the
- * same at every width, so the results are identical. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX512F__) && defined(__linux__) && \
-    !defined(NB_NO_TARGET_CLONES)
-#define NB_OPTIM_CLONES \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NB_OPTIM_CLONES NB_FMA_CLONES
-#endif
-
-/* A loop body specialised by constant flags: the callers' branches fold away, so each variant
- * is a straight loop GCC vectorises. */
-#if defined(__GNUC__)
-#define NB_ALWAYS_INLINE static inline __attribute__((always_inline))
-#else
-#define NB_ALWAYS_INLINE static inline
-#endif
+ * same at every width, so the results are identical. (kernels/simd.h's clones.) */
+#define NB_OPTIM_CLONES NB_SIMD_CLONES
 
 /* torch.maximum (Adam's amsgrad) and torch.amax over a pair (Adamax): NaN wins. */
 static inline float nb__max_nan(float a, float b) { return a > b || a != a ? a : b; }
