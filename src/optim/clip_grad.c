@@ -8,23 +8,8 @@
 
 /* torch.norm(g, p) of one tensor in PyTorch's order: p = 2 as nb__norm2, p = 1 and other p
  * as float32 sums in order, inf as the largest |g| (NaN wins). */
-/* max |g|, NaN winning: the bits of a non-negative float order like unsigned integers (NaN
- * above inf), and an integer max vectorises. */
-static float max_abs(const float *g, int64_t n) {
-    uint32_t m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(g[i]);
-        uint32_t u;
-        memcpy(&u, &a, sizeof u);
-        m = u > m ? u : m;
-    }
-    float r;
-    memcpy(&r, &m, sizeof r);
-    return r;
-}
-
 static float tensor_norm(const float *g, int64_t n, double p) {
-    if (isinf(p)) return max_abs(g, n);
+    if (isinf(p)) return nb__abs_max(g, 1.0f, n);
     if (p == 2.0) return nb__norm2(g, n);
     float s = 0.0f;
     if (p == 1.0) {

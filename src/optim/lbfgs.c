@@ -87,23 +87,6 @@ static void axpy(float *restrict d, const float *restrict x, float a, int64_t n)
     for (int64_t i = 0; i < n; i++) d[i] = fmaf(x[i], a, d[i]);
 }
 
-/* max |x t| (t = 1: max |x|; torch: x.abs().max(), d.mul(t).abs().max()). The bits of a
- * non-negative float order like unsigned integers, NaN above inf: an integer max (which
- * vectorises) is the float max with NaN winning. */
-NB_OPTIM_CLONES
-static float abs_max(const float *x, float t, int64_t n) {
-    uint32_t m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(x[i] * t);
-        uint32_t u;
-        memcpy(&u, &a, sizeof u);
-        m = u > m ? u : m;
-    }
-    float r;
-    memcpy(&r, &m, sizeof r);
-    return r;
-}
-
 NB_OPTIM_CLONES
 static float abs_sum(const float *x, int64_t n) {
     double s = 0;
@@ -208,7 +191,7 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
     const int64_t n = L->n;
     size_t bytes = sizeof(float) * (size_t)n;
     float *g0 = work, *gn = work + n, *gp = work + 2 * n, *b[2] = {work + 3 * n, work + 4 * n};
-    float d_norm = abs_max(d, 1.0f, n);
+    float d_norm = nb__abs_max(d, 1.0f, n);
     memcpy(g0, g, bytes);
     double f_new;
     int rc = directional(L, x, t, d, &f_new, gn);
@@ -431,7 +414,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
     int64_t current_evals = 1;
     func_evals->num += 1;
     gather_grad(&L, flat);
-    if (abs_max(flat, 1.0f, n) <= (float)tol_grad) return NB_OK;
+    if (nb__abs_max(flat, 1.0f, n) <= (float)tol_grad) return NB_OK;
 
     int64_t shape1[1] = {n};
     ring r;
@@ -508,20 +491,20 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
             if ((rc = strong_wolfe(&L, x_init, t, d, loss, flat, gtd, ls, &loss, flat, &t, &ls_evals)))
                 break;
             add_dir(&L, (float)t.v, d);
-            opt_cond = abs_max(flat, 1.0f, n) <= (float)tol_grad;
+            opt_cond = nb__abs_max(flat, 1.0f, n) <= (float)tol_grad;
         } else {
             add_dir(&L, (float)t.v, d);
             if (n_iter != max_iter) {
                 if ((rc = evaluate(&L, &loss))) break;
                 gather_grad(&L, flat);
-                opt_cond = abs_max(flat, 1.0f, n) <= (float)tol_grad;
+                opt_cond = nb__abs_max(flat, 1.0f, n) <= (float)tol_grad;
                 ls_evals = 1;
             }
         }
         current_evals += ls_evals;
         func_evals->num += ls_evals;
         if (n_iter == max_iter || current_evals >= max_eval || opt_cond) break;
-        if (abs_max(d, (float)t.v, n) <= (float)tol_change) break;
+        if (nb__abs_max(d, (float)t.v, n) <= (float)tol_change) break;
         if (fabs(loss - prev_loss) < tol_change) break;
     }
     tv->num = t.v;

@@ -68,6 +68,22 @@ float nb__norm2(const float *x, int64_t n) {
     return sqrtf(s);
 }
 
+/* The bits of a non-negative float order like unsigned integers, NaN above inf: an integer
+ * max (which vectorises) is the float max with NaN winning. */
+NB_OPTIM_CLONES
+float nb__abs_max(const float *x, float t, int64_t n) {
+    uint32_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i] * t);
+        uint32_t u;
+        memcpy(&u, &a, sizeof u);
+        m = u > m ? u : m;
+    }
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
+}
+
 /* ---- construction and groups ------------------------------------------------------------- */
 nb_optim *nb__optim_new(const nb_optim_algo *algo, const nb_value *defaults, int ndefaults,
                         nb_tensor *const *params, int n) {

@@ -154,6 +154,9 @@ extern const nb_state_spec nb__adam_state[4];
  * tail (groups of 4 as plain products, the rest with fma) and takes sqrtf. Matching that order
  * makes clip_grad_norm_ and Adafactor agree with PyTorch to the bit on small tensors. */
 float nb__norm2(const float *x, int64_t n);
+/* max |x t|, NaN winning: torch's x.abs().max() with t = 1 (clip_grad's inf norm, LBFGS), and
+ * LBFGS's d.mul(t).abs().max(). */
+float nb__abs_max(const float *x, float t, int64_t n);
 /* The same, one element at a time (the count n is known in advance). */
 typedef struct nb__norm2_acc {
     float lane[8], s;
