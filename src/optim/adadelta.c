@@ -13,7 +13,7 @@ static void adadelta_update(float *restrict p, const float *restrict g, float *r
                             float *restrict acc, int64_t n, float sign, float wd, float rho,
                             float one_m_rho, float eps, float neg_lr) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float s = fmaf(one_m_rho * gi, gi, sq[i] * rho);
         sq[i] = s;
         float delta = sqrtf(acc[i] + eps) / sqrtf(s + eps) * gi;

@@ -14,7 +14,7 @@ NB_OPTIM_CLONES
 static void adagrad_update(float *restrict p, const float *restrict g, float *restrict sum,
                            int64_t n, float sign, float wd, float eps, float neg_clr) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float s = fmaf(gi, gi, sum[i]);
         sum[i] = s;
         p[i] = p[i] + (neg_clr * gi) / (sqrtf(s) + eps);

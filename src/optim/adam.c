@@ -16,7 +16,7 @@ void nb__adam_update(float *restrict p, const float *restrict g, float *restrict
     const float bc2 = c->bc2_sqrt, eps = c->eps, step = c->neg_step_size;
     if (vmax) {
         for (int64_t i = 0; i < n; i++) {
-            float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+            float gi = nb__l2_grad(p[i], g[i], sign, wd);
             float pi = p[i] * decay;
             float mi = fmaf(gi, omb1, m[i] * b1), vi = fmaf(omb2 * gi, gi, v[i] * b2);
             float vm = nb__max_nan(vmax[i], vi);
@@ -27,7 +27,7 @@ void nb__adam_update(float *restrict p, const float *restrict g, float *restrict
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+            float gi = nb__l2_grad(p[i], g[i], sign, wd);
             float pi = p[i] * decay;
             float mi = fmaf(gi, omb1, m[i] * b1), vi = fmaf(omb2 * gi, gi, v[i] * b2);
             m[i] = mi;

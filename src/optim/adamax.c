@@ -11,7 +11,7 @@ static void adamax_update(float *restrict p, const float *restrict g, float *res
                           float *restrict u, int64_t n, float sign, float wd, float b1,
                           float one_m_b1, float b2, float eps, float neg_clr) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float mi = fmaf(gi, one_m_b1, m[i] * b1);
         float ui = nb__max_nan(u[i] * b2, fabsf(gi) + eps);
         m[i] = mi;

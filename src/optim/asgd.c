@@ -13,7 +13,7 @@ NB_OPTIM_CLONES
 static void asgd_update(float *restrict p, const float *restrict g, float *restrict ax,
                         int64_t n, float sign, float wd, float decay, float neg_eta, float mu) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float pi = fmaf(gi, neg_eta, p[i] * decay);
         p[i] = pi;
         ax[i] = mu != 1.0f ? ax[i] + (pi - ax[i]) * mu : pi;

@@ -133,6 +133,12 @@ int nb__validate_adam_like(const nb_value *hp, int n);
  * same at every width, so the results are identical. (kernels/simd.h's clones.) */
 #define NB_OPTIM_CLONES NB_SIMD_CLONES
 
+/* The gradient an update sees: g (-g when sign = -1: maximize) plus the L2 weight decay wd p,
+ * as torch's grad.add(p, alpha=wd): one fma, and none when wd = 0 (PyTorch skips the add). */
+NB_ALWAYS_INLINE float nb__l2_grad(float p, float g, float sign, float wd) {
+    return wd != 0.0f ? fmaf(p, wd, sign * g) : sign * g;
+}
+
 /* torch.maximum (Adam's amsgrad) and torch.amax over a pair (Adamax): NaN wins. */
 static inline float nb__max_nan(float a, float b) { return a > b || a != a ? a : b; }
 

@@ -18,7 +18,7 @@ static void radam_update(float *restrict p, const float *restrict g, float *rest
                          float b1, float one_m_b1, float b2, float one_m_b2, float bc1, float lr,
                          bool rectify, float bc2_sqrt, float eps, float rect) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float mi = fmaf(gi, one_m_b1, m[i] * b1), vi = fmaf(one_m_b2 * gi, gi, v[i] * b2);
         m[i] = mi;
         v[i] = vi;

@@ -15,7 +15,7 @@ NB_ALWAYS_INLINE void rmsprop_loop(float *restrict p, const float *restrict g, f
                                    float wd, float alpha, float one_m_alpha, float eps, float mom,
                                    float neg_lr, const bool centered, const bool momentum) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float gi = nb__l2_grad(p[i], g[i], sign, wd);
         float s = fmaf(one_m_alpha * gi, gi, sq[i] * alpha);
         sq[i] = s;
         float avg;

@@ -12,7 +12,7 @@ NB_ALWAYS_INLINE void sgd_loop(float *restrict p, const float *restrict g, float
                                int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
                                float sign, const int mode, const bool nesterov) {
     for (int64_t i = 0; i < n; i++) {
-        float d = wd != 0.0f ? fmaf(p[i], wd, sign * g[i]) : sign * g[i];
+        float d = nb__l2_grad(p[i], g[i], sign, wd);
         if (mode) {
             float b = mode == 1 ? d : fmaf(d, one_m_damp, buf[i] * mom);
             buf[i] = b;
