@@ -525,26 +525,25 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
         if (sd->groups[g].nparams != o->groups[g].nparams)
             return nb__error(NB_EINVAL, "loaded state dict contains a parameter group that doesn't "
                                         "match the size of optimizer's group");
-    /* saved index -> live index, by position in the groups (as PyTorch zips them) */
-    int nmap = 0; /* saved indices are 0..nparams-1 (any order): anything else is malformed */
+    /* saved index -> live index, by position in the groups (as PyTorch zips them); the saved
+     * indices are 0..nparams-1 in any order (each once), so the map has nparams entries */
     for (int g = 0; g < sd->ngroups; g++)
         for (int i = 0; i < sd->groups[g].nparams; i++) {
             int idx = sd->groups[g].params[i];
             if (idx < 0 || idx >= o->nparams)
                 return nb__error(NB_EFORMAT, "loaded state dict: parameter index %d is outside 0..%d",
                                  idx, o->nparams - 1);
-            if (idx + 1 > nmap) nmap = idx + 1;
         }
-    int *map = nb__malloc(sizeof(int) * (size_t)(nmap ? nmap : 1));
+    int *map = nb__malloc(sizeof(int) * (size_t)o->nparams);
     nb_param_state *st = nb__calloc((size_t)o->nparams, sizeof *st);
     nb_value **hps = nb__calloc((size_t)o->ngroups, sizeof *hps);
     int *nhps = nb__calloc((size_t)o->ngroups, sizeof *nhps);
     int rc = (!map || !st || !hps || !nhps) ? NB_ENOMEM : NB_OK;
-    for (int i = 0; !rc && i < nmap; i++) map[i] = -1;
+    for (int i = 0; !rc && i < o->nparams; i++) map[i] = -1;
     for (int g = 0, live = 0; !rc && g < sd->ngroups; g++)
         for (int i = 0; i < sd->groups[g].nparams; i++, live++) {
             int s = sd->groups[g].params[i];
-            if (s < 0 || map[s] >= 0) {
+            if (map[s] >= 0) {
                 rc = nb__error(NB_EFORMAT, "loaded state dict: bad parameter index %d", s);
                 break;
             }
@@ -552,7 +551,7 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
         }
     for (int k = 0; !rc && k < sd->nstates; k++) {
         const nb_optim_param_state *ps = &sd->states[k];
-        int live = ps->index >= 0 && ps->index < nmap ? map[ps->index] : -1;
+        int live = ps->index >= 0 && ps->index < o->nparams ? map[ps->index] : -1;
         if (live < 0) {
             rc = nb__error(NB_EFORMAT, "loaded state dict has state for parameter %d, which is "
                            "in no parameter group", ps->index);
