@@ -169,8 +169,8 @@ void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     gemm_job j = {fn, ta, tb, by_rows, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
     int64_t work = vector ? M * N * K / 32768 : 2 * M * N * K / (1 << 20), dim = by_rows ? M : N;
     int64_t parts = work < dim / 16 ? work : dim / 16;
-    if (parts >= 2) nb__parallel_for(dim, (dim + parts - 1) / parts, gemm_part, &j);
-    else gemm_part(&j, 0, dim);
+    /* grain dim / parts (rounded down) leaves the pool at least `parts` parts to make */
+    nb__parallel_for(dim, parts >= 2 ? dim / parts : dim, gemm_part, &j);
 }
 
 const char *nb_blas_backend(void) {

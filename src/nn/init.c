@@ -126,6 +126,18 @@ int nb_init_kaiming_normal(nb_tensor *t, double a, nb_fan_mode mode, const char 
     return kaiming("kaiming_normal_", t, a, mode, nonlinearity, rng, true);
 }
 
+/* Columns j0.. of M [m, n] -= (2 / vn) v (v^T M), v living in rows k.. (vn = |v|^2 != 0):
+ * the Householder reflection I - 2 v v^T / vn applied from the left. */
+static void reflect(double *M, const double *v, double vn, int64_t m, int64_t n, int64_t k,
+                    int64_t j0) {
+    for (int64_t j = j0; j < n; j++) {
+        double s = 0;
+        for (int64_t i = k; i < m; i++) s += v[i] * M[i * n + j];
+        s *= 2 / vn;
+        for (int64_t i = k; i < m; i++) M[i * n + j] -= s * v[i];
+    }
+}
+
 /* Q of the QR factorisation of A [m, n] (m >= n, row-major, overwritten) by Householder
  * reflections, with each column j multiplied by sign(R[j, j]) as PyTorch does: that is the
  * unique QR with a positive diagonal, whichever algorithm computes it. */
@@ -143,25 +155,13 @@ static void householder_q(double *A, double *Q, double *v, int64_t m, int64_t n)
         }
         vs[n * m + k] = vn;
         rdiag[k] = alpha;
-        if (vn == 0) continue;
-        for (int64_t j = k; j < n; j++) {
-            double s = 0;
-            for (int64_t i = k; i < m; i++) s += vs[k * m + i] * A[i * n + j];
-            s *= 2 / vn;
-            for (int64_t i = k; i < m; i++) A[i * n + j] -= s * vs[k * m + i];
-        }
+        if (vn != 0) reflect(A, vs + k * m, vn, m, n, k, k);
     }
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) Q[i * n + j] = i == j;
     for (int64_t k = n - 1; k >= 0; k--) { /* Q = H_0 ... H_{n-1} I */
         double vn = vs[n * m + k];
-        if (vn == 0) continue;
-        for (int64_t j = 0; j < n; j++) {
-            double s = 0;
-            for (int64_t i = k; i < m; i++) s += vs[k * m + i] * Q[i * n + j];
-            s *= 2 / vn;
-            for (int64_t i = k; i < m; i++) Q[i * n + j] -= s * vs[k * m + i];
-        }
+        if (vn != 0) reflect(Q, vs + k * m, vn, m, n, k, 0);
     }
     for (int64_t j = 0; j < n; j++) {
         double sg = rdiag[j] > 0 ? 1.0 : rdiag[j] < 0 ? -1.0 : 0.0;

@@ -240,10 +240,7 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
                             wt[((k * g->C + c) * Og + o) * g->kh * g->kw + ky * g->kw + kx] =
                                 w[((k * Og + o) * g->C + c) * g->kh * g->kw +
                                   (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx)];
-        int64_t t = 0;
-        for (int64_t o = 0; o < Og; o++)
-            for (int64_t ky = 0; ky < g->kh; ky++)
-                for (int64_t kx = 0; kx < g->kw; kx++) off[t++] = o * gps + ky * g->dh * s->Wp + kx * g->dw;
+        tap_offsets(off, s, Og, gps); /* the taps of gp: its channels are Og planes of gps */
         j.parts = px, j.w = wt, j.y = gx, j.beta = bx;
         nb__parallel_for(px, 1, input_grad_part, &j);
     }

@@ -20,13 +20,13 @@ nb_tensor *nb_select(nb_arena *ar, nb_tensor *x, int dim, int64_t index) {
     if (x->ndim == 0) return nb__null(NB_EINVAL, "select() cannot be applied to a 0-dim tensor.");
     int d = nb__dim("select", dim, x->ndim);
     if (d < 0) return NULL;
-    int64_t C = x->shape[d];
+    int64_t outer, C, inner;
+    nb__around(x, d, &outer, &C, &inner);
     if (index < -C || index >= C)
         return nb__null(NB_EINVAL, "select(): index %lld out of range for tensor of size %s at "
                         "dimension %d", (long long)index, nb__shape(x, 0), dim);
     if (index < 0) index += C;
-    int64_t shape[NB_MAX_DIMS], outer = nb__numel(d, x->shape);
-    int64_t inner = nb__numel(x->ndim - d - 1, x->shape + d + 1);
+    int64_t shape[NB_MAX_DIMS];
     for (int i = 0, k = 0; i < x->ndim; i++)
         if (i != d) shape[k++] = x->shape[i];
     nb_tensor *y = nb__out(ar, NB_FLOAT32, x->ndim - 1, shape);
