@@ -1,9 +1,11 @@
 /* common.c - golden-file reader and comparison helpers for the test suites. */
 #include "common.h"
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -151,6 +153,22 @@ const char *fixture(const char *name) {
     static _Thread_local char path[4096];
     snprintf(path, sizeof path, "%s/datasets/%s", NB_SOURCE_DIR, name);
     return path;
+}
+
+int run_program(const char *const *argv, const char *out, const char *err) {
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = err ? open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600) : fo;
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return st;
 }
 
 int run_suite(Suite *s) {

@@ -61,6 +61,11 @@ const char *temp_dir(void);
 /* Path of a file in the source tree's datasets/ fixtures. */
 const char *fixture(const char *name);
 
+/* Run argv (argv[0] a path, NULL-terminated) in a child with stdout to the file out and stderr
+ * to err (to out too when err is NULL); returns its waitpid status (exit 126/127: it could not
+ * open the files / start). */
+int run_program(const char *const *argv, const char *out, const char *err);
+
 /* Run a suite and return the number of failures (for main()). */
 int run_suite(Suite *s);
 

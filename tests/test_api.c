@@ -1131,6 +1131,8 @@ START_TEST(test_ops_null_arena) {
         NO_ARENA(nb_batch_norm(NULL, x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5));
         NO_ARENA(nb_layer_norm(NULL, x, 1, (int64_t[]){3}, NULL, NULL, 1e-5));
         NO_ARENA(nb_matmul(NULL, x, wt));
+        ck_assert_ptr_null(nb_matmul(NULL, x, x)); /* and shapes that do not match: NULL too */
+        NO_ARENA(nb_add(NULL, x, x));
         NO_ARENA(nb_transpose(NULL, x, 0, 1));
         NO_ARENA(nb_linear(NULL, x, w, NULL));
         NO_ARENA(nb_sum(NULL, x));

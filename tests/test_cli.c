@@ -522,17 +522,7 @@ START_TEST(test_models_mlp_runs) {
     const char *argv[] = {NB_BUILD_DIR "/models/mlp", fixture("tiny"), NULL};
     char out[4200];
     snprintf(out, sizeof out, "%s/mlp.out", temp_dir());
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    int st = run_program(argv, out, NULL);
     const char *text = read_text(out);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/mlp failed: %s", text);
     ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "epoch 2: train loss"), "%s", text);

@@ -7,8 +7,6 @@
 #include "../src/kernels/gemm_avx512.h"
 #include "../src/core/internal.h"
 
-void *nb__arena_alloc(nb_arena *ar, size_t n); /* internal (src/core/internal.h) */
-
 START_TEST(test_error_messages) {
     nb_clear_error();
     ck_assert_int_eq(nb_last_status(), NB_OK);
@@ -191,6 +189,19 @@ START_TEST(test_gemm_shapes) {
 }
 END_TEST
 
+/* Element (i, j) of op(A) op(B) summed in double over k = 0..K-1; *mag (if mag) = the sum of
+ * the products' magnitudes. */
+static double gemm_ref(bool ta, bool tb, int64_t i, int64_t j, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, double *mag) {
+    double acc = 0, m = 0;
+    for (int64_t k = 0; k < K; k++) {
+        double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+        acc += p, m += fabs(p);
+    }
+    if (mag) *mag = m;
+    return acc;
+}
+
 /* Shapes with N >= 32 go through the blocked kernels (AVX-512 where the CPU has it): edges of
  * every block (8/16 rows, 16/32 columns, k blocks of <= 256, row blocks of 64, column panels of
  * 512), and a matrix-vector product (M = 1); leading dimensions larger than the matrices,
@@ -219,14 +230,10 @@ START_TEST(test_gemm_blocks) {
                     for (int64_t i = 0; i < nc; i++) C[i] = bi ? nb_rng_uniform(&r) : NAN;
                     memcpy(C2, C, sizeof(float) * (size_t)nc);
                     for (int64_t i = 0; i < M; i++)
-                        for (int64_t j = 0; j < ldc; j++) {
-                            double acc = 0;
-                            for (int64_t k = 0; j < N && k < K; k++)
-                                acc += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
-                                       (tb ? B[j * ldb + k] : B[k * ldb + j]);
-                            want[i * ldc + j] = j < N ? (float)(-0.5 * acc + (bi ? beta * C[i * ldc + j] : 0.0))
+                        for (int64_t j = 0; j < ldc; j++)
+                            want[i * ldc + j] = j < N ? (float)(-0.5 * gemm_ref(ta, tb, i, j, K, A, lda, B, ldb, NULL) +
+                                                                (bi ? beta * C[i * ldc + j] : 0.0))
                                                       : C[i * ldc + j]; /* the padding stays */
-                        }
                     nb_k_gemm(ta, tb, M, N, K, -0.5f, A, lda, B, ldb, beta, C, ldc);
                     char what[80];
                     snprintf(what, sizeof what, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%g", (long long)M,
@@ -276,11 +283,7 @@ START_TEST(test_gemm_random) {
                     ck_assert_msg(memcmp(c, c0, sizeof *c) == 0, "gemm wrote the padding of C");
                     continue;
                 }
-                double acc = 0, mag = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-                    acc += p, mag += fabs(p);
-                }
+                double mag, acc = gemm_ref(ta, tb, i, j, K, A, lda, B, ldb, &mag);
                 double want = alpha * acc + (beta != 0.0f ? beta * *c0 : 0.0);
                 double tol = 1e-5 * (fabs(alpha) * mag + (beta != 0.0f ? fabs(beta * *c0) : 0.0)) + 1e-6;
                 ck_assert_msg(fabs(*c - want) <= tol, "gemm %lldx%lldx%lld ta=%d tb=%d beta=%g: C[%lld,%lld] = %g, want %g",

@@ -7,7 +7,6 @@
  * - `nabla graph` writes the DOT of a model's forward and loss.
  * The other programs of docs/examples/ run as their own tests (suite docs). */
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,18 +254,7 @@ static void run_prog(const char *const *argv) {
     const char *dir = temp_dir();
     snprintf(out, sizeof out, "%s/stdout", dir);
     snprintf(err, sizeof err, "%s/stderr", dir);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    int st = run_program(argv, out, err);
     ck_assert_msg(WIFEXITED(st), "%s was killed by signal %d", argv[0], WTERMSIG(st));
     R.code = WEXITSTATUS(st);
     ck_assert_msg(R.code != 126 && R.code != 127, "cannot run %s", argv[0]);

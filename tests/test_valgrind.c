@@ -6,7 +6,6 @@
  * emulates vector code slowly (a few hundred samples/s here), so the runs are small: the tiny
  * fixtures with SGD and with Adam + StepLR, the IDX reader's tests, and one run on the real
  * Fashion-MNIST files (--limit 2000; most of its time is the 10000-sample evaluation). */
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,21 +39,12 @@ static void memcheck(const char *what, int expect, const char *prog, ...) {
     for (const char *a = va_arg(ap, const char *); a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
-        setenv("CK_FORK", "no", 1); /* a Check binary runs its tests in the traced process */
-        /* OpenBLAS's SSE kernels: valgrind runs its AVX2/FMA ones about 10x slower, and the
-         * point here is nabla's memory use, not OpenBLAS's code path */
-        setenv("OPENBLAS_CORETYPE", "Nehalem", 1);
-        execv(VALGRIND, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    /* for the child (this process has read both already): */
+    setenv("CK_FORK", "no", 1); /* a Check binary runs its tests in the traced process */
+    /* OpenBLAS's SSE kernels: valgrind runs its AVX2/FMA ones about 10x slower, and the point
+     * here is nabla's memory use, not OpenBLAS's code path */
+    setenv("OPENBLAS_CORETYPE", "Nehalem", 1);
+    int st = run_program(argv, out, NULL);
     FILE *f = fopen(log, "r");
     size_t n = f ? fread(log_text, 1, sizeof log_text - 1, f) : 0;
     log_text[n] = '\0';

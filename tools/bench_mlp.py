@@ -142,18 +142,24 @@ def nabla_bench(a, w):
     return last_json(out)["samples_per_s"]
 
 
-def nabla_cli(a, w):
+def nabla_train(a, args):
+    """samples/s of one `nabla train` run (the CLI's own clock, from --metrics), over all its epochs."""
     with tempfile.TemporaryDirectory() as d:
         m = os.path.join(d, "m.jsonl")
-        hidden = "128" if w["arch"] == "a" else "256,128"
-        optim = ["--optim", "sgd", "--lr", "0.1", "--momentum", "0.9"] if w["arch"] == "a" else \
-            ["--optim", "adam", "--lr", "0.001"]
-        run([os.path.join(a.build, "nabla"), "train", "--data", a.data, "--hidden", hidden, *optim, "--batch",
-             str(w["batch"]), "--epochs", str(w["epochs"]), "--threads", "1", "--seed", str(a.seed),
+        run([os.path.join(a.build, "nabla"), "train", "--data", a.data, *args, "--seed", str(a.seed),
              "--metrics", m])
-        recs = [json.loads(l) for l in open(m)]
+        with open(m) as f:
+            recs = [json.loads(line) for line in f]
     samples = sum(r["samples_per_sec"] * r["seconds"] for r in recs)
     return samples / sum(r["seconds"] for r in recs)
+
+
+def nabla_cli(a, w):
+    hidden = "128" if w["arch"] == "a" else "256,128"
+    optim = ["--optim", "sgd", "--lr", "0.1", "--momentum", "0.9"] if w["arch"] == "a" else \
+        ["--optim", "adam", "--lr", "0.001"]
+    return nabla_train(a, ["--hidden", hidden, *optim, "--batch", str(w["batch"]), "--epochs", str(w["epochs"]),
+                           "--threads", "1"])
 
 
 def torch_bench(a, w):

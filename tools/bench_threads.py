@@ -18,15 +18,12 @@ Run it on a quiet machine (see `uptime`): a second thread is only as good as the
                                           [--build build] [--data DIR] [--markdown]
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-from bench_mlp import busy_cores  # tools/ is on sys.path when this script runs
+from bench_mlp import busy_cores, nabla_train  # tools/ is on sys.path when this script runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist")
@@ -45,16 +42,7 @@ WORKLOADS = {
 
 def train(a, args, threads):
     """samples/s of one `nabla train` run, over all its epochs."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    with tempfile.TemporaryDirectory() as d:
-        m = os.path.join(d, "m.jsonl")
-        cmd = [os.path.join(a.build, "nabla"), "train", "--data", a.data, *args.split(), "--threads", str(threads),
-               "--seed", str(a.seed), "--metrics", m]
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-        recs = [json.loads(line) for line in open(m)]
-    return sum(r["samples_per_sec"] * r["seconds"] for r in recs) / sum(r["seconds"] for r in recs)
+    return nabla_train(a, [*args.split(), "--threads", str(threads)])
 
 
 def main():

@@ -110,8 +110,7 @@ def nabla_to_torch(build, tmp):
     convert_torch.to_torch(ck, pt)
     model = mlp(48)
     model.load_state_dict(torch.load(pt))
-    import gzip as gz
-    with gz.open(os.path.join(data, "t10k-images-idx3-ubyte.gz"), "rb") as f:
+    with gzip.open(os.path.join(data, "t10k-images-idx3-ubyte.gz"), "rb") as f:
         images = np.frombuffer(f.read()[16:], dtype=np.uint8).reshape(-1, 784)
     with torch.no_grad():
         logits = model(torch.from_numpy(images.astype(np.float32)) / 255).numpy()

@@ -32,7 +32,30 @@ torch.set_num_threads(1)
 
 
 # ---- PyTorch 2.x features on 1.13's tensor ops -----------------------------------------------
-class NAdam2(Optimizer):
+class Reference(Optimizer):
+    """Base of the reference optimizers below."""
+
+    def each_param(self):
+        """(group, param, gradient (negated under maximize), state) of each param with a gradient."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    yield group, param, param.grad if not group["maximize"] else -param.grad, self.state[param]
+
+
+def weight_decay(group, param, grad):
+    """2.x's weight decay of NAdam and RAdam: decoupled (param *= 1 - lr * wd, done here) or
+    added to the gradient (returned)."""
+    lr, wd = group["lr"], group["weight_decay"]
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            param.mul_(1 - lr * wd)
+        else:
+            grad = grad.add(param, alpha=wd)
+    return grad
+
+
+class NAdam2(Reference):
     """torch.optim.NAdam of PyTorch 1.13 plus 2.x's maximize and decoupled_weight_decay
     (placed where 2.x places them; the rest of the arithmetic is 1.13's)."""
 
@@ -44,40 +67,31 @@ class NAdam2(Optimizer):
 
     @torch.no_grad()
     def step(self):
-        for group in self.param_groups:
+        for group, param, grad, state in self.each_param():
             beta1, beta2 = group["betas"]
-            lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad if not group["maximize"] else -param.grad
-                state = self.state[param]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.)
-                    state["mu_product"] = torch.tensor(1.)
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                exp_avg, exp_avg_sq, mu_product = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
-                state["step"] += 1
-                step = state["step"].item()
-                bias_correction2 = 1 - beta2 ** step
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        param.mul_(1 - lr * wd)
-                    else:
-                        grad = grad.add(param, alpha=wd)
-                mu = beta1 * (1. - 0.5 * (0.96 ** (step * group["momentum_decay"])))
-                mu_next = beta1 * (1. - 0.5 * (0.96 ** ((step + 1) * group["momentum_decay"])))
-                mu_product *= mu
-                mu_product_next = mu_product * mu * mu_next
-                exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
-                param.addcdiv_(grad, denom, value=-lr * (1. - mu) / (1. - mu_product.item()))
-                param.addcdiv_(exp_avg, denom, value=-lr * mu_next / (1. - mu_product_next.item()))
+            lr, eps = group["lr"], group["eps"]
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.)
+                state["mu_product"] = torch.tensor(1.)
+                state["exp_avg"] = torch.zeros_like(param)
+                state["exp_avg_sq"] = torch.zeros_like(param)
+            exp_avg, exp_avg_sq, mu_product = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
+            state["step"] += 1
+            step = state["step"].item()
+            bias_correction2 = 1 - beta2 ** step
+            grad = weight_decay(group, param, grad)
+            mu = beta1 * (1. - 0.5 * (0.96 ** (step * group["momentum_decay"])))
+            mu_next = beta1 * (1. - 0.5 * (0.96 ** ((step + 1) * group["momentum_decay"])))
+            mu_product *= mu
+            mu_product_next = mu_product * mu * mu_next
+            exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
+            param.addcdiv_(grad, denom, value=-lr * (1. - mu) / (1. - mu_product.item()))
+            param.addcdiv_(exp_avg, denom, value=-lr * mu_next / (1. - mu_product_next.item()))
 
 
-class RAdam2(Optimizer):
+class RAdam2(Reference):
     """torch.optim.RAdam of PyTorch 1.13 plus 2.x's maximize and decoupled_weight_decay."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
@@ -88,43 +102,34 @@ class RAdam2(Optimizer):
 
     @torch.no_grad()
     def step(self):
-        for group in self.param_groups:
+        for group, param, grad, state in self.each_param():
             beta1, beta2 = group["betas"]
-            lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad if not group["maximize"] else -param.grad
-                state = self.state[param]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.)
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                state["step"] += 1
-                step = state["step"].item()
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2 = 1 - beta2 ** step
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        param.mul_(1 - lr * wd)
-                    else:
-                        grad = grad.add(param, alpha=wd)
-                exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                bias_corrected_exp_avg = exp_avg / bias_correction1
-                rho_inf = 2 / (1 - beta2) - 1
-                rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
-                if rho_t > 5.:
-                    rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
-                                     ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-                    adaptive_lr = math.sqrt(bias_correction2) / exp_avg_sq.sqrt().add_(eps)
-                    param.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
-                else:
-                    param.add_(bias_corrected_exp_avg * lr, alpha=-1.0)
+            lr, eps = group["lr"], group["eps"]
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.)
+                state["exp_avg"] = torch.zeros_like(param)
+                state["exp_avg_sq"] = torch.zeros_like(param)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            state["step"] += 1
+            step = state["step"].item()
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2 = 1 - beta2 ** step
+            grad = weight_decay(group, param, grad)
+            exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_corrected_exp_avg = exp_avg / bias_correction1
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
+            if rho_t > 5.:
+                rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                                 ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                adaptive_lr = math.sqrt(bias_correction2) / exp_avg_sq.sqrt().add_(eps)
+                param.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
+            else:
+                param.add_(bias_corrected_exp_avg * lr, alpha=-1.0)
 
 
-class Adafactor(Optimizer):
+class Adafactor(Reference):
     """torch.optim.Adafactor (PyTorch 2.5, single-tensor path) on 1.13's tensor ops."""
 
     def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
@@ -134,51 +139,46 @@ class Adafactor(Optimizer):
 
     @torch.no_grad()
     def step(self):
-        for group in self.param_groups:
+        for group, param, grad, state in self.each_param():
             eps1, eps2 = group["eps"]
             lr, wd, d = group["lr"], group["weight_decay"], group["d"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad if not group["maximize"] else -param.grad
-                state = self.state[param]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.0)
-                    if grad.dim() > 1:
-                        row_shape = list(grad.shape)
-                        row_shape[-1] = 1
-                        state["row_var"] = grad.new_zeros(row_shape)
-                        col_shape = list(grad.shape)
-                        col_shape[-2] = 1
-                        state["col_var"] = grad.new_zeros(col_shape)
-                    else:
-                        state["variance"] = torch.zeros_like(grad)
-                if eps1 is None:
-                    eps1 = torch.finfo(param.dtype).eps
-                state["step"] += 1
-                step_float = state["step"].item()
-                one_minus_beta2_t = step_float ** group["beta2_decay"]
-                rho_t = min(lr, 1 / (step_float ** 0.5))
-                alpha = max(eps2, param.norm(2).item() / (param.numel() ** 0.5)) * rho_t
-                if wd != 0:
-                    param.mul_(1 - lr * wd)
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.0)
                 if grad.dim() > 1:
-                    row_var, col_var = state["row_var"], state["col_var"]
-                    row_mean = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_().div_(grad.size(-1))
-                    row_var.lerp_(row_mean, one_minus_beta2_t)
-                    col_mean = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_().div_(grad.size(-2))
-                    col_var.lerp_(col_mean, one_minus_beta2_t)
-                    var_estimate = row_var @ col_var
-                    var_estimate.div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))
+                    row_shape = list(grad.shape)
+                    row_shape[-1] = 1
+                    state["row_var"] = grad.new_zeros(row_shape)
+                    col_shape = list(grad.shape)
+                    col_shape[-2] = 1
+                    state["col_var"] = grad.new_zeros(col_shape)
                 else:
-                    variance = state["variance"]
-                    grad_squared = grad * grad
-                    variance.lerp_(grad_squared, one_minus_beta2_t)
-                    var_estimate = variance.clone()
-                update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_()
-                update.mul_(grad)
-                denom = max(1.0, update.norm(2).item() / ((update.numel() ** 0.5) * d))
-                param.add_(update, alpha=-alpha / denom)
+                    state["variance"] = torch.zeros_like(grad)
+            if eps1 is None:
+                eps1 = torch.finfo(param.dtype).eps
+            state["step"] += 1
+            step_float = state["step"].item()
+            one_minus_beta2_t = step_float ** group["beta2_decay"]
+            rho_t = min(lr, 1 / (step_float ** 0.5))
+            alpha = max(eps2, param.norm(2).item() / (param.numel() ** 0.5)) * rho_t
+            if wd != 0:
+                param.mul_(1 - lr * wd)
+            if grad.dim() > 1:
+                row_var, col_var = state["row_var"], state["col_var"]
+                row_mean = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_().div_(grad.size(-1))
+                row_var.lerp_(row_mean, one_minus_beta2_t)
+                col_mean = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_().div_(grad.size(-2))
+                col_var.lerp_(col_mean, one_minus_beta2_t)
+                var_estimate = row_var @ col_var
+                var_estimate.div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))
+            else:
+                variance = state["variance"]
+                grad_squared = grad * grad
+                variance.lerp_(grad_squared, one_minus_beta2_t)
+                var_estimate = variance.clone()
+            update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_()
+            update.mul_(grad)
+            denom = max(1.0, update.norm(2).item() / ((update.numel() ** 0.5) * d))
+            param.add_(update, alpha=-alpha / denom)
 
 
 O = torch.optim
