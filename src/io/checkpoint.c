@@ -1069,6 +1069,13 @@ int nb_weights_load_averaged(const char *path, nb_module *m) {
     if (!m) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     nb_ckpt *c = nb_ckpt_open(path);
     if (!c) return nb_last_status();
+    int rc = nb_ckpt_apply_averaged(c, m);
+    nb_ckpt_close(c);
+    return rc;
+}
+
+int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
+    if (!c || !m) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint or model");
     avg_meta am = {.entry = NULL};
     int rc = check_format(c);
     if (!rc) rc = stage_model(c, m);
@@ -1077,6 +1084,5 @@ int nb_weights_load_averaged(const char *path, nb_module *m) {
     if (!rc) rc = parse_averaged(c, m, &am);
     if (!rc) copy_model(c, m, am.entry, am.n);
     nb__free(am.entry);
-    nb_ckpt_close(c);
     return rc;
 }
