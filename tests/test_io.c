@@ -353,6 +353,16 @@ static char *path_in(const char *dir, const char *name) {
     return b;
 }
 
+/* Remove a temp_dir() folder and the files in it. */
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
+    closedir(d);
+    rmdir(dir);
+}
+
 /* ---- exact resume ------------------------------------------------------------------------- */
 /* Uninterrupted: EPOCHS epochs. Interrupted: stop at (stop_epoch, stop_batch), save, build
  * everything anew with other seeds, load, finish. Everything must agree bit for bit. */
@@ -688,12 +698,7 @@ static void corrupt_teardown(run *r, const char *dir) {
     snap_free(&before);
     snap_free(&after);
     run_free(r);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
-    closedir(d);
-    rmdir(dir);
+    remove_dir(dir);
 }
 
 START_TEST(test_truncated) {
@@ -1446,12 +1451,7 @@ START_TEST(test_cli_resume) {
     ck_assert_msg(strstr(out, "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]"), "%s", out);
     free(out);
     ck_assert(same_file(a, b));
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
-    closedir(d);
-    rmdir(dir);
+    remove_dir(dir);
 }
 END_TEST
 
@@ -1562,12 +1562,7 @@ START_TEST(test_cli_averaged) {
     ck_assert_msg(strstr(out, cli_avg_refusal[_i]), "%s", out);
     free(out);
     ck_assert(same_file(a, b));
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') unlink(path_in(dir, e->d_name));
-    closedir(d);
-    rmdir(dir);
+    remove_dir(dir);
 }
 END_TEST
 

@@ -112,6 +112,9 @@ int nb_ckpt_meta_at(const nb_ckpt *c, int i, const char **key, const char **valu
 const char *nb_ckpt_meta(const nb_ckpt *c, const char *key);
 /* Apply an opened checkpoint to live objects: nb_checkpoint_load without the file reading. */
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st);
+/* Load the averaged weights of an opened checkpoint into a model: nb_weights_load_averaged
+ * without the file reading. */
+int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m);
 /* Free an opened checkpoint (its tensors' data with it). NULL is a no-op. */
 void nb_ckpt_close(nb_ckpt *c);
 

@@ -817,23 +817,32 @@ static bool not_model(const nb_ckpt *c, const char *name) {
            (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler"));
 }
 
+/* The file's entry e has the dtype and shape of the live tensor t (who: "model", ...). */
+static int check_fits(const nb__ck_entry *e, const nb_tensor *t, const char *who) {
+    if (e->dtype != nb__ck_dtype_of(t->dtype))
+        return nb__error(NB_EINVAL, "checkpoint: tensor \"%s\" has dtype %s, %s expects %s", e->name,
+                         nb__ck_dtype_name(e->dtype), who, nb__ck_dtype_name(nb__ck_dtype_of(t->dtype)));
+    if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
+        return nb__error(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, %s expects %s", e->name,
+                         nb__ck_shape(e->ndim, e->shape, 0), who, nb__ck_shape(t->ndim, t->shape, 1));
+    return NB_OK;
+}
+
+/* Copy entry k of the file into t (checked by check_fits). */
+static void copy_entry(const nb_ckpt *c, int k, nb_tensor *t) {
+    nb__ck_copy_le(t->data, c->data + c->t[k].begin, (size_t)t->numel, nb_dtype_size(t->dtype));
+}
+
 static int stage_model(const nb_ckpt *c, const nb_module *m) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
     if (nt < 0) return nb__error(NB_ENOMEM, "checkpoint: out of memory");
     for (int i = 0; i < nt; i++) {
-        const nb_tensor *t = named[i].tensor;
-        int k = nb__ck_lookup(c, named[i].name);
+        int k = nb__ck_lookup(c, named[i].name), rc;
         if (k < 0)
             return nb__error(NB_EINVAL, "checkpoint: model tensor \"%s\" is missing from the "
                              "checkpoint", named[i].name);
-        const nb__ck_entry *e = &c->t[k];
-        if (e->dtype != nb__ck_dtype_of(t->dtype))
-            return nb__error(NB_EINVAL, "checkpoint: tensor \"%s\" has dtype %s, model expects %s",
-                             e->name, nb__ck_dtype_name(e->dtype), nb__ck_dtype_name(nb__ck_dtype_of(t->dtype)));
-        if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
-            return nb__error(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, model expects %s",
-                             e->name, nb__ck_shape(e->ndim, e->shape, 0), nb__ck_shape(t->ndim, t->shape, 1));
+        if ((rc = check_fits(&c->t[k], named[i].tensor, "model"))) return rc;
     }
     /* names are unique and all the model's were found: any other model-section tensor is extra */
     int nmodel = 0;
@@ -896,7 +905,6 @@ static int parse_averaged(const nb_ckpt *c, const nb_module *m, avg_meta *am) {
     if (!(am->entry = nb__malloc(sizeof(int) * (size_t)(n ? n : 1)))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     int i = 0;
     cJSON_ArrayForEach(it, names) {
-        const nb_tensor *t = named[i].tensor;
         if (!cJSON_IsString(it) || strcmp(it->valuestring, named[i].name))
             FAIL(NB_EINVAL, "checkpoint: averaged tensor %d is %s%s%s in the checkpoint but \"%s\" in the "
                  "model", i, cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "not a name",
@@ -905,13 +913,7 @@ static int parse_averaged(const nb_ckpt *c, const nb_module *m, avg_meta *am) {
         snprintf(tn, sizeof tn, "%s%s", AVG_PREFIX, named[i].name);
         int k = nb__ck_lookup(c, tn);
         if (k < 0) FAIL(NB_EINVAL, "checkpoint: averaged tensor \"%s\" is missing from the checkpoint", tn);
-        const nb__ck_entry *e = &c->t[k];
-        if (e->dtype != nb__ck_dtype_of(t->dtype))
-            FAIL(NB_EINVAL, "checkpoint: tensor \"%s\" has dtype %s, the averaged copy expects %s", tn,
-                 nb__ck_dtype_name(e->dtype), nb__ck_dtype_name(nb__ck_dtype_of(t->dtype)));
-        if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
-            FAIL(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, the averaged copy expects %s", tn,
-                 nb__ck_shape(e->ndim, e->shape, 0), nb__ck_shape(t->ndim, t->shape, 1));
+        if ((rc = check_fits(&c->t[k], named[i].tensor, "the averaged copy"))) goto done;
         am->entry[i++] = k;
     }
     am->n = n;
@@ -950,11 +952,7 @@ static int stage_averaged(stage *sg, const nb_averaged *a, const nb_module *m) {
              nb__pyfloat(live->decay, 0), nb__pyfloat(am.decay, 1));
     if (am.n != live->n)
         FAIL(NB_EINVAL, "checkpoint: the checkpoint averages %d tensors, the live averaged copy %d", am.n, live->n);
-    for (int i = 0; i < am.n; i++) { /* the file's data into the copy: the staged state */
-        const nb__ck_entry *e = &sg->c->t[am.entry[i]];
-        nb_tensor *t = live->tensors[i];
-        nb__ck_copy_le(t->data, sg->c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
-    }
+    for (int i = 0; i < am.n; i++) copy_entry(sg->c, am.entry[i], live->tensors[i]); /* the staged state */
     live->n_averaged = am.n_averaged;
     sg->asd = live;
     live = NULL;
@@ -964,14 +962,12 @@ done:
     return rc;
 }
 
-static void copy_model(const nb_ckpt *c, nb_module *m) {
+/* The model's state from the file; its first navg tensors from the averaged entries avg[]. */
+static void copy_model(const nb_ckpt *c, nb_module *m, const int *avg, int navg) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
-    for (int i = 0; i < nt; i++) {
-        nb_tensor *t = named[i].tensor;
-        const nb__ck_entry *e = &c->t[nb__ck_lookup(c, named[i].name)];
-        nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
-    }
+    for (int i = 0; i < nt; i++)
+        copy_entry(c, i < navg ? avg[i] : nb__ck_lookup(c, named[i].name), named[i].tensor);
 }
 
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
@@ -1037,7 +1033,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         nb__error((nb_status)rc, "%s", msg);
         goto done;
     }
-    copy_model(c, st->model);
+    copy_model(c, st->model, NULL, 0);
     if (st->rng) *st->rng = sg.rng;
     st->epoch = sg.epoch;
     st->step = sg.step;
@@ -1073,23 +1069,20 @@ int nb_weights_load_averaged(const char *path, nb_module *m) {
     if (!m) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     nb_ckpt *c = nb_ckpt_open(path);
     if (!c) return nb_last_status();
+    int rc = nb_ckpt_apply_averaged(c, m);
+    nb_ckpt_close(c);
+    return rc;
+}
+
+int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
+    if (!c || !m) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint or model");
     avg_meta am = {.entry = NULL};
     int rc = check_format(c);
     if (!rc) rc = stage_model(c, m);
     if (!rc && !nb_ckpt_meta(c, "averaged"))
         rc = nb__error(NB_EINVAL, "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
     if (!rc) rc = parse_averaged(c, m, &am);
-    if (!rc) {
-        const nb_named_tensor *named;
-        nb_module_state(m, &named);
-        copy_model(c, m);
-        for (int i = 0; i < am.n; i++) {
-            nb_tensor *t = named[i].tensor;
-            const nb__ck_entry *e = &c->t[am.entry[i]];
-            nb__ck_copy_le(t->data, c->data + e->begin, (size_t)t->numel, nb_dtype_size(t->dtype));
-        }
-    }
+    if (!rc) copy_model(c, m, am.entry, am.n);
     nb__free(am.entry);
-    nb_ckpt_close(c);
     return rc;
 }

@@ -46,14 +46,14 @@ typedef struct nb__ck_out {
     size_t nbytes;
 } nb__ck_out;
 
-/* Write the container atomically to path: meta is a JSON object of string values (taken over
- * and freed), the tensors in order with contiguous data_offsets. level: gzip level 1..9, 0 for
- * the default (run-length + Huffman coding, fast and as small as -9 on float data), -1 to store
- * without compression (still gzip, CRC-checked). */
 /* cJSON's parser records a failure position in a process-wide variable: nabla's parses go
  * through this, one at a time, so two threads loading checkpoints never race on it. */
 cJSON *nb__json_parse(const char *txt, size_t n, const char **end);
 
+/* Write the container atomically to path: meta is a JSON object of string values (taken over
+ * and freed), the tensors in order with contiguous data_offsets. level: gzip level 1..9, 0 for
+ * the default (run-length + Huffman coding, fast and as small as -9 on float data), -1 to store
+ * without compression (still gzip, CRC-checked). */
 int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int level);
 
 /* Copy n elements of size sz between little-endian file order and host order. */

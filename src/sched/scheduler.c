@@ -185,12 +185,18 @@ static int base_step(nb_sched *s, double epoch) {
     return rc ? rc : nb__sched_apply(s, s->lrs);
 }
 
-static int run_step(nb_sched *s, double epoch) {
+/* One step (fn: the schedule's step, the base step or step_metric) wrapped in a snapshot: if it
+ * fails, the schedule and the groups are put back as they were. */
+static int guarded_step(nb_sched *s, int (*fn)(nb_sched *, double), double arg) {
     s->nstepped = 0;
     nb__sched_save(s);
-    int rc = s->algo->step ? s->algo->step(s, epoch) : base_step(s, epoch);
+    int rc = fn(s, arg);
     if (rc) nb__sched_undo(s);
     return rc;
+}
+
+static int run_step(nb_sched *s, double epoch) {
+    return guarded_step(s, s->algo->step ? s->algo->step : base_step, epoch);
 }
 
 int nb_sched_step(nb_sched *s) {
@@ -220,11 +226,7 @@ int nb_sched_step_metric(nb_sched *s, double metric) {
     if (!s->algo->step_metric)
         return nb__error(NB_EINVAL, "%s: step(metrics) is for ReduceLROnPlateau; use nb_sched_step",
                          s->algo->name);
-    s->nstepped = 0;
-    nb__sched_save(s);
-    int rc = s->algo->step_metric(s, metric);
-    if (rc) nb__sched_undo(s);
-    return rc;
+    return guarded_step(s, s->algo->step_metric, metric);
 }
 
 double nb_sched_last_lr(const nb_sched *s, int g) {

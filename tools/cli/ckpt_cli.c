@@ -97,10 +97,36 @@ static int apply_stored(const char *json, const arg_spec *specs, int n, bool *se
     return rc;
 }
 
+static struct {
+    char *path;
+    nb_ckpt *c;
+} opened;
+
+void ckpt_cli_release(void) {
+    nb_ckpt_close(opened.c);
+    free(opened.path);
+    opened.c = NULL;
+    opened.path = NULL;
+}
+
+nb_ckpt *ckpt_cli_open(const char *path) {
+    if (opened.c && !strcmp(opened.path, path)) return opened.c;
+    ckpt_cli_release();
+    nb_ckpt *c = nb_ckpt_open(path);
+    char *p = c ? strdup(path) : NULL;
+    if (!p) {
+        nb_ckpt_close(c);
+        return NULL;
+    }
+    opened.c = c;
+    opened.path = p;
+    return c;
+}
+
 /* The "averaged" metadata of a checkpoint, described ("SWA average of 3 updates", "EMA (decay
  * 0.999) of 40 updates"): 1 if there is one, 0 if not, -1 if the file does not open. */
 int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count) {
-    nb_ckpt *c = nb_ckpt_open(path);
+    nb_ckpt *c = ckpt_cli_open(path);
     if (!c) {
         fprintf(stderr, "nabla: %s\n", nb_last_error());
         return -1;
@@ -119,12 +145,11 @@ int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count) 
     snprintf(desc, n, "%s%s average of %lld update(s) over %d tensor(s)",
              cJSON_IsString(kind) ? kind->valuestring : "?", dec, *count, cJSON_GetArraySize(names));
     cJSON_Delete(j);
-    nb_ckpt_close(c);
     return txt ? 1 : 0;
 }
 
 int ckpt_cli_model_defaults(const char *path) {
-    nb_ckpt *c = nb_ckpt_open(path);
+    nb_ckpt *c = ckpt_cli_open(path);
     if (!c) {
         fprintf(stderr, "nabla: %s\n", nb_last_error());
         return -1;
@@ -132,9 +157,7 @@ int ckpt_cli_model_defaults(const char *path) {
     const char *stored = nb_ckpt_meta(c, "user.cli.model");
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    int rc = stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
-    nb_ckpt_close(c);
-    return rc;
+    return stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
 }
 
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
@@ -144,15 +167,13 @@ int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
         else if (!strncmp(argv[i], "--resume=", 9)) path = argv[i] + 9;
     }
     if (!path) return 0;
-    nb_ckpt *c = nb_ckpt_open(path);
+    nb_ckpt *c = ckpt_cli_open(path);
     if (!c) {
         fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
         return -1;
     }
     const char *stored = nb_ckpt_meta(c, "user.cli.args");
-    int rc = stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
-    nb_ckpt_close(c);
-    return rc;
+    return stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
 }
 
 int ckpt_cli_check(void) {
@@ -178,7 +199,10 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     *first_epoch = 1;
     if (!resume_path) return 0;
     nb_train_state st = state_of(r, 0);
-    if (nb_checkpoint_load(resume_path, &st)) {
+    nb_ckpt *c = ckpt_cli_open(resume_path); /* read by ckpt_cli_preparse already */
+    int rc = c ? nb_ckpt_apply(c, &st) : -1;
+    ckpt_cli_release();
+    if (rc) {
         fprintf(stderr, "nabla train: --resume %s: %s\n", resume_path, nb_last_error());
         return -1;
     }

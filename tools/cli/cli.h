@@ -90,6 +90,10 @@ void ckpt_cli_flags(cli_flags *f);
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
+/* The checkpoint at path, read once per process: the last one opened is kept (NULL with the
+ * error set if it does not open) until ckpt_cli_release (main calls it after the command). */
+nb_ckpt *ckpt_cli_open(const char *path);
+void ckpt_cli_release(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
 /* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):

@@ -99,7 +99,11 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: model: %s\n", nb_last_error());
         goto done;
     }
-    if (use_avg ? nb_weights_load_averaged(load, model) : nb_weights_load(load, model)) {
+    nb_ckpt *ck = ckpt_cli_open(load); /* read by ckpt_cli_averaged already */
+    nb_train_state ws = {.model = model};
+    int lrc = !ck ? -1 : use_avg ? nb_ckpt_apply_averaged(ck, model) : nb_ckpt_apply(ck, &ws);
+    ckpt_cli_release();
+    if (lrc) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         goto done;
     }

@@ -20,7 +20,7 @@ static void usage(void) {
            "  version   print the library version\n");
 }
 
-int main(int argc, char **argv) {
+static int run_command(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage();
         return argc < 2 ? 2 : 0;
@@ -42,4 +42,10 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "nabla: unknown command '%s' (see nabla --help)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    int rc = run_command(argc, argv);
+    ckpt_cli_release(); /* a checkpoint a command read and still holds */
+    return rc;
 }

@@ -96,8 +96,8 @@ static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
         o.final_div_factor = final_div_factor;
         o.three_phase = three_phase;
         o.cycle_momentum = !no_cycle_momentum;
-        o.base_momentum = pick(base_momentum, 0.85);
-        o.max_momentum = pick(max_momentum, 0.95);
+        o.base_momentum = pick(base_momentum, o.base_momentum);
+        o.max_momentum = pick(max_momentum, o.max_momentum);
         return nb_onecycle_lr(opt, &o);
     }
     if (!strcmp(name, "cyclic")) {
@@ -106,17 +106,17 @@ static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
         o.max_lr = max_lr;
         o.step_size_up = step_size_up;
         o.step_size_down = step_size_down;
-        o.mode = mode ? mode : "triangular";
-        o.gamma = pick(gamma_, 1.0);
+        if (mode) o.mode = mode;
+        o.gamma = pick(gamma_, o.gamma);
         o.cycle_momentum = !no_cycle_momentum;
-        o.base_momentum = pick(base_momentum, 0.8);
-        o.max_momentum = pick(max_momentum, 0.9);
+        o.base_momentum = pick(base_momentum, o.base_momentum);
+        o.max_momentum = pick(max_momentum, o.max_momentum);
         return nb_cyclic_lr(opt, &o);
     }
     if (!strcmp(name, "plateau")) {
         nb_plateau_opts o = nb_plateau_defaults();
-        o.mode = mode ? mode : "min";
-        o.factor = pick(factor, 0.1);
+        if (mode) o.mode = mode;
+        o.factor = pick(factor, o.factor);
         o.patience = patience;
         o.threshold = threshold;
         o.threshold_mode = threshold_mode;
