@@ -194,6 +194,7 @@ START_TEST(test_null_everywhere) {
     FAILS(nb_ckpt_apply(NULL, NULL));
     NOOP(nb_ckpt_close(NULL));
     FAILS(nb_weights_load_averaged(NULL, NULL));
+    FAILS(nb_ckpt_apply_averaged(NULL, NULL));
     /* loss.h */
     (void)nb_cross_entropy_defaults();
     QUIET_NULL(nb_cross_entropy(NULL, NULL, NULL, NULL));
@@ -659,6 +660,8 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_ckpt_apply(ck, NULL);
     (void)nb_weights_load_averaged(NULL, mod);
     (void)nb_weights_load_averaged("x", NULL);
+    (void)nb_ckpt_apply_averaged(NULL, mod);
+    (void)nb_ckpt_apply_averaged(ck, NULL);
     /* loss.h */
     (void)nb_cross_entropy(NULL, x, x, &ceo);
     (void)nb_cross_entropy(ar, NULL, x, &ceo);
