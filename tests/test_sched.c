@@ -992,6 +992,33 @@ START_TEST(test_load_state_dict_checks) {
     nb_sched_free(ex);
     nb_sched_free(cw);
     nb_sched_free(cw2);
+    /* a cyclic schedule's state that cycles beta1 (built on Adam), loaded into one on SGD with
+     * momentum, and the other way round: refused by name, nothing changes */
+    rig a;
+    rig_new(&a, ADAM);
+    nb_sched *(*const mk[2])(nb_optim *) = {mk_cyclic, mk_onecycle};
+    const char *who[2] = {"CyclicLR", "OneCycleLR"};
+    for (int k = 0; k < 2; k++) {
+        nb_sched *on_adam = mk[k](a.o), *on_sgd = mk[k](r.o);
+        ck_assert_ptr_nonnull(on_adam);
+        ck_assert_ptr_nonnull(on_sgd);
+        ck_assert_int_eq(nb_sched_step(on_adam), 0);
+        nb_sched_dict *from_adam = nb_sched_state_dict(on_adam), *from_sgd = nb_sched_state_dict(on_sgd);
+        char want[96];
+        snprintf(want, sizeof want, "%s: the state cycles beta1, but the optimizer has no betas", who[k]);
+        ck_assert_int_ne(nb_sched_load_state_dict(on_sgd, from_adam), 0);
+        ck_assert_str_eq(nb_last_error(), want);
+        ck_assert_int_eq(nb_sched_last_epoch(on_sgd), 0);
+        snprintf(want, sizeof want, "%s: the state cycles momentum, but the optimizer has betas", who[k]);
+        ck_assert_int_ne(nb_sched_load_state_dict(on_adam, from_sgd), 0);
+        ck_assert_str_eq(nb_last_error(), want);
+        ck_assert_int_eq(nb_sched_last_epoch(on_adam), 1);
+        nb_sched_dict_free(from_adam);
+        nb_sched_dict_free(from_sgd);
+        nb_sched_free(on_adam);
+        nb_sched_free(on_sgd);
+    }
+    rig_free(&a);
     rig_free(&r);
 }
 END_TEST

@@ -59,7 +59,7 @@ static int cyclic_check(const nb_sched *s) {
     if (!k->scale_fn && strcmp(k->mode, "triangular") && strcmp(k->mode, "triangular2") && strcmp(k->mode, "exp_range"))
         return nb__error(NB_EINVAL, "mode is invalid and scale_fn is None");
     if (k->cycle_momentum && (check_momentum_support(s->opt) ||
-                              k->use_beta1 != nb_optim_has_default(s->opt, "betas")))
+                              nb__sched_check_beta1(s, "CyclicLR", k->use_beta1)))
         return NB_EINVAL;
     return NB_OK;
 }

@@ -100,7 +100,7 @@ static int onecycle_check(const nb_sched *s) {
     if (strcmp(k->anneal, "cos") && strcmp(k->anneal, "linear"))
         return nb__error(NB_EINVAL, "anneal_strategy must by one of 'cos' or 'linear', instead got %s", k->anneal);
     if (k->cycle_momentum && (check_momentum_support(s->opt) ||
-                              k->use_beta1 != nb_optim_has_default(s->opt, "betas")))
+                              nb__sched_check_beta1(s, "OneCycleLR", k->use_beta1)))
         return NB_EINVAL;
     return NB_OK;
 }

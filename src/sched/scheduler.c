@@ -473,3 +473,9 @@ void nb_sched_dict_free(nb_sched_dict *sd) {
     dict_clear(sd);
     nb__free(sd);
 }
+
+int nb__sched_check_beta1(const nb_sched *s, const char *who, bool use_beta1) {
+    if (use_beta1 == nb_optim_has_default(s->opt, "betas")) return NB_OK;
+    return nb__error(NB_EINVAL, "%s: the state cycles %s, but the optimizer %s", who,
+                     use_beta1 ? "beta1" : "momentum", use_beta1 ? "has no betas" : "has betas");
+}

@@ -134,6 +134,9 @@ static inline int64_t nb__floormod(int64_t a, int64_t b) {
 static inline nb_sched_mom nb__sched_mom_kind(bool cycle, bool beta1) {
     return !cycle ? NB_SCHED_MOM_NONE : beta1 ? NB_SCHED_MOM_BETA1 : NB_SCHED_MOM_MOMENTUM;
 }
+/* A schedule that cycles beta1 (use_beta1) or momentum, checked against its optimizer, as a
+ * loaded state may come from a schedule built on another optimizer. */
+int nb__sched_check_beta1(const nb_sched *s, const char *who, bool use_beta1);
 /* A heap array of one double per group (a NB_VALUE_LIST field), freed by nb_sched_free. */
 double *nb__sched_group_array(const nb_sched *s);
 /* Copy a C string option into a fixed field, or fail with PyTorch's message for an unknown
