@@ -32,13 +32,13 @@ static int write_npy(const char *path, const float *x, int64_t n, int64_t c) {
 
 int cmd_eval(int argc, char **argv) {
     const char *load = NULL, *data = nb_default_data_dir(), *logits_path = NULL, *weights = "auto";
-    long batch = 1000, threads = 1;
+    long batch = 256, threads = 1;
     bool help = false;
     cli_flags f = {.n = 0};
     cli_add(&f, (arg_spec){"load", ARG_STRING, &load, "checkpoint or weights file to evaluate", NULL});
     cli_add(&f, (arg_spec){"data", ARG_STRING, &data, "folder with the IDX files (default: Fashion-MNIST)", NULL});
     model_cli_flags(&f);
-    cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 1000)", NULL});
+    cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 256)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &threads, "threads (default 1)", NULL});
     cli_add(&f, (arg_spec){"weights", ARG_STRING, &weights, "auto (averaged SWA/EMA weights when the checkpoint has them), averaged or model", NULL});
     cli_add(&f, (arg_spec){"logits", ARG_STRING, &logits_path, "write the test logits [N, 10] to this .npy file", NULL});

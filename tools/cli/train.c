@@ -46,10 +46,12 @@ static int fail(const char *what) {
     return 1;
 }
 
-/* Test loss and accuracy in batches of 1000, without recording a graph. */
+/* Test loss and accuracy in batches of 256, without recording a graph. The batches share the
+ * training arena, which grows to the larger of a training step and an evaluation batch: at
+ * 1000 per batch LeNet's activations alone took 65 MB, four times a step's. */
 static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double *loss, double *acc) {
     nb_loader_opts lo = nb_loader_defaults();
-    lo.batch_size = 1000;
+    lo.batch_size = 256;
     lo.shuffle = false;
     lo.flatten = model_cli_input().flatten;
     nb_loader *ld = nb_loader_new(test->images, test->labels, &lo);
