@@ -16,6 +16,7 @@
 
 #if NB_HAVE_GEMM512
 #include <immintrin.h>
+#include "transpose512.h"
 
 #define TARGET __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -26,38 +27,6 @@ enum {
 };
 
 bool nb_k_gemm512_available(void) { return __builtin_cpu_supports("avx512f") != 0; }
-
-/* Rows r < 16 of src (row stride ls), 16 floats each, transposed: lane r of row k goes to
- * lo[k ds + r] for r < 8 and hi[k ds + r - 8] for r >= 8. */
-TARGET INLINE void transpose16(const float *src, int64_t ls, float *lo, float *hi, int64_t ds) {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ls);
-    for (int i = 0; i < 16; i += 2) { /* interleave pairs of rows */
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int i = 0; i < 8; i++) { /* then 128-bit lanes of groups of four rows */
-        int a = (i & 3) + (i >> 2) * 8, b = a + 4;
-        t[a] = _mm512_shuffle_f32x4(r[a], r[b], 0x88);
-        t[b] = _mm512_shuffle_f32x4(r[a], r[b], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-    for (int k = 0; k < 16; k++) {
-        _mm256_storeu_ps(lo + k * ds, _mm512_castps512_ps256(r[k]));
-        _mm256_storeu_ps(hi + k * ds, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r[k]), 1)));
-    }
-}
 
 /* Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows:
  * dst[s kc MR + k MR + r] = op(A)[i0 + s MR + r, k0 + k], rows past mc are zeros. */
@@ -74,7 +43,7 @@ TARGET static void pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int6
         }
         if (mc - s >= 2 * MR) { /* 16 full rows: two slivers at once, by transposes */
             const float *src = A + (i0 + s) * lda + k0;
-            for (; k + 16 <= kc; k += 16) transpose16(src + k, lda, dst + k * MR, dst + (kc + k) * MR, MR);
+            for (; k + 16 <= kc; k += 16) nb_k_transpose16(src + k, lda, dst + k * MR, dst + (kc + k) * MR, MR);
             for (int64_t r = 0; r < 2 * MR; r++)
                 for (int64_t j = k; j < kc; j++) dst[(r / MR * kc + j) * MR + r % MR] = src[r * lda + j];
             dst += kc * MR;
@@ -107,8 +76,8 @@ TARGET static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int6
         const float *src = B + (j0 + s) * ldb + k0; /* column c of the sliver is row c of B */
         if (nr == NR)
             for (; k + 16 <= kc; k += 16) {
-                transpose16(src + k, ldb, dst + k * NR, dst + k * NR + 8, NR);
-                transpose16(src + 16 * ldb + k, ldb, dst + k * NR + 16, dst + k * NR + 24, NR);
+                nb_k_transpose16(src + k, ldb, dst + k * NR, dst + k * NR + 8, NR);
+                nb_k_transpose16(src + 16 * ldb + k, ldb, dst + k * NR + 16, dst + k * NR + 24, NR);
             }
         for (int64_t c = 0; c < NR; c++)
             for (int64_t j = k; j < kc; j++) dst[j * NR + c] = c < nr ? src[c * ldb + j] : 0.0f;

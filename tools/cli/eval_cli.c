@@ -32,6 +32,7 @@ static int write_npy(const char *path, const float *x, int64_t n, int64_t c) {
 
 int cmd_eval(int argc, char **argv) {
     const char *load = NULL, *data = nb_default_data_dir(), *logits_path = NULL, *weights = "auto";
+    const char *precision = "fp32";
     long batch = 256, threads = 1;
     bool help = false;
     cli_flags f = {.n = 0};
@@ -40,6 +41,7 @@ int cmd_eval(int argc, char **argv) {
     model_cli_flags(&f);
     cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 256)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &threads, "threads (default 1)", NULL});
+    cli_add(&f, (arg_spec){"precision", ARG_STRING, &precision, "fp32, or bf16: bfloat16 autocast of the matrix products (default fp32)", NULL});
     cli_add(&f, (arg_spec){"weights", ARG_STRING, &weights, "auto (averaged SWA/EMA weights when the checkpoint has them), averaged or model", NULL});
     cli_add(&f, (arg_spec){"logits", ARG_STRING, &logits_path, "write the test logits [N, 10] to this .npy file", NULL});
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &help, "this help", NULL});
@@ -76,7 +78,8 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     bool use_avg = has_avg && (!strcmp(weights, "averaged") || (!strcmp(weights, "auto") && avg_count > 0));
-    if (model_cli_check()) return 2;
+    nb_dtype autocast;
+    if (cli_precision("nabla eval", precision, &autocast) || model_cli_check()) return 2;
     if (nb_set_num_threads((int)threads)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         return 1;
@@ -99,6 +102,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: model: %s\n", nb_last_error());
         goto done;
     }
+    nb_arena_set_autocast(ar, autocast);
     nb_ckpt *ck = ckpt_cli_open(load); /* read by ckpt_cli_averaged already */
     nb_train_state ws = {.model = model};
     int lrc = !ck ? -1 : use_avg ? nb_ckpt_apply_averaged(ck, model) : nb_ckpt_apply(ck, &ws);

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 typedef struct train_cfg {
-    const char *data, *metrics;
+    const char *data, *metrics, *precision;
     long batch, epochs, seed, threads, limit;
     bool help;
 } train_cfg;
@@ -94,7 +94,7 @@ static void progress(int64_t done, int64_t total, double loss) {
 }
 
 int cmd_train(int argc, char **argv) {
-    train_cfg c = {.data = nb_default_data_dir(), .metrics = NULL, .batch = 64, .epochs = 3,
+    train_cfg c = {.data = nb_default_data_dir(), .metrics = NULL, .precision = "fp32", .batch = 64, .epochs = 3,
                    .seed = 0, .threads = 1, .limit = 0, .help = false};
     cli_flags f = {.n = 0};
     cli_add(&f, (arg_spec){"data", ARG_STRING, &c.data, "folder with the IDX files (default: Fashion-MNIST)", NULL});
@@ -106,6 +106,7 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init and shuffling (default 0)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
+    cli_add(&f, (arg_spec){"precision", ARG_STRING, &c.precision, "fp32, or bf16: bfloat16 autocast of the matrix products (default fp32)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
     ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
@@ -129,6 +130,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
+    nb_dtype autocast;
+    if (cli_precision("nabla train", c.precision, &autocast)) return 2;
     if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
@@ -174,6 +177,7 @@ int cmd_train(int argc, char **argv) {
         fail("loader");
         goto done;
     }
+    nb_arena_set_autocast(ar, autocast); /* training and evaluation */
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
@@ -188,9 +192,10 @@ int cmd_train(int argc, char **argv) {
     }
     bool tty = isatty(2);
     int64_t nbatches = nb_loader_num_batches(ld);
-    printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
+    printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples%s\n",
            nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
-           c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
+           c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0],
+           cli_precision_note(autocast));
     for (long epoch = first_epoch; epoch <= c.epochs; epoch++) {
         double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
         int64_t seen = 0, b = 0;
