@@ -227,6 +227,184 @@ START_TEST(test_gemm_bf16_operands) {
 }
 END_TEST
 
+/* ---- autocast: parity with PyTorch 1.13 ------------------------------------------------------
+ * PyTorch rounds the float32 sums of a bfloat16 product to bfloat16 (its autocast outputs and
+ * the gradients of its bfloat16 casts are bfloat16); nabla keeps the float32 sums. Both start
+ * from the same bfloat16 operands (the same rounding of x, W and b, and an upstream gradient
+ * that is exactly a bfloat16) and add the same exact products; only the order of the float32
+ * additions differs, by a few float32 ulps of the sum. So nabla's value, rounded to bfloat16,
+ * is PyTorch's exactly, except where the two sums straddle a bfloat16 rounding boundary: then
+ * they are one bfloat16 ulp apart. The test asserts exactly that: every element within one
+ * bfloat16 ulp of PyTorch's (elements below 2^-12 of the tensor's largest come out of
+ * cancellations between terms as large as it, where the float32 order matters; they are
+ * compared against that floor), and 98 % of them equal after rounding (a boundary is hit
+ * about once in 2^8 / (K 2^-16) elements; 98 % leaves room for K up to ~300). */
+static double bf16_ulp(float v) {
+    int e;
+    frexpf(fabsf(v) > 0 ? fabsf(v) : 1e-30f, &e);
+    return ldexp(1.0, e - 8);
+}
+
+static double worst_exact = 1.0; /* the smallest fraction equal after rounding */
+static int64_t off_by_one;        /* elements one bfloat16 ulp from PyTorch's */
+
+static void assert_bf16_parity(const char *what, const float *got, const gold_entry *e) {
+    const float *want = e->data;
+    double scale = 0;
+    for (int64_t i = 0; i < e->numel; i++) scale = fmax(scale, fabs(want[i]));
+    int64_t exact = 0;
+    for (int64_t i = 0; i < e->numel; i++) {
+        float r = nb_bf16_to_float(nb_float_to_bf16(got[i]));
+        if (r == want[i]) {
+            exact++;
+            continue;
+        }
+        double tol = fmax(bf16_ulp(want[i]), 0x1p-12 * scale);
+        ck_assert_msg(fabs((double)got[i] - want[i]) <= tol,
+                      "%s[%lld]: nabla %.9g (bf16 %.9g), PyTorch %.9g: beyond one bfloat16 ulp",
+                      what, (long long)i, got[i], r, want[i]);
+    }
+    ck_assert_msg(exact >= 0.98 * (double)e->numel, "%s: only %lld of %lld equal after rounding",
+                  what, (long long)exact, (long long)e->numel);
+    worst_exact = fmin(worst_exact, (double)exact / (double)e->numel);
+    off_by_one += e->numel - exact;
+}
+
+static const char *const cases[] = {"lin", "lin2", "conv1", "conv2", "conv3"};
+
+static void parity_case(const golden *g, const char *c) {
+    char k[64];
+#define KEY(s) (snprintf(k, sizeof k, "%s.%s", c, s), k)
+    int kind = ((const int32_t *)golden_get(g, KEY("kind"))->data)[0];
+    const int32_t *args = golden_get(g, KEY("args"))->data;
+    nb_tensor *x = golden_tensor(g, KEY("x")), *w = golden_tensor(g, KEY("w")), *b = golden_tensor(g, KEY("b"));
+    nb_tensor *gy = golden_tensor(g, KEY("gy"));
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert_int_eq(nb_arena_set_autocast(ar, NB_BF16), NB_OK);
+    nb_tensor *y;
+    if (kind == 0) {
+        y = nb_linear(ar, x, w, b);
+    } else {
+        nb_conv_opts o = nb_conv_defaults();
+        o.stride[0] = o.stride[1] = args[3];
+        o.padding[0] = o.padding[1] = args[4];
+        y = nb_conv2d(ar, x, w, b, &o);
+    }
+    ck_assert_msg(y != NULL, "%s: %s", c, nb_last_error());
+    ck_assert_int_eq(nb_backward_grad(y, gy), NB_OK);
+    char what[96];
+    const char *names[4] = {"y", "gx", "gw", "gb"};
+    const nb_tensor *got[4] = {y, x->grad, w->grad, b->grad};
+    for (int i = 0; i < 4; i++) {
+        snprintf(what, sizeof what, "%s (%s kernel) %s", c, nb_k_bf16_kernel(), names[i]);
+        ck_assert_int_eq(got[i]->numel, golden_get(g, KEY(names[i]))->numel);
+        assert_bf16_parity(what, nb_f32(got[i]), golden_get(g, KEY(names[i])));
+    }
+#undef KEY
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+    nb_tensor_free(gy);
+}
+
+START_TEST(test_autocast_parity_with_pytorch) {
+    golden *g = golden_load("bf16.nbg.gz");
+    int ran = 0;
+    for (int kn = 0; kn < 3; kn++) {
+        if (!nb__k_bf16_force(kernels[kn])) continue;
+        ran++;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) parity_case(g, cases[i]);
+    }
+    nb__k_bf16_force(NULL);
+    ck_assert_int_ge(ran, 1);
+    printf("bf16 parity (%d kernels): at least %.2f %% of each tensor equal to PyTorch's after "
+           "rounding, %lld elements one bfloat16 ulp apart\n", ran, 100 * worst_exact, (long long)off_by_one);
+    golden_free(g);
+}
+END_TEST
+
+/* Without autocast the same ops are float32 again, and autocast is a setting of the arena:
+ * kept across resets, refused for other dtypes. */
+START_TEST(test_autocast_scope) {
+    nb_arena *ar = nb_arena_new(0);
+    ck_assert_int_eq(nb_arena_autocast(ar), NB_FLOAT32);
+    ck_assert_int_eq(nb_arena_set_autocast(ar, NB_INT32), NB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "bfloat16"));
+    float xv[3] = {1.00390625f, 1.0f, 3.0f}, wv[3] = {1.0f, 1.00390625f, 0.0f};
+    nb_tensor *x = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){1, 3}, xv);
+    nb_tensor *w = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){1, 3}, wv);
+    ck_assert_float_eq(nb_f32(nb_linear(ar, x, w, NULL))[0], 1.00390625f + 1.00390625f);
+    ck_assert_int_eq(nb_arena_set_autocast(ar, NB_BF16), NB_OK);
+    nb_arena_reset(ar);
+    ck_assert_int_eq(nb_arena_autocast(ar), NB_BF16);
+    x = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){1, 3}, xv);
+    w = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){1, 3}, wv);
+    ck_assert_float_eq(nb_f32(nb_linear(ar, x, w, NULL))[0], 2.0f); /* 1 + 2^-8 rounds to 1 */
+    ck_assert_float_eq(nb_f32(nb_matmul(ar, x, nb_transpose(ar, w, 0, 1)))[0], 2.0f);
+    ck_assert_int_eq(nb_arena_set_autocast(ar, NB_FLOAT32), NB_OK);
+    ck_assert_float_eq(nb_f32(nb_matmul(ar, x, nb_transpose(ar, w, 0, 1)))[0], 1.00390625f + 1.00390625f);
+    nb_arena_free(ar);
+}
+END_TEST
+
+/* The thread count never changes a bit under autocast either: a LeNet-5 step (the direct
+ * convolutions, pooling, the linears; forward, backward into the parameters' gradients) on 1, 2
+ * and 3 threads, with every bfloat16 kernel this CPU runs and in float32. */
+static float *lenet_grads(int threads, bool bf16, int64_t *n) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    nb_conv_opts p2 = nb_conv_defaults();
+    p2.padding[0] = p2.padding[1] = 2;
+    nb_module *m = nb_sequential(
+        9, (nb_module *[]){nb_conv2d_new(1, 6, 5, 5, &p2, true, &rng), nb_relu_new(),
+                           nb_max_pool2d_new(2, 2, NULL), nb_conv2d_new(6, 16, 5, 5, NULL, true, &rng),
+                           nb_relu_new(), nb_max_pool2d_new(2, 2, NULL), nb_flatten_new(1, -1),
+                           nb_linear_new(400, 120, true, &rng), nb_linear_new(120, 10, true, &rng)});
+    nb_tensor *x = nb_uniform(NULL, 4, (int64_t[]){64, 1, 28, 28}, 0, 1, &rng);
+    nb_tensor *y = nb_empty(NULL, NB_INT32, 1, (int64_t[]){64});
+    for (int i = 0; i < 64; i++) nb_i32(y)[i] = i % 10;
+    nb_arena *ar = nb_arena_new(0);
+    nb_arena_set_autocast(ar, bf16 ? NB_BF16 : NB_FLOAT32);
+    nb_tensor *params[16];
+    int np = nb_module_parameters(m, params, 16);
+    for (int rep = 0; rep < 2; rep++) { /* the second backward adds to the first */
+        nb_arena_reset(ar);
+        ck_assert_int_eq(nb_backward(nb_cross_entropy(ar, nb_forward(m, ar, x), y, NULL)), NB_OK);
+    }
+    *n = nb_module_numel(m);
+    float *g = malloc(sizeof(float) * (size_t)*n), *at = g;
+    for (int i = 0; i < np; i++, at += params[i - 1]->numel)
+        memcpy(at, params[i]->grad->data, sizeof(float) * (size_t)params[i]->numel);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_module_free(m);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    return g;
+}
+
+START_TEST(test_threads_bit_identical) {
+    for (int kn = -1; kn < 3; kn++) {
+        if (kn >= 0 && !nb__k_bf16_force(kernels[kn])) continue;
+        int64_t n;
+        float *g1 = lenet_grads(1, kn >= 0, &n);
+        for (int t = 2; t <= 3; t++) {
+            float *gt = lenet_grads(t, kn >= 0, &n);
+            ck_assert_msg(!memcmp(g1, gt, sizeof(float) * (size_t)n), "%s: %d threads differ",
+                          kn >= 0 ? kernels[kn] : "float32", t);
+            free(gt);
+        }
+        free(g1);
+    }
+    nb__k_bf16_force(NULL);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bf16");
     TCase *tc = tcase_create("bf16");
@@ -235,6 +413,9 @@ int main(void) {
     tcase_add_test(tc, test_to_dtype);
     tcase_add_test(tc, test_gemm_kernels);
     tcase_add_test(tc, test_gemm_bf16_operands);
+    tcase_add_test(tc, test_autocast_parity_with_pytorch);
+    tcase_add_test(tc, test_autocast_scope);
+    tcase_add_test(tc, test_threads_bit_identical);
     suite_add_tcase(s, tc);
     printf("bf16 kernel: %s\n", nb_k_bf16_kernel());
     return run_suite(s);

@@ -11,9 +11,16 @@
  * im2col (strides, large kernels). For sample n and group g, col = im2col(x[n, g]) is
  * [C/G kh kw, OH OW] and
  *   y[n, g] = W_g @ col (+ bias),  dW_g += dy[n, g] @ col^T,  dx[n, g] += col2im(W_g^T @ dy[n, g]).
- * plain (1x1, stride 1, no padding): col is the input itself. */
+ * plain (1x1, stride 1, no padding): col is the input itself.
+ *
+ * Under bfloat16 autocast every product takes bfloat16 operands and sums in float32: the GEMMs
+ * of im2col and plain are bfloat16 GEMMs, and the direct kernels read planes, weights and
+ * gradients rounded to bfloat16 as they are laid out (a product of two rounded numbers is
+ * exact in float32, so the float32 kernels then compute the bfloat16 convolution). The bias
+ * is rounded too, as PyTorch casts it. */
 #include <stdio.h>
 #include "../core/internal.h"
+#include "../kernels/bf16.h"
 #include "../kernels/conv.h"
 #include "../kernels/kernels.h"
 #include "../kernels/reduce.h"
@@ -24,6 +31,7 @@ typedef struct conv_saved {
     nb_conv_geom g; /* one group of one sample */
     int64_t N, G, O;
     int path;
+    nb_dtype ct;    /* the type of the products: NB_FLOAT32, or NB_BF16 under autocast */
     int64_t Hp, Wp; /* padded plane (direct) */
     float *col;     /* im2col: [N, G, Kg, L]; direct: padded inputs [N, G, xps] (or NULL) */
 } conv_saved;
@@ -54,16 +62,19 @@ static void tap_offsets(int64_t *off, const conv_saved *s, int64_t C, int64_t cs
             for (int64_t kx = 0; kx < g->kw; kx++) off[t++] = c * cs + ky * g->dh * s->Wp + kx * g->dw;
 }
 
+/* d[0..n) = r[0..n), rounded to bfloat16 when the products are bfloat16. */
+static void put(float *d, const float *r, int64_t n, nb_dtype ct) {
+    if (ct == NB_BF16) nb_k_bf16_round_acc(d, r, n, 0.0f);
+    else memcpy(d, r, sizeof(float) * (size_t)n);
+}
+
 /* xp = x[C, H, W] placed at row ph, column pw of zeroed Hp x Wp planes. */
 static void pad_planes(float *xp, const float *x, const conv_saved *s) {
     const nb_conv_geom *g = &s->g;
     memset(xp, 0, sizeof(float) * (size_t)xp_size(s));
     for (int64_t c = 0; c < g->C; c++)
-        for (int64_t iy = 0; iy < g->H; iy++) {
-            float *d = xp + (c * s->Hp + iy + g->ph) * s->Wp + g->pw;
-            const float *r = x + (c * g->H + iy) * g->W;
-            for (int64_t ix = 0; ix < g->W; ix++) d[ix] = r[ix];
-        }
+        for (int64_t iy = 0; iy < g->H; iy++)
+            put(xp + (c * s->Hp + iy + g->ph) * s->Wp + g->pw, x + (c * g->H + iy) * g->W, g->W, s->ct);
 }
 
 /* ---- direct path: the work, split across the pool -------------------------------------------
@@ -141,11 +152,8 @@ static void lay_out_grad(float *gp, const float *gy, const conv_saved *s, int64_
     const nb_conv_geom *g = &s->g;
     int64_t gps = gp_size(s), D = front(s);
     for (int64_t o = o0; o < o1; o++)
-        for (int64_t oy = 0; oy < g->OH; oy++) {
-            float *d = gp + o * gps + D + oy * s->Wp;
-            const float *r = gy + (o * g->OH + oy) * g->OW;
-            for (int64_t ox = 0; ox < g->OW; ox++) d[ox] = r[ox];
-        }
+        for (int64_t oy = 0; oy < g->OH; oy++)
+            put(gp + o * gps + D + oy * s->Wp, gy + (o * g->OH + oy) * g->OW, g->OW, s->ct);
 }
 
 /* First output channel of unit u of dW: the units are blocks of 4 channels (the kernel's
@@ -237,9 +245,9 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
                 for (int64_t o = 0; o < Og; o++)
                     for (int64_t ky = 0; ky < g->kh; ky++)
                         for (int64_t kx = 0; kx < g->kw; kx++)
-                            wt[((k * g->C + c) * Og + o) * g->kh * g->kw + ky * g->kw + kx] =
-                                w[((k * Og + o) * g->C + c) * g->kh * g->kw +
-                                  (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx)];
+                            put(wt + ((k * g->C + c) * Og + o) * g->kh * g->kw + ky * g->kw + kx,
+                                w + ((k * Og + o) * g->C + c) * g->kh * g->kw +
+                                    (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx), 1, s->ct);
         tap_offsets(off, s, Og, gps); /* the taps of gp: its channels are Og planes of gps */
         j.parts = px, j.w = wt, j.y = gx, j.beta = bx;
         nb__parallel_for(px, 1, input_grad_part, &j);
@@ -275,8 +283,8 @@ static void conv_backward(nb_node *n) {
             for (int64_t k = 0; k < s->G; k++) {
                 const float *col = plain ? nb_f32(x) + i * xs + k * g->C * g->H * g->W
                                          : s->col + (i * s->G + k) * Kg * L;
-                nb_k_gemm(false, true, Og, Kg, L, 1.0f, gy + (i * s->O + k * Og) * L, L, col, L,
-                          i == 0 ? beta : 1.0f, gd + k * Og * Kg, Kg);
+                nb_k_gemm_as(s->ct, false, true, Og, Kg, L, 1.0f, gy + (i * s->O + k * Og) * L, L, col,
+                             L, i == 0 ? beta : 1.0f, gd + k * Og * Kg, Kg);
             }
     }
     if (nb__wants_grad(x) && (gd = nb__grad(x, &beta))) {
@@ -291,9 +299,9 @@ static void conv_backward(nb_node *n) {
                 const float *wk = nb_f32(w) + k * Og * Kg, *gyk = gy + (i * s->O + k * Og) * L;
                 float *gx = gd + i * xs + k * g->C * g->H * g->W;
                 if (plain) {
-                    nb_k_gemm(true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, beta, gx, L);
+                    nb_k_gemm_as(s->ct, true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, beta, gx, L);
                 } else {
-                    nb_k_gemm(true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, 0.0f, dcol, L);
+                    nb_k_gemm_as(s->ct, true, false, Kg, L, Og, 1.0f, wk, Kg, gyk, L, 0.0f, dcol, L);
                     nb_k_col2im(gx, dcol, g);
                 }
             }
@@ -430,8 +438,17 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
     int64_t xs = st.G * g->C * g->H * g->W;
     bool keep = rec && st.path != PATH_PLAIN && nb__wants_grad(w); /* kept for dW */
     float *yd = nb_f32(y);
+    const float *wd = nb_f32(w), *bd = b ? nb_f32(b) : NULL;
+    st.ct = nb__product_type(ar, x, w);
+    if (st.ct == NB_BF16) { /* the direct kernels read rounded weights; every path a rounded bias */
+        float *wr = st.path == PATH_DIRECT ? nb__arena_alloc(ar, sizeof(float) * (size_t)w->numel + 1) : NULL;
+        float *br = b ? nb__arena_alloc(ar, sizeof(float) * (size_t)b->numel + 1) : NULL;
+        if ((st.path == PATH_DIRECT && !wr) || (b && !br)) return NULL;
+        if (wr) put(wr, wd, w->numel, NB_BF16), wd = wr;
+        if (br) put(br, bd, b->numel, NB_BF16), bd = br;
+    }
     if (st.path == PATH_DIRECT) {
-        if (direct_forward(ar, &st, yd, nb_f32(x), nb_f32(w), b ? nb_f32(b) : NULL, keep)) return NULL;
+        if (direct_forward(ar, &st, yd, nb_f32(x), wd, bd, keep)) return NULL;
     } else {
         float *col = NULL;
         if (st.path == PATH_IM2COL) {
@@ -449,9 +466,9 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
                 }
                 if (b)
                     for (int64_t oc = 0; oc < Og; oc++)
-                        for (int64_t l = 0; l < L; l++) yk[oc * L + l] = nb_f32(b)[k * Og + oc];
-                nb_k_gemm(false, false, Og, L, Kg, 1.0f, nb_f32(w) + k * Og * Kg, Kg, ck, L,
-                          b ? 1.0f : 0.0f, yk, L);
+                        for (int64_t l = 0; l < L; l++) yk[oc * L + l] = bd[k * Og + oc];
+                nb_k_gemm_as(st.ct, false, false, Og, L, Kg, 1.0f, wd + k * Og * Kg, Kg, ck, L,
+                             b ? 1.0f : 0.0f, yk, L);
             }
         st.col = keep ? col : NULL;
     }

@@ -11,6 +11,9 @@
  *                     dc_{t-1}; dh_{t-1} = dG_t W_hh   (one GEMM of B rows)
  *   dW_ih = dG^T X,  dW_hh = dG^T H_prev,  db = sum dG,  dX = dG W_ih   (GEMMs over T*B rows)
  *
+ * Under bfloat16 autocast every one of these GEMMs takes bfloat16 operands and sums in float32;
+ * the gates, the biases and the states stay float32.
+ *
  * Internally everything is time-major ([T, B, F], row (t, b) at t*B + b), so every step is a
  * block of B consecutive rows; a batch_first x is transposed once on the way in, and the last
  * layer writes its h_t into the [B, T, F] output as it goes. All buffers (gates, cell states,
@@ -44,6 +47,7 @@ typedef struct rnn_saved {
     int64_t T, B;
     bool bf;                  /* x and output are batch-major */
     bool lean;                /* nothing recorded: one-step buffers (see the top of the file) */
+    nb_dtype ct;              /* the type of the gate products (NB_BF16 under autocast) */
     seq x0, ylast;            /* lean: the first layer's input, the last layer's output */
     nb_tensor *x, *h0, *c0, *const *w;
     nb_tensor *hn, *cn;       /* final states (NULL when not asked for) */
@@ -95,7 +99,8 @@ static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
 
     /* input projection of all steps, G = X W_ih^T (lean: one step at a time, below); the
      * kernels add the biases */
-    if (!lean) nb_k_gemm(false, true, T * B, GH, I, 1.0f, X.p, I, Wih, I, 0.0f, s->G[k], GH);
+    if (!lean)
+        nb_k_gemm_as(s->ct, false, true, T * B, GH, I, 1.0f, X.p, I, Wih, I, 0.0f, s->G[k], GH);
     const float *bi = bih ? bih : s->zeros, *bh = bhh ? bhh : s->zeros;
 
     for (int64_t step = 0; step < T; step++) {
@@ -103,10 +108,11 @@ static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
         const float *hp = step ? Y.p + tp * Y.ts + d * H : h0; /* NULL: zeros */
         int64_t ldhp = step ? Y.ld : H;
         float *g = s->G[k] + t * gs, *y = Y.p + t * Y.ts + d * H;
-        if (lean) nb_k_gemm(false, true, B, GH, I, 1.0f, X.p + t * X.ts, X.ld, Wih, I, 0.0f, g, GH);
+        if (lean)
+            nb_k_gemm_as(s->ct, false, true, B, GH, I, 1.0f, X.p + t * X.ts, X.ld, Wih, I, 0.0f, g, GH);
         /* gh = h_{t-1} W_hh^T (GRU keeps it for the backward) */
         float *gh = c->mode == NB__GRU ? s->GH[k] + t * gs : s->ghs;
-        if (hp) nb_k_gemm(false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, gh, GH);
+        if (hp) nb_k_gemm_as(s->ct, false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, gh, GH);
         else if (c->mode == NB__GRU) memset(gh, 0, sizeof(float) * (size_t)(B * GH));
         else gh = s->zeros;
         switch (c->mode) {
@@ -190,20 +196,20 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
         case NB__RNN_RELU:
             nb_k_rnn_step_back(B, H, Y + t * B * DH + d * H, DH, dyt, ldy, gr->dh, dg,
                                c->mode == NB__RNN_RELU);
-            if (need_dh) nb_k_gemm(false, false, B, H, H, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, H, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
             break;
         case NB__LSTM: {
             const float *cp = step ? s->C[k] + tp * B * H : c0;
             nb_k_lstm_step_back(B, H, G + t * B * GH, cp, s->TC[k] + t * B * H, dyt, ldy, gr->dh,
                                 gr->dc, dg);
-            if (need_dh) nb_k_gemm(false, false, B, H, GH, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, GH, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
             break;
         }
         case NB__GRU: {
             float *dgh = dGH + t * B * GH;
             nb_k_gru_step_back(B, H, G + t * B * GH, s->GH[k] + t * B * GH, bhh ? bhh : s->zeros,
                                hp ? hp : s->zeros, hp ? ldhp : H, dyt, ldy, gr->dh, dg, dgh);
-            if (need_dh) nb_k_gemm(false, false, B, H, GH, 1.0f, dgh, GH, Whh, H, 1.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, GH, 1.0f, dgh, GH, Whh, H, 1.0f, gr->dh, H);
             break;
         }
         }
@@ -213,11 +219,11 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
 
     float beta, *g;
     if ((g = pgrad(w[0], &beta))) /* dW_ih = dG^T X */
-        nb_k_gemm(true, false, GH, I, T * B, 1.0f, dG, GH, s->X[l], I, beta, g, I);
+        nb_k_gemm_as(s->ct, true, false, GH, I, T * B, 1.0f, dG, GH, s->X[l], I, beta, g, I);
     if ((g = pgrad(w[1], &beta))) { /* dW_hh = dG_t^T h_{t-1}: the shifted outputs, then h0 */
         const float *a = d ? dGH : dGH + B * GH, *hprev = d ? Y + B * DH + d * H : Y + d * H;
-        nb_k_gemm(true, false, GH, H, (T - 1) * B, 1.0f, a, GH, hprev, DH, beta, g, H);
-        if (h0) nb_k_gemm(true, false, GH, H, B, 1.0f, dGH + (d ? T - 1 : 0) * B * GH, GH, h0, H,
+        nb_k_gemm_as(s->ct, true, false, GH, H, (T - 1) * B, 1.0f, a, GH, hprev, DH, beta, g, H);
+        if (h0) nb_k_gemm_as(s->ct, true, false, GH, H, B, 1.0f, dGH + (d ? T - 1 : 0) * B * GH, GH, h0, H,
                           1.0f, g, H);
     }
     if (c->bias) {
@@ -231,7 +237,7 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
             }
         }
     }
-    if (dX) nb_k_gemm(false, false, T * B, I, GH, 1.0f, dG, GH, Wih, I, dxbeta, dX, I);
+    if (dX) nb_k_gemm_as(s->ct, false, false, T * B, I, GH, 1.0f, dG, GH, Wih, I, dxbeta, dX, I);
 }
 
 static void rnn_backward(nb_node *n) {
@@ -324,7 +330,8 @@ nb_tensor *nb__rnn(nb_arena *ar, const nb__rnn_cfg *cfg, nb_tensor *x, nb_tensor
     if (c0) in[nin++] = c0;
     bool lean = !nb__should_record(nin, in) && B > 1;
     memset(arrays, 0, sizeof(float *) * (size_t)(3 * L + 4 * L * D));
-    *s = (rnn_saved){.cfg = *cfg, .T = T, .B = B, .bf = bf, .lean = lean, .x = x, .h0 = h0,
+    *s = (rnn_saved){.cfg = *cfg, .T = T, .B = B, .bf = bf, .lean = lean,
+                     .ct = nb__product_type(ar, NULL, NULL), .x = x, .h0 = h0,
                      .c0 = c0, .w = in + 1, .hn = hn, .cn = cn, .X = arrays};
     s->Y = s->X + L;
     s->mask = s->Y + L;
