@@ -477,7 +477,7 @@ START_TEST(test_cnn_and_layer_options) {
 END_TEST
 
 START_TEST(test_real_data_short_run) {
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) return;
+    if (!fashion_mnist_dir()) NB_SKIP("no Fashion-MNIST training images in %s (NABLA_DATA)", nb_default_data_dir());
     char m[4200];
     snprintf(m, sizeof m, "%s/m.jsonl", temp_dir());
     nabla("train", "--limit", "6000", "--epochs", "1", "--metrics", m, NULL);
