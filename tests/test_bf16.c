@@ -405,6 +405,75 @@ START_TEST(test_threads_bit_identical) {
 }
 END_TEST
 
+/* The AMX convolution kernels against the emulated path on shapes around their edges: input
+ * channels 1, 6, 17 (no divisor up to 16: chunks of kernel rows), 20 (chunks of 10) and 32,
+ * output channels past 16, groups, dilation, padding, even and odd kernels, 1-D. Both form the
+ * same exact products of the same bfloat16 numbers and sum them in float32 in different
+ * orders: the results agree to float32 rounding (1e-5 of the tensor's scale). */
+typedef struct conv_case {
+    int64_t N, C, H, W, O, kh, kw, pad, dil, groups;
+    bool one_d;
+} conv_case;
+
+static void conv_bf16_run(const conv_case *c, nb_tensor **out) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    nb_tensor *x = c->one_d ? nb_uniform(NULL, 3, (int64_t[]){c->N, c->C, c->W}, -1, 1, &rng)
+                            : nb_uniform(NULL, 4, (int64_t[]){c->N, c->C, c->H, c->W}, -1, 1, &rng);
+    nb_tensor *w = c->one_d ? nb_uniform(NULL, 3, (int64_t[]){c->O, c->C / c->groups, c->kw}, -1, 1, &rng)
+                            : nb_uniform(NULL, 4, (int64_t[]){c->O, c->C / c->groups, c->kh, c->kw}, -1, 1, &rng);
+    nb_tensor *b = nb_uniform(NULL, 1, (int64_t[]){c->O}, -1, 1, &rng);
+    nb_requires_grad(x, true);
+    nb_requires_grad(w, true);
+    nb_requires_grad(b, true);
+    nb_arena *ar = nb_arena_new(0);
+    nb_arena_set_autocast(ar, NB_BF16);
+    nb_conv_opts o = nb_conv_defaults();
+    o.padding[0] = o.padding[1] = c->pad;
+    o.dilation[0] = o.dilation[1] = c->dil;
+    o.groups = c->groups;
+    nb_tensor *y = c->one_d ? nb_conv1d(ar, x, w, b, &o) : nb_conv2d(ar, x, w, b, &o);
+    ck_assert_msg(y != NULL, "%s", nb_last_error());
+    ck_assert_int_eq(nb_backward_grad(y, nb_uniform(ar, y->ndim, y->shape, -1, 1, &rng)), NB_OK);
+    out[0] = nb_clone(NULL, y);
+    out[1] = nb_clone(NULL, x->grad);
+    out[2] = nb_clone(NULL, w->grad);
+    out[3] = nb_clone(NULL, b->grad);
+    nb_arena_free(ar);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+}
+
+START_TEST(test_conv_tiles_match_emulation) {
+    if (!nb__k_bf16_force("amx")) NB_SKIP("this CPU (or OS) gives no AMX tiles");
+    static const conv_case cases[] = {
+        {3, 1, 28, 28, 6, 5, 5, 2, 1, 1, false},  {2, 6, 14, 14, 16, 5, 5, 0, 1, 1, false},
+        {2, 17, 9, 11, 20, 3, 3, 1, 1, 1, false}, {2, 20, 7, 8, 18, 3, 2, 1, 1, 1, false},
+        {2, 32, 6, 6, 8, 3, 3, 1, 1, 2, false},   {2, 4, 12, 13, 5, 3, 3, 2, 2, 1, false},
+        {3, 5, 1, 40, 7, 1, 5, 2, 1, 1, true},    {1, 3, 5, 5, 33, 2, 4, 1, 1, 1, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nb_tensor *t[4], *e[4];
+        ck_assert(nb__k_bf16_force("amx"));
+        conv_bf16_run(&cases[i], t);
+        ck_assert(nb__k_bf16_force("emulated"));
+        conv_bf16_run(&cases[i], e);
+        static const char *const names[4] = {"y", "dx", "dW", "db"};
+        for (int k = 0; k < 4; k++) {
+            double scale = 0;
+            for (int64_t j = 0; j < e[k]->numel; j++) scale = fmax(scale, fabs(nb_f32(e[k])[j]));
+            char what[64];
+            snprintf(what, sizeof what, "conv case %zu %s", i, names[k]);
+            assert_close(what, nb_f32(t[k]), nb_f32(e[k]), e[k]->numel, 0, 1e-5 * scale);
+            nb_tensor_free(t[k]);
+            nb_tensor_free(e[k]);
+        }
+    }
+    nb__k_bf16_force(NULL);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bf16");
     TCase *tc = tcase_create("bf16");
@@ -416,6 +485,7 @@ int main(void) {
     tcase_add_test(tc, test_autocast_parity_with_pytorch);
     tcase_add_test(tc, test_autocast_scope);
     tcase_add_test(tc, test_threads_bit_identical);
+    tcase_add_test(tc, test_conv_tiles_match_emulation);
     suite_add_tcase(s, tc);
     printf("bf16 kernel: %s\n", nb_k_bf16_kernel());
     return run_suite(s);
