@@ -86,6 +86,14 @@ static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double
     return rc < 0 ? -1 : 0;
 }
 
+/* Cross entropy summed over some rows of a batch: the loss of a part of a split step. */
+static nb_tensor *ce_sum(nb_arena *ar, nb_tensor *out, nb_tensor *y, void *user) {
+    (void)user;
+    nb_cross_entropy_opts co = nb_cross_entropy_defaults();
+    co.reduction = NB_REDUCTION_SUM;
+    return nb_cross_entropy(ar, out, y, &co);
+}
+
 static void progress(int64_t done, int64_t total, double loss) {
     int width = 30, filled = (int)(width * done / (total ? total : 1));
     fprintf(stderr, "\r  [%.*s%*s] %3d%%  loss %.4f", filled, "##############################",
@@ -159,6 +167,7 @@ int cmd_train(int argc, char **argv) {
     nb_optim *opt = NULL;
     nb_sched *sched = NULL;
     nb_loader *ld = NULL;
+    nb_batch_split *split = NULL;
     nb_arena *ar = nb_arena_new(0);
     FILE *mf = NULL;
     if (!model) {
@@ -178,6 +187,10 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     nb_arena_set_autocast(ar, autocast); /* training and evaluation */
+    /* Batches of 64 and more run as two halves, one per core with --threads 2 (nb_batch_split);
+     * the halves, not the thread count, fix the numbers. Models with batch norm or dropout are
+     * refused by the splitter and run whole. */
+    if (c.batch >= 64 && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
@@ -206,17 +219,26 @@ int cmd_train(int argc, char **argv) {
             int got = nb_loader_next(ld, ar, &x, &y);
             if (got < 0) { fail("loader"); goto done; }
             if (got == 0) break;
-            nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
-            nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
-            if (!loss) { fail("forward"); goto done; }
+            double batch_loss;
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || optim_cli_clip(params, np) ||
+            if (split) {
+                if (nb_batch_split_step(split, ar, model_cli_prepare(ar, x), y, ce_sum, NULL, &batch_loss)) {
+                    fail("step");
+                    goto done;
+                }
+            } else {
+                nb_tensor *loss = nb_cross_entropy(ar, nb_forward(model, ar, model_cli_prepare(ar, x)), y, NULL);
+                if (!loss) { fail("forward"); goto done; }
+                if (nb_backward(loss)) { fail("step"); goto done; }
+                batch_loss = nb_item(loss);
+            }
+            if (optim_cli_clip(params, np) ||
                 optim_cli_step(opt, model, x, y, params, np) ||
                 swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;
             }
-            loss_sum += nb_item(loss) * (double)y->numel;
+            loss_sum += batch_loss * (double)y->numel;
             seen += y->numel;
             if (tty && (++b % 50 == 0 || b == nbatches)) progress(b, nbatches, loss_sum / (double)seen);
         }
@@ -252,6 +274,7 @@ done:
         fprintf(stderr, "nabla train: error writing %s\n", c.metrics);
         rc = 1;
     }
+    nb_batch_split_free(split);
     nb_arena_free(ar);
     nb_loader_free(ld);
     swa_cli_free();
