@@ -446,7 +446,7 @@ static void conv_bf16_run(const conv_case *c, nb_tensor **out) {
 }
 
 START_TEST(test_conv_tiles_match_emulation) {
-    if (!nb__k_bf16_force("amx")) NB_SKIP("this CPU (or OS) gives no AMX tiles");
+    if (!nb__k_bf16_force("amx")) NB_SKIP("no AMX kernel here (the CPU, the OS or the build lacks it)");
     static const conv_case cases[] = {
         {3, 1, 28, 28, 6, 5, 5, 2, 1, 1, false},  {2, 6, 14, 14, 16, 5, 5, 0, 1, 1, false},
         {2, 17, 9, 11, 20, 3, 3, 1, 1, 1, false}, {2, 20, 7, 8, 18, 3, 2, 1, 1, 1, false},

@@ -1,6 +1,9 @@
 /* vec.c - elementwise and reduction loops shared by several ops. */
 #include "kernels.h"
+#include "simd.h"
 
+/* (Also adds the parts of a split step's gradients: ~100K floats per step, so wide vectors.) */
+NB_SIMD_CLONES
 void nb_k_acc(float *restrict y, const float *restrict x, int64_t n, float beta) {
     if (beta == 0.0f)
         for (int64_t i = 0; i < n; i++) y[i] = x[i];
