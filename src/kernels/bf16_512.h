@@ -6,7 +6,7 @@
 #define NABLA_K_BF16_512_H
 #include <immintrin.h>
 #include "kernels.h"
-#include "transpose512.h"
+#include "simd512.h"
 
 #define NB_BF16_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define NB_BF16_512_INLINE \
@@ -44,16 +44,11 @@ NB_BF16_512_INLINE __m512i b16_load_pairs(nb_k_operand X, int64_t at, int64_t n)
         __mmask32 m = n >= 32 ? 0xffffffffu : (__mmask32)((1u << n) - 1);
         return _mm512_maskz_loadu_epi16(m, (const uint16_t *)X.p + at);
     }
-    __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
-    __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    __mmask16 m0 = nb_k_lanes16(n), m1 = nb_k_lanes16(n - 16);
     __m512i h0 = b16_load_hi(X, at, m0), h1 = b16_load_hi(X, at + 16, m1);
     const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
                                          31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     return _mm512_permutex2var_epi16(h0, odd, h1);
-}
-
-static inline __mmask16 b16_lanes(int64_t n) {
-    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
 /* ---- packing ------------------------------------------------------------------------------- */

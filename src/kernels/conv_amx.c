@@ -34,23 +34,6 @@ bool nb_k_conv_amx_available(void) {
     return nb_k_gemm_amx_available() && !strcmp(nb_k_bf16_kernel(), "amx");
 }
 
-/* Tile configuration (palette 1): tiles 0..3 (C) 16 rows of 64 bytes; tiles 4, 5 (A) ar rows
- * of ab bytes; tiles 6, 7 (B) br rows of 64 bytes. */
-TARGET static void tiles_config(int cr, int ar, int ab, int br) {
-    struct {
-        uint8_t palette, start_row, reserved[14];
-        uint16_t colsb[16];
-        uint8_t rows[16];
-    } cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = (uint8_t)(t < 4 ? cr : t < 6 ? ar : br);
-        cfg.colsb[t] = (uint16_t)(t == 4 || t == 5 ? ab : 64);
-    }
-    _tile_loadconfig(&cfg);
-}
-
 NB_BF16_512_TARGET void nb_k_pair_plane(uint32_t *pp, const uint16_t *xb, int64_t n, int64_t dw) {
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
@@ -67,7 +50,7 @@ NB_BF16_512_TARGET void nb_k_rows_to_bf16(uint16_t *dst, int64_t ldd, const floa
                                          31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     for (int64_t r = 0; r < rows; r++, dst += ldd, src += lds)
         for (int64_t j = 0; j < n; j += 16) { /* the high halves, gathered by a word permute */
-            __mmask16 m = b16_lanes(n - j);
+            __mmask16 m = nb_k_lanes16(n - j);
             __m512i h = _mm512_permutexvar_epi16(odd, b16_round_hi(_mm512_maskz_loadu_epi32(m, src + j)));
             _mm256_mask_storeu_epi16(dst + j, m, _mm512_castsi512_si256(h));
         }
@@ -99,7 +82,7 @@ NB_BF16_512_TARGET void nb_k_rows_to_bf16(uint16_t *dst, int64_t ldd, const floa
 TARGET void nb_k_conv_amx(float *out, int64_t os, int64_t O, const uint32_t *pp, const int64_t *base,
                           int64_t nch, int64_t R, int64_t stride, const uint32_t *wp, int64_t n) {
     int rows = O < 16 ? (int)O : 16; /* fewer channels: C and A tiles of fewer rows */
-    tiles_config(rows, rows, (int)(4 * R), (int)R);
+    nb_k_amx_config(rows, rows, (int)(4 * R), (int)R);
     for (int64_t o0 = 0; o0 < O; o0 += 16, wp += 16 * R * nch, out += 16 * os) {
         for (int64_t i0 = 0; i0 < n; i0 += 64) {
             int64_t nc = (n - i0 + 15) / 16;
@@ -138,7 +121,7 @@ TARGET void nb_k_conv_amx_dw(float *acc, int64_t lda, int64_t O, const uint16_t 
                     b16_pairs_transposed((nb_k_operand){gy + oc * gs, NB_BF16, gs}, i, O - oc, n - i, t,
                                          t + 8, 16);
                 }
-            tiles_config((int)R, (int)R, 64, 16);
+            nb_k_amx_config((int)R, (int)R, 64, 16);
             for (int64_t ob = 0; ob < nob; ob++)
                 for (int64_t ch = 0; ch < nch; ch += 4) { /* four chunks at a time: four chains */
                     int64_t m = nch - ch < 4 ? nch - ch : 4;

@@ -44,12 +44,22 @@ bool nb_k_gemm_amx_available(void) {
     return s > 0;
 }
 
-/* The tile configuration (palette 1): all eight tiles 16 rows of 64 bytes. */
-typedef struct tilecfg {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
+TARGET void nb_k_amx_config(int cr, int ar, int ab, int br) {
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = (uint8_t)(t < 4 ? cr : t < 6 ? ar : br);
+        cfg.colsb[t] = (uint16_t)(t == 4 || t == 5 ? ab : 64);
+    }
+    /* GCC 12 does not see that LDTILECFG reads cfg and drops the stores above without this */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+}
 
 /* Rows [i0, i0 + mc) of op(A), k in [k0, k0 + kc), as tiles: groups of 16 rows, in each one
  * tile of 16 rows x 16 pairs per 32 values of k: dst[(g nq + q) 256 + r 16 + p] is the pair
@@ -69,7 +79,7 @@ TARGET static void pack_a(bool ta, nb_k_operand A, int64_t i0, int64_t mc, int64
             }
             /* rows k + 2p and k + 2p + 1 of A give pair p of 16 rows of op(A): transpose */
             uint32_t tmp[16 * 16] __attribute__((aligned(64)));
-            __mmask16 m = b16_lanes(rows);
+            __mmask16 m = nb_k_lanes16(rows);
             for (int64_t p = 0; p < 16; p++) {
                 int64_t at = (k + 2 * p) * A.ld + i0 + 16 * g;
                 __m512i a = 2 * p < n ? b16_load_hi(A, at, m) : _mm512_setzero_si512();
@@ -108,40 +118,17 @@ TARGET static void block32(int64_t nq, const uint32_t *a, const uint32_t *b, flo
     if (cols2) _tile_stored(1, acc + 16, 128);
     if (rows2) _tile_stored(2, acc + 16 * 32, 128);
     if (rows2 && cols2) _tile_stored(3, acc + 16 * 32 + 16, 128);
-    __mmask16 m0 = b16_lanes(nr), m1 = b16_lanes(nr - 16);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
-    bool read = !first || beta != 0.0f;
-    for (int64_t r = 0; r < mr; r++, c += ldc) {
-        __m512 x0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * 32));
-        __m512 x1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * 32 + 16));
-        if (read) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
-        }
-        _mm512_mask_storeu_ps(c, m0, x0);
-        _mm512_mask_storeu_ps(c + 16, m1, x1);
-    }
-}
-
-/* n split into blocks of at most max, of near-equal size rounded up to a multiple of q. */
-static int64_t split(int64_t n, int64_t max, int64_t q) {
-    int64_t parts = (n + max - 1) / max;
-    return ((n + parts - 1) / parts + q - 1) / q * q;
+    for (int64_t r = 0; r < mr; r++, c += ldc)
+        nb_k_store_row(c, _mm512_load_ps(acc + r * 32), _mm512_load_ps(acc + r * 32 + 16), nr, alpha, beta,
+                       first);
 }
 
 TARGET void nb_k_gemm_amx(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                           nb_k_operand A, nb_k_operand B, float beta, float *C, int64_t ldc) {
     static _Thread_local uint32_t apack[MC * KC / 2] __attribute__((aligned(64)));
     static _Thread_local uint32_t bpack[KC / 2 * NC] __attribute__((aligned(64)));
-    tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
-    }
-    _tile_loadconfig(&cfg);
-    int64_t kb = split(K, KC, 32), nb = split(N, NC, 32);
+    nb_k_amx_config(16, 16, 64, 16);
+    int64_t kb = nb_k_block(K, KC, 32), nb = nb_k_block(N, NC, 32);
     for (int64_t j0 = 0; j0 < N; j0 += nb) {
         int64_t nc = N - j0 < nb ? N - j0 : nb;
         for (int64_t k0 = 0; k0 < K; k0 += kb) {

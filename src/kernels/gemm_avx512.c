@@ -16,7 +16,7 @@
 
 #if NB_HAVE_GEMM512
 #include <immintrin.h>
-#include "transpose512.h"
+#include "simd512.h"
 
 #define TARGET __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -64,8 +64,7 @@ TARGET static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int6
     for (int64_t s = 0; s < nc; s += NR, dst += kc * NR) {
         int64_t nr = nc - s < NR ? nc - s : NR, k = 0;
         if (!tb) { /* the NR values of one k are contiguous in B */
-            __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-            __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+            __mmask16 m0 = nb_k_lanes16(nr), m1 = nb_k_lanes16(nr - 16);
             for (; k < kc; k++) {
                 const float *src = B + (k0 + k) * ldb + j0 + s;
                 _mm512_storeu_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -98,25 +97,7 @@ TARGET INLINE void micro(int64_t kc, const float *restrict a, const float *restr
             c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
         }
     }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
-    bool read = !first || beta != 0.0f;
-    for (int64_t r = 0; r < mr; r++, c += ldc) {
-        __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-        if (read) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
-        }
-        _mm512_mask_storeu_ps(c, m0, x0);
-        _mm512_mask_storeu_ps(c + 16, m1, x1);
-    }
-}
-
-/* n split into blocks of at most max, of near-equal size rounded up to a multiple of q. */
-static int64_t block(int64_t n, int64_t max, int64_t q) {
-    int64_t parts = (n + max - 1) / max;
-    return ((n + parts - 1) / parts + q - 1) / q * q;
+    for (int64_t r = 0; r < mr; r++, c += ldc) nb_k_store_row(c, c0[r], c1[r], nr, alpha, beta, first);
 }
 
 TARGET void nb_k_gemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -124,7 +105,7 @@ TARGET void nb_k_gemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
                          float *C, int64_t ldc) {
     static _Thread_local float apack[MC * KC] __attribute__((aligned(64)));
     static _Thread_local float bpack[KC * NC] __attribute__((aligned(64)));
-    int64_t kb = block(K, KC, 16), nb = block(N, NC, NR);
+    int64_t kb = nb_k_block(K, KC, 16), nb = nb_k_block(N, NC, NR);
     for (int64_t j0 = 0; j0 < N; j0 += nb) {
         int64_t nc = N - j0 < nb ? N - j0 : nb;
         for (int64_t k0 = 0; k0 < K; k0 += kb) {

@@ -31,6 +31,9 @@ nb_k_gemm16_fn nb_k_gemm_dpbf16;
 /* True if this CPU has AMX-BF16 and the OS lets this process use the tiles (asked once). */
 bool nb_k_gemm_amx_available(void);
 nb_k_gemm16_fn nb_k_gemm_amx;
+/* Load the tile configuration (palette 1) the AMX kernels use: tiles 0..3 (C) cr rows of 64
+ * bytes, tiles 4 and 5 (A) ar rows of ab bytes, tiles 6 and 7 (B) br rows of 64 bytes. */
+void nb_k_amx_config(int cr, int ar, int ab, int br);
 
 /* Packing shared by the two (gemm_dpbf16.c): rows [k0, k0 + kc) x columns [j0, j0 + nc) of
  * op(B) into slivers of 32 columns, as pairs along k: dst[s kp2 32 + p 32 + c] is the 32-bit

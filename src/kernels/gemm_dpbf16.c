@@ -37,7 +37,7 @@ TARGET void nb_k_pack_b_pairs(bool tb, nb_k_operand B, int64_t k0, int64_t kc, i
         if (!tb) { /* rows k and k + 1 of B, 32 columns each */
             for (int64_t p = 0; p < kp2; p++)
                 for (int h = 0; h < 2; h++) {
-                    __mmask16 m = b16_lanes(nr - 16 * h);
+                    __mmask16 m = nb_k_lanes16(nr - 16 * h);
                     int64_t at = (k0 + 2 * p) * B.ld + j0 + s + 16 * h;
                     __m512i a = 2 * p < kc ? b16_load_hi(B, at, m) : _mm512_setzero_si512();
                     __m512i b = 2 * p + 1 < kc ? b16_load_hi(B, at + B.ld, m) : _mm512_setzero_si512();
@@ -60,7 +60,7 @@ TARGET static void pack_a(bool ta, nb_k_operand A, int64_t i0, int64_t mc, int64
     for (int64_t s = 0; s < mc; s += 2 * MR, dst += 2 * kp2 * MR) { /* two slivers at a time */
         uint32_t *lo = dst, *hi = dst + kp2 * MR;
         if (ta) { /* rows k and k + 1 of A hold 16 rows of op(A) each */
-            __mmask16 m = b16_lanes(mc - s);
+            __mmask16 m = nb_k_lanes16(mc - s);
             for (int64_t p = 0; p < kp2; p++) {
                 int64_t at = (k0 + 2 * p) * A.ld + i0 + s;
                 __m512i a = 2 * p < kc ? b16_load_hi(A, at, m) : _mm512_setzero_si512();
@@ -94,31 +94,14 @@ TARGET INLINE void micro(int64_t kp2, const uint32_t *restrict a, const uint32_t
             c1[r] = _mm512_dpbf16_ps(c1[r], ar, b1);
         }
     }
-    __mmask16 m0 = b16_lanes(nr), m1 = b16_lanes(nr - 16);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
-    bool read = !first || beta != 0.0f;
-    for (int64_t r = 0; r < mr; r++, c += ldc) {
-        __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-        if (read) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
-        }
-        _mm512_mask_storeu_ps(c, m0, x0);
-        _mm512_mask_storeu_ps(c + 16, m1, x1);
-    }
-}
-
-/* n split into blocks of at most max, of near-equal size rounded up to a multiple of q. */
-static int64_t block(int64_t n, int64_t max, int64_t q) {
-    int64_t parts = (n + max - 1) / max;
-    return ((n + parts - 1) / parts + q - 1) / q * q;
+    for (int64_t r = 0; r < mr; r++, c += ldc) nb_k_store_row(c, c0[r], c1[r], nr, alpha, beta, first);
 }
 
 TARGET void nb_k_gemm_dpbf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                              nb_k_operand A, nb_k_operand B, float beta, float *C, int64_t ldc) {
     static _Thread_local uint32_t apack[MC * KC / 2] __attribute__((aligned(64)));
     static _Thread_local uint32_t bpack[KC / 2 * NC] __attribute__((aligned(64)));
-    int64_t kb = block(K, KC, 32), nb = block(N, NC, NR);
+    int64_t kb = nb_k_block(K, KC, 32), nb = nb_k_block(N, NC, NR);
     for (int64_t j0 = 0; j0 < N; j0 += nb) {
         int64_t nc = N - j0 < nb ? N - j0 : nb;
         for (int64_t k0 = 0; k0 < K; k0 += kb) {

@@ -4,7 +4,7 @@
 #include "pool.h"
 #include "gemm_avx512.h" /* NB_HAVE_GEMM512: an x86-64 GCC build, AVX-512 chosen at run time */
 #if NB_HAVE_GEMM512
-#include <immintrin.h>
+#include "simd512.h"
 #endif
 
 /* 2x2 windows with stride 2 and no padding: the pooling of every LeNet-style network.
@@ -43,13 +43,9 @@ static void max_pool_2x2(float *restrict y, int32_t *restrict idx, const float *
  * wins), masked at the row's end. */
 #define T512 __attribute__((target("avx512f")))
 
-T512 static inline __mmask16 lanes16(int64_t n) {
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
-
 /* Inputs 2i (even) and 2i + 1 (odd), i < 16, of r (2n of them valid). */
 T512 static inline void corners(const float *r, int64_t n, __m512 *even, __m512 *odd) {
-    __m512 lo = _mm512_maskz_loadu_ps(lanes16(2 * n), r), hi = _mm512_maskz_loadu_ps(lanes16(2 * n - 16), r + 16);
+    __m512 lo = _mm512_maskz_loadu_ps(nb_k_lanes16(2 * n), r), hi = _mm512_maskz_loadu_ps(nb_k_lanes16(2 * n - 16), r + 16);
     const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     *even = _mm512_permutex2var_ps(lo, ie, hi);
@@ -82,8 +78,8 @@ T512 static void max_pool_2x2_512(float *y, int32_t *idx, const float *x, int64_
                 m = _mm512_mask_mov_ps(m, t, d);
                 k = _mm512_mask_mov_epi32(k, t, _mm512_set1_epi32(W + 1));
                 __m512i at = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy) * W + 2 * (int32_t)ox), lane2);
-                _mm512_mask_storeu_ps(yr + ox, lanes16(n), m);
-                _mm512_mask_storeu_epi32(ir + ox, lanes16(n), _mm512_add_epi32(at, k));
+                _mm512_mask_storeu_ps(yr + ox, nb_k_lanes16(n), m);
+                _mm512_mask_storeu_epi32(ir + ox, nb_k_lanes16(n), _mm512_add_epi32(at, k));
             }
         }
 }
@@ -104,15 +100,15 @@ T512 static void max_pool_2x2_backward_512(float *gx, const float *gy, const int
             const int32_t *ir = idx + (p * g->OH + oy) * g->OW;
             for (int64_t ox = 0; ox < g->OW; ox += 16) {
                 int64_t n = g->OW - ox < 16 ? g->OW - ox : 16;
-                __m512 v = _mm512_maskz_loadu_ps(lanes16(n), gr + ox);
+                __m512 v = _mm512_maskz_loadu_ps(nb_k_lanes16(n), gr + ox);
                 __m512i at = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy) * W + 2 * (int32_t)ox), lane2);
-                __m512i k = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(lanes16(n), ir + ox), at);
+                __m512i k = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(nb_k_lanes16(n), ir + ox), at);
                 for (int row = 0; row < 2; row++) {
                     __m512 e = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(row * W)), v);
                     __m512 o = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(row * W + 1)), v);
                     __m512 v0 = _mm512_permutex2var_ps(e, lo, o), v1 = _mm512_permutex2var_ps(e, hi, o);
                     float *d = r[row] + 2 * ox;
-                    __mmask16 m0 = lanes16(2 * n), m1 = lanes16(2 * n - 16);
+                    __mmask16 m0 = nb_k_lanes16(2 * n), m1 = nb_k_lanes16(2 * n - 16);
                     if (beta != 0.0f) {
                         v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, d), v0);
                         v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, d + 16), v1);

@@ -1,10 +1,37 @@
-/* transpose512.h - a 16 x 16 transpose of 32-bit elements in AVX-512 registers, for the packing
- * of the AVX-512 GEMM kernels (gemm_avx512.c, gemm_dpbf16.c, gemm_amx.c). Only moves bits: the
- * elements may be floats or any 32-bit pattern. Include inside an x86-64 GCC build only. */
-#ifndef NABLA_K_TRANSPOSE512_H
-#define NABLA_K_TRANSPOSE512_H
+/* simd512.h - AVX-512 pieces shared by the GEMM kernels (gemm_avx512.c, gemm_dpbf16.c,
+ * gemm_amx.c): lane masks, block sizes, the 16 x 16 transpose of their packing and the store of
+ * a row of C. Include inside an x86-64 GCC build only. */
+#ifndef NABLA_K_SIMD512_H
+#define NABLA_K_SIMD512_H
 #include <immintrin.h>
 #include <stdint.h>
+
+/* A mask of the first n of 16 lanes (none for n <= 0). */
+static inline __mmask16 nb_k_lanes16(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* n split into blocks of at most max, of near-equal size rounded up to a multiple of q. */
+static inline int64_t nb_k_block(int64_t n, int64_t max, int64_t q) {
+    int64_t parts = (n + max - 1) / max;
+    return ((n + parts - 1) / parts + q - 1) / q * q;
+}
+
+/* One row of C, nr <= 32 columns: c = alpha (x0, x1) + (first ? beta c : c); beta 0 on the
+ * first block of k leaves c unread (it may hold NaN garbage). */
+static inline __attribute__((always_inline, target("avx512f"))) void
+nb_k_store_row(float *c, __m512 x0, __m512 x1, int64_t nr, float alpha, float beta, bool first) {
+    __mmask16 m0 = nb_k_lanes16(nr), m1 = nb_k_lanes16(nr - 16);
+    x0 = _mm512_mul_ps(_mm512_set1_ps(alpha), x0);
+    x1 = _mm512_mul_ps(_mm512_set1_ps(alpha), x1);
+    if (!first || beta != 0.0f) {
+        __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+        x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
+        x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
+    }
+    _mm512_mask_storeu_ps(c, m0, x0);
+    _mm512_mask_storeu_ps(c + 16, m1, x1);
+}
 
 /* Rows r < 16 of src (row stride ls), 16 floats each, transposed: lane r of row k goes to
  * lo[k ds + r] for r < 8 and hi[k ds + r - 8] for r >= 8. */
