@@ -100,7 +100,6 @@ TARGET void nb_k_conv_amx(float *out, int64_t os, int64_t O, const uint32_t *pp,
             if (nc > 3) _tile_stored(3, out + i0 + 48, os * 4);
         }
     }
-    _tile_release();
 }
 
 enum { BTILES = 64 }; /* B tiles of the weight gradient prepared at once (64 KB) */
@@ -153,7 +152,6 @@ TARGET void nb_k_conv_amx_dw(float *acc, int64_t lda, int64_t O, const uint16_t 
                     if (m > 2) _tile_stored(2, c + 2 * cs, lda * 4);
                     if (m > 3) _tile_stored(3, c + 3 * cs, lda * 4);
                 }
-            _tile_release();
         }
     }
 }

@@ -207,6 +207,8 @@ void nb_k_gemm_ex(nb_dtype ct, bool ta, bool tb, int64_t M, int64_t N, int64_t K
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
+    /* OpenBLAS's own threads spin for a while after it loads: park them whatever the type */
+    nb__blas_single_thread();
     /* The kernel is chosen by the type, the shape and the CPU only, never by the thread count:
      * a product split into parts gives the same bits as in one piece. */
     bool bf16 = ct == NB_BF16 || A.dt == NB_BF16 || B.dt == NB_BF16;
@@ -217,7 +219,6 @@ void nb_k_gemm_ex(nb_dtype ct, bool ta, bool tb, int64_t M, int64_t N, int64_t K
         /* AVX-512 where the CPU has it; with OpenBLAS, not for C narrower than its 32-column
          * blocks */
 #ifdef NB_HAVE_OPENBLAS
-        nb__blas_single_thread();
         gemm_fn *big = blas_gemm;
 #if NB_HAVE_GEMM512
         if (N >= 32 && nb_k_gemm512_available()) big = nb_k_gemm512;

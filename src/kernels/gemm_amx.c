@@ -45,6 +45,9 @@ bool nb_k_gemm_amx_available(void) {
 }
 
 TARGET void nb_k_amx_config(int cr, int ar, int ab, int br) {
+    static _Thread_local int loaded[4]; /* the thread's configuration (cr 0: none yet) */
+    if (loaded[0] == cr && loaded[1] == ar && loaded[2] == ab && loaded[3] == br) return;
+    loaded[0] = cr, loaded[1] = ar, loaded[2] = ab, loaded[3] = br;
     struct {
         uint8_t palette, start_row, reserved[14];
         uint16_t colsb[16];
@@ -145,6 +148,5 @@ TARGET void nb_k_gemm_amx(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
             }
         }
     }
-    _tile_release();
 }
 #endif
