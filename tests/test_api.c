@@ -220,6 +220,9 @@ START_TEST(test_null_everywhere) {
     QUIET_EQ(nb_module_repr(NULL, NULL, 0), 6); /* strlen("(null)") */
     NOOP(nb_module_zero_grad(NULL, false));
     NOOP(nb_module_free(NULL));
+    FAILS_NULL(nb_batch_split_new(NULL, 2));
+    FAILS(nb_batch_split_step(NULL, NULL, NULL, NULL, NULL, NULL, NULL));
+    NOOP(nb_batch_split_free(NULL));
     FAILS_NULL(nb_linear_new(0, 0, false, NULL));
     nb_module_free(MAKES(nb_sequential(0, NULL))); /* an empty nn.Sequential() */
     QUIET_NULL(nb_module_child(NULL, 0));
