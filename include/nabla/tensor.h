@@ -116,7 +116,8 @@ nb_tensor *nb_pow(nb_arena *ar, nb_tensor *a, float exponent);
 nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *a, float lo, float hi);
 
 /* ---- activations ------------------------------------------------------------------------- */
-/* max(a, 0); a > 0 ? a : negative_slope a; tanh a; 1 / (1 + e^-a). */
+/* max(a, 0); a > 0 ? a : negative_slope a; tanh a; 1 / (1 + e^-a). Like every op, these
+ * propagate NaN and infinities as PyTorch does (relu(NaN) is NaN; tests/test_nonfinite.c). */
 nb_tensor *nb_relu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *a, float negative_slope);
 nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *a);
