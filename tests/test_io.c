@@ -752,7 +752,8 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
     case 0: set_off(w, b, e + 4); return "data_offsets";
     case 1: set_off(cJSON_GetObjectItem(root, "0.bias"), e - 4, e - 4 + 96); return "overlaps";
     case 2: set_off(w, e, b); return "data_offsets";
-    case 3: { /* tiles correctly, but the data is not there */
+    case 3: { /* tiles correctly, but the data is not there: the header is matched against the
+               * model before any data is read (test_bombs.c reads past a promise) */
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "dtype", "U8");
         cJSON_AddItemToObject(t, "shape", cJSON_CreateIntArray((int[]){400}, 1));
@@ -762,7 +763,7 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
         cJSON_ArrayForEach(it, root) if (strcmp(it->string, "__metadata__") && it != t && off(it, 1) > end) end = off(it, 1), last = it;
         (void)last;
         cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateIntArray((int[]){(int)end, (int)end + 400}, 2));
-        return "truncated";
+        return "tensor \"extra\" is not in the model";
     }
     case 4: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("I32")); return "tensor \"0.weight\" has dtype I32, model expects F32";
     case 5: cJSON_ReplaceItemInObject(w, "dtype", cJSON_CreateString("X9")); return "unknown dtype X9";

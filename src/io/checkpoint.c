@@ -9,7 +9,10 @@
  *
  * Loading stages everything first (parse, check against the live objects), then commits:
  * optimizer, scheduler and loader each load atomically and are rolled back from a backup if a
- * later one fails; the model copy, RNG and position cannot fail. */
+ * later one fails; the model copy, RNG and position cannot fail. Staging works from the header:
+ * every tensor the load will use is matched (name, dtype, shape or size bound) and given a
+ * destination before any tensor data is inflated; then nb__ck_read inflates each one straight
+ * into its destination and the rest through a small buffer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,9 +389,21 @@ int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, i
 }
 
 /* ================================ loading ================================================= */
+/* A value whose data comes from a container tensor: decoded once the data is read. */
+typedef struct pending {
+    nb_value *v;
+    int ti;
+    uint64_t raw; /* destination of a 0-d F64 / I64 / BOOL tensor */
+} pending;
+
 typedef struct stage {
     const nb_ckpt *c;
     unsigned char *used; /* per container tensor: referenced by the state being loaded */
+    unsigned char **dst; /* per container tensor: where its data is read to (NULL: skipped) */
+    pending *pend;       /* scalar values read from 0-d tensors (at most one per tensor) */
+    int npend;
+    int64_t max_numel;   /* elements a value tensor (optimizer or scheduler state) may have */
+    unsigned char *model; /* the model's tensors, read before they are copied in */
     nb_optim_dict *osd;
     nb_sched_dict *ssd, *wsd; /* scheduler, swa_scheduler */
     nb_averaged_dict *asd;
@@ -533,33 +548,28 @@ static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb
     sg->used[ti] = 1;
     const nb__ck_entry *te = &sg->c->t[ti];
     const char *dt = nb__ck_dtype_name(te->dtype);
-    const void *data = sg->c->data + te->begin;
     if (!strcmp(dt, "F64") || !strcmp(dt, "I64") || !strcmp(dt, "BOOL")) {
         if (te->ndim != 0)
             return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla holds "
                              "only as a scalar (shape [])", tn, dt);
-        if (!strcmp(dt, "F64")) {
-            out->kind = NB_VALUE_NUMBER;
-            nb__ck_copy_le(&out->num, data, 1, 8);
-        } else if (!strcmp(dt, "I64")) {
-            int64_t i;
-            nb__ck_copy_le(&i, data, 1, 8);
-            if (i > (int64_t)MAX_SAFE || i < -(int64_t)MAX_SAFE)
-                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" holds %lld, beyond 2^53", tn, (long long)i);
-            out->kind = NB_VALUE_INT;
-            out->num = (double)i;
-        } else {
-            out->kind = NB_VALUE_BOOL;
-            out->num = *(const unsigned char *)data != 0;
-        }
+        out->kind = !strcmp(dt, "F64") ? NB_VALUE_NUMBER : !strcmp(dt, "I64") ? NB_VALUE_INT : NB_VALUE_BOOL;
+        pending *pe = &sg->pend[sg->npend++]; /* decoded by finish_values */
+        *pe = (pending){.v = out, .ti = ti};
+        sg->dst[ti] = (unsigned char *)&pe->raw;
         return NB_OK;
     }
     nb_dtype ndt = !strcmp(dt, "F32") ? NB_FLOAT32 : !strcmp(dt, "I32") ? NB_INT32 : NB_UINT8;
     if (strcmp(dt, "F32") && strcmp(dt, "I32") && strcmp(dt, "U8"))
         return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla cannot hold", tn, dt);
+    int64_t numel = 1;
+    for (int d = 0; d < te->ndim; d++) numel = te->shape[d] && numel > INT64_MAX / te->shape[d] ? INT64_MAX : numel * te->shape[d];
+    if (numel > sg->max_numel) /* before a byte is allocated or inflated */
+        return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has shape %s, larger than all the "
+                         "optimizer's parameters together (%lld elements)", tn,
+                         nb__ck_shape(te->ndim, te->shape, 0), (long long)sg->max_numel);
     nb_tensor *t = nb_empty(NULL, ndt, te->ndim, te->shape);
     if (!t) return nb_last_status();
-    nb__ck_copy_le(t->data, data, (size_t)t->numel, nb_dtype_size(ndt));
+    sg->dst[ti] = t->data;
     out->kind = NB_VALUE_TENSOR;
     out->tensor = t;
     return NB_OK;
@@ -828,11 +838,6 @@ static int check_fits(const nb__ck_entry *e, const nb_tensor *t, const char *who
     return NB_OK;
 }
 
-/* Copy entry k of the file into t (checked by check_fits). */
-static void copy_entry(const nb_ckpt *c, int k, nb_tensor *t) {
-    nb__ck_copy_le(t->data, c->data + c->t[k].begin, (size_t)t->numel, nb_dtype_size(t->dtype));
-}
-
 static int stage_model(const nb_ckpt *c, const nb_module *m) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
@@ -952,7 +957,7 @@ static int stage_averaged(stage *sg, const nb_averaged *a, const nb_module *m) {
              nb__pyfloat(live->decay, 0), nb__pyfloat(am.decay, 1));
     if (am.n != live->n)
         FAIL(NB_EINVAL, "checkpoint: the checkpoint averages %d tensors, the live averaged copy %d", am.n, live->n);
-    for (int i = 0; i < am.n; i++) copy_entry(sg->c, am.entry[i], live->tensors[i]); /* the staged state */
+    for (int i = 0; i < am.n; i++) sg->dst[am.entry[i]] = live->tensors[i]->data; /* read there */
     live->n_averaged = am.n_averaged;
     sg->asd = live;
     live = NULL;
@@ -962,24 +967,114 @@ done:
     return rc;
 }
 
-/* The model's state from the file; its first navg tensors from the averaged entries avg[]. */
-static void copy_model(const nb_ckpt *c, nb_module *m, const int *avg, int navg) {
+/* Where the model's tensors are read: one block of their size (what the caller expects). */
+static int want_model(stage *sg, const nb_module *m) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
-    for (int i = 0; i < nt; i++)
-        copy_entry(c, i < navg ? avg[i] : nb__ck_lookup(c, named[i].name), named[i].tensor);
+    size_t total = 0;
+    for (int i = 0; i < nt; i++) total += nb_dtype_size(named[i].tensor->dtype) * (size_t)named[i].tensor->numel;
+    if (!(sg->model = nb__malloc(total))) return NB_ENOMEM;
+    total = 0;
+    for (int i = 0; i < nt; i++) {
+        sg->dst[nb__ck_lookup(sg->c, named[i].name)] = sg->model + total;
+        total += nb_dtype_size(named[i].tensor->dtype) * (size_t)named[i].tensor->numel;
+    }
+    return NB_OK;
+}
+
+/* Read the data of every tensor given a destination (the rest is inflated and dropped), put it
+ * in host order and decode the scalars. */
+static int read_staged(stage *sg) {
+    const nb_ckpt *c = sg->c;
+    int rc = nb__ck_read(c, sg->dst);
+    if (rc) return rc;
+    for (int k = 0; k < c->ntensors; k++)
+        if (sg->dst[k]) {
+            size_t sz = nb__ck_dtype_size(c->t[k].dtype);
+            nb__ck_le_inplace(sg->dst[k], (size_t)(c->t[k].end - c->t[k].begin) / sz, sz);
+        }
+    for (int i = 0; i < sg->npend; i++) {
+        pending *pe = &sg->pend[i];
+        if (pe->v->kind == NB_VALUE_NUMBER) {
+            memcpy(&pe->v->num, &pe->raw, 8);
+        } else if (pe->v->kind == NB_VALUE_INT) {
+            int64_t v;
+            memcpy(&v, &pe->raw, 8);
+            if (v > (int64_t)MAX_SAFE || v < -(int64_t)MAX_SAFE)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" holds %lld, beyond 2^53",
+                                 c->t[pe->ti].name, (long long)v);
+            pe->v->num = (double)v;
+        } else {
+            pe->v->num = *(const unsigned char *)&pe->raw != 0;
+        }
+    }
+    return NB_OK;
+}
+
+/* The model's state from the staged data; its first navg tensors from the averaged entries avg[]. */
+static void copy_model(const stage *sg, nb_module *m, const int *avg, int navg) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    for (int i = 0; i < nt; i++) {
+        const nb_tensor *t = named[i].tensor;
+        memcpy(t->data, sg->dst[i < navg ? avg[i] : nb__ck_lookup(sg->c, named[i].name)],
+               nb_dtype_size(t->dtype) * (size_t)t->numel);
+    }
+}
+
+/* The largest value tensor the live objects can hold: all the optimizer's parameters together
+ * (per-parameter state is shaped like its parameter; a flat history like LBFGS's covers all of
+ * them), times the rows of the one optimizer that keeps rows of such vectors (LBFGS's
+ * history_size). Without an optimizer, the model's parameters. */
+static int64_t value_bound(const nb_train_state *st) {
+    int64_t n = 0;
+    if (st->optim) {
+        for (int g = 0; g < nb_optim_num_groups(st->optim); g++)
+            for (int i = 0; i < nb_optim_group_size(st->optim, g); i++)
+                n += nb_optim_group_param(st->optim, g, i)->numel;
+        const nb_value *h = nb_optim_get_value(st->optim, 0, "history_size");
+        if (h && (h->kind == NB_VALUE_INT || h->kind == NB_VALUE_NUMBER) && h->num > 1 && h->num < 1e9)
+            n *= (int64_t)h->num;
+    } else {
+        const nb_named_tensor *named;
+        int np = nb_module_num_params(st->model), nt = nb_module_state(st->model, &named);
+        for (int i = 0; i < np && i < nt; i++) n += named[i].tensor->numel;
+    }
+    return n;
+}
+
+static void stage_free(stage *sg) {
+    nb__free(sg->used);
+    nb__free(sg->dst);
+    nb__free(sg->pend);
+    nb__free(sg->model);
+}
+
+static int stage_begin(stage *sg, const nb_ckpt *c) {
+    size_t n = (size_t)(c->ntensors ? c->ntensors : 1);
+    memset(sg, 0, sizeof *sg);
+    sg->c = c;
+    sg->used = nb__calloc(n, 1);
+    sg->dst = nb__calloc(n, sizeof *sg->dst);
+    sg->pend = nb__calloc(n, sizeof *sg->pend);
+    if (!sg->used || !sg->dst || !sg->pend) {
+        stage_free(sg);
+        return nb__error(NB_ENOMEM, "checkpoint: out of memory");
+    }
+    return NB_OK;
 }
 
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     if (!c || !st || !st->model) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint, state or model");
-    stage sg = {.c = c};
+    stage sg;
     nb_optim_dict *obak = NULL;
     nb_sched_dict *sbak = NULL, *wbak = NULL;
     nb_loader_state lbak = {0};
     cJSON *pos = NULL;
     int rc = check_format(c);
-    if (rc || (rc = stage_model(c, st->model))) return rc;
-    if (!(sg.used = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1))) return NB_ENOMEM;
+    if (rc || (rc = stage_model(c, st->model)) || (rc = stage_begin(&sg, c))) return rc;
+    sg.max_numel = value_bound(st);
+    if ((rc = want_model(&sg, st->model))) goto done;
     if (st->optim && (rc = stage_optim(&sg, st->optim, st->model))) goto done;
     if (st->sched && (rc = stage_sched(&sg, st->sched, "scheduler", SCHED_PREFIX, &sg.ssd))) goto done;
     if (st->averaged && (rc = stage_averaged(&sg, st->averaged, st->model))) goto done;
@@ -1009,6 +1104,8 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     } else if (rc) {
         goto done;
     }
+    /* everything matched from the header: now the data, straight into its destinations */
+    if ((rc = read_staged(&sg))) goto done;
 
     /* commit: the fallible loads in this order, each rolled back (from a backup taken when a
      * later one may fail) if a later one fails; the model copy, RNG and position cannot fail */
@@ -1033,7 +1130,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         nb__error((nb_status)rc, "%s", msg);
         goto done;
     }
-    copy_model(c, st->model, NULL, 0);
+    copy_model(&sg, st->model, NULL, 0);
     if (st->rng) *st->rng = sg.rng;
     st->epoch = sg.epoch;
     st->step = sg.step;
@@ -1046,7 +1143,7 @@ done:
     nb_sched_dict_free(sg.ssd);
     nb_sched_dict_free(sg.wsd);
     nb_averaged_dict_free(sg.asd);
-    nb__free(sg.used);
+    stage_free(&sg);
     return rc;
 }
 
@@ -1077,12 +1174,27 @@ int nb_weights_load_averaged(const char *path, nb_module *m) {
 int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
     if (!c || !m) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint or model");
     avg_meta am = {.entry = NULL};
+    stage sg;
     int rc = check_format(c);
     if (!rc) rc = stage_model(c, m);
     if (!rc && !nb_ckpt_meta(c, "averaged"))
         rc = nb__error(NB_EINVAL, "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
     if (!rc) rc = parse_averaged(c, m, &am);
-    if (!rc) copy_model(c, m, am.entry, am.n);
+    if (rc || (rc = stage_begin(&sg, c))) {
+        nb__free(am.entry);
+        return rc;
+    }
+    rc = want_model(&sg, m);
+    const nb_named_tensor *named;
+    nb_module_state(m, &named);
+    for (int i = 0; !rc && i < am.n; i++) { /* averaged tensor i takes model tensor i's place */
+        int k = nb__ck_lookup(c, named[i].name);
+        sg.dst[am.entry[i]] = sg.dst[k];
+        sg.dst[k] = NULL;
+    }
+    if (!rc) rc = read_staged(&sg);
+    if (!rc) copy_model(&sg, m, am.entry, am.n);
     nb__free(am.entry);
+    stage_free(&sg);
     return rc;
 }

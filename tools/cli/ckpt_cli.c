@@ -326,17 +326,15 @@ static int inspect(const char *path) {
         if (!strncmp(k, "user.", 5)) printf("metadata %s: %s\n", k + 5, v);
     }
     int n = nb_ckpt_num_tensors(c);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
-        total += t.nbytes;
-    }
-    printf("tensors: %d, %zu bytes\n", n, total);
+    printf("tensors: %d, %llu bytes\n", n, (unsigned long long)nb_ckpt_data_bytes(c));
     printf("  %-36s %-5s %-14s %12s %12s %12s %12s\n", "name", "dtype", "shape", "min", "max", "mean", "std");
     for (int i = 0; i < n; i++) {
         nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
+        if (nb_ckpt_tensor_at(c, i, &t)) { /* the data is read here: a cut or corrupt file */
+            fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
+            nb_ckpt_close(c);
+            return 1;
+        }
         char shape[96];
         size_t at = 0;
         shape[at++] = '[';
