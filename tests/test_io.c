@@ -1414,17 +1414,20 @@ START_TEST(test_cli_resume) {
     const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
                           "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
     ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
-    /* interrupted after epoch 1, resumed in a new process (flags restored from the file), saved
-     * every epoch, interrupted again after 2, resumed with the flags given again */
+    /* interrupted after epoch 1, resumed in a new process (flags restored from the file, but for
+     * the data path: a path never comes from a file), saved every epoch, interrupted again after
+     * 2, resumed with the flags given again */
     const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
                           "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
                           "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
-    const char *resume1[] = {"train", "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
+    const char *resume1[] = {"train", "--data", data, "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
                              "--stop-after", "2", NULL};
     ck_assert_msg(nabla_cli(dir, resume1) == 0, "%s", cli_output(dir));
     char *out = cli_output(dir);
     ck_assert_msg(strstr(out, "resumed from") && strstr(out, "epoch 2/3") && !strstr(out, "epoch 3/3"), "%s", out);
+    ck_assert_msg(strstr(out, "flags from the checkpoint: ") && strstr(out, "--hidden=32") &&
+                  strstr(out, "not taken from the checkpoint") && strstr(out, "--data="), "%s", out);
     free(out);
     const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
                              "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3",
@@ -1446,12 +1449,90 @@ START_TEST(test_cli_resume) {
     ck_assert_msg(strstr(out, "optimizer.state.0.") && strstr(out, "0.weight") && strstr(out, "position: {\"epoch\":3"), "%s", out);
     free(out);
     /* a resume that does not fit the checkpoint names the problem and changes nothing */
-    const char *bad[] = {"train", "--epochs", "4", "--resume", b, "--hidden", "33", "--save", b, NULL};
+    const char *bad[] = {"train", "--data", data, "--epochs", "4", "--resume", b, "--hidden", "33", "--save", b, NULL};
     ck_assert_int_eq(nabla_cli(dir, bad), 1);
     out = cli_output(dir);
     ck_assert_msg(strstr(out, "checkpoint: tensor \"0.weight\" has shape [32,784], model expects [33,784]"), "%s", out);
     free(out);
     ck_assert(same_file(a, b));
+    remove_dir(dir);
+}
+END_TEST
+
+/* b's stored flags ("user.cli.args") replaced by words (a JSON array), written to out. */
+static void set_stored_flags(const char *b, const char *out, const char *words) {
+    container c = open_container(b);
+    meta_set(c.root, "user.cli.args", cJSON_CreateString(words));
+    write_container(out, &c, c.root, false);
+    cJSON_Delete(c.root);
+    free(c.raw);
+}
+
+/* A checkpoint is data, never a command line: of a crafted file's stored flags, --resume takes
+ * only those that describe the model and the training run, validated as if typed, and says
+ * which; paths, epochs, threads, metrics and unknown flags stay the command line's. */
+START_TEST(test_cli_resume_crafted_flags) {
+    const char *dir = temp_dir();
+    char data[4000], b[4200], evil[4200], victim[4200], metrics[4200], words[16384];
+    snprintf(data, sizeof data, "%s", dir);
+    make_mnist(data);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    snprintf(evil, sizeof evil, "%s/evil.ckpt", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(metrics, sizeof metrics, "%s/m.json", dir);
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--hidden", "16", "--batch", "50",
+                                                  "--epochs", "1", "--save", b, NULL}) == 0, "%s", cli_output(dir));
+    FILE *v = fopen(victim, "w");
+    fputs("precious\n", v);
+    fclose(v);
+    snprintf(words, sizeof words, "[\"--hidden=16\", \"--batch=50\", \"--save=%s\", \"--epochs=1000000\", "
+             "\"--threads=64\", \"--metrics=%s\", \"--data=/nonexistent\", \"--stop-after=0\", "
+             "\"--save-every=1\", \"--resume=%s\", \"--evil=1\", \"--help=true\"]", victim, metrics, victim);
+    set_stored_flags(b, evil, words);
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "2", "--resume", evil, NULL}) == 0,
+                  "%s", cli_output(dir));
+    char *out = cli_output(dir);
+    ck_assert_msg(strstr(out, "2 epochs,") && strstr(out, "epoch 2/2") && !strstr(out, "epoch 3/"), "%s", out);
+    ck_assert_msg(strstr(out, "flags from the checkpoint: --hidden=16 --batch=50\n"), "%s", out);
+    ck_assert_msg(strstr(out, "not taken from the checkpoint") && strstr(out, "--epochs=1000000") &&
+                  strstr(out, "--evil=1") && strstr(out, "--data=/nonexistent"), "%s", out);
+    free(out);
+    size_t n;
+    unsigned char *kept = read_bytes(victim, &n);
+    ck_assert(n == 9 && !memcmp(kept, "precious\n", 9)); /* --save from the file wrote nothing */
+    free(kept);
+    ck_assert_int_ne(access(metrics, F_OK), 0);
+    /* a restorable flag with a bad value is refused as the user's would be, naming the file */
+    set_stored_flags(b, evil, "[\"--hidden=16\", \"--layers=x\"]");
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "2", "--resume", evil, NULL}), 2);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "a flag stored in the checkpoint is invalid: invalid value 'x' for --layers"), "%s", out);
+    free(out);
+    set_stored_flags(b, evil, "[\"--hidden=16\", \"--batch=-5\"]");
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "2", "--resume", evil, NULL}), 2);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "--batch must be positive") &&
+                  strstr(out, "(flags taken from the checkpoint: --hidden=16 --batch=-5)"), "%s", out);
+    free(out);
+    /* a stored word must be one "--name=value": anything else is malformed, not an argument */
+    set_stored_flags(b, evil, "[\"--hidden\", \"--save=x\"]");
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "2", "--resume", evil, NULL}), 2);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "the flags stored in the checkpoint are malformed"), "%s", out);
+    free(out);
+    /* nabla eval takes the model flags only, blames itself and the file, and states the limit */
+    set_stored_flags(b, evil, "[\"--hidden=16\"]");
+    container c = open_container(evil);
+    meta_set(c.root, "user.cli.model", cJSON_CreateString("[\"--model=mlp\", \"--hidden=2000000\", \"--save=x\"]"));
+    write_container(evil, &c, c.root, false);
+    cJSON_Delete(c.root);
+    free(c.raw);
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"eval", "--data", data, "--load", evil, NULL}), 2);
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "nabla eval: hidden size 2000000 is not an integer in 1..1000000") &&
+                  strstr(out, "(flags taken from the checkpoint: --model=mlp --hidden=2000000)") &&
+                  !strstr(out, "nabla train"), "%s", out);
+    free(out);
     remove_dir(dir);
 }
 END_TEST
@@ -1518,7 +1599,7 @@ START_TEST(test_cli_averaged) {
     free(out);
     /* stopped after epoch 3, resumed in a new process from the file alone */
     ck_assert_msg(train_avg(dir, data, k, (const char *[]){"--stop-after", "3", "--save", b, NULL}) == 0, "%s", cli_output(dir));
-    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", b, "--save", b, NULL}) == 0,
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "4", "--resume", b, "--save", b, NULL}) == 0,
                   "%s", cli_output(dir));
     out = cli_output(dir);
     ck_assert_msg(strstr(out, "averaging resumed: ") && strstr(out, "epoch 4/4") && !strstr(out, "epoch 3/4"), "%s", out);
@@ -1527,9 +1608,9 @@ START_TEST(test_cli_averaged) {
     ck_assert_msg(same_file(a, b), "case %d: resumed after epoch 3, the checkpoint differs from the uninterrupted run's", _i);
     /* stopped after 1 (before any averaging), then after 3, then to the end */
     ck_assert_msg(train_avg(dir, data, k, (const char *[]){"--stop-after", "1", "--save", c, NULL}) == 0, "%s", cli_output(dir));
-    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", c, "--save", c, "--stop-after", "3", NULL}) == 0,
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "4", "--resume", c, "--save", c, "--stop-after", "3", NULL}) == 0,
                   "%s", cli_output(dir));
-    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--epochs", "4", "--resume", c, "--save", c, NULL}) == 0,
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "4", "--resume", c, "--save", c, NULL}) == 0,
                   "%s", cli_output(dir));
     ck_assert_msg(same_file(a, c), "case %d: resumed after epochs 1 and 3, the checkpoint differs", _i);
     /* eval uses the averaged weights, and says so: the loss nabla train printed last */
@@ -1556,8 +1637,8 @@ START_TEST(test_cli_averaged) {
     ck_assert_msg(!swalr == !strstr(out, "swa_scheduler: {\"type\":\"SWALR\""), "%s", out);
     free(out);
     /* a resume with other averaging is refused by name, and the file stays as it was */
-    const char *bad[16] = {"train", "--epochs", "5", "--resume", b, "--save", b};
-    for (int i = 0; cli_avg_other[_i][i]; i++) bad[7 + i] = cli_avg_other[_i][i];
+    const char *bad[16] = {"train", "--data", data, "--epochs", "5", "--resume", b, "--save", b};
+    for (int i = 0; cli_avg_other[_i][i]; i++) bad[9 + i] = cli_avg_other[_i][i];
     ck_assert_int_eq(nabla_cli(dir, bad), _i == 0 ? 2 : 1);
     out = cli_output(dir);
     ck_assert_msg(strstr(out, cli_avg_refusal[_i]), "%s", out);
@@ -1619,6 +1700,7 @@ int main(void) {
     tcase_add_test(tc, test_kill_during_save);
     tcase_add_test(tc, test_stale_temps_removed);
     tcase_add_test(tc, test_torch_interop);
+    tcase_add_test(tc, test_cli_resume_crafted_flags);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     tcase_add_loop_test(tc, test_cli_averaged, 0, (int)(sizeof cli_avg_cases / sizeof cli_avg_cases[0]));
     suite_add_tcase(s, tc);

@@ -86,7 +86,9 @@ void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
-/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+/* Before parsing argv: with --resume F, apply the flags stored in F that describe the model and
+ * the training run (argv still overrides; paths, epochs, threads and unknown flags are never
+ * taken from a file). */
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
@@ -96,6 +98,8 @@ nb_ckpt *ckpt_cli_open(const char *path);
 void ckpt_cli_release(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* After a flag check failed: say which flags came from the checkpoint (if any did). */
+void ckpt_cli_note_stored(void);
 /* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
  * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
 int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);

@@ -34,8 +34,14 @@ static int run_command(int argc, char **argv) {
         return cmd_lr_plot(argc, argv);
     }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
-    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
-    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
+    if (!strcmp(argv[1], "eval")) {
+        cli_prog = "nabla eval";
+        return cmd_eval(argc, argv);
+    }
+    if (!strcmp(argv[1], "ckpt")) {
+        cli_prog = "nabla ckpt";
+        return cmd_ckpt(argc, argv);
+    }
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;

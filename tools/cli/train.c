@@ -121,13 +121,17 @@ int cmd_train(int argc, char **argv) {
     }
     if (c.epochs < 0 || c.batch < 1 || c.limit < 0) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
+        ckpt_cli_note_stored();
         return 2;
     }
     if (c.threads < 1 || c.threads > 64) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
+    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) {
+        ckpt_cli_note_stored();
+        return 2;
+    }
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -162,6 +166,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (!(opt = optim_cli_build(params, np))) {
         if (nb_last_status()) fail("optimizer");
+        ckpt_cli_note_stored();
         goto done;
     }
     nb_loader_opts lo = nb_loader_defaults();
@@ -174,7 +179,10 @@ int cmd_train(int argc, char **argv) {
     }
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
-    if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
+    if (sched_failed || swa_cli_build(opt, params, np)) { /* SWA/EMA (swa_cli.c) */
+        ckpt_cli_note_stored();
+        goto done;
+    }
     ckpt_cli_run ck = {model, opt, sched, &rng, ld, swa_cli_averaged(), swa_cli_swalr()};
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
