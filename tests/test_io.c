@@ -518,7 +518,7 @@ START_TEST(test_weights) {
     nb_train_state st = run_state(&b);
     snap before = take(&b);
     ck_assert_int_ne(nb_checkpoint_load(path_in(dir, "w.nbw"), &st), NB_OK);
-    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no optimizer state (metadata \"optimizer\" is missing)");
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file holds weights only (content \"weights\"), not an optimizer's state");
     snap after = take(&b);
     ck_assert_ptr_null(snap_diff(&before, &after));
     snap_free(&before);
@@ -742,7 +742,7 @@ START_TEST(test_flipped) {
 END_TEST
 
 /* Header and metadata edits, each with the words its message must contain. */
-enum { EDITS = 38 };
+enum { EDITS = 43 };
 
 static const char *edit_case(int k, cJSON *root, bool *relayout) {
     cJSON *w = cJSON_GetObjectItem(root, "0.weight"), *doc;
@@ -875,9 +875,109 @@ static const char *edit_case(int k, cJSON *root, bool *relayout) {
         cJSON_ReplaceItemInObject(cJSON_GetObjectItem(doc, "state"), "step_size", cJSON_CreateNumber(0));
         meta_set_doc(root, "scheduler", doc);
         return "step_size";
+    case 38: meta_set(root, "content", cJSON_CreateString("model+optimizer"));
+        return "content \"model+optimizer\" is neither \"checkpoint\" nor \"weights\"";
+    case 39: /* a weights file gives weights only, whatever else its metadata holds */
+        meta_set(root, "content", cJSON_CreateString("weights"));
+        return "the file holds weights only (content \"weights\"), not an optimizer's state";
+    case 40: /* so does a plain safetensors file (no "format"), as the format's docs say */
+        cJSON_DeleteItemFromObject(cJSON_GetObjectItem(root, "__metadata__"), "format");
+        return "the file has no \"format\" metadata (a plain safetensors file): it holds weights only";
+    case 41: case 42: { /* the generator of init and dropout, or the loader's, with no bit set */
+        char zeros[8 * 624 + 1];
+        memset(zeros, '0', sizeof zeros - 1);
+        zeros[sizeof zeros - 1] = '\0';
+        doc = meta_doc(root, k == 41 ? "rng" : "loader");
+        cJSON *rng = k == 41 ? doc : cJSON_GetObjectItem(doc, "rng");
+        cJSON_ReplaceItemInObject(rng, "state", cJSON_CreateString(zeros));
+        meta_set_doc(root, k == 41 ? "rng" : "loader", doc);
+        return k == 41 ? "checkpoint: the generator state is all zeros: MT19937 would draw nothing but zeros"
+                       : "checkpoint: the loader's generator state is all zeros";
+    }
     }
     return NULL;
 }
+
+/* Values that would corrupt training without an error are refused by name, and nothing
+ * changes: Adam's step count (NaN, negative, fractional), a negative second moment, a negative
+ * BatchNorm running_var or num_batches_tracked. The file is a valid checkpoint with the data
+ * bytes of one tensor overwritten. */
+static void overwrite(const char *in, const char *out, const char *tensor, const void *bytes, size_t n) {
+    container c = open_container(in);
+    cJSON *t = cJSON_GetObjectItem(c.root, tensor);
+    ck_assert_msg(t != NULL, "no tensor %s", tensor);
+    memcpy(c.raw + c.data_at + off(t, 0), bytes, n);
+    write_container(out, &c, c.root, false);
+    cJSON_Delete(c.root);
+    free(c.raw);
+}
+
+START_TEST(test_loaded_values) {
+    const char *dir = temp_dir();
+    nb_rng rng;
+    nb_rng_seed(&rng, 2);
+    nb_module *m = nb_sequential(3, (nb_module *[]){nb_linear_new(4, 3, true, &rng),
+                                                     nb_batchnorm1d_new(3, NULL), nb_linear_new(3, 2, true, &rng)});
+    nb_tensor *p[8];
+    int np = nb_module_parameters(m, p, 8);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *opt = nb_adam(p, np, &ao);
+    nb_arena *ar = nb_arena_new(0);
+    for (int it = 0; it < 2; it++) { /* two steps: optimizer state, running statistics */
+        nb_tensor *x = nb_uniform(ar, 2, (int64_t[]){5, 4}, -1, 1, &rng);
+        nb_optim_zero_grad(opt, true);
+        ck_assert_int_eq(nb_backward(nb_sum(ar, nb_forward(m, ar, x))), NB_OK);
+        ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+        nb_arena_reset(ar);
+    }
+    nb_train_state st = {.model = m, .optim = opt};
+    char good[4200], bad[4200];
+    snprintf(good, sizeof good, "%s/good.ckpt", dir);
+    snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    ck_assert_int_eq(nb_checkpoint_save(good, &st), NB_OK);
+    for (int k = 0; k < np; k++) nb_f32(p[k])[0] += 1.0f; /* the live state differs from the file */
+    const double nan = NAN, neg = -5, frac = 1.5;
+    const float negf = -0.25f;
+    const int32_t negi = -1;
+    const struct {
+        const char *tensor;
+        const void *bytes;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"optimizer.state.0.step", &nan, 8, "checkpoint: optimizer state 'step' of parameter 0 is nan: it must be an integer >= 0"},
+        {"optimizer.state.1.step", &neg, 8, "checkpoint: optimizer state 'step' of parameter 1 is -5.0: it must be an integer >= 0"},
+        {"optimizer.state.0.step", &frac, 8, "checkpoint: optimizer state 'step' of parameter 0 is 1.5: it must be an integer >= 0"},
+        {"optimizer.state.2.exp_avg_sq", &negf, 4, "checkpoint: optimizer state 'exp_avg_sq' of parameter 2 holds -0.25 at index 0: it must be >= 0"},
+        {"1.running_var", &negf, 4, "checkpoint: tensor \"1.running_var\" (a variance) holds -0.25 at index 0: it must be >= 0"},
+        {"1.running_var", &nan, 4, NULL}, /* (float NaN bytes: any NaN) */
+        {"1.num_batches_tracked", &negi, 4, "checkpoint: tensor \"1.num_batches_tracked\" (a count) holds -1: it must be >= 0"},
+    };
+    float fnan = NAN;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        overwrite(good, bad, cases[i].tensor, cases[i].want ? cases[i].bytes : (const void *)&fnan, cases[i].n);
+        float before[8];
+        for (int k = 0; k < np; k++) before[k] = nb_f32(p[k])[0];
+        nb_optim_dict *sd0 = nb_optim_state_dict(opt);
+        ck_assert_int_eq(nb_checkpoint_load(bad, &st), NB_EFORMAT);
+        if (cases[i].want) ck_assert_str_eq(nb_last_error(), cases[i].want);
+        else ck_assert_msg(strstr(nb_last_error(), "(a variance) holds nan at index 0"), "%s", nb_last_error());
+        for (int k = 0; k < np; k++) ck_assert(nb_f32(p[k])[0] == before[k]);
+        nb_optim_dict *sd1 = nb_optim_state_dict(opt);
+        ck_assert_int_eq(sd0->nstates, sd1->nstates);
+        for (int k = 0; k < sd0->nstates; k++) /* step first, then the tensors (Adam's order) */
+            ck_assert(!strcmp(sd1->states[k].values[0].name, "step") &&
+                      sd1->states[k].values[0].num == sd0->states[k].values[0].num);
+        nb_optim_dict_free(sd0);
+        nb_optim_dict_free(sd1);
+    }
+    ck_assert_int_eq(nb_checkpoint_load(good, &st), NB_OK); /* and the file itself loads */
+    nb_arena_free(ar);
+    nb_optim_free(opt);
+    nb_module_free(m);
+    remove_dir(dir);
+}
+END_TEST
 
 START_TEST(test_header_edits) {
     run r;
@@ -1701,6 +1801,7 @@ int main(void) {
     tcase_add_test(tc, test_stale_temps_removed);
     tcase_add_test(tc, test_torch_interop);
     tcase_add_test(tc, test_cli_resume_crafted_flags);
+    tcase_add_test(tc, test_loaded_values);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     tcase_add_loop_test(tc, test_cli_averaged, 0, (int)(sizeof cli_avg_cases / sizeof cli_avg_cases[0]));
     suite_add_tcase(s, tc);

@@ -478,6 +478,11 @@ static int parse_rng(const cJSON *j, const char *what, nb_rng *r) {
         return nb__error(NB_EFORMAT, "checkpoint: %s generator state is malformed (expected "
                          "{\"kind\": \"mt19937\", \"state\": %d hex digits, \"left\": 1..%d, "
                          "\"next\": 0..%d})", what, 8 * NB_RNG_STATE_N, NB_RNG_STATE_N, NB_RNG_STATE_N);
+    bool zero = !(r->state[0] & 0x80000000u); /* the bits the twist reads: none set, no output ever */
+    for (int i = 1; zero && i < NB_RNG_STATE_N; i++) zero = r->state[i] == 0;
+    if (zero)
+        return nb__error(NB_EFORMAT, "checkpoint: %s generator state is all zeros: MT19937 would draw "
+                         "nothing but zeros from it", what);
     r->left = (int32_t)left;
     r->next = (uint32_t)next;
     return NB_OK;
@@ -804,8 +809,12 @@ done:
     return rc;
 }
 
-static int check_format(const nb_ckpt *c) {
+/* format and format_version; *weights_only: the file holds a model's weights and nothing to
+ * resume from (no "format": a plain safetensors file; or content "weights"). */
+static int check_format(const nb_ckpt *c, bool *weights_only) {
     const char *fmt = nb_ckpt_meta(c, "format"), *ver = nb_ckpt_meta(c, "format_version");
+    const char *content = nb_ckpt_meta(c, "content");
+    *weights_only = true;
     if (!fmt) return NB_OK; /* a plain safetensors file: weights only */
     if (strcmp(fmt, NB_CKPT_FORMAT) != 0)
         return nb__error(NB_EFORMAT, "checkpoint: format \"%s\" is not %s", fmt, NB_CKPT_FORMAT);
@@ -817,7 +826,21 @@ static int check_format(const nb_ckpt *c) {
     if (v > NB_CKPT_VERSION)
         return nb__error(NB_EFORMAT, "checkpoint: the file has format version %ld, newer than the "
                          "%d this nabla (%s) reads: upgrade nabla", v, NB_CKPT_VERSION, nb_version());
+    if (content && strcmp(content, "checkpoint") && strcmp(content, "weights"))
+        return nb__error(NB_EFORMAT, "checkpoint: content \"%s\" is neither \"checkpoint\" nor "
+                         "\"weights\"", content);
+    *weights_only = content && !strcmp(content, "weights");
     return NB_OK;
+}
+
+/* A file of weights only gives a model, never a training state, whatever else its metadata
+ * says (docs/checkpoint-format.md). */
+static int weights_only_refusal(const nb_ckpt *c, const char *part) {
+    if (!nb_ckpt_meta(c, "format"))
+        return nb__error(NB_EINVAL, "checkpoint: the file has no \"format\" metadata (a plain "
+                         "safetensors file): it holds weights only, not %s", part);
+    return nb__error(NB_EINVAL, "checkpoint: the file holds weights only (content \"weights\"), "
+                     "not %s", part);
 }
 
 /* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights). */
@@ -967,6 +990,76 @@ done:
     return rc;
 }
 
+/* ---- loaded values that would corrupt training without an error -------------------------
+ * Checked on the staged data, before anything is applied. By PyTorch's names: they are the
+ * state_dict keys every implementation shares. */
+static bool name_is(const char *name, const char *key) { /* key, or a full name ending in .key */
+    size_t n = strlen(name), k = strlen(key);
+    return n >= k && !strcmp(name + n - k, key) && (n == k || name[n - k - 1] == '.');
+}
+
+/* The first element of x[0..n) that is negative or NaN, or -1. */
+static int64_t first_negative(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(x[i] >= 0.0f)) return i;
+    return -1;
+}
+
+/* BatchNorm's running_var (a variance) and num_batches_tracked (a count) are never negative:
+ * a negative variance makes evaluation take the square root of it. The staged model state as
+ * copy_model copies it (the first navg tensors from the averaged entries avg[]). */
+static int check_model_values(const stage *sg, const nb_module *m, const int *avg, int navg) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    for (int i = 0; i < nt; i++) {
+        const nb_tensor *t = named[i].tensor;
+        const void *d = sg->dst[i < navg ? avg[i] : nb__ck_lookup(sg->c, named[i].name)];
+        if (name_is(named[i].name, "running_var") && t->dtype == NB_FLOAT32) {
+            int64_t k = first_negative(d, t->numel);
+            if (k >= 0)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" (a variance) holds %s at "
+                                 "index %lld: it must be >= 0", named[i].name,
+                                 nb__pyfloat(((const float *)d)[k], 0), (long long)k);
+        } else if (name_is(named[i].name, "num_batches_tracked") && t->dtype == NB_INT32 && t->numel == 1) {
+            int32_t v;
+            memcpy(&v, d, 4);
+            if (v < 0)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" (a count) holds %d: it must "
+                                 "be >= 0", named[i].name, (int)v);
+        }
+    }
+    return NB_OK;
+}
+
+/* Optimizer state: the counts (Adam's step, ...) are integers >= 0, every other number is finite
+ * (a NaN step count or scalar turns every later update into NaN, silently), and the second
+ * moments are >= 0 (their square roots divide the updates). */
+static int check_optim_values(const nb_optim_dict *sd) {
+    static const char *const counts[] = {"step", "n_iter", "func_evals"};
+    static const char *const moments[] = {"exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta",
+                                          "sum", "exp_inf", "row_var", "col_var"};
+    for (int k = 0; k < sd->nstates; k++)
+        for (int j = 0; j < sd->states[k].nvalues; j++) {
+            const nb_value *v = &sd->states[k].values[j];
+            bool count = false, moment = false;
+            for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) count |= !strcmp(v->name, counts[i]);
+            for (size_t i = 0; i < sizeof moments / sizeof moments[0]; i++) moment |= !strcmp(v->name, moments[i]);
+            if (v->kind == NB_VALUE_NUMBER || v->kind == NB_VALUE_INT) {
+                if (count ? !(v->num >= 0 && v->num <= MAX_SAFE && v->num == floor(v->num)) : !isfinite(v->num))
+                    return nb__error(NB_EFORMAT, "checkpoint: optimizer state '%s' of parameter %d is %s: "
+                                     "it must be %s", v->name, sd->states[k].index, nb__pyfloat(v->num, 0),
+                                     count ? "an integer >= 0" : "a finite number");
+            } else if (moment && v->kind == NB_VALUE_TENSOR && v->tensor && v->tensor->dtype == NB_FLOAT32) {
+                int64_t i = first_negative(nb_f32(v->tensor), v->tensor->numel);
+                if (i >= 0)
+                    return nb__error(NB_EFORMAT, "checkpoint: optimizer state '%s' of parameter %d holds "
+                                     "%s at index %lld: it must be >= 0", v->name, sd->states[k].index,
+                                     nb__pyfloat(nb_f32(v->tensor)[i], 0), (long long)i);
+            }
+        }
+    return NB_OK;
+}
+
 /* Where the model's tensors are read: one block of their size (what the caller expects). */
 static int want_model(stage *sg, const nb_module *m) {
     const nb_named_tensor *named;
@@ -1071,7 +1164,11 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     nb_sched_dict *sbak = NULL, *wbak = NULL;
     nb_loader_state lbak = {0};
     cJSON *pos = NULL;
-    int rc = check_format(c);
+    bool weights_only;
+    int rc = check_format(c, &weights_only);
+    if (!rc && weights_only && (st->optim || st->sched || st->rng || st->loader || st->averaged || st->swa_sched))
+        rc = weights_only_refusal(c, st->optim ? "an optimizer's state" : st->sched ? "a schedule's state"
+                                     : st->averaged ? "averaged weights" : "a training position");
     if (rc || (rc = stage_model(c, st->model)) || (rc = stage_begin(&sg, c))) return rc;
     sg.max_numel = value_bound(st);
     if ((rc = want_model(&sg, st->model))) goto done;
@@ -1105,7 +1202,9 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         goto done;
     }
     /* everything matched from the header: now the data, straight into its destinations */
-    if ((rc = read_staged(&sg))) goto done;
+    if ((rc = read_staged(&sg)) || (rc = check_model_values(&sg, st->model, NULL, 0)) ||
+        (sg.osd && (rc = check_optim_values(sg.osd))))
+        goto done;
 
     /* commit: the fallible loads in this order, each rolled back (from a backup taken when a
      * later one may fail) if a later one fails; the model copy, RNG and position cannot fail */
@@ -1175,7 +1274,9 @@ int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
     if (!c || !m) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint or model");
     avg_meta am = {.entry = NULL};
     stage sg;
-    int rc = check_format(c);
+    bool weights_only;
+    int rc = check_format(c, &weights_only);
+    if (!rc && weights_only) rc = weights_only_refusal(c, "averaged weights");
     if (!rc) rc = stage_model(c, m);
     if (!rc && !nb_ckpt_meta(c, "averaged"))
         rc = nb__error(NB_EINVAL, "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
@@ -1193,6 +1294,7 @@ int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
         sg.dst[k] = NULL;
     }
     if (!rc) rc = read_staged(&sg);
+    if (!rc) rc = check_model_values(&sg, m, am.entry, am.n);
     if (!rc) copy_model(&sg, m, am.entry, am.n);
     nb__free(am.entry);
     stage_free(&sg);
