@@ -265,6 +265,26 @@ START_TEST(test_bad_data) {
     bad[8 + 5] = 12;
     nabla("train", "--data", data_with("t10k-labels-idx1-ubyte", bad, ln), NULL);
     expect_fail(-1, "test label 12 at sample 5 is not a class index 0..9");
+
+    /* test images of another size than the training ones: refused before training, not when the
+     * first epoch is over and the model meets them */
+    unsigned char *small = malloc(16 + 40 * 14 * 14);
+    const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 14, 0, 0, 0, 14};
+    memcpy(small, hdr, 16);
+    memset(small + 16, 7, 40 * 14 * 14);
+    nabla("train", "--data", data_with("t10k-images-idx3-ubyte", small, 16 + 40 * 14 * 14), "--epochs", "1", NULL);
+    expect_fail(1, "nabla train: data: the test images are 14x14, the training images 28x28");
+    ck_assert_msg(!strstr(R.out, "epoch 1/1"), "%s", R.out);
+    free(small);
+
+    /* a .gz that cannot be opened is reported by its name and cause, not as a missing plain file */
+    const char *dir = data_with(NULL, NULL, 0);
+    char link[4200], want[4300];
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", dir);
+    ck_assert_int_eq(symlink("train-images-idx3-ubyte.gz", link), 0); /* a loop */
+    snprintf(want, sizeof want, "cannot open %s: Too many levels of symbolic links", link);
+    nabla("train", "--data", dir, NULL);
+    expect_fail(1, want);
 }
 END_TEST
 

@@ -1637,6 +1637,36 @@ START_TEST(test_cli_resume_crafted_flags) {
 }
 END_TEST
 
+/* A OneCycleLR run has a fixed number of steps: resuming it with more epochs than it was built
+ * for is refused at the resume, before any training, not at the first step past its end. */
+START_TEST(test_cli_resume_onecycle_longer) {
+    const char *dir = temp_dir();
+    char data[4000], b[4200];
+    snprintf(data, sizeof data, "%s", dir);
+    make_mnist(data);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--sched", "onecycle", "--max-lr", "0.05",
+                                                  "--batch", "100", "--epochs", "2", "--save", b, NULL}) == 0,
+                  "%s", cli_output(dir));
+    ck_assert_int_eq(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "3", "--resume", b, NULL}), 1);
+    char *out = cli_output(dir);
+    ck_assert_msg(strstr(out, "nabla train: --resume: the checkpoint's OneCycleLR schedule has 10 steps in all "
+                              "and has taken 10; the 1 epoch(s) left to --epochs need 5 more") &&
+                  !strstr(out, "epoch 3/3"), "%s", out);
+    free(out);
+    /* within its steps it resumes */
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--sched", "onecycle", "--max-lr", "0.05",
+                                                  "--batch", "100", "--epochs", "3", "--stop-after", "1", "--save", b, NULL}) == 0,
+                  "%s", cli_output(dir));
+    ck_assert_msg(nabla_cli(dir, (const char *[]){"train", "--data", data, "--epochs", "3", "--resume", b, NULL}) == 0,
+                  "%s", cli_output(dir));
+    out = cli_output(dir);
+    ck_assert_msg(strstr(out, "epoch 3/3"), "%s", out);
+    free(out);
+    remove_dir(dir);
+}
+END_TEST
+
 /* SWA/EMA through the CLI: 4 epochs in one run, or interrupted after epoch 3 (and after 1, 3)
  * and resumed in new processes, give the same checkpoint bytes: parameters, optimizer state,
  * both schedules, the averaged weights and n_averaged. */
@@ -1802,6 +1832,7 @@ int main(void) {
     tcase_add_test(tc, test_torch_interop);
     tcase_add_test(tc, test_cli_resume_crafted_flags);
     tcase_add_test(tc, test_loaded_values);
+    tcase_add_test(tc, test_cli_resume_onecycle_longer);
     tcase_add_loop_test(tc, test_cli_resume, 0, (int)(sizeof cli_cases / sizeof cli_cases[0]));
     tcase_add_loop_test(tc, test_cli_averaged, 0, (int)(sizeof cli_avg_cases / sizeof cli_avg_cases[0]));
     suite_add_tcase(s, tc);

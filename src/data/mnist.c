@@ -1,6 +1,7 @@
 /* mnist.c - an MNIST-style split (images + labels) from a folder of IDX files. Both headers
  * are read and checked against each other (ranks, counts) before either body: a file whose
  * header promises more than its partner agrees to costs nothing. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -11,10 +12,13 @@ const char *nb_default_data_dir(void) {
     return env && *env ? env : "/usr/share/datasets/fashion-mnist";
 }
 
-/* "<dir>/<prefix>-<kind>-idx<n>-ubyte" with ".gz" if that file exists. */
+/* "<dir>/<prefix>-<kind>-idx<n>-ubyte" with ".gz" if that file exists: the plain name only when
+ * there is no ".gz" at all, so a ".gz" that cannot be read (a symlink loop, no permission) is
+ * reported by its own name and cause, not as a missing plain file. */
 static void idx_path(char *buf, size_t n, const char *dir, const char *prefix, const char *kind, int rank) {
     snprintf(buf, n, "%s/%s-%s-idx%d-ubyte.gz", dir, prefix, kind, rank);
-    if (access(buf, R_OK) != 0) snprintf(buf, n, "%s/%s-%s-idx%d-ubyte", dir, prefix, kind, rank);
+    if (access(buf, R_OK) != 0 && (errno == ENOENT || errno == ENOTDIR))
+        snprintf(buf, n, "%s/%s-%s-idx%d-ubyte", dir, prefix, kind, rank);
 }
 
 int nb_mnist_load(const char *dir, const char *prefix, nb_mnist *out) {

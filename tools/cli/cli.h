@@ -60,6 +60,9 @@ int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
 /* True for schedules stepped after every batch (onecycle, cyclic). */
 bool sched_cli_per_batch(void);
+/* After a resume: can the loaded schedule take the steps_left steps the run still needs (over
+ * epochs_left epochs)? OneCycleLR has a fixed number; 0, or prints the problem and returns -1. */
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
@@ -82,6 +85,8 @@ nb_averaged *swa_cli_averaged(void);
 nb_sched *swa_cli_swalr(void);
 /* After a resume that restored epochs_done epochs: pick the phase up where it was. */
 void swa_cli_resumed(long epochs_done);
+/* How many of the epochs first..last the schedule drives (SWALR takes over after --swa-start). */
+long swa_cli_sched_epochs(long first, long last);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */

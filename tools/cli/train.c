@@ -41,6 +41,17 @@ static int check_labels(const nb_mnist *m, const char *split, int64_t classes) {
     return 0;
 }
 
+/* The model is built for the training images: test images of another size would fail only
+ * when the first epoch is over, so say so now. */
+static int check_sizes(const nb_mnist *train, const nb_mnist *test) {
+    const int64_t *a = train->images->shape, *b = test->images->shape;
+    if (a[1] == b[1] && a[2] == b[2]) return 0;
+    fprintf(stderr, "nabla train: data: the test images are %lldx%lld, the training images %lldx%lld: "
+            "the two splits must have one image size\n", (long long)b[1], (long long)b[2],
+            (long long)a[1], (long long)a[2]);
+    return -1;
+}
+
 static int fail(const char *what) {
     fprintf(stderr, "nabla train: %s: %s\n", what, nb_last_error());
     return 1;
@@ -140,7 +151,7 @@ int cmd_train(int argc, char **argv) {
         nb_mnist_free(&train);
         return 1;
     }
-    if (check_labels(&train, "train", 10) || check_labels(&test, "test", 10)) {
+    if (check_labels(&train, "train", 10) || check_labels(&test, "test", 10) || check_sizes(&train, &test)) {
         nb_mnist_free(&train);
         nb_mnist_free(&test);
         return 1;
@@ -187,6 +198,10 @@ int cmd_train(int argc, char **argv) {
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
     if (first_epoch > 1) swa_cli_resumed(first_epoch - 1);
+    if (first_epoch > 1 && sched_cli_per_batch() && /* before training, not at its first step */
+        sched_cli_check_resumed(sched, swa_cli_sched_epochs(first_epoch, c.epochs) * nb_loader_num_batches(ld),
+                                c.epochs - first_epoch + 1))
+        goto done;
     /* a resumed run continues the metrics file of the run it resumes */
     if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
