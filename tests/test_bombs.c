@@ -265,6 +265,52 @@ START_TEST(test_ckpt_bomb_optimizer_state) {
 }
 END_TEST
 
+/* Many optimizer state tensors, each within the bound, together far beyond it: 64 tensors the
+ * size of a 1M-parameter layer (256 MiB) are refused once they pass 4 times the optimizer's
+ * parameters (what Adam with amsgrad holds, 3 per parameter, fits). */
+START_TEST(test_ckpt_bomb_many_states) {
+    const char *path = tmp_file("many.ckpt");
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *m = nb_sequential(1, (nb_module *[]){nb_linear_new(1024, 1024, false, &rng)});
+    nb_tensor *p[1];
+    nb_module_parameters(m, p, 1);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *opt = nb_adam(p, 1, &ao);
+    nb_train_state st = {.model = m, .optim = opt};
+    const char *real = tmp_file("real1.ckpt");
+    ck_assert_int_eq(nb_checkpoint_save(real, &st), NB_OK);
+    nb_ckpt *c = nb_ckpt_open(real);
+    cJSON *root = cJSON_CreateObject(), *meta = nabla_meta(root, "checkpoint");
+    cJSON *oj = cJSON_Parse(nb_ckpt_meta(c, "optimizer"));
+    nb_ckpt_close(c);
+    cJSON *s0 = cJSON_AddObjectToObject(cJSON_GetObjectItem(oj, "state"), "0");
+    size_t at = add_tensor(root, "0.weight", "F32", 2, (int64_t[]){1024, 1024}, 0);
+    for (int k = 0; k < 64; k++) {
+        char name[64], tensor[96];
+        snprintf(name, sizeof name, "x%d", k);
+        snprintf(tensor, sizeof tensor, "optimizer.state.0.%s", name);
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(s0, name), "tensor", cJSON_CreateString(tensor));
+        at = add_tensor(root, tensor, "F32", 2, (int64_t[]){1024, 1024}, at);
+    }
+    char *otxt = cJSON_PrintUnformatted(oj);
+    cJSON_AddStringToObject(meta, "optimizer", otxt);
+    free(otxt);
+    cJSON_Delete(oj);
+    long size = write_ckpt(path, root, at);
+    size_t base = peak_begin();
+    ck_assert_int_eq(nb_checkpoint_load(path, &st), NB_EFORMAT);
+    size_t used = peak_since(base);
+    printf("checkpoint bomb (%ld bytes, promises %zu MiB, as 64 optimizer states of a 4 MiB layer): "
+           "peak %zu KiB\n", size, at / MiB, used >> 10);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the optimizer and scheduler tensors of the file hold "
+                     "more than 4 times as many elements as all the optimizer's parameters (1048576)");
+    ck_assert_msg(used < 24 * MiB, "refusing the bomb took %zu bytes", used);
+    nb_optim_free(opt);
+    nb_module_free(m);
+}
+END_TEST
+
 /* Opening reads the header only: metadata of a bomb costs nothing, and nb_ckpt_data_bytes says
  * what reading its tensors would cost before anyone does. */
 START_TEST(test_ckpt_bomb_open) {
@@ -360,6 +406,7 @@ int main(void) {
     tcase_add_test(tc, test_ckpt_bomb_ignored_section);
     tcase_add_test(tc, test_ckpt_skipped_section_truncated);
     tcase_add_test(tc, test_ckpt_bomb_optimizer_state);
+    tcase_add_test(tc, test_ckpt_bomb_many_states);
     tcase_add_test(tc, test_ckpt_bomb_open);
     tcase_add_test(tc, test_idx_images_bomb);
     tcase_add_test(tc, test_idx_labels_bomb);

@@ -403,6 +403,7 @@ typedef struct stage {
     pending *pend;       /* scalar values read from 0-d tensors (at most one per tensor) */
     int npend;
     int64_t max_numel;   /* elements a value tensor (optimizer or scheduler state) may have */
+    int64_t value_numel; /* elements of the value tensors so far (at most 4 * max_numel) */
     unsigned char *model; /* the model's tensors, read before they are copied in */
     nb_optim_dict *osd;
     nb_sched_dict *ssd, *wsd; /* scheduler, swa_scheduler */
@@ -558,7 +559,7 @@ static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb
             return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla holds "
                              "only as a scalar (shape [])", tn, dt);
         out->kind = !strcmp(dt, "F64") ? NB_VALUE_NUMBER : !strcmp(dt, "I64") ? NB_VALUE_INT : NB_VALUE_BOOL;
-        pending *pe = &sg->pend[sg->npend++]; /* decoded by finish_values */
+        pending *pe = &sg->pend[sg->npend++]; /* decoded by read_staged */
         *pe = (pending){.v = out, .ti = ti};
         sg->dst[ti] = (unsigned char *)&pe->raw;
         return NB_OK;
@@ -566,12 +567,16 @@ static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb
     nb_dtype ndt = !strcmp(dt, "F32") ? NB_FLOAT32 : !strcmp(dt, "I32") ? NB_INT32 : NB_UINT8;
     if (strcmp(dt, "F32") && strcmp(dt, "I32") && strcmp(dt, "U8"))
         return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla cannot hold", tn, dt);
-    int64_t numel = 1;
-    for (int d = 0; d < te->ndim; d++) numel = te->shape[d] && numel > INT64_MAX / te->shape[d] ? INT64_MAX : numel * te->shape[d];
-    if (numel > sg->max_numel) /* before a byte is allocated or inflated */
+    /* before a byte is allocated or inflated: shapes are < 2^53 and their product too */
+    int64_t numel = (int64_t)((te->end - te->begin) / nb__ck_dtype_size(te->dtype));
+    if (numel > sg->max_numel)
         return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has shape %s, larger than all the "
                          "optimizer's parameters together (%lld elements)", tn,
                          nb__ck_shape(te->ndim, te->shape, 0), (long long)sg->max_numel);
+    if ((sg->value_numel += numel) > 4 * sg->max_numel) /* Adam with amsgrad holds 3 per parameter */
+        return nb__error(NB_EFORMAT, "checkpoint: the optimizer and scheduler tensors of the file hold "
+                         "more than 4 times as many elements as all the optimizer's parameters (%lld)",
+                         (long long)sg->max_numel);
     nb_tensor *t = nb_empty(NULL, ndt, te->ndim, te->shape);
     if (!t) return nb_last_status();
     sg->dst[ti] = t->data;
