@@ -14,7 +14,7 @@
 # the harness reads at most 16 MiB of tensor data; idx: 192 MiB, as an input of 64 KiB inflates
 # to at most ~66 MiB and the reader grows by doubling). A reader that sized its memory by what a
 # header promises trips them (ckpt's seed corpus holds a 48 MiB bomb); the harnesses also
-# assert a peak themselves, through nabla's allocator hooks (tests/fuzz/peak.h).
+# assert a peak themselves, through nabla's allocator hooks (tests/fuzz/harness.h).
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-60}

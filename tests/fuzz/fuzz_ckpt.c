@@ -6,7 +6,7 @@
  * SWALR, EMA) with a model, RNG and DataLoader, which must either accept it or reject it
  * without a crash, a leak or a sanitizer report; then every metadata entry and (when the
  * header promises at most 16 MiB) every tensor is read. The setups' models are tiny, so the
- * harness aborts if applying took more than 2 MiB (it tracks what nabla holds, peak.h): an
+ * harness aborts if applying took more than 2 MiB (it tracks what nabla holds, harness.h): an
  * apply must size its memory by the live objects, never by what a file promises. The seed
  * corpus has such a bomb (48 MiB of zeros in 48 KiB; tools/fuzz.sh's -malloc_limit_mb trips on
  * a reader that inflates it whole). With NB_FUZZ_SEEDS=<dir> set, the initializer first writes valid checkpoints of the
@@ -14,9 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include "nabla.h"
-#include "peak.h"
+#include "harness.h"
 
 typedef struct setup {
     nb_module *model;
@@ -104,21 +103,8 @@ static void seed_bomb(const char *dir) {
     for (int i = 0; i < 8; i++) hdr[i] = (char)((uint64_t)n >> (8 * i));
     unsigned char *zeros = calloc(1, 1 << 20);
     FILE *f = fopen(path, "wb");
-    for (int m = 0; f && zeros && m <= 48; m++) { /* member 0: the header, then the zeros */
-        z_stream z = {0};
-        unsigned char out[1 << 16];
-        if (deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) != Z_OK) abort();
-        z.next_in = m ? zeros : (unsigned char *)hdr;
-        z.avail_in = m ? 1u << 20 : (unsigned)(8 + n);
-        int zr;
-        do {
-            z.next_out = out;
-            z.avail_out = sizeof out;
-            zr = deflate(&z, Z_FINISH);
-            fwrite(out, 1, sizeof out - z.avail_out, f);
-        } while (zr != Z_STREAM_END);
-        deflateEnd(&z);
-    }
+    for (int m = 0; f && zeros && m <= 48; m++) /* member 0: the header, then the zeros */
+        gz_member(f, m ? (const void *)zeros : hdr, m ? 1u << 20 : (size_t)(8 + n), 9);
     if (f) fclose(f);
     free(zeros);
 }

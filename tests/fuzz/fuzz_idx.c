@@ -5,7 +5,7 @@
  * the images and labels files of a split, cut at the position its first two bytes give
  * (nb_mnist_load, which checks the two headers against each other before reading a body).
  * Whatever a header promises, memory must follow what the files hold: the harness tracks what
- * nabla holds (peak.h) and aborts if reading a file took more than twice its data plus 2 MiB,
+ * nabla holds (harness.h) and aborts if reading a file took more than twice its data plus 2 MiB,
  * or if nb_mnist_load of two files whose headers disagree on the count took more than 1 MiB
  * (it must refuse them before reading a body); tools/fuzz.sh adds -malloc_limit_mb.
  * With NB_FUZZ_SEEDS=<dir> set, the initializer writes small valid IDX files there (ranks 1 to
@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 #include "nabla.h"
-#include "peak.h"
+#include "harness.h"
 
 static char dir[64];
 
@@ -68,23 +67,8 @@ static void put(const char *name, const uint8_t *data, size_t size, bool gz) {
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (!f) abort();
-    if (!gz) {
-        fwrite(data, 1, size, f);
-    } else {
-        z_stream z = {0};
-        unsigned char out[1 << 14];
-        if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort();
-        z.next_in = (unsigned char *)data;
-        z.avail_in = (uInt)size;
-        int zr;
-        do {
-            z.next_out = out;
-            z.avail_out = sizeof out;
-            zr = deflate(&z, Z_FINISH);
-            fwrite(out, 1, sizeof out - z.avail_out, f);
-        } while (zr != Z_STREAM_END);
-        deflateEnd(&z);
-    }
+    if (gz) gz_member(f, data, size, 1);
+    else fwrite(data, 1, size, f);
     fclose(f);
 }
 
