@@ -622,11 +622,94 @@ START_TEST(test_ckpt_inspect) {
 }
 END_TEST
 
+/* ---- the manual page: every command and every flag, no more ------------------------------ */
+
+/* The flags of `nabla ... --help` (lines "  --name ..."), into flags[]; returns the count. */
+static int help_flags(const char *help, char flags[][48], int max) {
+    int n = 0;
+    for (const char *p = help; p && *p && n < max; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, "  --", 4)) continue;
+        int k = 0;
+        for (const char *q = p + 4; k < 47 && (isalnum((unsigned char)*q) || *q == '-'); q++) flags[n][k++] = *q;
+        flags[n++][k] = '\0';
+    }
+    return n;
+}
+
+/* The flags that section .SH "NABLA <CMD>" of the man page documents: the \-\-names in the tag
+ * line of each .TP paragraph. Returns the count, or -1 without that section. */
+static int man_flags(const char *man, const char *cmd, char flags[][48], int max) {
+    char head[64];
+    int at = snprintf(head, sizeof head, "\n.SH \"NABLA ");
+    for (const char *c = cmd; *c && at < 60; c++) head[at++] = (char)toupper((unsigned char)*c);
+    snprintf(head + at, sizeof head - (size_t)at, "\"\n");
+    const char *p = strstr(man, head);
+    if (!p) return -1;
+    p += strlen(head);
+    const char *end = strstr(p, "\n.SH ");
+    int n = 0;
+    for (const char *tp = strstr(p, ".TP\n"); tp && (!end || tp < end) && n < max; tp = strstr(tp + 4, ".TP\n")) {
+        const char *eol = strchr(tp + 4, '\n');
+        for (const char *q = strstr(tp + 4, "\\-\\-"); q && q < eol && n < max; q = strstr(q, "\\-\\-")) {
+            int k = 0;
+            for (q += 4; k < 47;) {
+                if (isalnum((unsigned char)*q)) flags[n][k++] = *q++;
+                else if (!strncmp(q, "\\-", 2)) {
+                    flags[n][k++] = '-';
+                    q += 2;
+                } else break;
+            }
+            flags[n++][k] = '\0';
+        }
+    }
+    return n;
+}
+
+static bool has_flag(char flags[][48], int n, const char *f) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(flags[i], f)) return true;
+    return false;
+}
+
+START_TEST(test_man_page) {
+    const char *man = read_text(NB_SOURCE_DIR "/docs/nabla.1");
+    ck_assert_msg(strstr(man, "\n.TH NABLA 1 ") && strstr(man, "\"nabla " NB_VERSION_STRING "\""),
+                  "docs/nabla.1: its .TH line should name nabla " NB_VERSION_STRING);
+    static char train[256][48], cmd[256][48], doc[256][48];
+    int ntrain = man_flags(man, "train", train, 256);
+    nabla("--help", NULL);
+    expect_ok();
+    static char commands[4096];
+    snprintf(commands, sizeof commands, "%s", strstr(R.out, "commands:\n") ? strstr(R.out, "commands:\n") : "");
+    int ncommands = 0;
+    for (const char *p = strchr(commands, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        char name[32];
+        if (sscanf(p + 1, "  %31s", name) != 1) continue;
+        ncommands++;
+        int ndoc = man_flags(man, name, doc, 256);
+        ck_assert_msg(ndoc >= 0, "docs/nabla.1 has no section for the command %s (.SH \"NABLA ...\")", name);
+        nabla(name, "--help", NULL);
+        expect_ok();
+        int ncmd = help_flags(R.out, cmd, 256);
+        /* a flag shared with train (the model's, the optimizer's, ...) may be documented there */
+        for (int i = 0; i < ncmd; i++)
+            ck_assert_msg(has_flag(doc, ndoc, cmd[i]) || has_flag(train, ntrain, cmd[i]),
+                          "docs/nabla.1 does not document --%s of nabla %s", cmd[i], name);
+        for (int i = 0; i < ndoc; i++)
+            ck_assert_msg(has_flag(cmd, ncmd, doc[i]),
+                          "docs/nabla.1 documents --%s for nabla %s, which its --help does not list", doc[i], name);
+    }
+    ck_assert_int_ge(ncommands, 6);
+    ck_assert_int_ge(ntrain, 80);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
     tcase_add_test(tc, test_commands);
     tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_man_page);
     tcase_add_test(tc, test_ckpt_inspect);
     tcase_add_test(tc, test_malformed_lists);
     tcase_add_test(tc, test_unknown_and_malformed_flags);
