@@ -388,7 +388,6 @@ static int ckpt_usage(int rc) {
 }
 
 int cmd_ckpt(int argc, char **argv) {
-    cli_prog = "nabla ckpt";
     bool is_help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
     if (argc < 3 || strcmp(argv[2], "inspect")) return ckpt_usage(is_help ? 0 : 2);
     bool full = false;
