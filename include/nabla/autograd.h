@@ -22,7 +22,7 @@ int nb_backward(nb_tensor *loss);
 int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out);
 
 /* Mark a leaf tensor as requiring grad (or not). Fails on a tensor produced by an op. */
-int nb_requires_grad(nb_tensor *t, bool requires);
+int nb_requires_grad(nb_tensor *t, bool requires_grad);
 /* True if t requires grad (leaf flag, or produced by a recorded op). */
 bool nb_tensor_requires_grad(const nb_tensor *t);
 /* A tensor sharing t's data with no history and requires_grad false. */

@@ -42,6 +42,9 @@ const char *model_cli_describe(void);
 
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
 void optim_cli_flags(cli_flags *f);
+/* Check the optimizer's name and the form of its list values (--betas X,Y, --eps, ...); returns
+ * 0 or prints the problem and returns 2. optim_cli_build checks them again. */
+int optim_cli_check(void);
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
 /* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
@@ -52,6 +55,8 @@ const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */
 void sched_cli_flags(cli_flags *f);
+/* Check the schedule's name and --milestones; returns 0 or prints the problem and returns 2. */
+int sched_cli_check(void);
 /* NULL with *failed false when --sched none. */
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed);
 /* Called after every batch and after every epoch (with the test loss); steps the schedule

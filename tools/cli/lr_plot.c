@@ -128,7 +128,7 @@ int cmd_lr_plot(int argc, char **argv) {
                         "in 200..10000 and 150..10000\n", cli_prog);
         return 2;
     }
-    if (swa_cli_check()) return 2;
+    if (optim_cli_check() || sched_cli_check() || swa_cli_check()) return 2;
     nb_tensor *p = nb_zeros(NULL, 1, (int64_t[]){1});
     nb_optim *opt = p ? optim_cli_build(&p, 1) : NULL;
     nb_sched *s = NULL;

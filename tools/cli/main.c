@@ -17,7 +17,7 @@ static void usage(void) {
            "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
            "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
-           "  version   print the library version\n");
+           "  version   print the version and the GEMM backend (also nabla --version)\n");
 }
 
 static int run_command(int argc, char **argv) {
@@ -38,11 +38,8 @@ static int run_command(int argc, char **argv) {
         cli_prog = "nabla eval";
         return cmd_eval(argc, argv);
     }
-    if (!strcmp(argv[1], "ckpt")) {
-        cli_prog = "nabla ckpt";
-        return cmd_ckpt(argc, argv);
-    }
-    if (!strcmp(argv[1], "version")) {
+    if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;
     }

@@ -139,7 +139,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) {
+    if (model_cli_check() || optim_cli_check() || sched_cli_check() || swa_cli_check() || ckpt_cli_check()) {
         ckpt_cli_note_stored();
         return 2;
     }
