@@ -1260,6 +1260,20 @@ START_TEST(test_optimizer_outlives_its_module) {
     ck_assert_int_eq(nb_optim_load_state_dict(opt, sd), NB_ESTATE);
     ck_assert_ptr_null(nb_optim_state_dict(opt));
     ck_assert_int_eq(nb_last_status(), NB_ESTATE);
+    /* a checkpoint of it, saved or loaded with another model, reads no freed parameter either */
+    nb_module *m2 = two_layers();
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    snprintf(path, sizeof path, "%s/w.ckpt", dir);
+    ck_assert_int_eq(nb_weights_save(path, m2, NULL, 0), NB_OK);
+    nb_train_state st = {.model = m2, .optim = opt};
+    ck_assert_int_eq(nb_checkpoint_save(path, &st), NB_ESTATE);
+    ck_assert_int_eq(nb_checkpoint_load(path, &st), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the module that owns this Adam optimizer's parameters "
+                     "was freed (free the optimizer before its module)");
+    unlink(path);
+    rmdir(dir);
+    nb_module_free(m2);
     nb_optim_dict_free(sd);
     nb_optim_free(opt); /* freeing it afterwards is fine */
 }

@@ -1170,7 +1170,8 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     nb_loader_state lbak = {0};
     cJSON *pos = NULL;
     bool weights_only;
-    int rc = check_format(c, &weights_only);
+    int rc = st->optim ? nb__optim_usable(st->optim, "checkpoint") : NB_OK;
+    if (!rc) rc = check_format(c, &weights_only);
     if (!rc && weights_only && (st->optim || st->sched || st->rng || st->loader || st->averaged || st->swa_sched))
         rc = weights_only_refusal(c, st->optim ? "an optimizer's state" : st->sched ? "a schedule's state"
                                      : st->averaged ? "averaged weights" : "a training position");

@@ -98,6 +98,10 @@ typedef enum nb__ck_stage {
 } nb__ck_stage;
 extern void (*nb__ck_save_hook)(nb__ck_stage stage);
 
+/* NB_OK, or NB_ESTATE once the module owning o's parameters was freed (src/optim/optimizer.c):
+ * checked before a load or save reads the parameters' shapes. */
+int nb__optim_usable(const nb_optim *o, const char *op);
+
 /* Copy n elements of size sz between little-endian file order and host order. */
 void nb__ck_copy_le(void *dst, const void *src, size_t n, size_t sz);
 /* The same in place. */

@@ -385,7 +385,7 @@ int nb__state_set_tensor(nb_optim *o, int index, const char *name, nb_tensor *t)
 nb_life *nb__optim_life(const nb_optim *o) { return o ? o->life : NULL; }
 
 /* Refused once a module whose parameters o holds was freed: never a write into freed memory. */
-static int check_params_alive(const nb_optim *o, const char *op) {
+int nb__optim_usable(const nb_optim *o, const char *op) {
     if (nb__lives_alive(&o->borrowed)) return NB_OK;
     return nb__error(NB_ESTATE, "%s: the module that owns this %s optimizer's parameters was freed "
                      "(free the optimizer before its module)", op, o->algo->name);
@@ -393,7 +393,7 @@ static int check_params_alive(const nb_optim *o, const char *op) {
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
-    if (!o || check_params_alive(o, "zero_grad")) return;
+    if (!o || nb__optim_usable(o, "zero_grad")) return;
     for (int g = 0; g < o->ngroups; g++)
         for (int i = 0; i < o->groups[g].nparams; i++) {
             nb_tensor *p = o->groups[g].params[i];
@@ -405,7 +405,7 @@ void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
 
 int nb_optim_step(nb_optim *o) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
-    if (check_params_alive(o, "step")) return NB_ESTATE;
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure)
         return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
     for (int g = 0; g < o->ngroups; g++) {
@@ -417,7 +417,7 @@ int nb_optim_step(nb_optim *o) {
 
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
-    if (check_params_alive(o, "step")) return NB_ESTATE;
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure) {
         if (!closure) return nb__error(NB_EINVAL, "%s: step requires a closure", o->algo->name);
         bool prev = nb_set_grad_enabled(true);
@@ -460,7 +460,7 @@ nb_tensor *nb__optim_param(const nb_optim *o, int index) {
 
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
     if (!o) return nb__null(NB_EINVAL, "state_dict: optimizer is NULL");
-    if (check_params_alive(o, "state_dict")) return NULL; /* it reads the parameters' shapes */
+    if (nb__optim_usable(o, "state_dict")) return NULL; /* it reads the parameters' shapes */
     nb_optim_dict *sd = nb__calloc(1, sizeof *sd);
     if (!sd) return NULL;
     snprintf(sd->type, sizeof sd->type, "%s", o->algo->name);
@@ -541,7 +541,7 @@ static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_par
 
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
     if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
-    if (check_params_alive(o, "load_state_dict")) return NB_ESTATE;
+    if (nb__optim_usable(o, "load_state_dict")) return NB_ESTATE;
     if (strcmp(sd->type, o->algo->name) != 0)
         return nb__error(NB_EINVAL, "loaded state dict is for optimizer %s, not %s", sd->type,
                          o->algo->name);
