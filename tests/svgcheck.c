@@ -154,6 +154,11 @@ int svg_lines(const char *text, svg_line **out) {
         double left = num_attr(tag, "data-left"), width = num_attr(tag, "data-width");
         double top = num_attr(tag, "data-top"), height = num_attr(tag, "data-height");
         ck_assert_msg(x1 > x0 && y1 > y0 && width > 0 && height > 0, "bad mapping: %s", tag);
+        l->ylog = strstr(tag, " data-y-log=\"1\"") != NULL;
+        if (l->ylog) {
+            y0 = log10(y0);
+            y1 = log10(y1);
+        }
         l->xres = 0.0006 * (x1 - x0) / width;
         l->yres = 0.0006 * (y1 - y0) / height;
         int pcap = 0;
@@ -170,13 +175,20 @@ int svg_lines(const char *text, svg_line **out) {
                 l->y = realloc(l->y, sizeof(double) * (size_t)pcap);
             }
             l->x[l->n] = x0 + (px - left) / width * (x1 - x0);
-            l->y[l->n++] = y0 + (top + height - py) / height * (y1 - y0);
+            l->y[l->n] = y0 + (top + height - py) / height * (y1 - y0);
+            if (l->ylog) l->y[l->n] = pow(10, l->y[l->n]);
+            l->n++;
             s = end;
             while (*s == ' ') s++;
         }
     }
     *out = ls;
     return n;
+}
+
+bool svg_point_is(const svg_line *l, int i, double x, double y) {
+    if (i < 0 || i >= l->n || fabs(l->x[i] - x) > l->xres) return false;
+    return l->ylog ? y > 0 && fabs(log10(l->y[i]) - log10(y)) <= l->yres : fabs(l->y[i] - y) <= l->yres;
 }
 
 void svg_lines_free(svg_line *l, int n) {

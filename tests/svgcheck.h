@@ -15,8 +15,12 @@ typedef struct svg_line {
     char *tag;
     int n;
     double *x, *y;
-    double xres, yres; /* the drawing's rounding, in data units: half of 1/1000 pixel, plus a margin */
+    double xres, yres; /* the drawing's rounding, in data units (log10 units when ylog): half of
+                        * 1/1000 pixel, plus a margin */
+    bool ylog;
 } svg_line;
+/* Point i of l is (x, y) within the drawing's rounding. */
+bool svg_point_is(const svg_line *l, int i, double x, double y);
 
 /* Every polyline of text that carries the data mapping (data-x-min ...), in file order;
  * returns the count and sets *out (free with svg_lines_free). */

@@ -14,6 +14,7 @@ static void usage(void) {
            "commands:\n"
            "  train     train a model on MNIST-style data (nabla train --help)\n"
            "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
+           "  plot      draw training curves of metrics files as SVG (nabla plot --help)\n"
            "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
            "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
@@ -32,6 +33,10 @@ static int run_command(int argc, char **argv) {
     if (!strcmp(argv[1], "lr-plot")) {
         cli_prog = "nabla lr-plot";
         return cmd_lr_plot(argc, argv);
+    }
+    if (!strcmp(argv[1], "plot")) {
+        cli_prog = "nabla plot";
+        return cmd_plot(argc, argv);
     }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);

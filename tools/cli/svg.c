@@ -76,9 +76,23 @@ void svg_axes_fit(svg_axes *a, double xlo, double xhi, double ylo, double yhi, b
     a->ystep = fit(&a->ymin, &a->ymax, false);
 }
 
+void svg_axes_fit_logy(svg_axes *a, double ylo, double yhi) {
+    a->ylog = true;
+    a->ymin = pow(10, floor(log10(ylo) + 1e-9));
+    a->ymax = pow(10, ceil(log10(yhi) - 1e-9));
+    if (!(a->ymax > a->ymin)) a->ymax = a->ymin * 10;
+    a->ystep = 1; /* a decade */
+}
+
 double svg_px(const svg_axes *a, double x) { return a->left + (x - a->xmin) / (a->xmax - a->xmin) * a->width; }
 double svg_py(const svg_axes *a, double y) {
-    return a->top + a->height - (y - a->ymin) / (a->ymax - a->ymin) * a->height;
+    double t = a->ylog ? log10(y / a->ymin) / log10(a->ymax / a->ymin) : (y - a->ymin) / (a->ymax - a->ymin);
+    return a->top + a->height - t * a->height;
+}
+
+/* The k-th y tick. */
+static double ytick(const svg_axes *a, long k) {
+    return a->ylog ? a->ymin * pow(10, (double)k) : a->ymin + (double)k * a->ystep;
 }
 
 /* Ticks lo, lo + step, ... up to hi (within rounding): how many. */
@@ -87,9 +101,9 @@ static long nticks(double lo, double hi, double step) { return (long)floor((hi -
 void svg_axes_draw(FILE *f, const svg_axes *a, const char *xlabel, const char *ylabel, const char *title) {
     double bottom = a->top + a->height, right = a->left + a->width;
     fprintf(f, "<g stroke=\"#dddddd\" stroke-width=\"1\">\n");
-    long ny = nticks(a->ymin, a->ymax, a->ystep), nx = nticks(a->xmin, a->xmax, a->xstep);
+    long ny = a->ylog ? (long)floor(log10(a->ymax / a->ymin) + 0.5) + 1 : nticks(a->ymin, a->ymax, a->ystep), nx = nticks(a->xmin, a->xmax, a->xstep);
     for (long k = 0; k < ny; k++) {
-        double py = svg_py(a, a->ymin + (double)k * a->ystep);
+        double py = svg_py(a, ytick(a, k));
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\"/>\n", a->left, py, right, py);
     }
     for (long k = 0; k < nx; k++) {
@@ -98,9 +112,9 @@ void svg_axes_draw(FILE *f, const svg_axes *a, const char *xlabel, const char *y
     }
     fprintf(f, "</g>\n<g text-anchor=\"end\">\n");
     for (long k = 0; k < ny; k++) {
-        double v = a->ymin + (double)k * a->ystep;
+        double v = ytick(a, k);
         fprintf(f, "<text x=\"%.1f\" y=\"%.2f\">%.4g</text>\n", a->left - 6, svg_py(a, v) + 4,
-                fabs(v) < a->ystep * 1e-6 ? 0.0 : v);
+                !a->ylog && fabs(v) < a->ystep * 1e-6 ? 0.0 : v);
     }
     fprintf(f, "</g>\n<g text-anchor=\"middle\">\n");
     for (long k = 0; k < nx; k++) {
@@ -137,6 +151,7 @@ static void open_line(FILE *f, const svg_axes *a, const char *color, double sw, 
     fprintf(f, " data-x-min=\"%.17g\" data-x-max=\"%.17g\" data-left=\"%g\" data-width=\"%g\" "
                "data-y-min=\"%.17g\" data-y-max=\"%.17g\" data-top=\"%g\" data-height=\"%g\"",
             a->xmin, a->xmax, a->left, a->width, a->ymin, a->ymax, a->top, a->height);
+    if (a->ylog) fprintf(f, " data-y-log=\"1\"");
     if (attrs && *attrs) fprintf(f, " %s", attrs);
     fprintf(f, " points=\"");
 }
@@ -145,7 +160,7 @@ void svg_polyline(FILE *f, const svg_axes *a, const double *x, const double *y, 
                   double stroke_width, const char *dash, const char *attrs) {
     bool open = false, first = true;
     for (long i = 0; i < n; i++) {
-        if (!isfinite(y[i]) || !isfinite(x[i])) {
+        if (!isfinite(y[i]) || !isfinite(x[i]) || (a->ylog && !(y[i] > 0))) {
             if (open) fprintf(f, "\"/>\n");
             open = false;
             continue;

@@ -5,7 +5,7 @@
  * turn its points back into data:
  *   data-x-min data-x-max data-left data-width   x = x-min + (px - left) / width * (x-max - x-min)
  *   data-y-min data-y-max data-top data-height   y = y-min + (top + height - py) / height * (y-max - y-min)
- * Points are written with 3 decimals (1/1000 of a pixel). */
+ * and with data-y-log="1" the same in log10(y).  * Points are written with 3 decimals (1/1000 of a pixel). */
 #ifndef NABLA_CLI_SVG_H
 #define NABLA_CLI_SVG_H
 
@@ -19,6 +19,7 @@ typedef struct svg_axes {
     double left, top, width, height; /* the plotting box, in pixels */
     double xmin, xmax, ymin, ymax;   /* data range (svg_axes_fit widens it to round ticks) */
     double xstep, ystep;             /* tick spacing (set by svg_axes_fit) */
+    bool ylog;                       /* y on a log scale (svg_axes_fit_logy) */
 } svg_axes;
 
 /* Open path and write the header, a white background and the title (centred, top). NULL (with
@@ -31,6 +32,8 @@ int svg_end(FILE *f);
  * ten, about 5 per axis); x_integer: ticks at whole numbers (steps, epochs). Empty ranges are
  * widened by one unit. */
 void svg_axes_fit(svg_axes *a, double xlo, double xhi, double ylo, double yhi, bool x_integer);
+/* y on a log scale from the decade at or below ylo to the one at or above yhi (both > 0). */
+void svg_axes_fit_logy(svg_axes *a, double ylo, double yhi);
 /* Frame, grid lines, tick labels, the axis labels and an optional title above the box. */
 void svg_axes_draw(FILE *f, const svg_axes *a, const char *xlabel, const char *ylabel, const char *title);
 /* Data x, y -> pixels. */

@@ -1,0 +1,200 @@
+/* test_plot.c - the teaching commands whose output is a picture or a table: `nabla plot`,
+ * `nabla compare`, `nabla optim-path`. Each SVG is parsed (well-formed XML), has one line per
+ * run (or optimizer) and series, and its points, read back through the mapping every data line
+ * carries, equal the numbers they draw within the drawing's rounding. (Rasterising them with
+ * rsvg-convert is the test svg_render.) */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "common.h"
+#include "svgcheck.h"
+
+#define NABLA NB_BUILD_DIR "/nabla"
+
+typedef struct result {
+    int code;
+    char *out, *err;
+} result;
+
+static result R;
+
+/* Run build/nabla with the arguments (NULL-terminated); output in R. */
+static result *nabla(const char *arg, ...) {
+    const char *argv[96] = {NABLA};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && argc < 95; a = va_arg(ap, const char *)) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char out[4200], err[4200];
+    const char *dir = temp_dir();
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    int st = run_program(argv, out, err);
+    free(R.out);
+    free(R.err);
+    R.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    R.out = slurp_file(out);
+    R.err = slurp_file(err);
+    ck_assert_msg(R.code != 126 && R.code != 127, "cannot run %s", NABLA);
+    return &R;
+}
+
+#define expect_ok() ck_assert_msg(R.code == 0, "exit %d; stderr: %s", R.code, R.err)
+#define expect_fail(code_, want)                                                                   \
+    do {                                                                                           \
+        ck_assert_msg(R.code == (code_), "exit %d, expected %d; stderr: %s", R.code, (code_), R.err); \
+        ck_assert_msg(strstr(R.err, (want)) != NULL, "stderr lacks '%s': %s", (want), R.err);      \
+    } while (0)
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The SVG at path, checked well-formed; its data lines in *l (count returned). */
+static int read_svg(const char *path, svg_line **l) {
+    char *text = slurp_file(path);
+    const char *bad = xml_check(text);
+    ck_assert_msg(bad == NULL, "%s is not well-formed XML near: %.60s", path, bad);
+    ck_assert(strstr(text, "<svg xmlns=\"http://www.w3.org/2000/svg\"") != NULL);
+    int n = svg_lines(text, l);
+    free(text);
+    return n;
+}
+
+/* The line of run `run` and series `series` has exactly the points (x[i], y[i]). */
+static void expect_line(const svg_line *ls, int n, const char *run, const char *series, const double *x,
+                        const double *y, int npts) {
+    const svg_line *l = svg_find(ls, n, "data-run", run, "data-series", series);
+    ck_assert_msg(l != NULL, "no line for run %s, series %s", run, series);
+    ck_assert_msg(l->n == npts, "run %s %s: %d points, want %d", run, series, l->n, npts);
+    for (int i = 0; i < npts; i++)
+        ck_assert_msg(svg_point_is(l, i, x[i], y[i]), "run %s %s point %d: (%.9g, %.9g), want (%.9g, %.9g)", run,
+                      series, i, l->x[i], l->y[i], x[i], y[i]);
+}
+
+/* ---- nabla plot ----------------------------------------------------------------------------- */
+START_TEST(test_plot_two_runs) {
+    const char *dir = temp_dir();
+    char a[4200], b[4200], svg[4200];
+    snprintf(a, sizeof a, "%s/sgd.jsonl", dir);
+    snprintf(b, sizeof b, "%s/adam.jsonl", dir);
+    snprintf(svg, sizeof svg, "%s/curves.svg", dir);
+    write_file(a, "{\"flags\": {\"optim\": \"sgd\", \"lr\": 0.1, \"seed\": 0, \"batch\": 64}}\n"
+                  "{\"step\": 2, \"epoch\": 1, \"loss\": 2.1, \"lr\": 0.1}\n"
+                  "{\"step\": 4, \"epoch\": 1, \"loss\": 1.5, \"lr\": 0.1}\n"
+                  "{\"epoch\": 1, \"step\": 4, \"train_loss\": 1.8, \"val_loss\": 1.6, \"val_acc\": 0.5, "
+                  "\"test_loss\": 1.7, \"test_acc\": 0.45, \"lr\": 0.1, \"seconds\": 1.5}\n"
+                  "{\"step\": 6, \"epoch\": 2, \"loss\": 1.2, \"lr\": 0.05}\n"
+                  "{\"step\": 8, \"epoch\": 2, \"loss\": 1.0, \"lr\": 0.05}\n"
+                  "{\"epoch\": 2, \"step\": 8, \"train_loss\": 1.1, \"val_loss\": 1.2, \"val_acc\": 0.6, "
+                  "\"test_loss\": 1.25, \"test_acc\": 0.58, \"lr\": 0.05, \"seconds\": 1.4}\n"
+                  "{\"epoch\": 3, \"step\": 12, \"train_loss\": 0.9, \"val_loss\": null, \"val_acc\": 0.61, "
+                  "\"test_loss\": 1.05, \"test_acc\": 0.6, \"lr\": 0.025, \"seconds\": 1.4}\n");
+    write_file(b, "{\"flags\": {\"optim\": \"adam\", \"lr\": 0.001, \"seed\": 0, \"batch\": 64}}\n"
+                  "{\"epoch\": 1, \"step\": 4, \"train_loss\": 1.5, \"test_loss\": 1.4, \"test_acc\": 0.55, "
+                  "\"lr\": 0.001}\n"
+                  "{\"epoch\": 2, \"step\": 8, \"train_loss\": 0.9, \"test_loss\": 1.0, \"test_acc\": 0.65, "
+                  "\"lr\": 0.001}\n");
+    nabla("plot", a, b, "--out", svg, NULL);
+    expect_ok();
+    svg_line *l;
+    int n = read_svg(svg, &l);
+    /* one line per run and series: run 0 train, val, test loss, val and test acc, lr (val_loss
+     * ends at its null); run 1 train and test loss, test acc, lr */
+    ck_assert_int_eq(svg_count(l, n, "data-run", "0"), 6);
+    ck_assert_int_eq(svg_count(l, n, "data-run", "1"), 4);
+    ck_assert_int_eq(svg_count(l, n, "data-series", "step_loss"), 0); /* per-step lines: --x step only */
+    expect_line(l, n, "0", "train_loss", (double[]){1, 2, 3}, (double[]){1.8, 1.1, 0.9}, 3);
+    expect_line(l, n, "0", "test_acc", (double[]){1, 2, 3}, (double[]){0.45, 0.58, 0.6}, 3);
+    expect_line(l, n, "0", "val_loss", (double[]){1, 2}, (double[]){1.6, 1.2}, 2);
+    expect_line(l, n, "0", "val_acc", (double[]){1, 2, 3}, (double[]){0.5, 0.6, 0.61}, 3);
+    expect_line(l, n, "1", "test_loss", (double[]){1, 2}, (double[]){1.4, 1.0}, 2);
+    /* lr 0.1 and 0.001: a log scale, still the same numbers */
+    const svg_line *lr = svg_find(l, n, "data-run", "1", "data-series", "lr");
+    ck_assert(lr && lr->ylog);
+    expect_line(l, n, "0", "lr", (double[]){1, 2, 3}, (double[]){0.1, 0.05, 0.025}, 3);
+    expect_line(l, n, "1", "lr", (double[]){1, 2}, (double[]){0.001, 0.001}, 2);
+    svg_lines_free(l, n);
+    /* the legend names the runs by the flags in which they differ, not by those they share */
+    char *text = slurp_file(svg);
+    ck_assert_msg(strstr(text, ">optim=sgd lr=0.1<") && strstr(text, ">optim=adam lr=0.001<"), "%s", text);
+    ck_assert_ptr_null(strstr(text, "seed=0"));
+    ck_assert(strstr(text, ">train<") && strstr(text, ">val<") && strstr(text, ">test<"));
+    ck_assert(strstr(text, ">loss<") && strstr(text, ">accuracy<") && strstr(text, ">lr<"));
+    free(text);
+
+    /* against steps: the per-step rows too, and each epoch at its step */
+    nabla("plot", a, b, "--out", svg, "--x", "step", "--labels", "plain SGD,Adam", NULL);
+    expect_ok();
+    n = read_svg(svg, &l);
+    expect_line(l, n, "0", "step_loss", (double[]){2, 4, 6, 8}, (double[]){2.1, 1.5, 1.2, 1.0}, 4);
+    expect_line(l, n, "0", "step_lr", (double[]){2, 4, 6, 8}, (double[]){0.1, 0.1, 0.05, 0.05}, 4);
+    ck_assert_ptr_null(svg_find(l, n, "data-run", "0", "data-series", "lr")); /* the per-step lr instead */
+    expect_line(l, n, "0", "test_loss", (double[]){4, 8, 12}, (double[]){1.7, 1.25, 1.05}, 3);
+    expect_line(l, n, "1", "train_loss", (double[]){4, 8}, (double[]){1.5, 0.9}, 2);
+    svg_lines_free(l, n);
+    text = slurp_file(svg);
+    ck_assert(strstr(text, ">plain SGD<") && strstr(text, ">Adam<"));
+    free(text);
+
+    /* one run: named by its file */
+    nabla("plot", a, "--out", svg, NULL);
+    expect_ok();
+    text = slurp_file(svg);
+    ck_assert_msg(strstr(text, ">sgd<"), "%s", text);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_plot_errors) {
+    const char *dir = temp_dir();
+    char a[4200], bad[4200], empty[4200], svg[4200];
+    snprintf(a, sizeof a, "%s/a.jsonl", dir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    snprintf(empty, sizeof empty, "%s/empty.jsonl", dir);
+    snprintf(svg, sizeof svg, "%s/c.svg", dir);
+    write_file(a, "{\"epoch\": 1, \"train_loss\": 1.0}\n");
+    write_file(bad, "{\"epoch\": 1, \"train_loss\": 1.0}\n{\"epoch\": 2, \"train_lo\n");
+    write_file(empty, "{\"flags\": {}}\n");
+    nabla("plot", a, NULL);
+    expect_fail(2, "--out FILE.svg");
+    nabla("plot", "--out", svg, NULL);
+    expect_fail(2, "give 1..32 metrics files");
+    nabla("plot", a, "--out", svg, "--x", "time", NULL);
+    expect_fail(2, "--x is epoch or step");
+    nabla("plot", "/nonexistent.jsonl", "--out", svg, NULL);
+    expect_fail(1, "cannot read /nonexistent.jsonl: No such file or directory");
+    nabla("plot", bad, "--out", svg, NULL);
+    expect_fail(1, "bad.jsonl:2: not a JSON object");
+    nabla("plot", empty, "--out", svg, NULL);
+    expect_fail(1, "empty.jsonl has no epoch or step lines");
+    nabla("plot", a, "--out", svg, "--x", "step", NULL);
+    expect_fail(1, "nothing to draw: no run has step numbers");
+    nabla("plot", a, "--out", "/nonexistent/dir/c.svg", NULL);
+    expect_fail(1, "cannot write /nonexistent/dir/c.svg");
+    nabla("plot", "--help", NULL);
+    expect_ok();
+    ck_assert(strstr(R.out, "usage: nabla plot RUN.jsonl"));
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("plot");
+    TCase *tc = tcase_create("plot");
+    tcase_add_test(tc, test_plot_two_runs);
+    tcase_add_test(tc, test_plot_errors);
+    suite_add_tcase(s, tc);
+    int failed = run_suite(s);
+    free(R.out);
+    free(R.err);
+    return failed ? 1 : 0;
+}
