@@ -187,11 +187,152 @@ START_TEST(test_plot_errors) {
 }
 END_TEST
 
+/* ---- nabla optim-path -------------------------------------------------------------------- */
+/* The CSV of optim-path: points of optimizer name in pts (x, y pairs), f values in f; count. */
+static int csv_path(const char *csv, const char *name, double *pts, double *f, int max) {
+    char *text = slurp_file(csv);
+    ck_assert_msg(!strncmp(text, "optimizer,step,x,y,f\n", 21), "%.40s", text);
+    int n = 0;
+    size_t len = strlen(name);
+    for (char *line = strtok(text + 21, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, name, len) || line[len] != ',') continue;
+        char *end;
+        ck_assert_int_lt(n, max);
+        ck_assert_int_eq(strtol(line + len + 1, &end, 10), n);
+        pts[2 * n] = strtod(end + 1, &end);
+        pts[2 * n + 1] = strtod(end + 1, &end);
+        f[n] = strtod(end + 1, &end);
+        ck_assert(*end == '\0');
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+/* optim-path --fn fn --optim names... --steps 100 [extra]: each path equals PyTorch's (1e-5), and
+ * the SVG draws each path as one line through the same points. */
+static void check_paths(const char *fn, const char *optims, const char *const *cases, const char *sched_step) {
+    golden *g = golden_load("path.nbg.gz");
+    const char *dir = temp_dir();
+    char svg[4200], csv[4200];
+    snprintf(svg, sizeof svg, "%s/path.svg", dir);
+    snprintf(csv, sizeof csv, "%s/path.csv", dir);
+    if (sched_step) /* StepLR(step_size, gamma 0.5), stepped after every step */
+        nabla("optim-path", "--fn", fn, "--optim", optims, "--steps", "100", "--out", svg, "--csv", csv, "--sched",
+              "step", "--step-size", sched_step, "--gamma", "0.5", NULL);
+    else
+        nabla("optim-path", "--fn", fn, "--optim", optims, "--steps", "100", "--out", svg, "--csv", csv, NULL);
+    expect_ok();
+    svg_line *l;
+    int nl = read_svg(svg, &l);
+    static double pts[2 * 101], f[101];
+    int k = 0;
+    char run[16];
+    for (const char *s = optims; *s; k++) {
+        char name[32];
+        size_t len = strcspn(s, ",");
+        snprintf(name, sizeof name, "%.*s", (int)len, s);
+        s += len + (s[len] == ',');
+        const gold_entry *e = golden_get(g, cases[k]);
+        ck_assert_int_eq(e->numel, 2 * 101);
+        ck_assert_int_eq(csv_path(csv, name, pts, f, 101), 101);
+        const float *want = e->data;
+        double worst = 0;
+        for (int i = 0; i < 2 * 101; i++) {
+            double err = fabs(pts[i] - want[i]) / fmax(fabs(want[i]), 1.0);
+            ck_assert_msg(err <= 1e-5, "%s %s: step %d %c = %.9g, PyTorch %.9g", fn, name, i / 2, "xy"[i % 2],
+                          pts[i], (double)want[i]);
+            worst = fmax(worst, err);
+        }
+        printf("optim-path %s %s: 100 steps, largest error against PyTorch %.3g\n", fn, name, worst);
+        snprintf(run, sizeof run, "%d", k);
+        const svg_line *line = svg_find(l, nl, "data-run", run, "data-series", name);
+        ck_assert_msg(line != NULL, "no line for %s", name);
+        ck_assert_int_eq(svg_count(l, nl, "data-run", run), 1);
+        ck_assert_int_eq(line->n, 101);
+        for (int i = 0; i <= 100; i++)
+            ck_assert_msg(svg_point_is(line, i, pts[2 * i], pts[2 * i + 1]), "%s %s point %d", fn, name, i);
+    }
+    ck_assert_int_eq(nl, k); /* one line per optimizer, nothing else */
+    svg_lines_free(l, nl);
+    golden_free(g);
+}
+
+START_TEST(test_optim_path_rosenbrock_vs_pytorch) {
+    check_paths("rosenbrock", "sgd,adam,rmsprop,momentum,nesterov,adagrad",
+                (const char *[]){"rosenbrock_sgd.path", "rosenbrock_adam.path", "rosenbrock_rmsprop.path",
+                                 "rosenbrock_momentum.path", "rosenbrock_nesterov.path", "rosenbrock_adagrad.path"},
+                NULL);
+}
+END_TEST
+
+START_TEST(test_optim_path_other_functions) {
+    check_paths("beale", "adam", (const char *[]){"beale_adam.path"}, NULL);
+    check_paths("himmelblau", "momentum", (const char *[]){"himmelblau_momentum.path"}, NULL);
+    check_paths("quadratic", "nesterov", (const char *[]){"quadratic_nesterov.path"}, NULL);
+    check_paths("rosenbrock", "adam", (const char *[]){"rosenbrock_adam_step.path"}, "20");
+}
+END_TEST
+
+/* The picture around the paths, what leaves the range, and the usage errors. */
+START_TEST(test_optim_path_picture_and_errors) {
+    const char *dir = temp_dir();
+    char svg[4200];
+    snprintf(svg, sizeof svg, "%s/p.svg", dir);
+    nabla("optim-path", "--fn", "himmelblau", "--optim", "sgd,adam", "--lr", "0.2,0.1", "--steps", "50", "--start",
+          "1,-1", "--out", svg, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "sgd       lr 0.2      left the range at step"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "adam      lr 0.1      ("), "%s", R.out);
+    svg_line *l;
+    int n = read_svg(svg, &l);
+    ck_assert_int_eq(n, 2);
+    ck_assert_double_eq_tol(l[0].x[0], 1, l[0].xres); /* both from --start */
+    ck_assert_double_eq_tol(l[1].y[0], -1, l[1].yres);
+    ck_assert_int_lt(l[0].n, 51); /* SGD diverged: its line stops where it left */
+    ck_assert_int_eq(l[1].n, 51);
+    svg_lines_free(l, n);
+    char *text = slurp_file(svg);
+    int levels = 0;
+    for (const char *p = strstr(text, "data-level="); p; p = strstr(p + 1, "data-level=")) levels++;
+    ck_assert_int_ge(levels, 10);                    /* contour lines */
+    int minima = 0;
+    for (const char *p = strstr(text, "data-minimum="); p; p = strstr(p + 1, "data-minimum=")) minima++;
+    ck_assert_int_eq(minima, 4);                     /* Himmelblau's four minima */
+    ck_assert(strstr(text, "(x^2 + y - 11)^2 + (x + y^2 - 7)^2"));
+    ck_assert(strstr(text, "sgd lr 0.2: left the range at step"));
+    ck_assert(strstr(text, "clip-path=\"url(#box)\""));
+    free(text);
+
+    nabla("optim-path", "--fn", "sphere", "--out", svg, NULL);
+    expect_fail(2, "unknown function 'sphere' (rosenbrock, beale, himmelblau, quadratic)");
+    nabla("optim-path", "--optim", "sgd,lbfgs", "--out", svg, NULL);
+    expect_fail(2, "unknown optimizer 'lbfgs'");
+    nabla("optim-path", "--optim", "sgd,adam", "--lr", "0.1,0.2,0.3", "--out", svg, NULL);
+    expect_fail(2, "--lr gives one lr or one per optimizer");
+    nabla("optim-path", "--steps", "0", "--out", svg, NULL);
+    expect_fail(2, "--steps must be in 1..1000000");
+    nabla("optim-path", NULL);
+    expect_fail(2, "--out FILE.svg is required");
+    nabla("optim-path", "--start", "1", "--out", svg, NULL);
+    expect_fail(2, "--start expects X,Y (got '1')");
+    nabla("optim-path", "--optim", "adam", "--lr", "-1", "--out", svg, NULL);
+    expect_fail(1, "adam: optimizer: Invalid learning rate: -1.0");
+    nabla("optim-path", "--sched", "bogus", "--out", svg, NULL);
+    expect_fail(1, "unknown schedule 'bogus'");
+    nabla("optim-path", "--out", "/nonexistent/dir/p.svg", NULL);
+    expect_fail(1, "cannot write /nonexistent/dir/p.svg");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
     tcase_add_test(tc, test_plot_two_runs);
     tcase_add_test(tc, test_plot_errors);
+    tcase_add_test(tc, test_optim_path_rosenbrock_vs_pytorch);
+    tcase_add_test(tc, test_optim_path_other_functions);
+    tcase_add_test(tc, test_optim_path_picture_and_errors);
     suite_add_tcase(s, tc);
     int failed = run_suite(s);
     free(R.out);

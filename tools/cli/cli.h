@@ -26,6 +26,7 @@ int cmd_graph(int argc, char **argv); /* graph_cli.c */
 int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
 int cmd_eval(int argc, char **argv);  /* eval_cli.c */
 int cmd_plot(int argc, char **argv);  /* plot_cli.c */
+int cmd_optim_path(int argc, char **argv); /* optim_path_cli.c */
 
 /* ---- curves (plot_cli.c) ------------------------------------------------------------------ */
 /* Draw the metrics files paths[0..n) (n <= 32) into the SVG out, against epochs or steps;

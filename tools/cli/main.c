@@ -15,6 +15,7 @@ static void usage(void) {
            "  train     train a model on MNIST-style data (nabla train --help)\n"
            "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
            "  plot      draw training curves of metrics files as SVG (nabla plot --help)\n"
+           "  optim-path  optimizers' paths on a 2-D function, as SVG (nabla optim-path --help)\n"
            "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
            "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
@@ -37,6 +38,10 @@ static int run_command(int argc, char **argv) {
     if (!strcmp(argv[1], "plot")) {
         cli_prog = "nabla plot";
         return cmd_plot(argc, argv);
+    }
+    if (!strcmp(argv[1], "optim-path")) {
+        cli_prog = "nabla optim-path";
+        return cmd_optim_path(argc, argv);
     }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
