@@ -322,10 +322,27 @@ START_TEST(test_graph_cli) {
     ck_assert_msg(strstr(s, "label=\"cross_entropy\\n[]\", shape=box, peripheries=2"), "%s", s);
     ck_assert_msg(strstr(s, "label=\"linear\\n[3, 32]\"") && strstr(s, "label=\"relu\\n[3, 16]\""),
                   "%s", s);
-    ck_assert_msg(strstr(s, "label=\"leaf\\n[32, 784]\"") && strstr(s, "label=\"leaf\\n[3, 784]\""),
-                  "%s", s);
-    ck_assert_int_eq(count(s, "shape=box"), 6);  /* 3 linear, 2 relu, cross_entropy */
-    ck_assert_int_eq(count(s, "fillcolor"), 6);  /* 3 weights, 3 biases */
+    /* leaves by role and name, and the legend of the colours */
+    ck_assert_msg(strstr(s, "label=\"0.weight (parameter)\\n[32, 784]\"") &&
+                  strstr(s, "label=\"4.bias (parameter)\\n[10]\"") && strstr(s, "label=\"input\\n[3, 784]\"") &&
+                  strstr(s, "label=\"target\\n[3]\\nint32\""), "%s", s);
+    ck_assert_int_eq(count(s, "shape=box"), 6 + 2);  /* 3 linear, 2 relu, cross_entropy; legend: 2 */
+    ck_assert_int_eq(count(s, "fillcolor=\"lightblue\""), 6); /* 3 weights, 3 biases */
+    ck_assert_int_eq(count(s, "subgraph cluster_legend"), 1);
+    ck_assert_ptr_null(strstr(s, "|value|"));
+    /* --values: the norms of every tensor after backward, on real images (--data) */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--hidden", "32", "--batch", "4", "--values",
+                              "--data", NB_SOURCE_DIR "/datasets/tiny", "--no-legend", "--out", dot, NULL});
+    ck_assert_msg(R.code == 0, "exit %d: %s", R.code, R.err);
+    slurp(dot, s, sizeof s);
+    ck_assert_int_eq(count(s, "subgraph cluster_legend"), 0);
+    ck_assert_int_eq(count(s, "|value| "), 4 + 4 + 1); /* 4 ops, 4 parameters, the input */
+    ck_assert_int_eq(count(s, "|grad| "), 4 + 4);      /* the input and target have none */
+    ck_assert_msg(strstr(s, "label=\"input\\n[4, 784]\\n|value| "), "%s", s);
+    ck_assert_msg(!strstr(s, "label=\"input\\n[4, 784]\\n|value| 0\""), "%s", s); /* real images */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--data", "/nonexistent", NULL});
+    ck_assert_int_eq(R.code, 1);
+    ck_assert_msg(strstr(R.err, "nabla graph: data: "), "%s", R.err);
     /* stdout by default */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", NULL});
     ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"linear\\n[1, 128]\""), "%s", R.out);
