@@ -3,6 +3,7 @@
  *   matches PyTorch's formula;
  * - every ```c block of docs/internals.md and docs/pytorch.md appears verbatim in a compiled
  *   file (docs/examples/, include/, src/, tests/, models/, tools/), so the docs cannot drift;
+ *   every one of docs/tutorial.md in docs/examples/tutorial.c, which runs as doc_tutorial;
  * - models/backprop converges on XOR, agrees with its hand-written chain rule and writes DOT;
  * - `nabla graph` writes the DOT of a model's forward and loss.
  * The other programs of docs/examples/ run as their own tests (suite docs). */
@@ -172,8 +173,9 @@ static void add_tree(corpus *c, const char *dir) {
     closedir(d);
 }
 
-/* Check every ```c block of one doc; returns the number of blocks. */
-static int check_blocks(const corpus *c, const char *doc) {
+/* Check every ```c block of one doc is in a compiled file (whose path ends with only, when
+ * only is not NULL); returns the number of blocks. */
+static int check_blocks(const corpus *c, const char *doc, const char *only) {
     char path[4096];
     snprintf(path, sizeof path, "%s/docs/%s", NB_SOURCE_DIR, doc);
     char *md = read_all(path);
@@ -195,10 +197,14 @@ static int check_blocks(const corpus *c, const char *doc) {
             char save = *end;
             *end = '\0';
             bool found = false;
-            for (int i = 0; i < c->n && !found; i++) found = c->text[i] && strstr(c->text[i], body);
-            ck_assert_msg(found, "%s:%d: this ```c block is not (verbatim) in any compiled file "
-                          "under docs/examples, include, src, tests, models or tools:\n%s", doc,
-                          first, body);
+            for (int i = 0; i < c->n && !found; i++) {
+                size_t pl = strlen(c->path[i]), ol = only ? strlen(only) : 0;
+                if (only && (pl < ol || strcmp(c->path[i] + pl - ol, only))) continue;
+                found = c->text[i] && strstr(c->text[i], body);
+            }
+            ck_assert_msg(found, "%s:%d: this ```c block is not (verbatim) in %s:\n%s", doc, first,
+                          only ? only : "any compiled file under docs/examples, include, src, tests, "
+                                        "models or tools", body);
             *end = save;
             blocks++;
             p = end;
@@ -222,8 +228,10 @@ START_TEST(test_doc_blocks_are_compiled_code) {
         add_tree(&c, path);
     }
     ck_assert_int_gt(c.n, 50);
-    ck_assert_int_ge(check_blocks(&c, "internals.md"), 10);
-    ck_assert_int_ge(check_blocks(&c, "pytorch.md"), 10);
+    ck_assert_int_ge(check_blocks(&c, "internals.md", NULL), 10);
+    ck_assert_int_ge(check_blocks(&c, "pytorch.md", NULL), 10);
+    /* the tutorial's blocks are pieces of the program that runs as the test doc_tutorial */
+    ck_assert_int_ge(check_blocks(&c, "tutorial.md", "/docs/examples/tutorial.c"), 11);
     for (int i = 0; i < c.n; i++) {
         free(c.text[i]);
         free(c.path[i]);
