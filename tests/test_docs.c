@@ -318,6 +318,27 @@ START_TEST(test_char_rnn_flags) {
 }
 END_TEST
 
+/* models/sparse_words writes a bag-of-words corpus that nabla train reads, and shows that
+ * EmbeddingBag(sum) over word ids is the Linear on multi-hot rows, with sparse gradients. */
+START_TEST(test_sparse_words) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", temp_dir()); /* run_prog makes temp dirs of its own */
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", dir, "--train", "300", "--test", "100", NULL});
+    ck_assert_msg(R.code == 0, "exit %d\n%s\n%s", R.code, R.out, R.err);
+    ck_assert_msg(strstr(R.out, "wrote 300 + 100 documents to "), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "EmbeddingBag(sum) over the word ids = Linear on the multi-hot rows"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, " zero columns in the first layer's gradient"), "%s", R.out);
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "train", "--data", dir, "--hidden", "64", "--epochs", "1",
+                              NULL});
+    ck_assert_msg(R.code == 0 && strstr(R.out, "300 train / 100 test samples"), "%s %s", R.out, R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", dir, "--train", "0", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "--train: '0' is not a number in 1..10000000"), "%s", R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", "/nonexistent/dir", NULL});
+    ck_assert_int_eq(R.code, 1);
+}
+END_TEST
+
 START_TEST(test_graph_cli) {
     char dot[4096];
     snprintf(dot, sizeof dot, "%s/g.dot", temp_dir());
@@ -386,6 +407,7 @@ int main(void) {
     tcase_add_test(progs, test_backprop_converges_and_writes_dot);
     tcase_add_test(progs, test_char_rnn_flags);
     tcase_add_test(progs, test_graph_cli);
+    tcase_add_test(progs, test_sparse_words);
     suite_add_tcase(s, progs);
     return run_suite(s) ? 1 : 0;
 }
