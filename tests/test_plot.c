@@ -325,6 +325,187 @@ START_TEST(test_optim_path_picture_and_errors) {
 }
 END_TEST
 
+/* ---- nabla compare ------------------------------------------------------------------------ */
+static const char *tiny(void) { return fixture("tiny"); }
+
+/* The lines of a metrics file that start with prefix (at most max, each < 1024 bytes). */
+static int lines_of(const char *path, const char *prefix, char lines[][1024], int max) {
+    char *text = slurp_file(path);
+    int n = 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+        if (!strncmp(l, prefix, strlen(prefix)) && n < max) snprintf(lines[n++], 1024, "%s", l);
+    free(text);
+    return n;
+}
+
+/* The text of "key": up to the next comma or brace, for exact comparisons of the numbers as written. */
+static void field(const char *line, const char *key, char *buf, size_t n) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    ck_assert_msg(p != NULL, "no %s in %s", key, line);
+    p += strlen(pat);
+    size_t len = strcspn(p, ",}");
+    snprintf(buf, n, "%.*s", (int)len, p);
+}
+
+/* Epoch lines of a and b agree on every number except the timings. */
+static void same_numbers(const char *a, const char *b, int epochs) {
+    static char la[16][1024], lb[16][1024];
+    ck_assert_int_eq(lines_of(a, "{\"epoch\": ", la, 16), epochs);
+    ck_assert_int_eq(lines_of(b, "{\"epoch\": ", lb, 16), epochs);
+    const char *keys[] = {"epoch", "step", "train_loss", "test_loss", "test_acc", "lr"};
+    for (int e = 0; e < epochs; e++)
+        for (int k = 0; k < 6; k++) {
+            char x[64], y[64];
+            field(la[e], keys[k], x, sizeof x);
+            field(lb[e], keys[k], y, sizeof y);
+            ck_assert_msg(!strcmp(x, y), "epoch %d %s: %s in %s, %s in %s", e + 1, keys[k], x, a, y, b);
+        }
+}
+
+/* summary.md's table rows without the epoch-time column (the 9th of 10 '|'-separated cells). */
+static void table_without_times(const char *md, char *out, size_t n) {
+    char *text = slurp_file(md);
+    size_t k = 0;
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        if (strncmp(l, "| ", 2)) continue;
+        int cell = 0;
+        for (char *c = l; *c && k + 1 < n; c++) {
+            if (*c == '|') cell++;
+            if (cell != 8 || *c == '|') out[k++] = *c;
+        }
+        if (k + 1 < n) out[k++] = '\n';
+    }
+    out[k] = '\0';
+    free(text);
+}
+
+START_TEST(test_compare_arms_equal_plain_runs) {
+    char dir[4096], d1[4200], d2[4200], plain[4200], path[4300], path2[4300];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    snprintf(d1, sizeof d1, "%s/c1", dir);
+    snprintf(d2, sizeof d2, "%s/c2", dir);
+    snprintf(plain, sizeof plain, "%s/plain.jsonl", dir);
+    nabla("compare", "--data", tiny(), "--optim", "sgd,adam,rmsprop,adagrad", "--epochs", "3", "--batch", "16",
+          "--out", d1, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "== sgd ==") && strstr(R.out, "== adagrad =="), "%s", R.out);
+    /* each arm is the plain `nabla train` with that optimizer: the same numbers, the same header */
+    const char *names[] = {"sgd", "adam", "rmsprop", "adagrad"};
+    static char h1[1][1024], h2[1][1024];
+    for (int k = 0; k < 4; k++) {
+        nabla("train", "--data", tiny(), "--epochs", "3", "--batch", "16", "--optim", names[k], "--metrics", plain,
+              NULL);
+        expect_ok();
+        snprintf(path, sizeof path, "%s/%s.jsonl", d1, names[k]);
+        same_numbers(path, plain, 3);
+        ck_assert_int_eq(lines_of(path, "{\"flags\": ", h1, 1), 1);
+        ck_assert_int_eq(lines_of(plain, "{\"flags\": ", h2, 1), 1);
+        ck_assert_str_eq(h1[0], h2[0]); /* flags and initial weights */
+    }
+    /* the curves: one line per arm and series, through the numbers of its metrics file */
+    snprintf(path, sizeof path, "%s/curves.svg", d1);
+    svg_line *l;
+    int n = read_svg(path, &l);
+    for (int k = 0; k < 4; k++) {
+        char run[8];
+        snprintf(run, sizeof run, "%d", k);
+        ck_assert_int_eq(svg_count(l, n, "data-run", run), 4); /* train_loss, test_loss, test_acc, lr */
+        snprintf(path2, sizeof path2, "%s/%s.jsonl", d1, names[k]);
+        static char ep[3][1024];
+        ck_assert_int_eq(lines_of(path2, "{\"epoch\": ", ep, 3), 3);
+        double x[3], tl[3], ta[3];
+        for (int e = 0; e < 3; e++) {
+            char b[64];
+            x[e] = e + 1;
+            field(ep[e], "test_loss", b, sizeof b);
+            tl[e] = strtod(b, NULL);
+            field(ep[e], "test_acc", b, sizeof b);
+            ta[e] = strtod(b, NULL);
+        }
+        expect_line(l, n, run, "test_loss", x, tl, 3);
+        expect_line(l, n, run, "test_acc", x, ta, 3);
+    }
+    svg_lines_free(l, n);
+    snprintf(path, sizeof path, "%s/curves-steps.svg", d1);
+    n = read_svg(path, &l);
+    ck_assert_int_eq(svg_count(l, n, "data-series", "step_loss"), 4); /* --log-every 10 by default */
+    svg_lines_free(l, n);
+    char *md;
+    snprintf(path, sizeof path, "%s/summary.md", d1);
+    md = slurp_file(path);
+    ck_assert_msg(strstr(md, "Every arm started from the same initial weights (seed 0, CRC-32"), "%s", md);
+    ck_assert_msg(strstr(md, "| sgd | 0.1 | ") && strstr(md, "| adam | 0.001 | ") && strstr(md, "| rmsprop | 0.01 | ") &&
+                  strstr(md, "| adagrad | 0.01 | "), "%s", md);
+    ck_assert_msg(strstr(md, "(the highest final training loss of the arms)"), "%s", md);
+    free(md);
+
+    /* reproducible: the same flags give the same numbers and the same summary (but its times) */
+    nabla("compare", "--data", tiny(), "--optim", "sgd,adam,rmsprop,adagrad", "--epochs", "3", "--batch", "16",
+          "--out", d2, NULL);
+    expect_ok();
+    for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", d1, names[k]);
+        snprintf(path2, sizeof path2, "%s/%s.jsonl", d2, names[k]);
+        same_numbers(path, path2, 3);
+    }
+    static char t1[8192], t2[8192];
+    snprintf(path, sizeof path, "%s/summary.md", d1);
+    snprintf(path2, sizeof path2, "%s/summary.md", d2);
+    table_without_times(path, t1, sizeof t1);
+    table_without_times(path2, t2, sizeof t2);
+    ck_assert_str_eq(t1, t2);
+    ck_assert_int_eq((int)strlen(t1) > 200, 1);
+}
+END_TEST
+
+START_TEST(test_compare_lrs_target_and_errors) {
+    char dir[4096], d[4200], plain[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    snprintf(d, sizeof d, "%s/c", dir);
+    snprintf(plain, sizeof plain, "%s/plain.jsonl", dir);
+    /* one lr per arm, the same optimizer twice, a schedule and a target loss */
+    nabla("compare", "--data", tiny(), "--optim", "sgd,sgd", "--lr", "0.05,0.01", "--epochs", "2", "--batch", "16",
+          "--sched", "step", "--step-size", "1", "--gamma", "0.5", "--target-loss", "0.5", "--log-every", "2",
+          "--out", d, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--lr", "0.01", "--sched", "step",
+          "--step-size", "1", "--gamma", "0.5", "--metrics", plain, NULL);
+    expect_ok();
+    snprintf(path, sizeof path, "%s/sgd-2.jsonl", d);
+    same_numbers(path, plain, 2);
+    static char st[16][1024];
+    ck_assert_int_eq(lines_of(path, "{\"step\": ", st, 16), 7); /* 14 steps, a line every 2 */
+    snprintf(path, sizeof path, "%s/summary.md", d);
+    char *md = slurp_file(path);
+    ck_assert_msg(strstr(md, "Training loss to reach: 0.5 (--target-loss)") && strstr(md, "| sgd | 0.05 | ") &&
+                  strstr(md, "| sgd | 0.01 | ") && strstr(md, "steps to train loss <= 0.5 |"), "%s", md);
+    free(md);
+
+    nabla("compare", "--data", tiny(), "--out", d, NULL);
+    expect_fail(2, "--optim A,B,... and --out DIR are required");
+    nabla("compare", "--optim", "sgd", NULL);
+    expect_fail(2, "--optim A,B,... and --out DIR are required");
+    nabla("compare", "--optim", "sgd,adam", "--lr", "0.1,0.2,0.3", "--out", d, NULL);
+    expect_fail(2, "--lr gives one lr or one per optimizer (2)");
+    nabla("compare", "--optim", "sgd", "--metrics", "m.jsonl", "--out", d, NULL);
+    expect_fail(2, "--metrics is not for compare");
+    nabla("compare", "--optim", "sgd", "--target-loss", "-1", "--out", d, NULL);
+    expect_fail(2, "--target-loss must be a positive number");
+    nabla("compare", "--optim", "sgd,adamz", "--data", tiny(), "--epochs", "1", "--out", d, NULL);
+    expect_fail(1, "unknown optimizer 'adamz'");
+    ck_assert_msg(strstr(R.err, "the adamz arm failed"), "%s", R.err);
+    nabla("compare", "--optim", "sgd", "--bogus", "--out", d, NULL);
+    expect_fail(2, "unknown option '--bogus'");
+    nabla("compare", "--optim", "sgd", "--data", tiny(), "--out", "/nonexistent/dir/c", NULL);
+    expect_fail(1, "cannot create /nonexistent/dir/c");
+    nabla("compare", "--help", NULL);
+    expect_ok();
+    ck_assert(strstr(R.out, "usage: nabla compare --optim A,B,..."));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
@@ -333,6 +514,8 @@ int main(void) {
     tcase_add_test(tc, test_optim_path_rosenbrock_vs_pytorch);
     tcase_add_test(tc, test_optim_path_other_functions);
     tcase_add_test(tc, test_optim_path_picture_and_errors);
+    tcase_add_test(tc, test_compare_arms_equal_plain_runs);
+    tcase_add_test(tc, test_compare_lrs_target_and_errors);
     suite_add_tcase(s, tc);
     int failed = run_suite(s);
     free(R.out);

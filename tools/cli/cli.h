@@ -27,6 +27,20 @@ int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
 int cmd_eval(int argc, char **argv);  /* eval_cli.c */
 int cmd_plot(int argc, char **argv);  /* plot_cli.c */
 int cmd_optim_path(int argc, char **argv); /* optim_path_cli.c */
+int cmd_compare(int argc, char **argv); /* compare_cli.c */
+
+/* ---- metrics files (metrics.c): what `nabla train --metrics` writes ------------------------- */
+struct cJSON;
+typedef struct metrics_file {
+    const char *path;                    /* borrowed */
+    struct cJSON *header, *epochs, *steps; /* owned: the header line, arrays of epoch and step lines */
+    const struct cJSON *flags;           /* the header's flags object (in header), or NULL */
+} metrics_file;
+/* Read path; 0, or -1 after printing the problem (*m is then still safe to free). */
+int metrics_read(metrics_file *m, const char *path);
+void metrics_free(metrics_file *m);
+/* A number of a line (NAN if absent or null). */
+double metrics_num(const struct cJSON *row, const char *key);
 
 /* ---- curves (plot_cli.c) ------------------------------------------------------------------ */
 /* Draw the metrics files paths[0..n) (n <= 32) into the SVG out, against epochs or steps;

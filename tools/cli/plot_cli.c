@@ -19,11 +19,8 @@
 #define MAX_RUNS 32
 
 typedef struct run {
-    const char *path;
+    metrics_file m;
     char label[256];
-    const cJSON *flags;  /* the header's flags object, or NULL */
-    cJSON *epochs, *steps; /* arrays of row objects (owned) */
-    cJSON *header;         /* owned */
 } run;
 
 /* A panel: its title, the keys it draws from epoch rows (train, val, test), and the key of the
@@ -38,66 +35,6 @@ static const struct panel {
 };
 static const char *split_names[3] = {"train", "val", "test"};
 static const char *split_dash[3] = {NULL, "7 4", "2 3"};
-
-static void free_run(run *r) {
-    cJSON_Delete(r->epochs);
-    cJSON_Delete(r->steps);
-    cJSON_Delete(r->header);
-}
-
-static bool is_step_row(const cJSON *o) {
-    return cJSON_GetObjectItemCaseSensitive(o, "step") && cJSON_GetObjectItemCaseSensitive(o, "loss") &&
-           !cJSON_GetObjectItemCaseSensitive(o, "train_loss");
-}
-
-static int read_run(run *r, const char *path) {
-    r->path = path;
-    r->epochs = cJSON_CreateArray();
-    r->steps = cJSON_CreateArray();
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "%s: cannot read %s: %s\n", cli_prog, path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0;
-    int rc = 0;
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        if (strspn(line, " \t\r\n") == strlen(line)) continue;
-        cJSON *o = cJSON_Parse(line);
-        if (!cJSON_IsObject(o)) {
-            fprintf(stderr, "%s: %s:%ld: not a JSON object\n", cli_prog, path, lineno);
-            cJSON_Delete(o);
-            rc = -1;
-            break;
-        }
-        const cJSON *flags = cJSON_GetObjectItemCaseSensitive(o, "flags");
-        if (cJSON_IsObject(flags) && !r->header) {
-            r->header = o;
-            r->flags = flags;
-        } else if (is_step_row(o)) {
-            cJSON_AddItemToArray(r->steps, o);
-        } else if (cJSON_GetObjectItemCaseSensitive(o, "epoch")) {
-            cJSON_AddItemToArray(r->epochs, o);
-        } else {
-            cJSON_Delete(o); /* a line of another kind: not ours to draw */
-        }
-    }
-    free(line);
-    fclose(f);
-    if (!rc && !cJSON_GetArraySize(r->epochs) && !cJSON_GetArraySize(r->steps)) {
-        fprintf(stderr, "%s: %s has no epoch or step lines\n", cli_prog, path);
-        rc = -1;
-    }
-    return rc;
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
 
 /* A flag's value as text ("default" when unset). */
 static void flag_text(const cJSON *v, char *buf, size_t n) {
@@ -119,20 +56,20 @@ static const char *base_name(const char *path, char *buf, size_t n) {
 static void label_runs(run *runs, int n) {
     for (int i = 0; i < n; i++) runs[i].label[0] = '\0';
     for (int i = 0; i < n && n > 1; i++) {
-        if (!runs[i].flags) continue;
-        for (const cJSON *k = runs[i].flags->child; k; k = k->next) {
+        if (!runs[i].m.flags) continue;
+        for (const cJSON *k = runs[i].m.flags->child; k; k = k->next) {
             bool seen = false, differs = false; /* seen: an earlier run has this key (listed then) */
             char a[128], b[128];
             flag_text(k, a, sizeof a);
             for (int j = 0; j < n; j++) {
-                const cJSON *o = runs[j].flags ? cJSON_GetObjectItemCaseSensitive(runs[j].flags, k->string) : NULL;
+                const cJSON *o = runs[j].m.flags ? cJSON_GetObjectItemCaseSensitive(runs[j].m.flags, k->string) : NULL;
                 if (o && j < i) seen = true;
                 flag_text(o, b, sizeof b);
                 if (strcmp(a, b)) differs = true;
             }
             if (!differs || seen) continue;
             for (int j = 0; j < n; j++) {
-                const cJSON *o = runs[j].flags ? cJSON_GetObjectItemCaseSensitive(runs[j].flags, k->string) : NULL;
+                const cJSON *o = runs[j].m.flags ? cJSON_GetObjectItemCaseSensitive(runs[j].m.flags, k->string) : NULL;
                 flag_text(o, b, sizeof b);
                 size_t len = strlen(runs[j].label);
                 snprintf(runs[j].label + len, sizeof runs[j].label - len, "%s%s=%s", len ? " " : "", k->string, b);
@@ -144,7 +81,7 @@ static void label_runs(run *runs, int n) {
         for (int j = 0; j < n && !dup; j++) dup = j != i && !strcmp(runs[i].label, runs[j].label);
         if (!dup) continue;
         char b[128];
-        base_name(runs[i].path, b, sizeof b);
+        base_name(runs[i].m.path, b, sizeof b);
         size_t len = strlen(runs[i].label);
         if (len) snprintf(runs[i].label + len, sizeof runs[i].label - len, " (%s)", b);
         else snprintf(runs[i].label, sizeof runs[i].label, "%s", b);
@@ -158,8 +95,8 @@ static long series(const cJSON *rows, const char *xkey, const char *key, double 
     *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!*x || !*y) return -1;
     for (const cJSON *o = rows->child; o; o = o->next, i++) {
-        (*x)[i] = num(o, xkey);
-        (*y)[i] = num(o, key);
+        (*x)[i] = metrics_num(o, xkey);
+        (*y)[i] = metrics_num(o, key);
     }
     return n;
 }
@@ -173,10 +110,10 @@ static int each_line(const run *runs, int nr, const struct panel *p, bool by_ste
         const char *xkey = by_step ? "step" : "epoch";
         for (int s = -1; s < 3; s++) {
             const char *key = s < 0 ? p->step_key : p->keys[s];
-            const cJSON *rows = s < 0 ? runs[ri].steps : runs[ri].epochs;
+            const cJSON *rows = s < 0 ? runs[ri].m.steps : runs[ri].m.epochs;
             if (!key || (s < 0 && !by_step)) continue;
             /* against steps, the lr of a run with per-step lines comes from those */
-            if (by_step && s >= 0 && p->step_key && !strcmp(key, p->step_key) && cJSON_GetArraySize(runs[ri].steps))
+            if (by_step && s >= 0 && p->step_key && !strcmp(key, p->step_key) && cJSON_GetArraySize(runs[ri].m.steps))
                 continue;
             double *x, *y;
             long n = series(rows, xkey, key, &x, &y);
@@ -249,7 +186,7 @@ static int plot_runs(const run *runs, int nr, bool by_step, const char *out, con
         np += rg[p].lines > 0;
         for (int s = 0; s < 3; s++) splits[s] |= rg[p].splits[s] && p != 3;
     }
-    for (int i = 0; i < nr && by_step; i++) step_rows |= cJSON_GetArraySize(runs[i].steps) > 0;
+    for (int i = 0; i < nr && by_step; i++) step_rows |= cJSON_GetArraySize(runs[i].m.steps) > 0;
     if (!np) {
         fprintf(stderr, "%s: nothing to draw: no run has %s numbers%s\n", cli_prog, by_step ? "step" : "epoch",
                 by_step ? " (the epoch lines of this file have no \"step\"; per-step lines come from nabla "
@@ -316,13 +253,13 @@ int plot_files(int n, const char *const *paths, const char *const *labels, bool 
     int rc = 1;
     if (n < 1 || n > MAX_RUNS) return 1;
     for (int i = 0; i < n; i++)
-        if (read_run(&runs[i], paths[i])) goto done;
+        if (metrics_read(&runs[i].m, paths[i])) goto done;
     label_runs(runs, n);
     for (int i = 0; labels && i < n; i++)
         if (labels[i]) snprintf(runs[i].label, sizeof runs[i].label, "%s", labels[i]);
     rc = plot_runs(runs, n, by_step, out, title, panel_width, panel_height);
 done:
-    for (int i = 0; i < n; i++) free_run(&runs[i]);
+    for (int i = 0; i < n; i++) metrics_free(&runs[i].m);
     return rc;
 }
 
