@@ -390,9 +390,11 @@ START_TEST(test_metrics_header_and_log_every) {
     ck_assert_ptr_nonnull(f);
     static char line[1 << 14];
     int steps = 0, epochs = 0;
-    double sum = 0;
+    double sum = 0, loss[14];
     while (fgets(line, sizeof line, f)) {
         if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_int_lt(steps, 14);
+            loss[steps] = json_get(line, "loss");
             steps++;
             ck_assert_double_eq(json_get(line, "step"), steps);
             ck_assert_double_eq(json_get(line, "epoch"), (steps - 1) / 7 + 1);
@@ -421,9 +423,13 @@ START_TEST(test_metrics_header_and_log_every) {
     f = fopen(c, "r");
     steps = 0;
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "{\"step\": ", 9)) ck_assert_double_eq(json_get(line, "step"), 3 * ++steps);
+        if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_double_eq(json_get(line, "step"), 3 * ++steps);
+            double mean = (loss[3 * steps - 3] + loss[3 * steps - 2] + loss[3 * steps - 1]) / 3;
+            ck_assert_msg(fabs(json_get(line, "loss") - mean) <= 2e-6, "step %d: %s, want %.6f", 3 * steps, line, mean);
+        }
     fclose(f);
-    ck_assert_int_eq(steps, 4);
+    ck_assert_int_eq(steps, 4); /* step 9's window spans the end of epoch 1 */
     nabla("train", "--data", tiny(), "--log-every", "5", NULL);
     expect_fail(2, "--log-every N needs N >= 0 and --metrics FILE");
     nabla("train", "--data", tiny(), "--log-every", "-1", "--metrics", c, NULL);

@@ -80,15 +80,31 @@ static long best_epoch(const cJSON *epochs, const char *key, bool max, double *b
     return at;
 }
 
-/* The first step at which the training loss was <= target: the per-step lines (the mean of
- * each --log-every window), else the epoch lines; -1 if never. */
+/* The first step at which the training loss, averaged over the last epoch's worth of steps
+ * (the per-step lines of --log-every, each the mean of its window; without them the epoch
+ * lines), was <= target; -1 if never. An average over an epoch is what the epoch lines'
+ * train_loss is, so a target taken from them is met at the latest by the last step. */
 static double steps_to(const metrics_file *m, double target) {
-    for (const cJSON *r = m->steps->child; r; r = r->next)
-        if (metrics_num(r, "loss") <= target) return metrics_num(r, "step");
-    if (m->steps->child) return -1;
-    for (const cJSON *r = m->epochs->child; r; r = r->next)
-        if (metrics_num(r, "train_loss") <= target) return metrics_num(r, "step");
-    return -1;
+    const cJSON *first = m->steps->child;
+    if (!first) {
+        for (const cJSON *r = m->epochs->child; r; r = r->next)
+            if (metrics_num(r, "train_loss") <= target) return metrics_num(r, "step");
+        return -1;
+    }
+    double every = metrics_num(first, "step"), per_epoch = metrics_num(m->epochs->child, "step");
+    int w = (int)fmax(1, floor(per_epoch / every)), n = cJSON_GetArraySize(m->steps);
+    double *loss = malloc(sizeof(double) * (size_t)n), sum = 0;
+    if (!loss) return -1;
+    int i = 0;
+    double at = -1;
+    for (const cJSON *r = first; r && at < 0; r = r->next, i++) {
+        loss[i] = metrics_num(r, "loss");
+        sum += loss[i];
+        if (i >= w) sum -= loss[i - w];
+        if (i + 1 >= w && sum / w <= target) at = metrics_num(r, "step");
+    }
+    free(loss);
+    return at;
 }
 
 static double mean_of(const cJSON *rows, const char *key) {
@@ -130,6 +146,8 @@ static int write_summary(FILE *f, arm *arms, int na, int argc, char **argv, doub
                                                                              "initial weights**",
             cJSON_IsNumber(seed) ? seed->valuedouble : 0.0, crc_of(&arms[0].m), target,
             target_given ? "--target-loss" : "the highest final training loss of the arms");
+    fprintf(f, "Steps to a training loss: the first step at which the training loss, averaged over the last "
+               "epoch's worth of steps, is at most the target.\n\n");
     fprintf(f, "| optimizer | lr | final test acc | best test acc (epoch) | final test loss | best test loss (epoch) |%s "
                "final train loss | epoch time | steps to train loss <= %.4g |\n",
             val ? " best val acc (epoch) |" : "", target);

@@ -222,8 +222,7 @@ static int write_svg(const char *out, const struct function *fn, const path *pat
         goto out;
     }
     svg_axes_draw(f, &a, "x", "y", NULL);
-    fprintf(f, "<clipPath id=\"box\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n"
-               "<g clip-path=\"url(#box)\">\n", a.left, a.top, a.width, a.height);
+    svg_clip_begin(f, &a, "box");
     /* levels: geometric from just above the smallest value on the grid to the largest */
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < GRID * GRID; k++) {
@@ -270,7 +269,8 @@ static int write_svg(const char *out, const struct function *fn, const path *pat
         labels[k] = text[k];
         colors[k] = svg_color(k);
     }
-    fprintf(f, "</g>\n<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"#000000\"/>\n", svg_px(&a, paths[0].pts[0]),
+    svg_clip_end(f);
+    fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"#000000\"/>\n", svg_px(&a, paths[0].pts[0]),
             svg_py(&a, paths[0].pts[1]));
     double lx = a.left + a.width + 24;
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">", lx, a.top + 4);

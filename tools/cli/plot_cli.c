@@ -134,6 +134,7 @@ static int each_line(const run *runs, int nr, const struct panel *p, bool by_ste
 
 typedef struct range {
     double xlo, xhi, ylo, yhi;
+    double epoch_yhi; /* the largest value of the epoch lines */
     int lines;
     bool splits[3];
 } range;
@@ -148,6 +149,7 @@ static void grow(void *user, const run *r, int ri, const char *key, const double
         g->xhi = fmax(g->xhi, x[i]);
         g->ylo = fmin(g->ylo, y[i]);
         g->yhi = fmax(g->yhi, y[i]);
+        if (split >= 0) g->epoch_yhi = fmax(g->epoch_yhi, y[i]);
     }
     g->lines++;
     if (split >= 0) g->splits[split] = true;
@@ -181,7 +183,7 @@ static int plot_runs(const run *runs, int nr, bool by_step, const char *out, con
     int np = 0;
     bool splits[3] = {false, false, false}, step_rows = false;
     for (int p = 0; p < np_all; p++) {
-        rg[p] = (range){INFINITY, -INFINITY, INFINITY, -INFINITY, 0, {false, false, false}};
+        rg[p] = (range){INFINITY, -INFINITY, INFINITY, -INFINITY, -INFINITY, 0, {false, false, false}};
         if (each_line(runs, nr, &panels[p], by_step, grow, &rg[p])) return 1;
         np += rg[p].lines > 0;
         for (int s = 0; s < 3; s++) splits[s] |= rg[p].splits[s] && p != 3;
@@ -226,16 +228,21 @@ static int plot_runs(const run *runs, int nr, bool by_step, const char *out, con
     for (int p = 0; p < np_all; p++) {
         if (!rg[p].lines) continue;
         svg_axes a = {.left = left + k++ * (pw + left), .top = top, .width = pw, .height = ph};
-        double ylo = rg[p].ylo;
+        double ylo = rg[p].ylo, yhi = rg[p].yhi;
+        /* the first per-step losses can be far above the rest (a spike): the epoch lines set
+         * the scale, with room for the noise of the per-step lines (clipped) */
+        if (p == 0 && isfinite(rg[p].epoch_yhi) && yhi > 2.5 * rg[p].epoch_yhi) yhi = 2.5 * rg[p].epoch_yhi;
         if (p == 1 && ylo > 0) ylo = fmax(0, ylo - 0.05); /* accuracy: a little room below */
         if ((p == 0 || p == 2 || p == 3) && ylo > 0 && ylo < 0.5 * rg[p].yhi) ylo = 0;
-        svg_axes_fit(&a, rg[p].xlo, rg[p].xhi, ylo, rg[p].yhi, true);
+        svg_axes_fit(&a, rg[p].xlo, rg[p].xhi, ylo, yhi, true);
         if (p == 3 && rg[p].ylo > 0 && rg[p].yhi > 20 * rg[p].ylo) /* lrs far apart: a log scale */
             svg_axes_fit_logy(&a, rg[p].ylo, rg[p].yhi);
         if (p == 1 && a.ymax > 1 && rg[p].yhi <= 1) a.ymax = 1;
         svg_axes_draw(f, &a, by_step ? "step" : "epoch", panels[p].name, panels[p].name);
         drawer d = {f, &a, panels[p].name};
+        svg_clip_begin(f, &a, panels[p].name);
         each_line(runs, nr, &panels[p], by_step, draw, &d);
+        svg_clip_end(f);
     }
     double ly = top + ph + below;
     svg_legend(f, left, ly, nr, rl, rc, NULL);

@@ -84,6 +84,13 @@ void svg_axes_fit_logy(svg_axes *a, double ylo, double yhi) {
     a->ystep = 1; /* a decade */
 }
 
+void svg_clip_begin(FILE *f, const svg_axes *a, const char *id) {
+    fprintf(f, "<clipPath id=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n"
+               "<g clip-path=\"url(#%s)\">\n", id, a->left, a->top, a->width, a->height, id);
+}
+
+void svg_clip_end(FILE *f) { fprintf(f, "</g>\n"); }
+
 double svg_px(const svg_axes *a, double x) { return a->left + (x - a->xmin) / (a->xmax - a->xmin) * a->width; }
 double svg_py(const svg_axes *a, double y) {
     double t = a->ylog ? log10(y / a->ymin) / log10(a->ymax / a->ymin) : (y - a->ymin) / (a->ymax - a->ymin);
@@ -119,7 +126,7 @@ void svg_axes_draw(FILE *f, const svg_axes *a, const char *xlabel, const char *y
     fprintf(f, "</g>\n<g text-anchor=\"middle\">\n");
     for (long k = 0; k < nx; k++) {
         double v = a->xmin + (double)k * a->xstep;
-        fprintf(f, "<text x=\"%.2f\" y=\"%.1f\">%.4g</text>\n", svg_px(a, v), bottom + 18,
+        fprintf(f, "<text x=\"%.2f\" y=\"%.1f\">%.6g</text>\n", svg_px(a, v), bottom + 18,
                 fabs(v) < a->xstep * 1e-6 ? 0.0 : v);
     }
     fprintf(f, "</g>\n");

@@ -36,6 +36,9 @@ void svg_axes_fit(svg_axes *a, double xlo, double xhi, double ylo, double yhi, b
 void svg_axes_fit_logy(svg_axes *a, double ylo, double yhi);
 /* Frame, grid lines, tick labels, the axis labels and an optional title above the box. */
 void svg_axes_draw(FILE *f, const svg_axes *a, const char *xlabel, const char *ylabel, const char *title);
+/* Start a group whose drawing is clipped to a's box (id: a name unique in the file), and end it. */
+void svg_clip_begin(FILE *f, const svg_axes *a, const char *id);
+void svg_clip_end(FILE *f);
 /* Data x, y -> pixels. */
 double svg_px(const svg_axes *a, double x);
 double svg_py(const svg_axes *a, double y);

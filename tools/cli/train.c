@@ -244,11 +244,12 @@ int cmd_train(int argc, char **argv) {
     if (mf && first_epoch == 1) write_header(mf, &f, params, np);
     bool tty = isatty(2);
     int64_t nbatches = nb_loader_num_batches(ld), step = (first_epoch - 1) * nbatches;
+    double window = 0; /* the summed losses of the steps since the last --log-every line */
     printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
            nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
            c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
     for (long epoch = first_epoch; epoch <= c.epochs; epoch++) {
-        double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0, window = 0;
+        double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
         int64_t seen = 0, b = 0;
         nb_tensor *x, *y;
         double t0 = now();
