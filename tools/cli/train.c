@@ -272,7 +272,8 @@ int cmd_train(int argc, char **argv) {
             loss_sum += nb_item(loss) * (double)y->numel;
             seen += y->numel;
             window += nb_item(loss);
-            if (++step, c.log_every && step % c.log_every == 0) {
+            step++;
+            if (c.log_every && step % c.log_every == 0) {
                 fprintf(mf, "{\"step\": %lld, \"epoch\": %ld, ", (long long)step, epoch);
                 json_num(mf, "loss", window / (double)c.log_every, "%.6f", false);
                 json_num(mf, "lr", step_lr, "%.10g", true);
