@@ -3,8 +3,10 @@
  * usage errors), never a crash; --metrics writes one JSON object per epoch; --limit and the
  * tiny fixtures (datasets/tiny) keep every run short. */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pty.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,12 +356,18 @@ static void assert_samples(const char *line, double n) {
                   "%.1f samples/s x %.6f s is not %g samples: %s", sps, secs, n, line);
 }
 
-/* Read FILE's lines into lines[] (at most max); returns the count. */
+/* Read the epoch lines of a metrics FILE into lines[] (at most max); returns the count. The
+ * header ({"flags": ...}) and the per-step lines of --log-every are skipped. */
 static int read_lines(const char *path, char lines[][512], int max) {
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     int n = 0;
-    while (n < max && fgets(lines[n], 512, f)) n++;
+    static char line[1 << 14];
+    while (n < max && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "{\"epoch\": ", 10)) continue;
+        ck_assert_uint_lt(strlen(line), 512);
+        strcpy(lines[n++], line);
+    }
     fclose(f);
     return n;
 }
@@ -372,16 +380,16 @@ START_TEST(test_metrics_file) {
     expect_ok();
     static char lines[8][512];
     ck_assert_int_eq(read_lines(path, lines, 8), 3);
-    const char *keys[] = {"epoch", "train_loss", "test_loss", "test_acc", "lr", "seconds", "samples_per_sec"};
+    const char *keys[] = {"epoch", "step", "train_loss", "test_loss", "test_acc", "lr", "seconds", "samples_per_sec"};
     for (int e = 0; e < 3; e++) {
         const char *l = lines[e];
         size_t len = strlen(l);
         ck_assert_msg(l[0] == '{' && len >= 3 && l[len - 2] == '}' && l[len - 1] == '\n', "line: %s", l);
-        for (int k = 0; k < 7; k++)
+        for (int k = 0; k < 8; k++)
             ck_assert_msg(isfinite(json_get(l, keys[k])), "line %d lacks a number for %s: %s", e + 1, keys[k], l);
         /* the keys in the documented order, and nothing else */
         const char *at = l;
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < 8; k++) {
             char pat[64];
             snprintf(pat, sizeof pat, "\"%s\": ", keys[k]);
             const char *q = strstr(at, pat);
@@ -390,8 +398,9 @@ START_TEST(test_metrics_file) {
         }
         int quotes = 0;
         for (const char *c = l; *c; c++) quotes += *c == '"';
-        ck_assert_int_eq(quotes, 14);
+        ck_assert_int_eq(quotes, 16);
         ck_assert_double_eq(json_get(l, "epoch"), e + 1);
+        ck_assert_double_eq(json_get(l, "step"), 7 * (e + 1)); /* optimizer steps so far: 7 batches an epoch */
         ck_assert_double_eq_tol(json_get(l, "lr"), 0.1 * pow(0.5, e), 1e-12); /* StepLR */
         double acc = json_get(l, "test_acc"), secs = json_get(l, "seconds"), sps = json_get(l, "samples_per_sec");
         ck_assert(acc >= 0 && acc <= 1);
@@ -407,6 +416,130 @@ START_TEST(test_metrics_file) {
 
     nabla("train", "--data", tiny(), "--metrics", "/nonexistent/dir/m.jsonl", NULL);
     expect_fail(-1, "cannot write /nonexistent/dir/m.jsonl");
+    /* nothing but the per-epoch lines when stderr is not a terminal: no progress bar */
+    ck_assert_msg(!strchr(R.err, '\r'), "%s", R.err);
+}
+END_TEST
+
+/* The first line of a metrics file: the run's flags and a checksum of its initial weights. */
+static void read_header(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, (int)n, f));
+    fclose(f);
+    ck_assert_msg(!strncmp(buf, "{\"flags\": {", 11), "%s", buf);
+}
+
+START_TEST(test_metrics_header_and_log_every) {
+    char a[4200], b[4200], c[4200];
+    const char *dir = temp_dir();
+    snprintf(a, sizeof a, "%s/a.jsonl", dir);
+    snprintf(b, sizeof b, "%s/b.jsonl", dir);
+    snprintf(c, sizeof c, "%s/c.jsonl", dir);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--log-every", "1", "--metrics", a, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--optim", "adam", "--lr", "0.003",
+          "--metrics", b, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--seed", "5", "--metrics", c, NULL);
+    expect_ok();
+    static char ha[1 << 14], hb[1 << 14], hc[1 << 14];
+    read_header(a, ha, sizeof ha);
+    read_header(b, hb, sizeof hb);
+    read_header(c, hc, sizeof hc);
+    /* every flag that changes the numbers, with its value (null: the default); not the outputs */
+    ck_assert_msg(strstr(ha, "\"optim\": \"sgd\", \"lr\": null, ") && strstr(hb, "\"optim\": \"adam\", \"lr\": 0.003, "),
+                  "%s\n%s", ha, hb);
+    ck_assert_msg(strstr(ha, "\"batch\": 16, \"epochs\": 2, \"seed\": 0, "), "%s", ha);
+    ck_assert_msg(strstr(ha, "\"data\": \"") && !strstr(ha, "\"metrics\"") && !strstr(ha, "\"log-every\""), "%s", ha);
+    /* the same seed, the same initial weights, whatever the optimizer; another seed, others */
+    const char *ca = strstr(ha, "\"init_weights_crc32\": \""), *cb = strstr(hb, "\"init_weights_crc32\": \""),
+               *cc = strstr(hc, "\"init_weights_crc32\": \"");
+    ck_assert(ca && cb && cc);
+    ck_assert(!strncmp(ca, cb, 32) && strncmp(ca, cc, 32));
+    /* --log-every 1: a line per step with that batch's loss; their mean, weighted by batch
+     * size (6 of 16, one of 4), is the epoch's train_loss */
+    FILE *f = fopen(a, "r");
+    ck_assert_ptr_nonnull(f);
+    static char line[1 << 14];
+    int steps = 0, epochs = 0;
+    double sum = 0, loss[14];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_int_lt(steps, 14);
+            loss[steps] = json_get(line, "loss");
+            steps++;
+            ck_assert_double_eq(json_get(line, "step"), steps);
+            ck_assert_double_eq(json_get(line, "epoch"), (steps - 1) / 7 + 1);
+            ck_assert_double_eq_tol(json_get(line, "lr"), 0.1, 1e-12);
+            sum += json_get(line, "loss") * (steps % 7 == 0 ? 4 : 16);
+        } else if (!strncmp(line, "{\"epoch\": ", 10)) {
+            epochs++;
+            ck_assert_int_eq(steps, 7 * epochs);
+            ck_assert_double_eq(json_get(line, "step"), steps);
+            ck_assert_double_eq_tol(json_get(line, "train_loss"), sum / 100, 2e-6);
+            sum = 0;
+        }
+    }
+    fclose(f);
+    ck_assert_int_eq(epochs, 2);
+    /* the numbers do not depend on the logging */
+    static char la[4][512], lc[4][512];
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--metrics", c, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(a, la, 4), 2);
+    ck_assert_int_eq(read_lines(c, lc, 4), 2);
+    for (int e = 0; e < 2; e++) ck_assert_double_eq(json_get(la[e], "test_loss"), json_get(lc[e], "test_loss"));
+    /* --log-every 3 over 14 steps: steps 3, 6, ..., 12, each the mean of its 3 batches */
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--log-every", "3", "--metrics", c, NULL);
+    expect_ok();
+    f = fopen(c, "r");
+    steps = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_double_eq(json_get(line, "step"), 3 * ++steps);
+            double mean = (loss[3 * steps - 3] + loss[3 * steps - 2] + loss[3 * steps - 1]) / 3;
+            ck_assert_msg(fabs(json_get(line, "loss") - mean) <= 2e-6, "step %d: %s, want %.6f", 3 * steps, line, mean);
+        }
+    fclose(f);
+    ck_assert_int_eq(steps, 4); /* step 9's window spans the end of epoch 1 */
+    nabla("train", "--data", tiny(), "--log-every", "5", NULL);
+    expect_fail(2, "--log-every N needs N >= 0 and --metrics FILE");
+    nabla("train", "--data", tiny(), "--log-every", "-1", "--metrics", c, NULL);
+    expect_fail(2, "--log-every N needs N >= 0 and --metrics FILE");
+}
+END_TEST
+
+/* On a terminal: one progress line per update with the epoch, samples/s and the time left. */
+START_TEST(test_progress_bar_on_a_terminal) {
+    int master, slave;
+    ck_assert_msg(openpty(&master, &slave, NULL, NULL, NULL) == 0, "openpty: %s", strerror(errno));
+    char out[4200];
+    snprintf(out, sizeof out, "%s/stdout", temp_dir());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || dup2(fo, 1) < 0 || dup2(slave, 2) < 0) _exit(126);
+        close(master);
+        execl(NABLA, NABLA, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    static char tty[1 << 14];
+    size_t n = 0;
+    for (ssize_t k; n + 1 < sizeof tty && (k = read(master, tty + n, sizeof tty - 1 - n)) > 0;) n += (size_t)k;
+    tty[n] = '\0';
+    close(master);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    ck_assert_msg(strstr(tty, "\r  epoch 1/2 [########################] 100%  loss ") &&
+                  strstr(tty, "\r  epoch 2/2 [") && strstr(tty, " samples/s  ETA 0:00:00"), "%s", tty);
+    static char text[1 << 14];
+    slurp(out, text, sizeof text);
+    ck_assert_msg(strstr(text, "epoch 2/2  train_loss") && !strchr(text, '\r'), "%s", text);
 }
 END_TEST
 
@@ -745,6 +878,8 @@ int main(void) {
     tcase_add_test(tc, test_invalid_hyperparameters);
     tcase_add_test(tc, test_bad_data);
     tcase_add_test(tc, test_metrics_file);
+    tcase_add_test(tc, test_metrics_header_and_log_every);
+    tcase_add_test(tc, test_progress_bar_on_a_terminal);
     tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
     tcase_add_test(tc, test_every_optimizer);
