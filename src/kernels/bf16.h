@@ -7,6 +7,7 @@
  * bfloat16 to float32 is exact (the bits shifted left by 16). */
 #ifndef NABLA_K_BF16_H
 #define NABLA_K_BF16_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -30,6 +31,10 @@ static inline float nb_k_bf16_rounded(float f) { return nb_k_bf16_float(nb_k_bf1
 /* dst[i] = bf16(src[i]) / float(src[i]), i < n (vectorised). */
 void nb_k_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
 void nb_k_bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
+/* True if every x[i] stays finite when rounded to bfloat16 (below 0x7f7f8000 in magnitude: the
+ * largest bfloat16 is 3.3895e38, and the float32 values above its rounding boundary round to
+ * infinity). */
+bool nb_k_bf16_all_finite(const float *x, int64_t n);
 /* y = beta*y + bf16-rounded(x) (beta 0: y = rounded x), as floats. */
 void nb_k_bf16_round_acc(float *y, const float *x, int64_t n, float beta);
 

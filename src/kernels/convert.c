@@ -20,3 +20,14 @@ void nb_k_bf16_round_acc(float *restrict y, const float *restrict x, int64_t n, 
     else
         for (int64_t i = 0; i < n; i++) y[i] += nb_k_bf16_rounded(x[i]);
 }
+
+NB_SIMD_CLONES
+bool nb_k_bf16_all_finite(const float *restrict x, int64_t n) {
+    uint32_t bad = 0; /* integer compares: vectorised */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        bad |= (u & 0x7fffffffu) >= 0x7f7f8000u;
+    }
+    return !bad;
+}

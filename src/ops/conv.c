@@ -12,6 +12,10 @@
  * [C/G kh kw, OH OW] and
  *   y[n, g] = W_g @ col (+ bias),  dW_g += dy[n, g] @ col^T,  dx[n, g] += col2im(W_g^T @ dy[n, g]).
  * plain (1x1, stride 1, no padding): col is the input itself.
+ * The direct path computes the dropped columns and the padding around dy as well, so an
+ * infinite or NaN input or weight would reach gradients through them (as 0 * inf = NaN) where
+ * the convolution has no such term: a convolution with one takes the im2col path, whose
+ * backward sums exactly the terms of the definition, as PyTorch's.
  *
  * Under bfloat16 autocast every product takes bfloat16 operands and sums in float32: the GEMMs
  * of im2col and plain are bfloat16 GEMMs, and the direct kernels read planes, weights and
@@ -632,7 +636,8 @@ static int conv_setup(const char *op, int dims, const nb_tensor *x, const nb_ten
     if (k[0] == 1 && k[1] == 1 && st[0] == 1 && st[1] == 1 && ptot[0] == 0 && ptot[1] == 0)
         s->path = PATH_PLAIN;
     else if (st[0] == 1 && st[1] == 1 && nb_k_conv_direct_available() && s->Wp <= 2 * out[1] &&
-             T <= 4096 && O * T <= 65536)
+             T <= 4096 && O * T <= 65536 && nb_k_all_finite(nb_f32(w), w->numel) &&
+             nb_k_all_finite(nb_f32(x), x->numel))
         s->path = PATH_DIRECT; /* small kernels on small images: LeNet's layers */
     else
         s->path = PATH_IM2COL;
@@ -646,6 +651,11 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
     conv_saved st;
     bool batched = false;
     if (conv_setup(op, dims, x, w, b, &o, &st, &batched)) return NULL;
+    st.ct = nb__product_type(ar, x, w);
+    /* a finite value past the largest bfloat16 becomes infinite when rounded: see the top */
+    if (st.ct == NB_BF16 && st.path == PATH_DIRECT &&
+        !(nb_k_bf16_all_finite(nb_f32(x), x->numel) && nb_k_bf16_all_finite(nb_f32(w), w->numel)))
+        st.path = PATH_IM2COL;
     const nb_conv_geom *g = &st.g;
     int64_t shape[4], nd = 0;
     if (batched) shape[nd++] = st.N;
@@ -661,7 +671,6 @@ static nb_tensor *conv_nd(nb_arena *ar, const char *op, int dims, nb_tensor *x, 
     bool keep = rec && st.path != PATH_PLAIN && nb__wants_grad(w); /* kept for dW */
     float *yd = nb_f32(y);
     const float *wd = nb_f32(w), *bd = b ? nb_f32(b) : NULL;
-    st.ct = nb__product_type(ar, x, w);
     st.tiles = st.ct == NB_BF16 && st.path == PATH_DIRECT && nb_k_conv_amx_available();
     if (st.ct == NB_BF16) { /* the direct kernels read rounded weights; every path a rounded bias */
         bool rw = st.path == PATH_DIRECT && !st.tiles; /* (the tiles round as they pack) */

@@ -79,7 +79,11 @@ int cmd_eval(int argc, char **argv) {
     }
     bool use_avg = has_avg && (!strcmp(weights, "averaged") || (!strcmp(weights, "auto") && avg_count > 0));
     nb_dtype autocast;
-    if (cli_precision("nabla eval", precision, &autocast) || model_cli_check()) return 2;
+    if (cli_precision("nabla eval", precision, &autocast)) return 2;
+    if (model_cli_check()) {
+        ckpt_cli_note_stored();
+        return 2;
+    }
     if (nb_set_num_threads((int)threads)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         return 1;
