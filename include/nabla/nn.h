@@ -99,9 +99,11 @@ typedef nb_tensor *(*nb_batch_loss_fn)(nb_arena *ar, nb_tensor *out, nb_tensor *
  * Free with nb_batch_split_free (the model must outlive it). */
 nb_batch_split *nb_batch_split_new(nb_module *model, int parts);
 /* Forward, loss and backward of x ([B, ...], B >= 1) against target (B rows): the gradient of
- * the mean loss (the parts' sums / B) is added to the parameters' .grad; *mean_loss (may be
- * NULL) receives it. ar's autocast setting (nb_arena_set_autocast) applies to every part; the
- * parts' outputs live in the splitter's arenas until the next step. */
+ * the mean loss (the parts' sums / B) is added to the parameters' .grad (x gets none);
+ * *mean_loss (may be NULL) receives it. ar's autocast setting (nb_arena_set_autocast) applies
+ * to every part; the parts' outputs live in the splitter's arenas until the next step. On an
+ * error in a part (its message is this thread's nb_last_error()), the parameters' gradients
+ * are unspecified. */
 int nb_batch_split_step(nb_batch_split *s, nb_arena *ar, nb_tensor *x, nb_tensor *target,
                         nb_batch_loss_fn loss, void *user, double *mean_loss);
 void nb_batch_split_free(nb_batch_split *s);

@@ -73,8 +73,14 @@ nb_batch_split *nb_batch_split_new(nb_module *model, int parts) {
         return NULL;
     }
     for (int i = 0; i < s->np; i++) {
-        s->params[i] = nb_module_param(model, i).tensor;
-        s->start[i + 1] = s->start[i] + s->params[i]->numel;
+        nb_tensor *t = s->params[i] = nb_module_param(model, i).tensor;
+        s->start[i + 1] = s->start[i] + t->numel;
+        const float *g = t->grad_slot ? nb_f32(t->grad_slot) : NULL;
+        if (!g || g < model->grad_slab || g + t->numel > model->grad_slab + model->slab_numel) {
+            nb_batch_split_free(s);
+            return nb__null(NB_EINVAL, "batch_split_new: parameter \"%s\" is not in the model's gradient "
+                            "slab (nb_module_pack)", nb_module_param(model, i).name);
+        }
     }
     return s;
 }
@@ -131,10 +137,12 @@ static void run_part(step_job *j, int p) {
     bool mode = nb_set_grad_enabled(j->grad);
     nb_tensor *xs = rows(ar, j->x, b0, b1), *ts = rows(ar, j->target, b0, b1);
     nb_tensor *l = j->loss(ar, nb_forward(s->model, ar, xs), ts, j->user);
-    nb_tensor *seed = l ? nb_scalar(ar, j->seed) : NULL;
-    int rc = !l ? (nb_last_status() ? nb_last_status() : NB_EINVAL)
-             : l->numel != 1 ? nb__error(NB_EINVAL, "batch_split_step: the loss must be one number, got shape %s", nb__shape(l, 0))
-                             : nb_backward_grad(l, seed);
+    int rc;
+    if (!l) rc = nb_last_status() ? nb_last_status() : NB_EINVAL;
+    else if (l->numel != 1)
+        rc = nb__error(NB_EINVAL, "batch_split_step: the loss must be one number, got shape %s",
+                       nb__shape(l, 0));
+    else rc = nb_backward_grad(l, nb_scalar(ar, j->seed));
     if (rc == NB_OK) j->losses[p] = nb_item(l);
     else snprintf(j->err[p], sizeof j->err[p], "%s", nb_last_error());
     j->rc[p] = (nb_status)rc;
@@ -176,8 +184,6 @@ int nb_batch_split_step(nb_batch_split *s, nb_arena *ar, nb_tensor *x, nb_tensor
     if (x->ndim < 1 || target->ndim < 1 || x->shape[0] != target->shape[0] || x->shape[0] < 1)
         return nb__error(NB_ESHAPE, "batch_split_step: x %s and target %s must have the same number of rows "
                          "(at least one)", nb__shape(x, 0), nb__shape(target, 1));
-    if (s->model->slab_numel && !s->model->grad_slab)
-        return nb__error(NB_ESTATE, "batch_split_step: the model's parameters are not packed");
     int P = s->parts;
     double losses[64];
     nb_status rc[64];
