@@ -56,6 +56,9 @@ bool nb__k_bf16_force(const char *name);
 void nb_k_acc(float *y, const float *x, int64_t n, float beta);
 /* y = beta*y + a*b elementwise (beta 0: y = a*b). */
 void nb_k_mul_acc(float *y, const float *a, const float *b, int64_t n, float beta);
+/* y = beta*y + x[0] + x[ld] + ... + x[(rows - 1) ld] over n elements, added in that order
+ * (beta 0: y is write-only). */
+void nb_k_add_rows(float *y, const float *x, int64_t ld, int64_t rows, int64_t n, float beta);
 /* out[i, j] = bias[j] for an [rows, cols] matrix. */
 void nb_k_bcast_rows(float *out, const float *bias, int64_t rows, int64_t cols);
 /* out[j] = beta*out[j] + sum_i x[i, j] over an [rows, cols] matrix. */

@@ -31,3 +31,14 @@ void nb_k_mul_acc(float *restrict y, const float *restrict a, const float *restr
     else
         for (int64_t i = 0; i < n; i++) y[i] += a[i] * b[i];
 }
+
+NB_SIMD_CLONES
+void nb_k_add_rows(float *restrict y, const float *restrict x, int64_t ld, int64_t rows, int64_t n,
+                   float beta) {
+    for (int64_t r = 0; r < rows; r++, x += ld) {
+        if (r == 0 && beta == 0.0f)
+            for (int64_t i = 0; i < n; i++) y[i] = x[i];
+        else
+            for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    }
+}

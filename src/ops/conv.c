@@ -275,13 +275,13 @@ static int64_t pp_size(const conv_saved *s) { return s->g.C * s->Hp * s->Wp + s-
 static int64_t halves(int64_t n) { return (n + 1) / 2; }
 
 /* The weights of every group as pairs of taps along the kernel row, in the order of the chunks
- * k, blocks of 16 channels (zeros beyond): for the forward, channel o, units (c, ky, kx') of
- * w[k Og + o]; for dx (flip), channel c, units (o, ky, kx') of w[k Og + o][c] turned by 180
- * degrees. */
+ * k, blocks of 16 rows (zeros beyond): for the forward, row o, units (c, ky, kx') of
+ * w[k Og + o]; for dx (flip), row c kh + ky, units (o, 0, kx') of w[k Og + o][c] turned by 180
+ * degrees (the kernel rows are rows of the product there: see input_grad_part_tiles). */
 static void pack_weight_pairs(uint32_t *wp, const chunks *ck, const float *w, const conv_saved *s,
                               bool flip) {
     const nb_conv_geom *g = &s->g;
-    int64_t Og = s->O / s->G, rows = flip ? g->C : Og, R = ck->R, per = up16(rows) * R * ck->n;
+    int64_t Og = s->O / s->G, rows = flip ? g->C * g->kh : Og, R = ck->R, per = up16(rows) * R * ck->n;
     memset(wp, 0, sizeof(uint32_t) * (size_t)(s->G * per));
     for (int64_t k = 0; k < s->G; k++)
         for (int64_t row = 0; row < rows; row++)
@@ -291,8 +291,8 @@ static void pack_weight_pairs(uint32_t *wp, const chunks *ck, const float *w, co
                     chunk_unit(ck, ch, r, u);
                     uint32_t *d = wp + k * per + ((row / 16 * ck->n + ch) * 16 + row % 16) * R + r;
                     for (int64_t h = 0; h < 2 && 2 * u[2] + h < g->kw; h++) {
-                        int64_t o = flip ? u[0] : row, c = flip ? row : u[0], kx = 2 * u[2] + h;
-                        int64_t wy = flip ? g->kh - 1 - u[1] : u[1], wx = flip ? g->kw - 1 - kx : kx;
+                        int64_t o = flip ? u[0] : row, c = flip ? row / g->kh : u[0], kx = 2 * u[2] + h;
+                        int64_t wy = flip ? g->kh - 1 - row % g->kh : u[1], wx = flip ? g->kw - 1 - kx : kx;
                         float v = w[((k * Og + o) * g->C + c) * g->kh * g->kw + wy * g->kw + wx];
                         *d |= (uint32_t)nb_k_bf16_round(v) << (16 * h);
                     }
@@ -370,24 +370,34 @@ static void weight_grad_part_tiles(void *ctx, int64_t p0, int64_t p1) {
         }
 }
 
-/* dx for the samples of parts [p0, p1), as input_grad_part. */
+/* dx for the samples of parts [p0, p1), as input_grad_part, with the kernel rows as rows of the
+ * product: dx's few channels (6 in LeNet's conv2) would make tiles of 6 rows, each loading a B
+ * tile of 16 rows (tile loads decide the speed), where rows (c, ky) make 30. The product
+ * writes T[c kh + ky, j] = the sum over o and kx of w turned . gp[o, j + kx dw], and
+ * dx[c, i] = the sum over ky of T[c kh + ky, i + ky dh Wp], added whole planes at a time. */
+static int64_t dx_rows_size(const conv_saved *s) { /* positions of T: dx's, and kh - 1 rows more */
+    return up16(s->Hp * s->Wp + (s->g.kh - 1) * s->g.dh * s->Wp);
+}
+
 static void input_grad_part_tiles(void *ctx, int64_t p0, int64_t p1) {
     const direct_job *j = ctx;
     const conv_saved *s = j->s;
     const nb_conv_geom *g = &s->g;
-    int64_t Og = s->O / s->G, gps = gp_size(s), P = s->Hp * s->Wp, dxs = up16(P);
-    int64_t nb = s->O * gps + s->Wp + 32, wper = up16(g->C) * j->ck.R * j->ck.n; /* gp, read past */
+    int64_t Og = s->O / s->G, gps = gp_size(s), ts = dx_rows_size(s), P = s->Hp * s->Wp, dxs = up16(P);
+    int64_t nb = s->O * gps + s->Wp + 32, wper = up16(g->C * g->kh) * j->ck.R * j->ck.n; /* gp, read past */
     for (int64_t p = p0; p < p1; p++) {
         uint16_t *gp = (uint16_t *)(j->scratch + p * j->slot);
         uint32_t *gpp = (uint32_t *)(j->scratch + p * j->slot + halves(nb));
-        float *dxp = (float *)(gpp + s->O * gps);
+        float *t = (float *)(gpp + s->O * gps), *dxp = t + up16(g->C * g->kh) * ts;
         memset(gp, 0, sizeof(uint16_t) * (size_t)nb);
         for (int64_t i = PART_BEGIN(s->N, p, j->parts); i < PART_BEGIN(s->N, p + 1, j->parts); i++) {
             lay_out_grad_b16(gp, j->x + i * s->O * g->OH * g->OW, s, 0, s->O);
             nb_k_pair_plane(gpp, gp, s->O * gps, g->dw);
             for (int64_t k = 0; k < s->G; k++) {
-                nb_k_conv_amx(dxp, dxs, g->C, gpp + k * Og * gps, j->off, j->ck.n, j->ck.R,
-                              j->ck.strides[j->ck.inner], j->wp + k * wper, P);
+                nb_k_conv_amx(t, ts, g->C * g->kh, gpp + k * Og * gps, j->off, j->ck.n, j->ck.R,
+                              j->ck.strides[j->ck.inner], j->wp + k * wper, ts);
+                for (int64_t c = 0; c < g->C; c++) /* rows ky of T lie ts + dh Wp apart */
+                    nb_k_add_rows(dxp + c * dxs, t + c * g->kh * ts, ts + g->dh * s->Wp, g->kh, P, 0.0f);
                 add_dx(j, dxp, dxs, i, k);
             }
         }
@@ -433,20 +443,21 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
     int64_t P = s->Hp * s->Wp, nout = g->OH * s->Wp;
     /* tiles: the chunks of the weight gradient (taps) and of dx (pairs of taps over Og planes) */
     chunks ckw = plan_chunks(g->C, P, g->kh, g->dh * s->Wp, g->kw, g->dw);
-    chunks ckx = plan_chunks(Og, gps, g->kh, g->dh * s->Wp, kw_pairs(g), 2 * g->dw);
+    chunks ckx = plan_chunks(Og, gps, 1, 0, kw_pairs(g), 2 * g->dw); /* (ky: rows of T) */
     int64_t pw = gw ? parts_for(2.0 * (double)(s->N * s->O * T * nout), s->G * ((Og + 3) / 4)) : 0;
     int64_t px = gx ? parts_for(2.0 * (double)(s->N * s->G * g->C * Tx * P), s->N) : 0;
     int64_t slot = s->O * gps + (gx ? g->C * up16(P) : 0);
     if (s->tiles) { /* dW: bfloat16 gp, acc [T, O], tap rows; dx: bfloat16 gp, paired gp, pair
                      * rows, dx planes */
-        int64_t dw = T * (up16(s->O) + 16), dx = s->O * gps + up16(g->C) * up16(P);
+        int64_t dw = T * (up16(s->O) + 16), dx = s->O * gps + up16(g->C * g->kh) * dx_rows_size(s) +
+                                                 up16(g->C) * up16(P);
         slot = halves(s->O * gps + s->Wp + 32) + (gw && gx ? (dw > dx ? dw : dx) : gw ? dw : dx);
     }
     float *scratch = nb__arena_alloc(ar, sizeof(float) * (size_t)((pw > px ? pw : px) * slot));
     float *acc = gw && !s->tiles ? nb__arena_alloc(ar, sizeof(float) * (size_t)(s->O * T * 16)) : NULL;
     int64_t *off = nb__arena_alloc(ar, sizeof(int64_t) * (size_t)(T > Tx ? T : Tx));
     void *wt = !gx       ? NULL
-               : s->tiles ? nb__arena_alloc(ar, sizeof(uint32_t) * (size_t)(s->G * up16(g->C) * ckx.R * ckx.n))
+               : s->tiles ? nb__arena_alloc(ar, sizeof(uint32_t) * (size_t)(s->G * up16(g->C * g->kh) * ckx.R * ckx.n))
                           : nb__arena_alloc(ar, sizeof(float) * (size_t)(s->G * g->C * Tx));
     if (!scratch || !off || (gw && !s->tiles && !acc) || (gx && !wt)) {
         nb__backward_fail();
@@ -459,7 +470,7 @@ static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw
         j.parts = pw, j.y = gw, j.beta = bw, j.ck = ckw;
         nb__parallel_for(pw, 1, s->tiles ? weight_grad_part_tiles : weight_grad_part, &j);
     }
-    if (gx && s->tiles) { /* pairs of taps over the Og planes of gp, weights turned */
+    if (gx && s->tiles) { /* pairs of taps over the Og planes of gp, weights turned, ky as rows */
         pack_weight_pairs(wt, &ckx, w, s, true);
         chunk_bases(off, &ckx);
         j.parts = px, j.wp = wt, j.ck = ckx, j.y = gx, j.beta = bx;
