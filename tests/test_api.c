@@ -173,6 +173,27 @@ START_TEST(test_null_everywhere) {
     (void)nb_loader_get_state(NULL);
     FAILS(nb_loader_set_state(NULL, NULL));
     NOOP(nb_loader_free(NULL));
+    FAILS_NULL(nb_loader_over(NULL, NULL, NULL));
+    QUIET_EQ(nb_loader_dataset(NULL), NULL);
+    QUIET_EQ(nb_dataset_len(NULL), 0);
+    FAILS(nb_dataset_get(NULL, NULL, 0, NULL, NULL));
+    NOOP(nb_dataset_free(NULL));
+    FAILS_NULL(nb_dataset_alloc(0, NULL, 0, 0, NULL, NB_CLASSIFY, 0));
+    FAILS_NULL(nb_dataset_images(NULL, NULL, 0));
+    FAILS_NULL(nb_dataset_mnist(NULL, NULL));
+    FAILS_NULL(nb_dataset_arrays(NULL, 0, NULL, NULL, NB_CLASSIFY, 0));
+    FAILS_NULL(nb_dataset_tensors(NULL, NULL, 0));
+    FAILS_NULL(nb_dataset_subset(NULL, NULL, 0));
+    FAILS(nb_random_split(NULL, NULL, 0, NULL, NULL));
+    FAILS(nb_split_lengths(0, NULL, 0, NULL));
+    FAILS(nb_dataset_fit_standardize(NULL, NULL, NULL));
+    FAILS(nb_dataset_normalize(NULL, NULL, NULL));
+    FAILS_NULL(nb_subset_random_sampler(NULL, 3, 0));
+    FAILS_NULL(nb_sequential_sampler(-1));
+    FAILS(nb_sampler_set_epoch(NULL, 0));
+    QUIET_EQ(nb_sampler_len(NULL), 0);
+    FAILS(nb_sampler_indices(NULL, NULL));
+    NOOP(nb_sampler_free(NULL));
     /* error.h */
     ck_assert_str_eq(nb_last_error(), "");
     QUIET_EQ(nb_last_status(), NB_OK);
