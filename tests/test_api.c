@@ -193,6 +193,11 @@ START_TEST(test_null_everywhere) {
     FAILS(nb_sampler_set_epoch(NULL, 0));
     QUIET_EQ(nb_sampler_len(NULL), 0);
     FAILS(nb_sampler_indices(NULL, NULL));
+    (void)nb_read_defaults();
+    FAILS_NULL(nb_dataset_csv(NULL, NULL, NULL));
+    FAILS_NULL(nb_csv_parse(NULL, 0, NULL, NULL));
+    FAILS_NULL(nb_dataset_npy(NULL, NULL, NULL));
+    FAILS_NULL(nb_npy_parse(NULL, 0, NULL, 0, NULL, NULL));
     NOOP(nb_sampler_free(NULL));
     /* error.h */
     ck_assert_str_eq(nb_last_error(), "");

@@ -6,14 +6,15 @@
 #   tools/fuzz.sh 600             10 minutes per target
 #   tools/fuzz.sh 10 ckpt         one target, briefly (what `tools/nabla test` runs)
 #
-# Targets: ckpt (nb_ckpt_parse + applying to live SGD/Adam training setups), idx (nb_idx_parse).
+# Targets: ckpt (nb_ckpt_parse + applying to live SGD/Adam training setups), idx (nb_idx_parse),
+# csv (nb_csv_parse), npy (nb_npy_parse).
 # Corpora grow in build-fuzz/corpus-<target>/ (seeded by the harnesses); a crash, leak or
 # sanitizer report stops the run, leaves build-fuzz/crash-* and makes this script fail.
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-ckpt idx}
+TARGETS=${*:-ckpt idx csv npy}
 if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz.sh: clang not found: skipped (apt-get install clang libclang-rt-14-dev)"
     exit 77
@@ -22,7 +23,7 @@ OUT=build-fuzz
 mkdir -p "$OUT/obj"
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer -D_DEFAULT_SOURCE -DNB_NO_TARGET_CLONES \
  -fsanitize=address,undefined -fno-sanitize-recover=undefined -Iinclude $(pkg-config --cflags libcjson)"
-LIBS="$(pkg-config --libs libcjson) -lz -lm -lpthread"
+LIBS="$(pkg-config --libs libcjson) -lcsv -lz -lm -lpthread"
 # the library, instrumented for coverage (built-in GEMM: no BLAS)
 objs=""
 for src in src/*/*.c; do
