@@ -12,10 +12,11 @@ void cli_add(cli_flags *f, arg_spec s) {
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
-           "  train     train a model on MNIST-style data (nabla train --help)\n"
+           "  train     train a model on IDX, CSV or .npy data (nabla train --help)\n"
            "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
            "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  predict   predictions of a saved model for a file, as CSV (nabla predict --help)\n"
            "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version   print the library version\n");
 }
@@ -34,7 +35,14 @@ static int run_command(int argc, char **argv) {
         return cmd_lr_plot(argc, argv);
     }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
-    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "eval")) {
+        cli_prog = "nabla eval";
+        return cmd_eval(argc, argv);
+    }
+    if (!strcmp(argv[1], "predict")) {
+        cli_prog = "nabla predict";
+        return cmd_predict(argc, argv);
+    }
     if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
