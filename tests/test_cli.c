@@ -834,6 +834,21 @@ START_TEST(test_models_mlp_runs) {
 }
 END_TEST
 
+START_TEST(test_models_tabular_runs) {
+    /* models/tabular: the application's arrays, a validation part, early stopping */
+    const char *argv[] = {NB_BUILD_DIR "/models/tabular", NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/tabular.out", temp_dir());
+    int st = run_program(argv, out, NULL);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/tabular failed: %s", text);
+    ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "early stop: no better validation loss for 5 epochs"),
+                  "%s", text);
+    double acc = value_after_key(strstr(text, "best: epoch"), "val accuracy ");
+    ck_assert_msg(acc >= 0.85, "%s", text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -856,6 +871,7 @@ int main(void) {
     tcase_add_test(tc, test_data_flag_errors);
     tcase_add_test(tc, test_readme_example_is_mlp_c);
     tcase_add_test(tc, test_models_mlp_runs);
+    tcase_add_test(tc, test_models_tabular_runs);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
