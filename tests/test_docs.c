@@ -1,8 +1,9 @@
 /* test_docs.c - the teaching material is code that runs:
  * - the worked op of docs/internals.md (docs/examples/softplus.c) passes nb_gradcheck and
  *   matches PyTorch's formula;
- * - every ```c block of docs/internals.md and docs/pytorch.md appears verbatim in a compiled
- *   file (docs/examples/, include/, src/, tests/, models/, tools/), so the docs cannot drift;
+ * - every ```c block of docs/internals.md, docs/pytorch.md and docs/data.md appears verbatim in
+ *   a compiled file (docs/examples/, include/, src/, tests/, models/, tools/), so the docs cannot
+ *   drift;
  * - models/backprop converges on XOR, agrees with its hand-written chain rule and writes DOT;
  * - `nabla graph` writes the DOT of a model's forward and loss.
  * The other programs of docs/examples/ run as their own tests (suite docs). */
@@ -224,6 +225,7 @@ START_TEST(test_doc_blocks_are_compiled_code) {
     ck_assert_int_gt(c.n, 50);
     ck_assert_int_ge(check_blocks(&c, "internals.md"), 10);
     ck_assert_int_ge(check_blocks(&c, "pytorch.md"), 10);
+    ck_assert_int_ge(check_blocks(&c, "data.md"), 1);
     for (int i = 0; i < c.n; i++) {
         free(c.text[i]);
         free(c.path[i]);

@@ -16,6 +16,8 @@ typedef struct cli_flags {
 } cli_flags;
 
 void cli_add(cli_flags *f, arg_spec s);
+/* "[28, 28]": a shape for messages, in buf. */
+const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n);
 /* "nabla train", "nabla lr-plot": the running command, for messages. */
 extern const char *cli_prog;
 

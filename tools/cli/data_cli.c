@@ -221,14 +221,6 @@ static bool same_sample(const nb_dataset *a, const nb_dataset *b) {
            a->task == b->task && (a->task != NB_REGRESS || a->targets == b->targets);
 }
 
-/* "[28, 28]" */
-static const char *shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-    return buf;
-}
-
 int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info *stored) {
     memset(d, 0, sizeof *d);
     nb_task t = task_of(task);
@@ -254,8 +246,8 @@ int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info
         if (test_path && !(test_file = own(d, data_cli_read(test_path, &o)))) return -1;
         if (src && test_file && !same_sample(src, test_file)) {
             fprintf(stderr, "%s: %s has samples of shape %s, %s of shape %s (samples and targets must agree)\n",
-                    cli_prog, test_path, shape_text(test_file->ndim, test_file->shape, a, sizeof a), train_path,
-                    shape_text(src->ndim, src->shape, b, sizeof b));
+                    cli_prog, test_path, cli_shape_text(test_file->ndim, test_file->shape, a, sizeof a), train_path,
+                    cli_shape_text(src->ndim, src->shape, b, sizeof b));
             return -1;
         }
     }
@@ -291,7 +283,7 @@ int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info
     if (stored && stored->known &&
         (stored->ndim != d->ndim || memcmp(stored->shape, d->shape, sizeof(int64_t) * (size_t)d->ndim))) {
         fprintf(stderr, "%s: the model takes samples of shape %s; these data have samples of shape %s\n", cli_prog,
-                shape_text(stored->ndim, stored->shape, a, sizeof a), shape_text(d->ndim, d->shape, b, sizeof b));
+                cli_shape_text(stored->ndim, stored->shape, a, sizeof a), cli_shape_text(d->ndim, d->shape, b, sizeof b));
         return -1;
     }
     if (stored && stored->known && stored->task != d->task) {

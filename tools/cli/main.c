@@ -9,6 +9,13 @@ void cli_add(cli_flags *f, arg_spec s) {
     if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
 }
 
+const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+    return buf;
+}
+
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"

@@ -167,12 +167,9 @@ nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *
 int model_cli_check_input(int ndim, const int64_t *shape) {
     if (!is_cnn() && !recurrent()) return 0; /* an mlp takes any sample, flattened */
     char s[96];
-    size_t at = (size_t)snprintf(s, sizeof s, "[");
-    for (int i = 0; i < ndim && at < sizeof s; i++) at += (size_t)snprintf(s + at, sizeof s - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (at < sizeof s) snprintf(s + at, sizeof s - at, "]");
     if (ndim != 2) {
         fprintf(stderr, "%s: --model %s takes images [H, W] (e.g. a .npy file of shape [N, H, W]); these samples have "
-                "shape %s: use --model mlp\n", cli_prog, model, s);
+                "shape %s: use --model mlp\n", cli_prog, model, cli_shape_text(ndim, shape, s, sizeof s));
         return 2;
     }
     if (is_cnn() && (shape[0] < 12 || shape[1] < 12)) {
