@@ -332,6 +332,7 @@ START_TEST(test_csv_errors) {
     BAD("1,\"2\"x,0\n", &c, NB_EFORMAT, "line 1: malformed quotes");
     BAD("1,2,0\n3,\"4,1\n\n", &c, NB_EFORMAT, "line 2: a quoted field is not closed at the end of the file");
     BAD("1,0x10,0\n", &c, NB_EFORMAT, "'0x10' is not a number");
+    BAD("1,\x1b[31mred,0\n", &c, NB_EFORMAT, "line 1, column 2: '?[31mred' is not a number"); /* no escapes reach a terminal */
     BAD("1\x00" "2,3,0\n", &c, NB_EFORMAT, "line 1"); /* (strlen stops at the NUL: "1" alone) */
     nb_read_opts bad_delim = c;
     bad_delim.delimiter = '.';
@@ -538,6 +539,8 @@ START_TEST(test_npy_errors) {
                "'fortran_order' is missing");
     expect_npy(npy_file("extra.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), 'x': 1, }", v, 36),
                NULL, &o, NB_EFORMAT, "unexpected or repeated key 'x'");
+    expect_npy(npy_file("esc.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), '\x1b[2J': 1, }", v,
+                        36), NULL, &o, NB_EFORMAT, "a key of the header dict is malformed");
     expect_npy(npy_file("shape.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, -3), }", v, 36), NULL,
                &o, NB_EFORMAT, "'shape' holds something other than integers");
     expect_npy(npy_file("trunc.npy", 1, ok, v, 35), NULL, &o, NB_EFORMAT,

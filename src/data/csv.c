@@ -120,6 +120,15 @@ static int parse_num(const char *s, size_t n, double *out) {
 }
 
 /* ---- libcsv's callbacks -------------------------------------------------------------------------- */
+/* A field for a message: at most 40 bytes, anything but printable ASCII shown as '?' (a file
+ * is data: its bytes never reach a terminal as control sequences). */
+static const char *shown(const char *s, size_t n, char *buf) {
+    size_t k = n > 40 ? 40 : n;
+    for (size_t i = 0; i < k; i++) buf[i] = s[i] >= ' ' && s[i] <= '~' ? s[i] : '?';
+    strcpy(buf + k, n > 40 ? "..." : "");
+    return buf;
+}
+
 static const char *col_hint(const reader *r) {
     return r->rows == 0 && r->ncols == 0 ? " (a header line? skip it with skip_rows)" : "";
 }
@@ -151,14 +160,15 @@ static void on_field(void *field, size_t len, void *data) {
         return;
     }
     double v;
+    char text[48];
     if (parse_num(s, len, &v)) {
-        FAIL(r, NB_EFORMAT, "csv: %s: line %lld, column %lld: '%.*s' is not a number%s", r->what, (long long)r->line,
-             (long long)c + 1, len > 40 ? 40 : (int)len, s, col_hint(r));
+        FAIL(r, NB_EFORMAT, "csv: %s: line %lld, column %lld: '%s' is not a number%s", r->what, (long long)r->line,
+             (long long)c + 1, shown(s, len, text), col_hint(r));
         return;
     }
     if (!isfinite(v) || fabs(v) >= 0x1.ffffffp+127) { /* NaN, inf, or rounds to inf in float32 */
-        FAIL(r, NB_EFORMAT, "csv: %s: line %lld, column %lld: %.*s is %s", r->what, (long long)r->line,
-             (long long)c + 1, len > 40 ? 40 : (int)len, s,
+        FAIL(r, NB_EFORMAT, "csv: %s: line %lld, column %lld: %s is %s", r->what, (long long)r->line,
+             (long long)c + 1, shown(s, len, text),
              isnan(v) ? "NaN (a missing value?)" : isinf(v) ? "infinite" : "too large for float32");
         return;
     }

@@ -25,6 +25,9 @@ nb_dataset *nb__dataset_owning(const char *type, float *x, int ndim, const int64
 /* The limit a reader's arrays must respect (opts->max_bytes, or the default). */
 size_t nb__max_bytes(const nb_read_opts *o);
 
+/* ---- images.c: nb_dataset_images, its messages starting with who ("loader") -------------------- */
+nb_dataset *nb__dataset_images(const nb_tensor *images, const nb_tensor *labels, int64_t classes, const char *who);
+
 /* ---- sampler.c ------------------------------------------------------------------------------- */
 /* The generator whose state the loader saves (see nb_loader_state). */
 nb_rng *nb__sampler_rng(nb_sampler *s);

@@ -65,20 +65,20 @@ static void images_free(nb_dataset *ds) { nb_mnist_free(&((images *)ds)->owned);
 
 static const nb_dataset_ops images_ops = {"images", images_gather, images_prefetch, images_free};
 
-nb_dataset *nb_dataset_images(const nb_tensor *x, const nb_tensor *y, int64_t classes) {
-    if (!x || !y) return nb__null(NB_EINVAL, "dataset_images: %s is NULL", x ? "labels" : "images");
+nb_dataset *nb__dataset_images(const nb_tensor *x, const nb_tensor *y, int64_t classes, const char *who) {
+    if (!x || !y) return nb__null(NB_EINVAL, "%s: %s is NULL", who, x ? "labels" : "images");
     if (x->dtype != NB_UINT8 || x->ndim < 2)
-        return nb__null(NB_EINVAL, "dataset_images: images must be uint8 [N, ...], got %s %s",
-                        nb__dtype_name(x->dtype), nb__shape(x, 0));
+        return nb__null(NB_EINVAL, "%s: images must be uint8 [N, ...], got %s %s", who, nb__dtype_name(x->dtype),
+                        nb__shape(x, 0));
     if ((y->dtype != NB_UINT8 && y->dtype != NB_INT32) || y->ndim != 1 || y->shape[0] != x->shape[0])
-        return nb__null(NB_ESHAPE, "dataset_images: labels have shape %s, expected [%lld] (uint8 or int32)",
-                        nb__shape(y, 0), (long long)x->shape[0]);
-    if (classes < 0) return nb__null(NB_EINVAL, "dataset_images: classes is negative (%lld)", (long long)classes);
+        return nb__null(NB_ESHAPE, "%s: labels have shape %s, expected [%lld] (uint8 or int32)", who, nb__shape(y, 0),
+                        (long long)x->shape[0]);
+    if (classes < 0) return nb__null(NB_EINVAL, "%s: classes is negative (%lld)", who, (long long)classes);
     int64_t top = -1;
     for (int64_t i = 0; i < y->numel; i++) {
         int64_t v = y->dtype == NB_UINT8 ? nb_u8(y)[i] : nb_i32(y)[i];
         if (v < 0 || (classes && v >= classes))
-            return nb__null(NB_EINVAL, "dataset_images: label %lld at sample %lld is not a class index 0..%lld",
+            return nb__null(NB_EINVAL, "%s: label %lld at sample %lld is not a class index 0..%lld", who,
                             (long long)v, (long long)i, (long long)(classes ? classes : INT32_MAX) - 1);
         if (v > top) top = v;
     }
@@ -88,6 +88,10 @@ nb_dataset *nb_dataset_images(const nb_tensor *x, const nb_tensor *y, int64_t cl
     im->x = x;
     im->y = y;
     return &im->base;
+}
+
+nb_dataset *nb_dataset_images(const nb_tensor *x, const nb_tensor *y, int64_t classes) {
+    return nb__dataset_images(x, y, classes, "dataset_images");
 }
 
 nb_dataset *nb_dataset_mnist(const char *dir, const char *prefix) {

@@ -49,14 +49,7 @@ nb_loader *nb_loader_over(nb_dataset *ds, nb_sampler *sampler, const nb_loader_o
 }
 
 nb_loader *nb_loader_new(const nb_tensor *x, const nb_tensor *y, const nb_loader_opts *opts) {
-    if (!x || !y) return nb__null(NB_EINVAL, "loader: %s is NULL", x ? "labels" : "images");
-    if (x->dtype != NB_UINT8 || x->ndim < 2)
-        return nb__null(NB_EINVAL, "loader: images must be uint8 [N, ...], got %s %s",
-                        nb__dtype_name(x->dtype), nb__shape(x, 0));
-    if ((y->dtype != NB_UINT8 && y->dtype != NB_INT32) || y->ndim != 1 || y->shape[0] != x->shape[0])
-        return nb__null(NB_ESHAPE, "loader: labels have shape %s, expected [%lld] (uint8 or int32)",
-                        nb__shape(y, 0), (long long)x->shape[0]);
-    nb_dataset *ds = nb_dataset_images(x, y, 0);
+    nb_dataset *ds = nb__dataset_images(x, y, 0, "loader");
     nb_loader *ld = ds ? nb_loader_over(ds, NULL, opts) : NULL;
     if (!ld) {
         nb_dataset_free(ds);

@@ -72,14 +72,15 @@ static bool eat(tok *t, char c) {
     return false;
 }
 
-/* A quoted string ('...' or "...", no escapes) into out (at most cap - 1 bytes). */
+/* A quoted string ('...' or "...", printable ASCII, no escapes) into out (at most cap - 1
+ * bytes): what it holds may reach a message, never a control sequence. */
 static bool string(tok *t, char *out, size_t cap) {
     skip_ws(t);
     if (t->s >= t->end || (*t->s != '\'' && *t->s != '"')) return false;
     char q = *t->s++;
     size_t n = 0;
     while (t->s < t->end && *t->s != q) {
-        if (n + 1 >= cap || *t->s == '\\') return false;
+        if (n + 1 >= cap || *t->s == '\\' || *t->s < ' ' || *t->s > '~') return false;
         out[n++] = *t->s++;
     }
     out[n] = '\0';
