@@ -121,7 +121,7 @@ typedef struct nb_read_opts {
                            largest label + 1 */
     int64_t target_col; /* the target's column when it is in the same file: 0-based, negative
                            counts from the end (default -1: the last) */
-    char delimiter;     /* CSV: ',' (default), ';', '\t', any other byte, or NB_CSV_WHITESPACE */
+    char delimiter;     /* CSV: ',' (default), ';', a tab, any other byte, or NB_CSV_WHITESPACE */
     int64_t skip_rows;  /* CSV: lines skipped at the top (e.g. 1 for a header line) */
     size_t max_bytes;   /* bound on the memory of the loaded arrays (0: NB_DATA_MAX_BYTES) */
 } nb_read_opts;
