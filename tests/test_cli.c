@@ -185,9 +185,9 @@ START_TEST(test_bad_values) {
         {"--hidden", "abc", "--hidden must be a comma list of up to 16 sizes, got 'abc'"},
         {"--hidden", "", "--hidden must be a comma list"},
         {"--hidden", "128,", "--hidden must be a comma list"},
-        {"--hidden", "0", "hidden size 0 is not a positive integer"},
-        {"--hidden", "12.5", "hidden size 12.5 is not a positive integer"},
-        {"--hidden", "-3", "hidden size -3 is not a positive integer"},
+        {"--hidden", "0", "hidden size 0 is not an integer in 1..1000000"},
+        {"--hidden", "12.5", "hidden size 12.5 is not an integer in 1..1000000"},
+        {"--hidden", "-3", "hidden size -3 is not an integer in 1..1000000"},
         {"--batch", "0", "--batch must be positive"},
         {"--batch", "abc", "invalid value 'abc' for --batch (expected an integer)"},
         {"--batch", "1.5", "invalid value '1.5' for --batch (expected an integer)"},
@@ -319,6 +319,26 @@ START_TEST(test_bad_data) {
     bad[8 + 5] = 12;
     nabla("train", "--data", data_with("t10k-labels-idx1-ubyte", bad, ln), NULL);
     expect_fail(-1, "test label 12 at sample 5 is not a class index 0..9");
+
+    /* test images of another size than the training ones: refused before training, not when the
+     * first epoch is over and the model meets them */
+    unsigned char *small = malloc(16 + 40 * 14 * 14);
+    const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 14, 0, 0, 0, 14};
+    memcpy(small, hdr, 16);
+    memset(small + 16, 7, 40 * 14 * 14);
+    nabla("train", "--data", data_with("t10k-images-idx3-ubyte", small, 16 + 40 * 14 * 14), "--epochs", "1", NULL);
+    expect_fail(1, "nabla train: data: the test images are 14x14, the training images 28x28");
+    ck_assert_msg(!strstr(R.out, "epoch 1/1"), "%s", R.out);
+    free(small);
+
+    /* a .gz that cannot be opened is reported by its name and cause, not as a missing plain file */
+    const char *dir = data_with(NULL, NULL, 0);
+    char link[4200], want[4300];
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", dir);
+    ck_assert_int_eq(symlink("train-images-idx3-ubyte.gz", link), 0); /* a loop */
+    snprintf(want, sizeof want, "cannot open %s: Too many levels of symbolic links", link);
+    nabla("train", "--data", dir, NULL);
+    expect_fail(1, want);
 }
 END_TEST
 
@@ -873,9 +893,14 @@ START_TEST(test_csv_resume_exact) {
     nabla("train", run[0], run[1], run[2], run[3], run[4], run[5], run[6], run[7], run[8], run[9], run[10], run[11],
           run[12], run[13], run[14], run[15], run[16], "--save", b, "--stop-after", "2", NULL);
     expect_ok();
+    /* the file gives how the data were read, split and normalised, never which file: --train again */
     nabla("train", "--resume", b, "--save", b, "--epochs", "4", NULL);
+    expect_fail(2, "--test-split goes with --train FILE");
+    nabla("train", "--resume", b, "--train", run[1], "--save", b, "--epochs", "4", NULL);
     expect_ok();
     ck_assert_msg(strstr(R.out, "resumed from") && strstr(R.out, "epoch 3/4"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "--test-split=0.2") && strstr(R.out, "--normalize=true") &&
+                  strstr(R.out, "not taken from the checkpoint") && strstr(R.out, "--train="), "%s", R.out);
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     static unsigned char ba[1 << 20], bb[1 << 20];
     size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);

@@ -108,6 +108,9 @@ typedef enum { DATA_TRAIN, DATA_EVAL, DATA_PREDICT } data_mode;
 int data_cli_check(data_mode mode);
 /* True for --task regress. */
 bool data_cli_regress(void);
+/* True for a data flag a checkpoint may restore: how the data are read and split, not which
+ * files (--data, --train, --test are paths: the user gives them). */
+bool data_cli_restorable(const char *name, size_t len);
 /* Load the data: for training, the training part (split, --limit applied) with the validation
  * and test parts; for eval, the test part only (stored: what the checkpoint says). Fits the
  * normalisation on the training part but does not apply it (data_cli_apply_norm, after a
@@ -173,6 +176,9 @@ int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
 /* True for schedules stepped after every batch (onecycle, cyclic). */
 bool sched_cli_per_batch(void);
+/* After a resume: can the loaded schedule take the steps_left steps the run still needs (over
+ * epochs_left epochs)? OneCycleLR has a fixed number; 0, or prints the problem and returns -1. */
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
@@ -195,11 +201,15 @@ nb_averaged *swa_cli_averaged(void);
 nb_sched *swa_cli_swalr(void);
 /* After a resume that restored epochs_done epochs: pick the phase up where it was. */
 void swa_cli_resumed(long epochs_done);
+/* How many of the epochs first..last the schedule drives (SWALR takes over after --swa-start). */
+long swa_cli_sched_epochs(long first, long last);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
-/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+/* Before parsing argv: with --resume F, apply the flags stored in F that describe the model and
+ * the training run (argv still overrides; paths, epochs, threads and unknown flags are never
+ * taken from a file). */
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
@@ -209,6 +219,8 @@ nb_ckpt *ckpt_cli_open(const char *path);
 void ckpt_cli_release(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* After a flag check failed: say which flags came from the checkpoint (if any did). */
+void ckpt_cli_note_stored(void);
 /* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
  * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
 int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);

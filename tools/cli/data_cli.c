@@ -92,6 +92,17 @@ int data_cli_check(data_mode mode) {
 
 bool data_cli_regress(void) { return task_of(task) == NB_REGRESS; }
 
+bool data_cli_restorable(const char *name, size_t len) {
+    static cli_flags mine;
+    if (!mine.n) data_cli_flags(&mine);
+    static const char *const paths[] = {"data", "train", "test"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (strlen(paths[i]) == len && !strncmp(paths[i], name, len)) return false;
+    for (int k = 0; k < mine.n; k++)
+        if (strlen(mine.specs[k].name) == len && !strncmp(mine.specs[k].name, name, len)) return true;
+    return false;
+}
+
 /* ---- reading one source ------------------------------------------------------------------------ */
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -238,6 +249,12 @@ int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info
     if (!train_path && !test_path) { /* an IDX folder: its train and t10k pairs */
         if (!eval && !(src = idx_source(d, "train", 0))) return -1;
         if (!(test_file = idx_source(d, "t10k", src ? src->classes : classes ? classes : 10))) return -1;
+        if (src && !same_sample(src, test_file)) { /* the model is built for the training images */
+            fprintf(stderr, "%s: data: the test images are %lldx%lld, the training images %lldx%lld: the two splits "
+                    "must have one image size\n", cli_prog, (long long)test_file->shape[0], (long long)test_file->shape[1],
+                    (long long)src->shape[0], (long long)src->shape[1]);
+            return -1;
+        }
     } else {
         if (train_path && (!eval || !test_path)) { /* eval reads --train only to take the test part out of it */
             if (!(src = own(d, data_cli_read(train_path, &o)))) return -1;
@@ -284,6 +301,11 @@ int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info
         (stored->ndim != d->ndim || memcmp(stored->shape, d->shape, sizeof(int64_t) * (size_t)d->ndim))) {
         fprintf(stderr, "%s: the model takes samples of shape %s; these data have samples of shape %s\n", cli_prog,
                 cli_shape_text(stored->ndim, stored->shape, a, sizeof a), cli_shape_text(d->ndim, d->shape, b, sizeof b));
+        return -1;
+    }
+    if (stored && stored->known && stored->task == d->task && stored->outputs != d->outputs) {
+        fprintf(stderr, "%s: the model gives %lld outputs; these data have %lld %s\n", cli_prog,
+                (long long)stored->outputs, (long long)d->outputs, d->task == NB_REGRESS ? "targets" : "classes");
         return -1;
     }
     if (stored && stored->known && stored->task != d->task) {
@@ -368,7 +390,8 @@ int data_cli_stored(const nb_ckpt *c, data_info *info) {
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "outputs"), *e;
     int rc = -1;
     if (!cJSON_IsString(tk) || !cJSON_IsArray(sh) || cJSON_GetArraySize(sh) < 1 ||
-        cJSON_GetArraySize(sh) > NB_MAX_DIMS - 1 || !cJSON_IsNumber(out) || out->valuedouble < 1)
+        cJSON_GetArraySize(sh) > NB_MAX_DIMS - 1 || !cJSON_IsNumber(out) || !(out->valuedouble >= 1) ||
+        out->valuedouble > (1 << 20))
         goto done;
     cJSON_ArrayForEach(e, sh) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble > 1e9) goto done;

@@ -72,7 +72,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: --weights must be auto, averaged or model, not %s\n", weights);
         return 2;
     }
-    if (data_cli_check(DATA_EVAL) || model_cli_check()) return 2;
+    if (data_cli_check(DATA_EVAL) || model_cli_check()) {
+        ckpt_cli_note_stored();
+        return 2;
+    }
     if (confusion && data_cli_regress()) {
         fprintf(stderr, "nabla eval: --confusion is for classification\n");
         return 2;

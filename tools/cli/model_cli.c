@@ -64,8 +64,8 @@ int model_cli_check(void) {
         return 2;
     }
     for (int i = 0; i < nh; i++)
-        if (h[i] < 1 || h[i] != floor(h[i]) || h[i] > 1e6) {
-            fprintf(stderr, "%s: hidden size %g is not a positive integer\n", cli_prog, h[i]);
+        if (!(h[i] >= 1 && h[i] <= 1e6) || h[i] != floor(h[i])) {
+            fprintf(stderr, "%s: hidden size %.17g is not an integer in 1..1000000\n", cli_prog, h[i]);
             return 2;
         }
     return 0;

@@ -76,7 +76,10 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "nabla predict: --batch must be positive\n");
         return 2;
     }
-    if (data_cli_check(DATA_PREDICT) || model_cli_check()) return 2;
+    if (data_cli_check(DATA_PREDICT) || model_cli_check()) {
+        ckpt_cli_note_stored();
+        return 2;
+    }
     nb_ckpt *ck = ckpt_cli_open(load);
     if (!ck) {
         fprintf(stderr, "nabla predict: %s\n", nb_last_error());

@@ -122,6 +122,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (c.epochs < 0 || c.batch < 1 || c.limit < 0) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
+        ckpt_cli_note_stored();
         return 2;
     }
     if (c.log_every < 0 || (c.log_every && !c.metrics)) {
@@ -137,8 +138,10 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (data_cli_check(DATA_TRAIN) || model_cli_check() || optim_cli_check() || sched_cli_check() ||
-        swa_cli_check() || ckpt_cli_check())
+        swa_cli_check() || ckpt_cli_check()) {
+        ckpt_cli_note_stored();
         return 2;
+    }
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     data_run d;
@@ -175,6 +178,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (!(opt = optim_cli_build(params, np))) {
         if (nb_last_status()) fail("optimizer");
+        ckpt_cli_note_stored();
         goto done;
     }
     nb_loader_opts lo = nb_loader_defaults();
@@ -187,13 +191,20 @@ int cmd_train(int argc, char **argv) {
     }
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
-    if (sched_failed || swa_cli_build(opt, params, np)) goto done; /* SWA/EMA (swa_cli.c) */
+    if (sched_failed || swa_cli_build(opt, params, np)) { /* SWA/EMA (swa_cli.c) */
+        ckpt_cli_note_stored();
+        goto done;
+    }
     ckpt_cli_run ck = {model, opt, sched, &rng, ld, swa_cli_averaged(), swa_cli_swalr(),
                        d.normalize ? &d.part : NULL, d.normalize, data_json, &es};
     long first_epoch;
     if (ckpt_cli_resume(&ck, &first_epoch)) goto done;
     if (data_cli_apply_norm(&d)) goto done; /* the statistics of the training part (or of the resumed run) */
     if (first_epoch > 1) swa_cli_resumed(first_epoch - 1);
+    if (first_epoch > 1 && sched_cli_per_batch() && /* before training, not at its first step */
+        sched_cli_check_resumed(sched, swa_cli_sched_epochs(first_epoch, c.epochs) * nb_loader_num_batches(ld),
+                                c.epochs - first_epoch + 1))
+        goto done;
     /* a resumed run continues the metrics file of the run it resumes */
     if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
