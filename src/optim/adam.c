@@ -70,7 +70,7 @@ int nb__adam_group(nb_optim *o, nb_group *g, bool decoupled) {
                            .eps = (float)eps, .neg_step_size = (float)-(lr / bc1),
                            .maximize = nb__gb(g, "maximize")};
         adam_job j = {nb_f32(p), m, v, vmax, nb_f32(p->grad), &c};
-        nb__optim_for(p->numel, adam_part, &j);
+        nb__optim_for(nb_f32(p), p->numel, adam_part, &j);
     }
     return NB_OK;
 }

@@ -109,14 +109,12 @@ nb_value *nb__state_scalar(nb_optim *o, int index, const char *name, nb_value_ki
 /* Replace (or create) a state entry with a tensor of any shape (ownership taken). */
 int nb__state_set_tensor(nb_optim *o, int index, const char *name, nb_tensor *t);
 
-/* Run an elementwise update of a parameter's n elements, fn(ctx, begin, end) for [begin, end),
- * split across nabla's pool in contiguous parts when the parameter is big enough to pay for
- * it. The parts are the ones in which the GEMMs split the weight's rows (kernels/gemm.c), so
- * each thread updates the rows whose gradient it computed. The result does not depend on the
- * thread count. */
-static inline void nb__optim_for(int64_t n, nb__range_fn fn, void *ctx) {
-    nb__parallel_for(n, 8192, fn, ctx);
-}
+/* Run an elementwise update of parameter data p's n elements, fn(ctx, begin, end) for
+ * [begin, end), split across nabla's pool in contiguous parts when the parameter is big enough
+ * to pay for it. The parts are the ones in which the GEMMs split the weight's rows
+ * (kernels/gemm.c), so each thread updates the rows whose gradient it computed. The result
+ * does not depend on the thread count. */
+void nb__optim_for(float *p, int64_t n, nb__range_fn fn, void *ctx);
 
 /* A workspace of at least n floats owned by the optimizer, kept between steps (so a steady
  * state allocates nothing); its content is undefined on return. NULL on OOM. */

@@ -67,7 +67,7 @@ static int sgd_step(nb_optim *o, nb_group *g) {
         }
         sgd_job j = {nb_f32(p), nb_f32(p->grad), buf, first, nesterov, maximize, (float)-lr,
                      (float)wd, (float)mom, (float)(1.0 - damp)};
-        nb__optim_for(p->numel, sgd_part, &j);
+        nb__optim_for(nb_f32(p), p->numel, sgd_part, &j);
     }
     return NB_OK;
 }
