@@ -289,6 +289,59 @@ START_TEST(test_trajectories) {
 }
 END_TEST
 
+/* ---- the engine: every optimizer gives the same bits on 1 and 2 threads ------------------- */
+/* A model's parameters (in its slab: a [300, 70] weight that is split across threads, its bias,
+ * a second layer) plus a heap tensor in a second group; some steps leave a gradient out. */
+static void run_threads(const tcase *c, int threads, float *out, int64_t nout) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 7);
+    nb_module *m = nb_sequential(2, (nb_module *[]){nb_linear_new(70, 300, true, &rng), nb_linear_new(300, 5, true, &rng)});
+    nb_tensor *p[5], *g[5];
+    int n = nb_module_parameters(m, p, 4);
+    p[n] = nb_uniform(NULL, 3, (int64_t[]){2, 4, 3}, -1, 1, &rng);
+    nb_requires_grad(p[n++], true);
+    nb_optim *o = c->make(p, n - 1);
+    ck_assert_msg(o, "%s: %s", c->name, nb_last_error());
+    nb_value lr = nb_num("lr", 0.003);
+    ck_assert_int_eq(nb_optim_add_param_group(o, &p[n - 1], 1, &lr, 1), NB_OK);
+    for (int i = 0; i < n; i++) g[i] = nb_zeros(NULL, p[i]->ndim, p[i]->shape);
+    for (int t = 0; t < 6; t++) {
+        nb_optim_zero_grad(o, true);
+        for (int i = 0; i < n; i++) {
+            if ((t == 2 && i == 1) || (t == 4 && i == 0)) continue;
+            const float *x = nb_f32(p[i]);
+            float *gg = nb_f32(g[i]);
+            for (int64_t j = 0; j < p[i]->numel; j++) gg[j] = (x[j] * x[j] - 0.5f) * x[j] + 0.01f * (float)((j + t) % 7);
+            nb_backward_grad(p[i], g[i]);
+        }
+        ck_assert_msg(nb_optim_step(o) == NB_OK, "%s: %s", c->name, nb_last_error());
+    }
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert(at + p[i]->numel <= nout);
+        memcpy(out + at, p[i]->data, sizeof(float) * (size_t)p[i]->numel);
+        at += p[i]->numel;
+        nb_tensor_free(g[i]);
+    }
+    nb_optim_free(o);
+    nb_tensor_free(p[n - 1]);
+    nb_module_free(m);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+
+START_TEST(test_threads_bit_identical) {
+    const tcase *c = &cases[_i];
+    enum { N = 70 * 300 + 300 + 300 * 5 + 5 + 24 };
+    float *one = malloc(sizeof(float) * N), *two = malloc(sizeof(float) * N);
+    run_threads(c, 1, one, N);
+    run_threads(c, 2, two, N);
+    ck_assert_msg(!memcmp(one, two, sizeof(float) * N), "%s: 2 threads differ from 1", c->name);
+    free(one);
+    free(two);
+}
+END_TEST
+
 /* ---- LBFGS on Rosenbrock ------------------------------------------------------------------- */
 typedef struct rosen {
     nb_optim *o;
@@ -1141,6 +1194,9 @@ int main(void) {
     TCase *tc = tcase_create("optim");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_trajectories, 0, NCASES);
+    int nplain = 0; /* the one-group cases: the others reuse their builders */
+    while (cases[nplain].group_lr <= 0 && cases[nplain].clip <= 0) nplain++;
+    tcase_add_loop_test(tc, test_threads_bit_identical, 0, nplain);
     tcase_add_loop_test(tc, test_lbfgs_rosenbrock, 0, 5);
     tcase_add_loop_test(tc, test_state_dict_round_trip, 0, NCASES);
     tcase_add_loop_test(tc, test_lbfgs_round_trip, 0, 5);

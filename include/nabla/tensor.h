@@ -40,6 +40,7 @@ typedef struct nb_tensor {
 #define NB_TENSOR_REQUIRES_GRAD 0x1u
 #define NB_TENSOR_OWNS_DATA 0x2u   /* data is freed with the tensor */
 #define NB_TENSOR_OWNS_GRAD 0x4u   /* grad_slot is freed with the tensor */
+#define NB_TENSOR_SPARSE 0x8u      /* a row-sparse gradient (nb_sparse_*): data is NULL */
 
 /* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ---------------------------- */
 /* Uninitialised tensor of a shape. */

@@ -618,15 +618,26 @@ static int lbfgs_export(const nb_optim *o, int index, nb_value **vals, int *nv) 
 }
 
 static const nb_state_spec lbfgs_state[] = {
-    {"func_evals", NB_STATE_NUMBER}, {"n_iter", NB_STATE_NUMBER},   {"d", NB_STATE_OTHER},
-    {"t", NB_STATE_OTHER},           {"old_dirs", NB_STATE_OTHER},  {"old_stps", NB_STATE_OTHER},
-    {"ro", NB_STATE_OTHER},          {"H_diag", NB_STATE_OTHER},    {"prev_flat_grad", NB_STATE_OTHER},
-    {"prev_loss", NB_STATE_OTHER},   {"hist_len", NB_STATE_OTHER},  {"hist_start", NB_STATE_OTHER}};
+    NB_SPEC("func_evals", NUMBER), NB_SPEC("n_iter", NUMBER),   NB_SPEC("d", OTHER),
+    NB_SPEC("t", OTHER),           NB_SPEC("old_dirs", OTHER),  NB_SPEC("old_stps", OTHER),
+    NB_SPEC("ro", OTHER),          NB_SPEC("H_diag", OTHER),    NB_SPEC("prev_flat_grad", OTHER),
+    NB_SPEC("prev_loss", OTHER),   NB_SPEC("hist_len", OTHER),  NB_SPEC("hist_start", OTHER)};
 
-static const nb_optim_algo lbfgs_algo = {
-    .name = "LBFGS", .validate = lbfgs_validate, .step_closure = lbfgs_step,
-    .state_spec = lbfgs_state, .nstate_spec = (int)(sizeof lbfgs_state / sizeof lbfgs_state[0]),
-    .check_state = lbfgs_check_state, .export_state = lbfgs_export, .max_groups = 1};
+/* max_eval None: max_iter * 5 // 4, as PyTorch's constructor. */
+static void lbfgs_prepare(nb_value *hp, int n) {
+    nb_value *me = nb__value_find(hp, n, "max_eval");
+    if (me->kind == NB_VALUE_NONE) *me = nb__value("max_eval", NB_VALUE_INT, floor(nb__hp(hp, n, "max_iter") * 5 / 4));
+}
+
+static const nb_value lbfgs_defaults[] = {NB_DEF_NUM("lr", 1), NB_DEF_INT("max_iter", 20), NB_DEF_NONE("max_eval"),
+                                          NB_DEF_NUM("tolerance_grad", 1e-7), NB_DEF_NUM("tolerance_change", 1e-9),
+                                          NB_DEF_INT("history_size", 100), NB_DEF_NONE("line_search_fn")};
+
+const nb_optim_algo nb__lbfgs_algo = {
+    .name = "LBFGS", .defaults = lbfgs_defaults, .ndefaults = NB_COUNT(lbfgs_defaults),
+    .validate = lbfgs_validate, .prepare = lbfgs_prepare, .step_closure = lbfgs_step,
+    .state_spec = lbfgs_state, .nstate_spec = NB_COUNT(lbfgs_state), .check_state = lbfgs_check_state,
+    .export_state = lbfgs_export, .max_groups = 1};
 
 nb_lbfgs_opts nb_lbfgs_defaults(void) {
     return (nb_lbfgs_opts){.lr = 1, .max_iter = 20, .max_eval = 0, .tolerance_grad = 1e-7,
@@ -635,12 +646,10 @@ nb_lbfgs_opts nb_lbfgs_defaults(void) {
 
 nb_optim *nb_lbfgs(nb_tensor *const *params, int n, const nb_lbfgs_opts *opts) {
     nb_lbfgs_opts o = opts ? *opts : nb_lbfgs_defaults();
-    int max_eval = o.max_eval ? o.max_eval : o.max_iter * 5 / 4;
-    nb_value d[] = {nb_num("lr", o.lr), nb_int("max_iter", o.max_iter), nb_int("max_eval", max_eval),
-                    nb_num("tolerance_grad", o.tolerance_grad),
-                    nb_num("tolerance_change", o.tolerance_change),
-                    nb_int("history_size", o.history_size),
-                    o.line_search_fn ? nb_str("line_search_fn", o.line_search_fn)
-                                     : nb_none("line_search_fn")};
-    return nb__optim_new(&lbfgs_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_int("max_iter", o.max_iter),
+                     o.max_eval ? nb_int("max_eval", o.max_eval) : nb_none("max_eval"),
+                     nb_num("tolerance_grad", o.tolerance_grad), nb_num("tolerance_change", o.tolerance_change),
+                     nb_int("history_size", o.history_size),
+                     o.line_search_fn ? nb_str("line_search_fn", o.line_search_fn) : nb_none("line_search_fn")};
+    return nb__optim_create(&nb__lbfgs_algo, params, n, kw, NB_COUNT(kw));
 }

@@ -1,5 +1,6 @@
-/* optimizer.c - the optimizer base: param groups, per-parameter state, state_dict, zero_grad.
- * PyTorch's optimizer.py in C; an algorithm file only adds its update rule and validation. */
+/* optimizer.c - the optimizer base: construction, param groups, per-parameter state, the step
+ * loop (state from the algorithm's spec, one job of the pool per group), zero_grad and
+ * state_dict. PyTorch's optimizer.py in C; an algorithm file adds its rule (optimizer.h). */
 #include <math.h>
 #include <stdio.h>
 #include "optimizer.h"
@@ -85,20 +86,82 @@ float nb__abs_max(const float *x, float t, int64_t n) {
 }
 
 /* ---- construction and groups ------------------------------------------------------------- */
-nb_optim *nb__optim_new(const nb_optim_algo *algo, const nb_value *defaults, int ndefaults,
-                        nb_tensor *const *params, int n) {
-    if (algo->validate(defaults, ndefaults)) return NULL;
+/* The algorithm's defaults with kwargs applied, as PyTorch's __init__ takes keyword arguments. */
+static nb_value *merged_defaults(const nb_optim_algo *a, const nb_value *kw, int nkw) {
+    if (nkw < 0 || (nkw > 0 && !kw))
+        return nb__null(NB_EINVAL, "%s: %d keyword arguments given but the list is %s", a->name, nkw,
+                        kw ? "not NULL" : "NULL");
+    for (int i = 0; i < nkw; i++) {
+        const nb_value *d = nb__value_cfind(a->defaults, a->ndefaults, kw[i].name);
+        if (!d)
+            return nb__null(NB_EINVAL, "%s.__init__() got an unexpected keyword argument '%s'", a->name,
+                            kw[i].name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(kw[j].name, kw[i].name))
+                return nb__null(NB_EINVAL, "%s.__init__() got multiple values for argument '%s'", a->name,
+                                kw[i].name);
+        bool ok = kw[i].kind == d->kind || d->kind == NB_VALUE_NONE || kw[i].kind == NB_VALUE_NONE ||
+                  (d->kind == NB_VALUE_NUMBER && kw[i].kind == NB_VALUE_INT) ||
+                  (d->kind == NB_VALUE_INT && kw[i].kind == NB_VALUE_NUMBER && kw[i].num == floor(kw[i].num)) ||
+                  (d->kind == NB_VALUE_BOOL && kw[i].kind == NB_VALUE_INT);
+        if (ok && d->kind == NB_VALUE_LIST && kw[i].kind == NB_VALUE_LIST) ok = kw[i].len == d->len;
+        if (!ok)
+            return nb__null(NB_EINVAL, "%s: argument '%s' has the wrong kind of value", a->name, kw[i].name);
+    }
+    nb_value *hp = nb__values_copy(a->defaults, a->ndefaults);
+    for (int i = 0; hp && i < nkw; i++) {
+        nb_value *v = nb__value_find(hp, a->ndefaults, kw[i].name);
+        nb_value_kind want = v->kind;
+        nb__value_clear(v);
+        if (nb__value_copy(v, &kw[i])) {
+            nb__values_free(hp, a->ndefaults);
+            return NULL;
+        }
+        if (kw[i].kind != NB_VALUE_NONE && want != NB_VALUE_NONE) v->kind = want; /* 1 -> 1.0, 1 -> True */
+        if (v->kind == NB_VALUE_BOOL) v->num = v->num != 0.0;
+    }
+    if (hp && a->prepare) a->prepare(hp, a->ndefaults);
+    return hp;
+}
+
+nb_optim *nb__optim_create(const nb_optim_algo *algo, nb_tensor *const *params, int n,
+                           const nb_value *kwargs, int nkwargs) {
+    nb_value *hp = merged_defaults(algo, kwargs, nkwargs);
+    if (!hp) return NULL;
+    if (algo->validate(hp, algo->ndefaults)) {
+        nb__values_free(hp, algo->ndefaults);
+        return NULL;
+    }
     nb_optim *o = nb__calloc(1, sizeof *o);
-    if (!o) return NULL;
+    if (!o) {
+        nb__values_free(hp, algo->ndefaults);
+        return NULL;
+    }
     o->algo = algo;
-    o->defaults = nb__values_copy(defaults, ndefaults);
-    o->ndefaults = ndefaults;
-    if (!o->defaults || nb_optim_add_param_group(o, params, n, NULL, 0)) {
+    o->defaults = hp;
+    o->ndefaults = algo->ndefaults;
+    if (nb_optim_add_param_group(o, params, n, NULL, 0)) {
         nb_optim_free(o);
         return NULL;
     }
     return o;
 }
+
+/* Room for the step's working memory of n parameters (slots, coefficients, fresh bits). */
+static size_t coef_stride(const nb_optim_algo *a) { return (a->coef_size + 15) & ~(size_t)15; }
+
+static int reserve_step(nb_optim *o, int n) {
+    nb_optim_slot *slots = nb__realloc(o->slots, sizeof *slots * (size_t)n);
+    if (slots) o->slots = slots;
+    unsigned char *c = slots ? nb__realloc(o->coefs, coef_stride(o->algo) * (size_t)(n + 1) + 16) : NULL;
+    if (c) o->coefs = c;
+    uint32_t *f = c ? nb__realloc(o->fresh, sizeof *f * (size_t)n) : NULL;
+    if (!f) return NB_ENOMEM;
+    o->fresh = f;
+    return NB_OK;
+}
+
+static int ensure_state(nb_optim *o, const nb_group *g, int index);
 
 static bool in_optimizer(const nb_optim *o, const nb_tensor *t) {
     for (int g = 0; g < o->ngroups; g++)
@@ -128,6 +191,10 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
                 return nb__error(NB_EINVAL, "optimizer contains a parameter group with duplicate parameters");
         if (in_optimizer(o, t))
             return nb__error(NB_EINVAL, "some parameters appear in more than one parameter group");
+        if (o->algo->check_param) {
+            int rc = o->algo->check_param(t);
+            if (rc) return rc;
+        }
     }
     if (noverrides < 0 || (noverrides > 0 && !overrides))
         return nb__error(NB_EINVAL, "add_param_group: %d overrides given but the list is %s",
@@ -142,7 +209,7 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
     if (groups) o->groups = groups;
     nb_param_state *st = groups ? nb__realloc(o->state, sizeof *st * (size_t)(o->nparams + n)) : NULL;
     if (st) o->state = st;
-    int rc = (!hp || !ps || !groups || !st) ? NB_ENOMEM : NB_OK;
+    int rc = (!hp || !ps || !groups || !st || reserve_step(o, o->nparams + n)) ? NB_ENOMEM : NB_OK;
     for (int i = 0; !rc && i < noverrides; i++) {
         nb_value *v = nb__value_find(hp, o->ndefaults, overrides[i].name);
         nb_value nv;
@@ -171,12 +238,19 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
     g->first = o->nparams;
     g->hp = hp;
     g->nhp = o->ndefaults;
-    for (int i = 0; i < n; i++) o->state[o->nparams + i] = (nb_param_state){NULL, 0, 0};
+    for (int i = 0; i < n; i++) {
+        o->state[o->nparams + i] = (nb_param_state){NULL, 0, 0};
+        o->fresh[o->nparams + i] = 0;
+    }
     o->ngroups++;
     o->nparams += n;
-    for (int i = 0; i < n && o->algo->on_add_param && !rc; i++) rc = o->algo->on_add_param(o, g, g->first + i);
+    for (int i = 0; i < n && o->algo->eager_state && !rc; i++) rc = ensure_state(o, g, g->first + i);
     if (rc) { /* roll the group back: a failed add changes nothing */
-        for (int i = 0; i < n; i++) nb__values_free(o->state[g->first + i].values, o->state[g->first + i].nvalues);
+        for (int i = 0; i < n; i++) {
+            nb_param_state *ps = &o->state[g->first + i];
+            nb__values_free(ps->values, ps->nvalues);
+            *ps = (nb_param_state){NULL, 0, 0};
+        }
         o->ngroups--;
         o->nparams -= n;
         nb__values_free(hp, o->ndefaults);
@@ -383,15 +457,170 @@ void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
         }
 }
 
+/* ---- state from the spec -------------------------------------------------------------------- */
+static bool spec_on(const nb_state_spec *sp, const nb_group *g) {
+    return !sp->when || nb__g(g, sp->when) != 0.0;
+}
+
+static double spec_init(const nb_state_spec *sp, const nb_group *g) {
+    return sp->init_hp ? (double)(float)nb__g(g, sp->init_hp) : sp->init;
+}
+
+/* Create what parameter index lacks of its state (PyTorch's "if len(state) == 0" and the
+ * entries an option turns on later), recording which entries are new. */
+static int ensure_state(nb_optim *o, const nb_group *g, int index) {
+    const nb_optim_algo *a = o->algo;
+    const nb_tensor *p = g->params[index - g->first];
+    for (int k = 0; k < a->nstate_spec; k++) {
+        const nb_state_spec *sp = &a->state_spec[k];
+        nb_param_state *ps = &o->state[index];
+        nb_value *v = k < ps->nvalues && !strcmp(ps->values[k].name, sp->name) ? &ps->values[k]
+                                                                                : nb__state(o, index, sp->name);
+        bool made = false;
+        if (sp->kind == NB_STATE_NUMBER || sp->kind == NB_STATE_INT) {
+            made = !v;
+            if (made && !state_add(o, index, nb__value(sp->name, sp->kind == NB_STATE_INT ? NB_VALUE_INT
+                                                                                         : NB_VALUE_NUMBER,
+                                                       spec_init(sp, g))))
+                return NB_ENOMEM;
+        } else if (sp->kind != NB_STATE_OTHER && spec_on(sp, g)) {
+            made = !v || v->kind != NB_VALUE_TENSOR;
+            if (made && !nb__state_tensor(o, index, sp->name, p, (float)spec_init(sp, g))) return NB_ENOMEM;
+        } else if (sp->kind == NB_STATE_LIKE_OR_NONE && !v) { /* PyTorch keeps the key, with None */
+            if (!state_add(o, index, nb__value(sp->name, NB_VALUE_NONE, 0))) return NB_ENOMEM;
+        }
+        if (made) o->fresh[index] |= UINT32_C(1) << k;
+    }
+    return a->init_state ? a->init_state(o, g, index) : NB_OK;
+}
+
+/* ---- the step -------------------------------------------------------------------------------- */
+/* Every gradient is one the algorithm takes (checked before anything changes). */
+static int check_grads(const nb_optim *o) {
+    const nb_optim_algo *a = o->algo;
+    for (int g = 0; g < o->ngroups; g++)
+        for (int i = 0; i < o->groups[g].nparams; i++) {
+            const nb_tensor *gr = o->groups[g].params[i]->grad;
+            if (!gr) continue;
+            bool sparse = gr->flags & NB_TENSOR_SPARSE;
+            if (sparse && !a->update_sparse) {
+                if (a->grad_error) return nb__error(NB_EINVAL, "%s", a->grad_error);
+                return nb__error(NB_EINVAL, "%s does not support sparse gradients", a->name);
+            }
+            if (sparse && a->sparse_check) {
+                int rc = a->sparse_check(&o->groups[g]);
+                if (rc) return rc;
+            }
+            if (!sparse && a->sparse_only) return nb__error(NB_EINVAL, "%s", a->grad_error);
+        }
+    return NB_OK;
+}
+
+static void fill_slot(nb_optim *o, const nb_group *g, int i, nb_optim_slot *s) {
+    const nb_optim_algo *a = o->algo;
+    nb_tensor *p = g->params[i];
+    int index = g->first + i;
+    nb_param_state *ps = &o->state[index];
+    s->param = p;
+    s->p = nb_f32(p);
+    s->grad = p->grad;
+    s->g = p->grad->flags & NB_TENSOR_SPARSE ? NULL : nb_f32(p->grad);
+    s->n = p->numel;
+    s->index = index;
+    s->group = g;
+    s->fresh = o->fresh[index];
+    o->fresh[index] = 0;
+    for (int k = 0; k < a->nstate_spec; k++) {
+        const char *name = a->state_spec[k].name;
+        nb_value *v = k < ps->nvalues && !strcmp(ps->values[k].name, name) ? &ps->values[k]
+                                                                            : nb__state(o, index, name);
+        s->v[k] = v;
+        s->t[k] = v && v->kind == NB_VALUE_TENSOR ? nb_f32(v->tensor) : NULL;
+    }
+}
+
+/* The group's ranges as one job: its n elements (the parameters one after the other) cut into
+ * `parts` equal parts, each boundary moved down to a multiple of 16 elements of its parameter
+ * (64 bytes: no cache line is written by two threads). */
+typedef struct range_job {
+    void (*update)(const nb_optim_slot *s, int64_t b, int64_t e);
+    const nb_optim_slot *s;
+    int n, parts;
+    int64_t total;
+} range_job;
+
+static void locate(const range_job *j, int64_t pos, int *si, int64_t *off) {
+    int i = 0;
+    while (i < j->n - 1 && pos >= j->s[i].n) pos -= j->s[i++].n;
+    *si = i;
+    *off = pos >= j->s[i].n ? j->s[i].n : pos & ~(int64_t)15;
+}
+
+static void run_parts(void *ctx, int64_t pb, int64_t pe) {
+    const range_job *j = ctx;
+    for (int64_t k = pb; k < pe; k++) {
+        int a, b;
+        int64_t oa, ob;
+        locate(j, j->total * k / j->parts, &a, &oa);
+        locate(j, j->total * (k + 1) / j->parts, &b, &ob);
+        for (int i = a; i <= b; i++) {
+            int64_t lo = i == a ? oa : 0, hi = i == b ? ob : j->s[i].n;
+            if (lo < hi) j->update(&j->s[i], lo, hi);
+        }
+    }
+}
+
+#define GRAIN 8192 /* elements per part at least */
+
+static int step_group(nb_optim *o, const nb_group *g) {
+    const nb_optim_algo *a = o->algo;
+    size_t stride = coef_stride(a);
+    unsigned char *gc = o->coefs + stride * (size_t)o->nparams;
+    if (a->group_coef) a->group_coef(g, gc);
+    int n = 0;
+    int64_t total = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        if (!g->params[i]->grad) continue;
+        nb_optim_slot *s = &o->slots[n];
+        fill_slot(o, g, i, s);
+        s->coef = gc;
+        for (int k = 0; k < a->nstate_spec; k++)
+            if (a->state_spec[k].counter) {
+                nb_value *c = s->v[k];
+                c->num = c->kind == NB_VALUE_INT ? c->num + 1 : (double)(float)(c->num + 1.0);
+            }
+        if (a->param_coef) {
+            void *pc = o->coefs + stride * (size_t)s->index;
+            memcpy(pc, gc, a->coef_size);
+            a->param_coef(s, pc);
+            s->coef = pc;
+        }
+        int rc = !s->g ? a->update_sparse(o, s) : a->update_tensor ? a->update_tensor(o, s) : -1;
+        if (rc > 0 || rc < -1) return rc;
+        if (rc == -1) { /* a range update: joins the group's job */
+            total += s->n;
+            n++;
+        }
+    }
+    if (!n) return NB_OK;
+    int64_t parts = total / GRAIN, threads = nb__num_threads();
+    range_job j = {a->update, o->slots, n, (int)(parts < 1 ? 1 : parts > threads ? threads : parts), total};
+    if (j.parts > 1) nb__parallel_for(j.parts, 1, run_parts, &j);
+    else run_parts(&j, 0, 1);
+    return NB_OK;
+}
+
 int nb_optim_step(nb_optim *o) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
     if (o->algo->step_closure)
         return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
-    for (int g = 0; g < o->ngroups; g++) {
-        int rc = o->algo->step_group(o, &o->groups[g]);
-        if (rc) return rc;
-    }
-    return NB_OK;
+    int rc = check_grads(o);
+    /* the state every parameter with a gradient needs, before any parameter changes */
+    for (int g = 0; !rc && g < o->ngroups; g++)
+        for (int i = 0; !rc && i < o->groups[g].nparams; i++)
+            if (o->groups[g].params[i]->grad) rc = ensure_state(o, &o->groups[g], o->groups[g].first + i);
+    for (int g = 0; !rc && g < o->ngroups; g++) rc = step_group(o, &o->groups[g]);
+    return rc;
 }
 
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss) {
@@ -423,6 +652,9 @@ void nb_optim_free(nb_optim *o) {
     nb__free(o->state);
     nb__values_free(o->defaults, o->ndefaults);
     nb__free(o->scratch);
+    nb__free(o->slots);
+    nb__free(o->coefs);
+    nb__free(o->fresh);
     nb__free(o);
 }
 
@@ -496,7 +728,7 @@ static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_par
                              a->name, v->name, ps->index);
         nb_state_kind kind = sp ? sp->kind : NB_STATE_LIKE_OR_NONE;
         if (kind == NB_STATE_OTHER) continue;
-        if (kind == NB_STATE_NUMBER) {
+        if (kind == NB_STATE_NUMBER || kind == NB_STATE_INT) {
             if (v->kind != NB_VALUE_NUMBER && v->kind != NB_VALUE_INT)
                 return nb__error(NB_EFORMAT, "loaded state dict: state '%s' of parameter %d must be "
                                  "a number", v->name, ps->index);

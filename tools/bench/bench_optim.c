@@ -1,5 +1,5 @@
 /* bench_optim.c - time one optimizer step over the parameters of a 784-256-128-10 MLP
- * (235,146 parameters in nabla's slab), for every optimizer, 1 thread.
+ * (235,146 parameters in nabla's slab), for every optimizer, 1 thread (or --threads N).
  *
  * Gradients are fixed random values (the step is what is timed, not the backward). For each
  * optimizer: construct with PyTorch's defaults (SGD: lr 0.1, momentum 0.9, as the training
@@ -7,7 +7,7 @@
  * microseconds per step. LBFGS's step calls its closure (which copies the fixed gradients in
  * and returns a constant loss: two calls per step) - the same closure as tools/bench_optim.py.
  *
- *   build/bench_optim [--runs 7] [--steps 200] [--only NAME]
+ *   build/bench_optim [--runs 7] [--steps 200] [--only NAME] [--threads 1]
  * Output: one line per optimizer, "name  median_us  min_us". tools/bench_optim.py runs it next
  * to PyTorch and prints the ratio. */
 #include <stdio.h>
@@ -72,18 +72,18 @@ static const char *names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "ada
                               "nadam", "radam", "asgd", "rprop", "lbfgs", "adafactor"};
 
 int main(int argc, char **argv) {
-    int runs = 7, steps = 200;
+    int runs = 7, steps = 200, threads = 1;
     const char *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
     }
-    if (runs < 1 || runs > 100 || steps < 1) {
-        fprintf(stderr, "bench_optim: bad --runs/--steps\n");
+    if (runs < 1 || runs > 100 || steps < 1 || nb_set_num_threads(threads)) {
+        fprintf(stderr, "bench_optim: bad --runs/--steps/--threads\n");
         return 2;
     }
-    nb_set_num_threads(1);
     nb_rng rng;
     nb_rng_seed(&rng, 0);
     nb_module *m = nb_sequential(5, (nb_module *[]){nb_linear_new(784, 256, true, &rng), nb_relu_new(),
@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
         total += params[i]->numel;
     }
     bench b = {params, grads, n};
-    printf("# nabla %s, %lld parameters in %d tensors, median of %d runs x %d steps, 1 thread\n",
-           nb_version(), (long long)total, n, runs, steps);
+    printf("# nabla %s, %lld parameters in %d tensors, median of %d runs x %d steps, %d thread%s\n",
+           nb_version(), (long long)total, n, runs, steps, threads, threads > 1 ? "s" : "");
     double t[100];
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         if (only && strcmp(only, names[k])) continue;
