@@ -204,19 +204,19 @@ START_TEST(test_invalid_hyperparameters) {
     nabla("train", "--data", tiny(), "--weight-decay", "-1", NULL);
     expect_fail(-1, "Invalid weight_decay value: -1.0");
     nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
-    expect_fail(-1, "unknown optimizer 'adamz'");
+    expect_fail(2, "unknown optimizer 'adamz'");
     nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
     expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
     nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
     expect_fail(-1, "Invalid alpha value: -0.5");
     nabla("train", "--data", tiny(), "--amsgrad", NULL); /* an option of another optimizer */
-    expect_fail(-1, "--amsgrad does not apply to sgd");
+    expect_fail(2, "--amsgrad does not apply to sgd (it is an option of adam, adamw)");
     nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
     expect_fail(-1, "only 'strong_wolfe' is supported");
     nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
-    expect_fail(-1, "unknown schedule 'bogus'");
+    expect_fail(2, "unknown schedule 'bogus'");
     nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
-    expect_fail(-1, "OneCycleLR: max_lr is required");
+    expect_fail(1, "OneCycleLR.__init__() missing 1 required positional argument: 'max_lr'");
     nabla("train", "--data", tiny(), "--sched", "multistep", "--milestones", "8,3", NULL);
     expect_fail(-1, "MultiStepLR: milestones must be increasing, got 3 after 8");
     nabla("train", "--data", tiny(), "--sched", "cosine-restarts", "--T-0", "0", NULL);
@@ -231,6 +231,44 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "gamma");
     /* nothing was trained: no epoch line */
     ck_assert_ptr_null(strstr(R.out, "epoch 1/"));
+}
+END_TEST
+
+/* ---- a flag that does not belong to the chosen optimizer or schedule is refused ------------ */
+START_TEST(test_flags_that_do_not_apply) {
+    nabla("train", "--data", tiny(), "--sched", "cosine", "--gamma", "0.5", NULL);
+    expect_fail(2, "--gamma does not apply to cosine (it is an option of step, multistep, exponential, cyclic)");
+    nabla("train", "--data", tiny(), "--sched", "step", "--T-0", "5", "--mode", "x", NULL);
+    expect_fail(2, "--T-0 does not apply to step (it is an option of cosine-restarts)");
+    nabla("train", "--data", tiny(), "--gamma", "0.5", NULL);
+    expect_fail(2, "--gamma is an option of a schedule (--sched step, multistep, exponential, cyclic)");
+    nabla("train", "--data", tiny(), "--sched", "onecycle", "--max-lr", "0.1", "--warmup", "1", NULL);
+    expect_fail(2, "--warmup does not apply to onecycle");
+    nabla("train", "--data", tiny(), "--sched", "plateau", "--mode", "sideways", NULL); /* applies: PyTorch's check */
+    expect_fail(1, "mode sideways is unknown!");
+    nabla("train", "--data", tiny(), "--optim", "adam", "--momentum", "0.9", NULL);
+    expect_fail(2, "--momentum does not apply to adam (it is an option of sgd, rmsprop)");
+    nabla("train", "--data", tiny(), "--optim", "Adam", "--betas", "0.9", NULL);
+    expect_fail(2, "--betas expects 2 comma-separated values (got '0.9')");
+    nabla("train", "--data", tiny(), "--optim", "adafactor", "--eps", "1e-3", NULL);
+    expect_fail(2, "--eps expects 2 comma-separated values (got '1e-3')");
+    nabla("train", "--data", tiny(), "--optim", "lbfgs", "--max-iter", "-1", NULL);
+    expect_fail(1, "Invalid max_iter value: -1");
+    ck_assert_ptr_null(strstr(R.out, "epoch 1/"));
+    /* help lists what applies: everything, or the chosen optimizer's and schedule's options */
+    nabla("train", "--help", NULL);
+    expect_ok();
+    ck_assert(strstr(R.out, "--nesterov") && strstr(R.out, "--amsgrad") && strstr(R.out, "--T-max"));
+    ck_assert_msg(strstr(R.out, "--amsgrad              AMSGrad variant [adam, adamw]"), "%s", R.out);
+    nabla("train", "--optim", "adam", "--sched", "step", "--help", NULL);
+    expect_ok();
+    ck_assert(strstr(R.out, "--amsgrad") && strstr(R.out, "--gamma") && strstr(R.out, "--clip"));
+    ck_assert(!strstr(R.out, "--nesterov") && !strstr(R.out, "--T-max") && !strstr(R.out, "--rho"));
+    nabla("lr-plot", "--help", NULL);
+    expect_ok();
+    ck_assert_msg(!strstr(R.out, "--clip") && !strstr(R.out, "--ema") && strstr(R.out, "--swa-lr"), "%s", R.out);
+    nabla("lr-plot", "--sched", "step", "--ema", "0.9", "--out", "x.svg", NULL);
+    expect_fail(2, "unknown option '--ema'");
 }
 END_TEST
 
@@ -537,6 +575,7 @@ int main(void) {
     tcase_add_test(tc, test_unknown_and_malformed_flags);
     tcase_add_test(tc, test_bad_values);
     tcase_add_test(tc, test_invalid_hyperparameters);
+    tcase_add_test(tc, test_flags_that_do_not_apply);
     tcase_add_test(tc, test_bad_data);
     tcase_add_test(tc, test_metrics_file);
     tcase_add_test(tc, test_schedules_and_averaging);

@@ -1392,11 +1392,11 @@ static bool same_file(const char *a, const char *b) {
 
 /* CLI runs to compare: optimizer and schedule flags (add rows as the CLI learns more). */
 static const char *const cli_cases[][6] = {
-    {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
+    {"--optim", "sgd", "--sched", "step", "--gamma", "0.5"},
     {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
     {"--optim", "rmsprop", "--momentum", "0.5", "--clip", "1.0"},
     {"--optim", "asgd", "--t0", "5", "--lr", "0.05"},
-    {"--optim", "adafactor", "--sched", "step", "--step-size", "1"},
+    {"--optim", "adafactor", "--sched", "step", "--gamma", "0.5"},
     {"--optim", "lbfgs", "--line-search", "strong_wolfe", "--history-size", "3"},
 };
 
@@ -1411,12 +1411,12 @@ START_TEST(test_cli_resume) {
     const char *const *c = cli_cases[_i];
     /* one run of 3 epochs */
     const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
+                          "--batch", "50", "--seed", "5", "--epochs", "3", "--save", a, NULL};
     ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
     /* interrupted after epoch 1, resumed in a new process (flags restored from the file), saved
      * every epoch, interrupted again after 2, resumed with the flags given again */
     const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
+                          "--batch", "50", "--seed", "5", "--epochs", "3", "--stop-after", "1",
                           "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
     const char *resume1[] = {"train", "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
@@ -1426,7 +1426,7 @@ START_TEST(test_cli_resume) {
     ck_assert_msg(strstr(out, "resumed from") && strstr(out, "epoch 2/3") && !strstr(out, "epoch 3/3"), "%s", out);
     free(out);
     const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                             "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3",
+                             "--batch", "50", "--seed", "5", "--epochs", "3",
                              "--resume", b, "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, resume2) == 0, "%s", cli_output(dir));
     ck_assert_msg(same_file(a, b), "%s %s: the resumed run's checkpoint differs from the uninterrupted one", c[1], c[3]);

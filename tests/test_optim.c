@@ -342,6 +342,84 @@ START_TEST(test_threads_bit_identical) {
 }
 END_TEST
 
+/* ---- by name: nb_optim_new("Adam", ..., kwargs) ------------------------------------------- */
+/* The case's optimizer built again by its class name from its own group values as keyword
+ * arguments: the same hyperparameters, the same trajectory to the bit. */
+START_TEST(test_by_name) {
+    const tcase *c = &cases[_i];
+    pset a = params_new(uses_k(c)), b = params_copy(&a);
+    nb_optim *oa = c->make(a.p, a.n);
+    int nd;
+    const nb_value *defs = nb_optim_defaults_of(nb_optim_type(oa), &nd);
+    ck_assert_ptr_nonnull(defs);
+    nb_value kw[16];
+    for (int i = 0; i < nd; i++) kw[i] = *nb_optim_get_value(oa, 0, defs[i].name);
+    nb_optim *ob = nb_optim_new(nb_optim_type(oa), b.p, b.n, kw, nd);
+    ck_assert_msg(ob, "%s: %s", c->name, nb_last_error());
+    ck_assert_str_eq(nb_optim_type(ob), nb_optim_type(oa));
+    for (int t = 0; t < 8; t++) {
+        step(c, oa, &a);
+        step(c, ob, &b);
+    }
+    for (int i = 0; i < a.n; i++)
+        ck_assert_msg(!memcmp(a.p[i]->data, b.p[i]->data, sizeof(float) * (size_t)a.p[i]->numel),
+                      "%s: by name differs from the typed constructor", c->name);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    params_free(&a);
+    params_free(&b);
+}
+END_TEST
+
+START_TEST(test_by_name_errors) {
+    pset s = params_new(false);
+    const char *names[32];
+    int n = nb_optim_names(names, 32);
+    ck_assert_int_eq(n, 13);
+    ck_assert_str_eq(names[0], "SGD");
+    for (int i = 0; i < n; i++) { /* every name builds with PyTorch's defaults (lr where 1.13 required it) */
+        nb_optim *o = nb_optim_new(names[i], s.p, 2, NULL, 0);
+        ck_assert_msg(o, "%s: %s", names[i], nb_last_error());
+        ck_assert_str_eq(nb_optim_type(o), names[i]);
+        ck_assert_int_eq(nb_optim_requires_closure(o), !strcmp(names[i], "LBFGS"));
+        nb_optim_free(o);
+    }
+    nb_optim *o = nb_optim_new("adamw", s.p, 2, NULL, 0); /* any case */
+    ck_assert_str_eq(nb_optim_type(o), "AdamW");
+    ck_assert_double_eq(nb_optim_get(o, 0, "weight_decay"), 1e-2);
+    nb_optim_free(o);
+    nb_value kw[] = {nb_num("lr", 0.1), nb_int("max_iter", 4), nb_str("line_search_fn", "strong_wolfe")};
+    o = nb_optim_new("LBFGS", s.p, 2, kw, 3);
+    ck_assert_double_eq(nb_optim_get(o, 0, "max_eval"), 5); /* max_iter * 5 // 4 */
+    ck_assert_str_eq(nb_optim_get_value(o, 0, "line_search_fn")->str, "strong_wolfe");
+    nb_optim_free(o);
+    ck_assert_ptr_null(nb_optim_new("Adamm", s.p, 2, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "torch.optim has no optimizer 'Adamm' (nabla has SGD, Adam, AdamW, RMSprop, "
+                                      "Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS, Adafactor)");
+    nb_value mom = nb_num("momentum", 0.9);
+    ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &mom, 1));
+    ck_assert_str_eq(nb_last_error(), "Adam.__init__() got an unexpected keyword argument 'momentum'");
+    nb_value two[] = {nb_num("lr", 0.1), nb_num("lr", 0.2)};
+    ck_assert_ptr_null(nb_optim_new("SGD", s.p, 2, two, 2));
+    ck_assert_str_eq(nb_last_error(), "SGD.__init__() got multiple values for argument 'lr'");
+    nb_value betas = nb_num("betas", 0.9);
+    ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &betas, 1));
+    ck_assert_str_eq(nb_last_error(), "Adam: argument 'betas' has the wrong kind of value");
+    nb_value lr = nb_num("lr", -1);
+    ck_assert_ptr_null(nb_optim_new("RMSprop", s.p, 2, &lr, 1));
+    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: -1.0");
+    ck_assert_ptr_null(nb_optim_new("SGD", s.p, 2, NULL, 1));
+    int nd;
+    const nb_value *d = nb_optim_defaults_of("rmsprop", &nd);
+    ck_assert_int_eq(nd, 7);
+    ck_assert_str_eq(d[2].name, "alpha");
+    ck_assert_double_eq(d[2].num, 0.99);
+    ck_assert_ptr_null(nb_optim_defaults_of("nope", &nd));
+    ck_assert_int_eq(nd, 0);
+    params_free(&s);
+}
+END_TEST
+
 /* ---- LBFGS on Rosenbrock ------------------------------------------------------------------- */
 typedef struct rosen {
     nb_optim *o;
@@ -1197,6 +1275,8 @@ int main(void) {
     int nplain = 0; /* the one-group cases: the others reuse their builders */
     while (cases[nplain].group_lr <= 0 && cases[nplain].clip <= 0) nplain++;
     tcase_add_loop_test(tc, test_threads_bit_identical, 0, nplain);
+    tcase_add_loop_test(tc, test_by_name, 0, NCASES);
+    tcase_add_test(tc, test_by_name_errors);
     tcase_add_loop_test(tc, test_lbfgs_rosenbrock, 0, 5);
     tcase_add_loop_test(tc, test_state_dict_round_trip, 0, NCASES);
     tcase_add_loop_test(tc, test_lbfgs_round_trip, 0, 5);

@@ -62,6 +62,23 @@ const double *nb_value_elems(const nb_value *v);
 /* ---- the optimizer ----------------------------------------------------------------------- */
 typedef struct nb_optim nb_optim;
 
+/* torch.optim by name: name is PyTorch's class name ("Adam", "SGD", ...; case-insensitive),
+ * kwargs (NULL/0 for none) its keyword arguments with PyTorch's names and kinds (lr a number,
+ * betas a pair, max_iter an int, line_search_fn a string or None, ...); every argument not
+ * given has PyTorch's default. Errors as PyTorch's: "Adam.__init__() got an unexpected keyword
+ * argument 'momentum'", "Invalid learning rate: -0.1". The optimizer borrows params (see
+ * nb_optim_add_param_group); free it with nb_optim_free. */
+nb_optim *nb_optim_new(const char *name, nb_tensor *const *params, int n, const nb_value *kwargs,
+                       int nkwargs);
+/* The class names nb_optim_new knows, in a fixed order: writes up to max of them to names
+ * (static strings) and returns how many there are. */
+int nb_optim_names(const char **names, int max);
+/* PyTorch's defaults of the optimizer called name: its keyword arguments in PyTorch's order
+ * (a static table of *n values, valid for the life of the process); NULL if name is unknown. */
+const nb_value *nb_optim_defaults_of(const char *name, int *n);
+/* True if the optimizer's step re-evaluates the loss (LBFGS: use nb_optim_step_closure). */
+bool nb_optim_requires_closure(const nb_optim *o);
+
 /* Name of the algorithm ("SGD", "Adam", ...). */
 const char *nb_optim_type(const nb_optim *o);
 /* Add a group of parameters; overrides (may be NULL/0) replace the optimizer's defaults for

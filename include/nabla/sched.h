@@ -23,6 +23,21 @@ extern "C" {
 
 typedef struct nb_sched nb_sched;
 
+/* A schedule by name: PyTorch's class name ("StepLR", "OneCycleLR", "SWALR", ...;
+ * case-insensitive) with its keyword arguments (PyTorch's names; lists for milestones and for
+ * per-group values such as max_lr; NULL/0 for none), every other argument PyTorch's default.
+ * Errors as PyTorch's ("StepLR.__init__() missing 1 required positional argument:
+ * 'step_size'"). LambdaLR, MultiplicativeLR, SequentialLR and ChainedScheduler take functions
+ * or other schedules: use their constructors below. The schedule borrows o (see below). */
+nb_sched *nb_sched_new(const char *name, nb_optim *o, const nb_value *kwargs, int nkwargs);
+/* The class names nb_sched_new knows (those that need functions included), in PyTorch's order:
+ * writes up to max of them to names (static strings) and returns how many there are. */
+int nb_sched_names(const char **names, int max);
+/* The keyword arguments of the schedule called name with PyTorch's defaults, in PyTorch's order
+ * (None for required ones; a static table of *n values); NULL if name is unknown, *n 0 when it
+ * takes none by name. */
+const nb_value *nb_sched_defaults_of(const char *name, int *n);
+
 /* Python's None for an integer option of an options struct. */
 #define NB_SCHED_NONE INT64_MIN
 

@@ -163,6 +163,23 @@ void nb__value_clear(nb_value *v);
 /* Deep copy / free of a table of n values. */
 nb_value *nb__values_copy(const nb_value *src, int n);
 void nb__values_free(nb_value *v, int n);
+/* Static tables of named values (defaults of optimizers, keyword arguments of schedules). */
+#define NB_DEF_NUM(n, v) {.name = n, .kind = NB_VALUE_NUMBER, .num = (v)}
+#define NB_DEF_INT(n, v) {.name = n, .kind = NB_VALUE_INT, .num = (v)}
+#define NB_DEF_BOOL(n, v) {.name = n, .kind = NB_VALUE_BOOL, .num = (v)}
+#define NB_DEF_STR(n, v) {.name = n, .kind = NB_VALUE_STRING, .str = v}
+#define NB_DEF_PAIR(n, a, b) {.name = n, .kind = NB_VALUE_LIST, .len = 2, .inl = {(a), (b)}}
+#define NB_DEF_TRIPLE(n, a, b, c) {.name = n, .kind = NB_VALUE_LIST, .len = 3, .inl = {(a), (b), (c)}}
+#define NB_DEF_NONE(n) {.name = n, .kind = NB_VALUE_NONE}
+#define NB_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+/* Keyword arguments as Python takes them: kw (nkw values, names from the table defs of ndefs,
+ * each at most once, of the default's kind: a number for a number, an integral number for an
+ * int, a list of the same length, anything where the default is None) applied to a copy of
+ * the defaults (lists_ok: a list also where the default is a number: schedules' per-group
+ * values). who names the callable in messages ("Adam", "StepLR"): PyTorch's "Adam.__init__()
+ * got an unexpected keyword argument 'x'". NULL (and the error) on failure. */
+nb_value *nb__kwargs_apply(const char *who, const nb_value *defs, int ndefs, const nb_value *kw, int nkw,
+                           bool lists_ok);
 
 /* ---- threads (src/core/threads.c) -------------------------------------------------------- */
 int nb__num_threads(void);

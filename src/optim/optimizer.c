@@ -86,48 +86,11 @@ float nb__abs_max(const float *x, float t, int64_t n) {
 }
 
 /* ---- construction and groups ------------------------------------------------------------- */
-/* The algorithm's defaults with kwargs applied, as PyTorch's __init__ takes keyword arguments. */
-static nb_value *merged_defaults(const nb_optim_algo *a, const nb_value *kw, int nkw) {
-    if (nkw < 0 || (nkw > 0 && !kw))
-        return nb__null(NB_EINVAL, "%s: %d keyword arguments given but the list is %s", a->name, nkw,
-                        kw ? "not NULL" : "NULL");
-    for (int i = 0; i < nkw; i++) {
-        const nb_value *d = nb__value_cfind(a->defaults, a->ndefaults, kw[i].name);
-        if (!d)
-            return nb__null(NB_EINVAL, "%s.__init__() got an unexpected keyword argument '%s'", a->name,
-                            kw[i].name);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(kw[j].name, kw[i].name))
-                return nb__null(NB_EINVAL, "%s.__init__() got multiple values for argument '%s'", a->name,
-                                kw[i].name);
-        bool ok = kw[i].kind == d->kind || d->kind == NB_VALUE_NONE || kw[i].kind == NB_VALUE_NONE ||
-                  (d->kind == NB_VALUE_NUMBER && kw[i].kind == NB_VALUE_INT) ||
-                  (d->kind == NB_VALUE_INT && kw[i].kind == NB_VALUE_NUMBER && kw[i].num == floor(kw[i].num)) ||
-                  (d->kind == NB_VALUE_BOOL && kw[i].kind == NB_VALUE_INT);
-        if (ok && d->kind == NB_VALUE_LIST && kw[i].kind == NB_VALUE_LIST) ok = kw[i].len == d->len;
-        if (!ok)
-            return nb__null(NB_EINVAL, "%s: argument '%s' has the wrong kind of value", a->name, kw[i].name);
-    }
-    nb_value *hp = nb__values_copy(a->defaults, a->ndefaults);
-    for (int i = 0; hp && i < nkw; i++) {
-        nb_value *v = nb__value_find(hp, a->ndefaults, kw[i].name);
-        nb_value_kind want = v->kind;
-        nb__value_clear(v);
-        if (nb__value_copy(v, &kw[i])) {
-            nb__values_free(hp, a->ndefaults);
-            return NULL;
-        }
-        if (kw[i].kind != NB_VALUE_NONE && want != NB_VALUE_NONE) v->kind = want; /* 1 -> 1.0, 1 -> True */
-        if (v->kind == NB_VALUE_BOOL) v->num = v->num != 0.0;
-    }
-    if (hp && a->prepare) a->prepare(hp, a->ndefaults);
-    return hp;
-}
-
 nb_optim *nb__optim_create(const nb_optim_algo *algo, nb_tensor *const *params, int n,
                            const nb_value *kwargs, int nkwargs) {
-    nb_value *hp = merged_defaults(algo, kwargs, nkwargs);
+    nb_value *hp = nb__kwargs_apply(algo->name, algo->defaults, algo->ndefaults, kwargs, nkwargs, false);
     if (!hp) return NULL;
+    if (algo->prepare) algo->prepare(hp, algo->ndefaults);
     if (algo->validate(hp, algo->ndefaults)) {
         nb__values_free(hp, algo->ndefaults);
         return NULL;

@@ -130,14 +130,6 @@ typedef struct nb_optim_algo {
     int max_groups;
 } nb_optim_algo;
 
-/* Static tables of defaults. */
-#define NB_DEF_NUM(n, v) {.name = n, .kind = NB_VALUE_NUMBER, .num = (v)}
-#define NB_DEF_INT(n, v) {.name = n, .kind = NB_VALUE_INT, .num = (v)}
-#define NB_DEF_BOOL(n, v) {.name = n, .kind = NB_VALUE_BOOL, .num = (v)}
-#define NB_DEF_PAIR(n, a, b) {.name = n, .kind = NB_VALUE_LIST, .len = 2, .inl = {(a), (b)}}
-#define NB_DEF_TRIPLE(n, a, b, c) {.name = n, .kind = NB_VALUE_LIST, .len = 3, .inl = {(a), (b), (c)}}
-#define NB_DEF_NONE(n) {.name = n, .kind = NB_VALUE_NONE}
-#define NB_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 struct nb_optim {
     const nb_optim_algo *algo;

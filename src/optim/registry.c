@@ -1,5 +1,6 @@
 /* registry.c - torch.optim by name: PyTorch's class name -> the algorithm. Adding an optimizer
  * adds one line here. */
+#include <stdio.h>
 #include <strings.h>
 #include "optimizer.h"
 
@@ -16,3 +17,27 @@ const nb_optim_algo *nb__optim_algo(const char *name) {
         if (!strcasecmp(algos[i]->name, name)) return algos[i];
     return NULL;
 }
+
+nb_optim *nb_optim_new(const char *name, nb_tensor *const *params, int n, const nb_value *kwargs, int nkwargs) {
+    const nb_optim_algo *a = nb__optim_algo(name);
+    if (!a) {
+        char known[256] = "";
+        for (int i = 0; i < NB_COUNT(algos); i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", algos[i]->name);
+        return nb__null(NB_EINVAL, "torch.optim has no optimizer '%s' (nabla has %s)", name ? name : "(null)", known);
+    }
+    return nb__optim_create(a, params, n, kwargs, nkwargs);
+}
+
+int nb_optim_names(const char **names, int max) {
+    for (int i = 0; names && i < max && i < NB_COUNT(algos); i++) names[i] = algos[i]->name;
+    return NB_COUNT(algos);
+}
+
+const nb_value *nb_optim_defaults_of(const char *name, int *n) {
+    const nb_optim_algo *a = nb__optim_algo(name);
+    if (n) *n = a ? a->ndefaults : 0;
+    return a ? a->defaults : NULL;
+}
+
+bool nb_optim_requires_closure(const nb_optim *o) { return o && o->algo->step_closure; }

@@ -479,3 +479,33 @@ int nb__sched_check_beta1(const nb_sched *s, const char *who, bool use_beta1) {
     return nb__error(NB_EINVAL, "%s: the state cycles %s, but the optimizer %s", who,
                      use_beta1 ? "beta1" : "momentum", use_beta1 ? "has no betas" : "has betas");
 }
+
+/* ---- keyword arguments ------------------------------------------------------------------- */
+int nb__kw_int(const nb_sched_algo *a, const nb_value *kw, int64_t *out) {
+    if ((kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER) || kw->num != floor(kw->num) ||
+        fabs(kw->num) > 9007199254740992.0)
+        return nb__error(NB_EINVAL, "%s: %s must be an integer", a->name, kw->name);
+    *out = (int64_t)kw->num;
+    return NB_OK;
+}
+
+int nb__kw_num(const nb_sched_algo *a, const nb_value *kw, double *out) {
+    if (kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER)
+        return nb__error(NB_EINVAL, "%s: %s must be a number", a->name, kw->name);
+    *out = kw->num;
+    return NB_OK;
+}
+
+const char *nb__kw_str(const nb_value *kw) { return kw->kind == NB_VALUE_STRING ? kw->str : NULL; }
+
+int nb__kw_per_group(const nb_sched_algo *a, const nb_value *kw, double *scalar, const double **list, int *n) {
+    if (kw->kind == NB_VALUE_LIST) {
+        *list = nb_value_elems(kw);
+        *n = kw->len;
+        return NB_OK;
+    }
+    if (kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER)
+        return nb__error(NB_EINVAL, "%s: %s must be a number or a list of one per param group", a->name, kw->name);
+    *scalar = kw->num;
+    return NB_OK;
+}

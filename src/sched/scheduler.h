@@ -66,6 +66,12 @@ typedef struct nb_sched_algo {
     void (*free)(nb_sched *s);
     bool fractional_epoch; /* step(epoch) accepts non-integers (CosineAnnealingWarmRestarts) */
     bool no_epoch;         /* step(epoch) is not accepted at all (containers) */
+    /* By name (nb_sched_new): PyTorch's keyword arguments with their defaults, the first
+     * nrequired required (None here), and the constructor given them all, in that order. NULL
+     * for schedules built from functions or other schedules (LambdaLR, SequentialLR, ...). */
+    const nb_value *kwargs;
+    int nkwargs, nrequired;
+    nb_sched *(*build)(nb_optim *o, const nb_value *kw);
 } nb_sched_algo;
 
 struct nb_sched {
@@ -142,6 +148,21 @@ double *nb__sched_group_array(const nb_sched *s);
 /* Copy a C string option into a fixed field, or fail with PyTorch's message for an unknown
  * choice (msg is printf'd with the string; NULL prints as None). */
 int nb__sched_choice(char *dst, const char *v, const char *const *choices, const char *msg);
+
+/* ---- keyword arguments (by-name construction) --------------------------------------------- */
+/* kw[i] as an integer / a number / a string (NULL for None) / true-false, with a message naming
+ * the schedule and the argument when it is not one. */
+int nb__kw_int(const nb_sched_algo *a, const nb_value *kw, int64_t *out);
+int nb__kw_num(const nb_sched_algo *a, const nb_value *kw, double *out);
+const char *nb__kw_str(const nb_value *kw);
+/* A number or a list of one number per group (max_lr=[0.1, 0.01]): *scalar, or *list and *n. */
+int nb__kw_per_group(const nb_sched_algo *a, const nb_value *kw, double *scalar, const double **list, int *n);
+/* The registry (registry.c): the schedule called name (exact, then case-insensitive). */
+const nb_sched_algo *nb__sched_algo(const char *name);
+extern const nb_sched_algo nb__step_lr_algo, nb__multistep_algo, nb__constant_algo, nb__linear_algo,
+    nb__exponential_algo, nb__polynomial_algo, nb__cosine_algo, nb__wr_algo, nb__lambda_algo,
+    nb__multiplicative_algo, nb__onecycle_algo, nb__cyclic_algo, nb__plateau_algo, nb__sequential_algo,
+    nb__chained_algo, nb__swalr_algo;
 
 /* ---- state dict helpers ------------------------------------------------------------------ */
 /* Append a value to a state dict (deep copy). */

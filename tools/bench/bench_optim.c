@@ -10,9 +10,11 @@
  *   build/bench_optim [--runs 7] [--steps 200] [--only NAME] [--threads 1]
  * Output: one line per optimizer, "name  median_us  min_us". tools/bench_optim.py runs it next
  * to PyTorch and prints the ratio. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "nabla.h"
 
@@ -44,32 +46,12 @@ static double closure(void *user) {
     return 1.0;
 }
 
+/* By PyTorch's class name with its defaults (SGD: the training recipe, lr 0.1, momentum 0.9). */
 static nb_optim *make(const char *name, nb_tensor **p, int n) {
-#define DEF(algo) do { nb_##algo##_opts o = nb_##algo##_defaults(); return nb_##algo(p, n, &o); } while (0)
-    if (!strcmp(name, "sgd")) {
-        nb_sgd_opts o = nb_sgd_defaults();
-        o.lr = 0.1;
-        o.momentum = 0.9;
-        return nb_sgd(p, n, &o);
-    }
-    if (!strcmp(name, "adam")) DEF(adam);
-    if (!strcmp(name, "adamw")) DEF(adamw);
-    if (!strcmp(name, "rmsprop")) DEF(rmsprop);
-    if (!strcmp(name, "adagrad")) DEF(adagrad);
-    if (!strcmp(name, "adadelta")) DEF(adadelta);
-    if (!strcmp(name, "adamax")) DEF(adamax);
-    if (!strcmp(name, "nadam")) DEF(nadam);
-    if (!strcmp(name, "radam")) DEF(radam);
-    if (!strcmp(name, "asgd")) DEF(asgd);
-    if (!strcmp(name, "rprop")) DEF(rprop);
-    if (!strcmp(name, "lbfgs")) DEF(lbfgs);
-    if (!strcmp(name, "adafactor")) DEF(adafactor);
-#undef DEF
-    return NULL;
+    nb_value sgd[] = {nb_num("lr", 0.1), nb_num("momentum", 0.9)};
+    bool is_sgd = !strcmp(name, "SGD");
+    return nb_optim_new(name, p, n, is_sgd ? sgd : NULL, is_sgd ? 2 : 0);
 }
-
-static const char *names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax",
-                              "nadam", "radam", "asgd", "rprop", "lbfgs", "adafactor"};
 
 int main(int argc, char **argv) {
     int runs = 7, steps = 200, threads = 1;
@@ -104,9 +86,10 @@ int main(int argc, char **argv) {
     printf("# nabla %s, %lld parameters in %d tensors, median of %d runs x %d steps, %d thread%s\n",
            nb_version(), (long long)total, n, runs, steps, threads, threads > 1 ? "s" : "");
     double t[100];
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        if (only && strcmp(only, names[k])) continue;
-        bool lbfgs = !strcmp(names[k], "lbfgs");
+    const char *names[32];
+    int nnames = nb_optim_names(names, 32);
+    for (int k = 0; k < nnames; k++) {
+        if (only && strcasecmp(only, names[k])) continue;
         nb_optim *o = make(names[k], params, n);
         if (!o) {
             fprintf(stderr, "bench_optim: %s: %s\n", names[k], nb_last_error());
@@ -114,20 +97,24 @@ int main(int argc, char **argv) {
         }
         set_grads(&b);
         for (int s = 0; s < 20; s++)
-            if (lbfgs ? nb_optim_step_closure(o, closure, &b, NULL) : nb_optim_step(o)) {
+            if (nb_optim_requires_closure(o) ? nb_optim_step_closure(o, closure, &b, NULL) : nb_optim_step(o)) {
                 fprintf(stderr, "bench_optim: %s: %s\n", names[k], nb_last_error());
                 return 1;
             }
         for (int r = 0; r < runs; r++) {
             double t0 = now();
             for (int s = 0; s < steps; s++) {
-                if (lbfgs) nb_optim_step_closure(o, closure, &b, NULL);
+                if (nb_optim_requires_closure(o)) nb_optim_step_closure(o, closure, &b, NULL);
                 else nb_optim_step(o);
             }
             t[r] = (now() - t0) / steps * 1e6;
         }
         qsort(t, (size_t)runs, sizeof t[0], cmp);
-        printf("%-10s %9.1f %9.1f\n", names[k], t[runs / 2], t[0]);
+        char low[32];
+        size_t i = 0;
+        for (; names[k][i] && i + 1 < sizeof low; i++) low[i] = (char)tolower((unsigned char)names[k][i]);
+        low[i] = '\0';
+        printf("%-10s %9.1f %9.1f\n", low, t[runs / 2], t[0]);
         fflush(stdout);
         nb_optim_free(o);
     }

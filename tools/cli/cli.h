@@ -40,8 +40,19 @@ nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
 
+/* Print the flags of a command (those that apply to the --optim and --sched given). */
+void cli_usage(const cli_flags *f);
+
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
+/* The optimizer's flags and the clipping flags (train); the optimizer's alone (lr-plot). */
 void optim_cli_flags(cli_flags *f);
+void optim_cli_optimizer_flags(cli_flags *f);
+/* After parsing: the optimizer exists and every flag given applies to it, with a well-formed
+ * value; returns 0 or prints the problem and returns 2. */
+int optim_cli_check(void);
+/* True for a flag of another optimizer than the one chosen (help leaves it out). */
+bool optim_cli_hides(const arg_spec *s);
+/* The optimizer by name (after optim_cli_check). */
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
 /* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
@@ -52,6 +63,10 @@ const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */
 void sched_cli_flags(cli_flags *f);
+/* After parsing: the schedule exists and every flag given applies to it (0, or prints and 2). */
+int sched_cli_check(void);
+/* True for a flag of another schedule than the one chosen (help leaves it out). */
+bool sched_cli_hides(const arg_spec *s);
 /* NULL with *failed false when --sched none. */
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed);
 /* Called after every batch and after every epoch (with the test loss); steps the schedule
@@ -63,6 +78,8 @@ bool sched_cli_per_batch(void);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
+/* SWA's flags alone, without --ema (lr-plot: SWALR after --swa-start). */
+void swa_cli_swalr_flags(cli_flags *f);
 /* Check the SWA flags; returns 0 or prints the problem and returns 2. */
 int swa_cli_check(void);
 /* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1. */

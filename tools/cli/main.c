@@ -9,6 +9,14 @@ void cli_add(cli_flags *f, arg_spec s) {
     if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
 }
 
+void cli_usage(const cli_flags *f) {
+    arg_spec shown[sizeof f->specs / sizeof f->specs[0]];
+    int n = 0;
+    for (int k = 0; k < f->n; k++)
+        if (!optim_cli_hides(&f->specs[k]) && !sched_cli_hides(&f->specs[k])) shown[n++] = f->specs[k];
+    args_usage(shown, n);
+}
+
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"

@@ -116,7 +116,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (c.help) {
         printf("usage: nabla train [options]\n");
-        args_usage(f.specs, f.n);
+        cli_usage(&f);
         return 0;
     }
     if (c.epochs < 0 || c.batch < 1 || c.limit < 0) {
@@ -127,7 +127,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
+    if (model_cli_check() || optim_cli_check() || sched_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
