@@ -595,6 +595,86 @@ START_TEST(test_by_name_errors) {
 }
 END_TEST
 
+/* ---- full loops: every OneCycleLR variant to step == total_steps, CyclicLR over whole cycles --
+ * A schedule's write is not a user's set: OneCycleLR's linear anneal extrapolates to a negative
+ * lr at its last allowed step, which PyTorch writes unchecked (nabla refused it before). */
+START_TEST(test_full_loops) {
+    load_golden();
+    enum { T = 20 };
+    const char *anneals[] = {"cos", "linear"}, *kinds[] = {"sgd", "adam", "nomom"};
+    for (int a = 0; a < 2; a++)
+        for (int three = 0; three < 2; three++)
+            for (int k = 0; k < 3; k++) {
+                char name[64];
+                snprintf(name, sizeof name, "full_onecycle_%s_%d_%s", anneals[a], three ? 3 : 2, kinds[k]);
+                rig r;
+                rig_new(&r, k == 1 ? ADAM : SGD);
+                nb_onecycle_opts p = nb_onecycle_defaults();
+                p.max_lrs = k == 1 ? (double[]){0.01, 0.002} : (double[]){0.1, 0.05};
+                p.n_max_lrs = 2;
+                p.total_steps = T;
+                p.anneal_strategy = anneals[a];
+                p.three_phase = three;
+                p.cycle_momentum = k != 2;
+                nb_sched *s = nb_onecycle_lr(r.o, &p);
+                ck_assert_msg(s, "%s: %s", name, nb_last_error());
+                const double *gl = gold(name, "lr", T + 1, 2), *gm = gold(name, "mom", T + 1, 2);
+                for (int i = 0; i <= T; i++) {
+                    if (i) ck_assert_msg(nb_sched_step(s) == 0, "%s step %d: %s", name, i, nb_last_error());
+                    for (int g = 0; g < 2; g++) {
+                        ck_assert_msg(rel_err(nb_optim_get(r.o, g, "lr"), gl[2 * i + g]) <= 1e-9,
+                                      "%s: lr[%d][%d] = %.17g, PyTorch %.17g", name, i, g, nb_optim_get(r.o, g, "lr"),
+                                      gl[2 * i + g]);
+                        ck_assert_msg(rel_err(group_mom(r.o, g), gm[2 * i + g]) <= 1e-9, "%s: momentum[%d][%d]", name, i, g);
+                    }
+                }
+                if (!strcmp(anneals[a], "linear")) ck_assert(nb_optim_get(r.o, 0, "lr") < 0); /* the extrapolation */
+                ck_assert_int_eq(nb_optim_step(r.o), 0);
+                ck_assert_int_ne(nb_sched_step(s), 0); /* one more is one too many */
+                ck_assert_str_eq(nb_last_error(), "Tried to step 22 times. The specified number of total steps is 20");
+                ck_assert_double_eq(nb_optim_get(r.o, 0, "lr"), gl[2 * T]);
+                nb_sched_free(s);
+                rig_free(&r);
+            }
+    const char *modes[] = {"triangular", "triangular2", "exp_range"};
+    for (int m = 0; m < 3; m++)
+        for (int adam = 0; adam < 2; adam++) {
+            char name[64];
+            snprintf(name, sizeof name, "full_cyclic_%s_%s", modes[m], adam ? "adam" : "sgd");
+            rig r;
+            rig_new(&r, adam ? ADAM : SGD);
+            nb_cyclic_opts p = nb_cyclic_defaults();
+            double base[2] = {0.01, 0.005}, top[2] = {0.1, 0.05};
+            if (adam) {
+                p.base_lr = 0.001;
+                p.max_lr = 0.01;
+                p.cycle_momentum = false;
+            } else {
+                p.base_lrs = base;
+                p.n_base_lrs = 2;
+                p.max_lrs = top;
+                p.n_max_lrs = 2;
+            }
+            p.step_size_up = 4;
+            p.step_size_down = 6;
+            p.mode = modes[m];
+            p.gamma = 0.9;
+            nb_sched *s = nb_cyclic_lr(r.o, &p);
+            ck_assert_msg(s, "%s: %s", name, nb_last_error());
+            const double *gl = gold(name, "lr", 31, 2), *gm = gold(name, "mom", 31, 2);
+            for (int i = 0; i < 31; i++) {
+                if (i) ck_assert_msg(nb_sched_step(s) == 0, "%s step %d: %s", name, i, nb_last_error());
+                for (int g = 0; g < 2; g++) {
+                    ck_assert_msg(rel_err(nb_optim_get(r.o, g, "lr"), gl[2 * i + g]) <= 1e-9, "%s: lr[%d][%d] = %.17g, PyTorch %.17g", name, i, g, nb_optim_get(r.o, g, "lr"), gl[2 * i + g]);
+                    ck_assert_msg(rel_err(group_mom(r.o, g), gm[2 * i + g]) <= 1e-9, "%s: momentum[%d][%d]", name, i, g);
+                }
+            }
+            nb_sched_free(s);
+            rig_free(&r);
+        }
+}
+END_TEST
+
 /* A step allocates nothing (nabla's allocations are counted through nb_set_allocator). */
 static long nb_allocs;
 static void *count_malloc(size_t n) {
@@ -944,8 +1024,11 @@ START_TEST(test_validation_onecycle_cyclic) {
     p.div_factor = 0;
     FAILS(&r, nb_onecycle_lr(o, &p), "OneCycleLR: div_factor and final_div_factor must be > 0, got 0.0 and 10000.0");
     p.div_factor = 25;
-    p.max_momentum = -0.5; /* SGD refuses it when it is written: the optimizer is restored */
-    FAILS(&r, nb_onecycle_lr(o, &p), "Invalid momentum value: -0.5");
+    p.max_momentum = -0.5; /* a schedule's write is not checked, as in PyTorch */
+    nb_sched *neg = nb_onecycle_lr(o, &p);
+    ck_assert_msg(neg, "%s", nb_last_error());
+    ck_assert_double_eq(nb_optim_get(o, 0, "momentum"), -0.5000000000000001); /* PyTorch's value */
+    nb_sched_free(neg);
     rig_free(&r);
     rig_new(&r, SGD);
     o = r.o;
@@ -1098,8 +1181,7 @@ START_TEST(test_validation_plateau_containers_swa) {
 END_TEST
 
 /* ---- load_state_dict checks, rollback of failed steps and constructors ---------------------- */
-static int fail_at = 5;
-static double lam_fails(int64_t e, int g, void *u) { (void)g; (void)u; return e == fail_at ? -1.0 : 1.0; }
+static double lam_fails(int64_t e, int g, void *u) { (void)g; (void)u; return e == 5 ? -1.0 : 1.0; }
 
 START_TEST(test_load_state_dict_checks) {
     rig r;
@@ -1163,27 +1245,33 @@ END_TEST
 START_TEST(test_failed_step_changes_nothing) {
     rig r;
     rig_new(&r, SGD);
-    /* LambdaLR whose function gives a negative lr at epoch 5: the optimizer refuses it */
+    /* a schedule writes what it computes, as PyTorch's group['lr'] = lr, even where a user's
+     * nb_optim_set is refused: LambdaLR with a negative factor at epoch 5 */
     nb_sched *s = nb_lambda_lr(r.o, lam_fails, NULL);
-    for (int i = 0; i < 4; i++) ck_assert_int_eq(nb_sched_step(s), 0);
-    nb_clear_error();
-    ck_assert_int_ne(nb_sched_step(s), 0);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(nb_sched_step(s), 0);
+    ck_assert_double_eq(nb_optim_get(r.o, 0, "lr"), -0.1);
+    ck_assert_double_eq(nb_sched_last_lr(s, 1), -0.05);
+    ck_assert_int_eq(nb_optim_set(r.o, 0, "lr", -0.1), NB_EINVAL);
     ck_assert_str_eq(nb_last_error(), "Invalid learning rate: -0.1");
-    ck_assert_int_eq(nb_sched_last_epoch(s), 4);
-    ck_assert_double_eq(nb_optim_get(r.o, 0, "lr"), 0.1);
-    ck_assert_double_eq(nb_optim_get(r.o, 1, "lr"), 0.05);
+    ck_assert_int_eq(nb_optim_step(r.o), 0); /* and the optimizer steps with it, as PyTorch's */
     nb_sched_free(s);
     rig_free(&r);
 
-    /* ChainedScheduler: the first scheduler's step is undone when the second one fails */
+    /* ChainedScheduler: the first scheduler's step is undone when the second one fails
+     * (OneCycleLR stepped past its total_steps) */
     rig_new(&r, SGD);
-    nb_sched *ch = nb_chained_scheduler((nb_sched *[]){nb_exponential_lr(r.o, 0.5), nb_lambda_lr(r.o, lam_fails, NULL)}, 2);
+    nb_onecycle_opts p = nb_onecycle_defaults();
+    p.max_lr = 0.1;
+    p.total_steps = 4;
+    nb_sched *ch = nb_chained_scheduler((nb_sched *[]){nb_exponential_lr(r.o, 0.5), nb_onecycle_lr(r.o, &p)}, 2);
     ck_assert_ptr_nonnull(ch);
     for (int i = 0; i < 4; i++) ck_assert_int_eq(nb_sched_step(ch), 0);
-    double lr0 = nb_optim_get(r.o, 0, "lr");
+    double lr0 = nb_optim_get(r.o, 0, "lr"), m0 = nb_optim_get(r.o, 0, "momentum");
     nb_sched_dict *before = nb_sched_state_dict(ch);
     ck_assert_int_ne(nb_sched_step(ch), 0);
+    ck_assert_str_eq(nb_last_error(), "Tried to step 6 times. The specified number of total steps is 4");
     ck_assert_double_eq(nb_optim_get(r.o, 0, "lr"), lr0);
+    ck_assert_double_eq(nb_optim_get(r.o, 0, "momentum"), m0);
     nb_sched_dict *after = nb_sched_state_dict(ch);
     ck_assert_int_eq(after->nsubs, 2);
     for (int k = 0; k < 2; k++)
@@ -1197,20 +1285,17 @@ START_TEST(test_failed_step_changes_nothing) {
     nb_sched_free(ch);
     rig_free(&r);
 
-    /* a constructor whose first step fails leaves the optimizer as it was */
+    /* a constructor whose first step fails leaves the optimizer as it was (PyTorch leaves the
+     * keys it added and the momentum it wrote) */
     rig_new(&r, SGD);
-    fail_at = 0;
-    nb_clear_error();
-    ck_assert_ptr_null(nb_lambda_lr(r.o, lam_fails, NULL));
-    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: -0.1");
-    assert_rig_unchanged(&r);
-    nb_onecycle_opts p = nb_onecycle_defaults();
-    p.max_lr = -1; /* the optimizer refuses the negative initial lr */
+    p = nb_onecycle_defaults();
+    p.max_lr = 0.1;
     p.total_steps = 10;
+    p.pct_start = 0.1; /* the first phase ends at step 0: PyTorch's ZeroDivisionError */
+    nb_clear_error();
     ck_assert_ptr_null(nb_onecycle_lr(r.o, &p));
-    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: -0.040000000000000036"); /* max_lr / 25 as PyTorch computes it */
+    ck_assert_str_eq(nb_last_error(), "OneCycleLR: float division by zero");
     assert_rig_unchanged(&r);
-    fail_at = 5;
     rig_free(&r);
 }
 END_TEST
@@ -1608,6 +1693,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, NULL, free_golden);
     tcase_add_test(tc, test_golden_lr_sequences);
     tcase_add_test(tc, test_by_name_sequences);
+    tcase_add_test(tc, test_full_loops);
     tcase_add_test(tc, test_by_name_errors);
     tcase_add_test(tc, test_golden_swa_recipe);
     tcase_add_test(tc, test_steps_do_not_allocate);

@@ -1,7 +1,9 @@
 /* nabla/sched.h - torch.optim.lr_scheduler and torch.optim.swa_utils in C.
  *
  * A scheduler sees only its optimizer's param groups: it writes "lr" (and, for OneCycleLR and
- * CyclicLR, "momentum" or betas[0]) into them. As in PyTorch, construction sets "initial_lr" in
+ * CyclicLR, "momentum" or betas[0]) into them, unchecked, as PyTorch's schedulers assign
+ * group['lr']: a schedule may produce a value nb_optim_set would refuse (OneCycleLR's linear
+ * anneal gives a negative lr at its last step), and the optimizer steps with it. As in PyTorch, construction sets "initial_lr" in
  * every group and takes the first step (last_epoch -1 -> 0), and each schedule uses PyTorch's
  * recursive ("chainable") form where PyTorch does, so lr sequences match to float rounding.
  *

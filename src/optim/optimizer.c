@@ -248,8 +248,9 @@ bool nb_optim_has_default(const nb_optim *o, const char *name) {
     return o && name && nb__value_cfind(o->defaults, o->ndefaults, name);
 }
 
-/* Change one value in place, validate the group, and put the old value back on failure. */
-static int set_checked(nb_optim *o, int g, const char *name, int elem, double v) {
+/* Change one value in place, validate the group (when asked), and put the old value back on
+ * failure. */
+static int set_checked(nb_optim *o, int g, const char *name, int elem, double v, bool validate) {
     if (!o) return nb__error(NB_EINVAL, "optim_set: optimizer is NULL");
     if (g < 0 || g >= o->ngroups)
         return nb__error(NB_EINVAL, "%s: no param group %d (it has %d)", o->algo->name, g, o->ngroups);
@@ -270,7 +271,7 @@ static int set_checked(nb_optim *o, int g, const char *name, int elem, double v)
     double old = *slot;
     *slot = val->kind == NB_VALUE_BOOL ? (v != 0.0) : v;
     if (val->kind == NB_VALUE_NONE) val->kind = NB_VALUE_NUMBER;
-    int rc = o->algo->validate(gr->hp, o->ndefaults);
+    int rc = validate ? o->algo->validate(gr->hp, o->ndefaults) : NB_OK;
     if (rc) {
         *slot = old;
         val->kind = old_kind;
@@ -278,11 +279,15 @@ static int set_checked(nb_optim *o, int g, const char *name, int elem, double v)
     return rc;
 }
 
-int nb_optim_set(nb_optim *o, int g, const char *name, double v) { return set_checked(o, g, name, -1, v); }
+int nb_optim_set(nb_optim *o, int g, const char *name, double v) { return set_checked(o, g, name, -1, v, true); }
 
 int nb_optim_set_elem(nb_optim *o, int g, const char *name, int i, double v) {
     if (i < 0) return nb__error(NB_EINVAL, "optimizer: negative element index %d", i);
-    return set_checked(o, g, name, i, v);
+    return set_checked(o, g, name, i, v, true);
+}
+
+int nb__optim_write(nb_optim *o, int g, const char *name, int elem, double v) {
+    return set_checked(o, g, name, elem, v, false);
 }
 
 int nb_optim_set_value(nb_optim *o, int g, const nb_value *v) {

@@ -154,7 +154,7 @@ nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
     if (!kept) return nb__sched_fail(s);
     memcpy(kept, base_lrs, sizeof(double) * (size_t)s->ngroups);
     for (int g = 0; p.last_epoch == -1 && g < s->ngroups; g++)
-        if (nb_optim_set(o, g, "lr", kept[g])) {
+        if (nb__optim_write(o, g, "lr", -1, kept[g])) {
             if (kept != keep) nb__free(kept);
             return nb__sched_fail(s);
         }

@@ -201,8 +201,8 @@ nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts) {
         if (nb_optim_put(o, g, &init) || nb_optim_put(o, g, &mx) || nb_optim_put(o, g, &mn)) return nb__sched_fail(s);
         if (!p.cycle_momentum) continue;
         nb_value vm = nb_num("max_momentum", max_m[g]), vb = nb_num("base_momentum", base_m[g]);
-        int rc = k->use_beta1 ? nb_optim_set_elem(o, g, "betas", 0, max_m[g])
-                              : nb_optim_set(o, g, "momentum", max_m[g]);
+        int rc = k->use_beta1 ? nb__optim_write(o, g, "betas", 0, max_m[g])
+                              : nb__optim_write(o, g, "momentum", -1, max_m[g]);
         if (rc || nb_optim_put(o, g, &vm) || nb_optim_put(o, g, &vb)) return nb__sched_fail(s);
     }
     s->mom = nb__sched_mom_kind(p.cycle_momentum, k->use_beta1);

@@ -40,7 +40,7 @@ static int plateau_step(nb_sched *s, double metric) {
             double old = nb__sched_group_lr(s, g), lr = old * k->factor;
             if (k->min_lrs[g] > lr) lr = k->min_lrs[g]; /* max(old * factor, min_lr) */
             if (old - lr > k->eps) {
-                int rc = nb_optim_set(s->opt, g, "lr", lr);
+                int rc = nb__optim_write(s->opt, g, "lr", -1, lr);
                 if (rc) return rc;
             }
         }

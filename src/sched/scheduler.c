@@ -42,8 +42,8 @@ double nb__sched_group_mom(const nb_sched *s, int g) {
 }
 
 static int set_mom(nb_sched *s, int g, double m) {
-    return s->mom == NB_SCHED_MOM_BETA1 ? nb_optim_set_elem(s->opt, g, "betas", 0, m)
-                                        : nb_optim_set(s->opt, g, "momentum", m);
+    return s->mom == NB_SCHED_MOM_BETA1 ? nb__optim_write(s->opt, g, "betas", 0, m)
+                                        : nb__optim_write(s->opt, g, "momentum", -1, m);
 }
 
 bool nb__sched_groups_have(const nb_optim *o, const char *name, int *missing) {
@@ -139,7 +139,7 @@ int nb__sched_initial_step(nb_sched *s) {
 /* ---- the step ---------------------------------------------------------------------------- */
 int nb__sched_apply(nb_sched *s, const double *lrs) {
     for (int g = 0; g < s->ngroups; g++) {
-        int rc = nb_optim_set(s->opt, g, "lr", lrs[g]);
+        int rc = nb__optim_write(s->opt, g, "lr", -1, lrs[g]);
         if (!rc && s->mom && !isnan(s->moms[g])) rc = set_mom(s, g, s->moms[g]);
         if (rc) return rc;
     }
@@ -163,7 +163,7 @@ void nb__sched_undo(nb_sched *s) {
     if (s->algo->undo) s->algo->undo(s);
     for (int g = 0; g < n; g++) { /* values that were valid before: setting them back succeeds */
         double lr = s->snap_vals[2 * n + g], m = s->snap_vals[3 * n + g];
-        if (!isnan(lr) && nb__sched_group_lr(s, g) != lr) nb_optim_set(s->opt, g, "lr", lr);
+        if (!isnan(lr) && nb__sched_group_lr(s, g) != lr) nb__optim_write(s->opt, g, "lr", -1, lr);
         if (s->mom && !isnan(m) && nb__sched_group_mom(s, g) != m) set_mom(s, g, m);
     }
     memcpy(s, s->snap, s->algo->size);

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include "../core/internal.h"
+#include "../optim/writes.h"
 
 /* A field of a schedule saved in its state_dict, at an offset in the schedule's struct:
  * NB_VALUE_NUMBER double, NB_VALUE_INT int64_t, NB_VALUE_BOOL bool, NB_VALUE_STRING
@@ -110,8 +111,9 @@ nb_sched *nb__sched_fail(nb_sched *s);
 nb_sched *nb__sched_start(nb_sched *s, int64_t last_epoch);
 /* _initial_step(): _step_count = 0, then step(). */
 int nb__sched_initial_step(nb_sched *s);
-/* Write lrs (and s->moms when s->mom is set) into the groups, then last_lr. On failure some
- * groups may be written: the step's caller undoes them (nb__sched_undo). */
+/* Write lrs (and s->moms when s->mom is set) into the groups, unchecked as PyTorch's
+ * group['lr'] = lr (nb__optim_write), then last_lr. It fails only on a group without momentum
+ * or betas; some groups may be written by then: the step's caller undoes them (nb__sched_undo). */
 int nb__sched_apply(nb_sched *s, const double *lrs);
 /* Snapshot the schedule (struct, base_lrs, last_lr, the groups' lr and momentum); undo: call
  * algo->undo, then put all of it back. Every step is wrapped in these by the base. */

@@ -115,7 +115,7 @@ nb_sched *nb_sequential_lr(nb_optim *o, nb_sched *const *scheds, int n, const in
             nb__error(NB_EINVAL, "SequentialLR: param_groups[%d] has no 'initial_lr'", g);
             return nb__sched_fail(s);
         }
-        if (nb_optim_set(o, g, "lr", init)) return nb__sched_fail(s);
+        if (nb__optim_write(o, g, "lr", -1, init)) return nb__sched_fail(s);
         s->base_lrs[g] = init;
     }
     for (int i = 0; i < n; i++) undo_initial(k->c.subs[i]);

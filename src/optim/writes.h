@@ -1,0 +1,15 @@
+/* writes.h - what the layer above (the schedulers) may do to an optimizer beyond its public API.
+ *
+ * A scheduler assigns group values as PyTorch's schedulers assign group['lr'] = lr: the value
+ * goes in unchecked. A schedule may produce what a user's nb_optim_set refuses (OneCycleLR's
+ * linear anneal extrapolated at its last step gives a negative lr), and PyTorch steps with it. */
+#ifndef NABLA_OPTIM_WRITES_H
+#define NABLA_OPTIM_WRITES_H
+
+#include "nabla/optim.h"
+
+/* Group g's number `name` (elem < 0), or element elem of its list (betas[0]), set to v without
+ * the optimizer's validation. Fails only when the group has no such number or element. */
+int nb__optim_write(nb_optim *o, int g, const char *name, int elem, double v);
+
+#endif
