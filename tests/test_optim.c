@@ -701,7 +701,7 @@ START_TEST(test_state_dict_layout_and_load_failures) {
     v->num = 1e-3;
     v = dict_find(sd, -1, "betas");
     snprintf(v->name, sizeof v->name, "beta");
-    expect_load_fails(t, sd, "param group 0 lacks 'betas'");
+    expect_load_fails(t, sd, "param group 0 has keys that Adam does not know: 'beta'");
     snprintf(v->name, sizeof v->name, "betas");
     sd->states[1].index = 7;
     expect_load_fails(t, sd, "state for parameter 7, which is in no parameter group");
@@ -715,6 +715,80 @@ START_TEST(test_state_dict_layout_and_load_failures) {
     nb_optim_dict_free(sd);
     nb_optim_free(o);
     params_free(&s);
+}
+END_TEST
+
+/* PyTorch's state dicts of other versions: an older one lacks keys (filled as __setstate__
+ * fills them), a newer one has implementation switches (kept) and numbers as float32 tensors
+ * (taken as numbers); keys nabla does not know are refused by name. (Files that PyTorch 1.13
+ * wrote are loaded in test_io.c.) */
+/* Append a value to a group of a state dict (its table is malloc'd by nabla's default allocator). */
+static void group_add(nb_optim_group_dict *gd, nb_value v) {
+    gd->values = realloc(gd->values, sizeof(nb_value) * (size_t)(gd->nvalues + 1));
+    gd->values[gd->nvalues++] = v;
+}
+
+START_TEST(test_state_dict_versions) {
+    pset s = params_new(false);
+    nb_nadam_opts no = nb_nadam_defaults();
+    nb_optim *o = nb_nadam(s.p, 2, &no);
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    /* 1.13's NAdam: no maximize, no decoupled_weight_decay; step and mu_product as tensors */
+    nb_optim_group_dict *gd = &sd->groups[0];
+    for (int j = 0; j < gd->nvalues;) {
+        if (!strcmp(gd->values[j].name, "maximize") || !strcmp(gd->values[j].name, "decoupled_weight_decay"))
+            gd->values[j] = gd->values[--gd->nvalues];
+        else j++;
+    }
+    nb_value *step = dict_find(sd, 0, "step");
+    double t = step->num;
+    step->kind = NB_VALUE_TENSOR;
+    step->tensor = nb_full(NULL, 0, NULL, (float)t);
+    group_add(gd, nb_none("foreach"));
+    group_add(gd, nb_bool("differentiable", false));
+    pset s2 = params_copy(&s);
+    nb_optim *o2 = nb_optim_new("NAdam", s2.p, 2, NULL, 0);
+    ck_assert_msg(nb_optim_load_state_dict(o2, sd) == NB_OK, "%s", nb_last_error());
+    ck_assert_int_eq(nb_optim_get_value(o2, 0, "maximize")->kind, NB_VALUE_BOOL);
+    ck_assert_int_eq(nb_optim_get_value(o2, 0, "foreach")->kind, NB_VALUE_NONE);
+    nb_optim_dict *back = nb_optim_state_dict(o2);
+    ck_assert_int_eq(dict_find(back, 0, "step")->kind, NB_VALUE_NUMBER);
+    ck_assert_double_eq(dict_find(back, 0, "step")->num, t);
+    nb_optim_dict_free(back);
+    for (int k = 0; k < 3; k++) { /* and it continues as the original */
+        set_grads(o, &s);
+        set_grads(o2, &s2);
+        nb_optim_step(o);
+        nb_optim_step(o2);
+    }
+    ck_assert(!memcmp(s.p[0]->data, s2.p[0]->data, sizeof(float) * (size_t)s.p[0]->numel));
+    /* a key nabla does not know, a switch of the wrong kind, an option PyTorch never omitted */
+    group_add(gd, nb_num("foo", 1));
+    group_add(gd, nb_num("bar", 2));
+    expect_load_fails(o2, sd, "loaded state dict: param group 0 has keys that NAdam does not know: 'foo', 'bar'");
+    gd->nvalues -= 2;
+    gd->values[gd->nvalues - 1] = nb_num("differentiable", 3);
+    expect_load_fails(o2, sd, "param group 0: 'differentiable' must be None, True or False");
+    gd->values[gd->nvalues - 1] = nb_bool("differentiable", false);
+    for (int j = 0; j < gd->nvalues; j++)
+        if (!strcmp(gd->values[j].name, "eps")) gd->values[j] = gd->values[--gd->nvalues];
+    expect_load_fails(o2, sd, "loaded state dict: param group 0 lacks 'eps'");
+    nb_optim_dict_free(sd);
+    nb_optim_free(o);
+    nb_optim_free(o2);
+    /* Adam and AdamW of PyTorch >= 2.7 carry decoupled_weight_decay: the one value each does */
+    o = nb_optim_new("Adam", s.p, 2, NULL, 0);
+    sd = nb_optim_state_dict(o);
+    group_add(&sd->groups[0], nb_bool("decoupled_weight_decay", false));
+    ck_assert_int_eq(nb_optim_load_state_dict(o, sd), NB_OK);
+    sd->groups[0].values[sd->groups[0].nvalues - 1] = nb_bool("decoupled_weight_decay", true);
+    expect_load_fails(o, sd, "param group 0 has decoupled_weight_decay=True, which Adam does not do: load it into an AdamW");
+    nb_optim_dict_free(sd);
+    nb_optim_free(o);
+    params_free(&s);
+    params_free(&s2);
 }
 END_TEST
 
@@ -1282,6 +1356,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_lbfgs_round_trip, 0, 5);
     tcase_add_test(tc, test_state_dict_layout_and_load_failures);
     tcase_add_test(tc, test_lbfgs_load_failures);
+    tcase_add_test(tc, test_state_dict_versions);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

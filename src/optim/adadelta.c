@@ -54,10 +54,13 @@ static const nb_value adadelta_defaults[] = {NB_DEF_NUM("lr", 1.0), NB_DEF_NUM("
                                              NB_DEF_NUM("eps", 1e-6), NB_DEF_NUM("weight_decay", 0),
                                              NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__adadelta_algo = {
     .name = "Adadelta", .defaults = adadelta_defaults, .ndefaults = NB_COUNT(adadelta_defaults),
     .validate = adadelta_validate, .state_spec = adadelta_state, .nstate_spec = 3,
-    .coef_size = sizeof(adadelta_coef), .group_coef = adadelta_group, .update = adadelta_range};
+    .coef_size = sizeof(adadelta_coef), .group_coef = adadelta_group, .update = adadelta_range,
+    .added = added};
 
 nb_adadelta_opts nb_adadelta_defaults(void) {
     return (nb_adadelta_opts){.lr = 1.0, .rho = 0.9, .eps = 1e-6, .weight_decay = 0,

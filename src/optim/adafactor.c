@@ -177,11 +177,14 @@ static const nb_value adafactor_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_NUM
                                               NB_DEF_PAIR("eps", NAN, 1e-3), NB_DEF_NUM("d", 1.0),
                                               NB_DEF_NUM("weight_decay", 0.0), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__adafactor_algo = {
     .name = "Adafactor", .defaults = adafactor_defaults, .ndefaults = NB_COUNT(adafactor_defaults),
     .validate = adafactor_validate, .state_spec = adafactor_state, .nstate_spec = 4,
     .init_state = adafactor_init, .coef_size = sizeof(adafactor_coef), .group_coef = adafactor_group,
-    .update_tensor = adafactor_tensor, .check_state = adafactor_check_state};
+    .update_tensor = adafactor_tensor, .check_state = adafactor_check_state,
+    .added = added};
 
 nb_adafactor_opts nb_adafactor_defaults(void) {
     return (nb_adafactor_opts){.lr = 1e-2, .beta2_decay = -0.8, .eps1 = NAN, .eps2 = 1e-3,

@@ -60,11 +60,14 @@ static const nb_value adagrad_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_NUM("
                                             NB_DEF_NUM("initial_accumulator_value", 0),
                                             NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__adagrad_algo = {
     .name = "Adagrad", .defaults = adagrad_defaults, .ndefaults = NB_COUNT(adagrad_defaults),
     .validate = adagrad_validate, .state_spec = adagrad_state, .nstate_spec = 2, .eager_state = true,
     .coef_size = sizeof(adagrad_coef), .group_coef = adagrad_group, .param_coef = adagrad_param,
-    .update = adagrad_range};
+    .update = adagrad_range,
+    .added = added};
 
 nb_adagrad_opts nb_adagrad_defaults(void) {
     return (nb_adagrad_opts){.lr = 1e-2, .lr_decay = 0, .weight_decay = 0,

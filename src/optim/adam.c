@@ -77,11 +77,17 @@ static const nb_value adam_defaults[] = {NB_DEF_NUM("lr", 1e-3), NB_DEF_PAIR("be
                                          NB_DEF_NUM("eps", 1e-8), NB_DEF_NUM("weight_decay", 0),
                                          NB_DEF_BOOL("amsgrad", 0), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"amsgrad", "maximize", NULL};
+
+static const nb_value fixed[] = {NB_DEF_BOOL("decoupled_weight_decay", 0)};
+
 const nb_optim_algo nb__adam_algo = {
     .name = "Adam", .defaults = adam_defaults, .ndefaults = NB_COUNT(adam_defaults),
     .validate = nb__validate_adam_like, .state_spec = nb__adam_state, .nstate_spec = 4,
     .coef_size = sizeof(nb__adam_coef), .group_coef = adam_group, .param_coef = nb__adam_param_coef,
-    .update = nb__adam_range, .grad_error = "Adam does not support sparse gradients, please consider SparseAdam instead"};
+    .update = nb__adam_range, .grad_error = "Adam does not support sparse gradients, please consider SparseAdam instead",
+    .added = added, .fixed = fixed, .nfixed = 1,
+    .fixed_hint = ": load it into an AdamW"};
 
 nb_adam_opts nb_adam_defaults(void) {
     return (nb_adam_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

@@ -47,11 +47,14 @@ static const nb_value adamax_defaults[] = {NB_DEF_NUM("lr", 2e-3), NB_DEF_PAIR("
                                            NB_DEF_NUM("eps", 1e-8), NB_DEF_NUM("weight_decay", 0),
                                            NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__adamax_algo = {
     .name = "Adamax", .defaults = adamax_defaults, .ndefaults = NB_COUNT(adamax_defaults),
     .validate = nb__validate_adam_like, .state_spec = adamax_state, .nstate_spec = 3,
     .coef_size = sizeof(adamax_coef), .group_coef = adamax_group, .param_coef = adamax_param,
-    .update = adamax_range};
+    .update = adamax_range,
+    .added = added};
 
 nb_adamax_opts nb_adamax_defaults(void) {
     return (nb_adamax_opts){.lr = 2e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

@@ -11,11 +11,17 @@ static const nb_value adamw_defaults[] = {NB_DEF_NUM("lr", 1e-3), NB_DEF_PAIR("b
                                           NB_DEF_NUM("eps", 1e-8), NB_DEF_NUM("weight_decay", 1e-2),
                                           NB_DEF_BOOL("amsgrad", 0), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"amsgrad", "maximize", NULL};
+
+static const nb_value fixed[] = {NB_DEF_BOOL("decoupled_weight_decay", 1)};
+
 const nb_optim_algo nb__adamw_algo = {
     .name = "AdamW", .defaults = adamw_defaults, .ndefaults = NB_COUNT(adamw_defaults),
     .validate = nb__validate_adam_like, .state_spec = nb__adam_state, .nstate_spec = 4,
     .coef_size = sizeof(nb__adam_coef), .group_coef = adamw_group, .param_coef = nb__adam_param_coef,
-    .update = nb__adam_range};
+    .update = nb__adam_range,
+    .added = added, .fixed = fixed, .nfixed = 1,
+    .fixed_hint = ": load it into an Adam"};
 
 nb_adamw_opts nb_adamw_defaults(void) {
     return (nb_adamw_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

@@ -63,10 +63,13 @@ static const nb_value asgd_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_NUM("lam
                                          NB_DEF_NUM("alpha", 0.75), NB_DEF_NUM("t0", 1e6),
                                          NB_DEF_NUM("weight_decay", 0), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__asgd_algo = {
     .name = "ASGD", .defaults = asgd_defaults, .ndefaults = NB_COUNT(asgd_defaults),
     .validate = asgd_validate, .state_spec = asgd_state, .nstate_spec = 4, .coef_size = sizeof(asgd_coef),
-    .group_coef = asgd_group, .param_coef = asgd_param, .update = asgd_range};
+    .group_coef = asgd_group, .param_coef = asgd_param, .update = asgd_range,
+    .added = added};
 
 const nb_tensor *nb_asgd_average(const nb_optim *o, const nb_tensor *p) {
     if (!o || !p || o->algo != &nb__asgd_algo) return NULL;

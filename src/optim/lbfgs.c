@@ -618,10 +618,10 @@ static int lbfgs_export(const nb_optim *o, int index, nb_value **vals, int *nv) 
 }
 
 static const nb_state_spec lbfgs_state[] = {
-    NB_SPEC("func_evals", NUMBER), NB_SPEC("n_iter", NUMBER),   NB_SPEC("d", OTHER),
-    NB_SPEC("t", OTHER),           NB_SPEC("old_dirs", OTHER),  NB_SPEC("old_stps", OTHER),
-    NB_SPEC("ro", OTHER),          NB_SPEC("H_diag", OTHER),    NB_SPEC("prev_flat_grad", OTHER),
-    NB_SPEC("prev_loss", OTHER),   NB_SPEC("hist_len", OTHER),  NB_SPEC("hist_start", OTHER)};
+    NB_SPEC("func_evals", NUMBER),    NB_SPEC("n_iter", NUMBER),   NB_SPEC("d", OTHER),
+    NB_SPEC("t", NUMBER_OR_NONE),     NB_SPEC("old_dirs", OTHER),  NB_SPEC("old_stps", OTHER),
+    NB_SPEC("ro", OTHER),             NB_SPEC("H_diag", NUMBER_OR_NONE), NB_SPEC("prev_flat_grad", OTHER),
+    NB_SPEC("prev_loss", NUMBER_OR_NONE), NB_SPEC("hist_len", NUMBER_OR_NONE), NB_SPEC("hist_start", NUMBER_OR_NONE)};
 
 /* max_eval None: max_iter * 5 // 4, as PyTorch's constructor. */
 static void lbfgs_prepare(nb_value *hp, int n) {

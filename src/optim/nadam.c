@@ -77,11 +77,14 @@ static const nb_value nadam_defaults[] = {NB_DEF_NUM("lr", 2e-3), NB_DEF_PAIR("b
                                           NB_DEF_BOOL("decoupled_weight_decay", 0),
                                           NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", "decoupled_weight_decay", NULL};
+
 const nb_optim_algo nb__nadam_algo = {
     .name = "NAdam", .defaults = nadam_defaults, .ndefaults = NB_COUNT(nadam_defaults),
     .validate = nadam_validate, .state_spec = nadam_state, .nstate_spec = 4,
     .coef_size = sizeof(nadam_coef), .group_coef = nadam_group, .param_coef = nadam_param,
-    .update = nadam_range};
+    .update = nadam_range,
+    .added = added};
 
 nb_nadam_opts nb_nadam_defaults(void) {
     return (nb_nadam_opts){.lr = 2e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

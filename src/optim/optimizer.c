@@ -683,35 +683,117 @@ void nb_optim_dict_free(nb_optim_dict *sd) {
     nb__free(sd);
 }
 
+static const nb_state_spec *spec_of(const nb_optim_algo *a, const char *name) {
+    for (int k = 0; k < a->nstate_spec; k++)
+        if (!strcmp(a->state_spec[k].name, name)) return &a->state_spec[k];
+    return NULL;
+}
+
+/* A number PyTorch keeps as a one-element float32 tensor (1.13's and 2.x's `step`, ASGD's eta
+ * and mu, LBFGS's H_diag) becomes the number nabla keeps, an int where the spec says so. */
+static void to_number(const nb_optim_algo *a, nb_value *v) {
+    const nb_state_spec *sp = spec_of(a, v->name);
+    if (!sp || v->kind != NB_VALUE_TENSOR || !v->tensor || v->tensor->dtype != NB_FLOAT32 ||
+        v->tensor->numel != 1 ||
+        (sp->kind != NB_STATE_NUMBER && sp->kind != NB_STATE_INT && sp->kind != NB_STATE_NUMBER_OR_NONE))
+        return;
+    double x = nb_f32(v->tensor)[0];
+    nb__value_clear(v);
+    v->kind = sp->kind == NB_STATE_INT && x == floor(x) ? NB_VALUE_INT : NB_VALUE_NUMBER;
+    v->num = x;
+}
+
 /* The loaded state of one parameter against the algorithm's state spec (and its hook). */
-static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_param_state *ps) {
+static int check_state(const nb_optim *o, const nb_tensor *p, int index, const nb_value *vals, int n) {
     const nb_optim_algo *a = o->algo;
-    for (int j = 0; j < ps->nvalues; j++) {
-        const nb_value *v = &ps->values[j];
-        const nb_state_spec *sp = NULL;
-        for (int k = 0; k < a->nstate_spec; k++)
-            if (!strcmp(a->state_spec[k].name, v->name)) sp = &a->state_spec[k];
+    for (int j = 0; j < n; j++) {
+        const nb_value *v = &vals[j];
+        const nb_state_spec *sp = spec_of(a, v->name);
         if (!sp && a->nstate_spec)
             return nb__error(NB_EFORMAT, "loaded state dict: %s has no state '%s' (parameter %d)",
-                             a->name, v->name, ps->index);
+                             a->name, v->name, index);
         nb_state_kind kind = sp ? sp->kind : NB_STATE_LIKE_OR_NONE;
         if (kind == NB_STATE_OTHER) continue;
-        if (kind == NB_STATE_NUMBER || kind == NB_STATE_INT) {
-            if (v->kind != NB_VALUE_NUMBER && v->kind != NB_VALUE_INT)
+        if (kind == NB_STATE_NUMBER || kind == NB_STATE_INT || kind == NB_STATE_NUMBER_OR_NONE) {
+            if (v->kind != NB_VALUE_NUMBER && v->kind != NB_VALUE_INT &&
+                !(v->kind == NB_VALUE_NONE && kind == NB_STATE_NUMBER_OR_NONE))
                 return nb__error(NB_EFORMAT, "loaded state dict: state '%s' of parameter %d must be "
-                                 "a number", v->name, ps->index);
+                                 "a number", v->name, index);
             continue;
         }
         if (v->kind == NB_VALUE_NONE && kind == NB_STATE_LIKE_OR_NONE) continue;
         if (v->kind != NB_VALUE_TENSOR || !v->tensor || v->tensor->dtype != NB_FLOAT32)
             return nb__error(NB_EFORMAT, "loaded state dict: state '%s' of parameter %d must be a "
-                             "float32 tensor", v->name, ps->index);
+                             "float32 tensor", v->name, index);
         if (!nb_same_shape(v->tensor, p))
             return nb__error(NB_ESHAPE, "loaded state dict: state '%s' of parameter %d has shape "
-                             "%s, parameter has shape %s", v->name, ps->index,
+                             "%s, parameter has shape %s", v->name, index,
                              nb__shape(v->tensor, 0), nb__shape(p, 1));
     }
-    return a->check_state ? a->check_state(o, ps->index, ps->values, ps->nvalues) : NB_OK;
+    return a->check_state ? a->check_state(o, index, vals, n) : NB_OK;
+}
+
+/* Keys of a param group beyond the optimizer's options that a state dict may hold: PyTorch
+ * 2.x's implementation switches (kept, without effect: nabla has one CPU path), and the keys
+ * schedulers add. */
+static const char *const switches[] = {"foreach", "capturable", "differentiable", "fused", NULL};
+static const char *const sched_keys[] = {"initial_lr", "max_lr", "min_lr", "base_momentum", "max_momentum",
+                                         "swa_lr", NULL};
+
+static bool listed(const char *const *list, const char *name) {
+    for (int i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], name)) return true;
+    return false;
+}
+
+/* A loaded group's table: the optimizer's options first, in its order (those an older PyTorch
+ * did not write filled with their defaults, as PyTorch's __setstate__ does), then the other
+ * keys, each of which nabla must know. */
+static int load_group(const nb_optim *o, int g, const nb_optim_group_dict *d, nb_value **out, int *nout) {
+    const nb_optim_algo *a = o->algo;
+    char unknown[256] = "";
+    for (int j = 0; j < d->nvalues; j++) {
+        const nb_value *v = &d->values[j], *fixed = nb__value_cfind(a->fixed, a->nfixed, v->name);
+        if (nb__value_cfind(a->defaults, a->ndefaults, v->name)) continue;
+        if (fixed) {
+            if (v->kind != fixed->kind || v->num != fixed->num)
+                return nb__error(NB_EINVAL, "loaded state dict: param group %d has %s=%s, which %s does not "
+                                 "do%s", g, v->name, v->num != 0 ? "True" : "False", a->name,
+                                 a->fixed_hint ? a->fixed_hint : "");
+            continue;
+        }
+        if (listed(switches, v->name)) {
+            if (v->kind != NB_VALUE_NONE && v->kind != NB_VALUE_BOOL)
+                return nb__error(NB_EFORMAT, "loaded state dict: param group %d: '%s' must be None, True or "
+                                 "False", g, v->name);
+            continue;
+        }
+        if (listed(sched_keys, v->name) || nb__value_cfind(o->groups[g].hp, o->groups[g].nhp, v->name)) continue;
+        snprintf(unknown + strlen(unknown), sizeof unknown - strlen(unknown), "%s'%s'", unknown[0] ? ", " : "",
+                 v->name);
+    }
+    if (unknown[0])
+        return nb__error(NB_EFORMAT, "loaded state dict: param group %d has keys that %s does not know: %s", g,
+                         a->name, unknown);
+    nb_value *hp = nb__calloc((size_t)(d->nvalues + o->ndefaults), sizeof *hp);
+    if (!hp) return NB_ENOMEM;
+    int n = 0, rc = NB_OK;
+    for (int j = 0; !rc && j < o->ndefaults; j++) {
+        const nb_value *v = nb__value_cfind(d->values, d->nvalues, o->defaults[j].name);
+        if (!v && listed(a->added, o->defaults[j].name)) v = &a->defaults[j]; /* __setstate__'s setdefault */
+        if (!v) rc = nb__error(NB_EFORMAT, "loaded state dict: param group %d lacks '%s'", g, o->defaults[j].name);
+        else rc = nb__value_copy(&hp[n++], v);
+    }
+    for (int j = 0; !rc && j < d->nvalues; j++)
+        if (!nb__value_cfind(o->defaults, o->ndefaults, d->values[j].name)) rc = nb__value_copy(&hp[n++], &d->values[j]);
+    if (!rc) rc = a->validate(hp, o->ndefaults);
+    if (rc) {
+        nb__values_free(hp, n);
+        return rc;
+    }
+    *out = hp;
+    *nout = n;
+    return NB_OK;
 }
 
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
@@ -764,33 +846,17 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
                            nb__shape_of(ps->ndim, ps->shape, 0), nb__shape(p, 1));
             break;
         }
-        if (!rc) rc = check_state(o, p, ps);
         if (!rc && st[live].values) rc = nb__error(NB_EFORMAT, "loaded state dict: parameter %d has two states", ps->index);
         int cap = state_room(o, ps->nvalues);
         if (!rc && !(st[live].values = nb__calloc((size_t)cap, sizeof(nb_value)))) rc = NB_ENOMEM;
-        for (int j = 0; !rc && j < ps->nvalues; j++, st[live].nvalues++)
+        for (int j = 0; !rc && j < ps->nvalues; j++, st[live].nvalues++) {
             rc = nb__value_copy(&st[live].values[j], &ps->values[j]);
+            if (!rc) to_number(o->algo, &st[live].values[j]);
+        }
         if (!rc) st[live].cap = cap;
+        if (!rc) rc = check_state(o, p, ps->index, st[live].values, st[live].nvalues);
     }
-    for (int g = 0; !rc && g < o->ngroups; g++) {
-        const nb_optim_group_dict *d = &sd->groups[g];
-        for (int j = 0; !rc && j < o->ndefaults; j++)
-            if (!nb__value_cfind(d->values, d->nvalues, o->defaults[j].name))
-                rc = nb__error(NB_EFORMAT, "loaded state dict: param group %d lacks '%s'", g,
-                               o->defaults[j].name);
-        /* defaults first, in the optimizer's order, so validation and lookups see them there */
-        nb_value *hp = rc ? NULL : nb__calloc((size_t)(d->nvalues ? d->nvalues : 1), sizeof *hp);
-        if (!rc && !hp) rc = NB_ENOMEM;
-        int n = 0;
-        for (int j = 0; !rc && j < o->ndefaults; j++)
-            rc = nb__value_copy(&hp[n++], nb__value_cfind(d->values, d->nvalues, o->defaults[j].name));
-        for (int j = 0; !rc && j < d->nvalues; j++)
-            if (!nb__value_cfind(o->defaults, o->ndefaults, d->values[j].name))
-                rc = nb__value_copy(&hp[n++], &d->values[j]);
-        hps[g] = hp;
-        nhps[g] = n;
-        if (!rc) rc = o->algo->validate(hp, o->ndefaults);
-    }
+    for (int g = 0; !rc && g < o->ngroups; g++) rc = load_group(o, g, &sd->groups[g], &hps[g], &nhps[g]);
     if (!rc) { /* commit */
         for (int i = 0; i < o->nparams; i++) {
             nb__values_free(o->state[i].values, o->state[i].nvalues);
@@ -804,7 +870,7 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
     } else {
         for (int i = 0; st && i < o->nparams; i++) nb__values_free(st[i].values, st[i].nvalues);
         for (int g = 0; hps && g < o->ngroups; g++)
-            if (hps[g]) nb__values_free(hps[g], sd->groups[g].nvalues);
+            if (hps[g]) nb__values_free(hps[g], nhps[g]);
     }
     nb__free(nhps);
     nb__free(st);

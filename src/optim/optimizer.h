@@ -49,6 +49,7 @@ typedef enum nb_state_kind {
     NB_STATE_INT,          /* a number kept as a Python int (Adadelta's step), created as INT */
     NB_STATE_LIKE,         /* a tensor shaped like the parameter */
     NB_STATE_LIKE_OR_NONE, /* the same, or None while `when` is off (SGD's momentum_buffer) */
+    NB_STATE_NUMBER_OR_NONE, /* a number or None, created by the algorithm (LBFGS's H_diag) */
     NB_STATE_OTHER,        /* anything: the algorithm creates (init_state) and checks it */
 } nb_state_kind;
 
@@ -128,6 +129,14 @@ typedef struct nb_optim_algo {
     int (*export_state)(const nb_optim *o, int index, nb_value **vals, int *n);
     /* Optional: group count limit (LBFGS allows one group); 0 means any. */
     int max_groups;
+    /* Loading PyTorch's state dicts: added lists (NULL-terminated) the options an older PyTorch
+     * did not write, filled with their defaults as PyTorch's __setstate__ does (maximize, ...);
+     * fixed the keys of a newer PyTorch that nabla accepts with one value only (Adam's
+     * decoupled_weight_decay=False), fixed_hint what to do otherwise. */
+    const char *const *added;
+    const nb_value *fixed;
+    int nfixed;
+    const char *fixed_hint;
 } nb_optim_algo;
 
 

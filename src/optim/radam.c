@@ -69,11 +69,14 @@ static const nb_value radam_defaults[] = {NB_DEF_NUM("lr", 1e-3), NB_DEF_PAIR("b
                                           NB_DEF_BOOL("decoupled_weight_decay", 0),
                                           NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", "decoupled_weight_decay", NULL};
+
 const nb_optim_algo nb__radam_algo = {
     .name = "RAdam", .defaults = radam_defaults, .ndefaults = NB_COUNT(radam_defaults),
     .validate = nb__validate_adam_like, .state_spec = radam_state, .nstate_spec = 3,
     .coef_size = sizeof(radam_coef), .group_coef = radam_group, .param_coef = radam_param,
-    .update = radam_range};
+    .update = radam_range,
+    .added = added};
 
 nb_radam_opts nb_radam_defaults(void) {
     return (nb_radam_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,

@@ -83,10 +83,13 @@ static const nb_value rmsprop_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_NUM("
                                             NB_DEF_BOOL("centered", 0), NB_DEF_NUM("weight_decay", 0),
                                             NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"momentum", "centered", "maximize", NULL};
+
 const nb_optim_algo nb__rmsprop_algo = {
     .name = "RMSprop", .defaults = rmsprop_defaults, .ndefaults = NB_COUNT(rmsprop_defaults),
     .validate = rmsprop_validate, .state_spec = rmsprop_state, .nstate_spec = 4,
-    .coef_size = sizeof(rmsprop_coef), .group_coef = rmsprop_group, .update = rmsprop_range};
+    .coef_size = sizeof(rmsprop_coef), .group_coef = rmsprop_group, .update = rmsprop_range,
+    .added = added};
 
 nb_rmsprop_opts nb_rmsprop_defaults(void) {
     return (nb_rmsprop_opts){.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0,

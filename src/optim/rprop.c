@@ -53,10 +53,13 @@ static const nb_state_spec rprop_state[] = {NB_SPEC_STEP(INT), NB_SPEC("prev", L
 static const nb_value rprop_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_PAIR("etas", 0.5, 1.2),
                                           NB_DEF_PAIR("step_sizes", 1e-6, 50), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"maximize", NULL};
+
 const nb_optim_algo nb__rprop_algo = {
     .name = "Rprop", .defaults = rprop_defaults, .ndefaults = NB_COUNT(rprop_defaults),
     .validate = rprop_validate, .state_spec = rprop_state, .nstate_spec = 3,
-    .coef_size = sizeof(rprop_coef), .group_coef = rprop_group, .update = rprop_range};
+    .coef_size = sizeof(rprop_coef), .group_coef = rprop_group, .update = rprop_range,
+    .added = added};
 
 nb_rprop_opts nb_rprop_defaults(void) {
     return (nb_rprop_opts){.lr = 1e-2, .eta_minus = 0.5, .eta_plus = 1.2, .step_size_min = 1e-6,

@@ -67,10 +67,13 @@ static const nb_value sgd_defaults[] = {NB_DEF_NUM("lr", 1e-3), NB_DEF_NUM("mome
                                         NB_DEF_NUM("dampening", 0), NB_DEF_NUM("weight_decay", 0),
                                         NB_DEF_BOOL("nesterov", 0), NB_DEF_BOOL("maximize", 0)};
 
+static const char *const added[] = {"nesterov", "maximize", NULL};
+
 const nb_optim_algo nb__sgd_algo = {
     .name = "SGD", .defaults = sgd_defaults, .ndefaults = NB_COUNT(sgd_defaults), .validate = sgd_validate,
     .state_spec = sgd_state, .nstate_spec = 1, .coef_size = sizeof(sgd_coef), .group_coef = sgd_group,
-    .param_coef = sgd_param, .update = sgd_range};
+    .param_coef = sgd_param, .update = sgd_range,
+    .added = added};
 
 nb_sgd_opts nb_sgd_defaults(void) {
     return (nb_sgd_opts){.lr = 1e-3, .momentum = 0, .dampening = 0, .weight_decay = 0,
