@@ -32,6 +32,7 @@ typedef struct pset {
 
 static golden *G; /* loaded once per test process */
 
+
 static golden *gold(void) {
     if (!G) G = golden_load("optim.nbg.gz");
     return G;
@@ -792,6 +793,162 @@ START_TEST(test_state_dict_versions) {
 }
 END_TEST
 
+/* ---- hooks --------------------------------------------------------------------------------- */
+typedef struct hook_log {
+    char calls[64];
+    int n;
+    pset *s;
+    float w0; /* W[0] when the hook ran */
+    int fail; /* a hook of this letter fails */
+} hook_log;
+
+static int log_hook(nb_optim *o, nb_optim_dict *sd, void *user, char letter) {
+    (void)o;
+    hook_log *h = user;
+    h->calls[h->n++] = letter;
+    h->calls[h->n] = '\0';
+    h->w0 = nb_f32(h->s->p[0])[0];
+    if (sd && letter == 'S') dict_find(sd, -1, "lr")->num = 0.5; /* a post hook edits the dict */
+    if (sd && letter == 'L') dict_find(sd, -1, "lr")->num = 0.25; /* a load pre hook edits its copy */
+    return h->fail == letter ? NB_EINVAL : 0;
+}
+#define HOOK(L) static int hook_##L(nb_optim *o, nb_optim_dict *sd, void *u) { return log_hook(o, sd, u, #L[0]); }
+HOOK(A) HOOK(B) HOOK(C) HOOK(P) HOOK(Q) HOOK(S) HOOK(L) HOOK(M)
+
+/* a pre hook that doubles every gradient */
+static int double_grads(nb_optim *o, nb_optim_dict *sd, void *u) {
+    (void)sd;
+    (void)u;
+    for (int g = 0; g < nb_optim_num_groups(o); g++)
+        for (int i = 0; i < nb_optim_group_size(o, g); i++) {
+            nb_tensor *p = nb_optim_group_param(o, g, i);
+            for (int64_t j = 0; p->grad && j < p->numel; j++) nb_f32(p->grad)[j] *= 2;
+        }
+    return 0;
+}
+
+static nb_hook_handle self_removing;
+static int remove_self(nb_optim *o, nb_optim_dict *sd, void *u) {
+    (void)o;
+    (void)sd;
+    ++*(int *)u;
+    nb_hook_remove(&self_removing);
+    return 0;
+}
+
+START_TEST(test_hooks) {
+    pset s = params_new(false), t = params_copy(&s);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *o = nb_adam(s.p, 2, &ao), *ref = nb_adam(t.p, 2, &ao);
+    hook_log h = {.s = &s};
+    /* step hooks in order, pre before the update, post after it */
+    nb_hook_handle a = nb_optim_register_step_pre_hook(o, hook_A, &h);
+    nb_hook_handle b = nb_optim_register_step_pre_hook(o, hook_B, &h);
+    nb_hook_handle c = nb_optim_register_step_post_hook(o, hook_C, &h);
+    ck_assert(a.id && b.id && c.id && a.id != b.id);
+    float w = nb_f32(s.p[0])[0];
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    ck_assert_str_eq(h.calls, "ABC");
+    ck_assert_float_ne(h.w0, w); /* C saw the updated parameter */
+    /* removal: B no longer runs; removing twice is a no-op */
+    nb_hook_remove(&b);
+    ck_assert(b.id == 0);
+    nb_hook_remove(&b);
+    h.n = 0;
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    ck_assert_str_eq(h.calls, "AC");
+    /* a failing pre hook stops the step: nothing changes, its error is returned */
+    h.n = 0;
+    h.fail = 'A';
+    nb_optim_dict *before = nb_optim_state_dict(o);
+    w = nb_f32(s.p[0])[0];
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "Adam: a step pre hook failed (invalid argument)");
+    ck_assert_str_eq(h.calls, "A");
+    ck_assert_float_eq(nb_f32(s.p[0])[0], w);
+    nb_optim_dict *after = nb_optim_state_dict(o);
+    ck_assert(dict_eq(before, after));
+    nb_optim_dict_free(before);
+    nb_optim_dict_free(after);
+    h.fail = 0;
+    nb_hook_remove(&a);
+    nb_hook_remove(&c);
+    /* a pre hook that changes the gradients: the step sees the changed ones */
+    nb_optim_free(o);
+    params_free(&s);
+    s = params_copy(&t);
+    h.s = &s;
+    o = nb_adam(s.p, 2, &ao);
+    nb_optim_register_step_pre_hook(o, double_grads, NULL);
+    for (int k = 0; k < 3; k++) {
+        set_grads(o, &s);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+        set_grads(ref, &t);
+        for (int i = 0; i < t.n; i++)
+            for (int64_t j = 0; j < t.p[i]->numel; j++) nb_f32(t.p[i]->grad)[j] *= 2;
+        ck_assert_int_eq(nb_optim_step(ref), NB_OK);
+    }
+    for (int i = 0; i < s.n; i++)
+        ck_assert(!memcmp(s.p[i]->data, t.p[i]->data, sizeof(float) * (size_t)s.p[i]->numel));
+    /* state_dict hooks: pre, then post, which may edit the dict; prepend puts one first */
+    h.n = 0;
+    nb_optim_register_state_dict_pre_hook(o, hook_P, &h, false);
+    nb_optim_register_state_dict_pre_hook(o, hook_Q, &h, true);
+    nb_hook_handle sp = nb_optim_register_state_dict_post_hook(o, hook_S, &h, false);
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    ck_assert_str_eq(h.calls, "QPS");
+    ck_assert_double_eq(dict_find(sd, -1, "lr")->num, 0.5);
+    ck_assert_double_eq(nb_optim_get(o, 0, "lr"), 1e-3); /* the optimizer is untouched */
+    h.fail = 'S'; /* a failing post hook: no dict */
+    ck_assert_ptr_null(nb_optim_state_dict(o));
+    h.fail = 0;
+    nb_hook_remove(&sp);
+    /* load_state_dict hooks: pre on a copy (what loads), post after */
+    h.n = 0;
+    nb_hook_handle lp = nb_optim_register_load_state_dict_pre_hook(ref, hook_L, &h, false);
+    nb_optim_register_load_state_dict_post_hook(ref, hook_M, &h, false);
+    ck_assert_int_eq(nb_optim_load_state_dict(ref, sd), NB_OK);
+    ck_assert_str_eq(h.calls, "LM");
+    ck_assert_double_eq(nb_optim_get(ref, 0, "lr"), 0.25);
+    ck_assert_double_eq(dict_find(sd, -1, "lr")->num, 0.5); /* the caller's dict is untouched */
+    h.fail = 'L';
+    ck_assert_int_ne(nb_optim_load_state_dict(ref, sd), NB_OK);
+    ck_assert_double_eq(nb_optim_get(ref, 0, "lr"), 0.25);
+    h.fail = 0;
+    nb_hook_remove(&lp);
+    nb_optim_dict_free(sd);
+    /* a hook may remove itself while hooks run */
+    int ran = 0;
+    self_removing = nb_optim_register_step_post_hook(o, remove_self, &ran);
+    for (int k = 0; k < 2; k++) {
+        set_grads(o, &s);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    }
+    ck_assert_int_eq(ran, 1);
+    /* step(closure): the pre hooks run before the closure */
+    nb_lbfgs_opts lo = nb_lbfgs_defaults();
+    rosen r = rosen_new(0);
+    h.n = 0;
+    h.s = &s;
+    nb_optim_register_step_pre_hook(r.o, hook_A, &h);
+    nb_optim_register_step_post_hook(r.o, hook_C, &h);
+    r.calls = 0;
+    ck_assert_int_eq(nb_optim_step_closure(r.o, rosen_closure, &r, NULL), NB_OK);
+    ck_assert_str_eq(h.calls, "AC");
+    ck_assert_int_gt(r.calls, 0);
+    (void)lo;
+    ck_assert_int_eq(nb_optim_register_step_pre_hook(o, NULL, NULL).id, 0);
+    rosen_free(&r);
+    nb_optim_free(o);
+    nb_optim_free(ref);
+    params_free(&s);
+    params_free(&t);
+}
+END_TEST
+
 START_TEST(test_lbfgs_load_failures) {
     rosen a = rosen_new(1), b = rosen_new(1);
     for (int t = 0; t < 2; t++) nb_optim_step_closure(a.o, rosen_closure, &a, NULL);
@@ -1357,6 +1514,7 @@ int main(void) {
     tcase_add_test(tc, test_state_dict_layout_and_load_failures);
     tcase_add_test(tc, test_lbfgs_load_failures);
     tcase_add_test(tc, test_state_dict_versions);
+    tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

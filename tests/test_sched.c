@@ -407,10 +407,13 @@ static void run_case(const sched_case *c, rig *r, nb_sched **sp, int from, int t
             int rc = drive(c, *sp, i);
             ck_assert_msg(rc == 0, "%s step %d: %s", c->name, i, nb_last_error());
         }
+        double last[2] = {NAN, NAN};
+        ck_assert_int_eq(nb_sched_get_last_lr(*sp, last, 2), 2);
         for (int g = 0; g < 2; g++) {
             lrs[2 * i + g] = nb_optim_get(r->o, g, "lr");
             moms[2 * i + g] = group_mom(r->o, g);
             ck_assert_msg(nb_sched_last_lr(*sp, g) == lrs[2 * i + g], "%s step %d: get_last_lr differs", c->name, i);
+            ck_assert_msg(last[g] == lrs[2 * i + g], "%s step %d: get_last_lr() differs", c->name, i);
         }
     }
 }

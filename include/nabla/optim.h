@@ -144,12 +144,55 @@ typedef struct nb_optim_dict {
     nb_optim_group_dict *groups;
 } nb_optim_dict;
 
-/* A deep copy of the optimizer's state (free with nb_optim_dict_free). */
+/* A deep copy of the optimizer's state (free with nb_optim_dict_free), after the state_dict
+ * hooks (below). */
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o);
 /* Replace the optimizer's state and hyperparameters. Checks type, group count and sizes
- * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes. */
+ * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes.
+ * Dicts of other PyTorch versions load as PyTorch loads them (docs/optim.md). */
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd);
 void nb_optim_dict_free(nb_optim_dict *sd);
+
+/* ---- hooks (PyTorch 2.x's Optimizer.register_*_hook) ---------------------------------------
+ * A hook is called with the optimizer, a state dict (for state_dict post hooks: the dict about
+ * to be returned; for load_state_dict pre hooks: a copy of the dict being loaded, which is what
+ * loads: change it in place) or NULL, and the user pointer. It returns 0, or an error code
+ * (set nb_last_error's message with it if you like): a step or load pre hook's error stops the
+ * step or load (nothing changes) and is returned; a post hook's is returned after the fact;
+ * a state_dict hook's makes nb_optim_state_dict return NULL. Hooks of one kind run in the
+ * order they were registered (prepend: first); a hook may register or remove hooks.
+ * Step hooks run around nb_optim_step and nb_optim_step_closure (pre hooks before the
+ * closure), as PyTorch's around step(). PyTorch's global hooks (register_optimizer_step_pre_hook)
+ * are process-wide state, which nabla does not keep. */
+typedef enum nb_optim_hook_kind {
+    NB_HOOK_STEP_PRE,
+    NB_HOOK_STEP_POST,
+    NB_HOOK_STATE_DICT_PRE,
+    NB_HOOK_STATE_DICT_POST,
+    NB_HOOK_LOAD_STATE_DICT_PRE,
+    NB_HOOK_LOAD_STATE_DICT_POST,
+} nb_optim_hook_kind;
+struct nb_optim_dict;
+typedef int (*nb_optim_hook_fn)(nb_optim *o, struct nb_optim_dict *sd, void *user);
+/* What a register function returns, to remove the hook with (PyTorch's RemovableHandle); id 0
+ * when registering failed (the error is set). */
+typedef struct nb_hook_handle {
+    nb_optim *owner;
+    uint64_t id;
+} nb_hook_handle;
+/* The optimizer keeps fn and user until the hook is removed or the optimizer freed. */
+nb_hook_handle nb_optim_register_step_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user);
+nb_hook_handle nb_optim_register_step_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user);
+nb_hook_handle nb_optim_register_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend);
+nb_hook_handle nb_optim_register_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend);
+nb_hook_handle nb_optim_register_load_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                          bool prepend);
+nb_hook_handle nb_optim_register_load_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                           bool prepend);
+/* Remove the hook (handle.remove()): a no-op for a handle already removed (its id becomes 0)
+ * or that failed. Call it before freeing the optimizer, or not at all (the optimizer drops its
+ * hooks when freed; the handle must not be used then). */
+void nb_hook_remove(nb_hook_handle *h);
 
 /* ---- gradient clipping (torch.nn.utils) -------------------------------------------------- */
 /* Scale all grads so their total norm_type-norm is at most max_norm (coef max/(norm+1e-6),

@@ -53,6 +53,9 @@ int nb_sched_step_epoch(nb_sched *s, double epoch);
 int nb_sched_step_metric(nb_sched *s, double metric);
 /* The lr each group got at the last step (get_last_lr()[g]); NAN if g is out of range. */
 double nb_sched_last_lr(const nb_sched *s, int g);
+/* get_last_lr(): every group's, written to out (up to n values); returns the number of groups.
+ * Every schedule has it (ReduceLROnPlateau and the containers too, as in PyTorch 2.x). */
+int nb_sched_get_last_lr(const nb_sched *s, double *out, int n);
 /* Number of param groups it drives (0 for NULL). */
 int nb_sched_num_groups(const nb_sched *s);
 /* last_epoch as PyTorch counts it (0 right after construction). */

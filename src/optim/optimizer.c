@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "optimizer.h"
+#include "access.h"
 
 double nb__hp(const nb_value *hp, int n, const char *name) {
     const nb_value *v = nb__value_cfind(hp, n, name);
@@ -578,10 +579,97 @@ static int step_group(nb_optim *o, const nb_group *g) {
     return NB_OK;
 }
 
-int nb_optim_step(nb_optim *o) {
-    if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
-    if (o->algo->step_closure)
-        return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
+/* ---- hooks ------------------------------------------------------------------------------ */
+typedef struct nb_optim_hook {
+    nb_optim_hook_kind kind;
+    uint64_t id;
+    nb_optim_hook_fn fn; /* NULL: removed while hooks were running */
+    void *user;
+} nb_optim_hook;
+
+static nb_hook_handle add_hook(nb_optim *o, nb_optim_hook_kind kind, nb_optim_hook_fn fn, void *user, bool prepend) {
+    nb_hook_handle h = {o, 0};
+    if (!o || !fn) {
+        nb__error(NB_EINVAL, "register hook: %s is NULL", !o ? "optimizer" : "hook");
+        return h;
+    }
+    if (o->nhooks == o->caphooks) {
+        int cap = o->caphooks ? 2 * o->caphooks : 4;
+        nb_optim_hook *hk = nb__realloc(o->hooks, sizeof *hk * (size_t)cap);
+        if (!hk) return h;
+        o->hooks = hk;
+        o->caphooks = cap;
+    }
+    int at = o->nhooks;
+    if (prepend)
+        for (at = 0; at < o->nhooks && o->hooks[at].kind != kind; at++)
+            ;
+    memmove(&o->hooks[at + 1], &o->hooks[at], sizeof *o->hooks * (size_t)(o->nhooks - at));
+    h.id = ++o->next_hook;
+    o->hooks[at] = (nb_optim_hook){kind, h.id, fn, user};
+    o->nhooks++;
+    return h;
+}
+
+nb_hook_handle nb_optim_register_step_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user) {
+    return add_hook(o, NB_HOOK_STEP_PRE, fn, user, false);
+}
+nb_hook_handle nb_optim_register_step_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user) {
+    return add_hook(o, NB_HOOK_STEP_POST, fn, user, false);
+}
+nb_hook_handle nb_optim_register_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend) {
+    return add_hook(o, NB_HOOK_STATE_DICT_PRE, fn, user, prepend);
+}
+nb_hook_handle nb_optim_register_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend) {
+    return add_hook(o, NB_HOOK_STATE_DICT_POST, fn, user, prepend);
+}
+nb_hook_handle nb_optim_register_load_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                          bool prepend) {
+    return add_hook(o, NB_HOOK_LOAD_STATE_DICT_PRE, fn, user, prepend);
+}
+nb_hook_handle nb_optim_register_load_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                           bool prepend) {
+    return add_hook(o, NB_HOOK_LOAD_STATE_DICT_POST, fn, user, prepend);
+}
+
+static void compact_hooks(nb_optim *o) {
+    int n = 0;
+    for (int i = 0; i < o->nhooks; i++)
+        if (o->hooks[i].fn) o->hooks[n++] = o->hooks[i];
+    o->nhooks = n;
+}
+
+void nb_hook_remove(nb_hook_handle *h) {
+    if (!h || !h->owner || !h->id) return;
+    nb_optim *o = h->owner;
+    for (int i = 0; i < o->nhooks; i++)
+        if (o->hooks[i].id == h->id) o->hooks[i].fn = NULL;
+    if (!o->running_hooks) compact_hooks(o);
+    h->id = 0;
+}
+
+/* Run the hooks of a kind in order; the first error stops them and is returned. */
+static int run_hooks(nb_optim *o, nb_optim_hook_kind kind, nb_optim_dict *sd) {
+    int rc = NB_OK;
+    o->running_hooks++;
+    for (int i = 0; !rc && i < o->nhooks; i++) { /* a hook may add or remove hooks: by index */
+        nb_optim_hook h = o->hooks[i];
+        if (h.kind == kind && h.fn) {
+            static const char *const names[] = {"step pre", "step post", "state_dict pre", "state_dict post",
+                                                "load_state_dict pre", "load_state_dict post"};
+            nb_clear_error();
+            rc = h.fn(o, sd, h.user);
+            if (rc > 0 || rc < NB_ESTATE) rc = NB_EINVAL; /* a status, whatever the hook returned */
+            if (rc && !nb_last_status())
+                nb__error(rc, "%s: a %s hook failed (%s)", o->algo->name, names[kind], nb_status_str(rc));
+        }
+    }
+    if (!--o->running_hooks) compact_hooks(o);
+    return rc;
+}
+
+/* The update of every parameter with a gradient, without the hooks. */
+static int update(nb_optim *o) {
     int rc = check_grads(o);
     /* the state every parameter with a gradient needs, before any parameter changes */
     for (int g = 0; !rc && g < o->ngroups; g++)
@@ -591,22 +679,32 @@ int nb_optim_step(nb_optim *o) {
     return rc;
 }
 
+int nb_optim_step(nb_optim *o) {
+    if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (o->algo->step_closure)
+        return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
+    int rc = run_hooks(o, NB_HOOK_STEP_PRE, NULL);
+    if (!rc) rc = update(o);
+    return rc ? rc : run_hooks(o, NB_HOOK_STEP_POST, NULL);
+}
+
+/* step(closure): the pre hooks, the closure (inside the algorithm's step for LBFGS), the
+ * update, the post hooks - PyTorch's order. */
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (o->algo->step_closure && !closure) return nb__error(NB_EINVAL, "%s: step requires a closure", o->algo->name);
+    int rc = run_hooks(o, NB_HOOK_STEP_PRE, NULL);
+    if (rc) return rc;
+    bool prev = nb_set_grad_enabled(true);
     if (o->algo->step_closure) {
-        if (!closure) return nb__error(NB_EINVAL, "%s: step requires a closure", o->algo->name);
-        bool prev = nb_set_grad_enabled(true);
-        int rc = o->algo->step_closure(o, closure, user, loss);
-        nb_set_grad_enabled(prev);
-        return rc;
-    }
-    if (closure) {
-        bool prev = nb_set_grad_enabled(true);
+        rc = o->algo->step_closure(o, closure, user, loss);
+    } else if (closure) {
         double l = closure(user);
-        nb_set_grad_enabled(prev);
         if (loss) *loss = l;
     }
-    return nb_optim_step(o);
+    nb_set_grad_enabled(prev);
+    if (!rc && !o->algo->step_closure) rc = update(o);
+    return rc ? rc : run_hooks(o, NB_HOOK_STEP_POST, NULL);
 }
 
 void nb_optim_free(nb_optim *o) {
@@ -623,6 +721,7 @@ void nb_optim_free(nb_optim *o) {
     nb__free(o->slots);
     nb__free(o->coefs);
     nb__free(o->fresh);
+    nb__free(o->hooks);
     nb__free(o);
 }
 
@@ -634,8 +733,7 @@ nb_tensor *nb__optim_param(const nb_optim *o, int index) {
     return NULL;
 }
 
-nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
-    if (!o) return nb__null(NB_EINVAL, "state_dict: optimizer is NULL");
+static nb_optim_dict *dict_of(const nb_optim *o) {
     nb_optim_dict *sd = nb__calloc(1, sizeof *sd);
     if (!sd) return NULL;
     snprintf(sd->type, sizeof sd->type, "%s", o->algo->name);
@@ -664,6 +762,49 @@ nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
         d->nvalues = s->nvalues;
         sd->nstates++;
         if (o->algo->export_state && o->algo->export_state(o, i, &d->values, &d->nvalues)) goto oom;
+    }
+    return sd;
+oom:
+    nb_optim_dict_free(sd);
+    return NULL;
+}
+
+
+/* state_dict(): the pre hooks, the dict, the post hooks (which may change it in place). The
+ * hooks get the optimizer as registered (not const), as PyTorch's get self. */
+nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
+    if (!o) return nb__null(NB_EINVAL, "state_dict: optimizer is NULL");
+    nb_optim *h = (nb_optim *)o;
+    if (run_hooks(h, NB_HOOK_STATE_DICT_PRE, NULL)) return NULL;
+    nb_optim_dict *sd = dict_of(o);
+    if (sd && run_hooks(h, NB_HOOK_STATE_DICT_POST, sd)) {
+        nb_optim_dict_free(sd);
+        return NULL;
+    }
+    return sd;
+}
+
+/* A deep copy of a state dict (what load pre hooks may change). */
+static nb_optim_dict *dict_copy(const nb_optim_dict *src) {
+    nb_optim_dict *sd = nb__calloc(1, sizeof *sd);
+    if (!sd) return NULL;
+    memcpy(sd->type, src->type, sizeof sd->type);
+    sd->groups = nb__calloc((size_t)(src->ngroups ? src->ngroups : 1), sizeof *sd->groups);
+    sd->states = nb__calloc((size_t)(src->nstates ? src->nstates : 1), sizeof *sd->states);
+    if (!sd->groups || !sd->states) goto oom;
+    for (int g = 0; g < src->ngroups; g++, sd->ngroups++) {
+        const nb_optim_group_dict *s = &src->groups[g];
+        nb_optim_group_dict *d = &sd->groups[g];
+        if (!(d->params = nb__malloc(sizeof(int) * (size_t)(s->nparams ? s->nparams : 1))) ||
+            !(d->values = nb__values_copy(s->values, s->nvalues)))
+            goto oom;
+        if (s->nparams) memcpy(d->params, s->params, sizeof(int) * (size_t)s->nparams);
+        d->nparams = s->nparams;
+        d->nvalues = s->nvalues;
+    }
+    for (int i = 0; i < src->nstates; i++, sd->nstates++) {
+        sd->states[i] = src->states[i];
+        if (!(sd->states[i].values = nb__values_copy(src->states[i].values, src->states[i].nvalues))) goto oom;
     }
     return sd;
 oom:
@@ -796,8 +937,7 @@ static int load_group(const nb_optim *o, int g, const nb_optim_group_dict *d, nb
     return NB_OK;
 }
 
-int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
-    if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
+static int load(nb_optim *o, const nb_optim_dict *sd) {
     if (strcmp(sd->type, o->algo->name) != 0)
         return nb__error(NB_EINVAL, "loaded state dict is for optimizer %s, not %s", sd->type,
                          o->algo->name);
@@ -878,3 +1018,21 @@ int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
     nb__free(map);
     return rc;
 }
+
+/* load_state_dict(sd): the pre hooks (on a copy of sd, which they may change: the copy is what
+ * loads), the load (all or nothing), the post hooks. */
+int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
+    if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
+    bool pre = false;
+    for (int i = 0; i < o->nhooks; i++) pre |= o->hooks[i].kind == NB_HOOK_LOAD_STATE_DICT_PRE && o->hooks[i].fn;
+    nb_optim_dict *copy = pre ? dict_copy(sd) : NULL;
+    if (pre && !copy) return NB_ENOMEM;
+    int rc = copy ? run_hooks(o, NB_HOOK_LOAD_STATE_DICT_PRE, copy) : NB_OK;
+    if (!rc) rc = load(o, copy ? copy : sd);
+    nb_optim_dict_free(copy);
+    return rc ? rc : run_hooks(o, NB_HOOK_LOAD_STATE_DICT_POST, NULL);
+}
+
+nb_optim_dict *nb__optim_snapshot(const nb_optim *o) { return dict_of(o); }
+
+int nb__optim_restore(nb_optim *o, const nb_optim_dict *sd) { return load(o, sd); }

@@ -154,6 +154,10 @@ struct nb_optim {
     nb_optim_slot *slots;
     unsigned char *coefs; /* coef_size per parameter, then one for the group */
     uint32_t *fresh;      /* per parameter: spec entries created in this step */
+    /* hooks (nb_optim_register_*), in call order */
+    struct nb_optim_hook *hooks;
+    int nhooks, caphooks, running_hooks;
+    uint64_t next_hook;
 };
 
 /* Build an optimizer: the algorithm's defaults with kwargs applied (names must be defaults),

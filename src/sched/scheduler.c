@@ -82,7 +82,7 @@ int nb__sched_choice(char *dst, const char *v, const char *const *choices, const
 
 /* ---- construction ------------------------------------------------------------------------ */
 int nb__sched_backup(nb_sched *s) {
-    if (!s->backup && !(s->backup = nb_optim_state_dict(s->opt))) return NB_ENOMEM;
+    if (!s->backup && !(s->backup = nb__optim_snapshot(s->opt))) return NB_ENOMEM;
     return NB_OK;
 }
 
@@ -92,7 +92,7 @@ nb_sched *nb__sched_fail(nb_sched *s) {
         char msg[512];
         nb_status st = nb_last_status();
         snprintf(msg, sizeof msg, "%s", nb_last_error());
-        nb_optim_load_state_dict(s->opt, s->backup);
+        nb__optim_restore(s->opt, s->backup);
         nb__error(st ? st : NB_EINVAL, "%s", msg);
     }
     nb_sched_free(s);
@@ -231,6 +231,11 @@ int nb_sched_step_metric(nb_sched *s, double metric) {
 
 double nb_sched_last_lr(const nb_sched *s, int g) {
     return s && g >= 0 && g < s->ngroups ? s->last_lr[g] : NAN;
+}
+
+int nb_sched_get_last_lr(const nb_sched *s, double *out, int n) {
+    for (int g = 0; s && out && g < n && g < s->ngroups; g++) out[g] = s->last_lr[g];
+    return s ? s->ngroups : 0;
 }
 
 int nb_sched_num_groups(const nb_sched *s) { return s ? s->ngroups : 0; }
