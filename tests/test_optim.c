@@ -376,7 +376,7 @@ START_TEST(test_by_name_errors) {
     pset s = params_new(false);
     const char *names[32];
     int n = nb_optim_names(names, 32);
-    ck_assert_int_eq(n, 13);
+    ck_assert_int_eq(n, 14);
     ck_assert_str_eq(names[0], "SGD");
     for (int i = 0; i < n; i++) { /* every name builds with PyTorch's defaults (lr where 1.13 required it) */
         nb_optim *o = nb_optim_new(names[i], s.p, 2, NULL, 0);
@@ -396,7 +396,8 @@ START_TEST(test_by_name_errors) {
     nb_optim_free(o);
     ck_assert_ptr_null(nb_optim_new("Adamm", s.p, 2, NULL, 0));
     ck_assert_str_eq(nb_last_error(), "torch.optim has no optimizer 'Adamm' (nabla has SGD, Adam, AdamW, RMSprop, "
-                                      "Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS, Adafactor)");
+                                      "Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS, SparseAdam, "
+                                      "Adafactor)");
     nb_value mom = nb_num("momentum", 0.9);
     ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &mom, 1));
     ck_assert_str_eq(nb_last_error(), "Adam.__init__() got an unexpected keyword argument 'momentum'");
@@ -946,6 +947,300 @@ START_TEST(test_hooks) {
     nb_optim_free(ref);
     params_free(&s);
     params_free(&t);
+}
+END_TEST
+
+/* ---- row-sparse gradients (a sparse Embedding's) against PyTorch 1.13 (gen_sparse.py) ------- */
+static golden *GS;
+
+static golden *sparse_gold(void) {
+    if (!GS) GS = golden_load("sparse.nbg.gz");
+    return GS;
+}
+
+typedef struct sparse_rig {
+    nb_module *m;
+    nb_tensor *w;
+    nb_arena *ar;
+} sparse_rig;
+
+static sparse_rig sparse_rig_new(int64_t padding_idx) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    sparse_rig r = {nb_embedding_sparse_new(20, 4, padding_idx, &rng), NULL, nb_arena_new(0)};
+    ck_assert_ptr_nonnull(r.m);
+    nb_tensor *p[1];
+    ck_assert_int_eq(nb_module_parameters(r.m, p, 1), 1);
+    r.w = p[0];
+    memcpy(r.w->data, golden_get(sparse_gold(), "init")->data, sizeof(float) * 80);
+    return r;
+}
+
+static void sparse_rig_free(sparse_rig *r) {
+    nb_module_free(r->m);
+    nb_arena_free(r->ar);
+}
+
+/* emb(idx_t) with the gradient target_t flowing back */
+static void sparse_backward(sparse_rig *r, int t) {
+    char key[32];
+    snprintf(key, sizeof key, "idx.%d", t);
+    const gold_entry *ie = golden_get(sparse_gold(), key);
+    snprintf(key, sizeof key, "target.%d", t);
+    const gold_entry *te = golden_get(sparse_gold(), key);
+    nb_arena_reset(r->ar);
+    nb_tensor *idx = nb_from_array(r->ar, NB_INT32, 1, ie->shape, ie->data);
+    nb_tensor *y = nb_forward(r->m, r->ar, idx);
+    nb_tensor *gy = nb_from_array(r->ar, NB_FLOAT32, te->ndim, te->shape, te->data);
+    ck_assert_msg(y && gy && nb_backward_grad(y, gy) == NB_OK, "%s", nb_last_error());
+}
+
+static void assert_rows(const char *what, const nb_tensor *g, const char *ikey, const char *vkey) {
+    const gold_entry *ie = golden_get(sparse_gold(), ikey), *ve = golden_get(sparse_gold(), vkey);
+    ck_assert_msg(nb_is_sparse(g), "%s: the gradient is not sparse", what);
+    ck_assert_int_eq(nb_sparse_nnz(g), ie->numel);
+    ck_assert_msg(!memcmp(nb_sparse_indices(g), ie->data, sizeof(int32_t) * (size_t)ie->numel), "%s: indices", what);
+    ck_assert_msg(!memcmp(nb_sparse_values(g), ve->data, sizeof(float) * (size_t)ve->numel), "%s: values", what);
+}
+
+START_TEST(test_sparse_gradients) {
+    /* one backward: the rows in the batch's order, repeats kept (uncoalesced, as PyTorch) */
+    sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+    sparse_backward(&r, 0);
+    assert_rows("one backward", r.w->grad, "grad1.indices", "grad1.values");
+    ck_assert_int_eq(r.w->grad->ndim, 2);
+    ck_assert_ptr_null(r.w->grad->data);
+    /* zero_grad(set_to_none=false) empties it (zero_() of a sparse tensor), set_to_none drops it */
+    nb_module_zero_grad(r.m, false);
+    ck_assert_int_eq(nb_sparse_nnz(r.w->grad), 0);
+    /* a dense contribution after a sparse one makes it dense, the sum of both */
+    sparse_backward(&r, 0);
+    nb_tensor *dense = nb_zeros(NULL, 2, (int64_t[]){20, 4});
+    ck_assert_int_eq(nb_sparse_to_dense(r.w->grad, dense), NB_OK);
+    nb_arena_reset(r.ar);
+    ck_assert_int_eq(nb_backward(nb_sum(r.ar, r.w)), NB_OK);
+    ck_assert(!nb_is_sparse(r.w->grad) && r.w->grad->data);
+    for (int i = 0; i < 80; i++) ck_assert_float_eq(nb_f32(r.w->grad)[i], nb_f32(dense)[i] + 1.0f);
+    nb_module_zero_grad(r.m, true);
+    ck_assert_ptr_null(r.w->grad);
+    sparse_rig_free(&r);
+    /* two backwards accumulate (concatenated), the padding row left out */
+    int32_t pad = ((const int32_t *)golden_get(sparse_gold(), "grad2.padding_idx")->data)[0];
+    r = sparse_rig_new(pad);
+    sparse_backward(&r, 1);
+    sparse_backward(&r, 2);
+    /* the rows of both, padding left out; PyTorch merges the two lists when the incoming
+     * gradient is contiguous and concatenates them when not (nabla: always concatenated), so
+     * what is compared is the count and the sum */
+    ck_assert_int_eq(nb_sparse_nnz(r.w->grad), golden_get(sparse_gold(), "grad2.indices")->numel);
+    for (int k = 0; k < nb_sparse_nnz(r.w->grad); k++) ck_assert_int_ne(nb_sparse_indices(r.w->grad)[k], pad);
+    ck_assert_int_eq(nb_sparse_to_dense(r.w->grad, dense), NB_OK);
+    ck_assert(!memcmp(dense->data, golden_get(sparse_gold(), "grad2.dense")->data, sizeof(float) * 80));
+    ck_assert_int_ne(nb_sparse_to_dense(dense, dense), NB_OK);
+    nb_tensor_free(dense);
+    sparse_rig_free(&r);
+}
+END_TEST
+
+#define KNUM(n, v) {.name = n, .kind = NB_VALUE_NUMBER, .num = v}
+#define KBOOL(n) {.name = n, .kind = NB_VALUE_BOOL, .num = 1}
+#define KPAIR(n, a, b) {.name = n, .kind = NB_VALUE_LIST, .len = 2, .inl = {a, b}}
+static const struct {
+    const char *name, *optim;
+    nb_value kw[3];
+    int nkw;
+} sparse_cases[] = {
+    {"sparse_adam", "SparseAdam", {KNUM("lr", 1e-3)}, 0}, /* PyTorch's defaults */
+    {"sparse_adam_opts", "SparseAdam", {KNUM("lr", 0.01), KPAIR("betas", 0.8, 0.95),
+                                        KNUM("eps", 1e-6)}, 3},
+    {"sparse_adam_maximize", "SparseAdam", {KNUM("lr", 0.01), KBOOL("maximize")}, 2},
+    {"sgd", "SGD", {KNUM("lr", 0.1)}, 1},
+    {"sgd_momentum", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.9),
+                             KNUM("dampening", 0.1)}, 3},
+    {"sgd_nesterov", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.9),
+                             KBOOL("nesterov")}, 3},
+    {"sgd_maximize", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.5),
+                             KBOOL("maximize")}, 3},
+    {"adagrad", "Adagrad", {KNUM("lr", 0.1)}, 1},
+    {"adagrad_opts", "Adagrad", {KNUM("lr", 0.1), KNUM("lr_decay", 0.05),
+                                 KNUM("initial_accumulator_value", 0.1)}, 3},
+    {"adagrad_maximize", "Adagrad", {KNUM("lr", 0.1), KBOOL("maximize")}, 2},
+};
+
+START_TEST(test_sparse_optimizers) {
+    int steps = ((const int32_t *)golden_get(sparse_gold(), "steps")->data)[0];
+    double worst = 0;
+    for (size_t c = 0; c < sizeof sparse_cases / sizeof sparse_cases[0]; c++) {
+        sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+        nb_value kw[4];
+        int nkw = sparse_cases[c].nkw;
+        memcpy(kw, sparse_cases[c].kw, sizeof(nb_value) * (size_t)nkw);
+        if (!strcmp(sparse_cases[c].name, "adagrad_opts")) kw[nkw++] = nb_num("eps", 1e-6);
+        nb_optim *o = nb_optim_new(sparse_cases[c].optim, &r.w, 1, kw, nkw);
+        ck_assert_msg(o, "%s: %s", sparse_cases[c].name, nb_last_error());
+        for (int t = 0; t < steps; t++) {
+            nb_optim_zero_grad(o, true);
+            sparse_backward(&r, t);
+            ck_assert_msg(nb_optim_step(o) == NB_OK, "%s: %s", sparse_cases[c].name, nb_last_error());
+            char key[64];
+            snprintf(key, sizeof key, "%s.%d", sparse_cases[c].name, t);
+            const gold_entry *e = golden_get(sparse_gold(), key);
+            double err = max_rel_err(nb_f32(r.w), e->data, 80, 1e-3, NULL);
+            if (err > worst) worst = err;
+            assert_close(key, nb_f32(r.w), e->data, 80, 1e-5, 1e-7);
+        }
+        nb_optim_free(o);
+        sparse_rig_free(&r);
+    }
+    fprintf(stderr, "sparse gradients (SparseAdam, SGD, Adagrad): max rel err %.2e\n", worst);
+}
+END_TEST
+
+/* SparseAdam leaves rows the gradients never had untouched, their moments too; it refuses a
+ * dense gradient, and the other optimizers (and clipping) do what PyTorch 1.13 does with a
+ * sparse one: support or its refusal. */
+START_TEST(test_sparse_rules) {
+    sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+    nb_optim *o = nb_optim_new("SparseAdam", &r.w, 1, NULL, 0);
+    bool used[20] = {false};
+    for (int t = 0; t < 3; t++) {
+        char key[32];
+        snprintf(key, sizeof key, "idx.%d", t);
+        const gold_entry *ie = golden_get(sparse_gold(), key);
+        for (int k = 0; k < ie->numel; k++) used[((const int32_t *)ie->data)[k]] = true;
+        nb_optim_zero_grad(o, true);
+        sparse_backward(&r, t);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    }
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    const float *init = golden_get(sparse_gold(), "init")->data;
+    int untouched = 0;
+    for (int row = 0; row < 20; row++) {
+        if (used[row]) continue;
+        untouched++;
+        for (int j = 0; j < 4; j++) {
+            ck_assert_float_eq(nb_f32(r.w)[row * 4 + j], init[row * 4 + j]);
+            ck_assert_float_eq(nb_f32(dict_find(sd, 0, "exp_avg")->tensor)[row * 4 + j], 0);
+            ck_assert_float_eq(nb_f32(dict_find(sd, 0, "exp_avg_sq")->tensor)[row * 4 + j], 0);
+        }
+    }
+    ck_assert_int_gt(untouched, 5);
+    ck_assert_int_eq(dict_find(sd, 0, "step")->kind, NB_VALUE_INT); /* a Python int, as 1.13's */
+    nb_optim_dict_free(sd);
+    /* a dense gradient is refused before anything changes */
+    nb_optim_zero_grad(o, true);
+    nb_arena_reset(r.ar);
+    ck_assert_int_eq(nb_backward(nb_sum(r.ar, r.w)), NB_OK);
+    ck_assert_int_eq(nb_optim_step(o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "SparseAdam does not support dense gradients, please consider Adam instead");
+    nb_optim_free(o);
+    nb_value zero_lr = nb_num("lr", 0);
+    ck_assert_ptr_null(nb_optim_new("SparseAdam", &r.w, 1, &zero_lr, 1));
+    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: 0.0");
+    /* the others, with a sparse gradient */
+    static const struct {
+        const char *optim, *msg;
+        nb_value kw;
+    } others[] = {
+        {"Adam", "Adam does not support sparse gradients, please consider SparseAdam instead", {.name = ""}},
+        {"AdamW", "AdamW does not support sparse gradients", {.name = ""}},
+        {"RMSprop", "RMSprop does not support sparse gradients", {.name = ""}},
+        {"Adadelta", "Adadelta does not support sparse gradients", {.name = ""}},
+        {"Adamax", "Adamax does not support sparse gradients", {.name = ""}},
+        {"NAdam", "NAdam does not support sparse gradients", {.name = ""}},
+        {"RAdam", "RAdam does not support sparse gradients", {.name = ""}},
+        {"ASGD", "ASGD does not support sparse gradients", {.name = ""}},
+        {"Rprop", "Rprop does not support sparse gradients", {.name = ""}},
+        {"Adafactor", "Adafactor does not support sparse gradients", {.name = ""}},
+        {"SGD", "add(sparse, dense) is not supported. Use add(dense, sparse) instead.", KNUM("weight_decay", 0.1)},
+        {"Adagrad", "weight_decay option is not compatible with sparse gradients", KNUM("weight_decay", 0.1)},
+    };
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+        nb_optim *x = nb_optim_new(others[k].optim, &r.w, 1, &others[k].kw, others[k].kw.name[0] ? 1 : 0);
+        ck_assert_msg(x, "%s: %s", others[k].optim, nb_last_error());
+        nb_optim_zero_grad(x, true);
+        sparse_backward(&r, 0);
+        float w0 = nb_f32(r.w)[0];
+        ck_assert_int_eq(nb_optim_step(x), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), others[k].msg);
+        ck_assert_float_eq(nb_f32(r.w)[0], w0);
+        nb_optim_free(x);
+    }
+    sparse_rig_free(&r);
+}
+END_TEST
+
+/* LBFGS takes the sparse gradient as to_dense(): the same run as with the dense one. */
+typedef struct sparse_closure {
+    sparse_rig *r;
+    nb_optim *o;
+    bool dense;
+} sparse_closure;
+
+static double sparse_loss(void *user) {
+    sparse_closure *c = user;
+    nb_optim_zero_grad(c->o, true);
+    sparse_backward(c->r, 0);
+    if (c->dense) { /* the same gradient made dense first */
+        nb_tensor *d = nb_zeros(NULL, 2, (int64_t[]){20, 4});
+        nb_sparse_to_dense(c->r->w->grad, d);
+        c->r->w->grad = NULL;
+        nb_backward_grad(c->r->w, d);
+        nb_tensor_free(d);
+    }
+    double loss = 0;
+    for (int i = 0; i < 80; i++) loss += (double)nb_f32(c->r->w)[i] * nb_f32(c->r->w)[i];
+    return loss;
+}
+
+START_TEST(test_sparse_lbfgs_and_clip) {
+    sparse_rig a = sparse_rig_new(NB_NO_PADDING), b = sparse_rig_new(NB_NO_PADDING);
+    nb_value kw[] = {nb_num("lr", 0.1), nb_int("max_iter", 3)};
+    nb_optim *oa = nb_optim_new("LBFGS", &a.w, 1, kw, 2), *ob = nb_optim_new("LBFGS", &b.w, 1, kw, 2);
+    sparse_closure ca = {&a, oa, false}, cb = {&b, ob, true};
+    for (int t = 0; t < 2; t++) {
+        ck_assert_int_eq(nb_optim_step_closure(oa, sparse_loss, &ca, NULL), NB_OK);
+        ck_assert_int_eq(nb_optim_step_closure(ob, sparse_loss, &cb, NULL), NB_OK);
+    }
+    ck_assert(!memcmp(a.w->data, b.w->data, sizeof(float) * 80));
+    ck_assert_float_ne(nb_f32(a.w)[64], golden_get(sparse_gold(), "init")->data ? ((const float *)golden_get(sparse_gold(), "init")->data)[64] : 0);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    sparse_rig_free(&b);
+    /* clip_grad_norm_: the norm of the coalesced values; the values scaled */
+    const double types[] = {2, 1, 3};
+    for (int k = 0; k < 3; k++) {
+        nb_module_zero_grad(a.m, true);
+        sparse_backward(&a, 0);
+        nb_tensor *dense = nb_zeros(NULL, 1, (int64_t[]){5}), *dg = nb_zeros(NULL, 1, (int64_t[]){5});
+        nb_requires_grad(dense, true);
+        for (int i = 0; i < 5; i++) nb_f32(dg)[i] = (float)(-1.0 + 0.5 * i);
+        nb_backward_grad(dense, dg);
+        nb_tensor *ps[2] = {a.w, dense};
+        double total;
+        ck_assert_int_eq(nb_clip_grad_norm(ps, 2, 0.5, types[k], false, &total), NB_OK);
+        char key[32];
+        snprintf(key, sizeof key, "clip%d.total", (int)types[k]);
+        double want = ((const double *)golden_get(sparse_gold(), key)->data)[0];
+        ck_assert_msg(fabs(total - want) <= 1e-6 * want, "norm %g: %.9g, PyTorch %.9g", types[k], total, want);
+        snprintf(key, sizeof key, "clip%d.values", (int)types[k]);
+        const gold_entry *ve = golden_get(sparse_gold(), key);
+        assert_close(key, nb_sparse_values(a.w->grad), ve->data, ve->numel, 1e-6, 1e-8);
+        snprintf(key, sizeof key, "clip%d.dense", (int)types[k]);
+        assert_close(key, nb_f32(dense->grad), golden_get(sparse_gold(), key)->data, 5, 1e-6, 1e-8);
+        if (k == 0) { /* PyTorch 1.13 has no max or clamp of a sparse tensor */
+            float v0 = nb_sparse_values(a.w->grad)[0];
+            ck_assert_int_eq(nb_clip_grad_norm(ps, 2, 0.5, INFINITY, false, &total), NB_EINVAL);
+            ck_assert_str_eq(nb_last_error(), "Could not run 'aten::max' with arguments from the 'SparseCPU' backend.");
+            ck_assert_int_eq(nb_clip_grad_value(ps, 2, 0.1), NB_EINVAL);
+            ck_assert_str_eq(nb_last_error(), "Could not run 'aten::clamp_' with arguments from the 'SparseCPU' backend.");
+            ck_assert_float_eq(nb_sparse_values(a.w->grad)[0], v0);
+            ck_assert_float_ne(nb_f32(dense->grad)[0], -0.1f); /* nothing clipped */
+        }
+        nb_tensor_free(dense);
+        nb_tensor_free(dg);
+    }
+    sparse_rig_free(&a);
 }
 END_TEST
 
@@ -1515,6 +1810,10 @@ int main(void) {
     tcase_add_test(tc, test_lbfgs_load_failures);
     tcase_add_test(tc, test_state_dict_versions);
     tcase_add_test(tc, test_hooks);
+    tcase_add_test(tc, test_sparse_gradients);
+    tcase_add_test(tc, test_sparse_optimizers);
+    tcase_add_test(tc, test_sparse_rules);
+    tcase_add_test(tc, test_sparse_lbfgs_and_clip);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

@@ -92,6 +92,11 @@ nb_module *nb_dropout_new(float p, nb_rng *rng);
 #define NB_NO_PADDING INT64_MIN
 nb_module *nb_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                             nb_rng *rng);
+/* Embedding(..., sparse=True): the weight's gradient is row-sparse (nb_is_sparse): only the
+ * rows a batch uses, for SparseAdam (or SGD, Adagrad; other optimizers refuse it, as in
+ * PyTorch). */
+nb_module *nb_embedding_sparse_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                                   nb_rng *rng);
 
 /* ---- recurrent layers: nn.RNN, nn.LSTM, nn.GRU and their cells ---------------------------
  * PyTorch's parameters (weight_ih_l0 [G*H, in], weight_hh_l0 [G*H, H], bias_ih_l0, bias_hh_l0,

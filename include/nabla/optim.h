@@ -11,8 +11,8 @@
  *   ... nb_optim_zero_grad(opt, true); nb_backward(loss); nb_optim_step(opt);
  *
  * The algorithms (each with an nb_<algo>_opts struct, nb_<algo>_defaults() and a constructor):
- * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS and
- * Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
+ * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS,
+ * SparseAdam and Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
  * to these calls and lists the differences.
  */
 #ifndef NABLA_OPTIM_H
@@ -377,6 +377,20 @@ nb_adafactor_opts nb_adafactor_defaults(void);
 /* torch.optim.Adafactor (PyTorch 2.5): factored second moments for parameters with 2 or more
  * dimensions (over the last two), a full one for vectors. */
 nb_optim *nb_adafactor(nb_tensor *const *params, int n, const nb_adafactor_opts *opts);
+
+typedef struct nb_sparse_adam_opts {
+    double lr;           /* 1e-3 (> 0) */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 (> 0) */
+    bool maximize;       /* false */
+} nb_sparse_adam_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
+nb_sparse_adam_opts nb_sparse_adam_defaults(void);
+/* torch.optim.SparseAdam: for row-sparse gradients (a sparse Embedding's weight,
+ * nb_embedding_sparse_new); rows absent from a gradient are left untouched, their moments too.
+ * A dense gradient is refused ("SparseAdam does not support dense gradients, please consider
+ * Adam instead"). */
+nb_optim *nb_sparse_adam(nb_tensor *const *params, int n, const nb_sparse_adam_opts *opts);
 
 #ifdef __cplusplus
 }

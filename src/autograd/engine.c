@@ -51,7 +51,22 @@ nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn
 
 void nb__backward_fail(void) { backward_failed = true; }
 
+/* A dense contribution to a leaf whose gradient is sparse: the sum becomes dense, in the
+ * leaf's grad slot, as PyTorch's sparse + dense accumulation does. */
+static float *densify(nb_tensor *t) {
+    const nb_tensor *sp = t->grad;
+    t->grad = NULL;
+    float beta;
+    float *g = nb__grad(t, &beta);
+    if (g) nb__sparse_dense(sp, g);
+    return g;
+}
+
 float *nb__grad(nb_tensor *t, float *beta) {
+    if (t->grad && (t->grad->flags & NB_TENSOR_SPARSE)) {
+        *beta = 1.0f;
+        return densify(t);
+    }
     if (t->grad) {
         *beta = 1.0f;
         return nb_f32(t->grad);

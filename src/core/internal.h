@@ -109,6 +109,30 @@ int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 const char *nb__shape(const nb_tensor *t, int k);
 const char *nb__shape_of(int ndim, const int64_t *shape, int k);
 
+/* ---- row-sparse gradients (src/core/tensor.c) -------------------------------------------- */
+/* A leaf's sparse gradient storage, kept across steps (a steady state allocates nothing): grad
+ * is the gradient as a tensor (NB_TENSOR_SPARSE, the leaf's shape, NULL data, sparse pointing
+ * back here), rows and values its nnz rows (values [nnz, shape[1]]), cap the room for them. */
+typedef struct nb_sparse {
+    nb_tensor grad;
+    int32_t *rows;
+    float *values;
+    int64_t nnz, cap;
+} nb_sparse;
+/* Append the n rows rows[i] (values vals[i * dim ...]) of a gradient to leaf t's sparse
+ * gradient (which becomes t->grad if t had none); rows equal to skip are left out. */
+int nb__sparse_append(nb_tensor *t, const int32_t *rows, const float *vals, int64_t n, int64_t skip);
+/* The dense sum of sparse gradient g into dst (shape[0] * shape[1] floats, overwritten). */
+void nb__sparse_dense(const nb_tensor *g, float *dst);
+/* Coalesce sparse gradient g as torch's coalesce(): rows in increasing order, each once, the
+ * values of repeated rows summed in the order they came, times sign (-1: maximize). work is
+ * nb__sparse_coalesce_size(g) bytes (4-byte aligned); *rows and *vals point into it. Returns the
+ * number of rows. */
+size_t nb__sparse_coalesce_size(const nb_tensor *g);
+int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals);
+/* Empty a sparse gradient (zero_grad(set_to_none=false): nnz 0, as PyTorch's zero_()). */
+static inline void nb__sparse_clear(nb_tensor *g) { g->sparse->nnz = 0; }
+
 /* ---- autograd (src/autograd/engine.c) ---------------------------------------------------- */
 typedef struct nb_node nb_node;
 typedef void (*nb_backward_fn)(nb_node *n);

@@ -6,7 +6,7 @@
  * As in PyTorch the state ("step" 0, "sum" = initial_accumulator_value) exists as soon as a
  * parameter joins the optimizer, so state_dict has it before the first step. Unlike PyTorch
  * 1.13, this also holds for parameters added later by add_param_group (PyTorch raises a
- * KeyError on their first step). */
+ * KeyError on their first step). A row-sparse gradient updates only its rows, as PyTorch's. */
 #include <math.h>
 #include "optimizer.h"
 
@@ -42,6 +42,31 @@ static void adagrad_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     adagrad_update(s->p + b, s->g + b, s->t[1] + b, e - b, *(const adagrad_coef *)s->coef);
 }
 
+/* A row-sparse gradient, coalesced (the update is not linear in it), applied to its rows:
+ * sum += g^2;  p -= clr g / (sqrt(sum) + eps), each of PyTorch's sparse ops rounding apart. */
+static int adagrad_sparse(nb_optim *o, const nb_optim_slot *s) {
+    const adagrad_coef *c = s->coef;
+    int64_t nnz, dim = s->param->shape[1];
+    const int32_t *rows;
+    const float *g;
+    if (nb__sparse_coalesced(o, s->grad, c->sign, &nnz, &rows, &g)) return NB_ENOMEM;
+    for (int64_t k = 0; k < nnz; k++) {
+        float *p = s->p + rows[k] * dim, *sum = s->t[1] + rows[k] * dim;
+        for (int64_t j = 0; j < dim; j++) {
+            float gi = g[k * dim + j];
+            sum[j] = sum[j] + gi * gi;
+            p[j] = p[j] + c->neg_clr * (gi / (sqrtf(sum[j]) + c->eps));
+        }
+    }
+    return NB_OK;
+}
+
+static int adagrad_sparse_check(const nb_group *g) {
+    if (nb__g(g, "weight_decay") != 0)
+        return nb__error(NB_EINVAL, "weight_decay option is not compatible with sparse gradients");
+    return NB_OK;
+}
+
 static int adagrad_validate(const nb_value *hp, int n) {
     if (nb__check_ge0(hp, n, "lr", "learning rate") ||
         nb__check_ge0(hp, n, "lr_decay", "lr_decay value") ||
@@ -66,7 +91,7 @@ const nb_optim_algo nb__adagrad_algo = {
     .name = "Adagrad", .defaults = adagrad_defaults, .ndefaults = NB_COUNT(adagrad_defaults),
     .validate = adagrad_validate, .state_spec = adagrad_state, .nstate_spec = 2, .eager_state = true,
     .coef_size = sizeof(adagrad_coef), .group_coef = adagrad_group, .param_coef = adagrad_param,
-    .update = adagrad_range,
+    .update = adagrad_range, .update_sparse = adagrad_sparse, .sparse_check = adagrad_sparse_check,
     .added = added};
 
 nb_adagrad_opts nb_adagrad_defaults(void) {

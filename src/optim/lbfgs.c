@@ -113,7 +113,8 @@ typedef struct lbfgs {
 static void gather_grad(const lbfgs *L, float *flat) {
     for (int i = 0; i < L->g->nparams; i++) {
         const nb_tensor *p = L->g->params[i];
-        if (p->grad) memcpy(flat, p->grad->data, sizeof(float) * (size_t)p->numel);
+        if (p->grad && nb_is_sparse(p->grad)) nb__sparse_dense(p->grad, flat); /* to_dense(), as PyTorch */
+        else if (p->grad) memcpy(flat, p->grad->data, sizeof(float) * (size_t)p->numel);
         else memset(flat, 0, sizeof(float) * (size_t)p->numel);
         flat += p->numel;
     }

@@ -3,6 +3,7 @@
  * state_dict. PyTorch's optimizer.py in C; an algorithm file adds its rule (optimizer.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "optimizer.h"
 #include "access.h"
 
@@ -84,6 +85,15 @@ float nb__abs_max(const float *x, float t, int64_t n) {
     float r;
     memcpy(&r, &m, sizeof r);
     return r;
+}
+
+/* ---- row-sparse gradients ------------------------------------------------------------------ */
+int nb__sparse_coalesced(nb_optim *o, const nb_tensor *grad, float sign, int64_t *nnz, const int32_t **rows,
+                         const float **vals) {
+    float *w = nb__optim_scratch(o, nb__sparse_coalesce_size(grad) / sizeof(float) + 1);
+    if (!w) return NB_ENOMEM;
+    *nnz = nb__sparse_coalesce(grad, sign, w, rows, vals);
+    return NB_OK;
 }
 
 /* ---- construction and groups ------------------------------------------------------------- */
@@ -422,6 +432,7 @@ void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
             nb_tensor *p = o->groups[g].params[i];
             if (!p->grad) continue;
             if (set_to_none) p->grad = NULL;
+            else if (p->grad->flags & NB_TENSOR_SPARSE) nb__sparse_clear(p->grad); /* zero_(): no rows */
             else memset(p->grad->data, 0, sizeof(float) * (size_t)p->numel);
         }
 }

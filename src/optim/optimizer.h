@@ -170,7 +170,7 @@ nb_optim *nb__optim_create(const nb_optim_algo *algo, nb_tensor *const *params, 
 const nb_optim_algo *nb__optim_algo(const char *name);
 extern const nb_optim_algo nb__sgd_algo, nb__adam_algo, nb__adamw_algo, nb__rmsprop_algo,
     nb__adagrad_algo, nb__adadelta_algo, nb__adamax_algo, nb__nadam_algo, nb__radam_algo,
-    nb__asgd_algo, nb__rprop_algo, nb__lbfgs_algo, nb__adafactor_algo;
+    nb__asgd_algo, nb__rprop_algo, nb__lbfgs_algo, nb__adafactor_algo, nb__sparse_adam_algo;
 
 /* ---- value tables (see also the nb__value_* helpers in core/internal.h) ------------------ */
 /* Number / bool / list element of a table entry (NAN or 0 if missing). */
@@ -246,6 +246,13 @@ void nb__adam_group_coef(const nb_group *g, nb__adam_coef *c, bool decoupled);
 void nb__adam_param_coef(nb_optim_slot *s, void *c);
 void nb__adam_range(const nb_optim_slot *s, int64_t b, int64_t e);
 extern const nb_state_spec nb__adam_state[4];
+
+/* ---- row-sparse gradients (optimizer.c) --------------------------------------------------- */
+/* The gradient coalesced as torch's coalesce(): rows in increasing order, each once, the
+ * values of repeated rows summed in the order they came (sign -1 negates them: maximize).
+ * *rows and *vals point into the optimizer's workspace until its next use. */
+int nb__sparse_coalesced(nb_optim *o, const nb_tensor *grad, float sign, int64_t *nnz, const int32_t **rows,
+                         const float **vals);
 
 /* ---- torch.norm(x, 2) of a float32 vector, in PyTorch's order (optimizer.c) ----------------
  * Its CPU kernel squares into 8 float lanes with fma, sums the lanes in order, then adds the

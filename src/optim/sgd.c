@@ -3,7 +3,9 @@
  *   d = maximize ? -g : g;  d += wd * p
  *   buf = first step ? d : momentum * buf + (1 - dampening) * d
  *   d = nesterov ? d + momentum * buf : buf;   p -= lr * d
- * Each `x.add_(y, alpha=a)` of PyTorch is one fused multiply-add, as on PyTorch's CPU path. */
+ * Each `x.add_(y, alpha=a)` of PyTorch is one fused multiply-add, as on PyTorch's CPU path.
+ * A row-sparse gradient (a sparse Embedding's) is applied to its rows; with momentum the
+ * buffer stays dense (PyTorch keeps a sparse one whose rows add up to the same values). */
 #include <math.h>
 #include "optimizer.h"
 
@@ -52,6 +54,38 @@ static void sgd_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     sgd_update(s->p + b, s->g + b, c->mode ? s->t[0] + b : NULL, e - b, *c);
 }
 
+/* A row-sparse gradient, entries in order (repeated rows are added one after the other). */
+static int sgd_sparse(nb_optim *o, const nb_optim_slot *s) {
+    const sgd_coef *c = s->coef;
+    int64_t nnz = nb_sparse_nnz(s->grad), dim = s->param->shape[1];
+    const int32_t *rows = nb_sparse_indices(s->grad);
+    const float *vals = nb_sparse_values(s->grad);
+    if (!c->mode) {
+        for (int64_t k = 0; k < nnz; k++) {
+            float *p = s->p + rows[k] * dim;
+            for (int64_t j = 0; j < dim; j++) p[j] = fmaf(c->sign * vals[k * dim + j], c->neg_lr, p[j]);
+        }
+        return NB_OK;
+    }
+    /* momentum: buf = momentum buf + (1 - dampening) d with d scattered densely, then the
+     * dense rule over every element (d = 0 where the gradient has no row) */
+    float *buf = s->t[0], *d = nb__optim_scratch(o, (size_t)s->n);
+    if (!d) return NB_ENOMEM;
+    memset(d, 0, sizeof(float) * (size_t)s->n);
+    for (int64_t k = 0; k < nnz; k++)
+        for (int64_t j = 0; j < dim; j++) d[rows[k] * dim + j] += c->sign * vals[k * dim + j];
+    sgd_coef dc = *c;
+    dc.sign = 1.0f;
+    sgd_update(s->p, d, buf, s->n, dc);
+    return NB_OK;
+}
+
+static int sgd_sparse_check(const nb_group *g) {
+    if (nb__g(g, "weight_decay") != 0)
+        return nb__error(NB_EINVAL, "add(sparse, dense) is not supported. Use add(dense, sparse) instead.");
+    return NB_OK;
+}
+
 static int sgd_validate(const nb_value *hp, int n) {
     if (nb__check_ge0(hp, n, "lr", "learning rate") || nb__check_ge0(hp, n, "momentum", "momentum value") ||
         nb__check_ge0(hp, n, "weight_decay", "weight_decay value"))
@@ -72,7 +106,8 @@ static const char *const added[] = {"nesterov", "maximize", NULL};
 const nb_optim_algo nb__sgd_algo = {
     .name = "SGD", .defaults = sgd_defaults, .ndefaults = NB_COUNT(sgd_defaults), .validate = sgd_validate,
     .state_spec = sgd_state, .nstate_spec = 1, .coef_size = sizeof(sgd_coef), .group_coef = sgd_group,
-    .param_coef = sgd_param, .update = sgd_range,
+    .param_coef = sgd_param, .update = sgd_range, .update_sparse = sgd_sparse,
+    .sparse_check = sgd_sparse_check,
     .added = added};
 
 nb_sgd_opts nb_sgd_defaults(void) {
