@@ -205,6 +205,11 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "Invalid weight_decay value: -1.0");
     nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
     expect_fail(2, "unknown optimizer 'adamz'");
+    /* the registry's optimizers that cannot train these models alone are not offered */
+    nabla("train", "--data", tiny(), "--optim", "muon", NULL);
+    expect_fail(2, "--optim muon is not offered here: it takes only 2-D parameters");
+    nabla("train", "--data", tiny(), "--optim", "sparseadam", NULL);
+    expect_fail(2, "--optim sparseadam is not offered here: it takes only row-sparse gradients");
     nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
     expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
     nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
@@ -568,6 +573,27 @@ START_TEST(test_models_mlp_runs) {
 }
 END_TEST
 
+START_TEST(test_models_muon_mlp) {
+    /* models/muon_mlp on Fashion-MNIST: Muon on the weights + AdamW on the biases reaches at
+     * least AdamW's test accuracy after one epoch (the same initial weights and batches) */
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        fputs("test_models_muon_mlp: skipped, no Fashion-MNIST in /usr/share/datasets\n", stderr);
+        return;
+    }
+    const char *argv[] = {NB_BUILD_DIR "/models/muon_mlp", NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/muon_mlp.out", temp_dir());
+    int st = run_program(argv, out, NULL);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/muon_mlp failed: %s", text);
+    const char *a = strstr(text, "adamw: 1 epoch"), *m = strstr(text, "muon+adamw: 1 epoch");
+    ck_assert_msg(a && m, "%s", text);
+    double acc_a = atof(strstr(a, "test accuracy ") + 14), acc_m = atof(strstr(m, "test accuracy ") + 14);
+    fprintf(stderr, "muon_mlp: adamw %.4f, muon+adamw %.4f\n", acc_a, acc_m);
+    ck_assert_msg(acc_a > 0.8 && acc_m >= acc_a, "%s", text);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -585,6 +611,7 @@ int main(void) {
     tcase_add_test(tc, test_real_data_short_run);
     tcase_add_test(tc, test_readme_example_is_mlp_c);
     tcase_add_test(tc, test_models_mlp_runs);
+    tcase_add_test(tc, test_models_muon_mlp);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

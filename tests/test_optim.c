@@ -38,14 +38,19 @@ static golden *gold(void) {
     return G;
 }
 
-/* W, b (and K for Adafactor) from the golden file, with their gradient constants. */
-static pset params_new(bool with_k) {
-    pset s = {.n = with_k ? 3 : 2, .names = {"W", "b", "K"}};
+/* The parameters of a case from the golden file, with their gradient constants: W, b (with_k:
+ * and K, for Adafactor); or W, M, both 2-D, for Muon (kind PARAMS_2D). */
+enum { PARAMS_WB = 0, PARAMS_WBK = 1, PARAMS_2D = 2 };
+
+static pset params_new(int kind) {
+    pset s = {.n = kind == PARAMS_WB ? 2 : kind == PARAMS_WBK ? 3 : 2, .names = {"W", "b", "K"}};
+    const char *set = kind == PARAMS_WB ? "init" : kind == PARAMS_WBK ? "initk" : "initm";
+    if (kind == PARAMS_2D) s.names[1] = "M";
     for (int i = 0; i < s.n; i++) {
         char name[64];
-        snprintf(name, sizeof name, "%s.%s", with_k ? "initk" : "init", s.names[i]);
+        snprintf(name, sizeof name, "%s.%s", set, s.names[i]);
         s.p[i] = golden_tensor(gold(), name);
-        snprintf(name, sizeof name, "%s.c.%s", with_k ? "initk" : "init", s.names[i]);
+        snprintf(name, sizeof name, "%s.c.%s", set, s.names[i]);
         s.c[i] = golden_tensor(gold(), name);
         s.g[i] = nb_zeros(NULL, s.p[i]->ndim, s.p[i]->shape);
         ck_assert_int_eq(nb_requires_grad(s.p[i], true), NB_OK);
@@ -180,6 +185,15 @@ MK(adafactor_eps2, adafactor, o.eps2 = 0.1)
 MK(adafactor_d, adafactor, o.d = 1.5)
 MK(adafactor_weight_decay, adafactor, o.weight_decay = 0.1)
 MK(adafactor_maximize, adafactor, o.maximize = true)
+MK(muon, muon, (void)0)
+MK(muon_lr, muon, o.lr = 0.05)
+MK(muon_nesterov, muon, o.lr = 0.02; o.nesterov = false)
+MK(muon_momentum, muon, o.lr = 0.02; o.momentum = 0.8)
+MK(muon_weight_decay, muon, o.lr = 0.02; o.weight_decay = 0.5)
+MK(muon_match_rms, muon, o.lr = 0.01; o.adjust_lr_fn = "match_rms_adamw")
+MK(muon_ns, muon, o.lr = 0.02; o.ns_steps = 3; o.ns_coefficients[0] = 2.0; o.ns_coefficients[1] = -1.5;
+   o.ns_coefficients[2] = 0.5)
+MK(muon_eps, muon, o.lr = 0.02; o.eps = 10.0)
 MK(sgd_clip, sgd, o.lr = 0.05; o.momentum = 0.9)
 MK(sgd_base, sgd, o.lr = 1e-2; o.momentum = 0.9)
 
@@ -223,10 +237,16 @@ static const tcase cases[] = {
     {"clip_norm3", mk_sgd_clip, 0, 0.5, 3.0},
     {"clip_norm2_large", mk_sgd_clip, 0, 100.0, 2.0},
     {"clip_value", mk_sgd_clip, 0, 0.3, 0},
+    /* Muon (PyTorch 2.9): its goldens come from a reference written from PyTorch's documented
+     * algorithm and source (tools/golden/gen_optim.py), as PyTorch 1.13 has no Muon */
+    C(muon), C(muon_lr), C(muon_nesterov), C(muon_momentum), C(muon_weight_decay), C(muon_match_rms),
+    C(muon_ns), C(muon_eps),
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
-static bool uses_k(const tcase *c) { return !strncmp(c->name, "adafactor", 9); }
+static int uses_k(const tcase *c) {
+    return !strncmp(c->name, "adafactor", 9) ? PARAMS_WBK : !strncmp(c->name, "muon", 4) ? PARAMS_2D : PARAMS_WB;
+}
 
 /* The optimizer of a case over s: one group, or (W, K) + (b with its own lr). */
 static nb_optim *build(const tcase *c, pset *s) {
@@ -373,12 +393,13 @@ START_TEST(test_by_name) {
 END_TEST
 
 START_TEST(test_by_name_errors) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     const char *names[32];
     int n = nb_optim_names(names, 32);
-    ck_assert_int_eq(n, 14);
+    ck_assert_int_eq(n, 15);
     ck_assert_str_eq(names[0], "SGD");
     for (int i = 0; i < n; i++) { /* every name builds with PyTorch's defaults (lr where 1.13 required it) */
+        if (!strcmp(names[i], "Muon")) continue; /* 2-D parameters only: its own test */
         nb_optim *o = nb_optim_new(names[i], s.p, 2, NULL, 0);
         ck_assert_msg(o, "%s: %s", names[i], nb_last_error());
         ck_assert_str_eq(nb_optim_type(o), names[i]);
@@ -397,7 +418,7 @@ START_TEST(test_by_name_errors) {
     ck_assert_ptr_null(nb_optim_new("Adamm", s.p, 2, NULL, 0));
     ck_assert_str_eq(nb_last_error(), "torch.optim has no optimizer 'Adamm' (nabla has SGD, Adam, AdamW, RMSprop, "
                                       "Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS, SparseAdam, "
-                                      "Adafactor)");
+                                      "Adafactor, Muon)");
     nb_value mom = nb_num("momentum", 0.9);
     ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &mom, 1));
     ck_assert_str_eq(nb_last_error(), "Adam.__init__() got an unexpected keyword argument 'momentum'");
@@ -630,7 +651,7 @@ static void expect_load_fails(nb_optim *o, const nb_optim_dict *sd, const char *
 }
 
 START_TEST(test_state_dict_layout_and_load_failures) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(&s.p[0], 1, &ao);
     nb_value lr = nb_num("lr", 0.01);
@@ -731,7 +752,7 @@ static void group_add(nb_optim_group_dict *gd, nb_value v) {
 }
 
 START_TEST(test_state_dict_versions) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_nadam_opts no = nb_nadam_defaults();
     nb_optim *o = nb_nadam(s.p, 2, &no);
     set_grads(o, &s);
@@ -838,7 +859,7 @@ static int remove_self(nb_optim *o, nb_optim_dict *sd, void *u) {
 }
 
 START_TEST(test_hooks) {
-    pset s = params_new(false), t = params_copy(&s);
+    pset s = params_new(PARAMS_WB), t = params_copy(&s);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(s.p, 2, &ao), *ref = nb_adam(t.p, 2, &ao);
     hook_log h = {.s = &s};
@@ -1152,6 +1173,7 @@ START_TEST(test_sparse_rules) {
         {"ASGD", "ASGD does not support sparse gradients", {.name = ""}},
         {"Rprop", "Rprop does not support sparse gradients", {.name = ""}},
         {"Adafactor", "Adafactor does not support sparse gradients", {.name = ""}},
+        {"Muon", "Muon does not support sparse gradients", {.name = ""}},
         {"SGD", "add(sparse, dense) is not supported. Use add(dense, sparse) instead.", KNUM("weight_decay", 0.1)},
         {"Adagrad", "weight_decay option is not compatible with sparse gradients", KNUM("weight_decay", 0.1)},
     };
@@ -1282,7 +1304,7 @@ static void expect_null(nb_optim *o, const char *msg) {
 }
 
 START_TEST(test_constructor_validation) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_tensor **p = s.p;
     float w0 = nb_f32(p[0])[0];
     { nb_sgd_opts o = nb_sgd_defaults(); o.lr = -0.1; expect_null(nb_sgd(p, 2, &o), "Invalid learning rate: -0.1"); }
@@ -1444,7 +1466,7 @@ START_TEST(test_set_validation) {
         {mk_adafactor, "d", -1, 0.5, "Clipping threshold d should be >= 1 but is: 0.5"},
         {mk_adafactor, "weight_decay", -1, -1, "weight_decay should be >= 0 but is: -1.0"},
     };
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
         nb_optim *o = rules[k].make(s.p, s.n);
         ck_assert_ptr_nonnull(o);
@@ -1456,7 +1478,7 @@ START_TEST(test_set_validation) {
 END_TEST
 
 START_TEST(test_runtime_get_set) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_sgd_opts so = nb_sgd_defaults();
     so.lr = 1e-2;
     so.momentum = 0.9;
@@ -1528,7 +1550,7 @@ START_TEST(test_runtime_get_set) {
 END_TEST
 
 START_TEST(test_param_groups) {
-    pset s = params_new(true);
+    pset s = params_new(PARAMS_WBK);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(&s.p[0], 1, &ao);
     /* rejections, each leaving the optimizer as it was */
@@ -1606,7 +1628,7 @@ START_TEST(test_param_groups) {
 END_TEST
 
 START_TEST(test_asgd_average) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_asgd_opts ao = nb_asgd_defaults();
     ao.t0 = 2;
     nb_optim *o = nb_asgd(s.p, 2, &ao);
@@ -1626,7 +1648,7 @@ END_TEST
 
 /* ---- clipping -------------------------------------------------------------------------------- */
 START_TEST(test_clip_grad) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_sgd_opts so = nb_sgd_defaults();
     nb_optim *o = nb_sgd(s.p, 2, &so);
     set_grads(o, &s);
@@ -1716,7 +1738,7 @@ START_TEST(test_steady_state_allocates_nothing) {
     }
     /* LBFGS: once its history ring is full */
     for (int ls = 0; ls < 2; ls++) {
-        pset s = params_new(false);
+        pset s = params_new(PARAMS_WB);
         nb_lbfgs_opts lo = nb_lbfgs_defaults();
         lo.history_size = 2;
         lo.max_iter = 4;
@@ -1752,7 +1774,7 @@ END_TEST
 
 /* ---- the generic step(closure) --------------------------------------------------------------- */
 START_TEST(test_step_closure_generic) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(s.p, 2, &ao);
     poly_user u = {o, &s};
@@ -1791,6 +1813,77 @@ START_TEST(test_group_argument_errors) {
 }
 END_TEST
 
+/* ---- Muon: its rules, and the same bits on 1 and 2 threads ------------------------------- */
+START_TEST(test_muon_rules) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_tensor *w = nb_uniform(NULL, 2, (int64_t[]){300, 70}, -1, 1, &rng), *v = nb_uniform(NULL, 2, (int64_t[]){5, 300}, -1, 1, &rng);
+    nb_tensor *b = nb_zeros(NULL, 1, (int64_t[]){3}), *k = nb_zeros(NULL, 3, (int64_t[]){2, 4, 3});
+    nb_tensor *all[] = {w, v, b, k};
+    for (int i = 0; i < 4; i++) nb_requires_grad(all[i], true);
+    /* 2-D parameters only, at construction and in a later group, with PyTorch's message */
+    ck_assert_ptr_null(nb_optim_new("Muon", (nb_tensor *[]){w, b}, 2, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "Muon only supports 2D parameters whereas we found a parameter with size: torch.Size([3])");
+    ck_assert_ptr_null(nb_optim_new("Muon", &k, 1, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "Muon only supports 2D parameters whereas we found a parameter with size: torch.Size([2, 4, 3])");
+    nb_optim *o = nb_optim_new("Muon", &w, 1, NULL, 0);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(nb_optim_add_param_group(o, &b, 1, NULL, 0), NB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "torch.Size([3])"));
+    nb_optim_free(o);
+    /* PyTorch's validation */
+    static const struct {
+        nb_value kw;
+        const char *msg;
+    } bad[] = {
+        {KNUM("lr", -1), "Learning rate should be >= 0 but is: -1.0"},
+        {KNUM("momentum", -0.5), "momentum should be >= 0 but is: -0.5"},
+        {KNUM("weight_decay", -0.1), "weight decay should be >= 0 but is: -0.1"},
+        {{.name = "adjust_lr_fn", .kind = NB_VALUE_STRING, .str = "spectral"},
+         "Adjust learning rate function spectral is not supported"},
+        {KNUM("ns_steps", 100), "Number of steps must be less than 100 for computational efficiency"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_ptr_null(nb_optim_new("Muon", &w, 1, &bad[i].kw, 1));
+        ck_assert_str_eq(nb_last_error(), bad[i].msg);
+    }
+    /* the Newton-Schulz GEMMs and the update: the same bits on any number of threads, for a
+     * wide and a tall matrix in two groups */
+    float *out[2];
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+        nb_tensor *p[2] = {nb_clone(NULL, w), nb_clone(NULL, v)};
+        nb_requires_grad(p[0], true);
+        nb_requires_grad(p[1], true);
+        nb_value lr = nb_num("lr", 0.02);
+        o = nb_optim_new("Muon", &p[0], 1, NULL, 0);
+        ck_assert_int_eq(nb_optim_add_param_group(o, &p[1], 1, &lr, 1), NB_OK);
+        for (int t = 0; t < 3; t++) {
+            nb_optim_zero_grad(o, true);
+            for (int i = 0; i < 2; i++) {
+                nb_tensor *g = nb_clone(NULL, p[i]);
+                float *gg = nb_f32(g);
+                for (int64_t j = 0; j < g->numel; j++) gg[j] = gg[j] * gg[j] - 0.3f + 0.01f * (float)((j + t) % 5);
+                nb_backward_grad(p[i], g);
+                nb_tensor_free(g);
+            }
+            ck_assert_msg(nb_optim_step(o) == NB_OK, "%s", nb_last_error());
+        }
+        out[threads - 1] = malloc(sizeof(float) * (size_t)(w->numel + v->numel));
+        memcpy(out[threads - 1], p[0]->data, sizeof(float) * (size_t)w->numel);
+        memcpy(out[threads - 1] + w->numel, p[1]->data, sizeof(float) * (size_t)v->numel);
+        nb_optim_free(o);
+        nb_tensor_free(p[0]);
+        nb_tensor_free(p[1]);
+    }
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    ck_assert_msg(!memcmp(out[0], out[1], sizeof(float) * (size_t)(w->numel + v->numel)), "Muon: 2 threads differ from 1");
+    free(out[0]);
+    free(out[1]);
+    for (int i = 0; i < 4; i++) nb_tensor_free(all[i]);
+}
+END_TEST
+
 int main(void) {
     /* count every allocation nabla makes (must come before anything allocates) */
     if (nb_set_allocator(count_malloc, count_realloc, free)) return 1;
@@ -1814,6 +1907,7 @@ int main(void) {
     tcase_add_test(tc, test_sparse_optimizers);
     tcase_add_test(tc, test_sparse_rules);
     tcase_add_test(tc, test_sparse_lbfgs_and_clip);
+    tcase_add_test(tc, test_muon_rules);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

@@ -12,7 +12,7 @@
  *
  * The algorithms (each with an nb_<algo>_opts struct, nb_<algo>_defaults() and a constructor):
  * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS,
- * SparseAdam and Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
+ * SparseAdam, Adafactor and Muon, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
  * to these calls and lists the differences.
  */
 #ifndef NABLA_OPTIM_H
@@ -391,6 +391,25 @@ nb_sparse_adam_opts nb_sparse_adam_defaults(void);
  * A dense gradient is refused ("SparseAdam does not support dense gradients, please consider
  * Adam instead"). */
 nb_optim *nb_sparse_adam(nb_tensor *const *params, int n, const nb_sparse_adam_opts *opts);
+
+typedef struct nb_muon_opts {
+    double lr;                  /* 1e-3 */
+    double weight_decay;        /* 0.1 (decoupled: p *= 1 - lr * weight_decay) */
+    double momentum;            /* 0.95 */
+    bool nesterov;              /* true */
+    double ns_coefficients[3];  /* (3.4445, -4.7750, 2.0315): a, b, c of the Newton-Schulz step */
+    double eps;                 /* 1e-7 (the update's norm is clamped to it first) */
+    int ns_steps;               /* 5 (< 100) */
+    const char *adjust_lr_fn;   /* NULL (None: "original", lr sqrt(max(1, rows/cols))) or
+                                   "match_rms_adamw" (lr 0.2 sqrt(max(rows, cols))) */
+} nb_muon_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
+nb_muon_opts nb_muon_defaults(void);
+/* torch.optim.Muon (PyTorch 2.9): momentum orthogonalised by a Newton-Schulz iteration, for
+ * 2-D parameters only ("Muon only supports 2D parameters whereas we found a parameter with
+ * size: torch.Size([10])"); give the others (biases) to another optimizer, e.g. AdamW. The
+ * iteration runs in float32 (PyTorch's in bfloat16). */
+nb_optim *nb_muon(nb_tensor *const *params, int n, const nb_muon_opts *opts);
 
 #ifdef __cplusplus
 }

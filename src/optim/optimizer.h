@@ -170,7 +170,7 @@ nb_optim *nb__optim_create(const nb_optim_algo *algo, nb_tensor *const *params, 
 const nb_optim_algo *nb__optim_algo(const char *name);
 extern const nb_optim_algo nb__sgd_algo, nb__adam_algo, nb__adamw_algo, nb__rmsprop_algo,
     nb__adagrad_algo, nb__adadelta_algo, nb__adamax_algo, nb__nadam_algo, nb__radam_algo,
-    nb__asgd_algo, nb__rprop_algo, nb__lbfgs_algo, nb__adafactor_algo, nb__sparse_adam_algo;
+    nb__asgd_algo, nb__rprop_algo, nb__lbfgs_algo, nb__adafactor_algo, nb__sparse_adam_algo, nb__muon_algo;
 
 /* ---- value tables (see also the nb__value_* helpers in core/internal.h) ------------------ */
 /* Number / bool / list element of a table entry (NAN or 0 if missing). */

@@ -1,5 +1,6 @@
-/* optim_cli.c - `--optim NAME` (every torch.optim optimizer: PyTorch's class name, any case) and
- * its keyword arguments as flags, built by name (nb_optim_new).
+/* optim_cli.c - `--optim NAME` (the torch.optim optimizers that can train a whole model:
+ * PyTorch's class name, any case; not SparseAdam or Muon) and its keyword arguments as flags,
+ * built by name (nb_optim_new).
  *
  * A flag stands for the keyword argument of the same name (dashes for underscores, a few
  * shortened). It applies to the optimizers whose PyTorch signature has that argument (the
@@ -83,6 +84,31 @@ static const char *cls; /* the chosen optimizer's class name, after optim_cli_ch
 static nb_value kwargs[NFLAGS + 2];
 static int nkwargs;
 
+/* Optimizers of the registry that cannot train the CLI's models alone: not offered (they are
+ * for programs; see docs/optim.md). */
+static const struct {
+    const char *optim, *why;
+} library_only[] = {
+    {"SparseAdam", "it takes only row-sparse gradients (a sparse Embedding); the CLI's models have dense ones"},
+    {"Muon", "it takes only 2-D parameters and the CLI's models have biases (in C: Muon for the weights, "
+             "AdamW for the rest, as models/muon_mlp.c does)"},
+};
+
+static const char *library_only_why(const char *optim) {
+    for (size_t i = 0; i < sizeof library_only / sizeof library_only[0]; i++)
+        if (!strcasecmp(optim, library_only[i].optim)) return library_only[i].why;
+    return NULL;
+}
+
+/* The registry's class names the CLI offers, in its order. */
+static int cli_names(const char **out, int cap) {
+    const char *all[32];
+    int k = nb_optim_names(all, 32), n = 0;
+    for (int i = 0; i < k && i < 32; i++)
+        if (!library_only_why(all[i]) && n < cap) out[n++] = all[i];
+    return n;
+}
+
 /* "adamw" for "AdamW" (a static buffer per call site is enough for messages) */
 static const char *lower(const char *s, char *buf, size_t n) {
     size_t i = 0;
@@ -106,7 +132,7 @@ static bool takes(const char *optim, const char *kwarg) {
 /* ", "-separated lower-case names of the optimizers that take kwarg */
 static void takers(const char *kwarg, char *out, size_t n) {
     const char *names[32];
-    int k = nb_optim_names(names, 32);
+    int k = cli_names(names, 32);
     out[0] = '\0';
     for (int i = 0; i < k && i < 32; i++) {
         char b[32];
@@ -118,7 +144,7 @@ static void takers(const char *kwarg, char *out, size_t n) {
 void optim_cli_optimizer_flags(cli_flags *f) {
     char names[256] = "";
     const char *list[32];
-    int k = nb_optim_names(list, 32);
+    int k = cli_names(list, 32);
     for (int i = 0; i < k && i < 32; i++) {
         char b[32];
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " | " : "", lower(list[i], b, sizeof b));
@@ -187,10 +213,12 @@ static int string_kwarg(const opt_flag *fl, const nb_value *def, nb_value *out) 
 int optim_cli_check(void) {
     int nd;
     const nb_value *defs = nb_optim_defaults_of(name, &nd);
-    if (!defs) {
+    const char *why = library_only_why(name);
+    if (!defs || why) {
         char known[256];
         takers("lr", known, sizeof known);
-        fprintf(stderr, "%s: unknown optimizer '%s' (%s)\n", cli_prog, name, known);
+        if (why) fprintf(stderr, "%s: --optim %s is not offered here: %s; the CLI offers %s\n", cli_prog, name, why, known);
+        else fprintf(stderr, "%s: unknown optimizer '%s' (%s)\n", cli_prog, name, known);
         return 2;
     }
     const char *list[32];
