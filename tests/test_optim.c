@@ -1813,6 +1813,78 @@ START_TEST(test_group_argument_errors) {
 }
 END_TEST
 
+/* ---- LBFGS over long vectors: the same bits on 1 and 2 threads ---------------------------- */
+/* f(x) = sum a_i x_i^2 / 2 + x_i^4 / 4 over 34,150 elements in three tensors: the flat vectors
+ * span several of nb__optim_reduce's chunks, so the dot products, norms and elementwise passes
+ * are split across the pool. */
+typedef struct quartic {
+    nb_tensor *p[3];
+} quartic;
+
+static double quartic_closure(void *user) {
+    quartic *q = user;
+    double f = 0;
+    for (int k = 0; k < 3; k++) {
+        const float *x = nb_f32(q->p[k]);
+        float *g = nb_f32(q->p[k]->grad);
+        for (int64_t i = 0; i < q->p[k]->numel; i++) {
+            float a = 0.5f + (float)((i * 7 + k) % 13) * 0.25f;
+            f += 0.5 * a * x[i] * x[i] + 0.25 * (double)x[i] * x[i] * x[i] * x[i];
+            g[i] = a * x[i] + x[i] * x[i] * x[i];
+        }
+    }
+    return f;
+}
+
+static void lbfgs_run(bool wolfe, int threads, float *out) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    int64_t shapes[3][2] = {{200, 150}, {150, 1}, {40, 100}};
+    quartic q;
+    for (int k = 0; k < 3; k++) {
+        q.p[k] = nb_uniform(NULL, 2, shapes[k], -1, 1, &rng);
+        nb_requires_grad(q.p[k], true);
+        nb_tensor *z = nb_zeros(NULL, 2, shapes[k]);
+        nb_backward_grad(q.p[k], z); /* a gradient tensor for the closure to write */
+        nb_tensor_free(z);
+    }
+    nb_lbfgs_opts lo = nb_lbfgs_defaults();
+    lo.history_size = 5;
+    lo.max_iter = 8;
+    lo.line_search_fn = wolfe ? "strong_wolfe" : NULL;
+    lo.lr = wolfe ? 1 : 0.2;
+    nb_optim *o = nb_lbfgs(q.p, 3, &lo);
+    ck_assert_ptr_nonnull(o);
+    double f0 = quartic_closure(&q);
+    for (int t = 0; t < 3; t++) ck_assert_int_eq(nb_optim_step_closure(o, quartic_closure, &q, NULL), NB_OK);
+    double f1 = quartic_closure(&q);
+    ck_assert_msg(f1 < 0.1 * f0, "LBFGS did not descend: %g -> %g", f0, f1);
+    ck_assert_int_ge((int)state_num(o, 0, "n_iter"), 6); /* several iterations: the history is used */
+    int64_t at = 0;
+    for (int k = 0; k < 3; k++) {
+        memcpy(out + at, q.p[k]->data, sizeof(float) * (size_t)q.p[k]->numel);
+        at += q.p[k]->numel;
+        nb_tensor_free(q.p[k]);
+    }
+    ck_assert_int_eq(at, 34150);
+    nb_optim_free(o);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+
+START_TEST(test_lbfgs_threads) {
+    for (int wolfe = 0; wolfe < 2; wolfe++) {
+        float *one = malloc(sizeof(float) * 34150), *two = malloc(sizeof(float) * 34150);
+        lbfgs_run(wolfe, 1, one);
+        lbfgs_run(wolfe, 2, two);
+        ck_assert_msg(!memcmp(one, two, sizeof(float) * 34150), "LBFGS%s: 2 threads differ from 1",
+                      wolfe ? " (strong_wolfe)" : "");
+        free(one);
+        free(two);
+    }
+}
+END_TEST
+
 /* ---- Muon: its rules, and the same bits on 1 and 2 threads ------------------------------- */
 START_TEST(test_muon_rules) {
     nb_rng rng;
@@ -1908,6 +1980,7 @@ int main(void) {
     tcase_add_test(tc, test_sparse_rules);
     tcase_add_test(tc, test_sparse_lbfgs_and_clip);
     tcase_add_test(tc, test_muon_rules);
+    tcase_add_test(tc, test_lbfgs_threads);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

@@ -12,7 +12,10 @@
  * through a norm: (||g||_2)^2 / count, rounded to float32 at each step.
  * Norms and means are computed in float32 in the order of PyTorch's kernels.
  * The update is written to the optimizer's workspace first (its norm scales it), then applied:
- * 4 vectorised passes per tensor (|p|, statistics and u, |u|, p += a u). */
+ * 5 vectorised passes per tensor (|p|, row statistics, column statistics and u, |u|,
+ * p += a u), each split across the pool without changing a bit: by elements, rows or columns,
+ * and the two norms by fixed chunks of 8192 elements (PyTorch's order within each chunk, the
+ * chunks' sums added in order: PyTorch's order outright up to 8192 elements). */
 #include <float.h>
 #include <math.h>
 #include "optimizer.h"
@@ -40,17 +43,23 @@ static void vec_update(const float *restrict g, float *restrict v, float *restri
 }
 
 /* Statistics of a factored slice [R, C]: row and column means of g^2 through their norms, as
- * PyTorch computes them, folded into row and col with lerp. */
-NB_OPTIM_CLONES
-static void factored_stats(const float *restrict g, float *restrict row, float *restrict col,
-                           float *restrict colacc, int64_t R, int64_t C, float w) {
-    for (int64_t j = 0; j < C; j++) colacc[j] = 0.0f;
-    for (int64_t r = 0; r < R; r++) {
+ * PyTorch computes them, folded into row and col with lerp. Rows [r0, r1) of the row means;
+ * columns [j0, j1) of the column means (each column summed over the rows in order, so a split
+ * by columns changes no bit). */
+static void row_stats(const float *g, float *row, int64_t C, int64_t r0, int64_t r1, float w) {
+    for (int64_t r = r0; r < r1; r++) {
         float nrm = nb__norm2(g + r * C, C);
         row[r] = lerpf(row[r], nrm * nrm / (float)C, w);
-        for (int64_t j = 0; j < C; j++) colacc[j] = fmaf(g[r * C + j], g[r * C + j], colacc[j]);
     }
-    for (int64_t j = 0; j < C; j++) {
+}
+
+NB_OPTIM_CLONES
+static void col_stats(const float *restrict g, float *restrict col, float *restrict colacc, int64_t R,
+                      int64_t C, int64_t j0, int64_t j1, float w) {
+    for (int64_t j = j0; j < j1; j++) colacc[j] = 0.0f;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = j0; j < j1; j++) colacc[j] = fmaf(g[r * C + j], g[r * C + j], colacc[j]);
+    for (int64_t j = j0; j < j1; j++) {
         float nrm = sqrtf(colacc[j]);
         col[j] = lerpf(col[j], nrm * nrm / (float)R, w);
     }
@@ -89,6 +98,45 @@ static void adafactor_group(const nb_group *g, void *coef) {
                                                (float)(eps1 * eps1), wd != 0 ? (float)(1.0 - lr * wd) : 1.0f};
 }
 
+/* One step's passes over a tensor, each split across the pool by elements, rows or columns
+ * (none changes a bit). */
+typedef struct ada_job {
+    const adafactor_coef *c;
+    const float *g;
+    float *p, *u, *v, *row, *col, *colacc;
+    int64_t R, C;
+    float w, rmean, neg_step;
+} ada_job;
+
+static void vec_part(void *ctx, int64_t b, int64_t e) {
+    const ada_job *j = ctx;
+    vec_update(j->g + b, j->v + b, j->u + b, e - b, j->c->sign, j->w, j->c->eps_sq);
+}
+
+static void rows_part(void *ctx, int64_t b, int64_t e) {
+    const ada_job *j = ctx;
+    row_stats(j->g, j->row, j->C, b, e, j->w);
+}
+
+static void cols_part(void *ctx, int64_t b, int64_t e) {
+    const ada_job *j = ctx;
+    col_stats(j->g, j->col, j->colacc, j->R, j->C, b, e, j->w);
+}
+
+static void update_part(void *ctx, int64_t b, int64_t e) {
+    const ada_job *j = ctx;
+    for (int64_t r = b; r < e; r++)
+        row_update(j->g + r * j->C, j->col, j->u + r * j->C, j->C, j->c->sign, j->row[r], j->rmean, j->c->eps_sq);
+}
+
+static void apply_part(void *ctx, int64_t b, int64_t e) {
+    const ada_job *j = ctx;
+    apply(j->p + b, j->u + b, e - b, j->c->decay, j->neg_step);
+}
+
+/* grain of a split over rows (or columns) of `len` elements each: ~8K elements a part */
+static int64_t grain_of(int64_t len) { return len >= 8192 ? 1 : 8192 / (len > 0 ? len : 1); }
+
 /* row_var [.., R, 1] and col_var [.., 1, C] for 2 or more dimensions, else variance. */
 static int adafactor_init(nb_optim *o, const nb_group *g, int index) {
     const nb_tensor *p = g->params[index - g->first];
@@ -112,26 +160,31 @@ static int adafactor_tensor(nb_optim *o, const nb_optim_slot *s) {
     double t = s->v[0]->num;
     float w = (float)pow(t, c->beta2_decay);
     double rho = 1.0 / sqrt(t) < c->lr ? 1.0 / sqrt(t) : c->lr;
-    double p_rms = nb__norm2(s->p, p->numel) / sqrt((double)p->numel);
+    double p_rms = nb__norm2_chunked(s->p, p->numel) / sqrt((double)p->numel);
     double alpha = (p_rms > c->eps2 ? p_rms : c->eps2) * rho;
     /* the update u goes to the optimizer's workspace: its norm is needed before applying it */
     float *u = nb__optim_scratch(o, (size_t)(p->numel + C));
     if (!u) return NB_ENOMEM;
+    ada_job j = {.c = c, .g = s->g, .p = s->p, .u = u, .v = s->t[3], .R = R, .C = C, .w = w};
     if (!factored) {
-        vec_update(s->g, s->t[3], u, p->numel, c->sign, w, c->eps_sq);
+        nb__optim_for(p->numel, vec_part, &j);
     } else {
-        float *colacc = u + p->numel;
+        j.colacc = u + p->numel;
         for (int64_t b = 0; b < B; b++) {
-            const float *gb = s->g + b * R * C;
-            float *rb = s->t[1] + b * R, *cb = s->t[2] + b * C;
-            factored_stats(gb, rb, cb, colacc, R, C, w);
-            float rmean = row_mean(rb, R, c->eps1);
-            for (int64_t r = 0; r < R; r++)
-                row_update(gb + r * C, cb, u + b * R * C + r * C, C, c->sign, rb[r], rmean, c->eps_sq);
+            j.g = s->g + b * R * C;
+            j.u = u + b * R * C;
+            j.row = s->t[1] + b * R;
+            j.col = s->t[2] + b * C;
+            nb__parallel_for(R, grain_of(C), rows_part, &j);
+            nb__parallel_for(C, grain_of(R), cols_part, &j);
+            j.rmean = row_mean(j.row, R, c->eps1);
+            nb__parallel_for(R, grain_of(C), update_part, &j);
         }
+        j.u = u;
     }
-    double u_rms = nb__norm2(u, p->numel) / (sqrt((double)p->numel) * c->dclip);
-    apply(s->p, u, p->numel, c->decay, (float)(-alpha / (u_rms > 1.0 ? u_rms : 1.0)));
+    double u_rms = nb__norm2_chunked(u, p->numel) / (sqrt((double)p->numel) * c->dclip);
+    j.neg_step = (float)(-alpha / (u_rms > 1.0 ? u_rms : 1.0));
+    nb__optim_for(p->numel, apply_part, &j);
     return NB_OK;
 }
 

@@ -57,8 +57,9 @@ int64_t nb__optim_numel(const nb_optim *o) {
     return n;
 }
 
+/* The sum of squares of nb__norm2 (before its square root). */
 NB_OPTIM_CLONES
-float nb__norm2(const float *x, int64_t n) {
+static float sumsq(const float *x, int64_t n) {
     float lane[8] = {0};
     int64_t m = n - n % 8, i = 0;
     for (; i < m; i += 8)
@@ -68,6 +69,47 @@ float nb__norm2(const float *x, int64_t n) {
     for (; i + 4 <= n; i += 4)
         for (int j = 0; j < 4; j++) s = s + x[i + j] * x[i + j];
     for (; i < n; i++) s = fmaf(x[i], x[i], s);
+    return s;
+}
+
+float nb__norm2(const float *x, int64_t n) { return sqrtf(sumsq(x, n)); }
+
+/* ---- deterministic reductions across the pool ----------------------------------------------- */
+typedef struct reduce_job {
+    nb__reduce_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+    double *part;
+} reduce_job;
+
+static void reduce_chunks(void *ctx, int64_t cb, int64_t ce) {
+    reduce_job *j = ctx;
+    for (int64_t c = cb; c < ce; c++) {
+        int64_t b = c * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
+        j->part[c] = j->fn(j->ctx, b, e);
+    }
+}
+
+int nb__optim_reduce(int64_t n, nb__reduce_fn fn, void *ctx, double *part) {
+    int64_t chunk = NB_OPTIM_CHUNK;
+    while ((n + chunk - 1) / chunk > NB_OPTIM_MAX_CHUNKS) chunk *= 2;
+    int64_t count = n > 0 ? (n + chunk - 1) / chunk : 1;
+    if (count == 1) {
+        part[0] = fn(ctx, 0, n);
+        return 1;
+    }
+    reduce_job j = {fn, ctx, n, chunk, part};
+    nb__parallel_for(count, 1, reduce_chunks, &j);
+    return (int)count;
+}
+
+static double sumsq_chunk(void *ctx, int64_t b, int64_t e) { return sumsq((const float *)ctx + b, e - b); }
+
+float nb__norm2_chunked(const float *x, int64_t n) {
+    double part[NB_OPTIM_MAX_CHUNKS];
+    int k = nb__optim_reduce(n, sumsq_chunk, (void *)x, part);
+    float s = (float)part[0];
+    for (int c = 1; c < k; c++) s = s + (float)part[c];
     return sqrtf(s);
 }
 
@@ -80,6 +122,32 @@ float nb__abs_max(const float *x, float t, int64_t n) {
         float a = fabsf(x[i] * t);
         uint32_t u;
         memcpy(&u, &a, sizeof u);
+        m = u > m ? u : m;
+    }
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
+}
+
+typedef struct abs_max_job {
+    const float *x;
+    float t;
+} abs_max_job;
+
+static double abs_max_chunk(void *ctx, int64_t b, int64_t e) {
+    const abs_max_job *j = ctx;
+    return nb__abs_max(j->x + b, j->t, e - b);
+}
+
+float nb__abs_max_par(const float *x, float t, int64_t n) {
+    double part[NB_OPTIM_MAX_CHUNKS];
+    abs_max_job j = {x, t};
+    int k = nb__optim_reduce(n, abs_max_chunk, &j, part);
+    uint32_t m = 0; /* the chunks' maxima compared as nb__abs_max compares: the same result */
+    for (int c = 0; c < k; c++) {
+        float f = (float)part[c];
+        uint32_t u;
+        memcpy(&u, &f, sizeof u);
         m = u > m ? u : m;
     }
     float r;

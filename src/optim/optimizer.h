@@ -262,6 +262,20 @@ float nb__norm2(const float *x, int64_t n);
 /* max |x t|, NaN winning: torch's x.abs().max() with t = 1 (clip_grad's inf norm, LBFGS), and
  * LBFGS's d.mul(t).abs().max(). */
 float nb__abs_max(const float *x, float t, int64_t n);
+/* Deterministic reductions across the pool. A vector is cut into chunks of NB_OPTIM_CHUNK
+ * elements (more for very long vectors: the chunk size depends on n only, never on the thread
+ * count); fn(ctx, b, e) reduces one chunk, the chunks run across the pool, and their results
+ * come back in order in part[] (at most NB_OPTIM_MAX_CHUNKS; returns the count), for the
+ * caller to combine in order: the same bits on any number of threads. A vector of one chunk
+ * gets fn(ctx, 0, n), the serial result. */
+enum { NB_OPTIM_CHUNK = 8192, NB_OPTIM_MAX_CHUNKS = 64 };
+typedef double (*nb__reduce_fn)(void *ctx, int64_t b, int64_t e);
+int nb__optim_reduce(int64_t n, nb__reduce_fn fn, void *ctx, double *part);
+/* ||x||_2 with nb__norm2's order within each chunk, the chunks' float sums of squares added in
+ * order (nb__norm2 itself up to NB_OPTIM_CHUNK elements); for whole-tensor rules. */
+float nb__norm2_chunked(const float *x, int64_t n);
+/* nb__abs_max across the pool: the same result (a maximum does not depend on the split). */
+float nb__abs_max_par(const float *x, float t, int64_t n);
 /* The same, one element at a time (the count n is known in advance). */
 typedef struct nb__norm2_acc {
     float lane[8], s;
