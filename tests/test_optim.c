@@ -1961,7 +1961,7 @@ int main(void) {
     if (nb_set_allocator(count_malloc, count_realloc, free)) return 1;
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_trajectories, 0, NCASES);
     int nplain = 0; /* the one-group cases: the others reuse their builders */
     while (cases[nplain].group_lr <= 0 && cases[nplain].clip <= 0) nplain++;

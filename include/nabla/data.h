@@ -13,7 +13,8 @@
 extern "C" {
 #endif
 
-/* Read an IDX file of unsigned bytes into a heap uint8 tensor of the file's shape. */
+/* Read an IDX file of unsigned bytes into a heap uint8 tensor of the file's shape. The header
+ * is checked first (a total of at most 4 GiB); memory then grows only as data arrives. */
 nb_tensor *nb_idx_load(const char *path);
 /* Same, from a caller's buffer holding the (uncompressed) file. */
 nb_tensor *nb_idx_parse(const void *buf, size_t len, const char *what);
@@ -24,8 +25,9 @@ typedef struct nb_mnist {
     nb_tensor *labels;
 } nb_mnist;
 
-/* Load "<dir>/<prefix>-images-idx3-ubyte[.gz]" and "<dir>/<prefix>-labels-idx1-ubyte[.gz]",
- * prefix "train" or "t10k"; checks the two agree. */
+/* Load "<dir>/<prefix>-images-idx3-ubyte[.gz]" and "<dir>/<prefix>-labels-idx1-ubyte[.gz]"
+ * (the .gz when it exists), prefix "train" or "t10k". Both headers are read and checked against
+ * each other (ranks 3 and 1, one count) before either body is read. */
 int nb_mnist_load(const char *dir, const char *prefix, nb_mnist *out);
 /* Free both tensors and set them to NULL (NULL is a no-op). */
 void nb_mnist_free(nb_mnist *m);

@@ -83,7 +83,16 @@ int nb_weights_load(const char *path, nb_module *m);
  * has no averaged copy. */
 int nb_weights_load_averaged(const char *path, nb_module *m);
 
-/* ---- reading a checkpoint without a model (inspection, tools) ----------------------------- */
+/* ---- reading a checkpoint without a model (inspection, tools) -----------------------------
+ * Opening reads and checks the header only (the JSON header, the tensors' dtypes, shapes and
+ * offsets, the limits above); the metadata is then available at no further cost. Tensor data
+ * is inflated only when asked for: nb_ckpt_apply matches the header against the live objects
+ * first and inflates each tensor straight into its destination, so a decompression bomb costs
+ * what the model and optimizer hold, never what the file promises; nb_ckpt_tensor_at and
+ * nb_ckpt_find read all the data (nb_ckpt_data_bytes says how much the header promises; a
+ * header that promises more than the file holds costs only what it holds). Every read checks
+ * the gzip stream to its end. The functions below may be called from several threads on one
+ * nb_ckpt (reads of the source are serialised inside). */
 typedef struct nb_ckpt nb_ckpt;
 
 /* A tensor of an opened checkpoint; data points into the checkpoint (valid until close). */
@@ -96,17 +105,24 @@ typedef struct nb_ckpt_tensor {
     size_t nbytes;
 } nb_ckpt_tensor;
 
-/* Read and validate a file (gzip'd or plain safetensors): gzip integrity, header, offsets. */
+/* Open a file (gzip'd or plain safetensors) and validate its header. The file stays open, for
+ * the tensor data, until nb_ckpt_close; it must not change meanwhile (a read that finds another
+ * header fails). */
 nb_ckpt *nb_ckpt_open(const char *path);
-/* Same from a caller's buffer (not kept). */
+/* Same from a caller's buffer: it is copied (not kept), as the tensor data is read later. */
 nb_ckpt *nb_ckpt_parse(const void *buf, size_t len);
 /* Number of tensors in the file (0 for NULL). */
 int nb_ckpt_num_tensors(const nb_ckpt *c);
-/* Tensor i in file order (NB_EINVAL if out of range). */
+/* Bytes of tensor data the header describes: what nb_ckpt_tensor_at / find will read (0 for
+ * NULL). */
+uint64_t nb_ckpt_data_bytes(const nb_ckpt *c);
+/* Tensor i in file order (NB_EINVAL if out of range). The first call (of this or of
+ * nb_ckpt_find) reads all the tensor data, and fails if the file is truncated or corrupt. */
 int nb_ckpt_tensor_at(const nb_ckpt *c, int i, nb_ckpt_tensor *out);
-/* Look a tensor up by name (NB_EINVAL if absent). */
+/* Look a tensor up by name (NB_EINVAL if absent); reads the data as nb_ckpt_tensor_at. */
 int nb_ckpt_find(const nb_ckpt *c, const char *name, nb_ckpt_tensor *out);
-/* __metadata__ entries: count, i-th key and value, value of a key (NULL if absent). */
+/* __metadata__ entries: count, i-th key and value, value of a key (NULL if absent). The strings
+ * belong to the checkpoint (valid until close). */
 int nb_ckpt_num_meta(const nb_ckpt *c);
 int nb_ckpt_meta_at(const nb_ckpt *c, int i, const char **key, const char **value);
 const char *nb_ckpt_meta(const nb_ckpt *c, const char *key);
@@ -115,7 +131,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st);
 /* Load the averaged weights of an opened checkpoint into a model: nb_weights_load_averaged
  * without the file reading. */
 int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m);
-/* Free an opened checkpoint (its tensors' data with it). NULL is a no-op. */
+/* Close the file and free an opened checkpoint (its tensors' data with it). NULL is a no-op. */
 void nb_ckpt_close(nb_ckpt *c);
 
 #ifdef __cplusplus

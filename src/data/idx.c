@@ -2,15 +2,17 @@
  * The file may be raw or gzip-compressed (detected by the gzip magic). Everything is checked:
  * the header against what the file really holds, and a gzip file to the end of its stream
  * (CRC-32 and length), so a cut or corrupted file is an error, never silently short data.
- * Memory grows only as data actually arrives. */
+ * The header is read and checked (rank, sizes, the total against IDX_MAX_BYTES) before the
+ * body, on its own (nb__idx_open), so a caller can check it against another file's first
+ * (nb_mnist_load: images against labels); memory then grows only as data actually arrives. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "../core/internal.h"
+#include "idx.h"
 
-enum { IDX_UBYTE = 0x08, IDX_MAX_RANK = 4 };
-#define IDX_MAX_BYTES ((int64_t)1 << 32)
+enum { IDX_UBYTE = 0x08 };
 
 static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -33,14 +35,24 @@ static int parse_header(const unsigned char *hdr, size_t len, const char *what, 
     size_t hlen = 4 + 4 * (size_t)*ndim;
     if (len < hlen)
         return nb__error(NB_EFORMAT, "idx: %s: truncated header (%zu of %zu bytes)", what, len, hlen);
-    *bytes = 1;
+    uint64_t total = 1;
+    bool over = false;
     for (int i = 0; i < *ndim; i++) {
         shape[i] = be32(hdr + 4 + 4 * i);
-        if (shape[i] == 0 || *bytes > IDX_MAX_BYTES / (int64_t)shape[i])
-            return nb__error(NB_EFORMAT, "idx: %s: dimension %d has size %lld (empty or too large)",
-                             what, i, (long long)shape[i]);
-        *bytes *= shape[i];
+        if (shape[i] == 0)
+            return nb__error(NB_EFORMAT, "idx: %s: dimension %d has size 0 (an empty file)", what, i);
+        over |= __builtin_mul_overflow(total, (uint64_t)shape[i], &total);
     }
+    if (over || total > (uint64_t)IDX_MAX_BYTES) {
+        char dims[64] = "";
+        for (int i = 0, n = 0; i < *ndim; i++)
+            n += snprintf(dims + n, sizeof dims - (size_t)n, "%s%lld", i ? " x " : "", (long long)shape[i]);
+        char tot[32] = "more than 2^64";
+        if (!over) snprintf(tot, sizeof tot, "%" PRIu64, total);
+        return nb__error(NB_EFORMAT, "idx: %s: header promises %s = %s bytes, more than the limit of "
+                         "%lld (4 GiB)", what, dims, tot, (long long)IDX_MAX_BYTES);
+    }
+    *bytes = (int64_t)total;
     return (int)hlen;
 }
 
@@ -198,22 +210,37 @@ static int64_t stream_read(stream *s, unsigned char *dst, int64_t n) {
 
 /* ---- the reader ---------------------------------------------------------------------------- */
 
-nb_tensor *nb_idx_load(const char *path) {
-    if (!path) return nb__null(NB_EINVAL, "idx: path is NULL");
+int nb__idx_open(const char *path, nb__idx *f) {
+    memset(f, 0, sizeof *f);
+    if (!path) return nb__error(NB_EINVAL, "idx: path is NULL");
     stream *s = stream_open(path);
-    if (!s) return NULL;
-    nb_tensor *t = NULL;
+    if (!s) return nb_last_status();
     unsigned char hdr[4 + 4 * IDX_MAX_RANK];
     int64_t got = stream_read(s, hdr, 4);
     if (got == 4 && hdr[3] >= 1 && hdr[3] <= IDX_MAX_RANK && hdr[0] == 0 && hdr[1] == 0) {
         int64_t more = stream_read(s, hdr + 4, 4 * (int64_t)hdr[3]);
         got = more < 0 ? more : got + more;
     }
-    int ndim = 0;
-    int64_t shape[IDX_MAX_RANK] = {0}, bytes = 0;
-    if (got < 0 || parse_header(hdr, (size_t)got, path, &ndim, shape, &bytes) < 0) goto done;
+    if (got < 0 || parse_header(hdr, (size_t)got, path, &f->ndim, f->shape, &f->bytes) < 0) {
+        stream_close(s);
+        return nb_last_status() ? nb_last_status() : NB_EFORMAT;
+    }
+    f->s = s;
+    return NB_OK;
+}
+
+void nb__idx_close(nb__idx *f) {
+    stream_close(f->s);
+    f->s = NULL;
+}
+
+nb_tensor *nb__idx_read(nb__idx *f) {
+    stream *s = f->s;
+    const char *path = s->path;
+    nb_tensor *t = NULL;
+    int64_t bytes = f->bytes;
     /* grow as data arrives: a lying header cannot make us allocate what the file lacks */
-    int64_t cap = bytes < ((int64_t)1 << 24) ? bytes : ((int64_t)1 << 24), have = 0;
+    int64_t cap = bytes < ((int64_t)1 << 20) ? bytes : ((int64_t)1 << 20), have = 0;
     unsigned char *data = nb__malloc_aligned((size_t)cap);
     while (data) {
         int64_t r = stream_read(s, data + have, cap - have);
@@ -227,7 +254,7 @@ nb_tensor *nb_idx_load(const char *path) {
             unsigned char extra;
             int64_t r2 = stream_read(s, &extra, 1); /* the end: gzip checks CRC and length here */
             if (r2 > 0) size_mismatch(path, bytes, bytes + 1);
-            else if (r2 == 0 && (t = nb__alias(NULL, &(nb_tensor){.dtype = NB_UINT8}, ndim, shape, data))) {
+            else if (r2 == 0 && (t = nb__alias(NULL, &(nb_tensor){.dtype = NB_UINT8}, f->ndim, f->shape, data))) {
                 t->flags |= NB_TENSOR_OWNS_DATA; /* the tensor takes the buffer: no copy */
                 data = NULL;
             }
@@ -239,7 +266,11 @@ nb_tensor *nb_idx_load(const char *path) {
         data = nd;
     }
     nb__free_aligned(data);
-done:
-    stream_close(s);
+    nb__idx_close(f);
     return t;
+}
+
+nb_tensor *nb_idx_load(const char *path) {
+    nb__idx f;
+    return nb__idx_open(path, &f) ? NULL : nb__idx_read(&f);
 }

@@ -175,7 +175,8 @@ nb_optim *nb__optim_create(const nb_optim_algo *algo, nb_tensor *const *params, 
         return NULL;
     }
     nb_optim *o = nb__calloc(1, sizeof *o);
-    if (!o) {
+    if (!o || !(o->life = nb__life_new())) {
+        nb__free(o);
         nb__values_free(hp, algo->ndefaults);
         return NULL;
     }
@@ -273,6 +274,12 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
         nb__free(ps);
         return rc;
     }
+    for (int i = 0; i < n; i++)
+        if (nb__lives_add(&o->borrowed, params[i]->owner)) {
+            nb__values_free(hp, o->ndefaults);
+            nb__free(ps);
+            return NB_ENOMEM;
+        }
     memcpy(ps, params, sizeof *ps * (size_t)n);
     nb_group *g = &o->groups[o->ngroups];
     g->params = ps;
@@ -492,9 +499,19 @@ int nb__state_set_tensor(nb_optim *o, int index, const char *name, nb_tensor *t)
     return NB_OK;
 }
 
+/* ---- lifetimes: an optimizer borrows its parameters from their modules -------------------- */
+nb_life *nb__optim_life(const nb_optim *o) { return o ? o->life : NULL; }
+
+/* Refused once a module whose parameters o holds was freed: never a write into freed memory. */
+int nb__optim_usable(const nb_optim *o, const char *op) {
+    if (nb__lives_alive(&o->borrowed)) return NB_OK;
+    return nb__error(NB_ESTATE, "%s: the module that owns this %s optimizer's parameters was freed "
+                     "(free the optimizer before its module)", op, o->algo->name);
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
-    if (!o) return;
+    if (!o || nb__optim_usable(o, "zero_grad")) return;
     for (int g = 0; g < o->ngroups; g++)
         for (int i = 0; i < o->groups[g].nparams; i++) {
             nb_tensor *p = o->groups[g].params[i];
@@ -760,6 +777,7 @@ static int update(nb_optim *o) {
 
 int nb_optim_step(nb_optim *o) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure)
         return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
     int rc = run_hooks(o, NB_HOOK_STEP_PRE, NULL);
@@ -771,6 +789,7 @@ int nb_optim_step(nb_optim *o) {
  * update, the post hooks - PyTorch's order. */
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure && !closure) return nb__error(NB_EINVAL, "%s: step requires a closure", o->algo->name);
     int rc = run_hooks(o, NB_HOOK_STEP_PRE, NULL);
     if (rc) return rc;
@@ -788,6 +807,8 @@ int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double
 
 void nb_optim_free(nb_optim *o) {
     if (!o) return;
+    nb__life_end(o->life);
+    nb__lives_free(&o->borrowed);
     for (int g = 0; g < o->ngroups; g++) {
         nb__free(o->groups[g].params);
         nb__values_free(o->groups[g].hp, o->groups[g].nhp);
@@ -853,6 +874,7 @@ oom:
  * hooks get the optimizer as registered (not const), as PyTorch's get self. */
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
     if (!o) return nb__null(NB_EINVAL, "state_dict: optimizer is NULL");
+    if (nb__optim_usable(o, "state_dict")) return NULL; /* it reads the parameters' shapes */
     nb_optim *h = (nb_optim *)o;
     if (run_hooks(h, NB_HOOK_STATE_DICT_PRE, NULL)) return NULL;
     nb_optim_dict *sd = dict_of(o);
@@ -1102,6 +1124,7 @@ static int load(nb_optim *o, const nb_optim_dict *sd) {
  * loads), the load (all or nothing), the post hooks. */
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
     if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
+    if (nb__optim_usable(o, "load_state_dict")) return NB_ESTATE;
     bool pre = false;
     for (int i = 0; i < o->nhooks; i++) pre |= o->hooks[i].kind == NB_HOOK_LOAD_STATE_DICT_PRE && o->hooks[i].fn;
     nb_optim_dict *copy = pre ? dict_copy(sd) : NULL;

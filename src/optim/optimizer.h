@@ -158,7 +158,15 @@ struct nb_optim {
     struct nb_optim_hook *hooks;
     int nhooks, caphooks, running_hooks;
     uint64_t next_hook;
+    nb_life *life;         /* ended by nb_optim_free (schedulers check it) */
+    nb__lives borrowed;    /* the modules that own its parameters (checked before use) */
 };
+
+/* The optimizer's lifetime token, for a scheduler to hold (see nb_life in core/internal.h). */
+nb_life *nb__optim_life(const nb_optim *o);
+/* NB_OK, or NB_ESTATE with the message (op: the caller's name) once a module whose parameters
+ * o holds was freed. */
+int nb__optim_usable(const nb_optim *o, const char *op);
 
 /* Build an optimizer: the algorithm's defaults with kwargs applied (names must be defaults),
  * prepared and validated, then one group of params. */

@@ -1,13 +1,17 @@
 /* ckpt_cli.c - checkpoints on the command line:
  *   nabla train ... --save F [--save-every N] [--stop-after K]   save at epoch ends
  *   nabla train ... --resume F                                    continue up to --epochs
- *   nabla ckpt inspect F                                          what a checkpoint holds
+ *   nabla ckpt inspect [--full] F...                              what a checkpoint holds
  * With --swa-start/--ema the averaged weights and SWALR are saved and restored too.
  *
- * A checkpoint written by `nabla train` also records the flags that shaped the run (model,
- * optimizer, schedule, data, batch, seed, limit) as user metadata "cli.args" (and the model's
- * alone as "cli.model"); --resume applies them before the command line's own flags, and
- * `nabla eval` rebuilds the model from them. */
+ * A checkpoint written by `nabla train` also records the flags that shaped the run as user
+ * metadata "cli.args" (and the model's alone as "cli.model"); --resume applies them before the
+ * command line's own flags, and `nabla eval` rebuilds the model from them. A checkpoint may come
+ * from someone else: it is data, never a command line. Only the flags that describe the model
+ * and the training run are taken from it (see restorable()), each parsed and checked exactly as
+ * if the user had typed it; paths (--data, --save, --metrics), the run's length and resources
+ * (--epochs, --threads, --stop-after, --save-every) and unknown flags never are, and the resume
+ * message lists what came from the file and what was left out. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -67,31 +71,85 @@ static char *flags_json(const arg_spec *specs, int n, const bool *set) {
     return txt;
 }
 
-/* Parse a stored flag list into specs. Strings are copied into a pool that lives as long as
- * the process (ARG_STRING flags keep pointers to them). */
-static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what) {
+/* The flags a checkpoint may set: the model's, the optimizer's, the schedule's and the
+ * averaging's (each builder's whole table: they describe the model and the training state),
+ * and --batch, --seed and --limit (the batches the loader state counts). Nothing else: not a
+ * path, not the run's length or threads, not a flag this version does not know. */
+static bool restorable(const char *name, size_t len) {
+    static cli_flags allowed;
+    if (!allowed.n) {
+        model_cli_flags(&allowed);
+        optim_cli_flags(&allowed);
+        sched_cli_flags(&allowed);
+        swa_cli_flags(&allowed);
+    }
+    static const char *const run[] = {"batch", "seed", "limit"};
+    for (size_t i = 0; i < sizeof run / sizeof run[0]; i++)
+        if (strlen(run[i]) == len && !strncmp(run[i], name, len)) return true;
+    for (int k = 0; k < allowed.n; k++)
+        if (strlen(allowed.specs[k].name) == len && !strncmp(allowed.specs[k].name, name, len)) return true;
+    return false;
+}
+
+/* "--name" or "--name=value" for this flag in argv[2..argc). */
+static bool on_command_line(int argc, char **argv, const char *name, size_t len) {
+    for (int i = 2; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, len) &&
+            (argv[i][2 + len] == '\0' || argv[i][2 + len] == '='))
+            return true;
+    return false;
+}
+
+/* What the last stored list gave (for the resume message): the flags taken, those left out. */
+enum { LIST = 4096 };
+static char taken[LIST], left_out[LIST];
+
+static void append(char *buf, const char *word) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, LIST - n, "%s%s", n ? " " : "", word);
+}
+
+/* Apply a stored flag list ("--name=value" words) to specs: each restorable word not overridden
+ * on the command line (argv; NULL: none) is parsed as if typed. Strings are copied into a pool
+ * that lives as long as the process (ARG_STRING flags keep pointers to them). */
+static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what,
+                        int argc, char **argv) {
     static char pool[16384];
     static size_t used;
     cJSON *a = cJSON_Parse(json);
-    char *argv[256];
-    int argc = 0, rc = 0;
+    char *words[256];
+    int nw = 0, rc = cJSON_IsArray(a) ? 0 : -1;
     const cJSON *e;
-    if (!cJSON_IsArray(a)) rc = -1;
+    taken[0] = left_out[0] = '\0';
     cJSON_ArrayForEach(e, a) {
-        size_t len = cJSON_IsString(e) ? strlen(e->valuestring) + 1 : 0;
-        if (!len || argc == 256 || used + len > sizeof pool) {
+        const char *w = cJSON_IsString(e) ? e->valuestring : NULL, *eq = w ? strchr(w, '=') : NULL;
+        if (!w || strncmp(w, "--", 2) || !eq) { /* a stored flag is always one "--name=value" word */
             rc = -1;
             break;
         }
-        argv[argc++] = memcpy(pool + used, e->valuestring, len);
-        used += len;
+        size_t len = (size_t)(eq - w - 2), wl = strlen(w) + 1;
+        bool known = false;
+        for (int k = 0; k < n && !known; k++) known = strlen(specs[k].name) == len && !strncmp(specs[k].name, w + 2, len);
+        if (!known || !restorable(w + 2, len)) {
+            append(left_out, w);
+            continue;
+        }
+        if (argv && on_command_line(argc, argv, w + 2, len)) continue; /* the user's word wins */
+        if (nw == 256 || used + wl > sizeof pool) {
+            rc = -1;
+            break;
+        }
+        words[nw++] = memcpy(pool + used, w, wl);
+        used += wl;
+        append(taken, w);
     }
     char err[256];
-    if (!rc && args_parse_marking(argc, argv, 0, specs, n, set, err, sizeof err)) {
-        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint do not parse: %s\n", what, err);
+    if (!rc && args_parse_marking(nw, words, 0, specs, n, set, err, sizeof err)) {
+        fprintf(stderr, "%s: %s: a flag stored in the checkpoint is invalid: %s\n", cli_prog, what, err);
         rc = -1;
     } else if (rc) {
-        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint are malformed\n", what);
+        fprintf(stderr, "%s: %s: the flags stored in the checkpoint are malformed (expected a JSON list "
+                "of \"--name=value\" words)\n", cli_prog, what);
     }
     cJSON_Delete(a);
     return rc;
@@ -157,7 +215,11 @@ int ckpt_cli_model_defaults(const char *path) {
     const char *stored = nb_ckpt_meta(c, "user.cli.model");
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    return stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
+    return stored ? apply_stored(stored, mf.specs, mf.n, NULL, path, 0, NULL) : 0;
+}
+
+void ckpt_cli_note_stored(void) {
+    if (taken[0]) fprintf(stderr, "%s: (flags taken from the checkpoint: %s)\n", cli_prog, taken);
 }
 
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
@@ -173,7 +235,7 @@ int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
         return -1;
     }
     const char *stored = nb_ckpt_meta(c, "user.cli.args");
-    return stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
+    return stored ? apply_stored(stored, f->specs, f->n, f->set, path, argc, argv) : 0;
 }
 
 int ckpt_cli_check(void) {
@@ -209,6 +271,10 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     *first_epoch = (long)st.epoch + 1;
     printf("resumed from %s at the end of epoch %lld (lr %g)\n", resume_path, (long long)st.epoch,
            nb_optim_get(r->opt, 0, "lr"));
+    printf("  flags from the checkpoint: %s\n", taken[0] ? taken : "none");
+    if (left_out[0])
+        printf("  not taken from the checkpoint (paths, the run's length and threads, unknown flags: "
+               "give them on the command line): %s\n", left_out);
     return 0;
 }
 
@@ -281,7 +347,22 @@ static void print_optimizer(const char *txt) {
     cJSON_Delete(j);
 }
 
-static int inspect(const char *path) {
+/* Long strings in a JSON value (the RNG states: 4,992 hex digits each) shortened to their first
+ * 16 characters and their length, so they do not bury the rest. */
+static void shorten_strings(cJSON *j) {
+    cJSON *v;
+    cJSON_ArrayForEach(v, j) {
+        size_t len = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+        if (len > 64) {
+            char s[96];
+            snprintf(s, sizeof s, "%.16s... (%zu characters; --full shows them)", v->valuestring, len);
+            cJSON_SetValuestring(v, s);
+        }
+        shorten_strings(v);
+    }
+}
+
+static int inspect(const char *path, bool full) {
     nb_ckpt *c = nb_ckpt_open(path);
     if (!c) {
         fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
@@ -314,6 +395,7 @@ static int inspect(const char *path) {
         const char *v = nb_ckpt_meta(c, keys[i]);
         if (v) {
             cJSON *j = cJSON_Parse(v);
+            if (!full) shorten_strings(j);
             char *s = j ? cJSON_PrintUnformatted(j) : NULL;
             printf("%s: %s\n", keys[i], s ? s : v);
             cJSON_free(s);
@@ -326,17 +408,15 @@ static int inspect(const char *path) {
         if (!strncmp(k, "user.", 5)) printf("metadata %s: %s\n", k + 5, v);
     }
     int n = nb_ckpt_num_tensors(c);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
-        total += t.nbytes;
-    }
-    printf("tensors: %d, %zu bytes\n", n, total);
+    printf("tensors: %d, %llu bytes\n", n, (unsigned long long)nb_ckpt_data_bytes(c));
     printf("  %-36s %-5s %-14s %12s %12s %12s %12s\n", "name", "dtype", "shape", "min", "max", "mean", "std");
     for (int i = 0; i < n; i++) {
         nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
+        if (nb_ckpt_tensor_at(c, i, &t)) { /* the data is read here: a cut or corrupt file */
+            fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
+            nb_ckpt_close(c);
+            return 1;
+        }
         char shape[96];
         size_t at = 0;
         shape[at++] = '[';
@@ -362,14 +442,32 @@ static int inspect(const char *path) {
     return 0;
 }
 
+static int ckpt_usage(int rc) {
+    printf("usage: nabla ckpt inspect [--full] FILE...\n"
+           "  what each checkpoint holds: tensors (name, dtype, shape, statistics), metadata,\n"
+           "  optimizer, scheduler, RNG and loader position\n"
+           "  --full                 print the RNG states in full (4,992 hex digits each)\n"
+           "  --help                 this help\n");
+    return rc;
+}
+
 int cmd_ckpt(int argc, char **argv) {
-    if (argc >= 4 && !strcmp(argv[2], "inspect")) {
-        int rc = 0;
-        for (int i = 3; i < argc; i++) rc |= inspect(argv[i]);
-        return rc;
+    bool is_help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    if (argc < 3 || strcmp(argv[2], "inspect")) return ckpt_usage(is_help ? 0 : 2);
+    bool full = false;
+    int files = 0;
+    for (int i = 3; i < argc; i++) { /* options anywhere; a file named -x is ./-x */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return ckpt_usage(0);
+        if (!strcmp(argv[i], "--full")) full = true;
+        else if (argv[i][0] != '-') files++;
+        else {
+            fprintf(stderr, "nabla ckpt: unknown option '%s' (see nabla ckpt inspect --help)\n", argv[i]);
+            return 2;
+        }
     }
-    bool help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
-    printf("usage: nabla ckpt inspect FILE...   tensors (name, dtype, shape, statistics), metadata,\n"
-           "                                    optimizer, scheduler and position of a checkpoint\n");
-    return help ? 0 : 2;
+    if (!files) return ckpt_usage(2);
+    int rc = 0;
+    for (int i = 3; i < argc; i++)
+        if (argv[i][0] != '-') rc |= inspect(argv[i], full);
+    return rc;
 }

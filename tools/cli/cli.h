@@ -25,6 +25,29 @@ int cmd_lr_plot(int argc, char **argv);
 int cmd_graph(int argc, char **argv); /* graph_cli.c */
 int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
 int cmd_eval(int argc, char **argv);  /* eval_cli.c */
+int cmd_plot(int argc, char **argv);  /* plot_cli.c */
+int cmd_optim_path(int argc, char **argv); /* optim_path_cli.c */
+int cmd_compare(int argc, char **argv); /* compare_cli.c */
+
+/* ---- metrics files (metrics.c): what `nabla train --metrics` writes ------------------------- */
+struct cJSON;
+typedef struct metrics_file {
+    const char *path;                    /* borrowed */
+    struct cJSON *header, *epochs, *steps; /* owned: the header line, arrays of epoch and step lines */
+    const struct cJSON *flags;           /* the header's flags object (in header), or NULL */
+} metrics_file;
+/* Read path; 0, or -1 after printing the problem (*m is then still safe to free). */
+int metrics_read(metrics_file *m, const char *path);
+void metrics_free(metrics_file *m);
+/* A number of a line (NAN if absent or null). */
+double metrics_num(const struct cJSON *row, const char *key);
+
+/* ---- curves (plot_cli.c) ------------------------------------------------------------------ */
+/* Draw the metrics files paths[0..n) (n <= 32) into the SVG out, against epochs or steps;
+ * labels[i] names run i in the legend (NULL, or a NULL entry: the flags in which the runs
+ * differ). 0, or 1 after printing the problem. */
+int plot_files(int n, const char *const *paths, const char *const *labels, bool by_step, const char *out,
+               const char *title, double panel_width, double panel_height);
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -75,6 +98,9 @@ int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
 /* True for schedules stepped after every batch (onecycle, cyclic). */
 bool sched_cli_per_batch(void);
+/* After a resume: can the loaded schedule take the steps_left steps the run still needs (over
+ * epochs_left epochs)? OneCycleLR has a fixed number; 0, or prints the problem and returns -1. */
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
@@ -99,11 +125,15 @@ nb_averaged *swa_cli_averaged(void);
 nb_sched *swa_cli_swalr(void);
 /* After a resume that restored epochs_done epochs: pick the phase up where it was. */
 void swa_cli_resumed(long epochs_done);
+/* How many of the epochs first..last the schedule drives (SWALR takes over after --swa-start). */
+long swa_cli_sched_epochs(long first, long last);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
-/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+/* Before parsing argv: with --resume F, apply the flags stored in F that describe the model and
+ * the training run (argv still overrides; paths, epochs, threads and unknown flags are never
+ * taken from a file). */
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
@@ -113,6 +143,8 @@ nb_ckpt *ckpt_cli_open(const char *path);
 void ckpt_cli_release(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* After a flag check failed: say which flags came from the checkpoint (if any did). */
+void ckpt_cli_note_stored(void);
 /* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
  * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
 int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);

@@ -76,7 +76,10 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     bool use_avg = has_avg && (!strcmp(weights, "averaged") || (!strcmp(weights, "auto") && avg_count > 0));
-    if (model_cli_check()) return 2;
+    if (model_cli_check()) {
+        ckpt_cli_note_stored();
+        return 2;
+    }
     if (nb_set_num_threads((int)threads)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         return 1;

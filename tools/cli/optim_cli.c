@@ -188,8 +188,9 @@ static int string_kwarg(const opt_flag *fl, const nb_value *def, nb_value *out) 
         n = none ? args_list(v + 5, x + 1, 7) + 1 : args_list(v, x, 8);
         if (none) x[0] = NAN;
         if (n != def->len || n > NB_VALUE_INLINE) {
-            fprintf(stderr, "%s: --%s expects %d comma-separated values (got '%s')\n", cli_prog, fl->spec.name,
-                    def->len, v);
+            if (def->len == 2) fprintf(stderr, "%s: --%s expects X,Y (got '%s')\n", cli_prog, fl->spec.name, v);
+            else fprintf(stderr, "%s: --%s expects %d comma-separated values (got '%s')\n", cli_prog, fl->spec.name,
+                         def->len, v);
             return 2;
         }
         *out = nb_pair(def->name, x[0], x[1]);

@@ -178,8 +178,10 @@ int sched_cli_check(void) {
         if (fl->spec.dst == (void *)&milestones) {
             double m[64];
             int n = args_list(milestones, m, 64);
+            for (int j = 0; j < n; j++)
+                if (!(m[j] >= 0 && m[j] <= 1e15 && m[j] == floor(m[j]))) n = -1;
             if (n < 1) {
-                fprintf(stderr, "%s: --milestones: a list of epochs like 30,80\n", cli_prog);
+                fprintf(stderr, "%s: --milestones: a list of epochs like 30,80, got '%s'\n", cli_prog, milestones);
                 return 2;
             }
             v = nb_pair(fl->kwarg, 0, 0);
@@ -214,8 +216,8 @@ int sched_cli_check(void) {
 }
 
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed) {
-    *failed = false;
-    if (chosen < 0) return NULL;
+    *failed = sched_cli_check() != 0; /* again: a caller may not have checked */
+    if (*failed || chosen < 0) return NULL;
     /* the run's values for what PyTorch requires */
     nb_value kw[NFLAGS + 8];
     int n = nkwargs;
@@ -237,6 +239,26 @@ nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs
         *failed = true;
     }
     return s;
+}
+
+/* Value `key` of a state dict (NAN if absent). */
+static double dict_num(const nb_sched_dict *sd, const char *key) {
+    for (int i = 0; sd && i < sd->nvalues; i++)
+        if (!strcmp(sd->values[i].name, key)) return sd->values[i].num;
+    return NAN;
+}
+
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left) {
+    if (!s || strcmp(nb_sched_type(s), "OneCycleLR")) return 0;
+    nb_sched_dict *sd = nb_sched_state_dict(s);
+    double total = dict_num(sd, "total_steps"), taken = dict_num(sd, "last_epoch");
+    nb_sched_dict_free(sd);
+    if (!(taken + (double)steps_left > total)) return 0;
+    fprintf(stderr, "%s: --resume: the checkpoint's OneCycleLR schedule has %.0f steps in all and has "
+            "taken %.0f; the %ld epoch(s) left to --epochs need %lld more (one per batch). A one-cycle "
+            "schedule cannot be stretched: resume with the --epochs of the saved run, or start a new "
+            "run\n", cli_prog, total, taken, epochs_left, (long long)steps_left);
+    return -1;
 }
 
 int sched_cli_after_batch(nb_sched *s) { return s && sched_cli_per_batch() ? nb_sched_step(s) : 0; }
