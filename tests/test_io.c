@@ -1480,6 +1480,50 @@ START_TEST(test_stale_temps_removed) {
 }
 END_TEST
 
+/* A killed process's temp file whose pid this process now has (pids are reused) does not
+ * stop a save: the save takes a free temp name and leaves that file alone. A child process
+ * stands in for the new owner of the pid: it plants temp names of its own pid for every
+ * counter value the saves of this test program can have reached, then saves. */
+START_TEST(test_temp_name_of_reused_pid) {
+    const char *dir = temp_dir();
+    enum { PLANTED = 4096 };
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char name[64];
+        for (int i = 0; i < PLANTED; i++) {
+            snprintf(name, sizeof name, "r.ckpt.tmp.%ld.%d", (long)getpid(), i);
+            FILE *f = fopen(path_in(dir, name), "w");
+            if (!f) _exit(2);
+            fclose(f);
+        }
+        nb_rng rng;
+        nb_rng_seed(&rng, 1);
+        nb_module *m = nb_linear_new(3, 2, true, &rng);
+        nb_train_state st = {.model = m, .rng = &rng};
+        int rc = nb_checkpoint_save(path_in(dir, "r.ckpt"), &st);
+        if (rc) fprintf(stderr, "save: %s\n", nb_last_error());
+        nb_train_state lt = {.model = m, .rng = &rng};
+        _exit(rc ? 3 : nb_checkpoint_load(path_in(dir, "r.ckpt"), &lt) ? 4 : 0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the save beside planted temp names failed (status %d)", status);
+    int left = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "r.ckpt.tmp.", 11)) {
+            left++;
+            unlink(path_in(dir, e->d_name));
+        }
+    closedir(d);
+    ck_assert_int_eq(left, PLANTED); /* its own pid is alive while it saves: none removed */
+    unlink(path_in(dir, "r.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
 static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -1977,6 +2021,7 @@ int main(void) {
     tcase_add_test(tc, test_parts);
     tcase_add_test(tc, test_kill_during_save);
     tcase_add_test(tc, test_stale_temps_removed);
+    tcase_add_test(tc, test_temp_name_of_reused_pid);
     tcase_add_test(tc, test_torch_interop);
     tcase_add_test(tc, test_cli_resume_crafted_flags);
     tcase_add_test(tc, test_loaded_values);
