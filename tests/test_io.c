@@ -1480,6 +1480,50 @@ START_TEST(test_stale_temps_removed) {
 }
 END_TEST
 
+/* A killed process's temp file whose pid this process now has (pids are reused) does not
+ * stop a save: the save takes a free temp name and leaves that file alone. A child process
+ * stands in for the new owner of the pid: it plants temp names of its own pid for every
+ * counter value the saves of this test program can have reached, then saves. */
+START_TEST(test_temp_name_of_reused_pid) {
+    const char *dir = temp_dir();
+    enum { PLANTED = 4096 };
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char name[64];
+        for (int i = 0; i < PLANTED; i++) {
+            snprintf(name, sizeof name, "r.ckpt.tmp.%ld.%d", (long)getpid(), i);
+            FILE *f = fopen(path_in(dir, name), "w");
+            if (!f) _exit(2);
+            fclose(f);
+        }
+        nb_rng rng;
+        nb_rng_seed(&rng, 1);
+        nb_module *m = nb_linear_new(3, 2, true, &rng);
+        nb_train_state st = {.model = m, .rng = &rng};
+        int rc = nb_checkpoint_save(path_in(dir, "r.ckpt"), &st);
+        if (rc) fprintf(stderr, "save: %s\n", nb_last_error());
+        nb_train_state lt = {.model = m, .rng = &rng};
+        _exit(rc ? 3 : nb_checkpoint_load(path_in(dir, "r.ckpt"), &lt) ? 4 : 0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the save beside planted temp names failed (status %d)", status);
+    int left = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "r.ckpt.tmp.", 11)) {
+            left++;
+            unlink(path_in(dir, e->d_name));
+        }
+    closedir(d);
+    ck_assert_int_eq(left, PLANTED); /* its own pid is alive while it saves: none removed */
+    unlink(path_in(dir, "r.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
 static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -1976,6 +2020,85 @@ START_TEST(test_torch_interop) {
 }
 END_TEST
 
+/* Parts: the caller's named tensors (here normalisation statistics) are saved as
+ * "<part>.<tensor>", listed in "parts", and loaded with the rest (all or nothing); a model-only
+ * load ignores them. */
+START_TEST(test_parts) {
+    const char *dir = temp_dir();
+    char *file = path_in(dir, "parts.ckpt"), *plain = path_in(dir, "plain.ckpt");
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_module *m = nb_linear_new(4, 2, true, &rng);
+    nb_tensor *mean = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){4}, (float[]){1, 2, 3, 4});
+    nb_tensor *std = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){4}, (float[]){0.5f, 1, 2, 4});
+    nb_named_tensor nt[2] = {{"mean", mean}, {"std", std}};
+    nb_ckpt_part part = {"normalize", nt, 2};
+    nb_train_state st = {.model = m, .rng = &rng, .parts = &part, .nparts = 1};
+    ck_assert_msg(nb_checkpoint_save(file, &st) == NB_OK, "%s", nb_last_error());
+    nb_train_state pl = {.model = m, .rng = &rng};
+    ck_assert_int_eq(nb_checkpoint_save(plain, &pl), NB_OK);
+    nb_ckpt *c = nb_ckpt_open(file);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(nb_ckpt_meta(c, "parts"), "{\"normalize\":[\"mean\",\"std\"]}");
+    nb_ckpt_tensor t;
+    ck_assert_int_eq(nb_ckpt_find(c, "normalize.std", &t), NB_OK);
+    ck_assert_str_eq(t.dtype, "F32");
+    nb_ckpt_close(c);
+    /* load into other tensors: the values come back */
+    nb_tensor *m2 = nb_zeros(NULL, 1, (int64_t[]){4}), *s2 = nb_zeros(NULL, 1, (int64_t[]){4});
+    nb_named_tensor nt2[2] = {{"std", s2}, {"mean", m2}}; /* any order */
+    nb_ckpt_part part2 = {"normalize", nt2, 2};
+    nb_train_state ld = {.model = m, .parts = &part2, .nparts = 1};
+    ck_assert_msg(nb_checkpoint_load(file, &ld) == NB_OK, "%s", nb_last_error());
+    ck_assert_mem_eq(m2->data, mean->data, 16);
+    ck_assert_mem_eq(s2->data, std->data, 16);
+    ck_assert_int_eq(nb_weights_load(file, m), NB_OK); /* the part is not taken for model tensors */
+    /* a file without the part, a part of another shape: refused, nothing changed */
+    nb_fill(m2, 9);
+    ck_assert_int_eq(nb_checkpoint_load(plain, &ld), NB_EFORMAT);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no parts state (metadata \"parts\" is missing)");
+    nb_tensor *s3 = nb_zeros(NULL, 1, (int64_t[]){5});
+    nb_named_tensor nt3[2] = {{"mean", m2}, {"std", s3}};
+    nb_ckpt_part part3 = {"normalize", nt3, 2};
+    ld.parts = &part3;
+    ck_assert_int_eq(nb_checkpoint_load(file, &ld), NB_ESHAPE);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: tensor \"normalize.std\" has shape [4], part \"normalize\" expects [5]");
+    ck_assert_float_eq(nb_f32(m2)[0], 9); /* all or nothing */
+    nb_ckpt_part other = {"other", nt2, 2};
+    ld.parts = &other;
+    ck_assert_int_eq(nb_checkpoint_load(file, &ld), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the file has no part \"other\"");
+    nb_ckpt_part one = {"normalize", nt2, 1};
+    ld.parts = &one;
+    ck_assert_int_eq(nb_checkpoint_load(file, &ld), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: part \"normalize\" has 2 tensors in the file, 1 live");
+    /* bad parts are refused at save */
+    nb_ckpt_part bad[] = {{"optimizer", nt, 2}, {"a.b", nt, 2}, {"normalize", (nb_named_tensor[]){{"mean", mean},
+                                                                                                 {"mean", std}}, 2}};
+    const char *why[] = {"part name \"optimizer\" is reserved", "part 0: a name of letters", "has two tensors \"mean\""};
+    for (int i = 0; i < 3; i++) {
+        nb_train_state b = {.model = m, .parts = &bad[i], .nparts = 1};
+        ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "bad.ckpt"), &b), NB_EINVAL);
+        ck_assert_msg(strstr(nb_last_error(), why[i]), "%s", nb_last_error());
+    }
+    nb_ckpt_part clash = {"weight", nt, 2}; /* Linear has "weight": "weight.mean" is fine, but... */
+    nb_train_state b = {.model = m, .parts = &clash, .nparts = 1};
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "ok.ckpt"), &b), NB_OK);
+    nb_module *seq = nb_sequential(1, (nb_module *[]){nb_linear_new(4, 2, true, &rng)});
+    nb_ckpt_part zero = {"0", nt, 2}; /* ...a Sequential's "0.weight" lies under part "0" */
+    b = (nb_train_state){.model = seq, .parts = &zero, .nparts = 1};
+    ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "clash.ckpt"), &b), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: model tensor \"0.weight\" clashes with the tensors of part \"0\"");
+    nb_module_free(seq);
+    nb_tensor_free(s3);
+    nb_tensor_free(m2);
+    nb_tensor_free(s2);
+    nb_tensor_free(mean);
+    nb_tensor_free(std);
+    nb_module_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
@@ -1991,8 +2114,10 @@ int main(void) {
     tcase_add_loop_test(tc, test_averaged_edits, 0, NOPT * 2);
     tcase_add_test(tc, test_averaged_api);
     tcase_add_test(tc, test_v1_file);
+    tcase_add_test(tc, test_parts);
     tcase_add_test(tc, test_kill_during_save);
     tcase_add_test(tc, test_stale_temps_removed);
+    tcase_add_test(tc, test_temp_name_of_reused_pid);
     tcase_add_test(tc, test_torch_interop);
     tcase_add_test(tc, test_torch_optim_state_dicts);
     tcase_add_test(tc, test_cli_resume_crafted_flags);

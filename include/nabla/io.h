@@ -3,9 +3,9 @@
  * A checkpoint is a safetensors container compressed with gzip (docs/checkpoint-format.md):
  * `gunzip` gives a file every safetensors reader opens. Model tensors carry their PyTorch
  * state_dict names ("0.weight"), optimizer state tensors are "optimizer.state.<index>.<name>",
- * the averaged (SWA/EMA) weights "swa.<model name>", and the header's __metadata__ holds the
- * optimizer type and param_groups, the schedulers, the averaging, the RNG, the DataLoader
- * position and the training position as JSON text.
+ * the averaged (SWA/EMA) weights "swa.<model name>", further parts "<part>.<name>", and the
+ * header's __metadata__ holds the optimizer type and param_groups, the schedulers, the
+ * averaging, the RNG, the DataLoader position and the training position as JSON text.
  *
  * Saving is atomic: the file under its final name is always either the old checkpoint or the
  * new one, also after a crash or a kill in the middle of a save. Loading checks everything
@@ -43,6 +43,17 @@ typedef struct nb_meta {
     const char *value;
 } nb_meta;
 
+/* A further named part of the training state, beyond the built-in ones: tensors the caller
+ * owns (e.g. the normalisation statistics of the training data: "normalize" with "mean" and
+ * "std"). Saved as "<name>.<tensor name>" and listed in the metadata entry "parts"; loading
+ * checks the file has the part with these tensors, of these dtypes and shapes, and copies them
+ * in together with the rest of the state (all or nothing). name: letters, digits and '_'. */
+typedef struct nb_ckpt_part {
+    const char *name;
+    const nb_named_tensor *tensors; /* borrowed for the call */
+    int ntensors;
+} nb_ckpt_part;
+
 /* The training state a checkpoint saves and restores. model is required; every other pointer
  * may be NULL (not saved / not restored). On load, a part the caller passes must be in the file;
  * parts of the file the caller does not pass are ignored. */
@@ -63,6 +74,8 @@ typedef struct nb_train_state {
                               nb_module_parameters order), or of its parameters and buffers (in
                               nb_module_state order: AveragedModel(use_buffers=True)) */
     nb_sched *swa_sched;   /* a second schedule, e.g. the SWALR that takes over from sched */
+    const nb_ckpt_part *parts; /* further parts (nparts of them), saved and loaded as above */
+    int nparts;
 } nb_train_state;
 
 /* Save a full training checkpoint atomically (temp file in the same folder, fsync, rename,

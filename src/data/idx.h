@@ -3,14 +3,15 @@
 #ifndef NABLA_DATA_IDX_H
 #define NABLA_DATA_IDX_H
 
-#include "../core/internal.h"
+#include "data_internal.h"
 
 enum { IDX_MAX_RANK = 4 };
 /* The largest body a header may promise. */
 #define IDX_MAX_BYTES ((int64_t)1 << 32)
 
 typedef struct nb__idx {
-    struct stream *s; /* the open file, positioned at the body */
+    nb__stream *s;    /* the open file, positioned at the body */
+    const char *path; /* for messages (the caller's string) */
     int ndim;
     int64_t shape[IDX_MAX_RANK];
     int64_t bytes; /* the body's size, as the header promises it (<= IDX_MAX_BYTES) */

@@ -2,7 +2,8 @@
  *
  * Everything goes through the generic state: nb_module_state for the model, nb_optim_dict for
  * any optimizer, nb_sched_dict for any schedule, nb_averaged_dict for the averaged (SWA/EMA)
- * weights, stored as "swa.<model name>". Named values become JSON in __metadata__
+ * weights, stored as "swa.<model name>", and the caller's parts (nb_ckpt_part) as
+ * "<part>.<tensor>", listed in the metadata entry "parts". Named values become JSON in __metadata__
  * (NUMBER as Python's repr, INT as an integer, BOOL, null, lists, strings); tensor values
  * become container tensors referenced as {"tensor": "<name>"}; optimizer state scalars are
  * 0-d F64/I64/BOOL tensors (PyTorch keeps `step` as a tensor too), so their kinds survive.
@@ -281,12 +282,73 @@ static cJSON *averaged_json(outs *o, const nb_averaged_dict *ad, const nb_named_
     return j;
 }
 
+/* ---- parts ----------------------------------------------------------------------------------- */
+static bool part_name_ok(const char *s) {
+    if (!s || !*s || strlen(s) >= 64) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+    return true;
+}
+
+/* The parts are well formed and their names clash with nothing. */
+static int check_parts(const nb_train_state *st) {
+    static const char *const reserved[] = {"optimizer", "scheduler", "swa", "swa_scheduler"};
+    if (st->nparts < 0 || (st->nparts && !st->parts))
+        return nb__error(NB_EINVAL, "checkpoint: %d parts at %p", st->nparts, (const void *)st->parts);
+    for (int i = 0; i < st->nparts; i++) {
+        const nb_ckpt_part *p = &st->parts[i];
+        if (!part_name_ok(p->name))
+            return nb__error(NB_EINVAL, "checkpoint: part %d: a name of letters, digits and '_' is needed", i);
+        for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
+            if (!strcmp(p->name, reserved[r])) return nb__error(NB_EINVAL, "checkpoint: part name \"%s\" is reserved", p->name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(st->parts[j].name, p->name)) return nb__error(NB_EINVAL, "checkpoint: two parts \"%s\"", p->name);
+        if (p->ntensors < 0 || (p->ntensors && !p->tensors))
+            return nb__error(NB_EINVAL, "checkpoint: part \"%s\" has no tensors array", p->name);
+        for (int k = 0; k < p->ntensors; k++) {
+            const nb_named_tensor *t = &p->tensors[k];
+            if (!t->tensor || !part_name_ok(t->name))
+                return nb__error(NB_EINVAL, "checkpoint: part \"%s\": tensor %d needs a name of letters, digits and "
+                                 "'_' and a tensor", p->name, k);
+            for (int j = 0; j < k; j++)
+                if (!strcmp(p->tensors[j].name, t->name))
+                    return nb__error(NB_EINVAL, "checkpoint: part \"%s\" has two tensors \"%s\"", p->name, t->name);
+        }
+    }
+    return NB_OK;
+}
+
+/* The name of a tensor of part p in the file ("normalize.mean"). */
+static bool in_part_prefix(const char *name, const char *part) {
+    size_t n = strlen(part);
+    return !strncmp(name, part, n) && name[n] == '.';
+}
+
+/* {"normalize": ["mean", "std"], ...} */
+static cJSON *parts_json(outs *o, const nb_train_state *st) {
+    cJSON *j = cJSON_CreateObject();
+    for (int i = 0; i < st->nparts; i++) {
+        const nb_ckpt_part *p = &st->parts[i];
+        cJSON *names = cJSON_CreateArray();
+        put(o, j, p->name, names);
+        for (int k = 0; k < p->ntensors; k++) {
+            const nb_tensor *t = p->tensors[k].tensor;
+            push(o, names, cJSON_CreateString(p->tensors[k].name));
+            add_out(o, own_name(o, "%s.%s", p->name, p->tensors[k].name), nb__ck_dtype_of(t->dtype), t->ndim,
+                    t->shape, t->data, nb_dtype_size(t->dtype) * (size_t)t->numel);
+        }
+    }
+    return j;
+}
+
 static int save(const char *path, const nb_train_state *st, bool weights_only) {
     if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     if (st->level < -1 || st->level > 9) return nb__error(NB_EINVAL, "checkpoint: gzip level %d is outside -1..9", st->level);
     if (st->nmeta < 0) return nb__error(NB_EINVAL, "checkpoint: nmeta must be >= 0, got %d", st->nmeta);
     if (st->nmeta && !st->meta)
         return nb__error(NB_EINVAL, "checkpoint: meta is NULL but nmeta is %d", st->nmeta);
+    int nparts = weights_only ? 0 : st->nparts;
+    if (nparts && check_parts(st)) return nb_last_status();
     outs o = {0};
     nb_optim_dict *osd = NULL;
     nb_sched_dict *ssd = NULL, *wsd = NULL;
@@ -319,6 +381,10 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__") ||
             (asd && has_prefix(nm, AVG_PREFIX)) || (wsd && has_prefix(nm, SWA_SCHED_PREFIX)))
             FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" uses a reserved name", nm);
+        for (int p = 0; p < nparts; p++)
+            if (in_part_prefix(nm, st->parts[p].name))
+                FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" clashes with the tensors of part \"%s\"", nm,
+                     st->parts[p].name);
         const nb_tensor *t = named[i].tensor;
         add_out(&o, nm, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
                 nb_dtype_size(t->dtype) * (size_t)t->numel);
@@ -347,6 +413,7 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         if (wsd) put_text(&o, meta, "swa_scheduler", sched_json(&o, wsd, SWA_SCHED_PREFIX));
         if (asd) put_text(&o, meta, "averaged", averaged_json(&o, asd, named));
         if (st->rng) put_text(&o, meta, "rng", rng_json(&o, st->rng));
+        if (nparts) put_text(&o, meta, "parts", parts_json(&o, st));
         if (st->loader) {
             nb_loader_state ls = nb_loader_get_state(st->loader);
             cJSON *lj = cJSON_CreateObject();
@@ -406,6 +473,7 @@ typedef struct stage {
     int64_t max_numel;   /* elements a value tensor (optimizer or scheduler state) may have */
     int64_t value_numel; /* elements of the value tensors so far (at most 4 * max_numel) */
     unsigned char *model; /* the model's tensors, read before they are copied in */
+    unsigned char *parts; /* the caller's parts' tensors, likewise */
     nb_optim_dict *osd;
     nb_sched_dict *ssd, *wsd; /* scheduler, swa_scheduler */
     nb_averaged_dict *asd;
@@ -849,11 +917,27 @@ static int weights_only_refusal(const nb_ckpt *c, const char *part) {
                      "not %s", part);
 }
 
-/* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights). */
+/* A tensor the file's metadata "parts" lists ("<part>.<tensor>"). */
+static bool in_parts(const nb_ckpt *c, const char *name) {
+    const char *txt = nb_ckpt_meta(c, "parts");
+    if (!txt || !strchr(name, '.')) return false;
+    cJSON *j = nb__json_parse(txt, strlen(txt), NULL);
+    const cJSON *parts = cJSON_IsObject(j) ? j : NULL, *p, *t;
+    bool found = false;
+    cJSON_ArrayForEach(p, parts) {
+        if (!cJSON_IsArray(p) || !in_part_prefix(name, p->string)) continue;
+        cJSON_ArrayForEach(t, p) found |= cJSON_IsString(t) && !strcmp(t->valuestring, name + strlen(p->string) + 1);
+    }
+    cJSON_Delete(j);
+    return found;
+}
+
+/* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights,
+ * parts). */
 static bool not_model(const nb_ckpt *c, const char *name) {
     return has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX) ||
            (has_prefix(name, AVG_PREFIX) && nb_ckpt_meta(c, "averaged")) ||
-           (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler"));
+           (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler")) || in_parts(c, name);
 }
 
 /* The file's entry e has the dtype and shape of the live tensor t (who: "model", ...). */
@@ -1110,6 +1194,59 @@ static int read_staged(stage *sg) {
     return NB_OK;
 }
 
+/* The caller's parts: each in the file's "parts" with the same tensor names, each tensor of
+ * the live one's dtype and shape; their data is read into sg->parts (one block, in order),
+ * copied in at the commit. */
+static int stage_parts(stage *sg, const nb_ckpt_part *parts, int nparts) {
+    int rc = NB_OK;
+    size_t total = 0;
+    cJSON *j = parse_meta(sg->c, "parts", true, &rc);
+    if (!j) return rc;
+    for (int i = 0; i < nparts; i++) {
+        const nb_ckpt_part *p = &parts[i];
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, p->name), *e;
+        if (!names) FAIL(NB_EINVAL, "checkpoint: the file has no part \"%s\"", p->name);
+        if (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != p->ntensors)
+            FAIL(NB_EINVAL, "checkpoint: part \"%s\" has %d tensors in the file, %d live", p->name,
+                 cJSON_IsArray(names) ? cJSON_GetArraySize(names) : -1, p->ntensors);
+        for (int k = 0; k < p->ntensors; k++) {
+            bool listed = false;
+            cJSON_ArrayForEach(e, names) listed |= cJSON_IsString(e) && !strcmp(e->valuestring, p->tensors[k].name);
+            char tn[160], who[96];
+            snprintf(tn, sizeof tn, "%s.%s", p->name, p->tensors[k].name);
+            snprintf(who, sizeof who, "part \"%s\"", p->name);
+            int entry = listed ? nb__ck_lookup(sg->c, tn) : -1;
+            if (entry < 0) FAIL(NB_EINVAL, "checkpoint: part \"%s\" has no tensor \"%s\" in the file", p->name, tn);
+            if ((rc = check_fits(&sg->c->t[entry], p->tensors[k].tensor, who))) goto done;
+            total += nb_dtype_size(p->tensors[k].tensor->dtype) * (size_t)p->tensors[k].tensor->numel;
+        }
+    }
+    if (!(sg->parts = nb__malloc(total ? total : 1))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    total = 0;
+    for (int i = 0; i < nparts; i++)
+        for (int k = 0; k < parts[i].ntensors; k++) {
+            char tn[160];
+            snprintf(tn, sizeof tn, "%s.%s", parts[i].name, parts[i].tensors[k].name);
+            sg->dst[nb__ck_lookup(sg->c, tn)] = sg->parts + total; /* read there */
+            total += nb_dtype_size(parts[i].tensors[k].tensor->dtype) * (size_t)parts[i].tensors[k].tensor->numel;
+        }
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* The parts' tensors from the staged data (after stage_parts and read_staged). */
+static void copy_parts(const stage *sg, const nb_ckpt_part *parts, int nparts) {
+    size_t at = 0;
+    for (int i = 0; i < nparts; i++)
+        for (int k = 0; k < parts[i].ntensors; k++) {
+            const nb_tensor *t = parts[i].tensors[k].tensor;
+            size_t n = nb_dtype_size(t->dtype) * (size_t)t->numel;
+            memcpy(t->data, sg->parts + at, n);
+            at += n;
+        }
+}
+
 /* The model's state from the staged data; its first navg tensors from the averaged entries avg[]. */
 static void copy_model(const stage *sg, nb_module *m, const int *avg, int navg) {
     const nb_named_tensor *named;
@@ -1147,6 +1284,7 @@ static void stage_free(stage *sg) {
     nb__free(sg->dst);
     nb__free(sg->pend);
     nb__free(sg->model);
+    nb__free(sg->parts);
 }
 
 static int stage_begin(stage *sg, const nb_ckpt *c) {
@@ -1183,6 +1321,8 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     if (st->sched && (rc = stage_sched(&sg, st->sched, "scheduler", SCHED_PREFIX, &sg.ssd))) goto done;
     if (st->averaged && (rc = stage_averaged(&sg, st->averaged, st->model))) goto done;
     if (st->swa_sched && (rc = stage_sched(&sg, st->swa_sched, "swa_scheduler", SWA_SCHED_PREFIX, &sg.wsd))) goto done;
+    if (st->nparts < 0 || (st->nparts && !st->parts)) FAIL(NB_EINVAL, "checkpoint: %d parts at NULL", st->nparts);
+    if (st->nparts && (rc = stage_parts(&sg, st->parts, st->nparts))) goto done;
     if (st->rng) {
         cJSON *j = parse_meta(c, "rng", true, &rc);
         if (!j || (rc = parse_rng(j, "the", &sg.rng))) {
@@ -1237,6 +1377,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         goto done;
     }
     copy_model(&sg, st->model, NULL, 0);
+    copy_parts(&sg, st->parts, st->nparts);
     if (st->rng) *st->rng = sg.rng;
     st->epoch = sg.epoch;
     st->step = sg.step;

@@ -9,9 +9,12 @@
  * command line's own flags, and `nabla eval` rebuilds the model from them. A checkpoint may come
  * from someone else: it is data, never a command line. Only the flags that describe the model
  * and the training run are taken from it (see restorable()), each parsed and checked exactly as
- * if the user had typed it; paths (--data, --save, --metrics), the run's length and resources
- * (--epochs, --threads, --stop-after, --save-every) and unknown flags never are, and the resume
- * message lists what came from the file and what was left out. */
+ * if the user had typed it; paths (--data, --train, --test, --save, --save-best, --metrics), the
+ * run's length and resources (--epochs, --threads, --stop-after, --save-every) and unknown flags
+ * never are, and the resume message lists what came from the file and what was left out.
+ * "cli.data" says what the model's input and output are and how the data were read (data_cli.c);
+ * "cli.early_stop" holds the best validation loss so far, and the part "normalize" the
+ * normalisation statistics. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@ void ckpt_cli_flags(cli_flags *f) {
 /* Flags that steer this invocation only, never restored from a checkpoint. */
 static bool run_only(const char *name) {
     static const char *const names[] = {"epochs", "threads", "metrics", "help", "save",
-                                        "save-every", "resume", "stop-after"};
+                                        "save-every", "resume", "stop-after", "save-best"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i])) return true;
     return false;
@@ -73,8 +76,9 @@ static char *flags_json(const arg_spec *specs, int n, const bool *set) {
 
 /* The flags a checkpoint may set: the model's, the optimizer's, the schedule's and the
  * averaging's (each builder's whole table: they describe the model and the training state),
- * and --batch, --seed and --limit (the batches the loader state counts). Nothing else: not a
- * path, not the run's length or threads, not a flag this version does not know. */
+ * how the data are read and split (data_cli_restorable: not the files), and --batch, --seed,
+ * --limit (the batches the loader state counts) and --early-stop. Nothing else: not a path,
+ * not the run's length or threads, not a flag this version does not know. */
 static bool restorable(const char *name, size_t len) {
     static cli_flags allowed;
     if (!allowed.n) {
@@ -83,7 +87,8 @@ static bool restorable(const char *name, size_t len) {
         sched_cli_flags(&allowed);
         swa_cli_flags(&allowed);
     }
-    static const char *const run[] = {"batch", "seed", "limit"};
+    if (data_cli_restorable(name, len)) return true;
+    static const char *const run[] = {"batch", "seed", "limit", "early-stop"};
     for (size_t i = 0; i < sizeof run / sizeof run[0]; i++)
         if (strlen(run[i]) == len && !strncmp(run[i], name, len)) return true;
     for (int k = 0; k < allowed.n; k++)
@@ -254,7 +259,28 @@ static nb_train_state state_of(const ckpt_cli_run *r, long epoch) {
     return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = r->rng,
                             .loader = r->ld, .epoch = epoch,
                             .step = epoch * nb_loader_num_batches(r->ld), .averaged = r->avg,
-                            .swa_sched = r->swalr};
+                            .swa_sched = r->swalr, .parts = r->parts, .nparts = r->nparts};
+}
+
+/* "user.cli.early_stop": {"best": 0.1234, "best_epoch": 3, "bad": 1} */
+static char *early_json(const early_stop *es) {
+    cJSON *j = cJSON_CreateObject();
+    if (isfinite(es->best)) cJSON_AddNumberToObject(j, "best", es->best);
+    cJSON_AddNumberToObject(j, "best_epoch", (double)es->best_epoch);
+    cJSON_AddNumberToObject(j, "bad", (double)es->bad);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return txt;
+}
+
+static void early_from(const nb_ckpt *c, early_stop *es) {
+    cJSON *j = cJSON_Parse(nb_ckpt_meta(c, "user.cli.early_stop") ? nb_ckpt_meta(c, "user.cli.early_stop") : "");
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best");
+    const cJSON *be = cJSON_GetObjectItemCaseSensitive(j, "best_epoch"), *bad = cJSON_GetObjectItemCaseSensitive(j, "bad");
+    if (cJSON_IsNumber(best)) es->best = best->valuedouble;
+    if (cJSON_IsNumber(be) && be->valuedouble >= 0) es->best_epoch = (long)be->valuedouble;
+    if (cJSON_IsNumber(bad) && bad->valuedouble >= 0) es->bad = (long)bad->valuedouble;
+    cJSON_Delete(j);
 }
 
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
@@ -263,6 +289,7 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     nb_train_state st = state_of(r, 0);
     nb_ckpt *c = ckpt_cli_open(resume_path); /* read by ckpt_cli_preparse already */
     int rc = c ? nb_ckpt_apply(c, &st) : -1;
+    if (!rc && r->es) early_from(c, r->es);
     ckpt_cli_release();
     if (rc) {
         fprintf(stderr, "nabla train: --resume %s: %s\n", resume_path, nb_last_error());
@@ -278,28 +305,37 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     return 0;
 }
 
+int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch) {
+    cli_flags mf = {.n = 0};
+    model_cli_flags(&mf);
+    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
+    char *early = r->es && r->es->best_epoch ? early_json(r->es) : NULL; /* runs with a validation part */
+    nb_meta meta[5] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
+                       {"cli.model_description", model_cli_describe()}};
+    int nmeta = 3;
+    if (r->data_json) meta[nmeta++] = (nb_meta){"cli.data", r->data_json};
+    if (early) meta[nmeta++] = (nb_meta){"cli.early_stop", early};
+    nb_train_state st = state_of(r, epoch);
+    st.meta = meta;
+    st.nmeta = nmeta;
+    int rc = nb_checkpoint_save(path, &st);
+    cJSON_free(all);
+    cJSON_free(model);
+    cJSON_free(early);
+    if (rc) {
+        fprintf(stderr, "nabla train: %s: %s\n", path == save_path ? "--save" : "--save-best", nb_last_error());
+        return -1;
+    }
+    printf("saved %s (epoch %ld)\n", path, epoch);
+    fflush(stdout);
+    return 0;
+}
+
 int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop) {
     *stop = stop_after && epoch >= stop_after;
     bool last = epoch == epochs || *stop;
     if (!save_path || !(last || (save_every && epoch % save_every == 0))) return 0;
-    cli_flags mf = {.n = 0};
-    model_cli_flags(&mf);
-    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
-    nb_meta meta[] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
-                      {"cli.model_description", model_cli_describe()}};
-    nb_train_state st = state_of(r, epoch);
-    st.meta = meta;
-    st.nmeta = 3;
-    int rc = nb_checkpoint_save(save_path, &st);
-    cJSON_free(all);
-    cJSON_free(model);
-    if (rc) {
-        fprintf(stderr, "nabla train: --save: %s\n", nb_last_error());
-        return -1;
-    }
-    printf("saved %s (epoch %ld)\n", save_path, epoch);
-    fflush(stdout);
-    return 0;
+    return ckpt_cli_save(r, f, save_path, epoch);
 }
 
 /* ---- nabla ckpt inspect ------------------------------------------------------------------ */
@@ -390,8 +426,8 @@ static int inspect(const char *path, bool full) {
         printf("averaged: %s, tensors \"swa.<name>\"%s\n", desc,
                count ? "" : " (no update yet: they hold the weights the averaging started from)");
     }
-    const char *keys[] = {"scheduler", "swa_scheduler", "rng", "loader"};
-    for (int i = 0; i < 4; i++) {
+    const char *keys[] = {"scheduler", "swa_scheduler", "rng", "loader", "parts"};
+    for (int i = 0; i < 5; i++) {
         const char *v = nb_ckpt_meta(c, keys[i]);
         if (v) {
             cJSON *j = cJSON_Parse(v);
