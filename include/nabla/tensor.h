@@ -22,6 +22,7 @@ extern "C" {
 typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2 } nb_dtype;
 
 struct nb_node;
+struct nb_grad_hook;
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
 typedef struct nb_tensor {
@@ -35,6 +36,7 @@ typedef struct nb_tensor {
     nb_arena *arena;             /* arena holding it; NULL for heap tensors */
     uint32_t flags;              /* NB_TENSOR_* below */
     struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
 } nb_tensor;
 
 #define NB_TENSOR_REQUIRES_GRAD 0x1u

@@ -99,6 +99,7 @@ void nb_tensor_free(nb_tensor *t) {
     if (!t || t->arena) return;
     if (t->flags & NB_TENSOR_OWNS_DATA) nb__free_aligned(t->data);
     if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
+    nb__free(t->hook);
     nb__free(t);
 }
 
