@@ -86,14 +86,15 @@ static int32_t *make_y(const float *x, int64_t n) {
 static int check_same_everywhere(nb_module *m) {
     const nb_named_tensor *st;
     int n = nb_module_state(m, &st);
-    char *text = malloc(64 * (size_t)(n + 1));
-    size_t at = 0;
+    size_t cap = 600 * (size_t)(n + 1), at = 0; /* names are at most 512 bytes */
+    char *text = malloc(cap);
+    if (!text) return NB_ENOMEM;
     for (int i = 0; i < n; i++) {
         uint64_t h = 1469598103934665603u;
         const unsigned char *p = st[i].tensor->data;
         size_t bytes = (size_t)st[i].tensor->numel * nb_dtype_size(st[i].tensor->dtype);
         for (size_t k = 0; k < bytes; k++) h = (h ^ p[k]) * 1099511628211u;
-        at += (size_t)sprintf(text + at, "%s %016llx\n", st[i].name, (unsigned long long)h);
+        at += (size_t)snprintf(text + at, cap - at, "%s %016llx\n", st[i].name, (unsigned long long)h);
     }
     int rc = nb_dist_check_same(D, "trained model", text);
     free(text);

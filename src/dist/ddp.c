@@ -157,9 +157,9 @@ static int make_buckets(nb_ddp *dp) {
     int64_t cap = dp->o.bucket_bytes ? (int64_t)(dp->o.bucket_bytes / sizeof(float)) : INT32_MAX;
     if (cap < 1) cap = 1;
     if (cap > INT32_MAX) cap = INT32_MAX; /* an MPI count */
-    dp->b = nb__calloc((size_t)dp->np, sizeof *dp->b);
-    dp->req = nb__calloc((size_t)dp->np, sizeof *dp->req);
-    dp->bucket_of = nb__calloc((size_t)dp->np, sizeof *dp->bucket_of);
+    dp->b = nb__calloc((size_t)dp->np + 1, sizeof *dp->b);
+    dp->req = nb__calloc((size_t)dp->np + 1, sizeof *dp->req);
+    dp->bucket_of = nb__calloc((size_t)dp->np + 1, sizeof *dp->bucket_of);
     if (!dp->b || !dp->req || !dp->bucket_of) return NB_ENOMEM;
     for (int i = dp->np - 1; i >= 0;) { /* from the end of the slab */
         bucket *b = &dp->b[dp->nb];
@@ -246,6 +246,9 @@ void nb_ddp_free(nb_ddp *dp) {
         nb_tensor *p = dp->params[i];
         if (p->hook && p->hook->user == dp) nb_set_grad_hook(p, NULL, NULL);
     }
+    nb__free(dp->params);
+    nb__free(dp->bufs);
+    nb__free(dp->breq);
     nb__free(dp->b);
     nb__free(dp->req);
     nb__free(dp->bucket_of);
