@@ -2,6 +2,7 @@
 #include "common.h"
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,4 +178,40 @@ int run_suite(Suite *s) {
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed;
+}
+
+/* "SKIPPED <name>[i]: <reason>" on stdout, flushed (a forked Check test may end right after). */
+static void print_skip(const char *name, int len, int i, const char *fmt, va_list ap) {
+    printf("SKIPPED %.*s", len, name);
+    if (i) printf("[%d]", i);
+    fputs(": ", stdout);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+void nb_test_skipped(const char *fn, int i, const char *fmt, ...) {
+    size_t n = strlen(fn);
+    if (n > 3 && strcmp(fn + n - 3, "_fn") == 0) n -= 3; /* START_TEST(t) defines t_fn */
+    va_list ap;
+    va_start(ap, fmt);
+    print_skip(fn, (int)n, i, fmt, ap);
+    va_end(ap);
+}
+
+int skip_program(const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_skip(name, (int)strlen(name), 0, fmt, ap);
+    va_end(ap);
+    return 77;
+}
+
+const char *fashion_mnist_dir(void) {
+    const char *dir = nb_default_data_dir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    if (access(path, R_OK) == 0) return dir;
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    return access(path, R_OK) == 0 ? dir : NULL;
 }

@@ -69,4 +69,23 @@ int run_program(const char *const *argv, const char *out, const char *err);
 /* Run a suite and return the number of failures (for main()). */
 int run_suite(Suite *s);
 
+/* ---- skipping: a test that cannot check what it is for says so, never passes silently ----
+ * Check has no "skipped" result. NB_SKIP("fmt", ...) inside a START_TEST body prints
+ *   SKIPPED <test name>: <reason>
+ * on stdout and ends the test (run it after the test's own cleanup). tools/nabla's totals count
+ * such a case as skipped, not passed. It only compiles in a test body (it names Check's loop
+ * index _i). A whole program that cannot run at all returns skip_program(...) from main():
+ * the same line, and exit status 77, meson's SKIP. */
+#define NB_SKIP(...)                                  \
+    do {                                              \
+        nb_test_skipped(__func__, _i, __VA_ARGS__);   \
+        return;                                       \
+    } while (0)
+void nb_test_skipped(const char *fn, int i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int skip_program(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The Fashion-MNIST folder (nb_default_data_dir(): $NABLA_DATA, else Debian's) if it holds the
+ * training images, else NULL (the caller skips). */
+const char *fashion_mnist_dir(void);
+
 #endif

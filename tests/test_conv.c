@@ -902,6 +902,9 @@ START_TEST(test_lenet_shapes_and_arena) {
     nb_tensor_free(x);
     nb_tensor_free(y);
     nb_module_free(m);
+    if (!counting)
+        NB_SKIP("shapes checked, allocations not counted: nabla already allocated in this process "
+                "(CK_FORK=no?)");
 }
 END_TEST
 

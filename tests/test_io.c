@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "common.h"
+#include "../src/io/io_internal.h"
 
 /* ---- the tables -------------------------------------------------------------------------- */
 typedef struct optim_case {
@@ -1203,13 +1203,47 @@ START_TEST(test_v1_file) {
 END_TEST
 
 /* ---- crash safety: SIGKILL a process in the middle of saving, again and again ----------- */
+/* The writer's pause points (nb__ck_save_hook, test-only): the child stops itself at point
+ * kill_stop (counted over all its saves) and the parent kills it there, so every kill lands
+ * inside a save at a known stage, however slow the build or busy the machine. */
+enum { MAX_POINTS = 256 };
+static int kill_stop, kill_points;
+static nb__ck_stage kill_stages[MAX_POINTS];
+static void record_point(nb__ck_stage s) {
+    if (kill_points < MAX_POINTS) kill_stages[kill_points] = s;
+    kill_points++;
+}
+static void stop_at_point(nb__ck_stage s) {
+    (void)s;
+    if (kill_points++ == kill_stop) raise(SIGSTOP);
+}
+
+/* The temp files of saves to dir/kill.ckpt: their count; the one of process pid in own[]
+ * (empty if none), the first other one in other[]. */
+static int kill_temps(const char *dir, pid_t pid, char *own, char *other, size_t n) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "kill.ckpt.tmp.%ld.", (long)pid);
+    own[0] = other[0] = '\0';
+    int count = 0;
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "kill.ckpt") == 0) continue;
+        ck_assert_msg(strncmp(e->d_name, "kill.ckpt.tmp.", 14) == 0, "unexpected file %s", e->d_name);
+        count++;
+        bool mine = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+        if (mine || !other[0]) snprintf(mine ? own : other, n, "%s", e->d_name);
+    }
+    closedir(d);
+    return count;
+}
+
 START_TEST(test_kill_during_save) {
     const char *dir = temp_dir();
     char file[4096];
     snprintf(file, sizeof file, "%s/kill.ckpt", dir);
     nb_rng rng;
     nb_rng_seed(&rng, 1);
-    /* the benchmark model with Adam state: a save takes long enough for kills to land inside */
     nb_module *m = nb_sequential(5, (nb_module *[]){nb_linear_new(784, 256, true, &rng), nb_relu_new(),
                                                      nb_linear_new(256, 128, true, &rng), nb_relu_new(),
                                                      nb_linear_new(128, 10, true, &rng)});
@@ -1224,49 +1258,83 @@ START_TEST(test_kill_during_save) {
     ck_assert_int_eq(nb_optim_step(opt), NB_OK);
     nb_train_state st = {.model = m, .optim = opt, .rng = &rng};
     nb_fill(p[0], 0.0f);
+    /* generation 0, recording the pause points of one save: created, header, one per tensor,
+     * written, synced, renamed, cleaned */
+    nb__ck_save_hook = record_point;
     ck_assert_int_eq(nb_checkpoint_save(file, &st), NB_OK);
-    nb_rng g;
-    nb_rng_seed(&g, 77);
-    int kills = 0, torn = 0, last = -1, changes = 0;
-    for (int round = 0; round < 60; round++) {
+    nb__ck_save_hook = NULL;
+    const int points = kill_points;
+    ck_assert_int_le(points, MAX_POINTS);
+    ck_assert_int_ge(points, 7);
+    ck_assert(kill_stages[0] == NB__CK_CREATED && kill_stages[1] == NB__CK_HEADER);
+    for (int k = 2; k < points - 4; k++) ck_assert(kill_stages[k] == NB__CK_TENSOR);
+    ck_assert(kill_stages[points - 4] == NB__CK_WRITTEN && kill_stages[points - 3] == NB__CK_SYNCED &&
+              kill_stages[points - 2] == NB__CK_RENAMED && kill_stages[points - 1] == NB__CK_CLEANED);
+    /* Every point of a child's first save and of its second (the first one complete), rounds
+     * alternating between the two: a completed first save must remove the temp that the
+     * previous round's kill left. */
+    const int rounds = 2 * points;
+    int inside = 0, expect_gen = 0;
+    char stale[256] = "", own[256], other[256];
+    for (int round = 0; round < rounds; round++) {
+        kill_stop = round / 2 + (round % 2) * points;
+        const int gen = 1 + kill_stop / points;
+        const nb__ck_stage at = kill_stages[kill_stop % points];
+        fflush(NULL);
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) { /* child: save generation after generation, marking each in 0.weight */
-            for (int gen = 1;; gen++) {
-                nb_fill(p[0], (float)(round * 100000 + gen));
-                st.step = round * 100000 + gen;
+            kill_points = 0;
+            nb__ck_save_hook = stop_at_point;
+            for (int g = 1;; g++) {
+                nb_fill(p[0], (float)(round * 1000 + g));
+                st.step = round * 1000 + g;
                 if (nb_checkpoint_save(file, &st)) _exit(3);
             }
         }
-        struct timespec ts = {0, (long)nb_rng_below(&g, 60000) * 1000};
-        nanosleep(&ts, NULL);
-        ck_assert_int_eq(kill(pid, SIGKILL), 0);
         int status;
+        ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
+        ck_assert_msg(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+                      "round %d: the child did not stop at its pause point (status %d)", round, status);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert_msg(WIFSIGNALED(status), "the child stopped by itself (status %d)", status);
-        kills++;
-        /* the file under the final name loads completely, and is one generation */
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "round %d: status %d", round, status);
+        inside++;
+        /* killed before the rename: the final name holds the last complete save before */
+        bool renamed = at >= NB__CK_RENAMED;
+        if (renamed || gen > 1) expect_gen = round * 1000 + (renamed ? gen : gen - 1);
+        /* the temp of the save in progress is left behind, under its temp name, until the
+         * rename; complete once written (never under the final name, never a torn one there) */
+        int ntemps = kill_temps(dir, pid, own, other, sizeof own);
+        ck_assert_msg(renamed ? !own[0] : own[0] != '\0', "round %d (stage %d of save %d): temp %s", round,
+                      (int)at, gen, own[0] ? own : "missing");
         nb_train_state lt = {.model = m, .optim = opt, .rng = &rng};
+        if (own[0]) {
+            int rc = nb_checkpoint_load(path_in(dir, own), &lt);
+            if (at >= NB__CK_WRITTEN) {
+                ck_assert_msg(rc == NB_OK, "round %d: %s", round, nb_last_error());
+                ck_assert_int_eq(lt.step, round * 1000 + gen);
+            } else {
+                ck_assert_msg(rc != NB_OK, "round %d: a temp killed at stage %d loads", round, (int)at);
+            }
+        }
+        /* the previous kill's temp is gone once a save of this child has completed */
+        bool cleaned = gen > 1 || at == NB__CK_CLEANED;
+        ck_assert_msg(cleaned ? !other[0] : strcmp(other, stale) == 0, "round %d: stale temp '%s', expected '%s'",
+                      round, other, cleaned ? "" : stale);
+        ck_assert_int_eq(ntemps, (own[0] != '\0') + (other[0] != '\0'));
+        snprintf(stale, sizeof stale, "%s", own[0] ? own : other);
+        /* the file under the final name loads completely, and is one generation */
         ck_assert_msg(nb_checkpoint_load(file, &lt) == NB_OK, "after kill %d: %s", round, nb_last_error());
         float v = nb_f32(p[0])[0];
         for (int64_t i = 0; i < p[0]->numel; i++) ck_assert_float_eq(nb_f32(p[0])[i], v);
         ck_assert_int_eq((int64_t)v, lt.step);
-        if ((int)v != last) changes++;
-        last = (int)v;
-        /* temp files of interrupted saves are left behind (never under the final name) */
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strstr(e->d_name, ".tmp.")) {
-                torn++;
-                unlink(path_in(dir, e->d_name));
-            }
-        closedir(d);
+        ck_assert_int_eq(lt.step, expect_gen);
     }
-    fprintf(stderr, "kill test: %d kills, %d of them during a save (temp file left), %d new generations\n",
-            kills, torn, changes);
-    ck_assert_int_ge(kills, 50);
-    ck_assert_int_ge(torn, 10); /* the kills really hit saves in progress */
+    ck_assert_int_eq(inside, rounds);
+    /* a save of this process removes the last temp left */
+    ck_assert_int_eq(nb_checkpoint_save(file, &st), NB_OK);
+    ck_assert_int_eq(kill_temps(dir, getpid(), own, other, sizeof own), 0);
     nb_optim_free(opt);
     nb_module_free(m);
     unlink(file);

@@ -1139,7 +1139,7 @@ int main(void) {
     if (nb_set_allocator(count_malloc, count_realloc, free)) return 1;
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_trajectories, 0, NCASES);
     tcase_add_loop_test(tc, test_lbfgs_rosenbrock, 0, 5);
     tcase_add_loop_test(tc, test_state_dict_round_trip, 0, NCASES);

@@ -88,7 +88,7 @@ START_TEST(test_idx_reader_tests) {
 END_TEST
 
 START_TEST(test_train_real_data) {
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) return;
+    if (!fashion_mnist_dir()) NB_SKIP("no Fashion-MNIST training images in %s (NABLA_DATA)", nb_default_data_dir());
     memcheck("nabla train on Fashion-MNIST", 0, NB_BUILD_DIR "/nabla", "train", "--limit", "2000", "--epochs", "1",
              NULL);
 }
@@ -96,13 +96,9 @@ END_TEST
 
 int main(void) {
 #ifdef NB_TEST_SANITIZED
-    puts("valgrind: skipped in a sanitizer build");
-    return 77;
+    return skip_program("valgrind", "a sanitizer build (the sanitizer owns malloc)");
 #endif
-    if (access(VALGRIND, X_OK) != 0) {
-        puts("valgrind: skipped, " VALGRIND " is not installed");
-        return 77;
-    }
+    if (access(VALGRIND, X_OK) != 0) return skip_program("valgrind", VALGRIND " is not installed");
     Suite *s = suite_create("valgrind");
     TCase *tc = tcase_create("valgrind");
     tcase_set_timeout(tc, 900);

@@ -637,6 +637,13 @@ done:
     return txt;
 }
 
+void (*nb__ck_save_hook)(nb__ck_stage stage);
+
+/* A test-only pause point (see io_internal.h). */
+static void pause_point(nb__ck_stage s) {
+    if (nb__ck_save_hook) nb__ck_save_hook(s);
+}
+
 int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int level) {
     if (!path || !*path) {
         cJSON_Delete(meta);
@@ -669,6 +676,7 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
         goto done;
     }
     created = true;
+    pause_point(NB__CK_CREATED);
     /* level 0 (the default): run-length + Huffman coding. On float tensors that is as small as
      * deflate -9 and 3x faster than -1: their bytes repeat in runs (zeros) and skewed exponent
      * bytes, rarely as longer strings */
@@ -688,9 +696,13 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
     if ((rc = sink_put(&k, lenb, 8, Z_NO_FLUSH)) || (rc = sink_put(&k, hdr, hlen, Z_NO_FLUSH)) ||
         (rc = sink_put(&k, spaces, padded - hlen, Z_NO_FLUSH)))
         goto done;
-    for (int i = 0; i < n; i++)
+    pause_point(NB__CK_HEADER);
+    for (int i = 0; i < n; i++) {
         if ((rc = sink_tensor(&k, &t[i]))) goto done;
+        pause_point(NB__CK_TENSOR);
+    }
     if ((rc = sink_put(&k, NULL, 0, Z_FINISH))) goto done;
+    pause_point(NB__CK_WRITTEN);
     if (fsync(k.fd)) {
         rc = nb__error(NB_EIO, "checkpoint: cannot sync %s: %s", tmp, strerror(errno));
         goto done;
@@ -701,16 +713,19 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
         rc = nb__error(NB_EIO, "checkpoint: cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
+    pause_point(NB__CK_SYNCED);
     if (rename(tmp, path)) {
         rc = nb__error(NB_EIO, "checkpoint: cannot rename %s to %s: %s", tmp, path, strerror(errno));
         goto done;
     }
+    pause_point(NB__CK_RENAMED);
     /* the rename itself must reach the disk: sync the folder */
     if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd)) {
         rc = nb__error(NB_EIO, "checkpoint: cannot sync folder %s: %s", dir, strerror(errno));
         goto done_renamed;
     }
     remove_stale_temps(path, dir);
+    pause_point(NB__CK_CLEANED);
     goto done_renamed;
 done:
     if (k.fd >= 0) close(k.fd);

@@ -56,6 +56,21 @@ cJSON *nb__json_parse(const char *txt, size_t n, const char **end);
  * without compression (still gzip, CRC-checked). */
 int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int level);
 
+/* Test-only pause points of nb__ck_write: when nb__ck_save_hook is set (it is NULL unless a
+ * test sets it), a save calls it at each of these stages in this order, so a test can stop the
+ * writer exactly there (raise(SIGSTOP)) and kill it. nb__* is not exported (src/nabla.map):
+ * only programs linking the static library can set it. */
+typedef enum nb__ck_stage {
+    NB__CK_CREATED, /* the temp file exists, empty */
+    NB__CK_HEADER,  /* the length and header went into the compressor */
+    NB__CK_TENSOR,  /* one more tensor's data went in (once per tensor, in order) */
+    NB__CK_WRITTEN, /* the gzip stream is complete in the temp file, not yet synced */
+    NB__CK_SYNCED,  /* temp file synced and closed; the final name still holds the old file */
+    NB__CK_RENAMED, /* the final name holds the new file; the folder is not yet synced */
+    NB__CK_CLEANED, /* folder synced, stale temps of killed saves removed: about to return */
+} nb__ck_stage;
+extern void (*nb__ck_save_hook)(nb__ck_stage stage);
+
 /* Copy n elements of size sz between little-endian file order and host order. */
 void nb__ck_copy_le(void *dst, const void *src, size_t n, size_t sz);
 
