@@ -227,11 +227,8 @@ static void append_option(const char *name, const char *more) {
 #endif
 
 int main(void) {
-    if (!nb_dist_available() || !*NB_MPIRUN) {
-        printf("dist: SKIPPED: %s\n", !nb_dist_available() ? "nabla was built without MPI"
-                                                            : "mpirun was not found");
-        return 77;
-    }
+    if (!nb_dist_available()) return skip_program("dist", "nabla was built without MPI");
+    if (!*NB_MPIRUN) return skip_program("dist", "mpirun was not found");
     if (getuid() == 0) { /* Open MPI refuses root unless told twice */
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
