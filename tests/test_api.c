@@ -142,6 +142,8 @@ START_TEST(test_null_everywhere) {
     (void)nb_gradcheck_defaults();
     FAILS(nb_gradcheck(NULL, 0, NULL, NULL, NULL));
     FAILS(nb_graph_dot(NULL, NULL));
+    FAILS(nb_graph_dot_opts(NULL, NULL, NULL));
+    (void)nb_graph_defaults();
     FAILS(nb_set_grad_hook(NULL, NULL, NULL));
     FAILS(nb_backward_queue_callback(NULL, NULL));
     /* dist.h (NULL process groups and wrappers; in a build without MPI the same calls fail
@@ -620,6 +622,8 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_gradcheck(sum_fn, 2, xs, buf, NULL);
     (void)nb_graph_dot(NULL, devnull);
     (void)nb_graph_dot(x, NULL);
+    (void)nb_graph_dot_opts(NULL, devnull, NULL);
+    (void)nb_graph_dot_opts(x, NULL, NULL);
     /* core.h */
     (void)nb_arena_reset(NULL);
     (void)nb_arena_used(NULL);

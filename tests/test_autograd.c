@@ -301,6 +301,64 @@ START_TEST(test_graph_dot) {
 }
 END_TEST
 
+/* Leaves named by role and name, the legend, and the norms of values and gradients. */
+START_TEST(test_graph_dot_labels_and_values) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *w = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){2, 2}, (float[]){3, 0, 0, 4});
+    nb_tensor *x = nb_from_array(ar, NB_FLOAT32, 2, (int64_t[]){1, 2}, (float[]){1, 1});
+    nb_tensor *t = nb_from_array(ar, NB_INT32, 1, (int64_t[]){1}, (int32_t[]){1});
+    nb_tensor *c = nb_ones(ar, 1, (int64_t[]){2});
+    nb_requires_grad(w, true);
+    nb_tensor *h = nb_linear(ar, x, w, NULL); /* [[3, 4]]: norm 5 */
+    nb_tensor *loss = nb_cross_entropy(ar, nb_mul(ar, h, c), t, NULL);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    nb_graph_label labels[] = {{w, "fc.weight", NB_GRAPH_PARAMETER}, {x, "input", NB_GRAPH_INPUT},
+                               {t, "target", NB_GRAPH_TARGET}, {c, "my \"scale\"", NB_GRAPH_BUFFER}};
+    nb_graph_opts o = nb_graph_defaults();
+    ck_assert(!o.legend && !o.values && o.nlabels == 0);
+    o.labels = labels;
+    o.nlabels = 4;
+    o.legend = true;
+    o.values = true;
+    FILE *f = tmpfile();
+    ck_assert_int_eq(nb_graph_dot_opts(loss, f, &o), NB_OK);
+    const char *s = slurp(f);
+    ck_assert_msg(strstr(s, "label=\"fc.weight (parameter)\\n[2, 2]\\n|value| 5  |grad| "), "%s", s);
+    ck_assert_msg(strstr(s, "label=\"input\\n[1, 2]\\n|value| 1.41\", shape=ellipse, style=filled, "
+                            "fillcolor=\"#fff2a8\""), "%s", s);           /* no grad: no grad norm */
+    ck_assert_msg(strstr(s, "label=\"target\\n[1]\\nint32\", shape=ellipse, style=filled, "
+                            "fillcolor=\"#ffd1dc\""), "%s", s);           /* int32: no norms */
+    ck_assert_msg(strstr(s, "label=\"my \\\"scale\\\" (buffer)\\n[2]"), "%s", s); /* escaped */
+    ck_assert_msg(strstr(s, "label=\"linear\\n[1, 2]\\n|value| 5  |grad| "), "%s", s);
+    ck_assert_msg(strstr(s, "label=\"cross_entropy\\n[]\\n|value| "), "%s", s);
+    ck_assert_msg(strstr(s, "subgraph cluster_legend {") && strstr(s, "l_target [label=\"target\""), "%s", s);
+    fclose(f);
+    /* the gradient norm is the gradient's: |d loss / d w| */
+    double g2 = 0;
+    for (int i = 0; i < 4; i++) g2 += (double)nb_f32(w->grad)[i] * nb_f32(w->grad)[i];
+    char want[64];
+    snprintf(want, sizeof want, "|value| 5  |grad| %.3g\"", sqrt(g2));
+    f = tmpfile();
+    ck_assert_int_eq(nb_graph_dot_opts(loss, f, &o), NB_OK);
+    s = slurp(f);
+    ck_assert_msg(strstr(s, want), "%s lacks %s", s, want);
+    fclose(f);
+    /* bad labels */
+    o.nlabels = -1;
+    ck_assert_int_eq(nb_graph_dot_opts(loss, stdout, &o), NB_EINVAL);
+    o.nlabels = 1;
+    o.labels = NULL;
+    ck_assert_int_eq(nb_graph_dot_opts(loss, stdout, &o), NB_EINVAL);
+    nb_graph_label bad[] = {{w, NULL, NB_GRAPH_PARAMETER}, {w, "w", (nb_graph_role)9}};
+    o.labels = bad;
+    ck_assert_int_eq(nb_graph_dot_opts(loss, stdout, &o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "graph_dot: label 0 needs a tensor, a name and a role");
+    o.labels = bad + 1;
+    ck_assert_int_eq(nb_graph_dot_opts(loss, stdout, &o), NB_EINVAL);
+    nb_arena_free(ar);
+}
+END_TEST
+
 /* ---- a fresh gradient buffer is write-only ----------------------------------------------
  * nb__grad hands a backward an uninitialised buffer with beta 0: the backward must write it,
  * never scale what is there (0 * NaN is NaN). Here every op reads intermediates (leaf * 1),
@@ -602,6 +660,7 @@ int main(void) {
     tcase_add_test(tc, test_diamond);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_graph_dot);
+    tcase_add_test(tc, test_graph_dot_labels_and_values);
     tcase_add_test(tc, test_graph_in_two_arenas);
     tcase_add_test(tc, test_fresh_grad_is_write_only);
     tcase_add_test(tc, test_grad_hooks);

@@ -2,8 +2,11 @@
  * Bad flags, bad values and bad data files get a clear message and a non-zero exit (2 for
  * usage errors), never a crash; --metrics writes one JSON object per epoch; --limit and the
  * tiny fixtures (datasets/tiny) keep every run short. */
+#include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pty.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +141,18 @@ START_TEST(test_commands) {
 }
 END_TEST
 
+START_TEST(test_version) {
+    nabla("--version", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "nabla " NB_VERSION_STRING " (gemm: "), "%s", R.out);
+    static char first[sizeof R.out];
+    memcpy(first, R.out, sizeof first);
+    nabla("version", NULL);
+    expect_ok();
+    ck_assert_str_eq(R.out, first);
+}
+END_TEST
+
 /* ---- usage errors: exit 2 ----------------------------------------------------------------- */
 
 START_TEST(test_unknown_and_malformed_flags) {
@@ -189,6 +204,42 @@ START_TEST(test_bad_values) {
 }
 END_TEST
 
+/* A list or name that does not parse is a malformed value (exit 2), in every command that takes
+ * it, and the message names the command; nothing is trained. */
+START_TEST(test_malformed_lists) {
+    struct {
+        const char *a[4], *want;
+    } cases[] = {
+        {{"--optim", "adam", "--betas", "0.9"}, "--betas expects X,Y (got '0.9')"},
+        {{"--optim", "adam", "--betas", "0.9,0.99,0.999"}, "--betas expects X,Y (got '0.9,0.99,0.999')"},
+        {{"--optim", "adamw", "--betas", "0.9,x"}, "--betas expects X,Y (got '0.9,x')"},
+        {{"--optim", "adam", "--eps", "1e-8,1"}, "invalid value '1e-8,1' for --eps (expected a number)"},
+        {{"--optim", "adafactor", "--eps", "1e-3"}, "--eps expects X,Y (got '1e-3')"},
+        {{"--optim", "rprop", "--etas", "0.5"}, "--etas expects X,Y (got '0.5')"},
+        {{"--optim", "rprop", "--step-sizes", "1e-6,50,3"}, "--step-sizes expects X,Y (got '1e-6,50,3')"},
+        {{"--sched", "multistep", "--milestones", "2,x"}, "--milestones: a list of epochs like 30,80, got '2,x'"},
+        {{"--sched", "multistep", "--milestones", "1.5"}, "--milestones: a list of epochs like 30,80, got '1.5'"},
+        {{"--sched", "multistep", "--milestones", "-1"}, "--milestones: a list of epochs like 30,80, got '-1'"},
+        {{"--optim", "adamz"}, "unknown optimizer 'adamz'"},
+        {{"--sched", "bogus"}, "unknown schedule 'bogus'"},
+    };
+    char svg[4200], want[256];
+    snprintf(svg, sizeof svg, "%s/lr.svg", temp_dir());
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *const *a = cases[i].a;
+        nabla("train", "--data", tiny(), a[0], a[1], a[2], a[3], NULL);
+        snprintf(want, sizeof want, "nabla train: %s", cases[i].want);
+        expect_fail(2, want);
+        ck_assert_ptr_null(strstr(R.out, "epoch 1/"));
+        nabla("lr-plot", "--steps", "5", "--out", svg, a[0], a[1], a[2], a[3], NULL);
+        snprintf(want, sizeof want, "nabla lr-plot: %s", cases[i].want);
+        expect_fail(2, want);
+    }
+    nabla("graph", "--hidden", "16,x", NULL);
+    expect_fail(2, "nabla graph: --hidden must be a comma list of up to 16 sizes, got '16,x'");
+}
+END_TEST
+
 /* ---- invalid hyperparameters: PyTorch's messages ------------------------------------------- */
 
 START_TEST(test_invalid_hyperparameters) {
@@ -203,8 +254,6 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "Invalid momentum value: -0.5");
     nabla("train", "--data", tiny(), "--weight-decay", "-1", NULL);
     expect_fail(-1, "Invalid weight_decay value: -1.0");
-    nabla("train", "--data", tiny(), "--optim", "adamz", NULL);
-    expect_fail(-1, "unknown optimizer 'adamz'");
     nabla("train", "--data", tiny(), "--optim", "adam", "--betas", "1.0,0.999", NULL);
     expect_fail(-1, "Invalid beta parameter at index 0: 1.0");
     nabla("train", "--data", tiny(), "--optim", "rmsprop", "--alpha", "-0.5", NULL);
@@ -213,8 +262,6 @@ START_TEST(test_invalid_hyperparameters) {
     expect_fail(-1, "--amsgrad does not apply to sgd");
     nabla("train", "--data", tiny(), "--optim", "lbfgs", "--line-search", "armijo", NULL);
     expect_fail(-1, "only 'strong_wolfe' is supported");
-    nabla("train", "--data", tiny(), "--sched", "bogus", NULL);
-    expect_fail(-1, "unknown schedule 'bogus'");
     nabla("train", "--data", tiny(), "--sched", "onecycle", NULL);
     expect_fail(-1, "OneCycleLR: max_lr is required");
     nabla("train", "--data", tiny(), "--sched", "multistep", "--milestones", "8,3", NULL);
@@ -289,12 +336,18 @@ static void assert_samples(const char *line, double n) {
                   "%.1f samples/s x %.6f s is not %g samples: %s", sps, secs, n, line);
 }
 
-/* Read FILE's lines into lines[] (at most max); returns the count. */
+/* Read the epoch lines of a metrics FILE into lines[] (at most max); returns the count. The
+ * header ({"flags": ...}) and the per-step lines of --log-every are skipped. */
 static int read_lines(const char *path, char lines[][512], int max) {
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     int n = 0;
-    while (n < max && fgets(lines[n], 512, f)) n++;
+    static char line[1 << 14];
+    while (n < max && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "{\"epoch\": ", 10)) continue;
+        ck_assert_uint_lt(strlen(line), 512);
+        strcpy(lines[n++], line);
+    }
     fclose(f);
     return n;
 }
@@ -307,16 +360,16 @@ START_TEST(test_metrics_file) {
     expect_ok();
     static char lines[8][512];
     ck_assert_int_eq(read_lines(path, lines, 8), 3);
-    const char *keys[] = {"epoch", "train_loss", "test_loss", "test_acc", "lr", "seconds", "samples_per_sec"};
+    const char *keys[] = {"epoch", "step", "train_loss", "test_loss", "test_acc", "lr", "seconds", "samples_per_sec"};
     for (int e = 0; e < 3; e++) {
         const char *l = lines[e];
         size_t len = strlen(l);
         ck_assert_msg(l[0] == '{' && len >= 3 && l[len - 2] == '}' && l[len - 1] == '\n', "line: %s", l);
-        for (int k = 0; k < 7; k++)
+        for (int k = 0; k < 8; k++)
             ck_assert_msg(isfinite(json_get(l, keys[k])), "line %d lacks a number for %s: %s", e + 1, keys[k], l);
         /* the keys in the documented order, and nothing else */
         const char *at = l;
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < 8; k++) {
             char pat[64];
             snprintf(pat, sizeof pat, "\"%s\": ", keys[k]);
             const char *q = strstr(at, pat);
@@ -325,8 +378,9 @@ START_TEST(test_metrics_file) {
         }
         int quotes = 0;
         for (const char *c = l; *c; c++) quotes += *c == '"';
-        ck_assert_int_eq(quotes, 14);
+        ck_assert_int_eq(quotes, 16);
         ck_assert_double_eq(json_get(l, "epoch"), e + 1);
+        ck_assert_double_eq(json_get(l, "step"), 7 * (e + 1)); /* optimizer steps so far: 7 batches an epoch */
         ck_assert_double_eq_tol(json_get(l, "lr"), 0.1 * pow(0.5, e), 1e-12); /* StepLR */
         double acc = json_get(l, "test_acc"), secs = json_get(l, "seconds"), sps = json_get(l, "samples_per_sec");
         ck_assert(acc >= 0 && acc <= 1);
@@ -342,6 +396,130 @@ START_TEST(test_metrics_file) {
 
     nabla("train", "--data", tiny(), "--metrics", "/nonexistent/dir/m.jsonl", NULL);
     expect_fail(-1, "cannot write /nonexistent/dir/m.jsonl");
+    /* nothing but the per-epoch lines when stderr is not a terminal: no progress bar */
+    ck_assert_msg(!strchr(R.err, '\r'), "%s", R.err);
+}
+END_TEST
+
+/* The first line of a metrics file: the run's flags and a checksum of its initial weights. */
+static void read_header(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, (int)n, f));
+    fclose(f);
+    ck_assert_msg(!strncmp(buf, "{\"flags\": {", 11), "%s", buf);
+}
+
+START_TEST(test_metrics_header_and_log_every) {
+    char a[4200], b[4200], c[4200];
+    const char *dir = temp_dir();
+    snprintf(a, sizeof a, "%s/a.jsonl", dir);
+    snprintf(b, sizeof b, "%s/b.jsonl", dir);
+    snprintf(c, sizeof c, "%s/c.jsonl", dir);
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--log-every", "1", "--metrics", a, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--optim", "adam", "--lr", "0.003",
+          "--metrics", b, NULL);
+    expect_ok();
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--seed", "5", "--metrics", c, NULL);
+    expect_ok();
+    static char ha[1 << 14], hb[1 << 14], hc[1 << 14];
+    read_header(a, ha, sizeof ha);
+    read_header(b, hb, sizeof hb);
+    read_header(c, hc, sizeof hc);
+    /* every flag that changes the numbers, with its value (null: the default); not the outputs */
+    ck_assert_msg(strstr(ha, "\"optim\": \"sgd\", \"lr\": null, ") && strstr(hb, "\"optim\": \"adam\", \"lr\": 0.003, "),
+                  "%s\n%s", ha, hb);
+    ck_assert_msg(strstr(ha, "\"batch\": 16, \"epochs\": 2, \"seed\": 0, "), "%s", ha);
+    ck_assert_msg(strstr(ha, "\"data\": \"") && !strstr(ha, "\"metrics\"") && !strstr(ha, "\"log-every\""), "%s", ha);
+    /* the same seed, the same initial weights, whatever the optimizer; another seed, others */
+    const char *ca = strstr(ha, "\"init_weights_crc32\": \""), *cb = strstr(hb, "\"init_weights_crc32\": \""),
+               *cc = strstr(hc, "\"init_weights_crc32\": \"");
+    ck_assert(ca && cb && cc);
+    ck_assert(!strncmp(ca, cb, 32) && strncmp(ca, cc, 32));
+    /* --log-every 1: a line per step with that batch's loss; their mean, weighted by batch
+     * size (6 of 16, one of 4), is the epoch's train_loss */
+    FILE *f = fopen(a, "r");
+    ck_assert_ptr_nonnull(f);
+    static char line[1 << 14];
+    int steps = 0, epochs = 0;
+    double sum = 0, loss[14];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_int_lt(steps, 14);
+            loss[steps] = json_get(line, "loss");
+            steps++;
+            ck_assert_double_eq(json_get(line, "step"), steps);
+            ck_assert_double_eq(json_get(line, "epoch"), (steps - 1) / 7 + 1);
+            ck_assert_double_eq_tol(json_get(line, "lr"), 0.1, 1e-12);
+            sum += json_get(line, "loss") * (steps % 7 == 0 ? 4 : 16);
+        } else if (!strncmp(line, "{\"epoch\": ", 10)) {
+            epochs++;
+            ck_assert_int_eq(steps, 7 * epochs);
+            ck_assert_double_eq(json_get(line, "step"), steps);
+            ck_assert_double_eq_tol(json_get(line, "train_loss"), sum / 100, 2e-6);
+            sum = 0;
+        }
+    }
+    fclose(f);
+    ck_assert_int_eq(epochs, 2);
+    /* the numbers do not depend on the logging */
+    static char la[4][512], lc[4][512];
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--metrics", c, NULL);
+    expect_ok();
+    ck_assert_int_eq(read_lines(a, la, 4), 2);
+    ck_assert_int_eq(read_lines(c, lc, 4), 2);
+    for (int e = 0; e < 2; e++) ck_assert_double_eq(json_get(la[e], "test_loss"), json_get(lc[e], "test_loss"));
+    /* --log-every 3 over 14 steps: steps 3, 6, ..., 12, each the mean of its 3 batches */
+    nabla("train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--log-every", "3", "--metrics", c, NULL);
+    expect_ok();
+    f = fopen(c, "r");
+    steps = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "{\"step\": ", 9)) {
+            ck_assert_double_eq(json_get(line, "step"), 3 * ++steps);
+            double mean = (loss[3 * steps - 3] + loss[3 * steps - 2] + loss[3 * steps - 1]) / 3;
+            ck_assert_msg(fabs(json_get(line, "loss") - mean) <= 2e-6, "step %d: %s, want %.6f", 3 * steps, line, mean);
+        }
+    fclose(f);
+    ck_assert_int_eq(steps, 4); /* step 9's window spans the end of epoch 1 */
+    nabla("train", "--data", tiny(), "--log-every", "5", NULL);
+    expect_fail(2, "--log-every N needs N >= 0 and --metrics FILE");
+    nabla("train", "--data", tiny(), "--log-every", "-1", "--metrics", c, NULL);
+    expect_fail(2, "--log-every N needs N >= 0 and --metrics FILE");
+}
+END_TEST
+
+/* On a terminal: one progress line per update with the epoch, samples/s and the time left. */
+START_TEST(test_progress_bar_on_a_terminal) {
+    int master, slave;
+    ck_assert_msg(openpty(&master, &slave, NULL, NULL, NULL) == 0, "openpty: %s", strerror(errno));
+    char out[4200];
+    snprintf(out, sizeof out, "%s/stdout", temp_dir());
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || dup2(fo, 1) < 0 || dup2(slave, 2) < 0) _exit(126);
+        close(master);
+        execl(NABLA, NABLA, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    static char tty[1 << 14];
+    size_t n = 0;
+    for (ssize_t k; n + 1 < sizeof tty && (k = read(master, tty + n, sizeof tty - 1 - n)) > 0;) n += (size_t)k;
+    tty[n] = '\0';
+    close(master);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    ck_assert_msg(strstr(tty, "\r  epoch 1/2 [########################] 100%  loss ") &&
+                  strstr(tty, "\r  epoch 2/2 [") && strstr(tty, " samples/s  ETA 0:00:00"), "%s", tty);
+    static char text[1 << 14];
+    slurp(out, text, sizeof text);
+    ck_assert_msg(strstr(text, "epoch 2/2  train_loss") && !strchr(text, '\r'), "%s", text);
 }
 END_TEST
 
@@ -538,15 +716,150 @@ START_TEST(test_models_mlp_runs) {
 }
 END_TEST
 
+/* ---- nabla ckpt inspect: its help, and RNG states that do not bury the rest --------------- */
+
+START_TEST(test_ckpt_inspect) {
+    nabla("ckpt", "inspect", "--help", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "usage: nabla ckpt inspect [--full] FILE...") && strstr(R.out, "--full"), "%s", R.out);
+    nabla("ckpt", "--help", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "usage: nabla ckpt inspect"), "%s", R.out);
+    nabla("ckpt", "inspect", NULL);
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.out, "usage: nabla ckpt inspect"), "%s", R.out);
+    nabla("ckpt", "inspect", "--bogus", "x.ckpt", NULL);
+    expect_fail(2, "nabla ckpt: unknown option '--bogus'");
+    nabla("ckpt", "inspect", "/nonexistent/x.ckpt", NULL);
+    expect_fail(1, "nabla ckpt: ");
+
+    char ck[4200];
+    snprintf(ck, sizeof ck, "%s/run.ckpt", temp_dir());
+    nabla("train", "--data", tiny(), "--epochs", "1", "--save", ck, NULL);
+    expect_ok();
+    nabla("ckpt", "inspect", ck, NULL);
+    expect_ok();
+    /* the two MT19937 states (624 words: 4,992 hex digits each) are shortened, the rest is there */
+    const char *rng = strstr(R.out, "\nrng: {\"kind\":\"mt19937\",\"state\":\"");
+    const char *loader = strstr(R.out, "\nloader: {");
+    ck_assert_msg(rng && loader && strstr(R.out, "optimizer: SGD") && strstr(R.out, "0.weight"), "%s", R.out);
+    ck_assert_msg(strstr(rng, "... (4992 characters; --full shows them)\",\"left\":"), "%s", rng);
+    ck_assert_msg(strstr(loader, "... (4992 characters; --full shows them)"), "%s", loader);
+    size_t longest = 0;
+    for (const char *p = R.out; *p;) {
+        size_t len = strcspn(p, "\n");
+        longest = len > longest ? len : longest;
+        p += len + (p[len] != '\0');
+    }
+    ck_assert_msg(longest < 200, "a line of %zu characters", longest);
+    /* --full prints them whole */
+    nabla("ckpt", "inspect", ck, "--full", NULL);
+    expect_ok();
+    rng = strstr(R.out, "\nrng: {\"kind\":\"mt19937\",\"state\":\"");
+    ck_assert_ptr_nonnull(rng);
+    rng += strlen("\nrng: {\"kind\":\"mt19937\",\"state\":\"");
+    ck_assert_uint_eq(strspn(rng, "0123456789abcdef"), 4992);
+    ck_assert_msg(rng[4992] == '"', "%.20s", rng + 4992);
+}
+END_TEST
+
+/* ---- the manual page: every command and every flag, no more ------------------------------ */
+
+/* The flags of `nabla ... --help` (lines "  --name ..."), into flags[]; returns the count. */
+static int help_flags(const char *help, char flags[][48], int max) {
+    int n = 0;
+    for (const char *p = help; p && *p && n < max; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, "  --", 4)) continue;
+        int k = 0;
+        for (const char *q = p + 4; k < 47 && (isalnum((unsigned char)*q) || *q == '-'); q++) flags[n][k++] = *q;
+        flags[n++][k] = '\0';
+    }
+    return n;
+}
+
+/* The flags that section .SH "NABLA <CMD>" of the man page documents: the \-\-names in the tag
+ * line of each .TP paragraph. Returns the count, or -1 without that section. */
+static int man_flags(const char *man, const char *cmd, char flags[][48], int max) {
+    char head[64];
+    int at = snprintf(head, sizeof head, "\n.SH \"NABLA ");
+    for (const char *c = cmd; *c && at < 60; c++) head[at++] = (char)toupper((unsigned char)*c);
+    snprintf(head + at, sizeof head - (size_t)at, "\"\n");
+    const char *p = strstr(man, head);
+    if (!p) return -1;
+    p += strlen(head);
+    const char *end = strstr(p, "\n.SH ");
+    int n = 0;
+    for (const char *tp = strstr(p, ".TP\n"); tp && (!end || tp < end) && n < max; tp = strstr(tp + 4, ".TP\n")) {
+        const char *eol = strchr(tp + 4, '\n');
+        for (const char *q = strstr(tp + 4, "\\-\\-"); q && q < eol && n < max; q = strstr(q, "\\-\\-")) {
+            int k = 0;
+            for (q += 4; k < 47;) {
+                if (isalnum((unsigned char)*q)) flags[n][k++] = *q++;
+                else if (!strncmp(q, "\\-", 2)) {
+                    flags[n][k++] = '-';
+                    q += 2;
+                } else break;
+            }
+            flags[n++][k] = '\0';
+        }
+    }
+    return n;
+}
+
+static bool has_flag(char flags[][48], int n, const char *f) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(flags[i], f)) return true;
+    return false;
+}
+
+START_TEST(test_man_page) {
+    const char *man = read_text(NB_SOURCE_DIR "/docs/nabla.1");
+    ck_assert_msg(strstr(man, "\n.TH NABLA 1 ") && strstr(man, "\"nabla " NB_VERSION_STRING "\""),
+                  "docs/nabla.1: its .TH line should name nabla " NB_VERSION_STRING);
+    static char train[256][48], cmd[256][48], doc[256][48];
+    int ntrain = man_flags(man, "train", train, 256);
+    nabla("--help", NULL);
+    expect_ok();
+    static char commands[4096];
+    snprintf(commands, sizeof commands, "%s", strstr(R.out, "commands:\n") ? strstr(R.out, "commands:\n") : "");
+    int ncommands = 0;
+    for (const char *p = strchr(commands, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        char name[32];
+        if (sscanf(p + 1, "  %31s", name) != 1) continue;
+        ncommands++;
+        int ndoc = man_flags(man, name, doc, 256);
+        ck_assert_msg(ndoc >= 0, "docs/nabla.1 has no section for the command %s (.SH \"NABLA ...\")", name);
+        nabla(name, "--help", NULL);
+        expect_ok();
+        int ncmd = help_flags(R.out, cmd, 256);
+        /* a flag shared with train (the model's, the optimizer's, ...) may be documented there */
+        for (int i = 0; i < ncmd; i++)
+            ck_assert_msg(has_flag(doc, ndoc, cmd[i]) || has_flag(train, ntrain, cmd[i]),
+                          "docs/nabla.1 does not document --%s of nabla %s", cmd[i], name);
+        for (int i = 0; i < ndoc; i++)
+            ck_assert_msg(has_flag(cmd, ncmd, doc[i]),
+                          "docs/nabla.1 documents --%s for nabla %s, which its --help does not list", doc[i], name);
+    }
+    ck_assert_int_ge(ncommands, 6);
+    ck_assert_int_ge(ntrain, 80);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
     tcase_add_test(tc, test_commands);
+    tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_man_page);
+    tcase_add_test(tc, test_ckpt_inspect);
+    tcase_add_test(tc, test_malformed_lists);
     tcase_add_test(tc, test_unknown_and_malformed_flags);
     tcase_add_test(tc, test_bad_values);
     tcase_add_test(tc, test_invalid_hyperparameters);
     tcase_add_test(tc, test_bad_data);
     tcase_add_test(tc, test_metrics_file);
+    tcase_add_test(tc, test_metrics_header_and_log_every);
+    tcase_add_test(tc, test_progress_bar_on_a_terminal);
     tcase_add_test(tc, test_schedules_and_averaging);
     tcase_add_test(tc, test_limit_seed_and_threads);
     tcase_add_test(tc, test_every_optimizer);

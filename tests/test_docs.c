@@ -3,6 +3,7 @@
  *   matches PyTorch's formula;
  * - every ```c block of docs/internals.md and docs/pytorch.md appears verbatim in a compiled
  *   file (docs/examples/, include/, src/, tests/, models/, tools/), so the docs cannot drift;
+ *   every one of docs/tutorial.md in docs/examples/tutorial.c, which runs as doc_tutorial;
  * - models/backprop converges on XOR, agrees with its hand-written chain rule and writes DOT;
  * - `nabla graph` writes the DOT of a model's forward and loss.
  * The other programs of docs/examples/ run as their own tests (suite docs). */
@@ -172,8 +173,9 @@ static void add_tree(corpus *c, const char *dir) {
     closedir(d);
 }
 
-/* Check every ```c block of one doc; returns the number of blocks. */
-static int check_blocks(const corpus *c, const char *doc) {
+/* Check every ```c block of one doc is in a compiled file (whose path ends with only, when
+ * only is not NULL); returns the number of blocks. */
+static int check_blocks(const corpus *c, const char *doc, const char *only) {
     char path[4096];
     snprintf(path, sizeof path, "%s/docs/%s", NB_SOURCE_DIR, doc);
     char *md = read_all(path);
@@ -195,10 +197,14 @@ static int check_blocks(const corpus *c, const char *doc) {
             char save = *end;
             *end = '\0';
             bool found = false;
-            for (int i = 0; i < c->n && !found; i++) found = c->text[i] && strstr(c->text[i], body);
-            ck_assert_msg(found, "%s:%d: this ```c block is not (verbatim) in any compiled file "
-                          "under docs/examples, include, src, tests, models or tools:\n%s", doc,
-                          first, body);
+            for (int i = 0; i < c->n && !found; i++) {
+                size_t pl = strlen(c->path[i]), ol = only ? strlen(only) : 0;
+                if (only && (pl < ol || strcmp(c->path[i] + pl - ol, only))) continue;
+                found = c->text[i] && strstr(c->text[i], body);
+            }
+            ck_assert_msg(found, "%s:%d: this ```c block is not (verbatim) in %s:\n%s", doc, first,
+                          only ? only : "any compiled file under docs/examples, include, src, tests, "
+                                        "models or tools", body);
             *end = save;
             blocks++;
             p = end;
@@ -222,8 +228,10 @@ START_TEST(test_doc_blocks_are_compiled_code) {
         add_tree(&c, path);
     }
     ck_assert_int_gt(c.n, 50);
-    ck_assert_int_ge(check_blocks(&c, "internals.md"), 10);
-    ck_assert_int_ge(check_blocks(&c, "pytorch.md"), 10);
+    ck_assert_int_ge(check_blocks(&c, "internals.md", NULL), 10);
+    ck_assert_int_ge(check_blocks(&c, "pytorch.md", NULL), 10);
+    /* the tutorial's blocks are pieces of the program that runs as the test doc_tutorial */
+    ck_assert_int_ge(check_blocks(&c, "tutorial.md", "/docs/examples/tutorial.c"), 11);
     for (int i = 0; i < c.n; i++) {
         free(c.text[i]);
         free(c.path[i]);
@@ -310,6 +318,27 @@ START_TEST(test_char_rnn_flags) {
 }
 END_TEST
 
+/* models/sparse_words writes a bag-of-words corpus that nabla train reads, and shows that
+ * EmbeddingBag(sum) over word ids is the Linear on multi-hot rows, with sparse gradients. */
+START_TEST(test_sparse_words) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", temp_dir()); /* run_prog makes temp dirs of its own */
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", dir, "--train", "300", "--test", "100", NULL});
+    ck_assert_msg(R.code == 0, "exit %d\n%s\n%s", R.code, R.out, R.err);
+    ck_assert_msg(strstr(R.out, "wrote 300 + 100 documents to "), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "EmbeddingBag(sum) over the word ids = Linear on the multi-hot rows"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, " zero columns in the first layer's gradient"), "%s", R.out);
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "train", "--data", dir, "--hidden", "64", "--epochs", "1",
+                              NULL});
+    ck_assert_msg(R.code == 0 && strstr(R.out, "300 train / 100 test samples"), "%s %s", R.out, R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", dir, "--train", "0", NULL});
+    ck_assert_int_eq(R.code, 2);
+    ck_assert_msg(strstr(R.err, "--train: '0' is not a number in 1..10000000"), "%s", R.err);
+    run_prog((const char *[]){NB_BUILD_DIR "/models/sparse_words", "/nonexistent/dir", NULL});
+    ck_assert_int_eq(R.code, 1);
+}
+END_TEST
+
 START_TEST(test_graph_cli) {
     char dot[4096];
     snprintf(dot, sizeof dot, "%s/g.dot", temp_dir());
@@ -322,10 +351,27 @@ START_TEST(test_graph_cli) {
     ck_assert_msg(strstr(s, "label=\"cross_entropy\\n[]\", shape=box, peripheries=2"), "%s", s);
     ck_assert_msg(strstr(s, "label=\"linear\\n[3, 32]\"") && strstr(s, "label=\"relu\\n[3, 16]\""),
                   "%s", s);
-    ck_assert_msg(strstr(s, "label=\"leaf\\n[32, 784]\"") && strstr(s, "label=\"leaf\\n[3, 784]\""),
-                  "%s", s);
-    ck_assert_int_eq(count(s, "shape=box"), 6);  /* 3 linear, 2 relu, cross_entropy */
-    ck_assert_int_eq(count(s, "fillcolor"), 6);  /* 3 weights, 3 biases */
+    /* leaves by role and name, and the legend of the colours */
+    ck_assert_msg(strstr(s, "label=\"0.weight (parameter)\\n[32, 784]\"") &&
+                  strstr(s, "label=\"4.bias (parameter)\\n[10]\"") && strstr(s, "label=\"input\\n[3, 784]\"") &&
+                  strstr(s, "label=\"target\\n[3]\\nint32\""), "%s", s);
+    ck_assert_int_eq(count(s, "shape=box"), 6 + 2);  /* 3 linear, 2 relu, cross_entropy; legend: 2 */
+    ck_assert_int_eq(count(s, "fillcolor=\"lightblue\""), 6); /* 3 weights, 3 biases */
+    ck_assert_int_eq(count(s, "subgraph cluster_legend"), 1);
+    ck_assert_ptr_null(strstr(s, "|value|"));
+    /* --values: the norms of every tensor after backward, on real images (--data) */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--hidden", "32", "--batch", "4", "--values",
+                              "--data", NB_SOURCE_DIR "/datasets/tiny", "--no-legend", "--out", dot, NULL});
+    ck_assert_msg(R.code == 0, "exit %d: %s", R.code, R.err);
+    slurp(dot, s, sizeof s);
+    ck_assert_int_eq(count(s, "subgraph cluster_legend"), 0);
+    ck_assert_int_eq(count(s, "|value| "), 4 + 4 + 1); /* 4 ops, 4 parameters, the input */
+    ck_assert_int_eq(count(s, "|grad| "), 4 + 4);      /* the input and target have none */
+    ck_assert_msg(strstr(s, "label=\"input\\n[4, 784]\\n|value| "), "%s", s);
+    ck_assert_msg(!strstr(s, "label=\"input\\n[4, 784]\\n|value| 0\""), "%s", s); /* real images */
+    run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", "--data", "/nonexistent", NULL});
+    ck_assert_int_eq(R.code, 1);
+    ck_assert_msg(strstr(R.err, "nabla graph: data: "), "%s", R.err);
     /* stdout by default */
     run_prog((const char *[]){NB_BUILD_DIR "/nabla", "graph", NULL});
     ck_assert_msg(R.code == 0 && strstr(R.out, "label=\"linear\\n[1, 128]\""), "%s", R.out);
@@ -361,6 +407,7 @@ int main(void) {
     tcase_add_test(progs, test_backprop_converges_and_writes_dot);
     tcase_add_test(progs, test_char_rnn_flags);
     tcase_add_test(progs, test_graph_cli);
+    tcase_add_test(progs, test_sparse_words);
     suite_add_tcase(s, progs);
     return run_suite(s) ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common.h"
+#include "svgcheck.h"
 
 #define N 120
 
@@ -1265,109 +1266,6 @@ START_TEST(test_averaged_state_dict) {
 END_TEST
 
 /* ---- nabla lr-plot: the SVG is well-formed XML, one point per step, values = PyTorch ------ */
-/* A small XML well-formedness check: one root, nested tags, quoted attributes, entities. */
-static bool xml_name(const char **p) {
-    const char *s = *p;
-    if (!(*s == '_' || *s == ':' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
-    while (*s == '_' || *s == ':' || *s == '-' || *s == '.' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-           (*s >= '0' && *s <= '9'))
-        s++;
-    *p = s;
-    return true;
-}
-
-static bool xml_text_ok(const char *s, const char *end) {
-    for (; s < end; s++) {
-        if (*s == '<') return false;
-        if (*s == '&') {
-            const char *semi = memchr(s, ';', (size_t)(end - s));
-            if (!semi || semi - s > 8) return false;
-            s = semi;
-        }
-    }
-    return true;
-}
-
-static const char *xml_check(const char *s) { /* NULL if well-formed, else where it breaks */
-    const char *stack[64];
-    size_t lens[64];
-    int depth = 0, roots = 0;
-    while (*s == ' ' || *s == '\n') s++;
-    if (!strncmp(s, "<?xml", 5)) {
-        if (!(s = strstr(s, "?>"))) return "xml declaration";
-        s += 2;
-    }
-    while (*s) {
-        const char *lt = strchr(s, '<');
-        if (!lt) lt = s + strlen(s);
-        if (!xml_text_ok(s, lt)) return s;
-        if (depth == 0)
-            for (const char *q = s; q < lt; q++)
-                if (*q != ' ' && *q != '\n') return q; /* text outside the root */
-        if (!*lt) break;
-        s = lt + 1;
-        if (!strncmp(s, "!--", 3)) {
-            if (!(s = strstr(s, "-->"))) return lt;
-            s += 3;
-            continue;
-        }
-        bool closing = *s == '/';
-        if (closing) s++;
-        const char *name = s;
-        if (!xml_name(&s)) return s;
-        size_t nlen = (size_t)(s - name);
-        if (closing) {
-            if (depth == 0 || lens[depth - 1] != nlen || strncmp(stack[depth - 1], name, nlen)) return name;
-            depth--;
-            while (*s == ' ') s++;
-            if (*s++ != '>') return s - 1;
-            continue;
-        }
-        for (;;) { /* attributes */
-            while (*s == ' ' || *s == '\n') s++;
-            if (*s == '>' || !strncmp(s, "/>", 2)) break;
-            if (!xml_name(&s)) return s;
-            if (*s++ != '=') return s - 1;
-            char q = *s++;
-            if (q != '"' && q != '\'') return s - 1;
-            const char *end = strchr(s, q);
-            if (!end || !xml_text_ok(s, end)) return s;
-            s = end + 1;
-        }
-        if (depth == 0) roots++;
-        if (*s == '/') {
-            s += 2;
-        } else {
-            if (depth == 64) return s;
-            stack[depth] = name;
-            lens[depth++] = nlen;
-            s++;
-        }
-    }
-    return depth == 0 && roots == 1 ? NULL : "unbalanced";
-}
-
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
-static double attr(const char *tag, const char *name) {
-    char key[64];
-    snprintf(key, sizeof key, " %s=\"", name);
-    const char *p = strstr(tag, key);
-    ck_assert_msg(p != NULL, "attribute %s missing", name);
-    return strtod(p + strlen(key), NULL);
-}
-
 static void check_plot(const char *golden_name, char *const extra[]) {
     load_golden();
     const char *dir = temp_dir();
@@ -1390,38 +1288,22 @@ static void check_plot(const char *golden_name, char *const extra[]) {
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "nabla lr-plot failed (status %d)", status);
     const double *gl = gold(golden_name, "lr", 100, 1);
 
-    char *text = read_all(svg);
+    char *text = slurp_file(svg);
     const char *bad = xml_check(text);
     ck_assert_msg(bad == NULL, "%s: not well-formed near: %.40s", svg, bad);
     ck_assert(strstr(text, "<svg xmlns=\"http://www.w3.org/2000/svg\"") != NULL);
-    const char *pl = strstr(text, "<polyline");
-    ck_assert_ptr_nonnull(pl);
-    double lo = attr(pl, "data-lr-min"), hi = attr(pl, "data-lr-max");
-    double top = attr(pl, "data-top"), height = attr(pl, "data-height");
-    const char *pts = strstr(pl, " points=\"");
-    ck_assert_ptr_nonnull(pts);
-    pts += 9;
-    int n = 0;
-    double worst = 0;
-    while (*pts != '"') {
-        char *end;
-        double x = strtod(pts, &end);
-        ck_assert(*end == ',');
-        double y = strtod(end + 1, &end);
-        (void)x;
-        ck_assert_int_lt(n, 100);
-        double lr = lo + (top + height - y) / height * (hi - lo);
-        double err = fabs(lr - gl[n]) / (hi - lo); /* in units of the plot's range */
-        if (err > worst) worst = err;
-        n++;
-        pts = end;
-        while (*pts == ' ') pts++;
+    svg_line *l;
+    ck_assert_int_eq(svg_lines(text, &l), 1); /* one line: the schedule */
+    ck_assert_int_eq(l->n, 100);
+    for (int i = 0; i < 100; i++) {
+        ck_assert_msg(fabs(l->x[i] - i) <= l->xres, "%s: point %d is at step %.9g", golden_name, i, l->x[i]);
+        ck_assert_msg(fabs(l->y[i] - gl[i]) <= l->yres, "%s: point %d is lr %.9g, want %.9g (rounding %.3g)",
+                      golden_name, i, l->y[i], gl[i], l->yres);
     }
-    ck_assert_int_eq(n, 100);
-    ck_assert_msg(worst < 1e-5, "%s: a point is off by %.3g of the plot's height", golden_name, worst);
+    svg_lines_free(l, 1);
     free(text);
 
-    text = read_all(csv);
+    text = slurp_file(csv);
     char *line = strtok(text, "\n");
     ck_assert_str_eq(line, "step,lr,momentum");
     for (int i = 0; i < 100; i++) {

@@ -84,7 +84,7 @@ def run_nabla(args, env):
                "--data", args.data, "--metrics", metrics]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
         with open(metrics) as f:
-            m = json.loads(f.readline())
+            m = next(r for r in map(json.loads, f) if "train_loss" in r)  # the epoch line
     return m["samples_per_sec"], m["test_acc"]
 
 

@@ -149,7 +149,7 @@ def nabla_train(a, args):
         run([os.path.join(a.build, "nabla"), "train", "--data", a.data, *args, "--seed", str(a.seed),
              "--metrics", m])
         with open(m) as f:
-            recs = [json.loads(line) for line in f]
+            recs = [r for r in map(json.loads, f) if "train_loss" in r]  # epoch lines
     samples = sum(r["samples_per_sec"] * r["seconds"] for r in recs)
     return samples / sum(r["seconds"] for r in recs)
 

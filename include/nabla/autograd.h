@@ -22,7 +22,7 @@ int nb_backward(nb_tensor *loss);
 int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out);
 
 /* Mark a leaf tensor as requiring grad (or not). Fails on a tensor produced by an op. */
-int nb_requires_grad(nb_tensor *t, bool requires);
+int nb_requires_grad(nb_tensor *t, bool requires_grad);
 /* True if t requires grad (leaf flag, or produced by a recorded op). */
 bool nb_tensor_requires_grad(const nb_tensor *t);
 /* A tensor sharing t's data with no history and requires_grad false. */
@@ -74,8 +74,40 @@ int nb_gradcheck(nb_gradcheck_fn f, int n, nb_tensor *const *inputs, void *user,
                  const nb_gradcheck_opts *opts);
 
 /* ---- inspection ------------------------------------------------------------------------- */
-/* Write the graph that produced t as Graphviz DOT to f (the caller's FILE, left open). */
+/* Write the graph that produced t as Graphviz DOT to f (the caller's FILE, left open): one box
+ * per op output (op name and shape), one ellipse per leaf ("leaf" and its shape, filled blue
+ * when it requires grad), t with a double border. */
 int nb_graph_dot(const nb_tensor *t, FILE *f);
+
+/* What a leaf is, for the colours of nb_graph_dot_opts. */
+typedef enum nb_graph_role {
+    NB_GRAPH_PARAMETER = 1, /* a weight the optimizer updates (blue) */
+    NB_GRAPH_INPUT,         /* the batch fed to the model (yellow) */
+    NB_GRAPH_TARGET,        /* labels or targets the loss compares with (pink) */
+    NB_GRAPH_BUFFER         /* running statistics and other state (grey) */
+} nb_graph_role;
+
+/* A name and role for one leaf ("0.weight", NB_GRAPH_PARAMETER). */
+typedef struct nb_graph_label {
+    const nb_tensor *tensor;
+    const char *name;
+    nb_graph_role role;
+} nb_graph_label;
+
+typedef struct nb_graph_opts {
+    const nb_graph_label *labels; /* leaves named by their role and name (borrowed for the call) */
+    int nlabels;
+    bool legend; /* a legend of the shapes and colours (default false) */
+    bool values; /* each tensor's L2 norm, and its gradient's when it has one (after backward;
+                  * default false) */
+} nb_graph_opts;
+
+/* No labels, no legend, no values: nb_graph_dot's drawing. */
+nb_graph_opts nb_graph_defaults(void);
+/* nb_graph_dot with names and roles for the leaves in opts->labels (a labelled leaf shows
+ * "name (role)" in its role's colour; an unlabelled one is drawn as by nb_graph_dot), and the
+ * legend and norms when asked. opts NULL: the defaults. */
+int nb_graph_dot_opts(const nb_tensor *t, FILE *f, const nb_graph_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -231,14 +231,14 @@ int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out) {
     return run_backward(out, grad_out);
 }
 
-int nb_requires_grad(nb_tensor *t, bool requires) {
+int nb_requires_grad(nb_tensor *t, bool requires_grad) {
     if (!t) return nb__error(NB_EINVAL, "requires_grad: tensor is NULL");
     if (t->node)
         return nb__error(NB_ESTATE, "requires_grad: you can only change requires_grad flags of "
                                     "leaf variables");
-    if (requires && t->dtype != NB_FLOAT32)
+    if (requires_grad && t->dtype != NB_FLOAT32)
         return nb__error(NB_EINVAL, "requires_grad: only float32 tensors can require gradients");
-    if (requires) t->flags |= NB_TENSOR_REQUIRES_GRAD;
+    if (requires_grad) t->flags |= NB_TENSOR_REQUIRES_GRAD;
     else t->flags &= ~NB_TENSOR_REQUIRES_GRAD;
     return NB_OK;
 }

@@ -1,7 +1,7 @@
 /* ckpt_cli.c - checkpoints on the command line:
  *   nabla train ... --save F [--save-every N] [--stop-after K]   save at epoch ends
  *   nabla train ... --resume F                                    continue up to --epochs
- *   nabla ckpt inspect F                                          what a checkpoint holds
+ *   nabla ckpt inspect [--full] F...                              what a checkpoint holds
  * With --swa-start/--ema the averaged weights and SWALR are saved and restored too.
  *
  * A checkpoint written by `nabla train` also records the flags that shaped the run (model,
@@ -281,7 +281,22 @@ static void print_optimizer(const char *txt) {
     cJSON_Delete(j);
 }
 
-static int inspect(const char *path) {
+/* Long strings in a JSON value (the RNG states: 4,992 hex digits each) shortened to their first
+ * 16 characters and their length, so they do not bury the rest. */
+static void shorten_strings(cJSON *j) {
+    cJSON *v;
+    cJSON_ArrayForEach(v, j) {
+        size_t len = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+        if (len > 64) {
+            char s[96];
+            snprintf(s, sizeof s, "%.16s... (%zu characters; --full shows them)", v->valuestring, len);
+            cJSON_SetValuestring(v, s);
+        }
+        shorten_strings(v);
+    }
+}
+
+static int inspect(const char *path, bool full) {
     nb_ckpt *c = nb_ckpt_open(path);
     if (!c) {
         fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
@@ -314,6 +329,7 @@ static int inspect(const char *path) {
         const char *v = nb_ckpt_meta(c, keys[i]);
         if (v) {
             cJSON *j = cJSON_Parse(v);
+            if (!full) shorten_strings(j);
             char *s = j ? cJSON_PrintUnformatted(j) : NULL;
             printf("%s: %s\n", keys[i], s ? s : v);
             cJSON_free(s);
@@ -362,14 +378,32 @@ static int inspect(const char *path) {
     return 0;
 }
 
+static int ckpt_usage(int rc) {
+    printf("usage: nabla ckpt inspect [--full] FILE...\n"
+           "  what each checkpoint holds: tensors (name, dtype, shape, statistics), metadata,\n"
+           "  optimizer, scheduler, RNG and loader position\n"
+           "  --full                 print the RNG states in full (4,992 hex digits each)\n"
+           "  --help                 this help\n");
+    return rc;
+}
+
 int cmd_ckpt(int argc, char **argv) {
-    if (argc >= 4 && !strcmp(argv[2], "inspect")) {
-        int rc = 0;
-        for (int i = 3; i < argc; i++) rc |= inspect(argv[i]);
-        return rc;
+    bool is_help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    if (argc < 3 || strcmp(argv[2], "inspect")) return ckpt_usage(is_help ? 0 : 2);
+    bool full = false;
+    int files = 0;
+    for (int i = 3; i < argc; i++) { /* options anywhere; a file named -x is ./-x */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return ckpt_usage(0);
+        if (!strcmp(argv[i], "--full")) full = true;
+        else if (argv[i][0] != '-') files++;
+        else {
+            fprintf(stderr, "nabla ckpt: unknown option '%s' (see nabla ckpt inspect --help)\n", argv[i]);
+            return 2;
+        }
     }
-    bool help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
-    printf("usage: nabla ckpt inspect FILE...   tensors (name, dtype, shape, statistics), metadata,\n"
-           "                                    optimizer, scheduler and position of a checkpoint\n");
-    return help ? 0 : 2;
+    if (!files) return ckpt_usage(2);
+    int rc = 0;
+    for (int i = 3; i < argc; i++)
+        if (argv[i][0] != '-') rc |= inspect(argv[i], full);
+    return rc;
 }

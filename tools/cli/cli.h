@@ -25,6 +25,29 @@ int cmd_lr_plot(int argc, char **argv);
 int cmd_graph(int argc, char **argv); /* graph_cli.c */
 int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
 int cmd_eval(int argc, char **argv);  /* eval_cli.c */
+int cmd_plot(int argc, char **argv);  /* plot_cli.c */
+int cmd_optim_path(int argc, char **argv); /* optim_path_cli.c */
+int cmd_compare(int argc, char **argv); /* compare_cli.c */
+
+/* ---- metrics files (metrics.c): what `nabla train --metrics` writes ------------------------- */
+struct cJSON;
+typedef struct metrics_file {
+    const char *path;                    /* borrowed */
+    struct cJSON *header, *epochs, *steps; /* owned: the header line, arrays of epoch and step lines */
+    const struct cJSON *flags;           /* the header's flags object (in header), or NULL */
+} metrics_file;
+/* Read path; 0, or -1 after printing the problem (*m is then still safe to free). */
+int metrics_read(metrics_file *m, const char *path);
+void metrics_free(metrics_file *m);
+/* A number of a line (NAN if absent or null). */
+double metrics_num(const struct cJSON *row, const char *key);
+
+/* ---- curves (plot_cli.c) ------------------------------------------------------------------ */
+/* Draw the metrics files paths[0..n) (n <= 32) into the SVG out, against epochs or steps;
+ * labels[i] names run i in the legend (NULL, or a NULL entry: the flags in which the runs
+ * differ). 0, or 1 after printing the problem. */
+int plot_files(int n, const char *const *paths, const char *const *labels, bool by_step, const char *out,
+               const char *title, double panel_width, double panel_height);
 
 /* ---- model (model_cli.c): --model, --hidden, ... ------------------------------------------- */
 typedef struct model_input {
@@ -42,6 +65,9 @@ const char *model_cli_describe(void);
 
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
 void optim_cli_flags(cli_flags *f);
+/* Check the optimizer's name and the form of its list values (--betas X,Y, --eps, ...); returns
+ * 0 or prints the problem and returns 2. optim_cli_build checks them again. */
+int optim_cli_check(void);
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
 /* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
@@ -52,6 +78,8 @@ const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */
 void sched_cli_flags(cli_flags *f);
+/* Check the schedule's name and --milestones; returns 0 or prints the problem and returns 2. */
+int sched_cli_check(void);
 /* NULL with *failed false when --sched none. */
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed);
 /* Called after every batch and after every epoch (with the test loss); steps the schedule

@@ -6,82 +6,35 @@
  * dummy parameter, and records the lr of each of --steps optimizer steps: step i uses the lr
  * after i scheduler steps. Every step is one batch and one epoch (a plateau schedule sees a
  * flat metric, so it decays every patience + 1 steps; --swa-start E --swa-lr X switches to
- * SWALR after step E, as `nabla train` does after epoch E). Writes a self-contained SVG (one
+ * SWALR after step E, as `nabla train` does after epoch E). Writes a self-contained SVG (svg.c; one
  * polyline point per step) and, with --csv, the numbers: step,lr,momentum (%.17g). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-
-/* A round tick spacing: 1, 2 or 5 times a power of ten, about range / 5. */
-static double nice_step(double range) {
-    double raw = range / 5, p = pow(10, floor(log10(raw))), m = raw / p;
-    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
-}
-
-static void xml_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
+#include "svg.h"
 
 static int write_svg(const char *path, const char *title, const double *lr, long n, double W, double H) {
-    const double left = 72, right = 20, top = 34, bottom = 46;
-    const double pw = W - left - right, ph = H - top - bottom;
     double lo = 0, hi = 0;
     for (long i = 0; i < n; i++) {
         if (lr[i] < lo) lo = lr[i];
         if (lr[i] > hi) hi = lr[i];
     }
-    if (hi <= lo) hi = lo + 1;
-    double ystep = nice_step(hi - lo);
-    hi = lo + ceil((hi - lo) / ystep - 1e-9) * ystep;
-    double xstep = n > 1 ? nice_step((double)(n - 1)) : 1;
-    if (xstep < 1) xstep = 1;
-    FILE *f = fopen(path, "w");
+    svg_axes a = {.left = 72, .top = 34, .width = W - 72 - 20, .height = H - 34 - 46};
+    svg_axes_fit(&a, 0, (double)(n - 1), lo, hi, true);
+    FILE *f = svg_begin(path, W, H, title);
     if (!f) return -1;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    fprintf(f, "<title>");
-    xml_text(f, title);
-    fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", W, H);
-    fprintf(f, "<text x=\"%.1f\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">", left + pw / 2);
-    xml_text(f, title);
-    fprintf(f, "</text>\n<g stroke=\"#dddddd\" stroke-width=\"1\">\n");
-    for (double v = lo; v <= hi + ystep * 1e-6; v += ystep) {
-        double y = top + ph - (v - lo) / (hi - lo) * ph;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\"/>\n", left, y, left + pw, y);
+    svg_axes_draw(f, &a, "step", "lr", NULL);
+    double *step = malloc(sizeof(double) * (size_t)n);
+    if (!step) {
+        svg_end(f);
+        return -1;
     }
-    fprintf(f, "</g>\n<g text-anchor=\"end\">\n");
-    for (double v = lo; v <= hi + ystep * 1e-6; v += ystep)
-        fprintf(f, "<text x=\"%.1f\" y=\"%.2f\">%.4g</text>\n", left - 6, top + ph - (v - lo) / (hi - lo) * ph + 4,
-                fabs(v) < ystep * 1e-6 ? 0.0 : v);
-    fprintf(f, "</g>\n<g text-anchor=\"middle\">\n");
-    for (double s = 0; s <= (double)(n - 1) + 1e-9; s += xstep)
-        fprintf(f, "<text x=\"%.2f\" y=\"%.1f\">%.0f</text>\n", left + (n > 1 ? s / (double)(n - 1) : 0) * pw,
-                top + ph + 18, s);
-    fprintf(f, "</g>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n", left + pw / 2, H - 6);
-    fprintf(f, "<text x=\"14\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">lr</text>\n",
-            top + ph / 2, top + ph / 2);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333333\"/>\n",
-            left, top, pw, ph);
-    /* the curve; data-* give the mapping back to lr values: lr = lr-min + (top + height - y) /
-     * height * (lr-max - lr-min) */
-    fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" data-lr-min=\"%.17g\" "
-               "data-lr-max=\"%.17g\" data-top=\"%g\" data-height=\"%g\" points=\"", lo, hi, top, ph);
-    for (long i = 0; i < n; i++)
-        fprintf(f, "%s%.3f,%.3f", i ? " " : "", left + (n > 1 ? (double)i / (double)(n - 1) : 0) * pw,
-                top + ph - (lr[i] - lo) / (hi - lo) * ph);
-    fprintf(f, "\"/>\n</svg>\n");
-    return fclose(f) ? -1 : 0;
+    for (long i = 0; i < n; i++) step[i] = (double)i;
+    svg_polyline(f, &a, step, lr, n, svg_color(0), 1.5, NULL, "data-series=\"lr\"");
+    free(step);
+    return svg_end(f);
 }
 
 static int write_csv(const char *path, const double *lr, const double *mom, long n) {
@@ -128,7 +81,7 @@ int cmd_lr_plot(int argc, char **argv) {
                         "in 200..10000 and 150..10000\n", cli_prog);
         return 2;
     }
-    if (swa_cli_check()) return 2;
+    if (optim_cli_check() || sched_cli_check() || swa_cli_check()) return 2;
     nb_tensor *p = nb_zeros(NULL, 1, (int64_t[]){1});
     nb_optim *opt = p ? optim_cli_build(&p, 1) : NULL;
     nb_sched *s = NULL;

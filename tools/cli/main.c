@@ -12,12 +12,15 @@ void cli_add(cli_flags *f, arg_spec s) {
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
-           "  train     train a model on MNIST-style data (nabla train --help)\n"
-           "  lr-plot   draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
-           "  graph     write the autograd graph of the model as DOT (nabla graph --help)\n"
-           "  eval      test loss and accuracy of a saved model (nabla eval --help)\n"
-           "  ckpt      inspect checkpoint files (nabla ckpt inspect FILE)\n"
-           "  version   print the library version\n");
+           "  train       train a model on MNIST-style data (nabla train --help)\n"
+           "  lr-plot     draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
+           "  plot        draw training curves of metrics files as SVG (nabla plot --help)\n"
+           "  compare     train once per optimizer from the same start, curves and a summary (nabla compare --help)\n"
+           "  optim-path  optimizers' paths on a 2-D function, as SVG (nabla optim-path --help)\n"
+           "  graph       write the autograd graph of the model as DOT (nabla graph --help)\n"
+           "  eval        test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  ckpt        inspect checkpoint files (nabla ckpt inspect FILE)\n"
+           "  version     print the version and the GEMM backend (also nabla --version)\n");
 }
 
 static int run_command(int argc, char **argv) {
@@ -33,10 +36,25 @@ static int run_command(int argc, char **argv) {
         cli_prog = "nabla lr-plot";
         return cmd_lr_plot(argc, argv);
     }
+    if (!strcmp(argv[1], "plot")) {
+        cli_prog = "nabla plot";
+        return cmd_plot(argc, argv);
+    }
+    if (!strcmp(argv[1], "compare")) {
+        cli_prog = "nabla compare";
+        return cmd_compare(argc, argv);
+    }
+    if (!strcmp(argv[1], "optim-path")) {
+        cli_prog = "nabla optim-path";
+        return cmd_optim_path(argc, argv);
+    }
     if (!strcmp(argv[1], "graph")) return cmd_graph(argc, argv);
-    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "eval")) {
+        cli_prog = "nabla eval";
+        return cmd_eval(argc, argv);
+    }
     if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
-    if (!strcmp(argv[1], "version")) {
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
         return 0;
     }

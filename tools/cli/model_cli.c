@@ -36,34 +36,34 @@ static bool recurrent(void) {
 int model_cli_check(void) {
     double h[16];
     if (strcmp(model, "mlp") != 0 && !is_cnn() && !recurrent()) {
-        fprintf(stderr, "nabla train: unknown model '%s' (mlp, cnn, rnn, lstm, gru)\n", model);
+        fprintf(stderr, "%s: unknown model '%s' (mlp, cnn, rnn, lstm, gru)\n", cli_prog, model);
         return 2;
     }
     if (layers < 1 || layers > 64) {
-        fprintf(stderr, "nabla train: --layers must be between 1 and 64, got %ld\n", layers);
+        fprintf(stderr, "%s: --layers must be between 1 and 64, got %ld\n", cli_prog, layers);
         return 2;
     }
     if (recurrent() && batchnorm) {
-        fprintf(stderr, "nabla train: --batchnorm is for mlp and cnn, not %s\n", model);
+        fprintf(stderr, "%s: --batchnorm is for mlp and cnn, not %s\n", cli_prog, model);
         return 2;
     }
     if (!(dropout >= 0.0 && dropout < 1.0)) {
-        fprintf(stderr, "nabla train: --dropout must be in [0, 1), got %g\n", dropout);
+        fprintf(stderr, "%s: --dropout must be in [0, 1), got %g\n", cli_prog, dropout);
         return 2;
     }
     if (is_cnn()) return 0;
     int nh = args_list(hidden, h, 16);
     if (recurrent() && nh > 1) {
-        fprintf(stderr, "nabla train: --hidden takes one size for %s, got '%s'\n", model, hidden);
+        fprintf(stderr, "%s: --hidden takes one size for %s, got '%s'\n", cli_prog, model, hidden);
         return 2;
     }
     if (nh < 1) {
-        fprintf(stderr, "nabla train: --hidden must be a comma list of up to 16 sizes, got '%s'\n", hidden);
+        fprintf(stderr, "%s: --hidden must be a comma list of up to 16 sizes, got '%s'\n", cli_prog, hidden);
         return 2;
     }
     for (int i = 0; i < nh; i++)
         if (h[i] < 1 || h[i] != floor(h[i]) || h[i] > 1e6) {
-            fprintf(stderr, "nabla train: hidden size %g is not a positive integer\n", h[i]);
+            fprintf(stderr, "%s: hidden size %g is not a positive integer\n", cli_prog, h[i]);
             return 2;
         }
     return 0;

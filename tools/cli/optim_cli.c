@@ -93,7 +93,7 @@ const char *optim_cli_name(void) { return name; }
 static int fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "nabla train: ");
+    fprintf(stderr, "%s: ", cli_prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -126,17 +126,35 @@ static int pair(const char *flag, const char *s, double *a, double *b, bool none
     return 0;
 }
 
+/* The --optim algorithm's bit, or 0 (printed) for an unknown name. */
+static int algo_bit(void) {
+    for (size_t k = 0; k < sizeof algos / sizeof algos[0]; k++)
+        if (!strcmp(name, algos[k].name)) return algos[k].bit;
+    fail("unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, "
+         "nadam, radam, asgd, rprop, lbfgs, adafactor)", name);
+    return 0;
+}
+
+int optim_cli_check(void) {
+    int bit = algo_bit();
+    double a, b;
+    if (!bit || (betas && pair("betas", betas, &a, &b, false)) ||
+        (etas && pair("etas", etas, &a, &b, false)) ||
+        (step_sizes && pair("step-sizes", step_sizes, &a, &b, false)) ||
+        (eps_arg && bit == ADAFACTOR && pair("eps", eps_arg, &a, &b, true)))
+        return 2;
+    if (eps_arg && bit != ADAFACTOR && args_list(eps_arg, &a, 1) != 1) {
+        fail("invalid value '%s' for --eps (expected a number)", eps_arg);
+        return 2;
+    }
+    return 0;
+}
+
 #define SET(field, v) do { if (!isnan(v)) o.field = (v); } while (0)
 
 nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
-    int bit = 0;
-    for (size_t k = 0; k < sizeof algos / sizeof algos[0]; k++)
-        if (!strcmp(name, algos[k].name)) bit = algos[k].bit;
-    if (!bit) {
-        fail("unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, "
-             "nadam, radam, asgd, rprop, lbfgs, adafactor)", name);
-        return NULL;
-    }
+    if (optim_cli_check()) return NULL; /* below, the lists parse */
+    int bit = algo_bit();
     for (int i = 0; i < NFLAGS; i++)
         if (!(flags[i].applies & bit) && is_set(&flags[i].spec)) {
             fail("--%s does not apply to %s", flags[i].spec.name, name);
@@ -147,11 +165,8 @@ nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
         return NULL;
     }
     double b1 = NAN, b2 = NAN, e1 = NAN, e2 = NAN;
-    if (betas && pair("betas", betas, &b1, &b2, false)) return NULL;
-    if (eps_arg && bit != ADAFACTOR && args_list(eps_arg, &eps, 1) != 1) {
-        fail("invalid value '%s' for --eps", eps_arg);
-        return NULL;
-    }
+    if (betas) pair("betas", betas, &b1, &b2, false);
+    if (eps_arg && bit != ADAFACTOR) args_list(eps_arg, &eps, 1);
     switch (bit) {
     case SGD: {
         nb_sgd_opts o = nb_sgd_defaults();
@@ -228,9 +243,8 @@ nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
     case RPROP: {
         nb_rprop_opts o = nb_rprop_defaults();
         SET(lr, lr);
-        if (etas && pair("etas", etas, &o.eta_minus, &o.eta_plus, false)) return NULL;
-        if (step_sizes && pair("step-sizes", step_sizes, &o.step_size_min, &o.step_size_max, false))
-            return NULL;
+        if (etas) pair("etas", etas, &o.eta_minus, &o.eta_plus, false);
+        if (step_sizes) pair("step-sizes", step_sizes, &o.step_size_min, &o.step_size_max, false);
         o.maximize = maximize;
         return nb_rprop(params, n, &o);
     }
@@ -253,7 +267,7 @@ nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
         nb_adafactor_opts o = nb_adafactor_defaults();
         SET(lr, lr); SET(beta2_decay, beta2_decay); SET(d, dclip); SET(weight_decay, weight_decay);
         if (eps_arg) {
-            if (pair("eps", eps_arg, &e1, &e2, true)) return NULL;
+            pair("eps", eps_arg, &e1, &e2, true);
             o.eps1 = e1;
             o.eps2 = e2;
         }

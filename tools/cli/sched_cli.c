@@ -59,20 +59,43 @@ void sched_cli_flags(cli_flags *f) {
 
 static double pick(double v, double dflt) { return isnan(v) ? dflt : v; }
 
+/* --milestones as epochs: up to 64 non-negative integers; returns their count, or -1. */
+static int parse_milestones(int64_t *out) {
+    double m[64];
+    int n = milestones ? args_list(milestones, m, 64) : 0;
+    for (int i = 0; i < n; i++) {
+        if (!(m[i] >= 0 && m[i] <= 1e15 && m[i] == floor(m[i]))) return -1;
+        out[i] = (int64_t)m[i];
+    }
+    return n;
+}
+
+int sched_cli_check(void) {
+    static const char *const names[] = {"none", "step", "multistep", "constant", "linear", "exponential",
+                                        "polynomial", "cosine", "cosine-restarts", "onecycle", "cyclic",
+                                        "plateau"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) known |= !strcmp(name, names[i]);
+    if (!known) {
+        fprintf(stderr, "%s: unknown schedule '%s' (none, step, multistep, constant, linear, exponential, "
+                        "polynomial, cosine, cosine-restarts, onecycle, cyclic, plateau)\n", cli_prog, name);
+        return 2;
+    }
+    int64_t m[64];
+    if (parse_milestones(m) < 0) {
+        fprintf(stderr, "%s: --milestones: a list of epochs like 30,80, got '%s'\n", cli_prog, milestones);
+        return 2;
+    }
+    return 0;
+}
+
 bool sched_cli_per_batch(void) { return !strcmp(name, "onecycle") || !strcmp(name, "cyclic"); }
 
 static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
     if (!strcmp(name, "step")) return nb_step_lr(opt, step_size, pick(gamma_, 0.1));
     if (!strcmp(name, "multistep")) {
-        double m[64];
-        int n = milestones ? args_list(milestones, m, 64) : 0;
-        if (n < 0) {
-            fprintf(stderr, "%s: --milestones: a list of epochs like 30,80\n", cli_prog);
-            return NULL;
-        }
-        int64_t mi[64];
-        for (int i = 0; i < n; i++) mi[i] = (int64_t)m[i];
-        return nb_multistep_lr(opt, mi, n, pick(gamma_, 0.1));
+        int64_t m[64];
+        return nb_multistep_lr(opt, m, parse_milestones(m), pick(gamma_, 0.1));
     }
     if (!strcmp(name, "constant")) return nb_constant_lr(opt, pick(factor, 1.0 / 3), total_iters);
     if (!strcmp(name, "linear")) return nb_linear_lr(opt, start_factor, end_factor, total_iters);
@@ -125,15 +148,16 @@ static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
         o.eps = eps;
         return nb_reduce_lr_on_plateau(opt, &o);
     }
-    nb_clear_error();
-    fprintf(stderr, "%s: unknown schedule '%s' (none, step, multistep, constant, linear, exponential, polynomial, "
-                    "cosine, cosine-restarts, onecycle, cyclic, plateau)\n", cli_prog, name);
-    return NULL;
+    return NULL; /* an unknown name: sched_cli_check said so */
 }
 
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed) {
     *failed = false;
     if (!strcmp(name, "none")) return NULL;
+    if (sched_cli_check()) {
+        *failed = true;
+        return NULL;
+    }
     if (warmup < 0 || (warmup && (sched_cli_per_batch() || !strcmp(name, "plateau")))) {
         fprintf(stderr, "%s: --warmup N (N >= 0) is for the per-epoch schedules other than plateau\n", cli_prog);
         *failed = true;

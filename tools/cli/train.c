@@ -1,17 +1,20 @@
 /* train.c - `nabla train`: the PyTorch training loop over MNIST-style IDX data.
  *   for each epoch: for each batch: forward, loss, zero_grad, backward, (clip), step;
- *   evaluate; scheduler step; print one line (and one JSON object with --metrics). */
+ *   evaluate; scheduler step; print one line (and one JSON object with --metrics).
+ * The metrics file starts with the run's flags ({"flags": {...}}, not when a resume appends),
+ * then one line per epoch and, with --log-every N, one line every N steps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "cli.h"
 
 typedef struct train_cfg {
     const char *data, *metrics;
-    long batch, epochs, seed, threads, limit;
+    long batch, epochs, seed, threads, limit, log_every;
     bool help;
 } train_cfg;
 
@@ -27,6 +30,49 @@ static void json_num(FILE *f, const char *key, double v, const char *fmt, bool l
     if (isfinite(v)) fprintf(f, fmt, v);
     else fputs("null", f);
     fputs(last ? "}\n" : ", ", f);
+}
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The metrics file's first line: every flag that can change the numbers with its value (null
+ * when unset: the optimizer's or schedule's default), so `nabla plot` can name runs by the
+ * flags in which they differ, and a checksum of the initial weights (the same for the same
+ * model and seed). */
+static void write_header(FILE *mf, const cli_flags *f, nb_tensor *const *params, int np) {
+    static const char *output_only[] = {"help", "metrics", "log-every", "save", "save-every", "resume", "stop-after"};
+    fputs("{\"flags\": {", mf);
+    bool first = true;
+    for (int k = 0; k < f->n; k++) {
+        const arg_spec *s = &f->specs[k];
+        bool skip = false;
+        for (size_t i = 0; i < sizeof output_only / sizeof *output_only; i++) skip |= !strcmp(s->name, output_only[i]);
+        if (skip) continue;
+        fprintf(mf, "%s\"%s\": ", first ? "" : ", ", s->name);
+        first = false;
+        switch (s->kind) {
+        case ARG_INT: fprintf(mf, "%ld", *(long *)s->dst); break;
+        case ARG_DOUBLE:
+            if (isfinite(*(double *)s->dst)) fprintf(mf, "%.15g", *(double *)s->dst);
+            else fputs("null", mf);
+            break;
+        case ARG_STRING:
+            if (*(const char **)s->dst) json_string(mf, *(const char **)s->dst);
+            else fputs("null", mf);
+            break;
+        case ARG_FLAG: fputs(*(bool *)s->dst ? "true" : "false", mf); break;
+        }
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < np; i++) crc = crc32(crc, params[i]->data, (uInt)(sizeof(float) * (size_t)params[i]->numel));
+    fprintf(mf, "}, \"init_weights_crc32\": \"%08lx\"}\n", (unsigned long)crc);
 }
 
 /* Labels must be class indices 0..classes-1: say so before training rather than mid-epoch. */
@@ -84,16 +130,21 @@ static int evaluate(nb_module *model, const nb_mnist *test, nb_arena *ar, double
     return rc < 0 ? -1 : 0;
 }
 
-static void progress(int64_t done, int64_t total, double loss) {
-    int width = 30, filled = (int)(width * done / (total ? total : 1));
-    fprintf(stderr, "\r  [%.*s%*s] %3d%%  loss %.4f", filled, "##############################",
-            width - filled, "", (int)(100 * done / (total ? total : 1)), loss);
+/* The progress line on a terminal: epoch k/N, the bar, the running loss, samples/s and the
+ * time left for the whole run at this epoch's rate (evaluation excluded). */
+static void progress(long epoch, long epochs, int64_t done, int64_t total, double loss, double sps,
+                     int64_t samples_left) {
+    int width = 24, filled = (int)(width * done / (total ? total : 1));
+    long eta = sps > 0 ? (long)((double)samples_left / sps + 0.5) : 0;
+    fprintf(stderr, "\r  epoch %ld/%ld [%.*s%*s] %3d%%  loss %.4f  %.0f samples/s  ETA %ld:%02ld:%02ld ", epoch,
+            epochs, filled, "########################", width - filled, "", (int)(100 * done / (total ? total : 1)),
+            loss, sps, eta / 3600, eta / 60 % 60, eta % 60);
     fflush(stderr);
 }
 
 int cmd_train(int argc, char **argv) {
     train_cfg c = {.data = nb_default_data_dir(), .metrics = NULL, .batch = 64, .epochs = 3,
-                   .seed = 0, .threads = 1, .limit = 0, .help = false};
+                   .seed = 0, .threads = 1, .limit = 0, .log_every = 0, .help = false};
     cli_flags f = {.n = 0};
     cli_add(&f, (arg_spec){"data", ARG_STRING, &c.data, "folder with the IDX files (default: Fashion-MNIST)", NULL});
     model_cli_flags(&f);
@@ -106,6 +157,8 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples only (0: all)", NULL});
+    cli_add(&f, (arg_spec){"log-every", ARG_INT, &c.log_every, "also write a metrics line every N steps: the mean "
+                           "loss of those N batches and the lr (0: off)", NULL});
     ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
@@ -123,11 +176,16 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --batch must be positive, --epochs and --limit not negative\n");
         return 2;
     }
+    if (c.log_every < 0 || (c.log_every && !c.metrics)) {
+        fprintf(stderr, "nabla train: --log-every N needs N >= 0 and --metrics FILE\n");
+        return 2;
+    }
     if (c.threads < 1 || c.threads > 64) {
         fprintf(stderr, "nabla train: --threads must be between 1 and 64, got %ld\n", c.threads);
         return 2;
     }
-    if (model_cli_check() || swa_cli_check() || ckpt_cli_check()) return 2;
+    if (model_cli_check() || optim_cli_check() || sched_cli_check() || swa_cli_check() || ckpt_cli_check())
+        return 2;
     if (nb_set_num_threads((int)c.threads)) return fail("threads");
 
     nb_mnist train = {0}, test = {0};
@@ -184,8 +242,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
     }
+    if (mf && first_epoch == 1) write_header(mf, &f, params, np);
     bool tty = isatty(2);
-    int64_t nbatches = nb_loader_num_batches(ld);
+    int64_t nbatches = nb_loader_num_batches(ld), step = (first_epoch - 1) * nbatches;
+    double window = 0; /* the summed losses of the steps since the last --log-every line */
     printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %lld train / %lld test samples\n",
            nb_version(), model_cli_describe(), optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch,
            c.epochs, (long long)train.images->shape[0], (long long)test.images->shape[0]);
@@ -199,6 +259,7 @@ int cmd_train(int argc, char **argv) {
             int got = nb_loader_next(ld, ar, &x, &y);
             if (got < 0) { fail("loader"); goto done; }
             if (got == 0) break;
+            double step_lr = nb_optim_get(opt, 0, "lr"); /* the lr of this step (per-batch schedules move it) */
             nb_tensor *logits = nb_forward(model, ar, model_cli_prepare(ar, x));
             nb_tensor *loss = nb_cross_entropy(ar, logits, y, NULL);
             if (!loss) { fail("forward"); goto done; }
@@ -211,10 +272,22 @@ int cmd_train(int argc, char **argv) {
             }
             loss_sum += nb_item(loss) * (double)y->numel;
             seen += y->numel;
-            if (tty && (++b % 50 == 0 || b == nbatches)) progress(b, nbatches, loss_sum / (double)seen);
+            window += nb_item(loss);
+            step++;
+            if (c.log_every && step % c.log_every == 0) {
+                fprintf(mf, "{\"step\": %lld, \"epoch\": %ld, ", (long long)step, epoch);
+                json_num(mf, "loss", window / (double)c.log_every, "%.6f", false);
+                json_num(mf, "lr", step_lr, "%.10g", true);
+                window = 0;
+            }
+            if (tty && (++b % 50 == 0 || b == nbatches)) {
+                double sps = (double)seen / (now() - t0);
+                progress(epoch, c.epochs, b, nbatches, loss_sum / (double)seen, sps,
+                         (nbatches - b) * c.batch + (c.epochs - epoch) * (int64_t)train.images->shape[0]);
+            }
         }
         double secs = now() - t0;
-        if (tty) fprintf(stderr, "\r%60s\r", "");
+        if (tty) fprintf(stderr, "\r%110s\r", "");
         double test_loss, test_acc;
         /* SWA/EMA (swa_cli.c): fold in this epoch's weights, evaluate the averaged ones */
         if (swa_cli_epoch_end(epoch) || swa_cli_swap()) { fail("averaging"); goto done; }
@@ -225,7 +298,7 @@ int cmd_train(int argc, char **argv) {
                epoch, c.epochs, loss_sum / (double)seen, test_loss, test_acc, lr, secs, sps);
         fflush(stdout);
         if (mf) {
-            fprintf(mf, "{\"epoch\": %ld, ", epoch);
+            fprintf(mf, "{\"epoch\": %ld, \"step\": %lld, ", epoch, (long long)step);
             json_num(mf, "train_loss", loss_sum / (double)seen, "%.6f", false);
             json_num(mf, "test_loss", test_loss, "%.6f", false);
             json_num(mf, "test_acc", test_acc, "%.4f", false);
