@@ -25,6 +25,7 @@ struct nb_ddp {
     nb_ddp_opts o;
     int np, nbuf;
     nb_tensor **params; /* in the slab's order (nb_module_parameters) */
+    const char **pname; /* their full names (owned by the model) */
     nb_tensor **bufs;
     nb_tensor *slots; /* the gradient views of the slab: params[i]->grad_slot == slots + i */
     float *gslab;
@@ -125,21 +126,22 @@ static void on_ready(nb_tensor *p, void *user) {
     progress(dp);
 }
 
-/* The parameters (slab order) and the buffers (state order) of the model. */
+/* The parameters (slab order) with their names, and the buffers, of the model. Parameters come
+ * in the same order in the state list (each module's own, then its children's). */
 static int collect(nb_ddp *dp) {
     const nb_named_tensor *st;
     int n = nb_module_state(dp->model, &st);
     dp->np = nb_module_num_params(dp->model);
     if (n < 0) return NB_ENOMEM;
     dp->params = nb__calloc((size_t)dp->np + 1, sizeof *dp->params);
+    dp->pname = nb__calloc((size_t)dp->np + 1, sizeof *dp->pname);
     dp->bufs = nb__calloc((size_t)(n - dp->np) + 1, sizeof *dp->bufs);
     dp->breq = nb__calloc((size_t)(n - dp->np) + 1, sizeof *dp->breq);
-    if (!dp->params || !dp->bufs || !dp->breq) return NB_ENOMEM;
+    if (!dp->params || !dp->pname || !dp->bufs || !dp->breq) return NB_ENOMEM;
     nb_module_parameters(dp->model, dp->params, dp->np);
-    for (int i = 0; i < n; i++) {
-        bool param = false;
-        for (int k = 0; k < dp->np && !param; k++) param = st[i].tensor == dp->params[k];
-        if (!param) dp->bufs[dp->nbuf++] = st[i].tensor;
+    for (int i = 0, k = 0; i < n; i++) {
+        if (k < dp->np && st[i].tensor == dp->params[k]) dp->pname[k++] = st[i].name;
+        else dp->bufs[dp->nbuf++] = st[i].tensor;
     }
     dp->gslab = dp->model->grad_slab;
     return NB_OK;
@@ -153,26 +155,42 @@ static void *fail(nb_ddp *dp) {
 /* Gradient slab offset of parameter i. */
 static int64_t offset(const nb_ddp *dp, int i) { return nb_f32(&dp->slots[i]) - dp->gslab; }
 
+/* First parameter of the module that owns parameter i (its name's prefix up to the last dot):
+ * a module's parameters become final together (one op's backward writes them), so buckets never
+ * split them. */
+static int module_start(const nb_ddp *dp, int i) {
+    const char *name = dp->pname[i], *dot = strrchr(name, '.');
+    size_t len = dot ? (size_t)(dot - name) + 1 : 0;
+    while (i > 0) {
+        const char *prev = dp->pname[i - 1];
+        if (strncmp(prev, name, len) || strchr(prev + len, '.')) break;
+        i--;
+    }
+    return i;
+}
+
+/* Buckets from the end of the slab, whole modules up to the size cap (a module bigger than the
+ * cap is a bucket of its own). */
 static int make_buckets(nb_ddp *dp) {
     int64_t cap = dp->o.bucket_bytes ? (int64_t)(dp->o.bucket_bytes / sizeof(float)) : INT32_MAX;
-    if (cap < 1) cap = 1;
     if (cap > INT32_MAX) cap = INT32_MAX; /* an MPI count */
     dp->b = nb__calloc((size_t)dp->np + 1, sizeof *dp->b);
     dp->req = nb__calloc((size_t)dp->np + 1, sizeof *dp->req);
     dp->bucket_of = nb__calloc((size_t)dp->np + 1, sizeof *dp->bucket_of);
     if (!dp->b || !dp->req || !dp->bucket_of) return NB_ENOMEM;
-    for (int i = dp->np - 1; i >= 0;) { /* from the end of the slab */
+    for (int i = dp->np - 1; i >= 0;) {
         bucket *b = &dp->b[dp->nb];
         b->last = i;
         b->end = i + 1 < dp->np ? offset(dp, i + 1) : dp->model->slab_numel;
-        int j = i;
-        while (j > 0 && b->end - offset(dp, j - 1) <= cap) j--;
+        int j = module_start(dp, i), k;
+        while (j > 0 && b->end - offset(dp, k = module_start(dp, j - 1)) <= cap) j = k;
         b->first = j;
         b->begin = offset(dp, j);
         if (b->end - b->begin > INT32_MAX)
-            return nb__error(NB_EINVAL, "ddp: parameter %s is too large for one allreduce (%lld elements)",
-                             nb_module_param(dp->model, i).name, (long long)(b->end - b->begin));
-        for (int k = j; k <= i; k++) dp->bucket_of[k] = dp->nb;
+            return nb__error(NB_EINVAL, "ddp: module of parameter %s is too large for one allreduce "
+                             "(%lld elements)", dp->pname[i],
+                             (long long)(b->end - b->begin));
+        for (k = j; k <= i; k++) dp->bucket_of[k] = dp->nb;
         dp->req[dp->nb++] = MPI_REQUEST_NULL;
         i = j - 1;
     }
@@ -201,12 +219,12 @@ nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts) {
         nb_tensor *p = dp->params[i];
         if (!dp->slots || p->grad_slot != dp->slots + i || (i && offset(dp, i) <= offset(dp, i - 1))) {
             nb__error(NB_EINVAL, "ddp: parameter %s is not in the model's gradient slab (the root "
-                      "must pack its tree: nb_module_pack)", nb_module_param(model, i).name);
+                      "must pack its tree: nb_module_pack)", dp->pname[i]);
             return fail(dp);
         }
         if (p->hook) {
             nb__error(NB_EINVAL, "ddp: parameter %s already has a grad hook (is the model wrapped "
-                      "twice?)", nb_module_param(model, i).name);
+                      "twice?)", dp->pname[i]);
             return fail(dp);
         }
     }
@@ -247,6 +265,7 @@ void nb_ddp_free(nb_ddp *dp) {
         if (p->hook && p->hook->user == dp) nb_set_grad_hook(p, NULL, NULL);
     }
     nb__free(dp->params);
+    nb__free(dp->pname);
     nb__free(dp->bufs);
     nb__free(dp->breq);
     nb__free(dp->b);
