@@ -194,6 +194,32 @@ START_TEST(test_null_everywhere) {
     (void)nb_loader_get_state(NULL);
     FAILS(nb_loader_set_state(NULL, NULL));
     NOOP(nb_loader_free(NULL));
+    FAILS_NULL(nb_loader_over(NULL, NULL, NULL));
+    QUIET_EQ(nb_loader_dataset(NULL), NULL);
+    QUIET_EQ(nb_dataset_len(NULL), 0);
+    FAILS(nb_dataset_get(NULL, NULL, 0, NULL, NULL));
+    NOOP(nb_dataset_free(NULL));
+    FAILS_NULL(nb_dataset_alloc(0, NULL, 0, 0, NULL, NB_CLASSIFY, 0));
+    FAILS_NULL(nb_dataset_images(NULL, NULL, 0));
+    FAILS_NULL(nb_dataset_mnist(NULL, NULL));
+    FAILS_NULL(nb_dataset_arrays(NULL, 0, NULL, NULL, NB_CLASSIFY, 0));
+    FAILS_NULL(nb_dataset_tensors(NULL, NULL, 0));
+    FAILS_NULL(nb_dataset_subset(NULL, NULL, 0));
+    FAILS(nb_random_split(NULL, NULL, 0, NULL, NULL));
+    FAILS(nb_split_lengths(0, NULL, 0, NULL));
+    FAILS(nb_dataset_fit_standardize(NULL, NULL, NULL));
+    FAILS(nb_dataset_normalize(NULL, NULL, NULL));
+    FAILS_NULL(nb_subset_random_sampler(NULL, 3, 0));
+    FAILS_NULL(nb_sequential_sampler(-1));
+    FAILS(nb_sampler_set_epoch(NULL, 0));
+    QUIET_EQ(nb_sampler_len(NULL), 0);
+    FAILS(nb_sampler_indices(NULL, NULL));
+    (void)nb_read_defaults();
+    FAILS_NULL(nb_dataset_csv(NULL, NULL, NULL));
+    FAILS_NULL(nb_csv_parse(NULL, 0, NULL, NULL));
+    FAILS_NULL(nb_dataset_npy(NULL, NULL, NULL));
+    FAILS_NULL(nb_npy_parse(NULL, 0, NULL, 0, NULL, NULL));
+    NOOP(nb_sampler_free(NULL));
     /* error.h */
     ck_assert_str_eq(nb_last_error(), "");
     QUIET_EQ(nb_last_status(), NB_OK);
@@ -1243,6 +1269,133 @@ START_TEST(test_messages_name_the_cause) {
 }
 END_TEST
 
+/* ---- lifetimes (include/nabla/optim.h, sched.h, nn.h): misuse fails safely -----------------
+ * Under ASan (tools/nabla test) any touch of freed memory here is a failure: the misuse must
+ * be detected without reading what was freed. */
+static nb_module *two_layers(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    return nb_sequential(2, (nb_module *[]){nb_linear_new(3, 2, true, &rng),
+                                            nb_batchnorm1d_new(2, NULL)});
+}
+
+/* A gradient on every parameter, so a step has work to do. */
+static void give_grads(nb_module *m) {
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *x = nb_ones(ar, 2, (int64_t[]){4, 3});
+    ck_assert_int_eq(nb_backward(nb_sum(ar, nb_forward(m, ar, x))), NB_OK);
+    nb_arena_free(ar);
+}
+
+START_TEST(test_optimizer_outlives_its_module) {
+    nb_module *m = two_layers();
+    nb_tensor *p[8];
+    int n = nb_module_parameters(m, p, 8);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *opt = nb_adam(p, n, &ao);
+    give_grads(m);
+    ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+    nb_optim_dict *sd = nb_optim_state_dict(opt);
+    ck_assert_ptr_nonnull(sd);
+    nb_module_free(m); /* too early: the optimizer still holds its parameters */
+    ck_assert_int_eq(nb_optim_step(opt), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "step: the module that owns this Adam optimizer's parameters "
+                     "was freed (free the optimizer before its module)");
+    nb_clear_error();
+    nb_optim_zero_grad(opt, true);
+    ck_assert_int_eq(nb_last_status(), NB_ESTATE);
+    nb_optim_zero_grad(opt, false);
+    ck_assert_int_eq(nb_optim_step_closure(opt, NULL, NULL, NULL), NB_ESTATE);
+    ck_assert_int_eq(nb_optim_load_state_dict(opt, sd), NB_ESTATE);
+    ck_assert_ptr_null(nb_optim_state_dict(opt));
+    ck_assert_int_eq(nb_last_status(), NB_ESTATE);
+    /* a checkpoint of it, saved or loaded with another model, reads no freed parameter either */
+    nb_module *m2 = two_layers();
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    snprintf(path, sizeof path, "%s/w.ckpt", dir);
+    ck_assert_int_eq(nb_weights_save(path, m2, NULL, 0), NB_OK);
+    nb_train_state st = {.model = m2, .optim = opt};
+    ck_assert_int_eq(nb_checkpoint_save(path, &st), NB_ESTATE);
+    ck_assert_int_eq(nb_checkpoint_load(path, &st), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: the module that owns this Adam optimizer's parameters "
+                     "was freed (free the optimizer before its module)");
+    unlink(path);
+    rmdir(dir);
+    nb_module_free(m2);
+    nb_optim_dict_free(sd);
+    nb_optim_free(opt); /* freeing it afterwards is fine */
+}
+END_TEST
+
+START_TEST(test_scheduler_outlives_its_optimizer) {
+    nb_module *m = two_layers();
+    nb_tensor *p[8];
+    int n = nb_module_parameters(m, p, 8);
+    nb_sgd_opts so = nb_sgd_defaults();
+    so.lr = 0.1;
+    so.momentum = 0.9;
+    nb_optim *opt = nb_sgd(p, n, &so);
+    nb_sched *steps = nb_step_lr(opt, 1, 0.5);
+    nb_onecycle_opts oo = nb_onecycle_defaults();
+    oo.max_lr = 0.5;
+    oo.total_steps = 10;
+    nb_sched *cycle = nb_onecycle_lr(opt, &oo);
+    nb_plateau_opts po = nb_plateau_defaults();
+    nb_sched *plateau = nb_reduce_lr_on_plateau(opt, &po);
+    nb_sched *seq = nb_sequential_lr(opt, (nb_sched *[]){nb_constant_lr(opt, 0.5, 2), nb_exponential_lr(opt, 0.9)},
+                                     2, (int64_t[]){2}, 1);
+    ck_assert(steps && cycle && plateau && seq);
+    ck_assert_int_eq(nb_sched_step(steps), NB_OK);
+    nb_sched_dict *sd = nb_sched_state_dict(steps);
+    nb_optim_free(opt); /* too early: four schedulers still drive it */
+    ck_assert_int_eq(nb_sched_step(steps), NB_ESTATE);
+    ck_assert_str_eq(nb_last_error(), "StepLR: its optimizer was freed (free the scheduler before its optimizer)");
+    ck_assert_int_eq(nb_sched_step_epoch(steps, 3), NB_ESTATE);
+    ck_assert_int_eq(nb_sched_step(cycle), NB_ESTATE);
+    ck_assert_int_eq(nb_sched_step_metric(plateau, 1.0), NB_ESTATE);
+    ck_assert_int_eq(nb_sched_step(seq), NB_ESTATE);
+    ck_assert_int_eq(nb_sched_load_state_dict(steps, sd), NB_ESTATE);
+    nb_sched_dict_free(sd);
+    nb_sched_free(steps);
+    nb_sched_free(cycle);
+    nb_sched_free(plateau);
+    nb_sched_free(seq);
+    nb_module_free(m);
+}
+END_TEST
+
+START_TEST(test_tensor_free_refuses_module_tensors) {
+    nb_module *m = two_layers();
+    nb_tensor *w = nb_module_find(m, "0.weight"), *rv = nb_module_find(m, "1.running_var");
+    nb_clear_error();
+    nb_tensor_free(w); /* refused: the module frees it (a second free otherwise) */
+    ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "tensor_free: the tensor is a parameter or buffer of a module, "
+                     "which frees it with nb_module_free");
+    nb_clear_error();
+    nb_tensor_free(rv);
+    ck_assert_int_eq(nb_last_status(), NB_EINVAL);
+    ck_assert_float_eq(nb_f32(rv)[0], 1.0f); /* untouched */
+    give_grads(m);
+    nb_module_free(m);
+    /* in the right order nothing is reported */
+    m = two_layers();
+    nb_tensor *p[8];
+    int n = nb_module_parameters(m, p, 8);
+    nb_sgd_opts so = nb_sgd_defaults();
+    so.lr = 0.1;
+    nb_optim *opt = nb_sgd(p, n, &so);
+    nb_sched *s = nb_step_lr(opt, 1, 0.5);
+    give_grads(m);
+    ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+    ck_assert_int_eq(nb_sched_step(s), NB_OK);
+    nb_sched_free(s);
+    nb_optim_free(opt);
+    nb_module_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("contract");
@@ -1255,6 +1408,9 @@ int main(void) {
     tcase_add_test(tc, test_null_one_at_a_time);
     tcase_add_test(tc, test_ops_null_arena);
     tcase_add_test(tc, test_messages_name_the_cause);
+    tcase_add_test(tc, test_optimizer_outlives_its_module);
+    tcase_add_test(tc, test_scheduler_outlives_its_optimizer);
+    tcase_add_test(tc, test_tensor_free_refuses_module_tensors);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

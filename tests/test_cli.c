@@ -129,13 +129,20 @@ START_TEST(test_commands) {
     nabla(NULL);
     ck_assert_int_eq(R.code, 2);
     ck_assert_msg(strstr(R.out, "usage: nabla"), "%s", R.out);
+    nabla("predict", "--help", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "--input") && strstr(R.out, "--out") && strstr(R.out, "--load"), "%s", R.out);
+    nabla("eval", "--help", NULL);
+    ck_assert_msg(strstr(R.out, "--confusion"), "%s", R.out);
     nabla("frobnicate", NULL);
     expect_fail(2, "nabla: unknown command 'frobnicate'");
     nabla("train", "--help", NULL);
     expect_ok();
     const char *flags[] = {"--data", "--model", "--hidden", "--optim", "--lr", "--momentum", "--nesterov",
                            "--weight-decay", "--batch", "--epochs", "--seed", "--threads", "--sched",
-                           "--step-size", "--gamma", "--metrics", "--limit"};
+                           "--step-size", "--gamma", "--metrics", "--limit", "--train", "--test", "--target-col",
+                           "--skip-rows", "--delimiter", "--task", "--test-split", "--val-split", "--normalize",
+                           "--early-stop", "--save-best"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         ck_assert_msg(strstr(R.out, flags[i]), "train --help does not list %s", flags[i]);
 }
@@ -178,9 +185,9 @@ START_TEST(test_bad_values) {
         {"--hidden", "abc", "--hidden must be a comma list of up to 16 sizes, got 'abc'"},
         {"--hidden", "", "--hidden must be a comma list"},
         {"--hidden", "128,", "--hidden must be a comma list"},
-        {"--hidden", "0", "hidden size 0 is not a positive integer"},
-        {"--hidden", "12.5", "hidden size 12.5 is not a positive integer"},
-        {"--hidden", "-3", "hidden size -3 is not a positive integer"},
+        {"--hidden", "0", "hidden size 0 is not an integer in 1..1000000"},
+        {"--hidden", "12.5", "hidden size 12.5 is not an integer in 1..1000000"},
+        {"--hidden", "-3", "hidden size -3 is not an integer in 1..1000000"},
         {"--batch", "0", "--batch must be positive"},
         {"--batch", "abc", "invalid value 'abc' for --batch (expected an integer)"},
         {"--batch", "1.5", "invalid value '1.5' for --batch (expected an integer)"},
@@ -312,6 +319,26 @@ START_TEST(test_bad_data) {
     bad[8 + 5] = 12;
     nabla("train", "--data", data_with("t10k-labels-idx1-ubyte", bad, ln), NULL);
     expect_fail(-1, "test label 12 at sample 5 is not a class index 0..9");
+
+    /* test images of another size than the training ones: refused before training, not when the
+     * first epoch is over and the model meets them */
+    unsigned char *small = malloc(16 + 40 * 14 * 14);
+    const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 14, 0, 0, 0, 14};
+    memcpy(small, hdr, 16);
+    memset(small + 16, 7, 40 * 14 * 14);
+    nabla("train", "--data", data_with("t10k-images-idx3-ubyte", small, 16 + 40 * 14 * 14), "--epochs", "1", NULL);
+    expect_fail(1, "nabla train: data: the test images are 14x14, the training images 28x28");
+    ck_assert_msg(!strstr(R.out, "epoch 1/1"), "%s", R.out);
+    free(small);
+
+    /* a .gz that cannot be opened is reported by its name and cause, not as a missing plain file */
+    const char *dir = data_with(NULL, NULL, 0);
+    char link[4200], want[4300];
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", dir);
+    ck_assert_int_eq(symlink("train-images-idx3-ubyte.gz", link), 0); /* a loop */
+    snprintf(want, sizeof want, "cannot open %s: Too many levels of symbolic links", link);
+    nabla("train", "--data", dir, NULL);
+    expect_fail(1, want);
 }
 END_TEST
 
@@ -326,6 +353,12 @@ static double json_get(const char *line, const char *key) {
     char *end;
     double v = strtod(p + strlen(pat), &end);
     return end == p + strlen(pat) ? NAN : v;
+}
+
+/* The number printed right after key in text (NAN if absent). */
+static double value_after_key(const char *text, const char *key) {
+    const char *k = strstr(text, key);
+    return k ? strtod(k + strlen(key), NULL) : NAN;
 }
 
 /* samples_per_sec x seconds of a metrics line is the epoch's sample count, up to the rounding
@@ -668,6 +701,313 @@ START_TEST(test_real_data_short_run) {
 }
 END_TEST
 
+/* ---- your own data: CSV and .npy files ------------------------------------------------------ */
+
+static const char *sk(const char *name) {
+    static char buf[4][4096];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, sizeof buf[0], "%s", fixture(name));
+    return b;
+}
+
+/* Every line of a text file into lines[] (at most max); returns the count. */
+static int text_lines(const char *path, char lines[][512], int max) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int n = 0;
+    while (n < max && fgets(lines[n], 512, f)) n++;
+    fclose(f);
+    return n;
+}
+
+/* Every key of a metrics line, in order: keys[0..n), and nothing else. */
+static void expect_keys(const char *line, const char *const *keys, int n) {
+    const char *at = line;
+    for (int k = 0; k < n; k++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\": ", keys[k]);
+        const char *q = strstr(at, pat);
+        ck_assert_msg(q != NULL, "key %s missing or out of order: %s", keys[k], line);
+        ck_assert_msg(isfinite(json_get(line, keys[k])), "no number for %s: %s", keys[k], line);
+        at = q;
+    }
+    int quotes = 0;
+    for (const char *c = line; *c; c++) quotes += *c == '"';
+    ck_assert_msg(quotes == 2 * n, "other keys in: %s", line);
+}
+
+/* scikit-learn's iris.csv as published (a first line of counts and class names, the label
+ * last): test and validation parts held out, standardised; it learns (the run is seeded, so
+ * the figure is the same on every machine). */
+START_TEST(test_csv_iris) {
+    char m[4200];
+    snprintf(m, sizeof m, "%s/iris.jsonl", temp_dir());
+    nabla("train", "--train", sk("sklearn/iris.csv"), "--skip-rows", "1", "--test-split", "0.2", "--val-split", "0.1",
+          "--normalize", "--optim", "adam", "--lr", "0.01", "--batch", "16", "--epochs", "30", "--metrics", m, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "mlp 4-128-3, adam lr 0.01, batch 16, 30 epochs, 108 train / 12 val / 30 test samples "
+                         "(normalized)"), "%s", R.out);
+    static char l[32][512];
+    ck_assert_int_eq(read_lines(m, l, 32), 30);
+    const char *keys[] = {"epoch", "step", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
+                          "seconds", "samples_per_sec"};
+    for (int e = 0; e < 30; e++) expect_keys(l[e], keys, 10);
+    ck_assert_msg(json_get(l[29], "test_acc") >= 0.9, "%s", l[29]);
+    ck_assert_msg(json_get(l[29], "val_acc") >= 0.8, "%s", l[29]);
+    ck_assert(json_get(l[29], "train_loss") < json_get(l[0], "train_loss"));
+    /* the same run gives the same numbers */
+    char m2[4200];
+    snprintf(m2, sizeof m2, "%s/iris2.jsonl", temp_dir());
+    nabla("train", "--train", sk("sklearn/iris.csv"), "--skip-rows", "1", "--test-split", "0.2", "--val-split", "0.1",
+          "--normalize", "--optim", "adam", "--lr", "0.01", "--batch", "16", "--epochs", "30", "--metrics", m2, NULL);
+    static char l2[32][512];
+    read_lines(m2, l2, 32);
+    ck_assert_double_eq(json_get(l[29], "test_loss"), json_get(l2[29], "test_loss"));
+}
+END_TEST
+
+/* Regression from two gzip'd files separated by spaces: MSE, and RMSE and MAE reported. */
+START_TEST(test_csv_regression) {
+    char m[4200], ck[4200], pred[4200];
+    snprintf(m, sizeof m, "%s/dia.jsonl", temp_dir());
+    snprintf(ck, sizeof ck, "%s/dia.ckpt", temp_dir());
+    snprintf(pred, sizeof pred, "%s/dia.csv", temp_dir());
+    char xy[8200];
+    snprintf(xy, sizeof xy, "%s,%s", sk("sklearn/diabetes_data_raw.csv.gz"), sk("sklearn/diabetes_target.csv.gz"));
+    nabla("train", "--train", xy, "--delimiter", "ws", "--task", "regress", "--test-split", "0.2", "--normalize",
+          "--optim", "adam", "--lr", "0.01", "--hidden", "32", "--batch", "32", "--epochs", "60", "--metrics", m,
+          "--save", ck, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "mlp 10-32-1"), "%s", R.out);
+    static char l[64][512];
+    ck_assert_int_eq(read_lines(m, l, 64), 60);
+    const char *keys[] = {"epoch", "step", "train_loss", "test_loss", "test_rmse", "test_mae", "lr", "seconds",
+                          "samples_per_sec"};
+    expect_keys(l[59], keys, 9);
+    double rmse = json_get(l[59], "test_rmse");
+    ck_assert_msg(rmse < 65 && json_get(l[0], "test_rmse") > 100, "%s", l[59]); /* the targets' spread is ~77 */
+    ck_assert_double_eq_tol(rmse * rmse, json_get(l[59], "test_loss"), 1e-3 * rmse * rmse);
+    /* eval takes the same held-out part out of the same file, normalised as in training */
+    nabla("eval", "--load", ck, "--train", xy, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "test_rmse") && strstr(R.out, "(88 samples)"), "%s", R.out);
+    double er = value_after_key(R.out, "test_rmse ");
+    ck_assert_double_eq_tol(er, rmse, 1e-3);
+    nabla("eval", "--load", ck, "--train", xy, "--confusion", NULL);
+    expect_fail(2, "--confusion is for classification");
+    nabla("predict", "--load", ck, "--input", sk("sklearn/diabetes_data_raw.csv.gz"), "--out", pred, NULL);
+    expect_ok();
+    static char p[500][512];
+    ck_assert_int_eq(text_lines(pred, p, 500), 443);
+    ck_assert_str_eq(p[0], "prediction\n");
+    ck_assert(isfinite(strtod(p[1], NULL)));
+}
+END_TEST
+
+/* Early stopping and the best checkpoint on the validation loss; eval --confusion; predict. */
+START_TEST(test_csv_early_stop_eval_predict) {
+    const char *dir = temp_dir();
+    char best[4200], last[4200], m[4200], pred[4200], pred2[4200], x[4200];
+    snprintf(best, sizeof best, "%s/best.ckpt", dir);
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    snprintf(m, sizeof m, "%s/m.jsonl", dir);
+    snprintf(pred, sizeof pred, "%s/p.csv", dir);
+    snprintf(pred2, sizeof pred2, "%s/p2.csv", dir);
+    snprintf(x, sizeof x, "%s/x.csv", dir);
+    nabla("train", "--train", sk("sklearn/wine_data.csv"), "--skip-rows", "1", "--test-split", "0.25", "--val-split",
+          "0.15", "--normalize", "--optim", "adam", "--lr", "0.01", "--batch", "16", "--epochs", "100", "--early-stop",
+          "5", "--save-best", best, "--save", last, "--metrics", m, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "early stopping: the validation loss has not improved for 5 epochs"), "%s", R.out);
+    static char l[100][512];
+    int n = read_lines(m, l, 100);
+    ck_assert_msg(n < 100, "no early stop: %d epochs", n);
+    int best_epoch = 0;
+    double best_loss = INFINITY;
+    for (int e = 0; e < n; e++)
+        if (json_get(l[e], "val_loss") < best_loss) best_loss = json_get(l[e], "val_loss"), best_epoch = e + 1;
+    ck_assert_int_eq(best_epoch, n - 5); /* stopped 5 epochs after the best */
+    char saved[4300];
+    snprintf(saved, sizeof saved, "saved %s (epoch %d)", best, best_epoch);
+    ck_assert_msg(strstr(R.out, saved), "%s", R.out);
+    /* the best checkpoint holds the best epoch's model: eval on the test part gives its figures */
+    nabla("eval", "--load", best, "--train", sk("sklearn/wine_data.csv"), "--confusion", NULL);
+    expect_ok();
+    double acc = value_after_key(R.out, "test_acc ");
+    ck_assert_double_eq_tol(acc, json_get(l[best_epoch - 1], "test_acc"), 1e-4);
+    ck_assert_msg(acc >= 0.9, "%s", R.out);
+    ck_assert_msg(strstr(R.out, "(44 samples)") && strstr(R.out, "confusion matrix") && strstr(R.out, "precision") &&
+                  strstr(R.out, "macro avg") && strstr(R.out, "weighted avg"), "%s", R.out);
+    /* predict: one row per sample, the class and probabilities summing to 1; the same with a
+     * file of the features alone */
+    nabla("predict", "--load", best, "--input", sk("sklearn/wine_data.csv"), "--out", pred, NULL);
+    expect_ok();
+    static char p[200][512];
+    ck_assert_int_eq(text_lines(pred, p, 200), 179);
+    ck_assert_str_eq(p[0], "class,prob_0,prob_1,prob_2\n");
+    for (int i = 1; i < 179; i++) {
+        char *e;
+        long c = strtol(p[i], &e, 10);
+        double sum = 0, top = -1;
+        int arg = -1;
+        for (int k = 0; k < 3; k++) {
+            double v = strtod(e + 1, &e);
+            sum += v;
+            if (v > top) top = v, arg = k;
+        }
+        ck_assert_int_eq(c, arg);
+        ck_assert_double_eq_tol(sum, 1, 1e-5);
+    }
+    FILE *in = fopen(sk("sklearn/wine_data.csv"), "r"), *out = fopen(x, "w");
+    char line[1024];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, in)); /* the first line is not a sample */
+    while (fgets(line, sizeof line, in)) {
+        *strrchr(line, ',') = '\0';
+        fprintf(out, "%s\n", line);
+    }
+    fclose(in);
+    fclose(out);
+    nabla("predict", "--load", best, "--input", x, "--skip-rows", "0", "--out", pred2, NULL);
+    expect_ok();
+    static char q[200][512];
+    ck_assert_int_eq(text_lines(pred2, q, 200), 179);
+    for (int i = 0; i < 179; i++) ck_assert_str_eq(p[i], q[i]);
+    nabla("predict", "--load", best, "--input", sk("sklearn/iris.csv"), "--out", pred2, NULL);
+    expect_fail(1, "has samples of 5 values; the model takes 13 (or one more: the target column)");
+}
+END_TEST
+
+/* An interrupted run resumes exactly: normalisation statistics, validation part and early
+ * stopping state come back, and the checkpoints are byte for byte those of one run. */
+START_TEST(test_csv_resume_exact) {
+    const char *dir = temp_dir();
+    char a[4200], b[4200];
+    snprintf(a, sizeof a, "%s/a.ckpt", dir);
+    snprintf(b, sizeof b, "%s/b.ckpt", dir);
+    const char *run[] = {"--train", sk("sklearn/iris.csv"), "--skip-rows", "1", "--test-split", "0.2", "--val-split",
+                         "0.2", "--normalize", "--early-stop", "50", "--batch", "10", "--sched", "plateau", "--epochs", "4"};
+    nabla("train", run[0], run[1], run[2], run[3], run[4], run[5], run[6], run[7], run[8], run[9], run[10], run[11],
+          run[12], run[13], run[14], run[15], run[16], "--save", a, NULL);
+    expect_ok();
+    nabla("train", run[0], run[1], run[2], run[3], run[4], run[5], run[6], run[7], run[8], run[9], run[10], run[11],
+          run[12], run[13], run[14], run[15], run[16], "--save", b, "--stop-after", "2", NULL);
+    expect_ok();
+    /* the file gives how the data were read, split and normalised, never which file: --train again */
+    nabla("train", "--resume", b, "--save", b, "--epochs", "4", NULL);
+    expect_fail(2, "--test-split goes with --train FILE");
+    nabla("train", "--resume", b, "--train", run[1], "--save", b, "--epochs", "4", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "resumed from") && strstr(R.out, "epoch 3/4"), "%s", R.out);
+    ck_assert_msg(strstr(R.out, "--test-split=0.2") && strstr(R.out, "--normalize=true") &&
+                  strstr(R.out, "not taken from the checkpoint") && strstr(R.out, "--train="), "%s", R.out);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    static unsigned char ba[1 << 20], bb[1 << 20];
+    size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+    fclose(fa);
+    fclose(fb);
+    ck_assert_msg(na == nb && !memcmp(ba, bb, na), "the resumed run's checkpoint differs from the uninterrupted one");
+    nabla("ckpt", "inspect", b, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "parts: {\"normalize\":[\"mean\",\"std\"]}") && strstr(R.out, "normalize.mean") &&
+                  strstr(R.out, "metadata cli.data:") && strstr(R.out, "metadata cli.early_stop:"), "%s", R.out);
+}
+END_TEST
+
+/* Image-shaped .npy data (x [N, 28, 28] uint8, y [N] int64) train the cnn and the lstm too. */
+static void write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t n) {
+    char dict[160];
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    int pad = (64 - (10 + len + 1) % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc((len + pad + 1) & 0xff, f);
+    fputc((len + pad + 1) >> 8, f);
+    fwrite(dict, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+START_TEST(test_npy_images) {
+    nb_mnist m;
+    ck_assert_int_eq(nb_mnist_load(fixture("tiny"), "train", &m), NB_OK);
+    const char *dir = temp_dir();
+    char x[4200], y[4200], xy[8500], ck[4200], pred[4200];
+    snprintf(x, sizeof x, "%s/x.npy", dir);
+    snprintf(y, sizeof y, "%s/y.npy", dir);
+    snprintf(xy, sizeof xy, "%s,%s", x, y);
+    snprintf(ck, sizeof ck, "%s/cnn.ckpt", dir);
+    snprintf(pred, sizeof pred, "%s/p.csv", dir);
+    int64_t lab[100];
+    for (int i = 0; i < 100; i++) lab[i] = nb_u8(m.labels)[i];
+    write_npy(x, "|u1", "(100, 28, 28)", m.images->data, 100 * 784);
+    write_npy(y, "<i8", "(100,)", lab, sizeof lab);
+    nb_mnist_free(&m);
+    nabla("train", "--train", xy, "--model", "cnn", "--normalize", "--val-split", "0.2", "--epochs", "2", "--batch", "16",
+          "--save", ck, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "cnn LeNet-5 (28x28)") && strstr(R.out, "80 train / 20 val samples"), "%s", R.out);
+    nabla("train", "--train", xy, "--model", "lstm", "--hidden", "16", "--epochs", "1", "--batch", "16", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "lstm 28-16-10 over 28 steps"), "%s", R.out);
+    nabla("predict", "--load", ck, "--input", x, "--out", pred, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "100 predictions (class and probabilities)"), "%s", R.out);
+    nabla("train", "--train", sk("sklearn/iris.csv"), "--skip-rows", "1", "--model", "cnn", NULL);
+    expect_fail(2, "--model cnn takes images [H, W] (e.g. a .npy file of shape [N, H, W]); these samples have shape [4]");
+    nabla("train", "--train", sk("sklearn/iris.csv"), "--skip-rows", "1", "--model", "gru", NULL);
+    expect_fail(2, "--model gru takes images [H, W]");
+}
+END_TEST
+
+START_TEST(test_data_flag_errors) {
+    const char *iris = sk("sklearn/iris.csv");
+    struct {
+        const char *a[8], *want;
+    } cases[] = {
+        {{"--train", iris, "--task", "cluster"}, "--task must be classify or regress, not cluster"},
+        {{"--train", iris, "--delimiter", "ab"}, "--delimiter must be one character, tab or ws, not 'ab'"},
+        {{"--train", iris, "--test-split", "1.5"}, "--test-split and --val-split are fractions in [0, 1)"},
+        {{"--train", iris, "--val-split", "-0.1"}, "--test-split and --val-split are fractions in [0, 1)"},
+        {{"--train", iris, "--test", iris, "--test-split", "0.2"}, "--test-split holds out a test part of --train"},
+        {{"--test", iris}, "--test goes with --train FILE"},
+        {{"--test-split", "0.2"}, "--test-split goes with --train FILE"},
+        {{"--task", "regress"}, "--task regress needs --train FILE"},
+        {{"--train", iris, "--data", "/x"}, "give --data DIR (IDX files) or --train FILE, not both"},
+        {{"--train", iris, "--skip-rows", "1", "--early-stop", "3"}, "--early-stop and --save-best watch the validation loss"},
+        {{"--train", iris, "--skip-rows", "-1"}, "--skip-rows must be >= 0"},
+        {{"--train", iris, "--early-stop", "-2"}, "--early-stop must be >= 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char **a = cases[i].a;
+        nabla("train", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        expect_fail(2, cases[i].want);
+    }
+    /* the reader's messages reach the user with the file, line and column */
+    nabla("train", "--train", iris, NULL);
+    expect_fail(1, "line 1, column 3: 'setosa' is not a number (a header line? skip it with skip_rows)");
+    ck_assert_msg(strstr(R.err, iris), "%s", R.err);
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/bad.csv", temp_dir());
+    FILE *f = fopen(bad, "w");
+    fputs("1,2,0\n3,4,1\n5,6\n", f);
+    fclose(f);
+    nabla("train", "--train", bad, NULL);
+    expect_fail(1, "line 3 has 2 fields, expected 3: the target (column 3) is missing (ragged row)");
+    snprintf(bad, sizeof bad, "%s/data.xlsx", temp_dir());
+    nabla("train", "--train", bad, NULL);
+    expect_fail(1, "cannot tell the format of");
+    nabla("train", "--train", iris, "--skip-rows", "1", "--test", sk("sklearn/wine_data.csv"), NULL);
+    expect_fail(1, "has samples of shape [13]");
+    nabla("train", "--train", iris, "--skip-rows", "1", "--val-split", "0.001", NULL);
+    expect_fail(1, "--val-split 0.001 of 150 samples leaves the held-out part empty");
+}
+END_TEST
+
+
 /* ---- the README's example is models/mlp.c, and it runs ----------------------------------- */
 
 static char *read_text(const char *path) {
@@ -713,6 +1053,21 @@ START_TEST(test_models_mlp_runs) {
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/mlp failed: %s", text);
     ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "epoch 2: train loss"), "%s", text);
     ck_assert_msg(strstr(text, "test accuracy"), "%s", text);
+}
+END_TEST
+
+START_TEST(test_models_tabular_runs) {
+    /* models/tabular: the application's arrays, a validation part, early stopping */
+    const char *argv[] = {NB_BUILD_DIR "/models/tabular", NULL};
+    char out[4200];
+    snprintf(out, sizeof out, "%s/tabular.out", temp_dir());
+    int st = run_program(argv, out, NULL);
+    const char *text = read_text(out);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "models/tabular failed: %s", text);
+    ck_assert_msg(strstr(text, "epoch 1: train loss") && strstr(text, "early stop: no better validation loss for 5 epochs"),
+                  "%s", text);
+    double acc = value_after_key(strstr(text, "best: epoch"), "val accuracy ");
+    ck_assert_msg(acc >= 0.85, "%s", text);
 }
 END_TEST
 
@@ -865,8 +1220,15 @@ int main(void) {
     tcase_add_test(tc, test_every_optimizer);
     tcase_add_test(tc, test_cnn_and_layer_options);
     tcase_add_test(tc, test_real_data_short_run);
+    tcase_add_test(tc, test_csv_iris);
+    tcase_add_test(tc, test_csv_regression);
+    tcase_add_test(tc, test_csv_early_stop_eval_predict);
+    tcase_add_test(tc, test_csv_resume_exact);
+    tcase_add_test(tc, test_npy_images);
+    tcase_add_test(tc, test_data_flag_errors);
     tcase_add_test(tc, test_readme_example_is_mlp_c);
     tcase_add_test(tc, test_models_mlp_runs);
+    tcase_add_test(tc, test_models_tabular_runs);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

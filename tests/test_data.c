@@ -1,6 +1,10 @@
-/* test_data.c - the IDX reader (valid files, raw vs gzip, and every kind of bad file) and the
- * DataLoader (seeded shuffle, batch sizes, drop_last, exact resume, label dtypes).
- * Fixtures: datasets/tiny/ (tools/gen_tiny_idx.py); bad files are written here, byte by byte. */
+/* test_data.c - the IDX reader (valid files, raw vs gzip, and every kind of bad file), the
+ * datasets (images, arrays, subsets, random_split, standardisation, a custom type), the
+ * samplers (goldens from PyTorch: random_split, DistributedSampler, SubsetRandomSampler) and
+ * the DataLoader (seeded shuffle, batch sizes, drop_last, exact resume, any dataset + sampler).
+ * Fixtures: datasets/tiny/ (tools/gen_tiny_idx.py); bad files are written here, byte by byte;
+ * goldens: tests/golden/data.nbg.gz (tools/golden/gen_data.py). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,10 +243,11 @@ START_TEST(test_idx_header_promises_too_much) {
     /* more than the reader accepts at all (2^32 bytes) */
     uint32_t d2[] = {0xffffffffu, 0xffffffffu};
     n = make_idx(buf, 0x08, 2, d2, 0);
-    expect_bad("toolarge", buf, n, NB_EFORMAT, "dimension 1 has size 4294967295 (empty or too large)");
+    expect_bad("toolarge", buf, n, NB_EFORMAT, "header promises 4294967295 x 4294967295 = "
+               "18446744065119617025 bytes, more than the limit of 4294967296 (4 GiB)");
     uint32_t d0[] = {5, 0};
     n = make_idx(buf, 0x08, 2, d0, 0);
-    expect_bad("zerodim", buf, n, NB_EFORMAT, "dimension 1 has size 0 (empty or too large)");
+    expect_bad("zerodim", buf, n, NB_EFORMAT, "dimension 1 has size 0 (an empty file)");
 }
 END_TEST
 
@@ -362,13 +367,15 @@ START_TEST(test_mnist_mismatch) {
     ck_assert_msg(strstr(nb_last_error(), "has 100 images but") && strstr(nb_last_error(), "has 40 labels"),
                   "%s", nb_last_error());
     ck_assert_ptr_null(m.images);
-    /* labels of rank 2 */
+    /* the right count, but the labels file is cut after its header */
     unsigned char buf[64];
-    uint32_t d[] = {100, 1};
-    n = make_idx(buf, 0x08, 2, d, 0);
-    write_raw(p, buf, n); /* header only: truncated */
+    n = make_idx(buf, 0x08, 1, (uint32_t[]){100}, 0);
+    write_raw(p, buf, n);
     ck_assert_int_eq(nb_mnist_load(dir, "train", &m), NB_EFORMAT);
     ck_assert_msg(strstr(nb_last_error(), "truncated"), "%s", nb_last_error());
+    ck_assert_ptr_null(m.images);
+    /* labels of rank 2: refused from the headers, before either body */
+    uint32_t d[] = {100, 1};
     static unsigned char big[16 + 100];
     n = make_idx(big, 0x08, 2, d, 100);
     write_raw(p, big, n);
@@ -714,6 +721,573 @@ START_TEST(test_loader_errors) {
 }
 END_TEST
 
+/* ---- datasets ------------------------------------------------------------------------------ */
+
+START_TEST(test_dataset_arrays_borrowed) {
+    /* 5 samples of [2, 3], labels 0..2: TensorDataset(x, y), no copy */
+    float x[5 * 6];
+    int32_t y[5] = {2, 0, 1, 2, 1};
+    for (int i = 0; i < 30; i++) x[i] = (float)i;
+    nb_dataset *ds = nb_dataset_arrays(x, 3, (int64_t[]){5, 2, 3}, y, NB_CLASSIFY, 0);
+    ck_assert_msg(ds != NULL, "%s", nb_last_error());
+    ck_assert_int_eq(nb_dataset_len(ds), 5);
+    ck_assert_int_eq(ds->ndim, 2);
+    ck_assert_int_eq(ds->shape[0], 2);
+    ck_assert_int_eq(ds->features, 6);
+    ck_assert_int_eq(ds->classes, 3); /* the largest label + 1 */
+    ck_assert_str_eq(ds->ops->type, "arrays");
+    float bx[12];
+    int32_t by[2];
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){4, 1}, 2, bx, by), NB_OK);
+    for (int j = 0; j < 6; j++) {
+        ck_assert_float_eq(bx[j], 24 + j);
+        ck_assert_float_eq(bx[6 + j], 6 + j);
+    }
+    ck_assert_int_eq(by[0], 1);
+    ck_assert_int_eq(by[1], 0);
+    x[24] = -7; /* borrowed: the caller's array is what is served */
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){4}, 1, bx, by), NB_OK);
+    ck_assert_float_eq(bx[0], -7);
+    /* an index out of range is refused */
+    nb_clear_error();
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){5}, 1, bx, by), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "dataset_get: index 5 is out of range for a dataset of 5 samples");
+    nb_dataset_free(ds);
+    /* labels are checked against a given class count */
+    ck_assert_ptr_null(nb_dataset_arrays(x, 2, (int64_t[]){5, 6}, y, NB_CLASSIFY, 2));
+    ck_assert_str_eq(nb_last_error(), "dataset_arrays: label 2 of sample 0 is not a class index 0..1");
+    y[3] = -1;
+    ck_assert_ptr_null(nb_dataset_arrays(x, 2, (int64_t[]){5, 6}, y, NB_CLASSIFY, 0));
+    ck_assert_msg(strstr(nb_last_error(), "label -1 of sample 3"), "%s", nb_last_error());
+    /* regression targets [N, 2]; unlabeled */
+    float t[10];
+    for (int i = 0; i < 10; i++) t[i] = 0.5f * (float)i;
+    ds = nb_dataset_arrays(x, 2, (int64_t[]){5, 6}, t, NB_REGRESS, 2);
+    ck_assert_ptr_nonnull(ds);
+    ck_assert_int_eq(ds->targets, 2);
+    float bt[4];
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){3, 0}, 2, bx, bt), NB_OK);
+    ck_assert_float_eq(bt[0], 3.0f);
+    ck_assert_float_eq(bt[1], 3.5f);
+    ck_assert_float_eq(bt[2], 0.0f);
+    nb_dataset_free(ds);
+    ds = nb_dataset_arrays(x, 2, (int64_t[]){5, 6}, NULL, NB_UNLABELED, 0);
+    ck_assert_ptr_nonnull(ds);
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){2}, 1, bx, NULL), NB_OK);
+    nb_dataset_free(ds);
+    ck_assert_ptr_null(nb_dataset_arrays(x, 1, (int64_t[]){5}, t, NB_REGRESS, 1)); /* no sample shape */
+    ck_assert_ptr_null(nb_dataset_arrays(NULL, 2, (int64_t[]){5, 6}, t, NB_REGRESS, 1));
+    ck_assert_ptr_null(nb_dataset_arrays(x, 2, (int64_t[]){5, 6}, t, NB_REGRESS, 0)); /* no target width */
+    nb_dataset_free(NULL);
+}
+END_TEST
+
+START_TEST(test_dataset_tensors_and_images) {
+    nb_tensor *x = nb_arange(NULL, 0, 12, 1);
+    nb_tensor *x2 = nb_from_array(NULL, NB_FLOAT32, 2, (int64_t[]){4, 3}, x->data);
+    nb_tensor *yc = nb_from_array(NULL, NB_INT32, 1, (int64_t[]){4}, (int32_t[]){0, 1, 0, 1});
+    nb_tensor *yr = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){4}, (float[]){1, 2, 3, 4});
+    nb_dataset *a = nb_dataset_tensors(x2, yc, 0), *b = nb_dataset_tensors(x2, yr, 0);
+    ck_assert_msg(a && b, "%s", nb_last_error());
+    ck_assert_int_eq(a->task, NB_CLASSIFY);
+    ck_assert_int_eq(a->classes, 2);
+    ck_assert_int_eq(b->task, NB_REGRESS);
+    ck_assert_int_eq(b->targets, 1);
+    ck_assert_ptr_null(nb_dataset_tensors(x, yc, 0)); /* x must be [N, ...] */
+    ck_assert_ptr_null(nb_dataset_tensors(x2, x, 0)); /* 12 targets for 4 samples */
+    ck_assert_int_eq(nb_last_status(), NB_ESHAPE);
+    nb_dataset_free(a);
+    nb_dataset_free(b);
+    /* images: uint8, scaled /255 */
+    nb_mnist m;
+    ck_assert_int_eq(nb_mnist_load(fixture("tiny"), "t10k", &m), NB_OK);
+    nb_dataset *im = nb_dataset_images(m.images, m.labels, 10);
+    ck_assert_ptr_nonnull(im);
+    ck_assert_int_eq(im->ndim, 2);
+    ck_assert_int_eq(im->features, 784);
+    static float px[784];
+    int32_t lab;
+    ck_assert_int_eq(nb_dataset_get(im, (int64_t[]){7}, 1, px, &lab), NB_OK);
+    ck_assert_int_eq(lab, nb_u8(m.labels)[7]);
+    for (int j = 0; j < 784; j++) ck_assert_float_eq(px[j], (float)nb_u8(m.images)[7 * 784 + j] / 255.0f);
+    nb_dataset_free(im);
+    ck_assert_ptr_null(nb_dataset_images(m.images, m.labels, 5)); /* labels up to 9 */
+    ck_assert_msg(strstr(nb_last_error(), "is not a class index 0..4"), "%s", nb_last_error());
+    nb_mnist_free(&m);
+    nb_dataset *mn = nb_dataset_mnist(fixture("tiny"), "train");
+    ck_assert_ptr_nonnull(mn);
+    ck_assert_int_eq(mn->len, 100);
+    ck_assert_int_eq(mn->classes, 10);
+    nb_dataset_free(mn);
+    ck_assert_ptr_null(nb_dataset_mnist("/nonexistent", "train"));
+    ck_assert_int_eq(nb_last_status(), NB_EIO);
+    nb_tensor_free(x);
+    nb_tensor_free(x2);
+    nb_tensor_free(yc);
+    nb_tensor_free(yr);
+}
+END_TEST
+
+/* A custom dataset type: sample i is [i, -i], label i % 3 (the PyTorch Dataset subclass). */
+typedef struct ramp {
+    nb_dataset base;
+    int freed;
+} ramp;
+
+static int ramp_gather(const nb_dataset *ds, const int64_t *idx, int64_t n, float *x, void *y) {
+    (void)ds;
+    for (int64_t i = 0; i < n; i++) {
+        x[2 * i] = (float)idx[i];
+        x[2 * i + 1] = -(float)idx[i];
+        ((int32_t *)y)[i] = (int32_t)(idx[i] % 3);
+    }
+    return NB_OK;
+}
+
+static int ramp_frees;
+static void ramp_free(nb_dataset *ds) { ramp_frees += ((ramp *)ds)->freed + 1; }
+
+static const nb_dataset_ops ramp_ops = {"ramp", ramp_gather, NULL, ramp_free};
+
+START_TEST(test_dataset_custom_subset_and_split) {
+    nb_dataset *ds = nb_dataset_alloc(sizeof(ramp), &ramp_ops, 10, 1, (int64_t[]){2}, NB_CLASSIFY, 3);
+    ck_assert_ptr_nonnull(ds);
+    ck_assert_ptr_null(nb_dataset_alloc(sizeof(ramp), &ramp_ops, 10, 1, (int64_t[]){2}, NB_CLASSIFY, 0));
+    ck_assert_ptr_null(nb_dataset_alloc(4, &ramp_ops, 10, 1, (int64_t[]){2}, NB_CLASSIFY, 3));
+    ck_assert_ptr_null(nb_dataset_alloc(sizeof(ramp), &ramp_ops, 10, 0, (int64_t[]){2}, NB_CLASSIFY, 3));
+    /* Subset(ds, [7, 2, 9]); a subset of it */
+    nb_dataset *s = nb_dataset_subset(ds, (int64_t[]){7, 2, 9}, 3);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->len, 3);
+    ck_assert_int_eq(s->classes, 3);
+    nb_dataset *ss = nb_dataset_subset(s, (int64_t[]){2, 0}, 2);
+    float x[4];
+    int32_t y[2];
+    ck_assert_int_eq(nb_dataset_get(ss, (int64_t[]){0, 1}, 2, x, y), NB_OK);
+    ck_assert_float_eq(x[0], 9);
+    ck_assert_float_eq(x[1], -9);
+    ck_assert_float_eq(x[2], 7);
+    ck_assert_int_eq(y[0], 0);
+    ck_assert_int_eq(y[1], 1);
+    ck_assert_ptr_null(nb_dataset_subset(s, (int64_t[]){3}, 1));
+    ck_assert_str_eq(nb_last_error(), "dataset_subset: index 3 (at 0) is out of range for a dataset of 3 samples");
+    nb_dataset_free(ss);
+    nb_dataset_free(s);
+    /* random_split: parts partition the dataset */
+    nb_rng g;
+    nb_rng_seed(&g, 42);
+    nb_dataset *parts[3];
+    ck_assert_int_eq(nb_random_split(ds, (int64_t[]){3, 3, 4}, 3, &g, parts), NB_OK);
+    int seen[10] = {0};
+    for (int p = 0; p < 3; p++) {
+        float px[8];
+        int32_t py[4];
+        int64_t ids[4] = {0, 1, 2, 3};
+        ck_assert_int_eq(nb_dataset_get(parts[p], ids, parts[p]->len, px, py), NB_OK);
+        for (int i = 0; i < parts[p]->len; i++) seen[(int)px[2 * i]]++;
+    }
+    for (int i = 0; i < 10; i++) ck_assert_int_eq(seen[i], 1);
+    for (int p = 0; p < 3; p++) nb_dataset_free(parts[p]);
+    nb_clear_error();
+    ck_assert_int_eq(nb_random_split(ds, (int64_t[]){3, 3}, 2, &g, parts), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "Sum of input lengths does not equal the length of the input dataset!");
+    ck_assert_int_eq(nb_random_split(ds, (int64_t[]){-1, 11}, 2, &g, parts), NB_EINVAL);
+    ck_assert_int_eq(nb_random_split(ds, (int64_t[]){10}, 1, NULL, parts), NB_EINVAL);
+    int64_t len[2];
+    ck_assert_int_eq(nb_split_lengths(10, (double[]){0.5, 0.6}, 2, len), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "split_lengths: the fractions sum to 1.1, not 1");
+    ck_assert_int_eq(nb_split_lengths(10, (double[]){1.5, -0.5}, 2, len), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "Fraction at index 0 is not between 0 and 1");
+    ramp_frees = 0;
+    nb_dataset_free(ds);
+    ck_assert_int_eq(ramp_frees, 1);
+}
+END_TEST
+
+START_TEST(test_dataset_standardize) {
+    /* 4 samples of 3 features; feature 2 is constant (std 1, as StandardScaler) */
+    float x[12] = {1, 10, 5, 2, 20, 5, 3, 30, 5, 4, 40, 5};
+    nb_dataset *ds = nb_dataset_arrays(x, 2, (int64_t[]){4, 3}, NULL, NB_UNLABELED, 0);
+    nb_dataset *first2 = nb_dataset_subset(ds, (int64_t[]){0, 1}, 2);
+    float mean[3], std[3];
+    ck_assert_int_eq(nb_dataset_fit_standardize(first2, mean, std), NB_OK); /* the training part only */
+    ck_assert_float_eq(mean[0], 1.5f);
+    ck_assert_float_eq(mean[1], 15.0f);
+    ck_assert_float_eq(std[0], 0.5f); /* population std */
+    ck_assert_float_eq(std[1], 5.0f);
+    ck_assert_float_eq(std[2], 1.0f);
+    ck_assert_int_eq(nb_dataset_fit_standardize(ds, mean, std), NB_OK);
+    ck_assert_float_eq(mean[1], 25.0f);
+    ck_assert_double_eq_tol(std[1], sqrt(125.0), 1e-5);
+    ck_assert_int_eq(nb_dataset_normalize(ds, mean, std), NB_OK);
+    float b[6];
+    ck_assert_int_eq(nb_dataset_get(first2, (int64_t[]){1, 0}, 2, b, NULL), NB_OK); /* the parts see it */
+    ck_assert_float_eq(b[0], (2.0f - 2.5f) / std[0]);
+    ck_assert_float_eq(b[1], (20.0f - 25.0f) / std[1]);
+    ck_assert_float_eq(b[2], 0.0f);
+    ck_assert_float_eq(b[3], (1.0f - 2.5f) / std[0]);
+    ck_assert_int_eq(nb_dataset_normalize(ds, NULL, NULL), NB_OK);
+    ck_assert_int_eq(nb_dataset_get(ds, (int64_t[]){3}, 1, b, NULL), NB_OK);
+    ck_assert_float_eq(b[1], 40.0f);
+    std[0] = 0;
+    ck_assert_int_eq(nb_dataset_normalize(ds, mean, std), NB_EINVAL);
+    ck_assert_int_eq(nb_dataset_normalize(ds, mean, NULL), NB_EINVAL);
+    nb_dataset *none = nb_dataset_subset(ds, NULL, 0);
+    ck_assert_int_eq(nb_dataset_fit_standardize(none, mean, std), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "dataset_fit_standardize: the dataset is empty");
+    nb_dataset_free(none);
+    nb_dataset_free(first2);
+    nb_dataset_free(ds);
+}
+END_TEST
+
+/* ---- samplers: PyTorch's index lists ------------------------------------------------------- */
+
+static const golden *GD;
+
+/* An index list against a golden entry "<name>" or "<name>.digest" (see gen_data.py). */
+static void expect_list(const char *name, const int64_t *got, int64_t n) {
+    char dn[128];
+    snprintf(dn, sizeof dn, "%s.digest", name);
+    if (golden_has(GD, dn)) {
+        const gold_entry *e = golden_get(GD, dn);
+        const int32_t *d = e->data;
+        ck_assert_msg(n == d[0], "%s: %lld indices, PyTorch has %d", name, (long long)n, d[0]);
+        int64_t h = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (i < 32) ck_assert_msg(got[i] == d[2 + i], "%s[%lld] is %lld, PyTorch has %d", name, (long long)i,
+                                      (long long)got[i], d[2 + i]);
+            h = (h * 1000003 + got[i] + 1) % 2147483647;
+        }
+        ck_assert_msg(h == d[1], "%s: the list differs from PyTorch's (digest)", name);
+        return;
+    }
+    const gold_entry *e = golden_get(GD, name);
+    const int32_t *w = e->data;
+    ck_assert_msg(n == e->numel, "%s: %lld indices, PyTorch has %lld", name, (long long)n, (long long)e->numel);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == w[i], "%s[%lld] is %lld, PyTorch has %d", name, (long long)i, (long long)got[i], w[i]);
+}
+
+/* Sample i of an unlabeled [n, 1] dataset is i: a part's samples are its indices. */
+static int64_t part_indices(const nb_dataset *p, int64_t *out) {
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(p->len + 1));
+    float *v = malloc(sizeof(float) * (size_t)(p->len + 1));
+    for (int64_t i = 0; i < p->len; i++) pos[i] = i;
+    ck_assert_int_eq(nb_dataset_get(p, pos, p->len, v, NULL), NB_OK);
+    for (int64_t i = 0; i < p->len; i++) out[i] = (int64_t)v[i];
+    free(pos);
+    free(v);
+    return p->len;
+}
+
+START_TEST(test_random_split_golden) {
+    GD = golden_load("data.nbg.gz");
+    static float ramp[60000];
+    for (int i = 0; i < 60000; i++) ramp[i] = (float)i;
+    nb_rng gen;
+    nb_dataset *base = NULL, *parts[4] = {NULL}, *prev0 = NULL;
+    int cases = 0;
+    for (int c = 0;; c++) {
+        char name[64];
+        snprintf(name, sizeof name, "split.%d.args", c);
+        if (!golden_has(GD, name)) break;
+        const int32_t *args = golden_get(GD, name)->data;
+        snprintf(name, sizeof name, "split.%d.in", c);
+        const gold_entry *in = golden_get(GD, name);
+        snprintf(name, sizeof name, "split.%d.fraction", c);
+        bool frac = ((const int32_t *)golden_get(GD, name)->data)[0];
+        snprintf(name, sizeof name, "split.%d.lengths", c);
+        const gold_entry *want_len = golden_get(GD, name);
+        int k = (int)in->numel;
+        int64_t n = args[0], len[4];
+        if (frac) ck_assert_int_eq(nb_split_lengths(n, in->data, k, len), NB_OK);
+        else
+            for (int i = 0; i < k; i++) len[i] = (int64_t)((const double *)in->data)[i];
+        for (int i = 0; i < k; i++)
+            ck_assert_msg(len[i] == ((const int32_t *)want_len->data)[i], "case %d: part %d has %lld samples, "
+                          "PyTorch %d", c, i, (long long)len[i], ((const int32_t *)want_len->data)[i]);
+        nb_dataset *ds;
+        if (args[2]) { /* chained: the previous case's first part, same generator */
+            ds = prev0;
+        } else {
+            for (int i = 0; i < 4; i++) nb_dataset_free(parts[i]), parts[i] = NULL;
+            nb_dataset_free(prev0);
+            nb_dataset_free(base);
+            prev0 = NULL;
+            base = nb_dataset_arrays(ramp, 2, (int64_t[]){n, 1}, NULL, NB_UNLABELED, 0);
+            ds = base;
+            nb_rng_seed(&gen, (uint64_t)args[1]);
+        }
+        nb_dataset *mine[4];
+        ck_assert_msg(nb_random_split(ds, len, k, &gen, mine) == NB_OK, "%s", nb_last_error());
+        /* positions within the case's dataset (a chained case splits a part: map back) */
+        int64_t *all = malloc(sizeof(int64_t) * (size_t)(n + 1)), *pos_of = NULL, at = 0;
+        if (args[2]) {
+            pos_of = malloc(sizeof(int64_t) * 60000);
+            int64_t *ids = malloc(sizeof(int64_t) * (size_t)(n + 1));
+            part_indices(ds, ids);
+            for (int64_t i = 0; i < n; i++) pos_of[ids[i]] = i;
+            free(ids);
+        }
+        for (int i = 0; i < k; i++) at += part_indices(mine[i], all + at);
+        if (pos_of)
+            for (int64_t i = 0; i < n; i++) all[i] = pos_of[all[i]];
+        snprintf(name, sizeof name, "split.%d.indices", c);
+        expect_list(name, all, n);
+        free(all);
+        free(pos_of);
+        if (args[2]) {
+            for (int i = 0; i < k; i++) nb_dataset_free(mine[i]);
+        } else {
+            prev0 = mine[0];
+            for (int i = 1; i < k; i++) parts[i] = mine[i];
+        }
+        cases++;
+    }
+    for (int i = 0; i < 4; i++) nb_dataset_free(parts[i]);
+    nb_dataset_free(prev0);
+    nb_dataset_free(base);
+    ck_assert_int_ge(cases, 18);
+    fprintf(stderr, "random_split: %d cases match PyTorch\n", cases);
+    golden_free((golden *)GD);
+}
+END_TEST
+
+START_TEST(test_distributed_sampler_golden) {
+    GD = golden_load("data.nbg.gz");
+    int cases = 0, lists = 0;
+    for (int c = 0;; c++) {
+        char name[64];
+        snprintf(name, sizeof name, "dist.%d.args", c);
+        if (!golden_has(GD, name)) break;
+        const int32_t *a = golden_get(GD, name)->data;
+        snprintf(name, sizeof name, "dist.%d.indices", c);
+        const gold_entry *want = golden_get(GD, name);
+        int64_t R = a[1], per = want->shape[1];
+        for (int64_t r = 0; r < R; r++) {
+            nb_distributed_opts o = nb_distributed_defaults();
+            o.num_replicas = R;
+            o.rank = r;
+            o.drop_last = a[2];
+            o.shuffle = a[3];
+            o.seed = (uint64_t)a[4];
+            nb_sampler *s = nb_distributed_sampler(a[0], &o);
+            ck_assert_msg(s != NULL, "%s", nb_last_error());
+            ck_assert_int_eq(nb_sampler_len(s), per);
+            ck_assert_int_eq(nb_sampler_set_epoch(s, a[5]), NB_OK);
+            int64_t got[1100];
+            for (int rep = 0; rep < 2; rep++) { /* the same epoch gives the same order again */
+                ck_assert_int_eq(nb_sampler_indices(s, got), NB_OK);
+                for (int64_t j = 0; j < per; j++)
+                    ck_assert_msg(got[j] == ((const int32_t *)want->data)[r * per + j],
+                                  "n %d, %d replicas, drop_last %d, shuffle %d, seed %d, epoch %d: rank %lld "
+                                  "index %lld is %lld, PyTorch %d", a[0], a[1], a[2], a[3], a[4], a[5], (long long)r,
+                                  (long long)j, (long long)got[j], ((const int32_t *)want->data)[r * per + j]);
+            }
+            nb_sampler_free(s);
+            lists++;
+        }
+        cases++;
+    }
+    ck_assert_int_ge(cases, 560);
+    fprintf(stderr, "DistributedSampler: %d cases (%d rank lists) match PyTorch\n", cases, lists);
+    nb_clear_error();
+    nb_distributed_opts o = nb_distributed_defaults();
+    o.num_replicas = 4;
+    o.rank = 4;
+    ck_assert_ptr_null(nb_distributed_sampler(10, &o));
+    ck_assert_str_eq(nb_last_error(), "Invalid rank 4, rank should be in the interval [0, 3]");
+    o.num_replicas = 0;
+    ck_assert_ptr_null(nb_distributed_sampler(10, &o));
+    ck_assert_ptr_null(nb_distributed_sampler(-1, NULL));
+    golden_free((golden *)GD);
+}
+END_TEST
+
+START_TEST(test_subset_random_sampler_golden) {
+    GD = golden_load("data.nbg.gz");
+    int cases = 0;
+    static int64_t idx[60000], got[2 * 60000];
+    for (int c = 0;; c++) {
+        char name[64];
+        snprintf(name, sizeof name, "subset.%d.args", c);
+        if (!golden_has(GD, name)) break;
+        const int32_t *a = golden_get(GD, name)->data;
+        snprintf(name, sizeof name, "subset.%d.in", c);
+        int64_t n;
+        if (golden_has(GD, name)) {
+            const gold_entry *in = golden_get(GD, name);
+            n = in->numel;
+            for (int64_t i = 0; i < n; i++) idx[i] = ((const int32_t *)in->data)[i];
+        } else { /* a digest: the golden script's long subsets are range(n) */
+            n = ((const int32_t *)golden_get(GD, strcat(name, ".digest"))->data)[0];
+            for (int64_t i = 0; i < n; i++) idx[i] = i;
+            name[strlen(name) - 7] = '\0';
+            expect_list(name, idx, n);
+        }
+        bool is_range = true;
+        for (int64_t i = 0; i < n; i++) is_range &= idx[i] == i;
+        nb_sampler *s = nb_subset_random_sampler(idx, n, (uint64_t)a[0]);
+        /* over range(n) it is the random sampler (and the loader's own shuffle) */
+        nb_sampler *r = is_range ? nb_random_sampler(n, (uint64_t)a[0]) : NULL;
+        for (int e = 0; e < a[1]; e++) {
+            ck_assert_int_eq(nb_sampler_indices(s, got + e * n), NB_OK);
+            if (r) {
+                static int64_t alt[60000];
+                ck_assert_int_eq(nb_sampler_indices(r, alt), NB_OK);
+                ck_assert_mem_eq(alt, got + e * n, sizeof(int64_t) * (size_t)n);
+            }
+        }
+        snprintf(name, sizeof name, "subset.%d.orders", c);
+        expect_list(name, got, a[1] * n);
+        nb_sampler_free(s);
+        nb_sampler_free(r);
+        cases++;
+    }
+    ck_assert_int_ge(cases, 6);
+    fprintf(stderr, "SubsetRandomSampler: %d cases match PyTorch\n", cases);
+    ck_assert_ptr_null(nb_subset_random_sampler((int64_t[]){1, -2}, 2, 0));
+    nb_sampler *q = nb_sequential_sampler(3);
+    int64_t o[3];
+    ck_assert_int_eq(nb_sampler_indices(q, o), NB_OK);
+    ck_assert(o[0] == 0 && o[1] == 1 && o[2] == 2);
+    ck_assert_int_eq(nb_sampler_set_epoch(q, 5), NB_OK); /* ignored by non-distributed samplers */
+    nb_sampler_free(q);
+    nb_sampler_free(NULL);
+    ck_assert_int_eq(nb_sampler_len(NULL), 0);
+    golden_free((golden *)GD);
+}
+END_TEST
+
+/* ---- the loader over any dataset and sampler ------------------------------------------------ */
+
+START_TEST(test_loader_over_dataset_and_sampler) {
+    /* 20 samples [i, 2i], regression target i/2: the loader serves [B, 2] and [B, 1] */
+    float x[40], t[20];
+    for (int i = 0; i < 20; i++) x[2 * i] = (float)i, x[2 * i + 1] = 2.0f * (float)i, t[i] = 0.5f * (float)i;
+    nb_dataset *ds = nb_dataset_arrays(x, 2, (int64_t[]){20, 2}, t, NB_REGRESS, 1);
+    nb_arena *ar = nb_arena_new(0);
+    nb_loader_opts o = nb_loader_defaults();
+    o.batch_size = 8;
+    /* a distributed shard: rank 1 of 3, epochs set by hand as in PyTorch */
+    nb_distributed_opts d = nb_distributed_defaults();
+    d.num_replicas = 3;
+    d.rank = 1;
+    d.seed = 4;
+    nb_sampler *s = nb_distributed_sampler(20, &d);
+    nb_loader *ld = nb_loader_over(ds, s, &o);
+    ck_assert_ptr_nonnull(ld);
+    ck_assert_int_eq(nb_loader_num_samples(ld), 7);
+    ck_assert_int_eq(nb_loader_num_batches(ld), 1);
+    ck_assert_ptr_eq(nb_loader_dataset(ld), ds);
+    int64_t want[2][7];
+    for (int e = 0; e < 2; e++) {
+        nb_sampler_set_epoch(s, e);
+        nb_sampler *ref = nb_distributed_sampler(20, &d);
+        nb_sampler_set_epoch(ref, e);
+        nb_sampler_indices(ref, want[e]);
+        nb_sampler_free(ref);
+        nb_tensor *bx, *by;
+        ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 1);
+        ck_assert_int_eq(bx->shape[0], 7);
+        ck_assert_int_eq(by->dtype, NB_FLOAT32);
+        ck_assert_int_eq(by->ndim, 2);
+        ck_assert_int_eq(by->shape[1], 1);
+        for (int i = 0; i < 7; i++) {
+            ck_assert_float_eq(nb_f32(bx)[2 * i], (float)want[e][i]);
+            ck_assert_float_eq(nb_f32(by)[i], 0.5f * (float)want[e][i]);
+        }
+        ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 0);
+    }
+    ck_assert(memcmp(want[0], want[1], sizeof want[0]) != 0);
+    /* resume mid-epoch from a saved state: the same shard order comes back */
+    nb_loader_free(ld);
+    o.batch_size = 3;
+    ld = nb_loader_over(ds, s, &o);
+    nb_sampler_set_epoch(s, 9);
+    nb_tensor *bx, *by;
+    ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 1);
+    nb_loader_state st = nb_loader_get_state(ld);
+    float rest[4];
+    ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 1);
+    rest[0] = nb_f32(by)[0];
+    nb_sampler *s2 = nb_distributed_sampler(20, &d); /* a fresh process: epoch 0 until restored */
+    nb_loader *ld2 = nb_loader_over(ds, s2, &o);
+    ck_assert_int_eq(nb_loader_set_state(ld2, &st), NB_OK);
+    ck_assert_int_eq(nb_loader_next(ld2, ar, &bx, &by), 1);
+    ck_assert_float_eq(nb_f32(by)[0], rest[0]);
+    nb_loader_free(ld2);
+    nb_sampler_free(s2);
+    nb_loader_free(ld);
+    nb_sampler_free(s);
+    /* a subset sampler whose indices do not fit the dataset is refused */
+    nb_sampler *big = nb_subset_random_sampler((int64_t[]){3, 25}, 2, 0);
+    ck_assert_ptr_null(nb_loader_over(ds, big, &o));
+    ck_assert_str_eq(nb_last_error(), "loader: the sampler gives indices up to 25, the dataset has 20 samples");
+    nb_sampler_free(big);
+    /* unlabeled data: y is NULL; flatten keeps [B, features] */
+    nb_dataset *u = nb_dataset_arrays(x, 3, (int64_t[]){10, 2, 2}, NULL, NB_UNLABELED, 0);
+    o.flatten = true;
+    o.shuffle = false;
+    ld = nb_loader_over(u, NULL, &o);
+    ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 1);
+    ck_assert_ptr_null(by);
+    ck_assert_int_eq(bx->ndim, 2);
+    ck_assert_int_eq(bx->shape[1], 4);
+    ck_assert_float_eq(nb_f32(bx)[4], 2.0f); /* sequential */
+    nb_loader_free(ld);
+    o.flatten = false;
+    ld = nb_loader_over(u, NULL, &o);
+    ck_assert_int_eq(nb_loader_next(ld, ar, &bx, &by), 1);
+    ck_assert_int_eq(bx->ndim, 3);
+    nb_loader_free(ld);
+    ck_assert_ptr_null(nb_loader_over(NULL, NULL, &o));
+    nb_dataset_free(u);
+    nb_dataset_free(ds);
+    nb_arena_free(ar);
+}
+END_TEST
+
+/* nb_loader_new (images + labels) and nb_loader_over(nb_dataset_images) with its own random
+ * sampler serve the same batches, bit for bit, and save the same state. */
+START_TEST(test_loader_new_is_loader_over_images) {
+    nb_mnist m;
+    ck_assert_int_eq(nb_mnist_load(fixture("tiny"), "train", &m), NB_OK);
+    nb_dataset *ds = nb_dataset_images(m.images, m.labels, 0);
+    nb_loader_opts o = nb_loader_defaults();
+    o.batch_size = 16;
+    o.seed = 3;
+    o.flatten = true;
+    nb_loader *a = nb_loader_new(m.images, m.labels, &o), *b = nb_loader_over(ds, NULL, &o);
+    nb_sampler *rs = nb_random_sampler(100, 3);
+    nb_loader *c = nb_loader_over(ds, rs, &o);
+    nb_arena *ar = nb_arena_new(0);
+    for (int k = 0; k < 20; k++) {
+        nb_tensor *xa, *ya, *xb, *yb, *xc, *yc;
+        int ra = nb_loader_next(a, ar, &xa, &ya), rb = nb_loader_next(b, ar, &xb, &yb);
+        int rc = nb_loader_next(c, ar, &xc, &yc);
+        ck_assert_int_eq(ra, rb);
+        ck_assert_int_eq(ra, rc);
+        if (ra == 1) {
+            ck_assert_mem_eq(xa->data, xb->data, sizeof(float) * (size_t)xa->numel);
+            ck_assert_mem_eq(xa->data, xc->data, sizeof(float) * (size_t)xa->numel);
+            ck_assert_mem_eq(ya->data, yc->data, sizeof(int32_t) * (size_t)ya->numel);
+        }
+        nb_loader_state sa = nb_loader_get_state(a), sc = nb_loader_get_state(c);
+        ck_assert_mem_eq(&sa, &sc, sizeof sa);
+    }
+    nb_loader_free(a);
+    nb_loader_free(b);
+    nb_loader_free(c);
+    nb_sampler_free(rs);
+    nb_dataset_free(ds);
+    nb_arena_free(ar);
+    nb_mnist_free(&m);
+}
+END_TEST
+
+
 int main(void) {
     Suite *s = suite_create("data");
     TCase *idx = tcase_create("idx");
@@ -742,6 +1316,19 @@ int main(void) {
     tcase_add_test(ld, test_loader_int32_labels_passthrough);
     tcase_add_test(ld, test_loader_state_resumes);
     tcase_add_test(ld, test_loader_errors);
+    tcase_add_test(ld, test_loader_over_dataset_and_sampler);
+    tcase_add_test(ld, test_loader_new_is_loader_over_images);
     suite_add_tcase(s, ld);
+    TCase *ds = tcase_create("dataset");
+    tcase_add_test(ds, test_dataset_arrays_borrowed);
+    tcase_add_test(ds, test_dataset_tensors_and_images);
+    tcase_add_test(ds, test_dataset_custom_subset_and_split);
+    tcase_add_test(ds, test_dataset_standardize);
+    suite_add_tcase(s, ds);
+    TCase *sm = tcase_create("sampler");
+    tcase_add_test(sm, test_random_split_golden);
+    tcase_add_test(sm, test_distributed_sampler_golden);
+    tcase_add_test(sm, test_subset_random_sampler_golden);
+    suite_add_tcase(s, sm);
     return run_suite(s) ? 1 : 0;
 }

@@ -49,6 +49,7 @@ struct nb_module {
     int64_t slab_numel;
     nb_named_tensor *named; /* cached full names of params then buffers (root only) */
     int nnamed;
+    struct nb_life *life;   /* ended by nb_module_free: the owner of its tensors (nb_tensor.owner) */
 };
 
 /* ---- using a module --------------------------------------------------------------------- */
@@ -72,7 +73,10 @@ nb_tensor *nb_module_find(const nb_module *m, const char *name);
 int nb_module_repr(const nb_module *m, char *buf, size_t n);
 /* Set every parameter's grad to NULL (set_to_none) or zero it. */
 void nb_module_zero_grad(nb_module *m, bool set_to_none);
-/* Free a module with its parameters, buffers and children. NULL is a no-op. */
+/* Free a module with its parameters, buffers and children (a child added to a container is
+ * freed by the container, never on its own). Free an optimizer of its parameters first: one
+ * that outlives the module refuses to run (NB_ESTATE) rather than touch freed memory. NULL is
+ * a no-op. */
 void nb_module_free(nb_module *m);
 
 /* ---- layers ----------------------------------------------------------------------------- */
@@ -217,7 +221,9 @@ int nb_init_orthogonal(nb_tensor *t, double gain, nb_rng *rng);
 /* ---- for module implementers ------------------------------------------------------------ */
 /* Allocate a base of `size` bytes (>= sizeof(nb_module)) with the given ops. */
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops);
-/* Register a parameter / buffer (the module takes ownership of t) or a child module. */
+/* Register a parameter / buffer (the module takes ownership of t: the tensor pointer stays
+ * valid until nb_module_free, and nb_tensor_free refuses it) or a child module (the module
+ * takes ownership of the child and frees it with itself). */
 int nb_module_add_param(nb_module *m, const char *name, nb_tensor *t);
 int nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t);
 int nb_module_add_child(nb_module *m, const char *name, nb_module *child);

@@ -14,6 +14,16 @@
  * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS and
  * Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
  * to these calls and lists the differences.
+ *
+ * Lifetimes: an optimizer borrows its parameters (it never frees them) and owns its state.
+ * Parameters must outlive it: free the optimizer before the module that owns them. If the
+ * module is freed first, every later nb_optim_step, nb_optim_step_closure, nb_optim_zero_grad
+ * (a no-op with the error set), nb_optim_state_dict and nb_optim_load_state_dict fails with
+ * NB_ESTATE instead of touching freed memory (a module's tensors carry its lifetime token;
+ * heap tensors you made and free yourself carry none: they must outlive the optimizer). A
+ * scheduler borrows its optimizer the same way (sched.h). Pointers the accessors return
+ * (nb_optim_group_param, nb_optim_get_value) are valid until the next call that changes the
+ * optimizer, or its free.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
@@ -89,7 +99,8 @@ int nb_optim_put(nb_optim *o, int g, const nb_value *v);
 /* True if the optimizer's defaults have a hyperparameter of that name. */
 bool nb_optim_has_default(const nb_optim *o, const char *name);
 
-/* Clear gradients of every parameter: set_to_none (PyTorch 2's default) or fill with zero. */
+/* Clear gradients of every parameter: set_to_none (PyTorch 2's default) or fill with zero.
+ * Does nothing (error NB_ESTATE set) once the module owning the parameters was freed. */
 void nb_optim_zero_grad(nb_optim *o, bool set_to_none);
 /* One update of every parameter that has a gradient. */
 int nb_optim_step(nb_optim *o);
@@ -98,6 +109,8 @@ int nb_optim_step(nb_optim *o);
 typedef double (*nb_closure_fn)(void *user);
 /* step(closure): *loss receives the closure's first loss. Works for every optimizer. */
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss);
+/* Free the optimizer and its state (not the parameters it borrows). A scheduler of it fails
+ * with NB_ESTATE from then on. NULL is a no-op. */
 void nb_optim_free(nb_optim *o);
 
 /* ---- state_dict: PyTorch's layout --------------------------------------------------------

@@ -11,6 +11,12 @@
  * Errors: PyTorch's message where PyTorch checks ("Expected positive integer T_0, but got 0");
  * "<Schedule>: ..." where nabla checks what PyTorch would crash on or silently accept.
  * A failed step changes nothing (neither the schedule nor the optimizer).
+ *
+ * Lifetimes: a scheduler borrows its optimizer (it never frees it); free the scheduler first.
+ * If the optimizer is freed first, every later step and nb_sched_load_state_dict fails with
+ * NB_ESTATE instead of writing into freed memory. SequentialLR and ChainedScheduler own the
+ * schedulers they are given. nb_averaged (below) borrows nothing: its calls take the
+ * parameters each time.
  */
 #ifndef NABLA_SCHED_H
 #define NABLA_SCHED_H
@@ -42,7 +48,7 @@ int nb_sched_num_groups(const nb_sched *s);
 int64_t nb_sched_last_epoch(const nb_sched *s);
 /* Name of the schedule ("StepLR"). */
 const char *nb_sched_type(const nb_sched *s);
-/* The optimizer it drives. */
+/* The optimizer it drives (borrowed: valid while that optimizer is). */
 nb_optim *nb_sched_optimizer(const nb_sched *s);
 /* Frees the schedule (and the sub-schedules a SequentialLR/ChainedScheduler owns). */
 void nb_sched_free(nb_sched *s);

@@ -22,6 +22,7 @@ extern "C" {
 typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2 } nb_dtype;
 
 struct nb_node;
+struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
 struct nb_grad_hook;
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
@@ -36,6 +37,8 @@ typedef struct nb_tensor {
     nb_arena *arena;             /* arena holding it; NULL for heap tensors */
     uint32_t flags;              /* NB_TENSOR_* below */
     struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+    struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
+                                    lets an optimizer see that module freed */
     struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
 } nb_tensor;
 
@@ -67,7 +70,9 @@ nb_tensor *nb_kaiming_uniform(nb_arena *ar, int ndim, const int64_t *shape, doub
 nb_tensor *nb_scalar(nb_arena *ar, float value);
 /* Deep copy (no autograd history). */
 nb_tensor *nb_clone(nb_arena *ar, const nb_tensor *t);
-/* Free a heap tensor (and its data if owned). NULL is a no-op; arena tensors are ignored. */
+/* Free a heap tensor (and its data if owned). NULL is a no-op; arena tensors are ignored; a
+ * module's parameter or buffer is refused (NB_EINVAL set, nothing freed): nb_module_free frees
+ * it. */
 void nb_tensor_free(nb_tensor *t);
 
 /* ---- access ------------------------------------------------------------------------------ */
@@ -118,7 +123,8 @@ nb_tensor *nb_pow(nb_arena *ar, nb_tensor *a, float exponent);
 nb_tensor *nb_clamp(nb_arena *ar, nb_tensor *a, float lo, float hi);
 
 /* ---- activations ------------------------------------------------------------------------- */
-/* max(a, 0); a > 0 ? a : negative_slope a; tanh a; 1 / (1 + e^-a). */
+/* max(a, 0); a > 0 ? a : negative_slope a; tanh a; 1 / (1 + e^-a). Like every op, these
+ * propagate NaN and infinities as PyTorch does (relu(NaN) is NaN; tests/test_nonfinite.c). */
 nb_tensor *nb_relu(nb_arena *ar, nb_tensor *a);
 nb_tensor *nb_leaky_relu(nb_arena *ar, nb_tensor *a, float negative_slope);
 nb_tensor *nb_tanh(nb_arena *ar, nb_tensor *a);

@@ -4,6 +4,7 @@
 #define NABLA_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "nabla.h"
 
@@ -53,6 +54,38 @@ char *nb__strdup(const char *s);
 /* zlib's alloc_func / free_func through the hooks (z_stream.zalloc / zfree; opaque unused). */
 void *nb__zalloc(void *opaque, unsigned items, unsigned size);
 void nb__zfree(void *opaque, void *p);
+/* ---- lifetimes: a borrower asks whether what it borrows still exists ---------------------
+ * An owner (a module, an optimizer) makes a token at birth and ends it when it is freed; a
+ * borrower (an optimizer of a module's parameters, a scheduler of an optimizer) takes a
+ * reference on the token and checks it before it touches what it borrowed. The token lives
+ * until the last of them lets go, so the check never reads freed memory: using an optimizer
+ * whose module was freed fails with a message instead of writing into freed memory. */
+struct nb_life {
+    atomic_int refs;
+    atomic_bool alive;
+};
+typedef struct nb_life nb_life;
+/* A live token with the owner's reference (NULL with the error set on OOM). */
+nb_life *nb__life_new(void);
+/* The owner is gone: the token says so, and the owner's reference is dropped. NULL: no-op. */
+void nb__life_end(nb_life *l);
+/* Whether the owner still exists (NULL: an owner that is not tracked, taken as alive). */
+static inline bool nb__life_alive(const nb_life *l) { return !l || atomic_load(&((nb_life *)l)->alive); }
+/* A borrower's set of tokens, one reference each. */
+typedef struct nb__lives {
+    nb_life **v;
+    int n;
+} nb__lives;
+/* Reference l (once per distinct token; NULL is ignored). */
+int nb__lives_add(nb__lives *s, nb_life *l);
+/* Every owner in the set still exists. */
+bool nb__lives_alive(const nb__lives *s);
+/* Drop the references. */
+void nb__lives_free(nb__lives *s);
+/* Take one reference (NULL: no-op) / drop it (the last one frees the token). */
+nb_life *nb__life_ref(nb_life *l);
+void nb__life_unref(nb_life *l);
+
 /* 64-byte aligned block (free with nb__free_aligned). */
 void *nb__malloc_aligned(size_t n);
 void nb__free_aligned(void *p);

@@ -97,6 +97,11 @@ nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *
 
 void nb_tensor_free(nb_tensor *t) {
     if (!t || t->arena) return;
+    if (t->owner) { /* its module frees it (and would free it again) */
+        nb__error(NB_EINVAL, "tensor_free: the tensor is a parameter or buffer of a module, which "
+                  "frees it with nb_module_free");
+        return;
+    }
     if (t->flags & NB_TENSOR_OWNS_DATA) nb__free_aligned(t->data);
     if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
     nb__free(t->hook);

@@ -2,14 +2,18 @@
  *
  * Everything goes through the generic state: nb_module_state for the model, nb_optim_dict for
  * any optimizer, nb_sched_dict for any schedule, nb_averaged_dict for the averaged (SWA/EMA)
- * weights, stored as "swa.<model name>". Named values become JSON in __metadata__
+ * weights, stored as "swa.<model name>", and the caller's parts (nb_ckpt_part) as
+ * "<part>.<tensor>", listed in the metadata entry "parts". Named values become JSON in __metadata__
  * (NUMBER as Python's repr, INT as an integer, BOOL, null, lists, strings); tensor values
  * become container tensors referenced as {"tensor": "<name>"}; optimizer state scalars are
  * 0-d F64/I64/BOOL tensors (PyTorch keeps `step` as a tensor too), so their kinds survive.
  *
  * Loading stages everything first (parse, check against the live objects), then commits:
  * optimizer, scheduler and loader each load atomically and are rolled back from a backup if a
- * later one fails; the model copy, RNG and position cannot fail. */
+ * later one fails; the model copy, RNG and position cannot fail. Staging works from the header:
+ * every tensor the load will use is matched (name, dtype, shape or size bound) and given a
+ * destination before any tensor data is inflated; then nb__ck_read inflates each one straight
+ * into its destination and the rest through a small buffer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,12 +281,73 @@ static cJSON *averaged_json(outs *o, const nb_averaged_dict *ad, const nb_named_
     return j;
 }
 
+/* ---- parts ----------------------------------------------------------------------------------- */
+static bool part_name_ok(const char *s) {
+    if (!s || !*s || strlen(s) >= 64) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+    return true;
+}
+
+/* The parts are well formed and their names clash with nothing. */
+static int check_parts(const nb_train_state *st) {
+    static const char *const reserved[] = {"optimizer", "scheduler", "swa", "swa_scheduler"};
+    if (st->nparts < 0 || (st->nparts && !st->parts))
+        return nb__error(NB_EINVAL, "checkpoint: %d parts at %p", st->nparts, (const void *)st->parts);
+    for (int i = 0; i < st->nparts; i++) {
+        const nb_ckpt_part *p = &st->parts[i];
+        if (!part_name_ok(p->name))
+            return nb__error(NB_EINVAL, "checkpoint: part %d: a name of letters, digits and '_' is needed", i);
+        for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
+            if (!strcmp(p->name, reserved[r])) return nb__error(NB_EINVAL, "checkpoint: part name \"%s\" is reserved", p->name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(st->parts[j].name, p->name)) return nb__error(NB_EINVAL, "checkpoint: two parts \"%s\"", p->name);
+        if (p->ntensors < 0 || (p->ntensors && !p->tensors))
+            return nb__error(NB_EINVAL, "checkpoint: part \"%s\" has no tensors array", p->name);
+        for (int k = 0; k < p->ntensors; k++) {
+            const nb_named_tensor *t = &p->tensors[k];
+            if (!t->tensor || !part_name_ok(t->name))
+                return nb__error(NB_EINVAL, "checkpoint: part \"%s\": tensor %d needs a name of letters, digits and "
+                                 "'_' and a tensor", p->name, k);
+            for (int j = 0; j < k; j++)
+                if (!strcmp(p->tensors[j].name, t->name))
+                    return nb__error(NB_EINVAL, "checkpoint: part \"%s\" has two tensors \"%s\"", p->name, t->name);
+        }
+    }
+    return NB_OK;
+}
+
+/* The name of a tensor of part p in the file ("normalize.mean"). */
+static bool in_part_prefix(const char *name, const char *part) {
+    size_t n = strlen(part);
+    return !strncmp(name, part, n) && name[n] == '.';
+}
+
+/* {"normalize": ["mean", "std"], ...} */
+static cJSON *parts_json(outs *o, const nb_train_state *st) {
+    cJSON *j = cJSON_CreateObject();
+    for (int i = 0; i < st->nparts; i++) {
+        const nb_ckpt_part *p = &st->parts[i];
+        cJSON *names = cJSON_CreateArray();
+        put(o, j, p->name, names);
+        for (int k = 0; k < p->ntensors; k++) {
+            const nb_tensor *t = p->tensors[k].tensor;
+            push(o, names, cJSON_CreateString(p->tensors[k].name));
+            add_out(o, own_name(o, "%s.%s", p->name, p->tensors[k].name), nb__ck_dtype_of(t->dtype), t->ndim,
+                    t->shape, t->data, nb_dtype_size(t->dtype) * (size_t)t->numel);
+        }
+    }
+    return j;
+}
+
 static int save(const char *path, const nb_train_state *st, bool weights_only) {
     if (!st || !st->model) return nb__error(NB_EINVAL, "checkpoint: the model is NULL");
     if (st->level < -1 || st->level > 9) return nb__error(NB_EINVAL, "checkpoint: gzip level %d is outside -1..9", st->level);
     if (st->nmeta < 0) return nb__error(NB_EINVAL, "checkpoint: nmeta must be >= 0, got %d", st->nmeta);
     if (st->nmeta && !st->meta)
         return nb__error(NB_EINVAL, "checkpoint: meta is NULL but nmeta is %d", st->nmeta);
+    int nparts = weights_only ? 0 : st->nparts;
+    if (nparts && check_parts(st)) return nb_last_status();
     outs o = {0};
     nb_optim_dict *osd = NULL;
     nb_sched_dict *ssd = NULL, *wsd = NULL;
@@ -315,6 +380,10 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         if (has_prefix(nm, OPT_PREFIX) || has_prefix(nm, SCHED_PREFIX) || !strcmp(nm, "__metadata__") ||
             (asd && has_prefix(nm, AVG_PREFIX)) || (wsd && has_prefix(nm, SWA_SCHED_PREFIX)))
             FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" uses a reserved name", nm);
+        for (int p = 0; p < nparts; p++)
+            if (in_part_prefix(nm, st->parts[p].name))
+                FAIL(NB_EINVAL, "checkpoint: model tensor \"%s\" clashes with the tensors of part \"%s\"", nm,
+                     st->parts[p].name);
         const nb_tensor *t = named[i].tensor;
         add_out(&o, nm, nb__ck_dtype_of(t->dtype), t->ndim, t->shape, t->data,
                 nb_dtype_size(t->dtype) * (size_t)t->numel);
@@ -343,6 +412,7 @@ static int save(const char *path, const nb_train_state *st, bool weights_only) {
         if (wsd) put_text(&o, meta, "swa_scheduler", sched_json(&o, wsd, SWA_SCHED_PREFIX));
         if (asd) put_text(&o, meta, "averaged", averaged_json(&o, asd, named));
         if (st->rng) put_text(&o, meta, "rng", rng_json(&o, st->rng));
+        if (nparts) put_text(&o, meta, "parts", parts_json(&o, st));
         if (st->loader) {
             nb_loader_state ls = nb_loader_get_state(st->loader);
             cJSON *lj = cJSON_CreateObject();
@@ -386,9 +456,23 @@ int nb_weights_save(const char *path, const nb_module *m, const nb_meta *meta, i
 }
 
 /* ================================ loading ================================================= */
+/* A value whose data comes from a container tensor: decoded once the data is read. */
+typedef struct pending {
+    nb_value *v;
+    int ti;
+    uint64_t raw; /* destination of a 0-d F64 / I64 / BOOL tensor */
+} pending;
+
 typedef struct stage {
     const nb_ckpt *c;
     unsigned char *used; /* per container tensor: referenced by the state being loaded */
+    unsigned char **dst; /* per container tensor: where its data is read to (NULL: skipped) */
+    pending *pend;       /* scalar values read from 0-d tensors (at most one per tensor) */
+    int npend;
+    int64_t max_numel;   /* elements a value tensor (optimizer or scheduler state) may have */
+    int64_t value_numel; /* elements of the value tensors so far (at most 4 * max_numel) */
+    unsigned char *model; /* the model's tensors, read before they are copied in */
+    unsigned char *parts; /* the caller's parts' tensors, likewise */
     nb_optim_dict *osd;
     nb_sched_dict *ssd, *wsd; /* scheduler, swa_scheduler */
     nb_averaged_dict *asd;
@@ -463,6 +547,11 @@ static int parse_rng(const cJSON *j, const char *what, nb_rng *r) {
         return nb__error(NB_EFORMAT, "checkpoint: %s generator state is malformed (expected "
                          "{\"kind\": \"mt19937\", \"state\": %d hex digits, \"left\": 1..%d, "
                          "\"next\": 0..%d})", what, 8 * NB_RNG_STATE_N, NB_RNG_STATE_N, NB_RNG_STATE_N);
+    bool zero = !(r->state[0] & 0x80000000u); /* the bits the twist reads: none set, no output ever */
+    for (int i = 1; zero && i < NB_RNG_STATE_N; i++) zero = r->state[i] == 0;
+    if (zero)
+        return nb__error(NB_EFORMAT, "checkpoint: %s generator state is all zeros: MT19937 would draw "
+                         "nothing but zeros from it", what);
     r->left = (int32_t)left;
     r->next = (uint32_t)next;
     return NB_OK;
@@ -533,33 +622,32 @@ static int value_from_json(stage *sg, const cJSON *j, const char *name, const nb
     sg->used[ti] = 1;
     const nb__ck_entry *te = &sg->c->t[ti];
     const char *dt = nb__ck_dtype_name(te->dtype);
-    const void *data = sg->c->data + te->begin;
     if (!strcmp(dt, "F64") || !strcmp(dt, "I64") || !strcmp(dt, "BOOL")) {
         if (te->ndim != 0)
             return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla holds "
                              "only as a scalar (shape [])", tn, dt);
-        if (!strcmp(dt, "F64")) {
-            out->kind = NB_VALUE_NUMBER;
-            nb__ck_copy_le(&out->num, data, 1, 8);
-        } else if (!strcmp(dt, "I64")) {
-            int64_t i;
-            nb__ck_copy_le(&i, data, 1, 8);
-            if (i > (int64_t)MAX_SAFE || i < -(int64_t)MAX_SAFE)
-                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" holds %lld, beyond 2^53", tn, (long long)i);
-            out->kind = NB_VALUE_INT;
-            out->num = (double)i;
-        } else {
-            out->kind = NB_VALUE_BOOL;
-            out->num = *(const unsigned char *)data != 0;
-        }
+        out->kind = !strcmp(dt, "F64") ? NB_VALUE_NUMBER : !strcmp(dt, "I64") ? NB_VALUE_INT : NB_VALUE_BOOL;
+        pending *pe = &sg->pend[sg->npend++]; /* decoded by read_staged */
+        *pe = (pending){.v = out, .ti = ti};
+        sg->dst[ti] = (unsigned char *)&pe->raw;
         return NB_OK;
     }
     nb_dtype ndt = !strcmp(dt, "F32") ? NB_FLOAT32 : !strcmp(dt, "I32") ? NB_INT32 : NB_UINT8;
     if (strcmp(dt, "F32") && strcmp(dt, "I32") && strcmp(dt, "U8"))
         return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has dtype %s, which nabla cannot hold", tn, dt);
+    /* before a byte is allocated or inflated: shapes are < 2^53 and their product too */
+    int64_t numel = (int64_t)((te->end - te->begin) / nb__ck_dtype_size(te->dtype));
+    if (numel > sg->max_numel)
+        return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" has shape %s, larger than all the "
+                         "optimizer's parameters together (%lld elements)", tn,
+                         nb__ck_shape(te->ndim, te->shape, 0), (long long)sg->max_numel);
+    if ((sg->value_numel += numel) > 4 * sg->max_numel) /* Adam with amsgrad holds 3 per parameter */
+        return nb__error(NB_EFORMAT, "checkpoint: the optimizer and scheduler tensors of the file hold "
+                         "more than 4 times as many elements as all the optimizer's parameters (%lld)",
+                         (long long)sg->max_numel);
     nb_tensor *t = nb_empty(NULL, ndt, te->ndim, te->shape);
     if (!t) return nb_last_status();
-    nb__ck_copy_le(t->data, data, (size_t)t->numel, nb_dtype_size(ndt));
+    sg->dst[ti] = t->data;
     out->kind = NB_VALUE_TENSOR;
     out->tensor = t;
     return NB_OK;
@@ -794,8 +882,12 @@ done:
     return rc;
 }
 
-static int check_format(const nb_ckpt *c) {
+/* format and format_version; *weights_only: the file holds a model's weights and nothing to
+ * resume from (no "format": a plain safetensors file; or content "weights"). */
+static int check_format(const nb_ckpt *c, bool *weights_only) {
     const char *fmt = nb_ckpt_meta(c, "format"), *ver = nb_ckpt_meta(c, "format_version");
+    const char *content = nb_ckpt_meta(c, "content");
+    *weights_only = true;
     if (!fmt) return NB_OK; /* a plain safetensors file: weights only */
     if (strcmp(fmt, NB_CKPT_FORMAT) != 0)
         return nb__error(NB_EFORMAT, "checkpoint: format \"%s\" is not %s", fmt, NB_CKPT_FORMAT);
@@ -807,14 +899,44 @@ static int check_format(const nb_ckpt *c) {
     if (v > NB_CKPT_VERSION)
         return nb__error(NB_EFORMAT, "checkpoint: the file has format version %ld, newer than the "
                          "%d this nabla (%s) reads: upgrade nabla", v, NB_CKPT_VERSION, nb_version());
+    if (content && strcmp(content, "checkpoint") && strcmp(content, "weights"))
+        return nb__error(NB_EFORMAT, "checkpoint: content \"%s\" is neither \"checkpoint\" nor "
+                         "\"weights\"", content);
+    *weights_only = content && !strcmp(content, "weights");
     return NB_OK;
 }
 
-/* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights). */
+/* A file of weights only gives a model, never a training state, whatever else its metadata
+ * says (docs/checkpoint-format.md). */
+static int weights_only_refusal(const nb_ckpt *c, const char *part) {
+    if (!nb_ckpt_meta(c, "format"))
+        return nb__error(NB_EINVAL, "checkpoint: the file has no \"format\" metadata (a plain "
+                         "safetensors file): it holds weights only, not %s", part);
+    return nb__error(NB_EINVAL, "checkpoint: the file holds weights only (content \"weights\"), "
+                     "not %s", part);
+}
+
+/* A tensor the file's metadata "parts" lists ("<part>.<tensor>"). */
+static bool in_parts(const nb_ckpt *c, const char *name) {
+    const char *txt = nb_ckpt_meta(c, "parts");
+    if (!txt || !strchr(name, '.')) return false;
+    cJSON *j = nb__json_parse(txt, strlen(txt), NULL);
+    const cJSON *parts = cJSON_IsObject(j) ? j : NULL, *p, *t;
+    bool found = false;
+    cJSON_ArrayForEach(p, parts) {
+        if (!cJSON_IsArray(p) || !in_part_prefix(name, p->string)) continue;
+        cJSON_ArrayForEach(t, p) found |= cJSON_IsString(t) && !strcmp(t->valuestring, name + strlen(p->string) + 1);
+    }
+    cJSON_Delete(j);
+    return found;
+}
+
+/* A tensor of the file outside the model's section (optimizer, schedulers, averaged weights,
+ * parts). */
 static bool not_model(const nb_ckpt *c, const char *name) {
     return has_prefix(name, OPT_PREFIX) || has_prefix(name, SCHED_PREFIX) ||
            (has_prefix(name, AVG_PREFIX) && nb_ckpt_meta(c, "averaged")) ||
-           (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler"));
+           (has_prefix(name, SWA_SCHED_PREFIX) && nb_ckpt_meta(c, "swa_scheduler")) || in_parts(c, name);
 }
 
 /* The file's entry e has the dtype and shape of the live tensor t (who: "model", ...). */
@@ -826,11 +948,6 @@ static int check_fits(const nb__ck_entry *e, const nb_tensor *t, const char *who
         return nb__error(NB_ESHAPE, "checkpoint: tensor \"%s\" has shape %s, %s expects %s", e->name,
                          nb__ck_shape(e->ndim, e->shape, 0), who, nb__ck_shape(t->ndim, t->shape, 1));
     return NB_OK;
-}
-
-/* Copy entry k of the file into t (checked by check_fits). */
-static void copy_entry(const nb_ckpt *c, int k, nb_tensor *t) {
-    nb__ck_copy_le(t->data, c->data + c->t[k].begin, (size_t)t->numel, nb_dtype_size(t->dtype));
 }
 
 static int stage_model(const nb_ckpt *c, const nb_module *m) {
@@ -952,7 +1069,7 @@ static int stage_averaged(stage *sg, const nb_averaged *a, const nb_module *m) {
              nb__pyfloat(live->decay, 0), nb__pyfloat(am.decay, 1));
     if (am.n != live->n)
         FAIL(NB_EINVAL, "checkpoint: the checkpoint averages %d tensors, the live averaged copy %d", am.n, live->n);
-    for (int i = 0; i < am.n; i++) copy_entry(sg->c, am.entry[i], live->tensors[i]); /* the staged state */
+    for (int i = 0; i < am.n; i++) sg->dst[am.entry[i]] = live->tensors[i]->data; /* read there */
     live->n_averaged = am.n_averaged;
     sg->asd = live;
     live = NULL;
@@ -962,28 +1079,249 @@ done:
     return rc;
 }
 
-/* The model's state from the file; its first navg tensors from the averaged entries avg[]. */
-static void copy_model(const nb_ckpt *c, nb_module *m, const int *avg, int navg) {
+/* ---- loaded values that would corrupt training without an error -------------------------
+ * Checked on the staged data, before anything is applied. By PyTorch's names: they are the
+ * state_dict keys every implementation shares. */
+static bool name_is(const char *name, const char *key) { /* key, or a full name ending in .key */
+    size_t n = strlen(name), k = strlen(key);
+    return n >= k && !strcmp(name + n - k, key) && (n == k || name[n - k - 1] == '.');
+}
+
+/* The first element of x[0..n) that is negative or NaN, or -1. */
+static int64_t first_negative(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(x[i] >= 0.0f)) return i;
+    return -1;
+}
+
+/* BatchNorm's running_var (a variance) and num_batches_tracked (a count) are never negative:
+ * a negative variance makes evaluation take the square root of it. The staged model state as
+ * copy_model copies it (the first navg tensors from the averaged entries avg[]). */
+static int check_model_values(const stage *sg, const nb_module *m, const int *avg, int navg) {
     const nb_named_tensor *named;
     int nt = nb_module_state(m, &named);
-    for (int i = 0; i < nt; i++)
-        copy_entry(c, i < navg ? avg[i] : nb__ck_lookup(c, named[i].name), named[i].tensor);
+    for (int i = 0; i < nt; i++) {
+        const nb_tensor *t = named[i].tensor;
+        const void *d = sg->dst[i < navg ? avg[i] : nb__ck_lookup(sg->c, named[i].name)];
+        if (name_is(named[i].name, "running_var") && t->dtype == NB_FLOAT32) {
+            int64_t k = first_negative(d, t->numel);
+            if (k >= 0)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" (a variance) holds %s at "
+                                 "index %lld: it must be >= 0", named[i].name,
+                                 nb__pyfloat(((const float *)d)[k], 0), (long long)k);
+        } else if (name_is(named[i].name, "num_batches_tracked") && t->dtype == NB_INT32 && t->numel == 1) {
+            int32_t v;
+            memcpy(&v, d, 4);
+            if (v < 0)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" (a count) holds %d: it must "
+                                 "be >= 0", named[i].name, (int)v);
+        }
+    }
+    return NB_OK;
+}
+
+/* Optimizer state: the counts (Adam's step, ...) are integers >= 0, every other number is finite
+ * (a NaN step count or scalar turns every later update into NaN, silently), and the second
+ * moments are >= 0 (their square roots divide the updates). */
+static int check_optim_values(const nb_optim_dict *sd) {
+    static const char *const counts[] = {"step", "n_iter", "func_evals"};
+    static const char *const moments[] = {"exp_avg_sq", "max_exp_avg_sq", "square_avg", "acc_delta",
+                                          "sum", "exp_inf", "row_var", "col_var"};
+    for (int k = 0; k < sd->nstates; k++)
+        for (int j = 0; j < sd->states[k].nvalues; j++) {
+            const nb_value *v = &sd->states[k].values[j];
+            bool count = false, moment = false;
+            for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) count |= !strcmp(v->name, counts[i]);
+            for (size_t i = 0; i < sizeof moments / sizeof moments[0]; i++) moment |= !strcmp(v->name, moments[i]);
+            if (v->kind == NB_VALUE_NUMBER || v->kind == NB_VALUE_INT) {
+                if (count ? !(v->num >= 0 && v->num <= MAX_SAFE && v->num == floor(v->num)) : !isfinite(v->num))
+                    return nb__error(NB_EFORMAT, "checkpoint: optimizer state '%s' of parameter %d is %s: "
+                                     "it must be %s", v->name, sd->states[k].index, nb__pyfloat(v->num, 0),
+                                     count ? "an integer >= 0" : "a finite number");
+            } else if (moment && v->kind == NB_VALUE_TENSOR && v->tensor && v->tensor->dtype == NB_FLOAT32) {
+                int64_t i = first_negative(nb_f32(v->tensor), v->tensor->numel);
+                if (i >= 0)
+                    return nb__error(NB_EFORMAT, "checkpoint: optimizer state '%s' of parameter %d holds "
+                                     "%s at index %lld: it must be >= 0", v->name, sd->states[k].index,
+                                     nb__pyfloat(nb_f32(v->tensor)[i], 0), (long long)i);
+            }
+        }
+    return NB_OK;
+}
+
+/* Where the model's tensors are read: one block of their size (what the caller expects). */
+static int want_model(stage *sg, const nb_module *m) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    size_t total = 0;
+    for (int i = 0; i < nt; i++) total += nb_dtype_size(named[i].tensor->dtype) * (size_t)named[i].tensor->numel;
+    if (!(sg->model = nb__malloc(total))) return NB_ENOMEM;
+    total = 0;
+    for (int i = 0; i < nt; i++) {
+        sg->dst[nb__ck_lookup(sg->c, named[i].name)] = sg->model + total;
+        total += nb_dtype_size(named[i].tensor->dtype) * (size_t)named[i].tensor->numel;
+    }
+    return NB_OK;
+}
+
+/* Read the data of every tensor given a destination (the rest is inflated and dropped), put it
+ * in host order and decode the scalars. */
+static int read_staged(stage *sg) {
+    const nb_ckpt *c = sg->c;
+    int rc = nb__ck_read(c, sg->dst);
+    if (rc) return rc;
+    for (int k = 0; k < c->ntensors; k++)
+        if (sg->dst[k]) {
+            size_t sz = nb__ck_dtype_size(c->t[k].dtype);
+            nb__ck_le_inplace(sg->dst[k], (size_t)(c->t[k].end - c->t[k].begin) / sz, sz);
+        }
+    for (int i = 0; i < sg->npend; i++) {
+        pending *pe = &sg->pend[i];
+        if (pe->v->kind == NB_VALUE_NUMBER) {
+            memcpy(&pe->v->num, &pe->raw, 8);
+        } else if (pe->v->kind == NB_VALUE_INT) {
+            int64_t v;
+            memcpy(&v, &pe->raw, 8);
+            if (v > (int64_t)MAX_SAFE || v < -(int64_t)MAX_SAFE)
+                return nb__error(NB_EFORMAT, "checkpoint: tensor \"%s\" holds %lld, beyond 2^53",
+                                 c->t[pe->ti].name, (long long)v);
+            pe->v->num = (double)v;
+        } else {
+            pe->v->num = *(const unsigned char *)&pe->raw != 0;
+        }
+    }
+    return NB_OK;
+}
+
+/* The caller's parts: each in the file's "parts" with the same tensor names, each tensor of
+ * the live one's dtype and shape; their data is read into sg->parts (one block, in order),
+ * copied in at the commit. */
+static int stage_parts(stage *sg, const nb_ckpt_part *parts, int nparts) {
+    int rc = NB_OK;
+    size_t total = 0;
+    cJSON *j = parse_meta(sg->c, "parts", true, &rc);
+    if (!j) return rc;
+    for (int i = 0; i < nparts; i++) {
+        const nb_ckpt_part *p = &parts[i];
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, p->name), *e;
+        if (!names) FAIL(NB_EINVAL, "checkpoint: the file has no part \"%s\"", p->name);
+        if (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != p->ntensors)
+            FAIL(NB_EINVAL, "checkpoint: part \"%s\" has %d tensors in the file, %d live", p->name,
+                 cJSON_IsArray(names) ? cJSON_GetArraySize(names) : -1, p->ntensors);
+        for (int k = 0; k < p->ntensors; k++) {
+            bool listed = false;
+            cJSON_ArrayForEach(e, names) listed |= cJSON_IsString(e) && !strcmp(e->valuestring, p->tensors[k].name);
+            char tn[160], who[96];
+            snprintf(tn, sizeof tn, "%s.%s", p->name, p->tensors[k].name);
+            snprintf(who, sizeof who, "part \"%s\"", p->name);
+            int entry = listed ? nb__ck_lookup(sg->c, tn) : -1;
+            if (entry < 0) FAIL(NB_EINVAL, "checkpoint: part \"%s\" has no tensor \"%s\" in the file", p->name, tn);
+            if ((rc = check_fits(&sg->c->t[entry], p->tensors[k].tensor, who))) goto done;
+            total += nb_dtype_size(p->tensors[k].tensor->dtype) * (size_t)p->tensors[k].tensor->numel;
+        }
+    }
+    if (!(sg->parts = nb__malloc(total ? total : 1))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    total = 0;
+    for (int i = 0; i < nparts; i++)
+        for (int k = 0; k < parts[i].ntensors; k++) {
+            char tn[160];
+            snprintf(tn, sizeof tn, "%s.%s", parts[i].name, parts[i].tensors[k].name);
+            sg->dst[nb__ck_lookup(sg->c, tn)] = sg->parts + total; /* read there */
+            total += nb_dtype_size(parts[i].tensors[k].tensor->dtype) * (size_t)parts[i].tensors[k].tensor->numel;
+        }
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* The parts' tensors from the staged data (after stage_parts and read_staged). */
+static void copy_parts(const stage *sg, const nb_ckpt_part *parts, int nparts) {
+    size_t at = 0;
+    for (int i = 0; i < nparts; i++)
+        for (int k = 0; k < parts[i].ntensors; k++) {
+            const nb_tensor *t = parts[i].tensors[k].tensor;
+            size_t n = nb_dtype_size(t->dtype) * (size_t)t->numel;
+            memcpy(t->data, sg->parts + at, n);
+            at += n;
+        }
+}
+
+/* The model's state from the staged data; its first navg tensors from the averaged entries avg[]. */
+static void copy_model(const stage *sg, nb_module *m, const int *avg, int navg) {
+    const nb_named_tensor *named;
+    int nt = nb_module_state(m, &named);
+    for (int i = 0; i < nt; i++) {
+        const nb_tensor *t = named[i].tensor;
+        memcpy(t->data, sg->dst[i < navg ? avg[i] : nb__ck_lookup(sg->c, named[i].name)],
+               nb_dtype_size(t->dtype) * (size_t)t->numel);
+    }
+}
+
+/* The largest value tensor the live objects can hold: all the optimizer's parameters together
+ * (per-parameter state is shaped like its parameter; a flat history like LBFGS's covers all of
+ * them), times the rows of the one optimizer that keeps rows of such vectors (LBFGS's
+ * history_size). Without an optimizer, the model's parameters. */
+static int64_t value_bound(const nb_train_state *st) {
+    int64_t n = 0;
+    if (st->optim) {
+        for (int g = 0; g < nb_optim_num_groups(st->optim); g++)
+            for (int i = 0; i < nb_optim_group_size(st->optim, g); i++)
+                n += nb_optim_group_param(st->optim, g, i)->numel;
+        const nb_value *h = nb_optim_get_value(st->optim, 0, "history_size");
+        if (h && (h->kind == NB_VALUE_INT || h->kind == NB_VALUE_NUMBER) && h->num > 1 && h->num < 1e9)
+            n *= (int64_t)h->num;
+    } else {
+        const nb_named_tensor *named;
+        int np = nb_module_num_params(st->model), nt = nb_module_state(st->model, &named);
+        for (int i = 0; i < np && i < nt; i++) n += named[i].tensor->numel;
+    }
+    return n;
+}
+
+static void stage_free(stage *sg) {
+    nb__free(sg->used);
+    nb__free(sg->dst);
+    nb__free(sg->pend);
+    nb__free(sg->model);
+    nb__free(sg->parts);
+}
+
+static int stage_begin(stage *sg, const nb_ckpt *c) {
+    size_t n = (size_t)(c->ntensors ? c->ntensors : 1);
+    memset(sg, 0, sizeof *sg);
+    sg->c = c;
+    sg->used = nb__calloc(n, 1);
+    sg->dst = nb__calloc(n, sizeof *sg->dst);
+    sg->pend = nb__calloc(n, sizeof *sg->pend);
+    if (!sg->used || !sg->dst || !sg->pend) {
+        stage_free(sg);
+        return nb__error(NB_ENOMEM, "checkpoint: out of memory");
+    }
+    return NB_OK;
 }
 
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     if (!c || !st || !st->model) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint, state or model");
-    stage sg = {.c = c};
+    stage sg;
     nb_optim_dict *obak = NULL;
     nb_sched_dict *sbak = NULL, *wbak = NULL;
     nb_loader_state lbak = {0};
     cJSON *pos = NULL;
-    int rc = check_format(c);
-    if (rc || (rc = stage_model(c, st->model))) return rc;
-    if (!(sg.used = nb__calloc((size_t)(c->ntensors ? c->ntensors : 1), 1))) return NB_ENOMEM;
+    bool weights_only;
+    int rc = st->optim ? nb__optim_usable(st->optim, "checkpoint") : NB_OK;
+    if (!rc) rc = check_format(c, &weights_only);
+    if (!rc && weights_only && (st->optim || st->sched || st->rng || st->loader || st->averaged || st->swa_sched))
+        rc = weights_only_refusal(c, st->optim ? "an optimizer's state" : st->sched ? "a schedule's state"
+                                     : st->averaged ? "averaged weights" : "a training position");
+    if (rc || (rc = stage_model(c, st->model)) || (rc = stage_begin(&sg, c))) return rc;
+    sg.max_numel = value_bound(st);
+    if ((rc = want_model(&sg, st->model))) goto done;
     if (st->optim && (rc = stage_optim(&sg, st->optim, st->model))) goto done;
     if (st->sched && (rc = stage_sched(&sg, st->sched, "scheduler", SCHED_PREFIX, &sg.ssd))) goto done;
     if (st->averaged && (rc = stage_averaged(&sg, st->averaged, st->model))) goto done;
     if (st->swa_sched && (rc = stage_sched(&sg, st->swa_sched, "swa_scheduler", SWA_SCHED_PREFIX, &sg.wsd))) goto done;
+    if (st->nparts < 0 || (st->nparts && !st->parts)) FAIL(NB_EINVAL, "checkpoint: %d parts at NULL", st->nparts);
+    if (st->nparts && (rc = stage_parts(&sg, st->parts, st->nparts))) goto done;
     if (st->rng) {
         cJSON *j = parse_meta(c, "rng", true, &rc);
         if (!j || (rc = parse_rng(j, "the", &sg.rng))) {
@@ -1009,6 +1347,10 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     } else if (rc) {
         goto done;
     }
+    /* everything matched from the header: now the data, straight into its destinations */
+    if ((rc = read_staged(&sg)) || (rc = check_model_values(&sg, st->model, NULL, 0)) ||
+        (sg.osd && (rc = check_optim_values(sg.osd))))
+        goto done;
 
     /* commit: the fallible loads in this order, each rolled back (from a backup taken when a
      * later one may fail) if a later one fails; the model copy, RNG and position cannot fail */
@@ -1033,7 +1375,8 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         nb__error((nb_status)rc, "%s", msg);
         goto done;
     }
-    copy_model(c, st->model, NULL, 0);
+    copy_model(&sg, st->model, NULL, 0);
+    copy_parts(&sg, st->parts, st->nparts);
     if (st->rng) *st->rng = sg.rng;
     st->epoch = sg.epoch;
     st->step = sg.step;
@@ -1046,7 +1389,7 @@ done:
     nb_sched_dict_free(sg.ssd);
     nb_sched_dict_free(sg.wsd);
     nb_averaged_dict_free(sg.asd);
-    nb__free(sg.used);
+    stage_free(&sg);
     return rc;
 }
 
@@ -1077,12 +1420,30 @@ int nb_weights_load_averaged(const char *path, nb_module *m) {
 int nb_ckpt_apply_averaged(const nb_ckpt *c, nb_module *m) {
     if (!c || !m) return nb__error(NB_EINVAL, "checkpoint: NULL checkpoint or model");
     avg_meta am = {.entry = NULL};
-    int rc = check_format(c);
+    stage sg;
+    bool weights_only;
+    int rc = check_format(c, &weights_only);
+    if (!rc && weights_only) rc = weights_only_refusal(c, "averaged weights");
     if (!rc) rc = stage_model(c, m);
     if (!rc && !nb_ckpt_meta(c, "averaged"))
         rc = nb__error(NB_EINVAL, "checkpoint: the file has no averaged weights (metadata \"averaged\" is missing)");
     if (!rc) rc = parse_averaged(c, m, &am);
-    if (!rc) copy_model(c, m, am.entry, am.n);
+    if (rc || (rc = stage_begin(&sg, c))) {
+        nb__free(am.entry);
+        return rc;
+    }
+    rc = want_model(&sg, m);
+    const nb_named_tensor *named;
+    nb_module_state(m, &named);
+    for (int i = 0; !rc && i < am.n; i++) { /* averaged tensor i takes model tensor i's place */
+        int k = nb__ck_lookup(c, named[i].name);
+        sg.dst[am.entry[i]] = sg.dst[k];
+        sg.dst[k] = NULL;
+    }
+    if (!rc) rc = read_staged(&sg);
+    if (!rc) rc = check_model_values(&sg, m, am.entry, am.n);
+    if (!rc) copy_model(&sg, m, am.entry, am.n);
     nb__free(am.entry);
+    stage_free(&sg);
     return rc;
 }

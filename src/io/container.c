@@ -2,10 +2,14 @@
  *
  *   gzip( u64 LE header length N | N bytes of JSON header (space-padded) | tensor data )
  *
- * Reading inflates as data arrives (a lying header cannot make us allocate what the file does
- * not hold), checks the gzip CRC and length, and validates the header before any tensor is
- * used: JSON syntax (cJSON), dtypes, shapes, data_offsets that tile the data exactly (as the
- * safetensors reference reader requires), unique names, the size and count limits.
+ * Opening reads and validates the header only: JSON syntax (cJSON), dtypes, shapes,
+ * data_offsets that tile the data exactly (as the safetensors reference reader requires),
+ * unique names, the size and count limits. The source stays open (a file, or a copy of the
+ * caller's buffer), and tensor data is inflated only when a caller asks for it, after it has
+ * matched the header against what it expects: nb__ck_read inflates each wanted tensor straight
+ * into its destination and the others through a small buffer, to the end of the stream (gzip
+ * CRC and length). So a decompression bomb costs what the caller expects, never what the file
+ * promises. nb_ckpt_tensor_at / nb_ckpt_find read all the data once, growing as it arrives.
  * Writing is atomic: temp file in the same folder, fsync, rename, fsync of the folder; then
  * the temp files that killed saves to the same path left behind are removed. */
 #include <dirent.h>
@@ -19,7 +23,6 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "io_internal.h"
-#include <pthread.h>
 
 static pthread_mutex_t json_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -79,19 +82,21 @@ void nb__ck_copy_le(void *dst, const void *src, size_t n, size_t sz) {
         for (size_t b = 0; b < sz; b++) d[i * sz + b] = s[i * sz + sz - 1 - b];
 }
 
+void nb__ck_le_inplace(void *p, size_t n, size_t sz) {
+    if (host_is_le() || sz == 1) return;
+    unsigned char *d = p;
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < sz / 2; b++) {
+            unsigned char t = d[i * sz + b];
+            d[i * sz + b] = d[i * sz + sz - 1 - b];
+            d[i * sz + sz - 1 - b] = t;
+        }
+}
+
 /* ---- reading: one byte source over a file or a buffer, gzip'd or plain ------------------- */
 enum { CHUNK = 1 << 16 };
 
-typedef struct src {
-    const char *what;         /* path, for messages */
-    FILE *f;                  /* file input, or */
-    const unsigned char *mem; /* memory input */
-    size_t memlen, mempos;
-    unsigned char *buf;       /* file chunk */
-    size_t buflen, bufpos;
-    bool gz, zinit, zend;
-    z_stream z;
-} src;
+typedef nb__ck_src src;
 
 /* Next piece of raw input: *p, returns its length (0 at end, -1 on a read error). */
 static ptrdiff_t src_input(src *s, const unsigned char **p) {
@@ -209,9 +214,25 @@ static int src_open(src *s) {
     return NB_OK;
 }
 
+/* Back to the first byte of the input. */
+static int src_rewind(src *s) {
+    s->mempos = 0;
+    s->buflen = s->bufpos = 0;
+    if (s->f && fseek(s->f, 0, SEEK_SET) != 0)
+        return nb__error(NB_EIO, "checkpoint: cannot read %s again: %s", s->what, strerror(errno));
+    if (s->gz) {
+        inflateReset(&s->z);
+        s->z.avail_in = 0;
+        s->zend = false;
+    }
+    return NB_OK;
+}
+
 static void src_close(src *s) {
     if (s->zinit) inflateEnd(&s->z);
     nb__free(s->buf);
+    if (s->f) fclose(s->f);
+    nb__free((void *)s->mem);
 }
 
 /* ---- the header -------------------------------------------------------------------------- */
@@ -246,6 +267,10 @@ static int cmp_off(const void *a, const void *b) {
 
 void nb_ckpt_close(nb_ckpt *c) {
     if (!c) return;
+    src_close(&c->s);
+    if (c->locked) pthread_mutex_destroy(&c->lock);
+    nb__free(c->what);
+    nb__free(c->by_offset);
     for (int i = 0; i < c->ntensors; i++) nb__free(c->t[i].name);
     for (int i = 0; i < c->nmeta; i++) {
         nb__free(c->keys[i]);
@@ -299,11 +324,13 @@ static int parse_header(nb_ckpt *c, const char *what, const char *hdr, size_t n)
     }
     c->t = nb__calloc((size_t)(count ? count : 1), sizeof *c->t);
     c->by_name = nb__malloc(sizeof(int) * (size_t)(count ? count : 1));
+    c->by_offset = nb__malloc(sizeof(int) * (size_t)(count ? count : 1));
     c->keys = nb__calloc((size_t)(nmeta ? nmeta : 1), sizeof(char *));
     c->vals = nb__calloc((size_t)(nmeta ? nmeta : 1), sizeof(char *));
     refs = nb__malloc(sizeof *refs * (size_t)(count > nmeta ? count : nmeta ? nmeta : 1));
     offs = nb__malloc(sizeof *offs * (size_t)(count ? count : 1));
-    if (!c->t || !c->by_name || !c->keys || !c->vals || !refs || !offs) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (!c->t || !c->by_name || !c->by_offset || !c->keys || !c->vals || !refs || !offs)
+        FAIL(NB_ENOMEM, "checkpoint: out of memory");
     if (meta) {
         cJSON_ArrayForEach(it, meta) {
             c->keys[c->nmeta] = nb__strdup(it->string);
@@ -386,6 +413,7 @@ static int parse_header(nb_ckpt *c, const char *what, const char *hdr, size_t n)
                  offs[i].begin < at ? "it overlaps the tensor that ends" : "a hole in the data starts",
                  (unsigned long long)at);
         at = offs[i].end;
+        c->by_offset[i] = offs[i].index;
     }
     c->data_len = at;
 done:
@@ -395,53 +423,42 @@ done:
     return rc;
 }
 
-static nb_ckpt *read_all(src *s) {
+/* Open: the 8-byte length and the header, parsed; the source stays open for the data. */
+static nb_ckpt *read_header(src s) {
     nb_ckpt *c = nb__calloc(1, sizeof *c);
     char *hdr = NULL;
-    int rc = c ? src_open(s) : NB_ENOMEM;
+    if (!c) {
+        src_close(&s);
+        return NULL;
+    }
+    c->s = s;
+    c->what = nb__strdup(s.what);
+    int rc = c->what ? src_open(&c->s) : NB_ENOMEM;
+    c->s.what = c->what;
     unsigned char lenb[8];
     if (rc) goto done;
-    int64_t got = src_read(s, lenb, 8);
+    if (pthread_mutex_init(&c->lock, NULL)) FAIL(NB_ENOMEM, "checkpoint: cannot create a lock");
+    c->locked = true;
+    int64_t got = src_read(&c->s, lenb, 8);
     if (got < 0) { rc = nb_last_status(); goto done; }
     if (got < 8)
-        FAIL(NB_EFORMAT, "checkpoint: %s: file is too short (%lld bytes) to be a checkpoint", s->what,
+        FAIL(NB_EFORMAT, "checkpoint: %s: file is too short (%lld bytes) to be a checkpoint", c->what,
              (long long)got);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | lenb[i];
     if (n > NB_CKPT_MAX_HEADER || n < 2)
         FAIL(NB_EFORMAT, "checkpoint: %s: not a nabla checkpoint or safetensors file (header length "
-             "%llu is outside 2..%u)", s->what, (unsigned long long)n, NB_CKPT_MAX_HEADER);
+             "%llu is outside 2..%u)", c->what, (unsigned long long)n, NB_CKPT_MAX_HEADER);
     if (!(hdr = nb__malloc((size_t)n))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    if ((got = src_read(s, (unsigned char *)hdr, (size_t)n)) < 0) { rc = nb_last_status(); goto done; }
+    if ((got = src_read(&c->s, (unsigned char *)hdr, (size_t)n)) < 0) { rc = nb_last_status(); goto done; }
     if ((uint64_t)got < n)
         FAIL(NB_EFORMAT, "checkpoint: %s: file is truncated inside the header (%lld of %llu bytes)",
-             s->what, (long long)got, (unsigned long long)n);
-    if ((rc = parse_header(c, s->what, hdr, (size_t)n))) goto done;
-    /* data: grow as it arrives */
-    uint64_t cap = c->data_len < (1u << 24) ? c->data_len : (1u << 24), have = 0;
-    if (c->data_len > (uint64_t)SIZE_MAX / 2) FAIL(NB_ENOMEM, "checkpoint: %s: too large", s->what);
-    if (!(c->data = nb__malloc((size_t)(cap ? cap : 1)))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-    for (;;) {
-        if ((got = src_read(s, c->data + have, (size_t)(cap - have))) < 0) { rc = nb_last_status(); goto done; }
-        have += (uint64_t)got;
-        if (have < cap)
-            FAIL(NB_EFORMAT, "checkpoint: %s: file is truncated: the header promises %llu bytes of "
-                 "tensor data, the file has %llu", s->what, (unsigned long long)c->data_len,
-                 (unsigned long long)have);
-        if (have == c->data_len) break;
-        cap = cap * 2 < c->data_len ? cap * 2 : c->data_len;
-        unsigned char *nd = nb__realloc(c->data, (size_t)cap);
-        if (!nd) FAIL(NB_ENOMEM, "checkpoint: out of memory");
-        c->data = nd;
-    }
-    unsigned char extra;
-    if ((got = src_read(s, &extra, 1)) < 0) { rc = nb_last_status(); goto done; }
-    if (got > 0)
-        FAIL(NB_EFORMAT, "checkpoint: %s: data continues past the %llu bytes the header describes",
-             s->what, (unsigned long long)c->data_len);
+             c->what, (long long)got, (unsigned long long)n);
+    c->hdr_len = n;
+    c->hdr_crc = crc32(crc32(crc32(0L, Z_NULL, 0), lenb, 8), (const Bytef *)hdr, (uInt)n);
+    rc = parse_header(c, c->what, hdr, (size_t)n);
 done:
     nb__free(hdr);
-    src_close(s);
     if (rc) {
         nb_ckpt_close(c);
         return NULL;
@@ -449,21 +466,117 @@ done:
     return c;
 }
 
+/* Rewind the source to the first byte of tensor data (the header read again must be the one
+ * parsed: the file may not change while it is open). */
+static int seek_data(nb_ckpt *c, unsigned char *buf) {
+    int rc = src_rewind(&c->s);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (uint64_t left = 8 + c->hdr_len; !rc && left;) {
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        int64_t got = src_read(&c->s, buf, n);
+        if (got < 0) return nb_last_status();
+        if ((size_t)got < n) break;
+        crc = crc32(crc, buf, (uInt)n);
+        left -= n;
+    }
+    if (!rc && crc != c->hdr_crc)
+        rc = nb__error(NB_EIO, "checkpoint: %s changed while it was open", c->what);
+    return rc;
+}
+
+/* After the data: the end of the input (and of the gzip stream, whose CRC and length are
+ * checked there). */
+static int expect_end(nb_ckpt *c) {
+    unsigned char extra;
+    int64_t got = src_read(&c->s, &extra, 1);
+    if (got < 0) return nb_last_status();
+    if (got > 0)
+        return nb__error(NB_EFORMAT, "checkpoint: %s: data continues past the %llu bytes the header "
+                         "describes", c->what, (unsigned long long)c->data_len);
+    return NB_OK;
+}
+
+static int truncated(const nb_ckpt *c, uint64_t have) {
+    return nb__error(NB_EFORMAT, "checkpoint: %s: file is truncated: the header promises %llu bytes "
+                     "of tensor data, the file has %llu", c->what, (unsigned long long)c->data_len,
+                     (unsigned long long)have);
+}
+
+/* All the tensor data into c->data (once), growing as it arrives: a header that promises more
+ * than the file holds costs only what it holds. Called with c->lock held. */
+static int read_all_data(nb_ckpt *c) {
+    if (c->data) return NB_OK;
+    uint64_t cap = c->data_len < (1u << 20) ? c->data_len : (1u << 20), have = 0;
+    if (c->data_len > (uint64_t)SIZE_MAX / 2) return nb__error(NB_ENOMEM, "checkpoint: %s: too large", c->what);
+    unsigned char *data = nb__malloc(CHUNK > cap ? CHUNK : (size_t)cap);
+    int rc = data ? seek_data(c, data) : NB_ENOMEM;
+    while (!rc) {
+        int64_t got = src_read(&c->s, data + have, (size_t)(cap - have));
+        if (got < 0) {
+            rc = nb_last_status();
+            break;
+        }
+        have += (uint64_t)got;
+        if (have < cap) rc = truncated(c, have);
+        else if (have == c->data_len) break;
+        else {
+            cap = cap * 2 < c->data_len ? cap * 2 : c->data_len;
+            unsigned char *nd = nb__realloc(data, (size_t)cap);
+            if (!nd) rc = nb__error(NB_ENOMEM, "checkpoint: out of memory");
+            else data = nd;
+        }
+    }
+    if (!rc) rc = expect_end(c);
+    if (rc) nb__free(data);
+    else c->data = data;
+    return rc;
+}
+
+int nb__ck_read(const nb_ckpt *cc, unsigned char *const *dst) {
+    nb_ckpt *c = (nb_ckpt *)cc; /* the source's position: guarded by the lock */
+    pthread_mutex_lock(&c->lock);
+    int rc = NB_OK;
+    if (c->data) { /* already read whole (nb_ckpt_tensor_at) */
+        for (int k = 0; k < c->ntensors; k++)
+            if (dst[k]) memcpy(dst[k], c->data + c->t[k].begin, (size_t)(c->t[k].end - c->t[k].begin));
+        pthread_mutex_unlock(&c->lock);
+        return NB_OK;
+    }
+    unsigned char *buf = nb__malloc(CHUNK);
+    rc = buf ? seek_data(c, buf) : NB_ENOMEM;
+    for (int i = 0; !rc && i < c->ntensors; i++) { /* in file order */
+        int k = c->by_offset[i];
+        uint64_t n = c->t[k].end - c->t[k].begin, done = 0;
+        while (!rc && done < n) {
+            size_t want = dst[k] ? (size_t)(n - done) : n - done < CHUNK ? (size_t)(n - done) : CHUNK;
+            int64_t got = src_read(&c->s, dst[k] ? dst[k] + done : buf, want);
+            if (got < 0) rc = nb_last_status();
+            else if ((size_t)got < want) rc = truncated(c, c->t[k].begin + done + (uint64_t)got);
+            else done += want;
+        }
+    }
+    if (!rc) rc = expect_end(c);
+    nb__free(buf);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 nb_ckpt *nb_ckpt_open(const char *path) {
     if (!path) return nb__null(NB_EINVAL, "checkpoint: path is NULL");
     FILE *f = fopen(path, "rb");
     if (!f) return nb__null(NB_EIO, "checkpoint: cannot open %s: %s", path, strerror(errno));
-    src s = {.what = path, .f = f};
-    nb_ckpt *c = read_all(&s);
-    fclose(f);
-    return c;
+    return read_header((src){.what = path, .f = f});
 }
 
 nb_ckpt *nb_ckpt_parse(const void *buf, size_t len) {
     if (!buf) return nb__null(NB_EINVAL, "checkpoint: buffer is NULL");
-    src s = {.what = "buffer", .mem = buf, .memlen = len};
-    return read_all(&s);
+    unsigned char *copy = nb__malloc(len); /* tensor data is read later: the caller's buffer is not kept */
+    if (!copy) return NULL;
+    memcpy(copy, buf, len);
+    return read_header((src){.what = "buffer", .mem = copy, .memlen = len});
 }
+
+uint64_t nb_ckpt_data_bytes(const nb_ckpt *c) { return c ? c->data_len : 0; }
 
 int nb__ck_lookup(const nb_ckpt *c, const char *name) {
     int lo = 0, hi = c->ntensors - 1;
@@ -478,9 +591,14 @@ int nb__ck_lookup(const nb_ckpt *c, const char *name) {
 
 int nb_ckpt_num_tensors(const nb_ckpt *c) { return c ? c->ntensors : 0; }
 
-int nb_ckpt_tensor_at(const nb_ckpt *c, int i, nb_ckpt_tensor *out) {
-    if (!c || !out || i < 0 || i >= c->ntensors)
+int nb_ckpt_tensor_at(const nb_ckpt *cc, int i, nb_ckpt_tensor *out) {
+    if (!cc || !out || i < 0 || i >= cc->ntensors)
         return nb__error(NB_EINVAL, "checkpoint: no tensor %d", i);
+    nb_ckpt *c = (nb_ckpt *)cc; /* the data is read on first use: guarded by the lock */
+    pthread_mutex_lock(&c->lock);
+    int rc = read_all_data(c);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) return rc;
     const nb__ck_entry *e = &c->t[i];
     out->name = e->name;
     out->dtype = nb__ck_dtype_name(e->dtype);
@@ -669,8 +787,13 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
         rc = NB_ENOMEM;
         goto done;
     }
-    snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-    k.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* A name can exist already only when a killed process with this pid (reused since) left
+     * it: take the next number, never its file (the next successful save removes it). */
+    for (int tries = 0; tries < 100000; tries++) {
+        snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        k.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (k.fd >= 0 || errno != EEXIST) break;
+    }
     if (k.fd < 0) {
         rc = nb__error(NB_EIO, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
         goto done;

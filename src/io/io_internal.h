@@ -4,6 +4,9 @@
 #define NABLA_IO_INTERNAL_H
 
 #include <cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <zlib.h>
 #include "../core/internal.h"
 
 /* A tensor of a parsed container. */
@@ -15,14 +18,34 @@ typedef struct nb__ck_entry {
     uint64_t begin, end; /* data_offsets, relative to the data after the header */
 } nb__ck_entry;
 
+/* Where a checkpoint's bytes come from: a file or a buffer, gzip'd or plain (container.c). */
+typedef struct nb__ck_src {
+    const char *what;         /* path, for messages */
+    FILE *f;                  /* file input (owned), or */
+    const unsigned char *mem; /* memory input (an owned copy) */
+    size_t memlen, mempos;
+    unsigned char *buf;       /* file chunk */
+    size_t buflen, bufpos;
+    bool gz, zinit, zend;
+    z_stream z;
+} nb__ck_src;
+
+/* An opened checkpoint: its header, parsed; the tensor data stays in the source until read. */
 struct nb_ckpt {
     int ntensors;
     nb__ck_entry *t;
-    int *by_name;  /* tensor indices sorted by name */
+    int *by_name;   /* tensor indices sorted by name */
+    int *by_offset; /* tensor indices in file order */
     int nmeta;
     char **keys, **vals; /* __metadata__ in file order */
-    unsigned char *data;
-    uint64_t data_len;
+    uint64_t data_len;   /* bytes of tensor data the header describes */
+    char *what;          /* path or "buffer" */
+    nb__ck_src s;
+    uint64_t hdr_len;    /* N: the header's length */
+    unsigned long hdr_crc; /* CRC-32 of the first 8 + N bytes (checked when they are read again) */
+    unsigned char *data; /* all tensor data, once nb_ckpt_tensor_at / find read it (else NULL) */
+    pthread_mutex_t lock; /* the source's position and data */
+    bool locked;         /* lock initialised */
 };
 
 /* The safetensors dtypes: name <-> element size; -1 if unknown. */
@@ -31,6 +54,10 @@ const char *nb__ck_dtype_name(int dtype);
 size_t nb__ck_dtype_size(int dtype);
 /* Index of the safetensors dtype of a nabla dtype. */
 int nb__ck_dtype_of(nb_dtype dt);
+/* Read the tensor data: tensor k into dst[k] (its host-order conversion is the caller's, with
+ * nb__ck_le_inplace), or through a small buffer when dst[k] is NULL, to the end of the stream
+ * (gzip CRC and length checked). Memory: the destinations only. */
+int nb__ck_read(const nb_ckpt *c, unsigned char *const *dst);
 /* Index of a tensor by name (-1 if absent). */
 int nb__ck_lookup(const nb_ckpt *c, const char *name);
 /* "[128,784]": a shape as the header writes it (k selects one of 4 rotating buffers). */
@@ -71,7 +98,13 @@ typedef enum nb__ck_stage {
 } nb__ck_stage;
 extern void (*nb__ck_save_hook)(nb__ck_stage stage);
 
+/* NB_OK, or NB_ESTATE once the module owning o's parameters was freed (src/optim/optimizer.c):
+ * checked before a load or save reads the parameters' shapes. */
+int nb__optim_usable(const nb_optim *o, const char *op);
+
 /* Copy n elements of size sz between little-endian file order and host order. */
 void nb__ck_copy_le(void *dst, const void *src, size_t n, size_t sz);
+/* The same in place. */
+void nb__ck_le_inplace(void *p, size_t n, size_t sz);
 
 #endif

@@ -2,23 +2,25 @@
 #include <math.h>
 #include "activation.h"
 
+/* NaN stays NaN, as in PyTorch (clamp_min propagates it). */
 void nb_k_relu(float *restrict y, const float *restrict x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f;
 }
 
-/* PyTorch's threshold_backward: the gradient passes where the output is > 0. (gy is loaded
- * unconditionally so the select vectorises instead of branching on every element.) */
+/* PyTorch's threshold_backward: the gradient is 0 where the output is <= 0 and passes
+ * elsewhere (a NaN output too). (gy is loaded unconditionally so the select vectorises
+ * instead of branching on every element.) */
 void nb_k_relu_backward(float *restrict gx, const float *restrict gy, const float *restrict y,
                         int64_t n, float beta) {
     if (beta == 0.0f)
         for (int64_t i = 0; i < n; i++) {
             float g = gy[i];
-            gx[i] = y[i] > 0.0f ? g : 0.0f;
+            gx[i] = y[i] <= 0.0f ? 0.0f : g;
         }
     else
         for (int64_t i = 0; i < n; i++) {
             float g = gy[i];
-            gx[i] += y[i] > 0.0f ? g : 0.0f;
+            gx[i] += y[i] <= 0.0f ? 0.0f : g;
         }
 }
 

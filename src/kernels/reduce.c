@@ -1,5 +1,6 @@
 /* reduce.c - sum and max loops. */
 #include <math.h>
+#include <string.h>
 #include "reduce.h"
 
 double nb_k_sum(const float *restrict x, int64_t n) {
@@ -64,6 +65,16 @@ void nb_k_max_dim(float *val, int32_t *idx, const float *x, int64_t outer, int64
             if (val) val[o * inner + i] = m;
             idx[o * inner + i] = (int32_t)best;
         }
+}
+
+bool nb_k_all_finite(const float *x, int64_t n) {
+    uint32_t bad = 0; /* an exponent of all ones: infinity or NaN (integer ops: vectorised) */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
 }
 
 float nb_k_max(const float *x, int64_t n) {

@@ -2,6 +2,7 @@
  * layout (inner == 1: contiguous rows), and their broadcasting backward. */
 #ifndef NABLA_K_REDUCE_H
 #define NABLA_K_REDUCE_H
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Sum of n floats: vectorisable float lanes per block of 4096, blocks added in double. */
@@ -15,6 +16,8 @@ void nb_k_expand_dim(float *gx, const float *gy, int64_t outer, int64_t C, int64
  * a NaN is the maximum (the first NaN), as PyTorch. */
 void nb_k_max_dim(float *val, int32_t *idx, const float *x, int64_t outer, int64_t C,
                   int64_t inner);
+/* No element of x is infinite or NaN. */
+bool nb_k_all_finite(const float *x, int64_t n);
 /* Max of n > 0 floats (NaN if any is NaN). */
 float nb_k_max(const float *x, int64_t n);
 /* Backward of nb_k_max: gx = beta*gx + (x == m ? gy / count : 0), count = number of such x

@@ -7,6 +7,7 @@
  * a few ulp from the correctly rounded result), so gcc turns every step loop into SIMD code.
  * The loops are also compiled for x86-64-v3 (AVX2+FMA) and picked at load time (GCC only, see
  * NB_FMA_CLONES in core/internal.h). */
+#include <math.h>
 #include <string.h>
 #include "rnn.h"
 
@@ -24,18 +25,26 @@
 #endif
 
 /* e^x: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n through the
- * exponent bits. x is clamped to [-87.3, 88] (results stay normal floats). */
+ * exponent bits. The reduction runs on x clamped to [-87.3, 88] (results stay normal floats),
+ * with NaN replaced by 0 so that n is always a small integer (converting NaN or a huge float to
+ * int is undefined behaviour); then the result is fixed up as expf would give it: NaN stays
+ * NaN, above ln(FLT_MAX) it is +inf, below the clamp 0 (e^-87.3 is the smallest normal float,
+ * which the selects keep branch-free). */
 static inline float k_exp(float x) {
-    x = x > 88.0f ? 88.0f : x;
-    x = x < -87.33654f ? -87.33654f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    float r = x - n * 0.693359375f;
+    float c = x > 88.0f ? 88.0f : x;
+    c = c < -87.33654f ? -87.33654f : c;
+    c = c == c ? c : 0.0f;
+    float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = c - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
                  4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * (r * r) +
               r + 1.0f;
     union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) * (1 << 23)};
-    return p * s.f;
+    float e = p * s.f;
+    e = x > 88.72284f ? INFINITY : e;
+    e = x < -87.33654f ? 0.0f : e;
+    return x == x ? e : x;
 }
 
 static inline float k_sigmoid(float x) { return 1.0f / (1.0f + k_exp(-x)); }
@@ -78,7 +87,7 @@ static inline void rnn_row(int64_t H, const float *restrict gx, const float *res
     if (relu)
         for (int64_t j = 0; j < H; j++) {
             float p = (gh[j] + bh[j]) + (gx[j] + bi[j]);
-            h[j] = p > 0.0f ? p : 0.0f;
+            h[j] = p > 0.0f || p != p ? p : 0.0f; /* relu: NaN stays NaN */
         }
     else
         for (int64_t j = 0; j < H; j++) h[j] = k_tanh((gh[j] + bh[j]) + (gx[j] + bi[j]));
@@ -99,7 +108,7 @@ NB_VEC_CLONES void nb_k_rnn_step_back(int64_t B, int64_t H, const float *h, int6
         float *restrict d = dpre + b * H;
         for (int64_t j = 0; j < H; j++) {
             float g = gy[j] + gh[j];
-            d[j] = relu ? (y[j] > 0.0f ? g : 0.0f) : g * (1.0f - y[j] * y[j]);
+            d[j] = relu ? (y[j] <= 0.0f ? 0.0f : g) : g * (1.0f - y[j] * y[j]);
         }
     }
 }

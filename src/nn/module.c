@@ -10,6 +10,10 @@ nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
     if (!ops || !ops->type) return nb__null(NB_EINVAL, "module_alloc: ops or ops->type is NULL");
     nb_module *m = nb__calloc(1, size);
     if (!m) return NULL;
+    if (!(m->life = nb__life_new())) {
+        nb__free(m);
+        return NULL;
+    }
     m->ops = ops;
     m->training = true;
     return m;
@@ -66,6 +70,7 @@ static int add_tensor(nb_module *m, const char *name, nb_tensor *t, bool param) 
     (*names)[*count] = nm;
     (*ts)[*count] = t;
     (*count)++;
+    t->owner = m->life; /* the module frees it: nb_tensor_free refuses it from now on */
     if (param) t->flags |= NB_TENSOR_REQUIRES_GRAD;
     forget_names(m);
     return NB_OK;
@@ -350,11 +355,14 @@ void nb_module_free(nb_module *m) {
         nb_module_free(m->children[i]);
         nb__free(m->child_names[i]);
     }
+    nb__life_end(m->life); /* optimizers of its parameters see it gone from now on */
     for (int i = 0; i < m->nparams; i++) {
+        m->params[i]->owner = NULL;
         nb_tensor_free(m->params[i]); /* data and grad in a slab are not owned by the tensor */
         nb__free(m->param_names[i]);
     }
     for (int i = 0; i < m->nbuffers; i++) {
+        m->buffers[i]->owner = NULL;
         nb_tensor_free(m->buffers[i]);
         nb__free(m->buffer_names[i]);
     }

@@ -11,7 +11,11 @@
  * im2col (strides, large kernels). For sample n and group g, col = im2col(x[n, g]) is
  * [C/G kh kw, OH OW] and
  *   y[n, g] = W_g @ col (+ bias),  dW_g += dy[n, g] @ col^T,  dx[n, g] += col2im(W_g^T @ dy[n, g]).
- * plain (1x1, stride 1, no padding): col is the input itself. */
+ * plain (1x1, stride 1, no padding): col is the input itself.
+ * The direct path computes the dropped columns and the padding around dy as well, so an
+ * infinite or NaN input or weight would reach gradients through them (as 0 * inf = NaN) where
+ * the convolution has no such term: a convolution with one takes the im2col path, whose
+ * backward sums exactly the terms of the definition, as PyTorch's. */
 #include <stdio.h>
 #include "../core/internal.h"
 #include "../kernels/conv.h"
@@ -402,7 +406,8 @@ static int conv_setup(const char *op, int dims, const nb_tensor *x, const nb_ten
     if (k[0] == 1 && k[1] == 1 && st[0] == 1 && st[1] == 1 && ptot[0] == 0 && ptot[1] == 0)
         s->path = PATH_PLAIN;
     else if (st[0] == 1 && st[1] == 1 && nb_k_conv_direct_available() && s->Wp <= 2 * out[1] &&
-             T <= 4096 && O * T <= 65536)
+             T <= 4096 && O * T <= 65536 && nb_k_all_finite(nb_f32(w), w->numel) &&
+             nb_k_all_finite(nb_f32(x), x->numel))
         s->path = PATH_DIRECT; /* small kernels on small images: LeNet's layers */
     else
         s->path = PATH_IM2COL;

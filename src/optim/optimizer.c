@@ -90,6 +90,10 @@ nb_optim *nb__optim_new(const nb_optim_algo *algo, const nb_value *defaults, int
     if (algo->validate(defaults, ndefaults)) return NULL;
     nb_optim *o = nb__calloc(1, sizeof *o);
     if (!o) return NULL;
+    if (!(o->life = nb__life_new())) {
+        nb__free(o);
+        return NULL;
+    }
     o->algo = algo;
     o->defaults = nb__values_copy(defaults, ndefaults);
     o->ndefaults = ndefaults;
@@ -164,6 +168,12 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
         nb__free(ps);
         return rc;
     }
+    for (int i = 0; i < n; i++)
+        if (nb__lives_add(&o->borrowed, params[i]->owner)) {
+            nb__values_free(hp, o->ndefaults);
+            nb__free(ps);
+            return NB_ENOMEM;
+        }
     memcpy(ps, params, sizeof *ps * (size_t)n);
     nb_group *g = &o->groups[o->ngroups];
     g->params = ps;
@@ -371,9 +381,19 @@ int nb__state_set_tensor(nb_optim *o, int index, const char *name, nb_tensor *t)
     return NB_OK;
 }
 
+/* ---- lifetimes: an optimizer borrows its parameters from their modules -------------------- */
+nb_life *nb__optim_life(const nb_optim *o) { return o ? o->life : NULL; }
+
+/* Refused once a module whose parameters o holds was freed: never a write into freed memory. */
+int nb__optim_usable(const nb_optim *o, const char *op) {
+    if (nb__lives_alive(&o->borrowed)) return NB_OK;
+    return nb__error(NB_ESTATE, "%s: the module that owns this %s optimizer's parameters was freed "
+                     "(free the optimizer before its module)", op, o->algo->name);
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
-    if (!o) return;
+    if (!o || nb__optim_usable(o, "zero_grad")) return;
     for (int g = 0; g < o->ngroups; g++)
         for (int i = 0; i < o->groups[g].nparams; i++) {
             nb_tensor *p = o->groups[g].params[i];
@@ -385,6 +405,7 @@ void nb_optim_zero_grad(nb_optim *o, bool set_to_none) {
 
 int nb_optim_step(nb_optim *o) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure)
         return nb__error(NB_EINVAL, "%s: step requires a closure (nb_optim_step_closure)", o->algo->name);
     for (int g = 0; g < o->ngroups; g++) {
@@ -396,6 +417,7 @@ int nb_optim_step(nb_optim *o) {
 
 int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double *loss) {
     if (!o) return nb__error(NB_EINVAL, "step: optimizer is NULL");
+    if (nb__optim_usable(o, "step")) return NB_ESTATE;
     if (o->algo->step_closure) {
         if (!closure) return nb__error(NB_EINVAL, "%s: step requires a closure", o->algo->name);
         bool prev = nb_set_grad_enabled(true);
@@ -414,6 +436,8 @@ int nb_optim_step_closure(nb_optim *o, nb_closure_fn closure, void *user, double
 
 void nb_optim_free(nb_optim *o) {
     if (!o) return;
+    nb__life_end(o->life);
+    nb__lives_free(&o->borrowed);
     for (int g = 0; g < o->ngroups; g++) {
         nb__free(o->groups[g].params);
         nb__values_free(o->groups[g].hp, o->groups[g].nhp);
@@ -436,6 +460,7 @@ nb_tensor *nb__optim_param(const nb_optim *o, int index) {
 
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o) {
     if (!o) return nb__null(NB_EINVAL, "state_dict: optimizer is NULL");
+    if (nb__optim_usable(o, "state_dict")) return NULL; /* it reads the parameters' shapes */
     nb_optim_dict *sd = nb__calloc(1, sizeof *sd);
     if (!sd) return NULL;
     snprintf(sd->type, sizeof sd->type, "%s", o->algo->name);
@@ -516,6 +541,7 @@ static int check_state(const nb_optim *o, const nb_tensor *p, const nb_optim_par
 
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd) {
     if (!o || !sd) return nb__error(NB_EINVAL, "load_state_dict: %s is NULL", !o ? "optimizer" : "state dict");
+    if (nb__optim_usable(o, "load_state_dict")) return NB_ESTATE;
     if (strcmp(sd->type, o->algo->name) != 0)
         return nb__error(NB_EINVAL, "loaded state dict is for optimizer %s, not %s", sd->type,
                          o->algo->name);

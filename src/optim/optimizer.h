@@ -73,7 +73,15 @@ struct nb_optim {
     int nparams;
     float *scratch;        /* workspace of the algorithm (not state: never saved) */
     size_t scratch_len;
+    nb_life *life;         /* ended by nb_optim_free (schedulers check it) */
+    nb__lives borrowed;    /* the modules that own its parameters (checked before use) */
 };
+
+/* The optimizer's lifetime token, for a scheduler to hold (see nb_life in core/internal.h). */
+nb_life *nb__optim_life(const nb_optim *o);
+/* NB_OK, or NB_ESTATE with the message (op: the caller's name) once a module whose parameters
+ * o holds was freed. */
+int nb__optim_usable(const nb_optim *o, const char *op);
 
 /* Build an optimizer: copies the defaults table, validates it, adds one group of params. */
 nb_optim *nb__optim_new(const nb_optim_algo *algo, const nb_value *defaults, int ndefaults,

@@ -10,6 +10,7 @@ nb_sched *nb__sched_alloc(const nb_sched_algo *algo, nb_optim *o) {
     if (!s) return NULL;
     s->algo = algo;
     s->opt = o;
+    s->opt_life = nb__life_ref(nb__optim_life(o));
     s->ngroups = nb_optim_num_groups(o);
     s->last_epoch = -1;
     /* one block of doubles: base_lrs, last_lr, lrs, moms, then the snapshot's 4 * ngroups */
@@ -19,6 +20,7 @@ nb_sched *nb__sched_alloc(const nb_sched_algo *algo, nb_optim *o) {
     if (!d || !s->snap) {
         nb__free(d);
         nb__free(s->snap);
+        nb__life_unref(s->opt_life);
         nb__free(s);
         return NULL;
     }
@@ -187,10 +189,18 @@ static int base_step(nb_sched *s, double epoch) {
 
 /* One step (fn: the schedule's step, the base step or step_metric) wrapped in a snapshot: if it
  * fails, the schedule and the groups are put back as they were. */
+int nb__sched_check_opt(const nb_sched *s) {
+    if (nb__life_alive(s->opt_life)) return NB_OK;
+    return nb__error(NB_ESTATE, "%s: its optimizer was freed (free the scheduler before its "
+                     "optimizer)", s->algo->name);
+}
+
 static int guarded_step(nb_sched *s, int (*fn)(nb_sched *, double), double arg) {
+    int rc = nb__sched_check_opt(s);
+    if (rc) return rc;
     s->nstepped = 0;
     nb__sched_save(s);
-    int rc = fn(s, arg);
+    rc = fn(s, arg);
     if (rc) nb__sched_undo(s);
     return rc;
 }
@@ -245,6 +255,7 @@ void nb_sched_free(nb_sched *s) {
         if (s->algo->fields[i].kind == NB_VALUE_LIST)
             nb__free(*(double **)((char *)s + s->algo->fields[i].offset));
     nb_optim_dict_free(s->backup);
+    nb__life_unref(s->opt_life);
     nb__free(s->base_lrs);
     nb__free(s->snap);
     nb__free(s);
@@ -457,7 +468,9 @@ int nb__sched_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
 
 int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd) {
     if (!s || !sd) return nb__error(NB_EINVAL, "load_state_dict: the %s is NULL", s ? "state dict" : "scheduler");
-    int rc = nb__sched_load(s, sd, false);
+    int rc = nb__sched_check_opt(s);
+    if (rc) return rc;
+    rc = nb__sched_load(s, sd, false);
     return rc ? rc : nb__sched_load(s, sd, true);
 }
 

@@ -70,7 +70,8 @@ typedef struct nb_sched_algo {
 
 struct nb_sched {
     const nb_sched_algo *algo;
-    nb_optim *opt;
+    nb_optim *opt;       /* borrowed: checked through opt_life before every use */
+    nb_life *opt_life;   /* the optimizer's lifetime token (a reference) */
     int ngroups;
     double *base_lrs;
     double *last_lr;
@@ -90,6 +91,11 @@ typedef struct nb_sched_container {
     nb_sched **subs;
     int nsubs;
 } nb_sched_container;
+
+/* The optimizer's lifetime token (src/optim/optimizer.c). */
+nb_life *nb__optim_life(const nb_optim *o);
+/* Refused once the optimizer a schedule drives was freed (never a write into freed memory). */
+int nb__sched_check_opt(const nb_sched *s);
 
 /* Allocate a schedule of algo->size bytes bound to o (no step taken). */
 nb_sched *nb__sched_alloc(const nb_sched_algo *algo, nb_optim *o);

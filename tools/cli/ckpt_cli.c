@@ -4,10 +4,17 @@
  *   nabla ckpt inspect [--full] F...                              what a checkpoint holds
  * With --swa-start/--ema the averaged weights and SWALR are saved and restored too.
  *
- * A checkpoint written by `nabla train` also records the flags that shaped the run (model,
- * optimizer, schedule, data, batch, seed, limit) as user metadata "cli.args" (and the model's
- * alone as "cli.model"); --resume applies them before the command line's own flags, and
- * `nabla eval` rebuilds the model from them. */
+ * A checkpoint written by `nabla train` also records the flags that shaped the run as user
+ * metadata "cli.args" (and the model's alone as "cli.model"); --resume applies them before the
+ * command line's own flags, and `nabla eval` rebuilds the model from them. A checkpoint may come
+ * from someone else: it is data, never a command line. Only the flags that describe the model
+ * and the training run are taken from it (see restorable()), each parsed and checked exactly as
+ * if the user had typed it; paths (--data, --train, --test, --save, --save-best, --metrics), the
+ * run's length and resources (--epochs, --threads, --stop-after, --save-every) and unknown flags
+ * never are, and the resume message lists what came from the file and what was left out.
+ * "cli.data" says what the model's input and output are and how the data were read (data_cli.c);
+ * "cli.early_stop" holds the best validation loss so far, and the part "normalize" the
+ * normalisation statistics. */
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +35,7 @@ void ckpt_cli_flags(cli_flags *f) {
 /* Flags that steer this invocation only, never restored from a checkpoint. */
 static bool run_only(const char *name) {
     static const char *const names[] = {"epochs", "threads", "metrics", "help", "save",
-                                        "save-every", "resume", "stop-after"};
+                                        "save-every", "resume", "stop-after", "save-best"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i])) return true;
     return false;
@@ -67,31 +74,87 @@ static char *flags_json(const arg_spec *specs, int n, const bool *set) {
     return txt;
 }
 
-/* Parse a stored flag list into specs. Strings are copied into a pool that lives as long as
- * the process (ARG_STRING flags keep pointers to them). */
-static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what) {
+/* The flags a checkpoint may set: the model's, the optimizer's, the schedule's and the
+ * averaging's (each builder's whole table: they describe the model and the training state),
+ * how the data are read and split (data_cli_restorable: not the files), and --batch, --seed,
+ * --limit (the batches the loader state counts) and --early-stop. Nothing else: not a path,
+ * not the run's length or threads, not a flag this version does not know. */
+static bool restorable(const char *name, size_t len) {
+    static cli_flags allowed;
+    if (!allowed.n) {
+        model_cli_flags(&allowed);
+        optim_cli_flags(&allowed);
+        sched_cli_flags(&allowed);
+        swa_cli_flags(&allowed);
+    }
+    if (data_cli_restorable(name, len)) return true;
+    static const char *const run[] = {"batch", "seed", "limit", "early-stop"};
+    for (size_t i = 0; i < sizeof run / sizeof run[0]; i++)
+        if (strlen(run[i]) == len && !strncmp(run[i], name, len)) return true;
+    for (int k = 0; k < allowed.n; k++)
+        if (strlen(allowed.specs[k].name) == len && !strncmp(allowed.specs[k].name, name, len)) return true;
+    return false;
+}
+
+/* "--name" or "--name=value" for this flag in argv[2..argc). */
+static bool on_command_line(int argc, char **argv, const char *name, size_t len) {
+    for (int i = 2; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, len) &&
+            (argv[i][2 + len] == '\0' || argv[i][2 + len] == '='))
+            return true;
+    return false;
+}
+
+/* What the last stored list gave (for the resume message): the flags taken, those left out. */
+enum { LIST = 4096 };
+static char taken[LIST], left_out[LIST];
+
+static void append(char *buf, const char *word) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, LIST - n, "%s%s", n ? " " : "", word);
+}
+
+/* Apply a stored flag list ("--name=value" words) to specs: each restorable word not overridden
+ * on the command line (argv; NULL: none) is parsed as if typed. Strings are copied into a pool
+ * that lives as long as the process (ARG_STRING flags keep pointers to them). */
+static int apply_stored(const char *json, const arg_spec *specs, int n, bool *set, const char *what,
+                        int argc, char **argv) {
     static char pool[16384];
     static size_t used;
     cJSON *a = cJSON_Parse(json);
-    char *argv[256];
-    int argc = 0, rc = 0;
+    char *words[256];
+    int nw = 0, rc = cJSON_IsArray(a) ? 0 : -1;
     const cJSON *e;
-    if (!cJSON_IsArray(a)) rc = -1;
+    taken[0] = left_out[0] = '\0';
     cJSON_ArrayForEach(e, a) {
-        size_t len = cJSON_IsString(e) ? strlen(e->valuestring) + 1 : 0;
-        if (!len || argc == 256 || used + len > sizeof pool) {
+        const char *w = cJSON_IsString(e) ? e->valuestring : NULL, *eq = w ? strchr(w, '=') : NULL;
+        if (!w || strncmp(w, "--", 2) || !eq) { /* a stored flag is always one "--name=value" word */
             rc = -1;
             break;
         }
-        argv[argc++] = memcpy(pool + used, e->valuestring, len);
-        used += len;
+        size_t len = (size_t)(eq - w - 2), wl = strlen(w) + 1;
+        bool known = false;
+        for (int k = 0; k < n && !known; k++) known = strlen(specs[k].name) == len && !strncmp(specs[k].name, w + 2, len);
+        if (!known || !restorable(w + 2, len)) {
+            append(left_out, w);
+            continue;
+        }
+        if (argv && on_command_line(argc, argv, w + 2, len)) continue; /* the user's word wins */
+        if (nw == 256 || used + wl > sizeof pool) {
+            rc = -1;
+            break;
+        }
+        words[nw++] = memcpy(pool + used, w, wl);
+        used += wl;
+        append(taken, w);
     }
     char err[256];
-    if (!rc && args_parse_marking(argc, argv, 0, specs, n, set, err, sizeof err)) {
-        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint do not parse: %s\n", what, err);
+    if (!rc && args_parse_marking(nw, words, 0, specs, n, set, err, sizeof err)) {
+        fprintf(stderr, "%s: %s: a flag stored in the checkpoint is invalid: %s\n", cli_prog, what, err);
         rc = -1;
     } else if (rc) {
-        fprintf(stderr, "nabla: %s: the flags stored in the checkpoint are malformed\n", what);
+        fprintf(stderr, "%s: %s: the flags stored in the checkpoint are malformed (expected a JSON list "
+                "of \"--name=value\" words)\n", cli_prog, what);
     }
     cJSON_Delete(a);
     return rc;
@@ -157,7 +220,11 @@ int ckpt_cli_model_defaults(const char *path) {
     const char *stored = nb_ckpt_meta(c, "user.cli.model");
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
-    return stored ? apply_stored(stored, mf.specs, mf.n, NULL, path) : 0;
+    return stored ? apply_stored(stored, mf.specs, mf.n, NULL, path, 0, NULL) : 0;
+}
+
+void ckpt_cli_note_stored(void) {
+    if (taken[0]) fprintf(stderr, "%s: (flags taken from the checkpoint: %s)\n", cli_prog, taken);
 }
 
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
@@ -173,7 +240,7 @@ int ckpt_cli_preparse(int argc, char **argv, cli_flags *f) {
         return -1;
     }
     const char *stored = nb_ckpt_meta(c, "user.cli.args");
-    return stored ? apply_stored(stored, f->specs, f->n, f->set, path) : 0;
+    return stored ? apply_stored(stored, f->specs, f->n, f->set, path, argc, argv) : 0;
 }
 
 int ckpt_cli_check(void) {
@@ -192,7 +259,28 @@ static nb_train_state state_of(const ckpt_cli_run *r, long epoch) {
     return (nb_train_state){.model = r->model, .optim = r->opt, .sched = r->sched, .rng = r->rng,
                             .loader = r->ld, .epoch = epoch,
                             .step = epoch * nb_loader_num_batches(r->ld), .averaged = r->avg,
-                            .swa_sched = r->swalr};
+                            .swa_sched = r->swalr, .parts = r->parts, .nparts = r->nparts};
+}
+
+/* "user.cli.early_stop": {"best": 0.1234, "best_epoch": 3, "bad": 1} */
+static char *early_json(const early_stop *es) {
+    cJSON *j = cJSON_CreateObject();
+    if (isfinite(es->best)) cJSON_AddNumberToObject(j, "best", es->best);
+    cJSON_AddNumberToObject(j, "best_epoch", (double)es->best_epoch);
+    cJSON_AddNumberToObject(j, "bad", (double)es->bad);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return txt;
+}
+
+static void early_from(const nb_ckpt *c, early_stop *es) {
+    cJSON *j = cJSON_Parse(nb_ckpt_meta(c, "user.cli.early_stop") ? nb_ckpt_meta(c, "user.cli.early_stop") : "");
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(j, "best");
+    const cJSON *be = cJSON_GetObjectItemCaseSensitive(j, "best_epoch"), *bad = cJSON_GetObjectItemCaseSensitive(j, "bad");
+    if (cJSON_IsNumber(best)) es->best = best->valuedouble;
+    if (cJSON_IsNumber(be) && be->valuedouble >= 0) es->best_epoch = (long)be->valuedouble;
+    if (cJSON_IsNumber(bad) && bad->valuedouble >= 0) es->bad = (long)bad->valuedouble;
+    cJSON_Delete(j);
 }
 
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
@@ -201,6 +289,7 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     nb_train_state st = state_of(r, 0);
     nb_ckpt *c = ckpt_cli_open(resume_path); /* read by ckpt_cli_preparse already */
     int rc = c ? nb_ckpt_apply(c, &st) : -1;
+    if (!rc && r->es) early_from(c, r->es);
     ckpt_cli_release();
     if (rc) {
         fprintf(stderr, "nabla train: --resume %s: %s\n", resume_path, nb_last_error());
@@ -209,6 +298,36 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
     *first_epoch = (long)st.epoch + 1;
     printf("resumed from %s at the end of epoch %lld (lr %g)\n", resume_path, (long long)st.epoch,
            nb_optim_get(r->opt, 0, "lr"));
+    printf("  flags from the checkpoint: %s\n", taken[0] ? taken : "none");
+    if (left_out[0])
+        printf("  not taken from the checkpoint (paths, the run's length and threads, unknown flags: "
+               "give them on the command line): %s\n", left_out);
+    return 0;
+}
+
+int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch) {
+    cli_flags mf = {.n = 0};
+    model_cli_flags(&mf);
+    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
+    char *early = r->es && r->es->best_epoch ? early_json(r->es) : NULL; /* runs with a validation part */
+    nb_meta meta[5] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
+                       {"cli.model_description", model_cli_describe()}};
+    int nmeta = 3;
+    if (r->data_json) meta[nmeta++] = (nb_meta){"cli.data", r->data_json};
+    if (early) meta[nmeta++] = (nb_meta){"cli.early_stop", early};
+    nb_train_state st = state_of(r, epoch);
+    st.meta = meta;
+    st.nmeta = nmeta;
+    int rc = nb_checkpoint_save(path, &st);
+    cJSON_free(all);
+    cJSON_free(model);
+    cJSON_free(early);
+    if (rc) {
+        fprintf(stderr, "nabla train: %s: %s\n", path == save_path ? "--save" : "--save-best", nb_last_error());
+        return -1;
+    }
+    printf("saved %s (epoch %ld)\n", path, epoch);
+    fflush(stdout);
     return 0;
 }
 
@@ -216,24 +335,7 @@ int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, lo
     *stop = stop_after && epoch >= stop_after;
     bool last = epoch == epochs || *stop;
     if (!save_path || !(last || (save_every && epoch % save_every == 0))) return 0;
-    cli_flags mf = {.n = 0};
-    model_cli_flags(&mf);
-    char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);
-    nb_meta meta[] = {{"cli.args", all ? all : "[]"}, {"cli.model", model ? model : "[]"},
-                      {"cli.model_description", model_cli_describe()}};
-    nb_train_state st = state_of(r, epoch);
-    st.meta = meta;
-    st.nmeta = 3;
-    int rc = nb_checkpoint_save(save_path, &st);
-    cJSON_free(all);
-    cJSON_free(model);
-    if (rc) {
-        fprintf(stderr, "nabla train: --save: %s\n", nb_last_error());
-        return -1;
-    }
-    printf("saved %s (epoch %ld)\n", save_path, epoch);
-    fflush(stdout);
-    return 0;
+    return ckpt_cli_save(r, f, save_path, epoch);
 }
 
 /* ---- nabla ckpt inspect ------------------------------------------------------------------ */
@@ -324,8 +426,8 @@ static int inspect(const char *path, bool full) {
         printf("averaged: %s, tensors \"swa.<name>\"%s\n", desc,
                count ? "" : " (no update yet: they hold the weights the averaging started from)");
     }
-    const char *keys[] = {"scheduler", "swa_scheduler", "rng", "loader"};
-    for (int i = 0; i < 4; i++) {
+    const char *keys[] = {"scheduler", "swa_scheduler", "rng", "loader", "parts"};
+    for (int i = 0; i < 5; i++) {
         const char *v = nb_ckpt_meta(c, keys[i]);
         if (v) {
             cJSON *j = cJSON_Parse(v);
@@ -342,17 +444,15 @@ static int inspect(const char *path, bool full) {
         if (!strncmp(k, "user.", 5)) printf("metadata %s: %s\n", k + 5, v);
     }
     int n = nb_ckpt_num_tensors(c);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
-        total += t.nbytes;
-    }
-    printf("tensors: %d, %zu bytes\n", n, total);
+    printf("tensors: %d, %llu bytes\n", n, (unsigned long long)nb_ckpt_data_bytes(c));
     printf("  %-36s %-5s %-14s %12s %12s %12s %12s\n", "name", "dtype", "shape", "min", "max", "mean", "std");
     for (int i = 0; i < n; i++) {
         nb_ckpt_tensor t;
-        nb_ckpt_tensor_at(c, i, &t);
+        if (nb_ckpt_tensor_at(c, i, &t)) { /* the data is read here: a cut or corrupt file */
+            fprintf(stderr, "nabla ckpt: %s\n", nb_last_error());
+            nb_ckpt_close(c);
+            return 1;
+        }
         char shape[96];
         size_t at = 0;
         shape[at++] = '[';

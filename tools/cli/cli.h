@@ -16,6 +16,8 @@ typedef struct cli_flags {
 } cli_flags;
 
 void cli_add(cli_flags *f, arg_spec s);
+/* "[28, 28]": a shape for messages, in buf. */
+const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n);
 /* "nabla train", "nabla lr-plot": the running command, for messages. */
 extern const char *cli_prog;
 
@@ -25,6 +27,7 @@ int cmd_lr_plot(int argc, char **argv);
 int cmd_graph(int argc, char **argv); /* graph_cli.c */
 int cmd_ckpt(int argc, char **argv);  /* ckpt_cli.c */
 int cmd_eval(int argc, char **argv);  /* eval_cli.c */
+int cmd_predict(int argc, char **argv); /* predict_cli.c */
 int cmd_plot(int argc, char **argv);  /* plot_cli.c */
 int cmd_optim_path(int argc, char **argv); /* optim_path_cli.c */
 int cmd_compare(int argc, char **argv); /* compare_cli.c */
@@ -57,11 +60,96 @@ void model_cli_flags(cli_flags *f);
 /* Check the model flags; returns 0 or prints the problem and returns 2. */
 int model_cli_check(void);
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng);
+/* Whether the model takes samples of this shape (mlp: any, flattened; cnn, rnn, lstm, gru:
+ * images [H, W]); prints the problem and returns 2 if not. */
+int model_cli_check_input(int ndim, const int64_t *shape);
+/* The model for samples of shape[0..ndim) and `outputs` outputs (classes or targets). */
+nb_module *model_cli_build_for(int ndim, const int64_t *shape, int64_t outputs, nb_rng *rng);
 model_input model_cli_input(void);
 /* The loader's batch in the layout the model takes ([B, rows, cols] -> [B, 1, rows, cols] for cnn). */
 nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
+
+/* ---- data (data_cli.c): --data, --train, --test, --target-col, --test-split, ... ---------- */
+/* What a checkpoint says about its model's data ("user.cli.data"). */
+typedef struct data_info {
+    bool known;      /* the checkpoint has the entry (older ones: IDX, 10 classes) */
+    bool file;       /* trained on --train FILE (not an IDX folder) */
+    nb_task task;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS]; /* of one sample */
+    int64_t outputs; /* classes or targets */
+    long seed;       /* of the splits */
+    bool normalize;
+} data_info;
+
+/* The data of a run: parts, what they are, and what the run owns. */
+typedef struct data_run {
+    nb_dataset *train, *val, *test; /* the parts (val, test may be NULL; eval: test only) */
+    nb_task task;
+    int64_t outputs; /* classes, or regression targets */
+    int ndim;
+    int64_t shape[NB_MAX_DIMS]; /* of one sample */
+    bool normalize;
+    nb_tensor *mean, *std;      /* --normalize: per-feature statistics of the training part */
+    nb_named_tensor norm[2];
+    nb_ckpt_part part;          /* "normalize": mean and std, for checkpoints */
+    nb_dataset *source[2];      /* the loaded datasets the parts view (normalisation goes here) */
+    nb_dataset *own[8];
+    int nown;
+    nb_mnist mnist[2];
+} data_run;
+
+void data_cli_flags(cli_flags *f);
+typedef enum { DATA_TRAIN, DATA_EVAL, DATA_PREDICT } data_mode;
+/* Check the data flags (eval: a --test file replaces a stored --test-split); prints the
+ * problem and returns 2. */
+int data_cli_check(data_mode mode);
+/* True for --task regress. */
+bool data_cli_regress(void);
+/* True for a data flag a checkpoint may restore: how the data are read and split, not which
+ * files (--data, --train, --test are paths: the user gives them). */
+bool data_cli_restorable(const char *name, size_t len);
+/* Load the data: for training, the training part (split, --limit applied) with the validation
+ * and test parts; for eval, the test part only (stored: what the checkpoint says). Fits the
+ * normalisation on the training part but does not apply it (data_cli_apply_norm, after a
+ * resume may have replaced it). Prints the problem and returns -1. */
+int data_cli_load(data_run *d, bool eval, long seed, long limit, const data_info *stored);
+int data_cli_apply_norm(data_run *d);
+/* Normalisation statistics from a checkpoint's part "normalize", applied (if d->normalize). */
+int data_cli_norm_from(data_run *d, const nb_ckpt *c);
+void data_cli_free(data_run *d);
+/* The "user.cli.data" entry of a run (cJSON_free it). */
+char *data_cli_json(const data_run *d, long seed);
+/* Read c's "user.cli.data" into info (info->known false without one) and make its reader
+ * settings the defaults of the data flags; -1 (printed) if malformed. */
+int data_cli_stored(const nb_ckpt *c, data_info *info);
+/* Reader options from the flags, and a file (FILE or FILE,YFILE) read by its extension. */
+nb_read_opts data_cli_read_opts(nb_task task, int64_t classes);
+nb_dataset *data_cli_read(const char *spec, const nb_read_opts *opts);
+/* True if spec names a text table or a .npy file (by its extension). */
+bool data_cli_is_table(const char *spec);
+
+/* ---- evaluation (evaluate.c) -------------------------------------------------------------- */
+/* The training loss of a batch: cross-entropy for class ids (int32 y), MSE for targets (mean,
+ * or sum). */
+nb_tensor *cli_loss(nb_arena *ar, nb_tensor *out, nb_tensor *y, bool sum);
+typedef struct cli_metrics {
+    double loss, acc, rmse, mae; /* loss: mean cross-entropy, or the MSE */
+    int64_t n;                   /* samples */
+} cli_metrics;
+/* The metrics of model over ds in batches; confusion (classes x classes, zeroed by the caller)
+ * and outputs (n x outputs floats) are filled when not NULL. */
+int cli_evaluate(nb_module *model, nb_dataset *ds, int64_t batch, nb_arena *ar, cli_metrics *m,
+                 int64_t *confusion, float *outputs);
+/* "  test_loss 0.1234  test_acc 0.9000" (or _rmse and _mae) */
+void cli_metrics_text(char *buf, size_t n, const char *prefix, const cli_metrics *m, bool regress);
+/* The same as JSON members ("test_loss": ..., ), and one number (null for NaN/inf). */
+void cli_metrics_json(FILE *f, const char *prefix, const cli_metrics *m, bool regress);
+void cli_json_num(FILE *f, const char *key, double v, const char *fmt, bool last);
+/* The confusion matrix and per-class precision, recall, F1 (sklearn's classification_report). */
+void cli_print_confusion(const int64_t *cm, int64_t classes);
 
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
 void optim_cli_flags(cli_flags *f);
@@ -82,12 +170,15 @@ void sched_cli_flags(cli_flags *f);
 int sched_cli_check(void);
 /* NULL with *failed false when --sched none. */
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed);
-/* Called after every batch and after every epoch (with the test loss); steps the schedule
- * at the granularity it wants. */
+/* Called after every batch and after every epoch (with the validation loss, or the test or
+ * training loss when there is none); steps the schedule at the granularity it wants. */
 int sched_cli_after_batch(nb_sched *s);
 int sched_cli_after_epoch(nb_sched *s, double test_loss);
 /* True for schedules stepped after every batch (onecycle, cyclic). */
 bool sched_cli_per_batch(void);
+/* After a resume: can the loaded schedule take the steps_left steps the run still needs (over
+ * epochs_left epochs)? OneCycleLR has a fixed number; 0, or prints the problem and returns -1. */
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
@@ -110,11 +201,15 @@ nb_averaged *swa_cli_averaged(void);
 nb_sched *swa_cli_swalr(void);
 /* After a resume that restored epochs_done epochs: pick the phase up where it was. */
 void swa_cli_resumed(long epochs_done);
+/* How many of the epochs first..last the schedule drives (SWALR takes over after --swa-start). */
+long swa_cli_sched_epochs(long first, long last);
 void swa_cli_free(void);
 
 /* ---- checkpoints (ckpt_cli.c): --save, --save-every, --resume, --stop-after -------------- */
 void ckpt_cli_flags(cli_flags *f);
-/* Before parsing argv: with --resume F, apply the flags stored in F (argv still overrides). */
+/* Before parsing argv: with --resume F, apply the flags stored in F that describe the model and
+ * the training run (argv still overrides; paths, epochs, threads and unknown flags are never
+ * taken from a file). */
 int ckpt_cli_preparse(int argc, char **argv, cli_flags *f);
 /* Check the checkpoint flags; returns 0 or prints the problem and returns 2. */
 int ckpt_cli_check(void);
@@ -124,9 +219,17 @@ nb_ckpt *ckpt_cli_open(const char *path);
 void ckpt_cli_release(void);
 /* Set the model flags to those stored in a checkpoint (for nabla eval). */
 int ckpt_cli_model_defaults(const char *path);
+/* After a flag check failed: say which flags came from the checkpoint (if any did). */
+void ckpt_cli_note_stored(void);
 /* Describe the averaged (SWA/EMA) weights of a checkpoint in desc and set *count (n_averaged):
  * 1 if it has some, 0 if not, -1 (printed) if it does not open. */
 int ckpt_cli_averaged(const char *path, char *desc, size_t n, long long *count);
+/* --early-stop / --save-best: the best validation loss so far (saved with checkpoints). */
+typedef struct early_stop {
+    double best;     /* INFINITY before the first epoch */
+    long best_epoch; /* 0 before the first epoch */
+    long bad;        /* epochs since the best */
+} early_stop;
 typedef struct ckpt_cli_run {
     nb_module *model;
     nb_optim *opt;
@@ -135,10 +238,16 @@ typedef struct ckpt_cli_run {
     nb_loader *ld;
     nb_averaged *avg;  /* SWA/EMA (may be NULL) */
     nb_sched *swalr;   /* may be NULL */
+    const nb_ckpt_part *parts; /* normalisation statistics (may be NULL) */
+    int nparts;
+    const char *data_json;     /* "user.cli.data" */
+    early_stop *es;            /* may be NULL */
 } ckpt_cli_run;
 /* With --resume: load everything; *first_epoch is the epoch to run next (1 without). */
 int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);
 /* After each epoch: save when due; *stop is set when --stop-after is reached. */
 int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop);
+/* Save the whole state at the end of epoch to path (--save-best). */
+int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch);
 
 #endif

@@ -9,16 +9,24 @@ void cli_add(cli_flags *f, arg_spec s) {
     if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
 }
 
+const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+    return buf;
+}
+
 static void usage(void) {
     printf("usage: nabla <command> [options]\n\n"
            "commands:\n"
-           "  train       train a model on MNIST-style data (nabla train --help)\n"
+           "  train       train a model on IDX, CSV or .npy data (nabla train --help)\n"
            "  lr-plot     draw a learning-rate schedule as SVG/CSV (nabla lr-plot --help)\n"
            "  plot        draw training curves of metrics files as SVG (nabla plot --help)\n"
            "  compare     train once per optimizer from the same start, curves and a summary (nabla compare --help)\n"
            "  optim-path  optimizers' paths on a 2-D function, as SVG (nabla optim-path --help)\n"
            "  graph       write the autograd graph of the model as DOT (nabla graph --help)\n"
            "  eval        test loss and accuracy of a saved model (nabla eval --help)\n"
+           "  predict     predictions of a saved model for a file, as CSV (nabla predict --help)\n"
            "  ckpt        inspect checkpoint files (nabla ckpt inspect FILE)\n"
            "  version     print the version and the GEMM backend (also nabla --version)\n");
 }
@@ -52,6 +60,10 @@ static int run_command(int argc, char **argv) {
     if (!strcmp(argv[1], "eval")) {
         cli_prog = "nabla eval";
         return cmd_eval(argc, argv);
+    }
+    if (!strcmp(argv[1], "predict")) {
+        cli_prog = "nabla predict";
+        return cmd_predict(argc, argv);
     }
     if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -6,7 +6,9 @@
  *        Linear(hidden, classes) on [B, rows, cols]: one step per image row, classified from
  *        the output at the last step
  * --batchnorm adds BatchNorm1d/2d after each hidden Linear/Conv2d (before its ReLU); --dropout P
- * adds Dropout(P) after each hidden Linear's ReLU (recurrent models: between their layers). */
+ * adds Dropout(P) after each hidden Linear's ReLU (recurrent models: between their layers).
+ * The input size and the number of outputs (classes, or regression targets) come from the data:
+ * an mlp takes any sample flattened; cnn and the recurrent models take images [H, W]. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +64,8 @@ int model_cli_check(void) {
         return 2;
     }
     for (int i = 0; i < nh; i++)
-        if (h[i] < 1 || h[i] != floor(h[i]) || h[i] > 1e6) {
-            fprintf(stderr, "%s: hidden size %g is not a positive integer\n", cli_prog, h[i]);
+        if (!(h[i] >= 1 && h[i] <= 1e6) || h[i] != floor(h[i])) {
+            fprintf(stderr, "%s: hidden size %.17g is not an integer in 1..1000000\n", cli_prog, h[i]);
             return 2;
         }
     return 0;
@@ -159,6 +161,28 @@ static nb_module *build_recurrent(int64_t rows, int64_t cols, int64_t classes, n
 }
 
 nb_module *model_cli_build(int64_t rows, int64_t cols, int64_t classes, nb_rng *rng) {
-    if (recurrent()) return build_recurrent(rows, cols, classes, rng);
-    return is_cnn() ? build_cnn(rows, cols, classes, rng) : build_mlp(rows * cols, classes, rng);
+    return model_cli_build_for(2, (int64_t[]){rows, cols}, classes, rng);
+}
+
+int model_cli_check_input(int ndim, const int64_t *shape) {
+    if (!is_cnn() && !recurrent()) return 0; /* an mlp takes any sample, flattened */
+    char s[96];
+    if (ndim != 2) {
+        fprintf(stderr, "%s: --model %s takes images [H, W] (e.g. a .npy file of shape [N, H, W]); these samples have "
+                "shape %s: use --model mlp\n", cli_prog, model, cli_shape_text(ndim, shape, s, sizeof s));
+        return 2;
+    }
+    if (is_cnn() && (shape[0] < 12 || shape[1] < 12)) {
+        fprintf(stderr, "%s: --model cnn (LeNet-5) needs images of at least 12x12, these are %lldx%lld\n", cli_prog,
+                (long long)shape[0], (long long)shape[1]);
+        return 2;
+    }
+    return 0;
+}
+
+nb_module *model_cli_build_for(int ndim, const int64_t *shape, int64_t outputs, nb_rng *rng) {
+    int64_t features = 1;
+    for (int i = 0; i < ndim; i++) features *= shape[i];
+    if (recurrent()) return build_recurrent(shape[0], shape[1], outputs, rng);
+    return is_cnn() ? build_cnn(shape[0], shape[1], outputs, rng) : build_mlp(features, outputs, rng);
 }

@@ -302,7 +302,7 @@ static double eval_batch(void *user) {
     batch_closure *c = user;
     nb_arena_reset(closure_arena);
     nb_optim_zero_grad(c->opt, true);
-    nb_tensor *loss = nb_cross_entropy(closure_arena, nb_forward(c->model, closure_arena, c->x), c->y, NULL);
+    nb_tensor *loss = cli_loss(closure_arena, nb_forward(c->model, closure_arena, c->x), c->y, false);
     if (!loss || nb_backward(loss) || optim_cli_clip(c->params, c->n)) return NAN;
     return nb_item(loss);
 }

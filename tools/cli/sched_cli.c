@@ -176,6 +176,26 @@ nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs
     return s;
 }
 
+/* Value `key` of a state dict (NAN if absent). */
+static double dict_num(const nb_sched_dict *sd, const char *key) {
+    for (int i = 0; sd && i < sd->nvalues; i++)
+        if (!strcmp(sd->values[i].name, key)) return sd->values[i].num;
+    return NAN;
+}
+
+int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left) {
+    if (!s || strcmp(nb_sched_type(s), "OneCycleLR")) return 0;
+    nb_sched_dict *sd = nb_sched_state_dict(s);
+    double total = dict_num(sd, "total_steps"), taken = dict_num(sd, "last_epoch");
+    nb_sched_dict_free(sd);
+    if (!(taken + (double)steps_left > total)) return 0;
+    fprintf(stderr, "%s: --resume: the checkpoint's OneCycleLR schedule has %.0f steps in all and has "
+            "taken %.0f; the %ld epoch(s) left to --epochs need %lld more (one per batch). A one-cycle "
+            "schedule cannot be stretched: resume with the --epochs of the saved run, or start a new "
+            "run\n", cli_prog, total, taken, epochs_left, (long long)steps_left);
+    return -1;
+}
+
 int sched_cli_after_batch(nb_sched *s) { return s && sched_cli_per_batch() ? nb_sched_step(s) : 0; }
 
 int sched_cli_after_epoch(nb_sched *s, double test_loss) {

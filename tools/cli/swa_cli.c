@@ -91,6 +91,11 @@ void swa_cli_resumed(long epochs_done) {
                swa_phase ? ", SWALR drives the lr" : "");
 }
 
+long swa_cli_sched_epochs(long first, long last) {
+    if (swalr && swa_start && last > swa_start) last = swa_start; /* SWALR from swa_start + 1 on */
+    return last >= first ? last - first + 1 : 0;
+}
+
 int swa_cli_swap(void) { return avg && nb_averaged_count(avg) ? nb_averaged_swap(avg, params_, nparams_) : 0; }
 
 int swa_cli_after_epoch(nb_sched *sched, double test_loss) {
