@@ -13,17 +13,21 @@
  * - different models or hyperparameters are refused at start on every process, with the first
  *   difference named; a process that never joins makes the others time out, not hang.
  * Without MPI (built without it, or no mpirun) the whole program reports itself skipped. */
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "common.h"
 
 #define WORKER NB_BUILD_DIR "/tests/dist_worker"
+#define NABLA NB_BUILD_DIR "/nabla"
 
 typedef struct run {
     int code;
@@ -38,23 +42,8 @@ static void slurp(const char *path, char *buf, size_t n) {
     if (f) fclose(f);
 }
 
-/* mpirun --oversubscribe -np np [--mca btl tcp,self] WORKER args... (NULL-terminated). */
-static run *mpirun(int np, bool tcp, const char *arg, ...) {
-    char nps[16];
-    snprintf(nps, sizeof nps, "%d", np);
-    const char *argv[48] = {NB_MPIRUN, "--oversubscribe", "-np", nps};
-    int argc = 4;
-    if (tcp) {
-        argv[argc++] = "--mca";
-        argv[argc++] = "btl";
-        argv[argc++] = "tcp,self";
-    }
-    argv[argc++] = WORKER;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && argc < 47; a = va_arg(ap, const char *)) argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
+/* Run argv (NULL-terminated); output in R. */
+static run *launch(const char *const *argv) {
     char out[4200], err[4200];
     const char *dir = temp_dir();
     snprintf(out, sizeof out, "%s/stdout", dir);
@@ -63,8 +52,42 @@ static run *mpirun(int np, bool tcp, const char *arg, ...) {
     R.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     slurp(out, R.out, sizeof R.out);
     slurp(err, R.err, sizeof R.err);
-    ck_assert_msg(R.code != 126 && R.code != 127, "cannot run %s", NB_MPIRUN);
+    ck_assert_msg(R.code != 126 && R.code != 127, "cannot run %s", argv[0]);
     return &R;
+}
+
+/* mpirun --oversubscribe -np np [--mca btl tcp,self] prog args... */
+static run *vmpi(int np, bool tcp, const char *prog, va_list ap) {
+    char nps[16];
+    snprintf(nps, sizeof nps, "%d", np);
+    const char *argv[64] = {NB_MPIRUN, "--oversubscribe", "-np", nps};
+    int argc = 4;
+    if (tcp) {
+        argv[argc++] = "--mca";
+        argv[argc++] = "btl";
+        argv[argc++] = "tcp,self";
+    }
+    argv[argc++] = prog;
+    for (const char *a = va_arg(ap, const char *); a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
+    argv[argc] = NULL;
+    return launch(argv);
+}
+
+/* The worker, and the nabla command, under mpirun (arguments NULL-terminated). */
+static run *mpirun(int np, bool tcp, ...) {
+    va_list ap;
+    va_start(ap, tcp);
+    run *r = vmpi(np, tcp, WORKER, ap);
+    va_end(ap);
+    return r;
+}
+
+static run *nabla(int np, bool tcp, ...) {
+    va_list ap;
+    va_start(ap, tcp);
+    run *r = vmpi(np, tcp, NABLA, ap);
+    va_end(ap);
+    return r;
 }
 
 /* The end of a long output (Check's messages are limited to a few KiB). */
@@ -81,9 +104,10 @@ static const char *tail(const char *s) {
         ck_assert_msg(strstr(R.err, (want)), "stderr lacks '%s': %s", (want), tail(R.err)); \
     } while (0)
 
-/* Largest difference between the tensors of two weight files, relative to each tensor's
- * largest element in a (0 for bit-identical files). */
-static double weights_diff(const char *a, const char *b) {
+/* Largest difference between the tensors of two weight files or checkpoints, relative to each
+ * tensor's largest element in a (0 when every tensor is bit-identical); with model_only, the
+ * model's tensors alone (not the optimizer's state or averaged weights). */
+static double tensors_diff(const char *a, const char *b, bool model_only) {
     nb_ckpt *ca = nb_ckpt_open(a), *cb = nb_ckpt_open(b);
     ck_assert_msg(ca && cb, "%s", nb_last_error());
     ck_assert_int_eq(nb_ckpt_num_tensors(ca), nb_ckpt_num_tensors(cb));
@@ -91,6 +115,7 @@ static double weights_diff(const char *a, const char *b) {
     for (int i = 0; i < nb_ckpt_num_tensors(ca); i++) {
         nb_ckpt_tensor ta, tb;
         ck_assert_int_eq(nb_ckpt_tensor_at(ca, i, &ta), NB_OK);
+        if (model_only && (!strncmp(ta.name, "optimizer.", 10) || !strncmp(ta.name, "swa.", 4))) continue;
         ck_assert_int_eq(nb_ckpt_find(cb, ta.name, &tb), NB_OK);
         ck_assert_uint_eq(ta.nbytes, tb.nbytes);
         size_t n = ta.nbytes / 4;
@@ -105,6 +130,8 @@ static double weights_diff(const char *a, const char *b) {
     nb_ckpt_close(cb);
     return worst;
 }
+
+static double weights_diff(const char *a, const char *b) { return tensors_diff(a, b, false); }
 
 static const char *tmp(const char *name) {
     static char paths[8][4200];
@@ -218,6 +245,252 @@ START_TEST(test_lost_process_times_out) {
 }
 END_TEST
 
+/* ---- the command: mpirun -np N nabla train ------------------------------------------------ */
+static const char *tiny(void) { return fixture("tiny"); }
+
+/* The number printed right after key in text (NAN if absent). */
+static double after(const char *text, const char *key) {
+    const char *k = strstr(text, key);
+    return k ? strtod(k + strlen(key), NULL) : NAN;
+}
+
+static int count(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* The acceptance runs on Fashion-MNIST: 2 processes x batch 32 against 1 process x batch 64,
+ * both with the distributed sampler's global order (mpirun -np 1 uses it too): the weights after
+ * 20 steps, and the test accuracy after one epoch. */
+typedef struct accept_cfg {
+    const char *model, *optim, *lr, *momentum; /* momentum NULL: not given */
+    double bound; /* on the weights after 20 steps, relative to each tensor's largest element */
+} accept_cfg;
+
+/* nabla train --data FASHION --model M --optim O --lr LR [--momentum X] extra... under mpirun */
+static run *accept_run(int np, const accept_cfg *c, ...) {
+    const char *argv[64] = {NB_MPIRUN, "--oversubscribe", "-np", np == 1 ? "1" : "2", NABLA, "train", "--data",
+                            fashion_mnist_dir(), "--model", c->model, "--optim", c->optim, "--lr", c->lr};
+    int argc = 14;
+    if (c->momentum) {
+        argv[argc++] = "--momentum";
+        argv[argc++] = c->momentum;
+    }
+    va_list ap;
+    va_start(ap, c);
+    for (const char *a = va_arg(ap, const char *); a && argc < 63; a = va_arg(ap, const char *)) argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return launch(argv);
+}
+
+static void runs_as_one_process(const accept_cfg *c) {
+    const char *one = tmp("one.ckpt"), *two = tmp("two.ckpt");
+    accept_run(1, c, "--limit", "1280", "--epochs", "1", "--batch", "64", "--save", one, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "batch 64 per process x 1 processes"), "%s", tail(R.out));
+    accept_run(2, c, "--limit", "1280", "--epochs", "1", "--batch", "32", "--save", two, NULL);
+    expect_ok();
+    double d = tensors_diff(one, two, true);
+    ck_assert_msg(d <= c->bound, "%s %s: after 20 steps 2 x 32 is %.3g from 1 x 64 (bound %g)", c->model,
+                  c->optim, d, c->bound);
+    accept_run(1, c, "--epochs", "1", "--batch", "64", NULL);
+    expect_ok();
+    double acc1 = after(R.out, "test_acc ");
+    accept_run(2, c, "--epochs", "1", "--batch", "32", NULL);
+    expect_ok();
+    double acc2 = after(R.out, "test_acc ");
+    ck_assert_msg(fabs(acc1 - acc2) <= 0.005, "%s %s: test accuracy after an epoch %.4f (1 x 64) vs %.4f (2 x 32)",
+                  c->model, c->optim, acc1, acc2);
+}
+
+/* SGD at lr 0.01 with momentum 0.9, and Adam at 1e-3. (With the CLI's default lr 0.1 SGD is
+ * chaotic on these models: two orders of summation apart after 100 steps, in PyTorch's DDP as
+ * here, ending an epoch about a point of accuracy apart.) Adam on the MLP: 5e-5, because Adam's
+ * step lr * m / (sqrt(v) + eps) of a weight whose gradient is a cancellation of a few samples,
+ * |g| ~ eps = 1e-8, turns the last-bit difference between summing 64 products in one pass and
+ * two halves into ~1e-6 of the weight: one first-layer element ends 1.7e-5 away here, and
+ * PyTorch's DDP ends 1.4e-5 (weight) and 1.9e-5 (bias) away from PyTorch alone on the same
+ * run. Every step's averaged gradient is the global batch's within 1e-5 (test_mlp_adam). */
+START_TEST(test_cli_runs_as_one_process) {
+    if (!fashion_mnist_dir()) NB_SKIP("no Fashion-MNIST training images in %s (NABLA_DATA)", nb_default_data_dir());
+    const accept_cfg cfgs[] = {{"mlp", "sgd", "0.01", "0.9", 1e-5}, {"mlp", "adam", "0.001", NULL, 5e-5},
+                               {"cnn", "sgd", "0.01", "0.9", 1e-5}, {"cnn", "adam", "0.001", NULL, 1e-5}};
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) runs_as_one_process(&cfgs[i]);
+}
+END_TEST
+
+/* Rank 0 alone prints and writes; the metrics say how many processes and how long the
+ * allreduce took; twice the same run, and over TCP, gives the same bits. */
+START_TEST(test_cli_rank0_and_determinism) {
+    const char *a = tmp("a.ckpt"), *b = tmp("b.ckpt"), *c = tmp("c.ckpt"), *m = tmp("m.jsonl");
+    nabla(2, false, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", a, "--metrics", m,
+          "--log-every", "2", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "batch 16 per process x 2 processes"), "%s", tail(R.out));
+    ck_assert_int_eq(count(R.out, "epoch 1/2"), 1);
+    ck_assert_int_eq(count(R.out, "saved "), 1);
+    static char text[1 << 16];
+    slurp(m, text, sizeof text);
+    ck_assert_int_eq(count(text, "\"processes\": 2"), 2);
+    ck_assert_int_eq(count(text, "\"allreduce_ms_per_step\": "), 2);
+    ck_assert_int_eq(count(text, "{\"step\": "), 4); /* 4 steps a process per epoch (50 / 16) */
+    nabla(2, false, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", b, NULL);
+    expect_ok();
+    nabla(2, true, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", c, NULL);
+    expect_ok();
+    ck_assert_msg(weights_diff(a, b) == 0, "two runs differ");
+    ck_assert_msg(weights_diff(a, c) == 0, "TCP and shared memory differ");
+    /* LBFGS's closure decides on the mean loss of all processes: the same decisions everywhere */
+    nabla(2, false, "train", "--data", tiny(), "--epochs", "1", "--batch", "25", "--optim", "lbfgs", "--lr", "0.5",
+          "--max-iter", "4", "--line-search", "strong_wolfe", NULL);
+    expect_ok();
+}
+END_TEST
+
+/* A checkpoint of 2 processes resumes bit for bit with 2, and resumes with 1 or 3, and alone. */
+START_TEST(test_cli_resume_other_sizes) {
+    const char *full = tmp("full.ckpt"), *half = tmp("half.ckpt"), *again = tmp("again.ckpt");
+    nabla(2, false, "train", "--data", tiny(), "--epochs", "3", "--batch", "10", "--optim", "adam", "--save", full, NULL);
+    expect_ok();
+    nabla(2, false, "train", "--data", tiny(), "--epochs", "3", "--batch", "10", "--optim", "adam", "--save", half,
+          "--stop-after", "1", NULL);
+    expect_ok();
+    nabla(2, false, "train", "--resume", half, "--save", again, NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "resumed from"), "%s", tail(R.out));
+    ck_assert_int_eq(count(R.out, "epoch 2/3"), 1);
+    ck_assert_msg(weights_diff(full, again) == 0, "the resumed run is not the uninterrupted one");
+    for (int np = 1; np <= 3; np += 2) {
+        nabla(np, np == 3, "train", "--resume", half, NULL);
+        expect_ok();
+        ck_assert_msg(strstr(R.out, "epoch 3/3"), "np %d: %s", np, tail(R.out));
+    }
+    const char *argv[] = {NABLA, "train", "--resume", half, NULL}; /* and without mpirun */
+    launch(argv);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "epoch 3/3"), "%s", tail(R.out));
+}
+END_TEST
+
+/* Processes started with different flags or data are refused before training, with the
+ * difference named; a process that fails alone ends the job. */
+START_TEST(test_cli_refuses_mismatch) {
+    const char *argv[] = {NB_MPIRUN, "--oversubscribe", "-np", "1", NABLA, "train", "--data", tiny(), "--lr", "0.1", ":",
+                          "-np", "1", NABLA, "train", "--data", tiny(), "--lr", "0.2", NULL};
+    launch(argv);
+    expect_fail("dist: the command line differs between processes: rank 1 has \"--lr=0.2\" where rank 0 has \"--lr=0.1\"");
+    ck_assert_msg(!strstr(R.out, "epoch 1/"), "it trained: %s", tail(R.out));
+    /* the same files under another name are fine; another label is not */
+    char copy[4200], bad[4200];
+    snprintf(copy, sizeof copy, "%s", temp_dir());
+    snprintf(bad, sizeof bad, "%s", temp_dir());
+    const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        static char buf[1 << 17];
+        char src[4300], dst[4300];
+        snprintf(src, sizeof src, "%s/raw/%s", tiny(), names[i]);
+        FILE *f = fopen(src, "rb");
+        ck_assert_ptr_nonnull(f);
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && i == 1) buf[8] = (char)((buf[8] + 1) % 10); /* the first training label */
+            snprintf(dst, sizeof dst, "%s/%s", k ? bad : copy, names[i]);
+            ck_assert_ptr_nonnull(f = fopen(dst, "wb"));
+            ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+            fclose(f);
+        }
+    }
+    const char *same[] = {NB_MPIRUN, "--oversubscribe", "-np", "1", NABLA, "train", "--data", tiny(), "--epochs", "1", ":",
+                          "-np", "1", NABLA, "train", "--data", copy, "--epochs", "1", NULL};
+    launch(same);
+    expect_ok();
+    const char *differ[] = {NB_MPIRUN, "--oversubscribe", "-np", "1", NABLA, "train", "--data", tiny(), ":",
+                            "-np", "1", NABLA, "train", "--data", bad, NULL};
+    launch(differ);
+    expect_fail("dist: the training data differs between processes: rank 1 has \"100 samples");
+    const char *lost[] = {NB_MPIRUN, "--oversubscribe", "-np", "1", NABLA, "train", "--data", tiny(), ":",
+                          "-np", "1", NABLA, "train", "--data", "/nonexistent", NULL};
+    launch(lost);
+    expect_fail("/nonexistent");
+}
+END_TEST
+
+/* True if process pid runs (a zombie does not: the container's init may never reap it). */
+static bool alive(pid_t pid) {
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f) fclose(f);
+    stat[n] = '\0';
+    const char *paren = strrchr(stat, ')'); /* "pid (name) S ..." */
+    return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* A process killed in the middle of a run: mpirun ends the others within 30 s and names the
+ * lost rank, and the last checkpoint (rank 0 writes them atomically) still loads. The kill
+ * comes once the first checkpoint exists, whatever the time that takes; the run would go on
+ * for 100,000 epochs. */
+static void killed(int victim) {
+    const char *dir = temp_dir();
+    char ckpt[4300], script[8192], out[4300], err[4300], pidf[2][4300];
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", dir);
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    for (int r = 0; r < 2; r++) snprintf(pidf[r], sizeof pidf[r], "%s/pid.%d", dir, r);
+    snprintf(script, sizeof script, "echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK && exec %s train --data %s --epochs 100000 "
+             "--batch 10 --save %s --save-every 1", dir, NABLA, tiny(), ckpt);
+    const char *argv[] = {NB_MPIRUN, "--oversubscribe", "-np", "2", "/bin/sh", "-c", script, NULL};
+    fflush(NULL);
+    pid_t job = fork();
+    ck_assert_int_ge(job, 0);
+    if (job == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    pid_t pid[2] = {0, 0};
+    while (access(ckpt, R_OK) || !pid[0] || !pid[1]) { /* until both run and one epoch is saved */
+        ck_assert_msg(waitpid(job, &st, WNOHANG) == 0, "the run ended before the kill");
+        for (int r = 0; r < 2; r++) {
+            FILE *f = fopen(pidf[r], "r");
+            long p = 0;
+            if (f && fscanf(f, "%ld", &p) == 1) pid[r] = (pid_t)p;
+            if (f) fclose(f);
+        }
+        usleep(10000);
+    }
+    ck_assert_int_eq(kill(pid[victim], SIGKILL), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(waitpid(job, &st, 0), job);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    slurp(err, R.err, sizeof R.err);
+    ck_assert_msg(!WIFEXITED(st) || WEXITSTATUS(st) != 0, "mpirun exited 0 after rank %d was killed", victim);
+    ck_assert_msg(secs <= 30, "the job took %.1f s to end after rank %d was killed", secs, victim);
+    char want[64];
+    snprintf(want, sizeof want, "process rank %d", victim);
+    ck_assert_msg(strstr(R.err, want), "the lost rank is not named: %s", tail(R.err));
+    ck_assert_msg(!alive(pid[1 - victim]), "rank %d still runs", 1 - victim);
+    const char *eval[] = {NABLA, "eval", "--load", ckpt, "--data", tiny(), NULL};
+    launch(eval);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "test_acc"), "%s", tail(R.out));
+}
+
+START_TEST(test_cli_killed_process) {
+    killed(1);
+    killed(0); /* the one that writes the checkpoints */
+}
+END_TEST
+
 #ifdef NB_TEST_SANITIZED
 /* name=old:more (the children of mpirun inherit the environment) */
 static void append_option(const char *name, const char *more) {
@@ -257,6 +530,11 @@ int main(void) {
     tcase_add_test(tc, test_batchnorm_buffers);
     tcase_add_test(tc, test_mismatch_refused);
     tcase_add_test(tc, test_lost_process_times_out);
+    tcase_add_test(tc, test_cli_runs_as_one_process);
+    tcase_add_test(tc, test_cli_rank0_and_determinism);
+    tcase_add_test(tc, test_cli_resume_other_sizes);
+    tcase_add_test(tc, test_cli_refuses_mismatch);
+    tcase_add_test(tc, test_cli_killed_process);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
