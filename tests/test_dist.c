@@ -200,6 +200,14 @@ START_TEST(test_three_and_accumulation) {
 }
 END_TEST
 
+/* 300 steps, every one's averaged gradient checked against the global batch's. */
+START_TEST(test_long_run) {
+    mpirun(2, false, "train", "mlp", "adam", "300", "64", tmp("long"), NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "same on every rank; 300 backwards"), "%s", tail(R.out));
+}
+END_TEST
+
 START_TEST(test_unused_parameter) {
     for (int np = 2; np <= 3; np++) {
         mpirun(np, false, "unused", NULL);
@@ -419,6 +427,18 @@ START_TEST(test_cli_refuses_mismatch) {
 }
 END_TEST
 
+/* docs/examples/distributed.c, the loop docs/distributed.md quotes, under mpirun. */
+START_TEST(test_docs_example) {
+    const char *w = tmp("d.nbw");
+    launch((const char *[]){NB_MPIRUN, "--oversubscribe", "-np", "2", NB_BUILD_DIR "/tests/doc_distributed",
+                                     tiny(), "2", w, NULL});
+    expect_ok();
+    ck_assert_int_eq(count(R.out, "epoch 1: train loss "), 1); /* rank 0 alone prints */
+    ck_assert_msg(strstr(R.out, "epoch 2: train loss ") && strstr(R.out, " over 100 samples"), "%s", tail(R.out));
+    ck_assert_msg(access(w, R_OK) == 0, "no weights in %s", w);
+}
+END_TEST
+
 /* True if process pid runs (a zombie does not: the container's init may never reap it). */
 static bool alive(pid_t pid) {
     char path[64], stat[512];
@@ -526,6 +546,7 @@ int main(void) {
     tcase_add_test(tc, test_lenet_sgd);
     tcase_add_test(tc, test_lenet_adam);
     tcase_add_test(tc, test_three_and_accumulation);
+    tcase_add_test(tc, test_long_run);
     tcase_add_test(tc, test_unused_parameter);
     tcase_add_test(tc, test_batchnorm_buffers);
     tcase_add_test(tc, test_mismatch_refused);
@@ -535,6 +556,7 @@ int main(void) {
     tcase_add_test(tc, test_cli_resume_other_sizes);
     tcase_add_test(tc, test_cli_refuses_mismatch);
     tcase_add_test(tc, test_cli_killed_process);
+    tcase_add_test(tc, test_docs_example);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
