@@ -380,17 +380,18 @@ START_TEST(test_cli_resume_other_sizes) {
     nabla(2, false, "train", "--data", tiny(), "--epochs", "3", "--batch", "10", "--optim", "adam", "--save", half,
           "--stop-after", "1", NULL);
     expect_ok();
-    nabla(2, false, "train", "--resume", half, "--save", again, NULL);
+    nabla(2, false, "train", "--resume", half, "--data", tiny(), "--epochs", "3", "--save", again,
+          NULL); /* paths and the run's length are not restored */
     expect_ok();
     ck_assert_msg(strstr(R.out, "resumed from"), "%s", tail(R.out));
     ck_assert_int_eq(count(R.out, "epoch 2/3"), 1);
     ck_assert_msg(weights_diff(full, again) == 0, "the resumed run is not the uninterrupted one");
     for (int np = 1; np <= 3; np += 2) {
-        nabla(np, np == 3, "train", "--resume", half, NULL);
+        nabla(np, np == 3, "train", "--resume", half, "--data", tiny(), "--epochs", "3", NULL);
         expect_ok();
         ck_assert_msg(strstr(R.out, "epoch 3/3"), "np %d: %s", np, tail(R.out));
     }
-    const char *argv[] = {NABLA, "train", "--resume", half, NULL}; /* and without mpirun */
+    const char *argv[] = {NABLA, "train", "--resume", half, "--data", tiny(), "--epochs", "3", NULL}; /* and alone */
     launch(argv);
     expect_ok();
     ck_assert_msg(strstr(R.out, "epoch 3/3"), "%s", tail(R.out));
