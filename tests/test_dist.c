@@ -73,8 +73,9 @@ static run *vmpi(int np, bool tcp, const char *prog, va_list ap) {
     return launch(argv);
 }
 
-/* The worker, and the nabla command, under mpirun (arguments NULL-terminated). */
-static run *mpirun(int np, bool tcp, ...) {
+/* The worker, and the nabla command, under mpirun (arguments NULL-terminated; tcp is an int,
+ * not a bool, because va_start needs a parameter that is not promoted). */
+static run *mpirun(int np, int tcp, ...) {
     va_list ap;
     va_start(ap, tcp);
     run *r = vmpi(np, tcp, WORKER, ap);
@@ -82,7 +83,7 @@ static run *mpirun(int np, bool tcp, ...) {
     return r;
 }
 
-static run *nabla(int np, bool tcp, ...) {
+static run *nabla(int np, int tcp, ...) {
     va_list ap;
     va_start(ap, tcp);
     run *r = vmpi(np, tcp, NABLA, ap);
