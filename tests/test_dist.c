@@ -25,21 +25,23 @@
 #include <time.h>
 #include <unistd.h>
 #include "common.h"
+#include "svgcheck.h" /* slurp_file */
 
 #define WORKER NB_BUILD_DIR "/tests/dist_worker"
 #define NABLA NB_BUILD_DIR "/nabla"
 
 typedef struct run {
     int code;
-    char out[1 << 16], err[1 << 16];
+    char *out, *err; /* what the run printed (slurp_file's) */
 } run;
 static run R;
 
-static void slurp(const char *path, char *buf, size_t n) {
-    FILE *f = fopen(path, "rb");
-    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[k] = '\0';
-    if (f) fclose(f);
+/* R.out and R.err from the files the run wrote. */
+static void read_output(const char *out, const char *err) {
+    free(R.out);
+    free(R.err);
+    R.out = slurp_file(out);
+    R.err = slurp_file(err);
 }
 
 /* Run argv (NULL-terminated); output in R. */
@@ -50,8 +52,7 @@ static run *launch(const char *const *argv) {
     snprintf(err, sizeof err, "%s/stderr", dir);
     int st = run_program(argv, out, err);
     R.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    slurp(out, R.out, sizeof R.out);
-    slurp(err, R.err, sizeof R.err);
+    read_output(out, err);
     ck_assert_msg(R.code != 126 && R.code != 127, "cannot run %s", argv[0]);
     return &R;
 }
@@ -355,11 +356,11 @@ START_TEST(test_cli_rank0_and_determinism) {
     ck_assert_msg(strstr(R.out, "batch 16 per process x 2 processes"), "%s", tail(R.out));
     ck_assert_int_eq(count(R.out, "epoch 1/2"), 1);
     ck_assert_int_eq(count(R.out, "saved "), 1);
-    static char text[1 << 16];
-    slurp(m, text, sizeof text);
+    char *text = slurp_file(m);
     ck_assert_int_eq(count(text, "\"processes\": 2"), 2);
     ck_assert_int_eq(count(text, "\"allreduce_ms_per_step\": "), 2);
     ck_assert_int_eq(count(text, "{\"step\": "), 4); /* 4 steps a process per epoch (50 / 16) */
+    free(text);
     nabla(2, false, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", b, NULL);
     expect_ok();
     nabla(2, true, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", c, NULL);
@@ -509,7 +510,7 @@ static void killed(int victim) {
     ck_assert_int_eq(waitpid(job, &st, 0), job);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    slurp(err, R.err, sizeof R.err);
+    read_output(out, err);
     ck_assert_msg(!WIFEXITED(st) || WEXITSTATUS(st) != 0, "mpirun exited 0 after rank %d was killed", victim);
     ck_assert_msg(secs <= 30, "the job took %.1f s to end after rank %d was killed", secs, victim);
     char want[64];
