@@ -1,6 +1,7 @@
 /* comm.c - the process group of distributed training on MPI: initialisation, rank and size,
  * waiting with a timeout, broadcasts, sums of metrics, the start-up checks, abort. */
 #include <limits.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,12 @@ int nb__dist_mpi_error(int code, const char *what) {
 int nb__dist_wait(nb_dist *d, int n, MPI_Request *req, const char *what, double *waited) {
     double t0 = MPI_Wtime();
     int flag = 0, rc = MPI_SUCCESS;
-    while (!flag) {
+    for (long polls = 0; !flag; polls++) {
         rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) break;
+        /* after a short spin, let the processes this one waits for have the core (they may
+         * share it: more processes than cores, or other work on the machine) */
+        if (!flag && polls >= 256) sched_yield();
         if (!flag && d->timeout > 0 && MPI_Wtime() - t0 > d->timeout) {
             if (waited) *waited = MPI_Wtime() - t0;
             return nb__error(NB_EIO, "dist: %s: no answer from the other processes after %g s "
