@@ -16,12 +16,16 @@
  *   dist_worker mismatch model|optim   rank 1 differs; every rank must refuse
  *   dist_worker timeout           rank 1 never joins the allreduce; rank 0 must time out
  *   dist_worker collectives       broadcast, allreduce_sum, barrier, check_same
+ *   dist_worker comm              the application owns MPI and gives nabla half of its processes
  * Failures print "rank R: ..." on stderr and exit 3. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef NB_HAVE_MPI
+#include <mpi.h> /* before nabla.h: nb_dist_init_comm(MPI_Comm) is declared then */
+#endif
 #include "nabla.h"
 
 static nb_dist *D;
@@ -309,8 +313,43 @@ static int collectives(void) {
     return 0;
 }
 
+#ifdef NB_HAVE_MPI
+/* The embedding case: the application initialises MPI, splits its processes in two halves (even
+ * and odd ranks) and gives nabla its half; nabla leaves MPI to it (the application finalises). */
+static int app_comm(void) {
+    MPI_Init(NULL, NULL);
+    int wr, ws;
+    MPI_Comm_rank(MPI_COMM_WORLD, &wr);
+    MPI_Comm_size(MPI_COMM_WORLD, &ws);
+    MPI_Comm half;
+    MPI_Comm_split(MPI_COMM_WORLD, wr % 2, wr, &half);
+    rank_ = wr;
+    if (nb_dist_init_fcomm((int)MPI_Comm_c2f(MPI_COMM_NULL))) return fprintf(stderr, "MPI_COMM_NULL accepted\n"), 3;
+    if (!(D = nb_dist_init_comm(half))) return die("init_comm");
+    int want_size = (ws - wr % 2 + 1) / 2, rc = 0;
+    double v = 1;
+    if (nb_dist_rank(D) != wr / 2 || nb_dist_world_size(D) != want_size || nb_dist_allreduce_sum(D, &v, 1) ||
+        v != want_size) {
+        fprintf(stderr, "rank %d: half rank %d of %d, sum %g\n", wr, nb_dist_rank(D), nb_dist_world_size(D), v);
+        rc = 3;
+    }
+    nb_dist_free(D);
+    MPI_Comm_free(&half);
+    int finalized = 1;
+    MPI_Finalized(&finalized);
+    if (finalized) return fprintf(stderr, "rank %d: nabla finalised the application's MPI\n", wr), 3;
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (!rc && wr == 0) printf("comm: halves of %d processes\n", ws);
+    MPI_Finalize();
+    return rc;
+}
+#endif
+
 int main(int argc, char **argv) {
     if (argc < 2) return fprintf(stderr, "usage: dist_worker MODE ...\n"), 2;
+#ifdef NB_HAVE_MPI
+    if (!strcmp(argv[1], "comm")) return app_comm();
+#endif
     if (!(D = nb_dist_init())) return die("init");
     rank_ = nb_dist_rank(D);
     world = nb_dist_world_size(D);

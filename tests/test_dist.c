@@ -154,6 +154,18 @@ START_TEST(test_collectives) {
 }
 END_TEST
 
+/* An application that owns MPI gives nabla a communicator (half of its processes). */
+START_TEST(test_application_communicator) {
+    for (int np = 2; np <= 3; np++) {
+        mpirun(np, np == 3, "comm", NULL);
+        expect_ok();
+        char want[64];
+        snprintf(want, sizeof want, "comm: halves of %d processes", np);
+        ck_assert_msg(strstr(R.out, want), "%s", tail(R.out));
+    }
+}
+END_TEST
+
 /* 2 x 32 = 1 x 64 within 1e-5 after 20 steps (the per-step gradients are checked by the
  * worker), the same bits over TCP and with small buckets, and twice the same. */
 static void same_as_one_process(const char *model, const char *optim) {
@@ -559,6 +571,7 @@ int main(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("dist");
     tcase_add_test(tc, test_collectives);
+    tcase_add_test(tc, test_application_communicator);
     tcase_add_test(tc, test_mlp_sgd);
     tcase_add_test(tc, test_mlp_adam);
     tcase_add_test(tc, test_lenet_sgd);
