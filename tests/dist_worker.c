@@ -1,10 +1,10 @@
 /* dist_worker.c - the MPI program of the distributed tests (test_dist.c runs it under mpirun).
  *
- *   dist_worker train MODEL OPTIM STEPS GLOBAL_BATCH OUT [BUCKET_BYTES [ACCUM]]
+ *   dist_worker train MODEL OPTIM STEPS GLOBAL_BATCH OUT [BUCKET_BYTES [ACCUM [mpi]]]
  *       MODEL mlp|lenet|bn, OPTIM sgd|adam. A fixed synthetic data set is walked in order,
  *       GLOBAL_BATCH samples a step; rank r of W trains on rows [r B/W, (r+1) B/W) of each
  *       global batch (with ACCUM > 1, in ACCUM micro-batches, the first ACCUM-1 of them without
- *       gradient sync). Every rank builds its model from the seed 100 + rank: the wrapper must
+ *       gradient sync; with "mpi", MPI's allreduce rather than shared memory). Every rank builds its model from the seed 100 + rank: the wrapper must
  *       replace it with rank 0's. Before each step every rank also computes the gradient of the
  *       whole global batch alone and checks the averaged one against it (1e-5 of each tensor's
  *       largest element; not for bn, whose batch statistics are each process's). Rank 0
@@ -149,6 +149,7 @@ static int train(int argc, char **argv) {
     bool image = !strcmp(model_name, "lenet");
     nb_ddp_opts o = nb_ddp_defaults();
     if (argc > 7) o.bucket_bytes = (size_t)atoll(argv[7]);
+    o.shared_memory = !(argc > 9 && !strcmp(argv[9], "mpi"));
     int64_t n = (int64_t)steps * gb;
     float *x = make_x(n);
     int32_t *y = make_y(x, n);

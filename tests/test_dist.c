@@ -177,11 +177,11 @@ static void same_as_one_process(const char *model, const char *optim) {
     expect_ok();
     double d = weights_diff(one, two);
     ck_assert_msg(d <= 1e-5, "%s %s: 2 x 32 is %.3g away from 1 x 64", model, optim, d);
-    mpirun(2, true, "train", model, optim, "20", "64", tcp, "4096", NULL);
+    mpirun(2, true, "train", model, optim, "20", "64", tcp, "4096", "1", "mpi", NULL); /* MPI's allreduce */
     expect_ok();
     if (!strcmp(model, "mlp")) /* two buckets a step: a layer's weight and bias are never apart */
         ck_assert_msg(strstr(R.out, "20 backwards, 40 allreduces"), "%s", tail(R.out));
-    ck_assert_msg(weights_diff(two, tcp) == 0, "%s %s: TCP with 4 KiB buckets is not bit-identical",
+    ck_assert_msg(weights_diff(two, tcp) == 0, "%s %s: MPI over TCP with 4 KiB buckets is not bit-identical",
                   model, optim);
     mpirun(2, false, "train", model, optim, "20", "64", again, NULL);
     expect_ok();
@@ -207,7 +207,7 @@ START_TEST(test_three_and_accumulation) {
     ck_assert_msg(weights_diff(one, three) <= 1e-5, "3 x 32 vs 1 x 96: %.3g", weights_diff(one, three));
     mpirun(1, false, "train", "mlp", "sgd", "10", "64", one64, NULL);
     expect_ok();
-    mpirun(2, true, "train", "mlp", "sgd", "10", "64", acc, "262144", "2", NULL);
+    mpirun(2, true, "train", "mlp", "sgd", "10", "64", acc, "262144", "2", "mpi", NULL);
     expect_ok();
     ck_assert_msg(strstr(R.out, "10 backwards"), "no-sync backwards were counted: %s", R.out);
     ck_assert_msg(weights_diff(one64, acc) <= 1e-5, "accumulated vs 1 x 64: %.3g", weights_diff(one64, acc));
@@ -241,7 +241,7 @@ START_TEST(test_batchnorm_buffers) {
     const char *a = tmp("a"), *b = tmp("b");
     mpirun(2, false, "train", "bn", "sgd", "5", "64", a, NULL);
     expect_ok();
-    mpirun(2, true, "train", "bn", "sgd", "5", "64", b, NULL);
+    mpirun(2, true, "train", "bn", "sgd", "5", "64", b, "262144", "1", "mpi", NULL);
     expect_ok();
     ck_assert_msg(weights_diff(a, b) == 0, "BatchNorm runs differ");
 }
@@ -375,10 +375,10 @@ START_TEST(test_cli_rank0_and_determinism) {
     free(text);
     nabla(2, false, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", b, NULL);
     expect_ok();
-    nabla(2, true, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", c, NULL);
+    nabla(2, true, "train", "--data", tiny(), "--epochs", "2", "--batch", "16", "--save", c, "--mpi-allreduce", NULL);
     expect_ok();
     ck_assert_msg(weights_diff(a, b) == 0, "two runs differ");
-    ck_assert_msg(weights_diff(a, c) == 0, "TCP and shared memory differ");
+    ck_assert_msg(weights_diff(a, c) == 0, "MPI's allreduce over TCP and shared memory differ");
     /* LBFGS's closure decides on the mean loss of all processes: the same decisions everywhere */
     nabla(2, false, "train", "--data", tiny(), "--epochs", "1", "--batch", "25", "--optim", "lbfgs", "--lr", "0.5",
           "--max-iter", "4", "--line-search", "strong_wolfe", NULL);

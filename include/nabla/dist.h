@@ -21,13 +21,15 @@
  * docs/distributed.md has the details and the PyTorch equivalents.
  *
  * What is averaged when: backward fills the model's gradient slab from its last parameters to
- * its first; the slab is cut into buckets in that order, and each bucket's allreduce (a
- * nonblocking MPI_Iallreduce of the sum, each gradient scaled by 1/world first, as DDP does)
- * starts as soon as the backward has finished every gradient in it, while the backward goes
- * on with the earlier layers. The end of the backward waits for all of them. Buckets start in
- * the same order on every process, so the result is the same on every process and, run
- * after run, bit for bit (MPI's reduction order is fixed by the message size and the number
- * of processes). A parameter the backward did not reach takes part with a zero gradient: after
+ * its first; the slab is cut into buckets in that order, and each bucket's sum (of every
+ * process's gradient scaled by 1/world, as DDP does) starts as soon as the backward has
+ * finished every gradient in it, while the backward goes on with the earlier layers. The end of
+ * the backward waits for all of them. When every process runs on one machine the sums go
+ * through memory they share (an MPI shared window: each process adds up its slice of every
+ * bucket in rank order, the others copy it); otherwise, or on request, each bucket is a
+ * nonblocking MPI_Iallreduce. Buckets start in the same order on every process, so the result
+ * is the same on every process and, run after run, bit for bit (MPI's reduction order is fixed
+ * by the message size and the number of processes). A parameter the backward did not reach takes part with a zero gradient: after
  * a synchronised backward every parameter of the model has a gradient (zeros when unused).
  * Buffers (BatchNorm's running statistics) are computed by each process on its own batches
  * and replaced by rank 0's after every synchronised backward (DDP's broadcast_buffers), so the
@@ -110,6 +112,9 @@ typedef struct nb_ddp_opts {
     size_t bucket_bytes;    /* 256 KiB: gradient bytes per allreduce (the last bucket may be
                                smaller); 0 puts the whole slab in one bucket */
     bool broadcast_buffers; /* true: rank 0's buffers after every synchronised backward */
+    bool shared_memory;     /* true: when every process runs on one machine, the sums go through
+                               memory they share (an MPI shared window) instead of MPI's
+                               allreduce; false: MPI's allreduce, the path between machines */
 } nb_ddp_opts;
 
 /* The defaults above. */
@@ -119,7 +124,8 @@ nb_ddp_opts nb_ddp_defaults(void);
  * difference otherwise), copies rank 0's parameters and buffers to every process, and hooks
  * the parameters so that every backward through them averages their gradients. model must be
  * the root of a packed tree (its parameters in one slab, as every container and layer packs
- * them) and outlive the wrapper; d too. NULL on error. */
+ * them) and outlive the wrapper; d too; its tree must not change while wrapped. With shared
+ * memory, the model's gradient views point into it until nb_ddp_free. NULL on error. */
 nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts);
 /* Gradient synchronisation on (true, the default) or off; returns the previous setting. Off,
  * backwards only accumulate into the local gradients (DDP's no_sync(): gradient accumulation
@@ -138,7 +144,8 @@ typedef struct nb_ddp_stats {
     double wait_seconds; /* the part of it spent at the end of backwards, waiting */
 } nb_ddp_stats;
 nb_ddp_stats nb_ddp_get_stats(const nb_ddp *dp);
-/* Remove the hooks and free (NULL is a no-op). Not during a backward. */
+/* Remove the hooks, bring the gradients home and free (NULL is a no-op). Not during a backward.
+ * Collective when the wrapper uses shared memory (the processes free the window together). */
 void nb_ddp_free(nb_ddp *dp);
 
 #ifdef __cplusplus

@@ -14,7 +14,7 @@ bool nb_dist_launched(void) {
 }
 
 nb_ddp_opts nb_ddp_defaults(void) {
-    return (nb_ddp_opts){.bucket_bytes = 256 << 10, .broadcast_buffers = true};
+    return (nb_ddp_opts){.bucket_bytes = 256 << 10, .broadcast_buffers = true, .shared_memory = true};
 }
 
 /* A growing heap string. */

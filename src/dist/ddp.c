@@ -9,9 +9,11 @@
  * first hook of a backward queues a callback for its end, which starts the buckets the
  * backward never completed (parameters it did not reach take part with zero gradients) and
  * waits for all. Buckets always start in index order, so every process issues the same
- * collectives in the same order, whatever reached its hooks first. */
+ * collectives in the same order, whatever reached its hooks first. When every process runs on
+ * one machine the sums go through memory they share (node.c) rather than MPI's allreduce. */
 #include "dist_internal.h"
 #ifdef NB_HAVE_MPI
+#include <sched.h>
 
 typedef struct bucket {
     int64_t begin, end; /* floats of the gradient slab */
@@ -28,11 +30,12 @@ struct nb_ddp {
     const char **pname; /* their full names (owned by the model) */
     nb_tensor **bufs;
     nb_tensor *slots; /* the gradient views of the slab: params[i]->grad_slot == slots + i */
-    float *gslab;
+    float *gslab;     /* the gradients: the model's slab, or shared memory (node) */
     int *bucket_of;
     bucket *b;
     int nb;
-    MPI_Request *req; /* one per bucket */
+    MPI_Request *req; /* one per bucket (MPI's allreduce) */
+    nb__node *node;   /* or the sums through shared memory (one machine) */
     MPI_Request *breq; /* one per buffer */
     int next;         /* next bucket to start in the running backward */
     int err;          /* an MPI call of the running backward failed */
@@ -56,19 +59,48 @@ static void start(nb_ddp *dp, int k) {
     float *g = dp->gslab + b->begin;
     int64_t n = b->end - b->begin;
     float scale = 1.0f / (float)dp->d->size;
-    for (int64_t i = 0; i < n; i++) g[i] *= scale;
     double t = MPI_Wtime();
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, dp->d->comm, &dp->req[k]);
-    dp->st.comm_seconds += MPI_Wtime() - t;
     dp->st.bytes += (int64_t)sizeof(float) * n;
-    if (rc != MPI_SUCCESS && !dp->err) dp->err = nb__dist_mpi_error(rc, "allreduce of the gradients");
+    if (dp->node) {
+        nb__node_start(dp->node, k);
+    } else {
+        for (int64_t i = 0; i < n; i++) g[i] *= scale;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, dp->d->comm, &dp->req[k]);
+        if (rc != MPI_SUCCESS && !dp->err) dp->err = nb__dist_mpi_error(rc, "allreduce of the gradients");
+    }
+    dp->st.comm_seconds += MPI_Wtime() - t;
+}
+
+/* The shared-memory sums of the started buckets, as far as they can go now; true when all are
+ * back. */
+static bool node_progress(nb_ddp *dp) {
+    bool all = true;
+    float scale = 1.0f / (float)dp->d->size;
+    for (int k = 0; k < dp->next; k++) all &= nb__node_advance(dp->node, k, dp->b[k].begin, dp->b[k].end, scale);
+    return all;
+}
+
+/* Wait for the shared-memory sums, within the timeout (as nb__dist_wait for MPI's requests). */
+static int node_wait(nb_ddp *dp, double *waited) {
+    double t0 = MPI_Wtime();
+    for (long polls = 0; !node_progress(dp); polls++) {
+        if (dp->d->timeout > 0 && MPI_Wtime() - t0 > dp->d->timeout) {
+            *waited = MPI_Wtime() - t0;
+            return nb__error(NB_EIO, "dist: allreduce of the gradients: no answer from the other processes "
+                             "after %g s (a process is lost or stuck)", dp->d->timeout);
+        }
+        if (polls >= 256) sched_yield(); /* the others may need this core */
+    }
+    *waited = MPI_Wtime() - t0;
+    return NB_OK;
 }
 
 static void progress(nb_ddp *dp) {
     if (dp->d->size == 1 || dp->err) return;
-    int flag;
+    int flag, rc = MPI_SUCCESS;
     double t = MPI_Wtime();
-    int rc = MPI_Testall(dp->next, dp->req, &flag, MPI_STATUSES_IGNORE);
+    if (dp->node) node_progress(dp);
+    else rc = MPI_Testall(dp->next, dp->req, &flag, MPI_STATUSES_IGNORE);
     dp->st.comm_seconds += MPI_Wtime() - t;
     if (rc != MPI_SUCCESS) dp->err = nb__dist_mpi_error(rc, "allreduce of the gradients");
 }
@@ -95,7 +127,8 @@ static int on_end(void *user, int status) {
     while (dp->next < dp->nb) start(dp, dp->next++); /* every process starts every bucket */
     double waited = 0, t = MPI_Wtime();
     int rc = dp->err ? dp->err
-                     : nb__dist_wait(dp->d, dp->nb, dp->req, "allreduce of the gradients", &waited);
+             : dp->node ? node_wait(dp, &waited)
+                        : nb__dist_wait(dp->d, dp->nb, dp->req, "allreduce of the gradients", &waited);
     if (!rc && dp->o.broadcast_buffers) rc = broadcast_buffers(dp);
     dp->st.wait_seconds += waited;
     dp->st.comm_seconds += MPI_Wtime() - t;
@@ -116,6 +149,7 @@ static void on_ready(nb_tensor *p, void *user) {
         }
         dp->active = true;
         dp->next = 0;
+        if (dp->node) nb__node_round(dp->node);
         for (int k = 0; k < dp->nb; k++) {
             dp->b[k].pending = dp->b[k].last - dp->b[k].first + 1;
             dp->req[k] = MPI_REQUEST_NULL;
@@ -154,6 +188,14 @@ static void *fail(nb_ddp *dp) {
 
 /* Gradient slab offset of parameter i. */
 static int64_t offset(const nb_ddp *dp, int i) { return nb_f32(&dp->slots[i]) - dp->gslab; }
+
+/* Point the model's gradient views into to (with the gradients they hold): the shared segment
+ * while wrapped, the model's own slab again at the end. */
+static void move_gradients(nb_ddp *dp, float *to) {
+    memcpy(to, dp->gslab, sizeof(float) * (size_t)dp->model->slab_numel);
+    for (int i = 0; i < dp->np; i++) dp->slots[i].data = to + offset(dp, i);
+    dp->gslab = to;
+}
 
 /* First parameter of the module that owns parameter i (its name's prefix up to the last dot):
  * a module's parameters become final together (one op's backward writes them), so buckets never
@@ -229,6 +271,12 @@ nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts) {
         }
     }
     if (make_buckets(dp)) return fail(dp);
+    if (o.shared_memory && d->size > 1) { /* one machine: the sums through shared memory */
+        int st;
+        dp->node = nb__node_new(d, model->slab_numel, dp->nb, &st);
+        if (st) return fail(dp);
+        if (dp->node) move_gradients(dp, nb__node_gradients(dp->node));
+    }
     /* rank 0's weights and buffers everywhere */
     if (dp->np && nb_dist_broadcast(d, model->slab, sizeof(float) * (size_t)model->slab_numel, 0))
         return fail(dp);
@@ -260,10 +308,12 @@ nb_ddp_stats nb_ddp_get_stats(const nb_ddp *dp) {
 
 void nb_ddp_free(nb_ddp *dp) {
     if (!dp) return;
+    if (dp->node) move_gradients(dp, dp->model->grad_slab); /* home before the window goes */
     for (int i = 0; dp->params && i < dp->np; i++) {
         nb_tensor *p = dp->params[i];
         if (p->hook && p->hook->user == dp) nb_set_grad_hook(p, NULL, NULL);
     }
+    nb__node_free(dp->node);
     nb__free(dp->params);
     nb__free(dp->pname);
     nb__free(dp->bufs);

@@ -22,6 +22,7 @@ static struct {
     nb_dist *d;
     nb_ddp *dp;
     double timeout;
+    bool mpi_allreduce;
     nb_ddp_stats epoch0; /* the wrapper's figures at the start of the epoch */
     int64_t steps0;
 } D = {.timeout = 300};
@@ -29,6 +30,8 @@ static struct {
 void dist_cli_flags(cli_flags *f) {
     cli_add(f, (arg_spec){"dist-timeout", ARG_DOUBLE, &D.timeout, "under mpirun: seconds a process waits "
                           "for the others before the job ends (0: for ever; default 300)", NULL});
+    cli_add(f, (arg_spec){"mpi-allreduce", ARG_FLAG, &D.mpi_allreduce, "under mpirun: sum the gradients with MPI's "
+                          "allreduce even when every process is on one machine (the path between machines)", NULL});
 }
 
 bool dist_cli_on(void) { return D.d != NULL; }
@@ -195,7 +198,9 @@ static int same(const char *what, char *text) {
 int dist_cli_setup(nb_module *model, nb_optim *opt, const cli_flags *f, const nb_dataset *train) {
     if (!D.d) return 0;
     if (same("command line", flags_text(f)) || same("training data", data_text(train))) return -1;
-    if (!(D.dp = nb_ddp_new(D.d, model, NULL)) || nb_dist_check_optim(D.d, opt)) {
+    nb_ddp_opts o = nb_ddp_defaults();
+    o.shared_memory = !D.mpi_allreduce;
+    if (!(D.dp = nb_ddp_new(D.d, model, &o)) || nb_dist_check_optim(D.d, opt)) {
         fprintf(stderr, "%s: %s\n", cli_prog, nb_last_error());
         return -1;
     }
