@@ -23,6 +23,7 @@ typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2 } nb_dtype;
 
 struct nb_node;
 struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
+struct nb_grad_hook;
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
 typedef struct nb_tensor {
@@ -39,6 +40,7 @@ typedef struct nb_tensor {
     struct nb_sparse *sparse;    /* row-sparse gradient storage (internal; see nb_is_sparse) */
     struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
                                     lets an optimizer see that module freed */
+    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
 } nb_tensor;
 
 #define NB_TENSOR_REQUIRES_GRAD 0x1u

@@ -204,6 +204,13 @@ float *nb__grad(nb_tensor *t, float *beta);
 float *nb__grad_zeroed(nb_tensor *t);
 /* Record a backward error (OOM during backward); nb_backward reports it. */
 void nb__backward_fail(void);
+/* A leaf's grad hook (nb_set_grad_hook) and its count for the backward that is running. */
+struct nb_grad_hook {
+    nb_grad_hook_fn fn;
+    void *user;
+    uint64_t backward; /* the backward that counted pending (each backward has its number) */
+    int64_t pending;   /* nodes of that backward that have still to add to the leaf's grad */
+};
 
 /* Convenience to declare inputs for nb__record. */
 #define NB_INPUTS(...) ((nb_tensor *[]){__VA_ARGS__})

@@ -110,6 +110,7 @@ void nb_tensor_free(nb_tensor *t) {
         nb__free(t->sparse->values);
         nb__free(t->sparse);
     }
+    nb__free(t->hook);
     nb__free(t);
 }
 

@@ -262,4 +262,40 @@ int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, lo
 /* Save the whole state at the end of epoch to path (--save-best). */
 int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch);
 
+/* ---- distributed training (dist_cli.c): nabla train under mpirun --------------------------- */
+void dist_cli_flags(cli_flags *f);
+/* Check the dist flags (and apply --dist-timeout); returns 0 or prints the problem and returns 2. */
+int dist_cli_check(void);
+/* Join the job when an MPI launcher started this process (stdout of ranks other than 0 goes to
+ * /dev/null); 0, or prints the problem and returns 1. */
+int dist_cli_init(void);
+/* The command's exit: rc != 0 ends every process of the job (they may be waiting for this
+ * one), 0 leaves the job cleanly. Returns rc. */
+int dist_cli_end(int rc);
+/* Running under a launcher; this process's rank; the number of processes (0 and 1 alone). */
+bool dist_cli_on(void);
+int dist_cli_rank(void);
+int dist_cli_size(void);
+/* The checkpoint at path, read by rank 0 and sent to every process. */
+nb_ckpt *dist_cli_ckpt_open(const char *path);
+/* Check that every process has the same flags (but where files are and what only changes
+ * speed or output), data, model and optimizer, then wrap the model for gradient averaging;
+ * 0, or prints the problem and returns -1. A no-op alone. */
+int dist_cli_setup(nb_module *model, nb_optim *opt, const cli_flags *f, const nb_dataset *train);
+/* Remove the wrapper (before the model is freed). */
+void dist_cli_unwrap(void);
+/* This process's DistributedSampler over n samples (NULL alone, or printed on error). */
+nb_sampler *dist_cli_sampler(int64_t n, long seed);
+/* Before each epoch (1, 2, ...): the sampler's set_epoch, and the start of the epoch's
+ * allreduce time (dist_cli_allreduce_ms: milliseconds in MPI per synchronised step since). */
+void dist_cli_epoch_begin(nb_sampler *s, long epoch);
+double dist_cli_allreduce_ms(void);
+/* Sum v[0..n) over the processes (a no-op alone); -1 (printed) on error. */
+int dist_cli_sum(double *v, int n);
+/* The mean of v over the processes (v alone; NaN on error). */
+double dist_cli_mean(double v);
+/* This process's contiguous block of ds for evaluation (a subset to free), or ds itself alone;
+ * NULL on error. */
+nb_dataset *dist_cli_block(nb_dataset *ds);
+
 #endif

@@ -290,7 +290,7 @@ static double eval_batch(void *user) {
     nb_optim_zero_grad(c->opt, true);
     nb_tensor *loss = cli_loss(closure_arena, nb_forward(c->model, closure_arena, c->x), c->y, false);
     if (!loss || nb_backward(loss) || optim_cli_clip(c->params, c->n)) return NAN;
-    return nb_item(loss);
+    return dist_cli_mean(nb_item(loss)); /* under mpirun every process decides on the same loss */
 }
 
 int optim_cli_step(nb_optim *opt, nb_module *model, nb_tensor *x, nb_tensor *y,
