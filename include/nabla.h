@@ -33,5 +33,6 @@
 #include "nabla/sched.h"
 #include "nabla/data.h"
 #include "nabla/io.h"
+#include "nabla/dist.h"
 
 #endif

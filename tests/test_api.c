@@ -144,6 +144,25 @@ START_TEST(test_null_everywhere) {
     FAILS(nb_graph_dot(NULL, NULL));
     FAILS(nb_graph_dot_opts(NULL, NULL, NULL));
     (void)nb_graph_defaults();
+    FAILS(nb_set_grad_hook(NULL, NULL, NULL));
+    FAILS(nb_backward_queue_callback(NULL, NULL));
+    /* dist.h (NULL process groups and wrappers; in a build without MPI the same calls fail
+     * because MPI is missing) */
+    QUIET_EQ(nb_dist_rank(NULL), 0);
+    QUIET_EQ(nb_dist_world_size(NULL), 1);
+    FAILS(nb_dist_set_timeout(NULL, 1));
+    FAILS(nb_dist_barrier(NULL));
+    FAILS(nb_dist_broadcast(NULL, NULL, 0, 0));
+    FAILS(nb_dist_allreduce_sum(NULL, NULL, 0));
+    FAILS(nb_dist_check_same(NULL, NULL, NULL));
+    FAILS(nb_dist_check_optim(NULL, NULL));
+    NOOP(nb_dist_abort(NULL, 1));
+    NOOP(nb_dist_free(NULL));
+    FAILS_NULL(nb_ddp_new(NULL, NULL, NULL));
+    QUIET_EQ(nb_ddp_set_sync(NULL, false), 1);
+    FAILS(nb_ddp_sync_buffers(NULL));
+    QUIET_EQ(nb_ddp_get_stats(NULL).backwards, 0);
+    NOOP(nb_ddp_free(NULL));
     /* core.h */
     ck_assert_ptr_nonnull(nb_version());
     nb_arena_free(MAKES(nb_arena_new(0)));

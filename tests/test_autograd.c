@@ -541,6 +541,112 @@ START_TEST(test_fresh_grad_is_write_only) {
 }
 END_TEST
 
+/* ---- grad hooks and end-of-backward callbacks (what nabla/dist.h builds on) ------------------ */
+typedef struct hook_log {
+    int n;
+    const nb_tensor *who[8];
+    float grad0[8]; /* grad[0] of the leaf when its hook ran */
+    int ended, status;
+    int queue_rc;
+} hook_log;
+
+static void log_hook(nb_tensor *leaf, void *user) {
+    hook_log *l = user;
+    l->who[l->n] = leaf;
+    l->grad0[l->n++] = leaf->grad ? nb_f32(leaf->grad)[0] : NAN;
+}
+
+static int log_end(void *user, int status) {
+    hook_log *l = user;
+    l->ended++;
+    l->status = status;
+    return status ? status : NB_EIO; /* what the callback returns is the backward's result */
+}
+
+static void queue_hook(nb_tensor *leaf, void *user) {
+    hook_log *l = user;
+    if (l->n == 0) l->queue_rc = nb_backward_queue_callback(log_end, l);
+    log_hook(leaf, user);
+}
+
+/* A hook runs once per backward, after the last op that adds to the leaf: w is read by three
+ * ops here (w*x, w*w and sum(w)); its hook sees the whole gradient. Layers finish from the last
+ * to the first, so the later weight's hook runs first. Unreached leaves are not called. */
+START_TEST(test_grad_hooks) {
+    nb_tensor *w = leaf((float[]){2, 3}, 2), *v = leaf((float[]){1, -1}, 2), *u = leaf((float[]){5, 5}, 2);
+    nb_tensor *x = nb_from_array(NULL, NB_FLOAT32, 1, (int64_t[]){2}, (float[]){4, 1});
+    hook_log l = {0};
+    ck_assert_int_eq(nb_set_grad_hook(w, log_hook, &l), NB_OK);
+    ck_assert_int_eq(nb_set_grad_hook(v, log_hook, &l), NB_OK);
+    ck_assert_int_eq(nb_set_grad_hook(u, log_hook, &l), NB_OK);
+    nb_arena *ar = nb_arena_new(0);
+    /* loss = sum(v * (w*x + w*w)) + sum(w): v's last reader is the late mul, w's the early ops */
+    nb_tensor *h = nb_add(ar, nb_mul(ar, w, x), nb_mul(ar, w, w));
+    nb_tensor *loss = nb_add(ar, nb_sum(ar, nb_mul(ar, v, h)), nb_sum(ar, w));
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_ptr_eq(l.who[0], v);
+    ck_assert_ptr_eq(l.who[1], w);
+    ck_assert_float_eq(l.grad0[0], 2 * 4 + 2 * 2);         /* dv = w*x + w*w */
+    ck_assert_float_eq(l.grad0[1], nb_f32(w->grad)[0]);     /* the final gradient of w */
+    ck_assert_float_eq(nb_f32(w->grad)[0], 1 * (4 + 2 * 2) + 1);
+    /* a second backward over the same graph: counted afresh, called again */
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_float_eq(l.grad0[3], 2 * (1 * (4 + 2 * 2) + 1));
+    /* removed: not called */
+    ck_assert_int_eq(nb_set_grad_hook(v, NULL, NULL), NB_OK);
+    ck_assert_ptr_null(v->hook);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    ck_assert_int_eq(l.n, 5);
+    nb_arena_reset(ar);
+    /* a leaf's own backward calls its hook */
+    nb_tensor *s = leaf((float[]){1}, 1);
+    ck_assert_int_eq(nb_set_grad_hook(s, log_hook, &l), NB_OK);
+    ck_assert_int_eq(nb_backward(s), NB_OK);
+    ck_assert_int_eq(l.n, 6);
+    /* errors: not a heap leaf, NULL */
+    nb_tensor *y = nb_mul(ar, w, x);
+    ck_assert_int_eq(nb_set_grad_hook(y, log_hook, &l), NB_EINVAL);
+    ck_assert_msg(strstr(nb_last_error(), "heap leaf"), "%s", nb_last_error());
+    ck_assert_int_eq(nb_set_grad_hook(NULL, log_hook, &l), NB_EINVAL);
+    nb_arena_free(ar);
+    nb_tensor_free(w); /* frees its hook (ASan/valgrind would see a leak) */
+    nb_tensor_free(v);
+    nb_tensor_free(u);
+    nb_tensor_free(s);
+    nb_tensor_free(x);
+}
+END_TEST
+
+/* A callback queued by a hook runs once at the end, with the backward's status, and its result
+ * is the backward's; outside a backward there is nothing to queue on. */
+START_TEST(test_backward_end_callbacks) {
+    ck_assert_int_eq(nb_backward_queue_callback(log_end, NULL), NB_ESTATE);
+    ck_assert_msg(strstr(nb_last_error(), "no backward is running"), "%s", nb_last_error());
+    ck_assert_int_eq(nb_backward_queue_callback(NULL, NULL), NB_EINVAL);
+    nb_tensor *w = leaf((float[]){2, 3}, 2), *v = leaf((float[]){1, 1}, 2);
+    hook_log l = {0};
+    ck_assert_int_eq(nb_set_grad_hook(w, queue_hook, &l), NB_OK);
+    ck_assert_int_eq(nb_set_grad_hook(v, queue_hook, &l), NB_OK);
+    nb_arena *ar = nb_arena_new(0);
+    nb_tensor *loss = nb_sum(ar, nb_mul(ar, w, v));
+    ck_assert_int_eq(nb_backward(loss), NB_EIO);
+    ck_assert_int_eq(l.queue_rc, NB_OK);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_int_eq(l.ended, 1);
+    ck_assert_int_eq(l.status, NB_OK);
+    /* no hook reached: nothing queued, the backward's own result */
+    nb_tensor *z = leaf((float[]){1, 2}, 2);
+    ck_assert_int_eq(nb_backward(nb_sum(ar, z)), NB_OK);
+    ck_assert_int_eq(l.ended, 1);
+    nb_arena_free(ar);
+    nb_tensor_free(w);
+    nb_tensor_free(v);
+    nb_tensor_free(z);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = tcase_create("autograd");
@@ -557,6 +663,8 @@ int main(void) {
     tcase_add_test(tc, test_graph_dot_labels_and_values);
     tcase_add_test(tc, test_graph_in_two_arenas);
     tcase_add_test(tc, test_fresh_grad_is_write_only);
+    tcase_add_test(tc, test_grad_hooks);
+    tcase_add_test(tc, test_backward_end_callbacks);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

@@ -3,8 +3,10 @@
  *   matches PyTorch's formula;
  * - every ```c block of docs/internals.md and docs/pytorch.md appears verbatim in a compiled
  *   file (docs/examples/, include/, src/, tests/, models/, tools/), so the docs cannot drift;
- *   every one of docs/tutorial.md in docs/examples/tutorial.c, which runs as doc_tutorial, and
- *   of docs/data.md in docs/examples/data.c, which runs as doc_data;
+ *   every one of docs/tutorial.md in docs/examples/tutorial.c, which runs as doc_tutorial, of
+ *   docs/data.md in docs/examples/data.c, which runs as doc_data, and of docs/distributed.md
+ *   in docs/examples/distributed.c, which runs as doc_distributed (and under mpirun in
+ *   test_dist);
  * - models/backprop converges on XOR, agrees with its hand-written chain rule and writes DOT;
  * - `nabla graph` writes the DOT of a model's forward and loss.
  * The other programs of docs/examples/ run as their own tests (suite docs). */
@@ -234,6 +236,8 @@ START_TEST(test_doc_blocks_are_compiled_code) {
     /* the tutorial's blocks are pieces of the program that runs as the test doc_tutorial */
     ck_assert_int_ge(check_blocks(&c, "tutorial.md", "/docs/examples/tutorial.c"), 11);
     ck_assert_int_ge(check_blocks(&c, "data.md", "/docs/examples/data.c"), 1);
+    /* the loop test_dist runs under mpirun */
+    ck_assert_int_ge(check_blocks(&c, "distributed.md", "/docs/examples/distributed.c"), 4);
     for (int i = 0; i < c.n; i++) {
         free(c.text[i]);
         free(c.path[i]);

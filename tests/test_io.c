@@ -1480,6 +1480,50 @@ START_TEST(test_stale_temps_removed) {
 }
 END_TEST
 
+/* A killed process's temp file whose pid this process now has (pids are reused) does not
+ * stop a save: the save takes a free temp name and leaves that file alone. A child process
+ * stands in for the new owner of the pid: it plants temp names of its own pid for every
+ * counter value the saves of this test program can have reached, then saves. */
+START_TEST(test_temp_name_of_reused_pid) {
+    const char *dir = temp_dir();
+    enum { PLANTED = 4096 };
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char name[64];
+        for (int i = 0; i < PLANTED; i++) {
+            snprintf(name, sizeof name, "r.ckpt.tmp.%ld.%d", (long)getpid(), i);
+            FILE *f = fopen(path_in(dir, name), "w");
+            if (!f) _exit(2);
+            fclose(f);
+        }
+        nb_rng rng;
+        nb_rng_seed(&rng, 1);
+        nb_module *m = nb_linear_new(3, 2, true, &rng);
+        nb_train_state st = {.model = m, .rng = &rng};
+        int rc = nb_checkpoint_save(path_in(dir, "r.ckpt"), &st);
+        if (rc) fprintf(stderr, "save: %s\n", nb_last_error());
+        nb_train_state lt = {.model = m, .rng = &rng};
+        _exit(rc ? 3 : nb_checkpoint_load(path_in(dir, "r.ckpt"), &lt) ? 4 : 0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the save beside planted temp names failed (status %d)", status);
+    int left = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "r.ckpt.tmp.", 11)) {
+            left++;
+            unlink(path_in(dir, e->d_name));
+        }
+    closedir(d);
+    ck_assert_int_eq(left, PLANTED); /* its own pid is alive while it saves: none removed */
+    unlink(path_in(dir, "r.ckpt"));
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- the CLI: nabla train --save/--resume/--stop-after, nabla eval, nabla ckpt inspect ---- */
 static void write_idx(const char *path, int rank, const int *dims, const unsigned char *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -1561,11 +1605,11 @@ static bool same_file(const char *a, const char *b) {
 
 /* CLI runs to compare: optimizer and schedule flags (add rows as the CLI learns more). */
 static const char *const cli_cases[][6] = {
-    {"--optim", "sgd", "--sched", "step", "--step-size", "1"},
+    {"--optim", "sgd", "--sched", "step", "--gamma", "0.5"},
     {"--optim", "adam", "--sched", "onecycle", "--max-lr", "0.01"},
     {"--optim", "rmsprop", "--momentum", "0.5", "--clip", "1.0"},
     {"--optim", "asgd", "--t0", "5", "--lr", "0.05"},
-    {"--optim", "adafactor", "--sched", "step", "--step-size", "1"},
+    {"--optim", "adafactor", "--sched", "step", "--gamma", "0.5"},
     {"--optim", "lbfgs", "--line-search", "strong_wolfe", "--history-size", "3"},
 };
 
@@ -1580,13 +1624,13 @@ START_TEST(test_cli_resume) {
     const char *const *c = cli_cases[_i];
     /* one run of 3 epochs */
     const char *full[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--save", a, NULL};
+                          "--batch", "50", "--seed", "5", "--epochs", "3", "--save", a, NULL};
     ck_assert_msg(nabla_cli(dir, full) == 0, "%s", cli_output(dir));
     /* interrupted after epoch 1, resumed in a new process (flags restored from the file, but for
      * the data path: a path never comes from a file), saved every epoch, interrupted again after
      * 2, resumed with the flags given again */
     const char *part[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                          "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3", "--stop-after", "1",
+                          "--batch", "50", "--seed", "5", "--epochs", "3", "--stop-after", "1",
                           "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, part) == 0, "%s", cli_output(dir));
     const char *resume1[] = {"train", "--data", data, "--epochs", "3", "--resume", b, "--save", b, "--save-every", "1",
@@ -1598,7 +1642,7 @@ START_TEST(test_cli_resume) {
                   strstr(out, "not taken from the checkpoint") && strstr(out, "--data="), "%s", out);
     free(out);
     const char *resume2[] = {"train", "--data", data, c[0], c[1], c[2], c[3], c[4], c[5], "--hidden", "32",
-                             "--batch", "50", "--seed", "5", "--gamma", "0.5", "--epochs", "3",
+                             "--batch", "50", "--seed", "5", "--epochs", "3",
                              "--resume", b, "--save", b, NULL};
     ck_assert_msg(nabla_cli(dir, resume2) == 0, "%s", cli_output(dir));
     ck_assert_msg(same_file(a, b), "%s %s: the resumed run's checkpoint differs from the uninterrupted one", c[1], c[3]);
@@ -1846,6 +1890,102 @@ START_TEST(test_cli_averaged) {
 }
 END_TEST
 
+/* ---- optimizer state_dicts that PyTorch wrote (tools/golden/gen_optim_sd.py) -------------------
+ * PyTorch 1.13's own (v1_13/) and with the keys of PyTorch 2.x (v2/), converted to checkpoints by
+ * tools/convert_torch.py: each loads into a model and an optimizer built by class name, and the
+ * optimizer then continues as PyTorch 1.13 did. */
+static const char *const sd_classes[] = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+                                         "NAdam", "RAdam", "ASGD", "Rprop", "LBFGS", "Adafactor"};
+
+typedef struct sd_run {
+    nb_optim *o;
+    nb_tensor *p[2];
+    const float *c[2];
+    nb_tensor *g[2];
+} sd_run;
+
+/* g = (p*p - 0.5)*p + c, float32 op by op as the generator; returns sum(p^4/4 - p^2/4 + c p) of
+ * the float32 terms, summed in double (LBFGS's loss) */
+static double sd_closure(void *user) {
+    sd_run *r = user;
+    nb_optim_zero_grad(r->o, true);
+    double loss = 0;
+    for (int i = 0; i < 2; i++) {
+        const float *x = nb_f32(r->p[i]);
+        float *g = nb_f32(r->g[i]);
+        for (int64_t j = 0; j < r->p[i]->numel; j++) {
+            float q = x[j] * x[j];
+            g[j] = (q - 0.5f) * x[j] + r->c[i][j];
+            loss += (double)(q * q / 4 - q / 4 + r->c[i][j] * x[j]);
+        }
+        if (nb_backward_grad(r->p[i], r->g[i])) return NAN;
+    }
+    return loss;
+}
+
+START_TEST(test_torch_optim_state_dicts) {
+    golden *gold = golden_load("optim_sd.nbg.gz");
+    int after = ((const int32_t *)golden_get(gold, "after")->data)[0];
+    double worst = 0;
+    for (int v = 0; v < 2; v++)
+        for (size_t k = 0; k < sizeof sd_classes / sizeof sd_classes[0]; k++) {
+            const char *name = sd_classes[k];
+            if (v == 0 && !strcmp(name, "Adafactor")) continue; /* not in PyTorch 1.13 */
+            char path[4200], key[96];
+            snprintf(path, sizeof path, "%s/tests/golden/torch_optim/%s/%s.ckpt", NB_SOURCE_DIR,
+                     v ? "v2" : "v1_13", name);
+            nb_rng rng;
+            nb_rng_seed(&rng, 1);
+            nb_module *m = nb_linear_new(4, 3, true, &rng);
+            sd_run r;
+            ck_assert_int_eq(nb_module_parameters(m, r.p, 2), 2);
+            r.o = nb_optim_new(name, r.p, 2, NULL, 0);
+            ck_assert_msg(r.o, "%s: %s", name, nb_last_error());
+            nb_train_state st = {.model = m, .optim = r.o};
+            ck_assert_msg(nb_checkpoint_load(path, &st) == NB_OK, "%s: %s", path, nb_last_error());
+            for (int i = 0; i < 2; i++) {
+                snprintf(key, sizeof key, "%s.c.%s", name, i ? "bias" : "weight");
+                r.c[i] = golden_get(gold, key)->data;
+                r.g[i] = nb_zeros(NULL, r.p[i]->ndim, r.p[i]->shape);
+            }
+            for (int t = 0; t < after; t++) {
+                int rc = nb_optim_requires_closure(r.o) ? nb_optim_step_closure(r.o, sd_closure, &r, NULL)
+                                                        : (sd_closure(&r), nb_optim_step(r.o));
+                ck_assert_msg(rc == NB_OK, "%s: %s", name, nb_last_error());
+                for (int i = 0; i < 2; i++) {
+                    snprintf(key, sizeof key, "%s.after%d.%s", name, t, i ? "bias" : "weight");
+                    const gold_entry *e = golden_get(gold, key);
+                    double err = max_rel_err(nb_f32(r.p[i]), e->data, e->numel, 1e-3, NULL);
+                    if (err > worst) worst = err;
+                    char what[128];
+                    snprintf(what, sizeof what, "%s (%s) step %d %s", name, v ? "2.x" : "1.13", t + 1, key);
+                    assert_close(what, nb_f32(r.p[i]), e->data, e->numel, 1e-5, 1e-7);
+                }
+            }
+            for (int i = 0; i < 2; i++) nb_tensor_free(r.g[i]);
+            nb_optim_free(r.o);
+            nb_module_free(m);
+        }
+    fprintf(stderr, "PyTorch 1.13 and 2.x optimizer state_dicts: continued runs, max rel err %.2g\n", worst);
+    /* a key that no PyTorch has is refused by name, and nothing changes */
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *m = nb_linear_new(4, 3, true, &rng);
+    nb_tensor *p[2];
+    nb_module_parameters(m, p, 2);
+    nb_optim *o = nb_optim_new("Adam", p, 2, NULL, 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/golden/torch_optim/v2/Adam_unknown.ckpt", NB_SOURCE_DIR);
+    nb_train_state st = {.model = m, .optim = o};
+    ck_assert_int_ne(nb_checkpoint_load(path, &st), NB_OK);
+    ck_assert_str_eq(nb_last_error(), "checkpoint: loaded state dict: param group 0 has keys that Adam does not know: 'lookahead'");
+    ck_assert_double_eq(nb_optim_get(o, 0, "lr"), 1e-3);
+    nb_optim_free(o);
+    nb_module_free(m);
+    golden_free(gold);
+}
+END_TEST
+
 /* ---- PyTorch interop: a model trained in PyTorch, converted by tools/convert_torch.py ------ */
 START_TEST(test_torch_interop) {
     golden *g = golden_load("ckpt_interop.nbg.gz");
@@ -1977,7 +2117,9 @@ int main(void) {
     tcase_add_test(tc, test_parts);
     tcase_add_test(tc, test_kill_during_save);
     tcase_add_test(tc, test_stale_temps_removed);
+    tcase_add_test(tc, test_temp_name_of_reused_pid);
     tcase_add_test(tc, test_torch_interop);
+    tcase_add_test(tc, test_torch_optim_state_dicts);
     tcase_add_test(tc, test_cli_resume_crafted_flags);
     tcase_add_test(tc, test_loaded_values);
     tcase_add_test(tc, test_cli_resume_onecycle_longer);

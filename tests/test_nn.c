@@ -1,4 +1,5 @@
-/* test_nn.c - modules: names, slab, Linear/Sequential, and the MLP parity with PyTorch. */
+/* test_nn.c - modules: names, slab, Linear/Sequential, the MLP parity with PyTorch, and
+ * swa_utils.update_bn against PyTorch 1.13. */
 #include <math.h>
 #include <string.h>
 #include "common.h"
@@ -165,6 +166,149 @@ START_TEST(test_mlp_parity) {
 }
 END_TEST
 
+/* A uint8 tensor of the given shape from a golden's int32 values (0..255). */
+static nb_tensor *u8_tensor(const gold_entry *e, int ndim, const int64_t *shape) {
+    nb_tensor *t = nb_empty(NULL, NB_UINT8, ndim, shape);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->numel, e->numel);
+    for (int64_t i = 0; i < e->numel; i++) nb_u8(t)[i] = (uint8_t)((const int32_t *)e->data)[i];
+    return t;
+}
+
+/* ---- torch.optim.swa_utils.update_bn ------------------------------------------------------ */
+/* The golden's three models (tools/golden/gen_update_bn.py): PyTorch's parameters copied in,
+ * running statistics set to junk, num_batches_tracked 7, eval mode; then update_bn over a
+ * loader of the golden's images (batches of 5 of 23, not shuffled). */
+static nb_module *bn_model(int which, golden *g) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_batchnorm_opts mo = nb_batchnorm_defaults(), none = nb_batchnorm_defaults();
+    mo.momentum = 0.3;
+    none.momentum = NAN;
+    static const char *prefix[] = {"flat", "seq", "conv"};
+    nb_module *m = which == 0 ? nb_sequential(5, (nb_module *[]){nb_linear_new(12, 6, true, &rng), nb_batchnorm1d_new(6, NULL),
+                                                                 nb_relu_new(), nb_linear_new(6, 5, true, &rng),
+                                                                 nb_batchnorm1d_new(5, &mo)})
+                   : which == 1 ? nb_sequential(2, (nb_module *[]){nb_batchnorm1d_new(3, &none), nb_relu_new()})
+                                : nb_sequential(3, (nb_module *[]){nb_conv2d_new(1, 2, 2, 2, NULL, true, &rng),
+                                                                   nb_batchnorm2d_new(2, NULL), nb_relu_new()});
+    ck_assert_ptr_nonnull(m);
+    const nb_named_tensor *st;
+    int n = nb_module_state(m, &st);
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.%s", prefix[which], st[i].name);
+        if (strstr(key, "num_batches_tracked")) nb_i32(st[i].tensor)[0] = 7;
+        else if (strstr(key, "running_")) {
+            for (int64_t j = 0; j < st[i].tensor->numel; j++) nb_f32(st[i].tensor)[j] = 5.0f + (float)j;
+        } else {
+            const gold_entry *e = golden_get(g, key);
+            ck_assert_int_eq(e->numel, st[i].tensor->numel);
+            memcpy(st[i].tensor->data, e->data, sizeof(float) * (size_t)e->numel);
+        }
+    }
+    nb_module_train(m, false);
+    return m;
+}
+
+START_TEST(test_update_bn) {
+    golden *g = golden_load("update_bn.nbg.gz");
+    const gold_entry *im = golden_get(g, "images");
+    nb_tensor *images[2], *labels = nb_empty(NULL, NB_INT32, 1, (int64_t[]){im->numel / 12});
+    memset(labels->data, 0, sizeof(int32_t) * (size_t)labels->numel);
+    images[0] = u8_tensor(im, 4, (int64_t[]){im->shape[0], 1, 3, 4});
+    images[1] = u8_tensor(im, 3, (int64_t[]){im->shape[0], 3, 4});
+    nb_arena *ar = nb_arena_new(0);
+    for (int which = 0; which < 3; which++) {
+        nb_module *m = bn_model(which, g);
+        char before[512], after[512];
+        nb_module_repr(m, before, sizeof before);
+        nb_loader_opts lo = {.batch_size = 5, .shuffle = false, .flatten = which == 0};
+        nb_loader *ld = nb_loader_new(images[which == 1], labels, &lo);
+        ck_assert_msg(ld, "%s", nb_last_error());
+        ck_assert_msg(nb_update_bn(m, nb_loader_inputs, ld, ar) == NB_OK, "%s", nb_last_error());
+        ck_assert(!m->training && !m->children[0]->training); /* eval again, as before */
+        nb_module_repr(m, after, sizeof after);
+        ck_assert_str_eq(after, before); /* momenta restored */
+        const nb_named_tensor *st;
+        int n = nb_module_state(m, &st), checked = 0;
+        static const char *prefix[] = {"flat", "seq", "conv"};
+        for (int i = 0; i < n; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s.%s", prefix[which], st[i].name);
+            if (strstr(key, "num_batches_tracked")) {
+                ck_assert_int_eq(nb_i32(st[i].tensor)[0], *(const int32_t *)golden_get(g, key)->data);
+                ck_assert_int_eq(nb_i32(st[i].tensor)[0], 5);
+                checked++;
+            } else if (strstr(key, "running_")) {
+                const gold_entry *e = golden_get(g, key);
+                assert_close(key, nb_f32(st[i].tensor), e->data, e->numel, 1e-5, 1e-6);
+                checked++;
+            }
+        }
+        ck_assert_int_eq(checked, which == 0 ? 6 : 3);
+        nb_loader_free(ld);
+        nb_module_free(m);
+    }
+    nb_tensor_free(images[0]);
+    nb_tensor_free(images[1]);
+    nb_tensor_free(labels);
+    nb_arena_free(ar);
+    golden_free(g);
+}
+END_TEST
+
+/* A source that counts its calls and fails (or ends) at the third. */
+typedef struct {
+    int calls, fail;
+} counted;
+
+static int counted_next(void *user, nb_arena *ar, nb_tensor **x) {
+    counted *c = user;
+    if (++c->calls == 3) return c->fail ? NB_EIO : 0;
+    *x = nb_full(ar, 2, (int64_t[]){4, 3}, (float)c->calls);
+    nb_f32(*x)[0] = -1.0f;
+    return 1;
+}
+
+START_TEST(test_update_bn_rules) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_arena *ar = nb_arena_new(0);
+    /* no BatchNorm: returns before reading anything */
+    nb_module *plain = nb_sequential(1, (nb_module *[]){nb_linear_new(3, 2, true, &rng)});
+    counted c = {0, 0};
+    ck_assert_int_eq(nb_update_bn(plain, counted_next, &c, ar), NB_OK);
+    ck_assert_int_eq(c.calls, 0);
+    nb_module_free(plain);
+    /* track_running_stats=False: refused, nothing read */
+    nb_batchnorm_opts off = nb_batchnorm_defaults();
+    off.track_running_stats = false;
+    nb_module *m = nb_sequential(2, (nb_module *[]){nb_batchnorm1d_new(3, NULL), nb_batchnorm1d_new(3, &off)});
+    ck_assert_int_eq(nb_update_bn(m, counted_next, &c, ar), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "update_bn: a BatchNorm1d has no running statistics (track_running_stats=False)");
+    ck_assert_int_eq(c.calls, 0);
+    nb_module_free(m);
+    /* an error from the source: returned, with the momentum and the training mode restored
+     * and the statistics of the batches so far; training mode stays training */
+    m = nb_sequential(1, (nb_module *[]){nb_batchnorm1d_new(3, NULL)});
+    c = (counted){0, 1};
+    ck_assert_int_eq(nb_update_bn(m, counted_next, &c, ar), NB_EIO);
+    ck_assert(m->training);
+    ck_assert_int_eq(nb_i32(nb_module_find(m, "0.num_batches_tracked"))[0], 2);
+    /* the mean of the two batches' means: column 1 holds 1 then 2 */
+    ck_assert_float_eq_tol(nb_f32(nb_module_find(m, "0.running_mean"))[1], 1.5f, 1e-6f);
+    char repr[256];
+    nb_module_repr(m, repr, sizeof repr);
+    ck_assert_ptr_nonnull(strstr(repr, "momentum=0.1"));
+    ck_assert_int_eq(nb_update_bn(NULL, counted_next, &c, ar), NB_EINVAL);
+    ck_assert_int_eq(nb_update_bn(m, NULL, &c, ar), NB_EINVAL);
+    ck_assert_int_eq(nb_update_bn(m, counted_next, &c, NULL), NB_EINVAL);
+    nb_module_free(m);
+    nb_arena_free(ar);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
@@ -175,6 +319,8 @@ int main(void) {
     tcase_add_test(tc, test_module_has_one_parent);
     tcase_add_test(tc, test_linear_bad_input);
     tcase_add_test(tc, test_mlp_parity);
+    tcase_add_test(tc, test_update_bn);
+    tcase_add_test(tc, test_update_bn_rules);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }

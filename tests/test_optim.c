@@ -32,19 +32,25 @@ typedef struct pset {
 
 static golden *G; /* loaded once per test process */
 
+
 static golden *gold(void) {
     if (!G) G = golden_load("optim.nbg.gz");
     return G;
 }
 
-/* W, b (and K for Adafactor) from the golden file, with their gradient constants. */
-static pset params_new(bool with_k) {
-    pset s = {.n = with_k ? 3 : 2, .names = {"W", "b", "K"}};
+/* The parameters of a case from the golden file, with their gradient constants: W, b (with_k:
+ * and K, for Adafactor); or W, M, both 2-D, for Muon (kind PARAMS_2D). */
+enum { PARAMS_WB = 0, PARAMS_WBK = 1, PARAMS_2D = 2 };
+
+static pset params_new(int kind) {
+    pset s = {.n = kind == PARAMS_WB ? 2 : kind == PARAMS_WBK ? 3 : 2, .names = {"W", "b", "K"}};
+    const char *set = kind == PARAMS_WB ? "init" : kind == PARAMS_WBK ? "initk" : "initm";
+    if (kind == PARAMS_2D) s.names[1] = "M";
     for (int i = 0; i < s.n; i++) {
         char name[64];
-        snprintf(name, sizeof name, "%s.%s", with_k ? "initk" : "init", s.names[i]);
+        snprintf(name, sizeof name, "%s.%s", set, s.names[i]);
         s.p[i] = golden_tensor(gold(), name);
-        snprintf(name, sizeof name, "%s.c.%s", with_k ? "initk" : "init", s.names[i]);
+        snprintf(name, sizeof name, "%s.c.%s", set, s.names[i]);
         s.c[i] = golden_tensor(gold(), name);
         s.g[i] = nb_zeros(NULL, s.p[i]->ndim, s.p[i]->shape);
         ck_assert_int_eq(nb_requires_grad(s.p[i], true), NB_OK);
@@ -179,6 +185,15 @@ MK(adafactor_eps2, adafactor, o.eps2 = 0.1)
 MK(adafactor_d, adafactor, o.d = 1.5)
 MK(adafactor_weight_decay, adafactor, o.weight_decay = 0.1)
 MK(adafactor_maximize, adafactor, o.maximize = true)
+MK(muon, muon, (void)0)
+MK(muon_lr, muon, o.lr = 0.05)
+MK(muon_nesterov, muon, o.lr = 0.02; o.nesterov = false)
+MK(muon_momentum, muon, o.lr = 0.02; o.momentum = 0.8)
+MK(muon_weight_decay, muon, o.lr = 0.02; o.weight_decay = 0.5)
+MK(muon_match_rms, muon, o.lr = 0.01; o.adjust_lr_fn = "match_rms_adamw")
+MK(muon_ns, muon, o.lr = 0.02; o.ns_steps = 3; o.ns_coefficients[0] = 2.0; o.ns_coefficients[1] = -1.5;
+   o.ns_coefficients[2] = 0.5)
+MK(muon_eps, muon, o.lr = 0.02; o.eps = 10.0)
 MK(sgd_clip, sgd, o.lr = 0.05; o.momentum = 0.9)
 MK(sgd_base, sgd, o.lr = 1e-2; o.momentum = 0.9)
 
@@ -222,10 +237,16 @@ static const tcase cases[] = {
     {"clip_norm3", mk_sgd_clip, 0, 0.5, 3.0},
     {"clip_norm2_large", mk_sgd_clip, 0, 100.0, 2.0},
     {"clip_value", mk_sgd_clip, 0, 0.3, 0},
+    /* Muon (PyTorch 2.9): its goldens come from a reference written from PyTorch's documented
+     * algorithm and source (tools/golden/gen_optim.py), as PyTorch 1.13 has no Muon */
+    C(muon), C(muon_lr), C(muon_nesterov), C(muon_momentum), C(muon_weight_decay), C(muon_match_rms),
+    C(muon_ns), C(muon_eps),
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
-static bool uses_k(const tcase *c) { return !strncmp(c->name, "adafactor", 9); }
+static int uses_k(const tcase *c) {
+    return !strncmp(c->name, "adafactor", 9) ? PARAMS_WBK : !strncmp(c->name, "muon", 4) ? PARAMS_2D : PARAMS_WB;
+}
 
 /* The optimizer of a case over s: one group, or (W, K) + (b with its own lr). */
 static nb_optim *build(const tcase *c, pset *s) {
@@ -285,6 +306,139 @@ START_TEST(test_trajectories) {
     }
     fprintf(stderr, "%-36s max rel err %.2e\n", c->name, worst);
     nb_optim_free(o);
+    params_free(&s);
+}
+END_TEST
+
+/* ---- the engine: every optimizer gives the same bits on 1 and 2 threads ------------------- */
+/* A model's parameters (in its slab: a [300, 70] weight that is split across threads, its bias,
+ * a second layer) plus a heap tensor in a second group; some steps leave a gradient out. */
+static void run_threads(const tcase *c, int threads, float *out, int64_t nout) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 7);
+    nb_module *m = nb_sequential(2, (nb_module *[]){nb_linear_new(70, 300, true, &rng), nb_linear_new(300, 5, true, &rng)});
+    nb_tensor *p[5], *g[5];
+    int n = nb_module_parameters(m, p, 4);
+    p[n] = nb_uniform(NULL, 3, (int64_t[]){2, 4, 3}, -1, 1, &rng);
+    nb_requires_grad(p[n++], true);
+    nb_optim *o = c->make(p, n - 1);
+    ck_assert_msg(o, "%s: %s", c->name, nb_last_error());
+    nb_value lr = nb_num("lr", 0.003);
+    ck_assert_int_eq(nb_optim_add_param_group(o, &p[n - 1], 1, &lr, 1), NB_OK);
+    for (int i = 0; i < n; i++) g[i] = nb_zeros(NULL, p[i]->ndim, p[i]->shape);
+    for (int t = 0; t < 6; t++) {
+        nb_optim_zero_grad(o, true);
+        for (int i = 0; i < n; i++) {
+            if ((t == 2 && i == 1) || (t == 4 && i == 0)) continue;
+            const float *x = nb_f32(p[i]);
+            float *gg = nb_f32(g[i]);
+            for (int64_t j = 0; j < p[i]->numel; j++) gg[j] = (x[j] * x[j] - 0.5f) * x[j] + 0.01f * (float)((j + t) % 7);
+            nb_backward_grad(p[i], g[i]);
+        }
+        ck_assert_msg(nb_optim_step(o) == NB_OK, "%s: %s", c->name, nb_last_error());
+    }
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert(at + p[i]->numel <= nout);
+        memcpy(out + at, p[i]->data, sizeof(float) * (size_t)p[i]->numel);
+        at += p[i]->numel;
+        nb_tensor_free(g[i]);
+    }
+    nb_optim_free(o);
+    nb_tensor_free(p[n - 1]);
+    nb_module_free(m);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+
+START_TEST(test_threads_bit_identical) {
+    const tcase *c = &cases[_i];
+    enum { N = 70 * 300 + 300 + 300 * 5 + 5 + 24 };
+    float *one = malloc(sizeof(float) * N), *two = malloc(sizeof(float) * N);
+    run_threads(c, 1, one, N);
+    run_threads(c, 2, two, N);
+    ck_assert_msg(!memcmp(one, two, sizeof(float) * N), "%s: 2 threads differ from 1", c->name);
+    free(one);
+    free(two);
+}
+END_TEST
+
+/* ---- by name: nb_optim_new("Adam", ..., kwargs) ------------------------------------------- */
+/* The case's optimizer built again by its class name from its own group values as keyword
+ * arguments: the same hyperparameters, the same trajectory to the bit. */
+START_TEST(test_by_name) {
+    const tcase *c = &cases[_i];
+    pset a = params_new(uses_k(c)), b = params_copy(&a);
+    nb_optim *oa = c->make(a.p, a.n);
+    int nd;
+    const nb_value *defs = nb_optim_defaults_of(nb_optim_type(oa), &nd);
+    ck_assert_ptr_nonnull(defs);
+    nb_value kw[16];
+    for (int i = 0; i < nd; i++) kw[i] = *nb_optim_get_value(oa, 0, defs[i].name);
+    nb_optim *ob = nb_optim_new(nb_optim_type(oa), b.p, b.n, kw, nd);
+    ck_assert_msg(ob, "%s: %s", c->name, nb_last_error());
+    ck_assert_str_eq(nb_optim_type(ob), nb_optim_type(oa));
+    for (int t = 0; t < 8; t++) {
+        step(c, oa, &a);
+        step(c, ob, &b);
+    }
+    for (int i = 0; i < a.n; i++)
+        ck_assert_msg(!memcmp(a.p[i]->data, b.p[i]->data, sizeof(float) * (size_t)a.p[i]->numel),
+                      "%s: by name differs from the typed constructor", c->name);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    params_free(&a);
+    params_free(&b);
+}
+END_TEST
+
+START_TEST(test_by_name_errors) {
+    pset s = params_new(PARAMS_WB);
+    const char *names[32];
+    int n = nb_optim_names(names, 32);
+    ck_assert_int_eq(n, 15);
+    ck_assert_str_eq(names[0], "SGD");
+    for (int i = 0; i < n; i++) { /* every name builds with PyTorch's defaults (lr where 1.13 required it) */
+        if (!strcmp(names[i], "Muon")) continue; /* 2-D parameters only: its own test */
+        nb_optim *o = nb_optim_new(names[i], s.p, 2, NULL, 0);
+        ck_assert_msg(o, "%s: %s", names[i], nb_last_error());
+        ck_assert_str_eq(nb_optim_type(o), names[i]);
+        ck_assert_int_eq(nb_optim_requires_closure(o), !strcmp(names[i], "LBFGS"));
+        nb_optim_free(o);
+    }
+    nb_optim *o = nb_optim_new("adamw", s.p, 2, NULL, 0); /* any case */
+    ck_assert_str_eq(nb_optim_type(o), "AdamW");
+    ck_assert_double_eq(nb_optim_get(o, 0, "weight_decay"), 1e-2);
+    nb_optim_free(o);
+    nb_value kw[] = {nb_num("lr", 0.1), nb_int("max_iter", 4), nb_str("line_search_fn", "strong_wolfe")};
+    o = nb_optim_new("LBFGS", s.p, 2, kw, 3);
+    ck_assert_double_eq(nb_optim_get(o, 0, "max_eval"), 5); /* max_iter * 5 // 4 */
+    ck_assert_str_eq(nb_optim_get_value(o, 0, "line_search_fn")->str, "strong_wolfe");
+    nb_optim_free(o);
+    ck_assert_ptr_null(nb_optim_new("Adamm", s.p, 2, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "torch.optim has no optimizer 'Adamm' (nabla has SGD, Adam, AdamW, RMSprop, "
+                                      "Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS, SparseAdam, "
+                                      "Adafactor, Muon)");
+    nb_value mom = nb_num("momentum", 0.9);
+    ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &mom, 1));
+    ck_assert_str_eq(nb_last_error(), "Adam.__init__() got an unexpected keyword argument 'momentum'");
+    nb_value two[] = {nb_num("lr", 0.1), nb_num("lr", 0.2)};
+    ck_assert_ptr_null(nb_optim_new("SGD", s.p, 2, two, 2));
+    ck_assert_str_eq(nb_last_error(), "SGD.__init__() got multiple values for argument 'lr'");
+    nb_value betas = nb_num("betas", 0.9);
+    ck_assert_ptr_null(nb_optim_new("Adam", s.p, 2, &betas, 1));
+    ck_assert_str_eq(nb_last_error(), "Adam: argument 'betas' has the wrong kind of value");
+    nb_value lr = nb_num("lr", -1);
+    ck_assert_ptr_null(nb_optim_new("RMSprop", s.p, 2, &lr, 1));
+    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: -1.0");
+    ck_assert_ptr_null(nb_optim_new("SGD", s.p, 2, NULL, 1));
+    int nd;
+    const nb_value *d = nb_optim_defaults_of("rmsprop", &nd);
+    ck_assert_int_eq(nd, 7);
+    ck_assert_str_eq(d[2].name, "alpha");
+    ck_assert_double_eq(d[2].num, 0.99);
+    ck_assert_ptr_null(nb_optim_defaults_of("nope", &nd));
+    ck_assert_int_eq(nd, 0);
     params_free(&s);
 }
 END_TEST
@@ -497,7 +651,7 @@ static void expect_load_fails(nb_optim *o, const nb_optim_dict *sd, const char *
 }
 
 START_TEST(test_state_dict_layout_and_load_failures) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(&s.p[0], 1, &ao);
     nb_value lr = nb_num("lr", 0.01);
@@ -570,7 +724,7 @@ START_TEST(test_state_dict_layout_and_load_failures) {
     v->num = 1e-3;
     v = dict_find(sd, -1, "betas");
     snprintf(v->name, sizeof v->name, "beta");
-    expect_load_fails(t, sd, "param group 0 lacks 'betas'");
+    expect_load_fails(t, sd, "param group 0 has keys that Adam does not know: 'beta'");
     snprintf(v->name, sizeof v->name, "betas");
     sd->states[1].index = 7;
     expect_load_fails(t, sd, "state for parameter 7, which is in no parameter group");
@@ -584,6 +738,531 @@ START_TEST(test_state_dict_layout_and_load_failures) {
     nb_optim_dict_free(sd);
     nb_optim_free(o);
     params_free(&s);
+}
+END_TEST
+
+/* PyTorch's state dicts of other versions: an older one lacks keys (filled as __setstate__
+ * fills them), a newer one has implementation switches (kept) and numbers as float32 tensors
+ * (taken as numbers); keys nabla does not know are refused by name. (Files that PyTorch 1.13
+ * wrote are loaded in test_io.c.) */
+/* Append a value to a group of a state dict (its table is malloc'd by nabla's default allocator). */
+static void group_add(nb_optim_group_dict *gd, nb_value v) {
+    gd->values = realloc(gd->values, sizeof(nb_value) * (size_t)(gd->nvalues + 1));
+    gd->values[gd->nvalues++] = v;
+}
+
+START_TEST(test_state_dict_versions) {
+    pset s = params_new(PARAMS_WB);
+    nb_nadam_opts no = nb_nadam_defaults();
+    nb_optim *o = nb_nadam(s.p, 2, &no);
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    /* 1.13's NAdam: no maximize, no decoupled_weight_decay; step and mu_product as tensors */
+    nb_optim_group_dict *gd = &sd->groups[0];
+    for (int j = 0; j < gd->nvalues;) {
+        if (!strcmp(gd->values[j].name, "maximize") || !strcmp(gd->values[j].name, "decoupled_weight_decay"))
+            gd->values[j] = gd->values[--gd->nvalues];
+        else j++;
+    }
+    nb_value *step = dict_find(sd, 0, "step");
+    double t = step->num;
+    step->kind = NB_VALUE_TENSOR;
+    step->tensor = nb_full(NULL, 0, NULL, (float)t);
+    group_add(gd, nb_none("foreach"));
+    group_add(gd, nb_bool("differentiable", false));
+    pset s2 = params_copy(&s);
+    nb_optim *o2 = nb_optim_new("NAdam", s2.p, 2, NULL, 0);
+    ck_assert_msg(nb_optim_load_state_dict(o2, sd) == NB_OK, "%s", nb_last_error());
+    ck_assert_int_eq(nb_optim_get_value(o2, 0, "maximize")->kind, NB_VALUE_BOOL);
+    ck_assert_int_eq(nb_optim_get_value(o2, 0, "foreach")->kind, NB_VALUE_NONE);
+    nb_optim_dict *back = nb_optim_state_dict(o2);
+    ck_assert_int_eq(dict_find(back, 0, "step")->kind, NB_VALUE_NUMBER);
+    ck_assert_double_eq(dict_find(back, 0, "step")->num, t);
+    nb_optim_dict_free(back);
+    for (int k = 0; k < 3; k++) { /* and it continues as the original */
+        set_grads(o, &s);
+        set_grads(o2, &s2);
+        nb_optim_step(o);
+        nb_optim_step(o2);
+    }
+    ck_assert(!memcmp(s.p[0]->data, s2.p[0]->data, sizeof(float) * (size_t)s.p[0]->numel));
+    /* a key nabla does not know, a switch of the wrong kind, an option PyTorch never omitted */
+    group_add(gd, nb_num("foo", 1));
+    group_add(gd, nb_num("bar", 2));
+    expect_load_fails(o2, sd, "loaded state dict: param group 0 has keys that NAdam does not know: 'foo', 'bar'");
+    gd->nvalues -= 2;
+    gd->values[gd->nvalues - 1] = nb_num("differentiable", 3);
+    expect_load_fails(o2, sd, "param group 0: 'differentiable' must be None, True or False");
+    gd->values[gd->nvalues - 1] = nb_bool("differentiable", false);
+    for (int j = 0; j < gd->nvalues; j++)
+        if (!strcmp(gd->values[j].name, "eps")) gd->values[j] = gd->values[--gd->nvalues];
+    expect_load_fails(o2, sd, "loaded state dict: param group 0 lacks 'eps'");
+    nb_optim_dict_free(sd);
+    nb_optim_free(o);
+    nb_optim_free(o2);
+    /* Adam and AdamW of PyTorch >= 2.7 carry decoupled_weight_decay: the one value each does */
+    o = nb_optim_new("Adam", s.p, 2, NULL, 0);
+    sd = nb_optim_state_dict(o);
+    group_add(&sd->groups[0], nb_bool("decoupled_weight_decay", false));
+    ck_assert_int_eq(nb_optim_load_state_dict(o, sd), NB_OK);
+    sd->groups[0].values[sd->groups[0].nvalues - 1] = nb_bool("decoupled_weight_decay", true);
+    expect_load_fails(o, sd, "param group 0 has decoupled_weight_decay=True, which Adam does not do: load it into an AdamW");
+    nb_optim_dict_free(sd);
+    nb_optim_free(o);
+    params_free(&s);
+    params_free(&s2);
+}
+END_TEST
+
+/* ---- hooks --------------------------------------------------------------------------------- */
+typedef struct hook_log {
+    char calls[64];
+    int n;
+    pset *s;
+    float w0; /* W[0] when the hook ran */
+    int fail; /* a hook of this letter fails */
+} hook_log;
+
+static int log_hook(nb_optim *o, nb_optim_dict *sd, void *user, char letter) {
+    (void)o;
+    hook_log *h = user;
+    h->calls[h->n++] = letter;
+    h->calls[h->n] = '\0';
+    h->w0 = nb_f32(h->s->p[0])[0];
+    if (sd && letter == 'S') dict_find(sd, -1, "lr")->num = 0.5; /* a post hook edits the dict */
+    if (sd && letter == 'L') dict_find(sd, -1, "lr")->num = 0.25; /* a load pre hook edits its copy */
+    return h->fail == letter ? NB_EINVAL : 0;
+}
+#define HOOK(L) static int hook_##L(nb_optim *o, nb_optim_dict *sd, void *u) { return log_hook(o, sd, u, #L[0]); }
+HOOK(A) HOOK(B) HOOK(C) HOOK(P) HOOK(Q) HOOK(S) HOOK(L) HOOK(M)
+
+/* a pre hook that doubles every gradient */
+static int double_grads(nb_optim *o, nb_optim_dict *sd, void *u) {
+    (void)sd;
+    (void)u;
+    for (int g = 0; g < nb_optim_num_groups(o); g++)
+        for (int i = 0; i < nb_optim_group_size(o, g); i++) {
+            nb_tensor *p = nb_optim_group_param(o, g, i);
+            for (int64_t j = 0; p->grad && j < p->numel; j++) nb_f32(p->grad)[j] *= 2;
+        }
+    return 0;
+}
+
+static nb_hook_handle self_removing;
+static int remove_self(nb_optim *o, nb_optim_dict *sd, void *u) {
+    (void)o;
+    (void)sd;
+    ++*(int *)u;
+    nb_hook_remove(&self_removing);
+    return 0;
+}
+
+START_TEST(test_hooks) {
+    pset s = params_new(PARAMS_WB), t = params_copy(&s);
+    nb_adam_opts ao = nb_adam_defaults();
+    nb_optim *o = nb_adam(s.p, 2, &ao), *ref = nb_adam(t.p, 2, &ao);
+    hook_log h = {.s = &s};
+    /* step hooks in order, pre before the update, post after it */
+    nb_hook_handle a = nb_optim_register_step_pre_hook(o, hook_A, &h);
+    nb_hook_handle b = nb_optim_register_step_pre_hook(o, hook_B, &h);
+    nb_hook_handle c = nb_optim_register_step_post_hook(o, hook_C, &h);
+    ck_assert(a.id && b.id && c.id && a.id != b.id);
+    float w = nb_f32(s.p[0])[0];
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    ck_assert_str_eq(h.calls, "ABC");
+    ck_assert_float_ne(h.w0, w); /* C saw the updated parameter */
+    /* removal: B no longer runs; removing twice is a no-op */
+    nb_hook_remove(&b);
+    ck_assert(b.id == 0);
+    nb_hook_remove(&b);
+    h.n = 0;
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    ck_assert_str_eq(h.calls, "AC");
+    /* a failing pre hook stops the step: nothing changes, its error is returned */
+    h.n = 0;
+    h.fail = 'A';
+    nb_optim_dict *before = nb_optim_state_dict(o);
+    w = nb_f32(s.p[0])[0];
+    set_grads(o, &s);
+    ck_assert_int_eq(nb_optim_step(o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "Adam: a step pre hook failed (invalid argument)");
+    ck_assert_str_eq(h.calls, "A");
+    ck_assert_float_eq(nb_f32(s.p[0])[0], w);
+    nb_optim_dict *after = nb_optim_state_dict(o);
+    ck_assert(dict_eq(before, after));
+    nb_optim_dict_free(before);
+    nb_optim_dict_free(after);
+    h.fail = 0;
+    nb_hook_remove(&a);
+    nb_hook_remove(&c);
+    /* a pre hook that changes the gradients: the step sees the changed ones */
+    nb_optim_free(o);
+    params_free(&s);
+    s = params_copy(&t);
+    h.s = &s;
+    o = nb_adam(s.p, 2, &ao);
+    nb_optim_register_step_pre_hook(o, double_grads, NULL);
+    for (int k = 0; k < 3; k++) {
+        set_grads(o, &s);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+        set_grads(ref, &t);
+        for (int i = 0; i < t.n; i++)
+            for (int64_t j = 0; j < t.p[i]->numel; j++) nb_f32(t.p[i]->grad)[j] *= 2;
+        ck_assert_int_eq(nb_optim_step(ref), NB_OK);
+    }
+    for (int i = 0; i < s.n; i++)
+        ck_assert(!memcmp(s.p[i]->data, t.p[i]->data, sizeof(float) * (size_t)s.p[i]->numel));
+    /* state_dict hooks: pre, then post, which may edit the dict; prepend puts one first */
+    h.n = 0;
+    nb_optim_register_state_dict_pre_hook(o, hook_P, &h, false);
+    nb_optim_register_state_dict_pre_hook(o, hook_Q, &h, true);
+    nb_hook_handle sp = nb_optim_register_state_dict_post_hook(o, hook_S, &h, false);
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    ck_assert_str_eq(h.calls, "QPS");
+    ck_assert_double_eq(dict_find(sd, -1, "lr")->num, 0.5);
+    ck_assert_double_eq(nb_optim_get(o, 0, "lr"), 1e-3); /* the optimizer is untouched */
+    h.fail = 'S'; /* a failing post hook: no dict */
+    ck_assert_ptr_null(nb_optim_state_dict(o));
+    h.fail = 0;
+    nb_hook_remove(&sp);
+    /* load_state_dict hooks: pre on a copy (what loads), post after */
+    h.n = 0;
+    nb_hook_handle lp = nb_optim_register_load_state_dict_pre_hook(ref, hook_L, &h, false);
+    nb_optim_register_load_state_dict_post_hook(ref, hook_M, &h, false);
+    ck_assert_int_eq(nb_optim_load_state_dict(ref, sd), NB_OK);
+    ck_assert_str_eq(h.calls, "LM");
+    ck_assert_double_eq(nb_optim_get(ref, 0, "lr"), 0.25);
+    ck_assert_double_eq(dict_find(sd, -1, "lr")->num, 0.5); /* the caller's dict is untouched */
+    h.fail = 'L';
+    ck_assert_int_ne(nb_optim_load_state_dict(ref, sd), NB_OK);
+    ck_assert_double_eq(nb_optim_get(ref, 0, "lr"), 0.25);
+    h.fail = 0;
+    nb_hook_remove(&lp);
+    nb_optim_dict_free(sd);
+    /* a hook may remove itself while hooks run */
+    int ran = 0;
+    self_removing = nb_optim_register_step_post_hook(o, remove_self, &ran);
+    for (int k = 0; k < 2; k++) {
+        set_grads(o, &s);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    }
+    ck_assert_int_eq(ran, 1);
+    /* step(closure): the pre hooks run before the closure */
+    nb_lbfgs_opts lo = nb_lbfgs_defaults();
+    rosen r = rosen_new(0);
+    h.n = 0;
+    h.s = &s;
+    nb_optim_register_step_pre_hook(r.o, hook_A, &h);
+    nb_optim_register_step_post_hook(r.o, hook_C, &h);
+    r.calls = 0;
+    ck_assert_int_eq(nb_optim_step_closure(r.o, rosen_closure, &r, NULL), NB_OK);
+    ck_assert_str_eq(h.calls, "AC");
+    ck_assert_int_gt(r.calls, 0);
+    (void)lo;
+    ck_assert_int_eq(nb_optim_register_step_pre_hook(o, NULL, NULL).id, 0);
+    rosen_free(&r);
+    nb_optim_free(o);
+    nb_optim_free(ref);
+    params_free(&s);
+    params_free(&t);
+}
+END_TEST
+
+/* ---- row-sparse gradients (a sparse Embedding's) against PyTorch 1.13 (gen_sparse.py) ------- */
+static golden *GS;
+
+static golden *sparse_gold(void) {
+    if (!GS) GS = golden_load("sparse.nbg.gz");
+    return GS;
+}
+
+typedef struct sparse_rig {
+    nb_module *m;
+    nb_tensor *w;
+    nb_arena *ar;
+} sparse_rig;
+
+static sparse_rig sparse_rig_new(int64_t padding_idx) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 0);
+    sparse_rig r = {nb_embedding_sparse_new(20, 4, padding_idx, &rng), NULL, nb_arena_new(0)};
+    ck_assert_ptr_nonnull(r.m);
+    nb_tensor *p[1];
+    ck_assert_int_eq(nb_module_parameters(r.m, p, 1), 1);
+    r.w = p[0];
+    memcpy(r.w->data, golden_get(sparse_gold(), "init")->data, sizeof(float) * 80);
+    return r;
+}
+
+static void sparse_rig_free(sparse_rig *r) {
+    nb_module_free(r->m);
+    nb_arena_free(r->ar);
+}
+
+/* emb(idx_t) with the gradient target_t flowing back */
+static void sparse_backward(sparse_rig *r, int t) {
+    char key[32];
+    snprintf(key, sizeof key, "idx.%d", t);
+    const gold_entry *ie = golden_get(sparse_gold(), key);
+    snprintf(key, sizeof key, "target.%d", t);
+    const gold_entry *te = golden_get(sparse_gold(), key);
+    nb_arena_reset(r->ar);
+    nb_tensor *idx = nb_from_array(r->ar, NB_INT32, 1, ie->shape, ie->data);
+    nb_tensor *y = nb_forward(r->m, r->ar, idx);
+    nb_tensor *gy = nb_from_array(r->ar, NB_FLOAT32, te->ndim, te->shape, te->data);
+    ck_assert_msg(y && gy && nb_backward_grad(y, gy) == NB_OK, "%s", nb_last_error());
+}
+
+static void assert_rows(const char *what, const nb_tensor *g, const char *ikey, const char *vkey) {
+    const gold_entry *ie = golden_get(sparse_gold(), ikey), *ve = golden_get(sparse_gold(), vkey);
+    ck_assert_msg(nb_is_sparse(g), "%s: the gradient is not sparse", what);
+    ck_assert_int_eq(nb_sparse_nnz(g), ie->numel);
+    ck_assert_msg(!memcmp(nb_sparse_indices(g), ie->data, sizeof(int32_t) * (size_t)ie->numel), "%s: indices", what);
+    ck_assert_msg(!memcmp(nb_sparse_values(g), ve->data, sizeof(float) * (size_t)ve->numel), "%s: values", what);
+}
+
+START_TEST(test_sparse_gradients) {
+    /* one backward: the rows in the batch's order, repeats kept (uncoalesced, as PyTorch) */
+    sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+    sparse_backward(&r, 0);
+    assert_rows("one backward", r.w->grad, "grad1.indices", "grad1.values");
+    ck_assert_int_eq(r.w->grad->ndim, 2);
+    ck_assert_ptr_null(r.w->grad->data);
+    /* zero_grad(set_to_none=false) empties it (zero_() of a sparse tensor), set_to_none drops it */
+    nb_module_zero_grad(r.m, false);
+    ck_assert_int_eq(nb_sparse_nnz(r.w->grad), 0);
+    /* a dense contribution after a sparse one makes it dense, the sum of both */
+    sparse_backward(&r, 0);
+    nb_tensor *dense = nb_zeros(NULL, 2, (int64_t[]){20, 4});
+    ck_assert_int_eq(nb_sparse_to_dense(r.w->grad, dense), NB_OK);
+    nb_arena_reset(r.ar);
+    ck_assert_int_eq(nb_backward(nb_sum(r.ar, r.w)), NB_OK);
+    ck_assert(!nb_is_sparse(r.w->grad) && r.w->grad->data);
+    for (int i = 0; i < 80; i++) ck_assert_float_eq(nb_f32(r.w->grad)[i], nb_f32(dense)[i] + 1.0f);
+    nb_module_zero_grad(r.m, true);
+    ck_assert_ptr_null(r.w->grad);
+    sparse_rig_free(&r);
+    /* two backwards accumulate (concatenated), the padding row left out */
+    int32_t pad = ((const int32_t *)golden_get(sparse_gold(), "grad2.padding_idx")->data)[0];
+    r = sparse_rig_new(pad);
+    sparse_backward(&r, 1);
+    sparse_backward(&r, 2);
+    /* the rows of both, padding left out; PyTorch merges the two lists when the incoming
+     * gradient is contiguous and concatenates them when not (nabla: always concatenated), so
+     * what is compared is the count and the sum */
+    ck_assert_int_eq(nb_sparse_nnz(r.w->grad), golden_get(sparse_gold(), "grad2.indices")->numel);
+    for (int k = 0; k < nb_sparse_nnz(r.w->grad); k++) ck_assert_int_ne(nb_sparse_indices(r.w->grad)[k], pad);
+    ck_assert_int_eq(nb_sparse_to_dense(r.w->grad, dense), NB_OK);
+    ck_assert(!memcmp(dense->data, golden_get(sparse_gold(), "grad2.dense")->data, sizeof(float) * 80));
+    ck_assert_int_ne(nb_sparse_to_dense(dense, dense), NB_OK);
+    nb_tensor_free(dense);
+    sparse_rig_free(&r);
+}
+END_TEST
+
+#define KNUM(n, v) {.name = n, .kind = NB_VALUE_NUMBER, .num = v}
+#define KBOOL(n) {.name = n, .kind = NB_VALUE_BOOL, .num = 1}
+#define KPAIR(n, a, b) {.name = n, .kind = NB_VALUE_LIST, .len = 2, .inl = {a, b}}
+static const struct {
+    const char *name, *optim;
+    nb_value kw[3];
+    int nkw;
+} sparse_cases[] = {
+    {"sparse_adam", "SparseAdam", {KNUM("lr", 1e-3)}, 0}, /* PyTorch's defaults */
+    {"sparse_adam_opts", "SparseAdam", {KNUM("lr", 0.01), KPAIR("betas", 0.8, 0.95),
+                                        KNUM("eps", 1e-6)}, 3},
+    {"sparse_adam_maximize", "SparseAdam", {KNUM("lr", 0.01), KBOOL("maximize")}, 2},
+    {"sgd", "SGD", {KNUM("lr", 0.1)}, 1},
+    {"sgd_momentum", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.9),
+                             KNUM("dampening", 0.1)}, 3},
+    {"sgd_nesterov", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.9),
+                             KBOOL("nesterov")}, 3},
+    {"sgd_maximize", "SGD", {KNUM("lr", 0.1), KNUM("momentum", 0.5),
+                             KBOOL("maximize")}, 3},
+    {"adagrad", "Adagrad", {KNUM("lr", 0.1)}, 1},
+    {"adagrad_opts", "Adagrad", {KNUM("lr", 0.1), KNUM("lr_decay", 0.05),
+                                 KNUM("initial_accumulator_value", 0.1)}, 3},
+    {"adagrad_maximize", "Adagrad", {KNUM("lr", 0.1), KBOOL("maximize")}, 2},
+};
+
+START_TEST(test_sparse_optimizers) {
+    int steps = ((const int32_t *)golden_get(sparse_gold(), "steps")->data)[0];
+    double worst = 0;
+    for (size_t c = 0; c < sizeof sparse_cases / sizeof sparse_cases[0]; c++) {
+        sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+        nb_value kw[4];
+        int nkw = sparse_cases[c].nkw;
+        memcpy(kw, sparse_cases[c].kw, sizeof(nb_value) * (size_t)nkw);
+        if (!strcmp(sparse_cases[c].name, "adagrad_opts")) kw[nkw++] = nb_num("eps", 1e-6);
+        nb_optim *o = nb_optim_new(sparse_cases[c].optim, &r.w, 1, kw, nkw);
+        ck_assert_msg(o, "%s: %s", sparse_cases[c].name, nb_last_error());
+        for (int t = 0; t < steps; t++) {
+            nb_optim_zero_grad(o, true);
+            sparse_backward(&r, t);
+            ck_assert_msg(nb_optim_step(o) == NB_OK, "%s: %s", sparse_cases[c].name, nb_last_error());
+            char key[64];
+            snprintf(key, sizeof key, "%s.%d", sparse_cases[c].name, t);
+            const gold_entry *e = golden_get(sparse_gold(), key);
+            double err = max_rel_err(nb_f32(r.w), e->data, 80, 1e-3, NULL);
+            if (err > worst) worst = err;
+            assert_close(key, nb_f32(r.w), e->data, 80, 1e-5, 1e-7);
+        }
+        nb_optim_free(o);
+        sparse_rig_free(&r);
+    }
+    fprintf(stderr, "sparse gradients (SparseAdam, SGD, Adagrad): max rel err %.2e\n", worst);
+}
+END_TEST
+
+/* SparseAdam leaves rows the gradients never had untouched, their moments too; it refuses a
+ * dense gradient, and the other optimizers (and clipping) do what PyTorch 1.13 does with a
+ * sparse one: support or its refusal. */
+START_TEST(test_sparse_rules) {
+    sparse_rig r = sparse_rig_new(NB_NO_PADDING);
+    nb_optim *o = nb_optim_new("SparseAdam", &r.w, 1, NULL, 0);
+    bool used[20] = {false};
+    for (int t = 0; t < 3; t++) {
+        char key[32];
+        snprintf(key, sizeof key, "idx.%d", t);
+        const gold_entry *ie = golden_get(sparse_gold(), key);
+        for (int k = 0; k < ie->numel; k++) used[((const int32_t *)ie->data)[k]] = true;
+        nb_optim_zero_grad(o, true);
+        sparse_backward(&r, t);
+        ck_assert_int_eq(nb_optim_step(o), NB_OK);
+    }
+    nb_optim_dict *sd = nb_optim_state_dict(o);
+    const float *init = golden_get(sparse_gold(), "init")->data;
+    int untouched = 0;
+    for (int row = 0; row < 20; row++) {
+        if (used[row]) continue;
+        untouched++;
+        for (int j = 0; j < 4; j++) {
+            ck_assert_float_eq(nb_f32(r.w)[row * 4 + j], init[row * 4 + j]);
+            ck_assert_float_eq(nb_f32(dict_find(sd, 0, "exp_avg")->tensor)[row * 4 + j], 0);
+            ck_assert_float_eq(nb_f32(dict_find(sd, 0, "exp_avg_sq")->tensor)[row * 4 + j], 0);
+        }
+    }
+    ck_assert_int_gt(untouched, 5);
+    ck_assert_int_eq(dict_find(sd, 0, "step")->kind, NB_VALUE_INT); /* a Python int, as 1.13's */
+    nb_optim_dict_free(sd);
+    /* a dense gradient is refused before anything changes */
+    nb_optim_zero_grad(o, true);
+    nb_arena_reset(r.ar);
+    ck_assert_int_eq(nb_backward(nb_sum(r.ar, r.w)), NB_OK);
+    ck_assert_int_eq(nb_optim_step(o), NB_EINVAL);
+    ck_assert_str_eq(nb_last_error(), "SparseAdam does not support dense gradients, please consider Adam instead");
+    nb_optim_free(o);
+    nb_value zero_lr = nb_num("lr", 0);
+    ck_assert_ptr_null(nb_optim_new("SparseAdam", &r.w, 1, &zero_lr, 1));
+    ck_assert_str_eq(nb_last_error(), "Invalid learning rate: 0.0");
+    /* the others, with a sparse gradient */
+    static const struct {
+        const char *optim, *msg;
+        nb_value kw;
+    } others[] = {
+        {"Adam", "Adam does not support sparse gradients, please consider SparseAdam instead", {.name = ""}},
+        {"AdamW", "AdamW does not support sparse gradients", {.name = ""}},
+        {"RMSprop", "RMSprop does not support sparse gradients", {.name = ""}},
+        {"Adadelta", "Adadelta does not support sparse gradients", {.name = ""}},
+        {"Adamax", "Adamax does not support sparse gradients", {.name = ""}},
+        {"NAdam", "NAdam does not support sparse gradients", {.name = ""}},
+        {"RAdam", "RAdam does not support sparse gradients", {.name = ""}},
+        {"ASGD", "ASGD does not support sparse gradients", {.name = ""}},
+        {"Rprop", "Rprop does not support sparse gradients", {.name = ""}},
+        {"Adafactor", "Adafactor does not support sparse gradients", {.name = ""}},
+        {"Muon", "Muon does not support sparse gradients", {.name = ""}},
+        {"SGD", "add(sparse, dense) is not supported. Use add(dense, sparse) instead.", KNUM("weight_decay", 0.1)},
+        {"Adagrad", "weight_decay option is not compatible with sparse gradients", KNUM("weight_decay", 0.1)},
+    };
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+        nb_optim *x = nb_optim_new(others[k].optim, &r.w, 1, &others[k].kw, others[k].kw.name[0] ? 1 : 0);
+        ck_assert_msg(x, "%s: %s", others[k].optim, nb_last_error());
+        nb_optim_zero_grad(x, true);
+        sparse_backward(&r, 0);
+        float w0 = nb_f32(r.w)[0];
+        ck_assert_int_eq(nb_optim_step(x), NB_EINVAL);
+        ck_assert_str_eq(nb_last_error(), others[k].msg);
+        ck_assert_float_eq(nb_f32(r.w)[0], w0);
+        nb_optim_free(x);
+    }
+    sparse_rig_free(&r);
+}
+END_TEST
+
+/* LBFGS takes the sparse gradient as to_dense(): the same run as with the dense one. */
+typedef struct sparse_closure {
+    sparse_rig *r;
+    nb_optim *o;
+    bool dense;
+} sparse_closure;
+
+static double sparse_loss(void *user) {
+    sparse_closure *c = user;
+    nb_optim_zero_grad(c->o, true);
+    sparse_backward(c->r, 0);
+    if (c->dense) { /* the same gradient made dense first */
+        nb_tensor *d = nb_zeros(NULL, 2, (int64_t[]){20, 4});
+        nb_sparse_to_dense(c->r->w->grad, d);
+        c->r->w->grad = NULL;
+        nb_backward_grad(c->r->w, d);
+        nb_tensor_free(d);
+    }
+    double loss = 0;
+    for (int i = 0; i < 80; i++) loss += (double)nb_f32(c->r->w)[i] * nb_f32(c->r->w)[i];
+    return loss;
+}
+
+START_TEST(test_sparse_lbfgs_and_clip) {
+    sparse_rig a = sparse_rig_new(NB_NO_PADDING), b = sparse_rig_new(NB_NO_PADDING);
+    nb_value kw[] = {nb_num("lr", 0.1), nb_int("max_iter", 3)};
+    nb_optim *oa = nb_optim_new("LBFGS", &a.w, 1, kw, 2), *ob = nb_optim_new("LBFGS", &b.w, 1, kw, 2);
+    sparse_closure ca = {&a, oa, false}, cb = {&b, ob, true};
+    for (int t = 0; t < 2; t++) {
+        ck_assert_int_eq(nb_optim_step_closure(oa, sparse_loss, &ca, NULL), NB_OK);
+        ck_assert_int_eq(nb_optim_step_closure(ob, sparse_loss, &cb, NULL), NB_OK);
+    }
+    ck_assert(!memcmp(a.w->data, b.w->data, sizeof(float) * 80));
+    ck_assert_float_ne(nb_f32(a.w)[64], golden_get(sparse_gold(), "init")->data ? ((const float *)golden_get(sparse_gold(), "init")->data)[64] : 0);
+    nb_optim_free(oa);
+    nb_optim_free(ob);
+    sparse_rig_free(&b);
+    /* clip_grad_norm_: the norm of the coalesced values; the values scaled */
+    const double types[] = {2, 1, 3};
+    for (int k = 0; k < 3; k++) {
+        nb_module_zero_grad(a.m, true);
+        sparse_backward(&a, 0);
+        nb_tensor *dense = nb_zeros(NULL, 1, (int64_t[]){5}), *dg = nb_zeros(NULL, 1, (int64_t[]){5});
+        nb_requires_grad(dense, true);
+        for (int i = 0; i < 5; i++) nb_f32(dg)[i] = (float)(-1.0 + 0.5 * i);
+        nb_backward_grad(dense, dg);
+        nb_tensor *ps[2] = {a.w, dense};
+        double total;
+        ck_assert_int_eq(nb_clip_grad_norm(ps, 2, 0.5, types[k], false, &total), NB_OK);
+        char key[32];
+        snprintf(key, sizeof key, "clip%d.total", (int)types[k]);
+        double want = ((const double *)golden_get(sparse_gold(), key)->data)[0];
+        ck_assert_msg(fabs(total - want) <= 1e-6 * want, "norm %g: %.9g, PyTorch %.9g", types[k], total, want);
+        snprintf(key, sizeof key, "clip%d.values", (int)types[k]);
+        const gold_entry *ve = golden_get(sparse_gold(), key);
+        assert_close(key, nb_sparse_values(a.w->grad), ve->data, ve->numel, 1e-6, 1e-8);
+        snprintf(key, sizeof key, "clip%d.dense", (int)types[k]);
+        assert_close(key, nb_f32(dense->grad), golden_get(sparse_gold(), key)->data, 5, 1e-6, 1e-8);
+        if (k == 0) { /* PyTorch 1.13 has no max or clamp of a sparse tensor */
+            float v0 = nb_sparse_values(a.w->grad)[0];
+            ck_assert_int_eq(nb_clip_grad_norm(ps, 2, 0.5, INFINITY, false, &total), NB_EINVAL);
+            ck_assert_str_eq(nb_last_error(), "Could not run 'aten::max' with arguments from the 'SparseCPU' backend.");
+            ck_assert_int_eq(nb_clip_grad_value(ps, 2, 0.1), NB_EINVAL);
+            ck_assert_str_eq(nb_last_error(), "Could not run 'aten::clamp_' with arguments from the 'SparseCPU' backend.");
+            ck_assert_float_eq(nb_sparse_values(a.w->grad)[0], v0);
+            ck_assert_float_ne(nb_f32(dense->grad)[0], -0.1f); /* nothing clipped */
+        }
+        nb_tensor_free(dense);
+        nb_tensor_free(dg);
+    }
+    sparse_rig_free(&a);
 }
 END_TEST
 
@@ -625,7 +1304,7 @@ static void expect_null(nb_optim *o, const char *msg) {
 }
 
 START_TEST(test_constructor_validation) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_tensor **p = s.p;
     float w0 = nb_f32(p[0])[0];
     { nb_sgd_opts o = nb_sgd_defaults(); o.lr = -0.1; expect_null(nb_sgd(p, 2, &o), "Invalid learning rate: -0.1"); }
@@ -787,7 +1466,7 @@ START_TEST(test_set_validation) {
         {mk_adafactor, "d", -1, 0.5, "Clipping threshold d should be >= 1 but is: 0.5"},
         {mk_adafactor, "weight_decay", -1, -1, "weight_decay should be >= 0 but is: -1.0"},
     };
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
         nb_optim *o = rules[k].make(s.p, s.n);
         ck_assert_ptr_nonnull(o);
@@ -799,7 +1478,7 @@ START_TEST(test_set_validation) {
 END_TEST
 
 START_TEST(test_runtime_get_set) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_sgd_opts so = nb_sgd_defaults();
     so.lr = 1e-2;
     so.momentum = 0.9;
@@ -871,7 +1550,7 @@ START_TEST(test_runtime_get_set) {
 END_TEST
 
 START_TEST(test_param_groups) {
-    pset s = params_new(true);
+    pset s = params_new(PARAMS_WBK);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(&s.p[0], 1, &ao);
     /* rejections, each leaving the optimizer as it was */
@@ -949,7 +1628,7 @@ START_TEST(test_param_groups) {
 END_TEST
 
 START_TEST(test_asgd_average) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_asgd_opts ao = nb_asgd_defaults();
     ao.t0 = 2;
     nb_optim *o = nb_asgd(s.p, 2, &ao);
@@ -969,7 +1648,7 @@ END_TEST
 
 /* ---- clipping -------------------------------------------------------------------------------- */
 START_TEST(test_clip_grad) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_sgd_opts so = nb_sgd_defaults();
     nb_optim *o = nb_sgd(s.p, 2, &so);
     set_grads(o, &s);
@@ -1059,7 +1738,7 @@ START_TEST(test_steady_state_allocates_nothing) {
     }
     /* LBFGS: once its history ring is full */
     for (int ls = 0; ls < 2; ls++) {
-        pset s = params_new(false);
+        pset s = params_new(PARAMS_WB);
         nb_lbfgs_opts lo = nb_lbfgs_defaults();
         lo.history_size = 2;
         lo.max_iter = 4;
@@ -1095,7 +1774,7 @@ END_TEST
 
 /* ---- the generic step(closure) --------------------------------------------------------------- */
 START_TEST(test_step_closure_generic) {
-    pset s = params_new(false);
+    pset s = params_new(PARAMS_WB);
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *o = nb_adam(s.p, 2, &ao);
     poly_user u = {o, &s};
@@ -1134,6 +1813,149 @@ START_TEST(test_group_argument_errors) {
 }
 END_TEST
 
+/* ---- LBFGS over long vectors: the same bits on 1 and 2 threads ---------------------------- */
+/* f(x) = sum a_i x_i^2 / 2 + x_i^4 / 4 over 34,150 elements in three tensors: the flat vectors
+ * span several of nb__optim_reduce's chunks, so the dot products, norms and elementwise passes
+ * are split across the pool. */
+typedef struct quartic {
+    nb_tensor *p[3];
+} quartic;
+
+static double quartic_closure(void *user) {
+    quartic *q = user;
+    double f = 0;
+    for (int k = 0; k < 3; k++) {
+        const float *x = nb_f32(q->p[k]);
+        float *g = nb_f32(q->p[k]->grad);
+        for (int64_t i = 0; i < q->p[k]->numel; i++) {
+            float a = 0.5f + (float)((i * 7 + k) % 13) * 0.25f;
+            f += 0.5 * a * x[i] * x[i] + 0.25 * (double)x[i] * x[i] * x[i] * x[i];
+            g[i] = a * x[i] + x[i] * x[i] * x[i];
+        }
+    }
+    return f;
+}
+
+static void lbfgs_run(bool wolfe, int threads, float *out) {
+    ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    int64_t shapes[3][2] = {{200, 150}, {150, 1}, {40, 100}};
+    quartic q;
+    for (int k = 0; k < 3; k++) {
+        q.p[k] = nb_uniform(NULL, 2, shapes[k], -1, 1, &rng);
+        nb_requires_grad(q.p[k], true);
+        nb_tensor *z = nb_zeros(NULL, 2, shapes[k]);
+        nb_backward_grad(q.p[k], z); /* a gradient tensor for the closure to write */
+        nb_tensor_free(z);
+    }
+    nb_lbfgs_opts lo = nb_lbfgs_defaults();
+    lo.history_size = 5;
+    lo.max_iter = 8;
+    lo.line_search_fn = wolfe ? "strong_wolfe" : NULL;
+    lo.lr = wolfe ? 1 : 0.2;
+    nb_optim *o = nb_lbfgs(q.p, 3, &lo);
+    ck_assert_ptr_nonnull(o);
+    double f0 = quartic_closure(&q);
+    for (int t = 0; t < 3; t++) ck_assert_int_eq(nb_optim_step_closure(o, quartic_closure, &q, NULL), NB_OK);
+    double f1 = quartic_closure(&q);
+    ck_assert_msg(f1 < 0.1 * f0, "LBFGS did not descend: %g -> %g", f0, f1);
+    ck_assert_int_ge((int)state_num(o, 0, "n_iter"), 6); /* several iterations: the history is used */
+    int64_t at = 0;
+    for (int k = 0; k < 3; k++) {
+        memcpy(out + at, q.p[k]->data, sizeof(float) * (size_t)q.p[k]->numel);
+        at += q.p[k]->numel;
+        nb_tensor_free(q.p[k]);
+    }
+    ck_assert_int_eq(at, 34150);
+    nb_optim_free(o);
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+}
+
+START_TEST(test_lbfgs_threads) {
+    for (int wolfe = 0; wolfe < 2; wolfe++) {
+        float *one = malloc(sizeof(float) * 34150), *two = malloc(sizeof(float) * 34150);
+        lbfgs_run(wolfe, 1, one);
+        lbfgs_run(wolfe, 2, two);
+        ck_assert_msg(!memcmp(one, two, sizeof(float) * 34150), "LBFGS%s: 2 threads differ from 1",
+                      wolfe ? " (strong_wolfe)" : "");
+        free(one);
+        free(two);
+    }
+}
+END_TEST
+
+/* ---- Muon: its rules, and the same bits on 1 and 2 threads ------------------------------- */
+START_TEST(test_muon_rules) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_tensor *w = nb_uniform(NULL, 2, (int64_t[]){300, 70}, -1, 1, &rng), *v = nb_uniform(NULL, 2, (int64_t[]){5, 300}, -1, 1, &rng);
+    nb_tensor *b = nb_zeros(NULL, 1, (int64_t[]){3}), *k = nb_zeros(NULL, 3, (int64_t[]){2, 4, 3});
+    nb_tensor *all[] = {w, v, b, k};
+    for (int i = 0; i < 4; i++) nb_requires_grad(all[i], true);
+    /* 2-D parameters only, at construction and in a later group, with PyTorch's message */
+    ck_assert_ptr_null(nb_optim_new("Muon", (nb_tensor *[]){w, b}, 2, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "Muon only supports 2D parameters whereas we found a parameter with size: torch.Size([3])");
+    ck_assert_ptr_null(nb_optim_new("Muon", &k, 1, NULL, 0));
+    ck_assert_str_eq(nb_last_error(), "Muon only supports 2D parameters whereas we found a parameter with size: torch.Size([2, 4, 3])");
+    nb_optim *o = nb_optim_new("Muon", &w, 1, NULL, 0);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(nb_optim_add_param_group(o, &b, 1, NULL, 0), NB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(nb_last_error(), "torch.Size([3])"));
+    nb_optim_free(o);
+    /* PyTorch's validation */
+    static const struct {
+        nb_value kw;
+        const char *msg;
+    } bad[] = {
+        {KNUM("lr", -1), "Learning rate should be >= 0 but is: -1.0"},
+        {KNUM("momentum", -0.5), "momentum should be >= 0 but is: -0.5"},
+        {KNUM("weight_decay", -0.1), "weight decay should be >= 0 but is: -0.1"},
+        {{.name = "adjust_lr_fn", .kind = NB_VALUE_STRING, .str = "spectral"},
+         "Adjust learning rate function spectral is not supported"},
+        {KNUM("ns_steps", 100), "Number of steps must be less than 100 for computational efficiency"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_ptr_null(nb_optim_new("Muon", &w, 1, &bad[i].kw, 1));
+        ck_assert_str_eq(nb_last_error(), bad[i].msg);
+    }
+    /* the Newton-Schulz GEMMs and the update: the same bits on any number of threads, for a
+     * wide and a tall matrix in two groups */
+    float *out[2];
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_assert_int_eq(nb_set_num_threads(threads), NB_OK);
+        nb_tensor *p[2] = {nb_clone(NULL, w), nb_clone(NULL, v)};
+        nb_requires_grad(p[0], true);
+        nb_requires_grad(p[1], true);
+        nb_value lr = nb_num("lr", 0.02);
+        o = nb_optim_new("Muon", &p[0], 1, NULL, 0);
+        ck_assert_int_eq(nb_optim_add_param_group(o, &p[1], 1, &lr, 1), NB_OK);
+        for (int t = 0; t < 3; t++) {
+            nb_optim_zero_grad(o, true);
+            for (int i = 0; i < 2; i++) {
+                nb_tensor *g = nb_clone(NULL, p[i]);
+                float *gg = nb_f32(g);
+                for (int64_t j = 0; j < g->numel; j++) gg[j] = gg[j] * gg[j] - 0.3f + 0.01f * (float)((j + t) % 5);
+                nb_backward_grad(p[i], g);
+                nb_tensor_free(g);
+            }
+            ck_assert_msg(nb_optim_step(o) == NB_OK, "%s", nb_last_error());
+        }
+        out[threads - 1] = malloc(sizeof(float) * (size_t)(w->numel + v->numel));
+        memcpy(out[threads - 1], p[0]->data, sizeof(float) * (size_t)w->numel);
+        memcpy(out[threads - 1] + w->numel, p[1]->data, sizeof(float) * (size_t)v->numel);
+        nb_optim_free(o);
+        nb_tensor_free(p[0]);
+        nb_tensor_free(p[1]);
+    }
+    ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
+    ck_assert_msg(!memcmp(out[0], out[1], sizeof(float) * (size_t)(w->numel + v->numel)), "Muon: 2 threads differ from 1");
+    free(out[0]);
+    free(out[1]);
+    for (int i = 0; i < 4; i++) nb_tensor_free(all[i]);
+}
+END_TEST
+
 int main(void) {
     /* count every allocation nabla makes (must come before anything allocates) */
     if (nb_set_allocator(count_malloc, count_realloc, free)) return 1;
@@ -1141,11 +1963,24 @@ int main(void) {
     TCase *tc = tcase_create("optim");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_trajectories, 0, NCASES);
+    int nplain = 0; /* the one-group cases: the others reuse their builders */
+    while (cases[nplain].group_lr <= 0 && cases[nplain].clip <= 0) nplain++;
+    tcase_add_loop_test(tc, test_threads_bit_identical, 0, nplain);
+    tcase_add_loop_test(tc, test_by_name, 0, NCASES);
+    tcase_add_test(tc, test_by_name_errors);
     tcase_add_loop_test(tc, test_lbfgs_rosenbrock, 0, 5);
     tcase_add_loop_test(tc, test_state_dict_round_trip, 0, NCASES);
     tcase_add_loop_test(tc, test_lbfgs_round_trip, 0, 5);
     tcase_add_test(tc, test_state_dict_layout_and_load_failures);
     tcase_add_test(tc, test_lbfgs_load_failures);
+    tcase_add_test(tc, test_state_dict_versions);
+    tcase_add_test(tc, test_hooks);
+    tcase_add_test(tc, test_sparse_gradients);
+    tcase_add_test(tc, test_sparse_optimizers);
+    tcase_add_test(tc, test_sparse_rules);
+    tcase_add_test(tc, test_sparse_lbfgs_and_clip);
+    tcase_add_test(tc, test_muon_rules);
+    tcase_add_test(tc, test_lbfgs_threads);
     tcase_add_test(tc, test_constructor_validation);
     tcase_add_test(tc, test_set_validation);
     tcase_add_test(tc, test_runtime_get_set);

@@ -2,6 +2,7 @@
 """convert_torch.py - move model weights between PyTorch and nabla.
 
   tools/convert_torch.py to-nabla  model.pt   model.nbw   # torch.save'd state_dict -> nabla
+  tools/convert_torch.py to-nabla  run.pt run.ckpt --optim Adam   # + an optimizer's state_dict
   tools/convert_torch.py to-torch  run.ckpt   model.pt    # nabla checkpoint/weights -> state_dict
 
 A nabla weights file is a gzip'd safetensors container (docs/checkpoint-format.md); tensor names
@@ -13,11 +14,20 @@ Plain Python + numpy + torch (Debian's /usr/bin/python3 with python3-torch); no 
 to-nabla accepts a state_dict, a dict holding one under "state_dict" or "model_state_dict", or
 a whole nn.Module. nabla holds float32, int32 and uint8: float64/float16/bfloat16 tensors become
 float32 and int64 ones (BatchNorm's num_batches_tracked) int32, each with a note on stderr.
+
+With `--optim NAME` (PyTorch's class name: a state_dict does not record it), src is a dict
+{"model": model.state_dict(), "optimizer": opt.state_dict()} and dst a nabla checkpoint with
+both (docs/checkpoint-format.md), which `nb_checkpoint_load` loads into a model and an
+optimizer of that class: the optimizer's state_dict goes in as PyTorch wrote it (any version's
+keys; nabla fills what an older PyTorch lacks and refuses what it does not know), translated
+only where JSON and nabla's layout need it: None inside a list (Adafactor's eps) is NaN, and
+LBFGS's history lists become [k, n] tensors (`al`, PyTorch's scratch list, is left out).
 """
 import argparse
 import collections
 import gzip
 import json
+import math
 import os
 import struct
 import sys
@@ -111,6 +121,66 @@ def to_nabla(src, dst):
     return len(out)
 
 
+def _optim_value(name, v, prefix, tensors):
+    """A group or state value of a PyTorch optimizer state_dict as nabla's checkpoint JSON."""
+    import torch
+    if isinstance(v, torch.Tensor):
+        tname = prefix + name
+        t = v.detach().cpu().contiguous()
+        if t.dtype != torch.float32:
+            raise ValueError(f"{tname}: dtype {t.dtype}: nabla keeps float32 optimizer state")
+        tensors.append((tname, t.numpy()))
+        return {"tensor": tname}
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else ("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, (list, tuple)) and all(x is None or isinstance(x, (int, float)) for x in v):
+        return ["NaN" if x is None else x for x in v]
+    raise ValueError(f"{prefix}{name}: a {type(v).__name__} has no nabla equivalent")
+
+
+def optim_json(osd, tensors):
+    """PyTorch's optimizer state_dict as the "optimizer" metadata of a nabla checkpoint."""
+    import torch
+    groups = []
+    for g, grp in enumerate(osd["param_groups"]):
+        j = {k: _optim_value(k, v, f"optimizer.param_groups.{g}.", tensors) for k, v in grp.items() if k != "params"}
+        j["params"] = list(grp["params"])
+        groups.append(j)
+    state = {}
+    for idx, st in osd["state"].items():
+        st = dict(st)
+        if "old_dirs" in st:  # LBFGS: history lists -> oldest-first tensors; al is scratch
+            st.pop("al", None)
+            for k in ("old_dirs", "old_stps"):
+                st[k] = torch.stack(st[k]) if st[k] else torch.zeros(0, st["d"].numel())
+            st["ro"] = torch.stack([torch.as_tensor(r, dtype=torch.float32).reshape(()) for r in st["ro"]]) \
+                if st["ro"] else torch.zeros(0)
+        state[str(idx)] = {k: _optim_value(k, v, f"optimizer.state.{idx}.", tensors) for k, v in st.items()}
+    return {"param_groups": groups, "state": state}
+
+
+def to_nabla_checkpoint(src, dst, optim):
+    """{"model": state_dict, "optimizer": optimizer state_dict} -> a nabla checkpoint."""
+    import torch
+    obj = torch.load(src, map_location="cpu")
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict) or not isinstance(obj.get("optimizer"), dict):
+        raise ValueError(f"{src}: expected a dict with 'model' and 'optimizer' state_dicts")
+    out = [(k, v.detach().cpu().contiguous().numpy()) for k, v in obj["model"].items()]
+    for name, a in out:
+        if a.dtype != np.float32:
+            raise ValueError(f"{name}: the model's tensors must be float32 here")
+    o = optim_json(obj["optimizer"], out)
+    o["type"] = optim
+    meta = {"format": FORMAT, "format_version": str(VERSION), "content": "checkpoint",
+            "nabla_version": "convert_torch.py", "optimizer": json.dumps(o),
+            "model": json.dumps({"type": "torch", "repr": None, "tensors": len(obj["model"])}),
+            "user.source": os.path.basename(src)}
+    write_container(dst, out, meta)
+    return len(out)
+
+
 def to_torch(src, dst):
     import torch
     header, meta, data = read_container(src)
@@ -136,9 +206,13 @@ def main():
     ap.add_argument("direction", choices=["to-nabla", "to-torch"])
     ap.add_argument("src")
     ap.add_argument("dst")
+    ap.add_argument("--optim", help="to-nabla: the optimizer class of src's 'optimizer' state_dict")
     a = ap.parse_args()
     try:
-        n = to_nabla(a.src, a.dst) if a.direction == "to-nabla" else to_torch(a.src, a.dst)
+        if a.direction == "to-nabla" and a.optim:
+            n = to_nabla_checkpoint(a.src, a.dst, a.optim)
+        else:
+            n = to_nabla(a.src, a.dst) if a.direction == "to-nabla" else to_torch(a.src, a.dst)
     except (ValueError, OSError, KeyError) as e:
         print(f"convert_torch: {e}", file=sys.stderr)
         return 1

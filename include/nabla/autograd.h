@@ -33,6 +33,26 @@ nb_tensor *nb_detach(nb_arena *ar, nb_tensor *t);
 bool nb_set_grad_enabled(bool enabled);
 bool nb_is_grad_enabled(void);
 
+/* ---- hooks: what data-parallel training (nabla/dist.h) builds on -------------------------
+ * A grad hook of a leaf runs during a backward as soon as that backward has finished the
+ * leaf's gradient: right after the last op on the path from the output that reads the leaf
+ * has added to leaf->grad (torch's register_post_accumulate_grad_hook). Leaves the backward
+ * does not reach are not called. The hook runs on the thread of the backward, between two
+ * ops' backwards; it may read leaf->grad, not change the graph. */
+typedef void (*nb_grad_hook_fn)(nb_tensor *leaf, void *user);
+/* Set (fn != NULL) or remove (fn == NULL) the grad hook of a heap leaf tensor (made with a
+ * NULL arena, not by an op): one per tensor, a new one replaces the old. user is borrowed and
+ * must outlive the hook. NB_EINVAL for other tensors; NB_ENOMEM. */
+int nb_set_grad_hook(nb_tensor *leaf, nb_grad_hook_fn fn, void *user);
+/* The end of a backward: fn(user, status) runs once after the running backward has walked its
+ * graph, with the backward's result so far (NB_OK, or the error it is about to return); what
+ * fn returns becomes the backward's result. Callbacks run in the order they were queued, also
+ * when the backward failed. Call it from a grad hook (torch's
+ * Variable._execution_engine.queue_callback); NB_ESTATE when no backward is running on this
+ * thread, NB_ENOMEM beyond 16 callbacks per backward. */
+typedef int (*nb_backward_end_fn)(void *user, int status);
+int nb_backward_queue_callback(nb_backward_end_fn fn, void *user);
+
 /* ---- gradcheck -------------------------------------------------------------------------- */
 /* The function under test: builds its output from inputs in arena ar. */
 typedef nb_tensor *(*nb_gradcheck_fn)(nb_arena *ar, nb_tensor *const *inputs, void *user);

@@ -244,6 +244,11 @@ nb_loader *nb_loader_new(const nb_tensor *images, const nb_tensor *labels,
  * (regression) or NULL (unlabeled data), both in ar. Returns 1 with a batch, 0 at the end of
  * the epoch (the next call starts a new epoch), or a negative nb_status. */
 int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y);
+/* An nb_input_fn (nn.h) over a loader (an nb_loader *, passed as user): the images of its next
+ * batch, labels dropped. nb_update_bn(model, nb_loader_inputs, loader, ar) is
+ * update_bn(loader, model): it runs the loader to the end of its epoch (a whole epoch when the
+ * loader is at its start). */
+int nb_loader_inputs(void *loader, nb_arena *ar, nb_tensor **x);
 /* Batches per epoch. */
 int64_t nb_loader_num_batches(const nb_loader *ld);
 /* Samples per epoch actually served (the sampler's length, or fewer with drop_last). */

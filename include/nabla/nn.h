@@ -125,6 +125,11 @@ nb_module *nb_dropout_new(float p, nb_rng *rng);
 #define NB_NO_PADDING INT64_MIN
 nb_module *nb_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                             nb_rng *rng);
+/* Embedding(..., sparse=True): the weight's gradient is row-sparse (nb_is_sparse): only the
+ * rows a batch uses, for SparseAdam (or SGD, Adagrad; other optimizers refuse it, as in
+ * PyTorch). */
+nb_module *nb_embedding_sparse_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                                   nb_rng *rng);
 
 /* ---- recurrent layers: nn.RNN, nn.LSTM, nn.GRU and their cells ---------------------------
  * PyTorch's parameters (weight_ih_l0 [G*H, in], weight_hh_l0 [G*H, H], bias_ih_l0, bias_hh_l0,
@@ -214,6 +219,20 @@ nb_batchnorm_opts nb_batchnorm_defaults(void);
  * batch statistics and updates the buffers; eval mode uses the running statistics. */
 nb_module *nb_batchnorm1d_new(int64_t num_features, const nb_batchnorm_opts *opts);
 nb_module *nb_batchnorm2d_new(int64_t num_features, const nb_batchnorm_opts *opts);
+/* A source of inputs: stores the next batch's input (in ar) in *x and returns 1, returns 0 at
+ * the end, or a negative nb_status. nb_loader_inputs (data.h) is one over a loader. */
+typedef int (*nb_input_fn)(void *user, nb_arena *ar, nb_tensor **x);
+/* torch.optim.swa_utils.update_bn(loader, model): recompute every BatchNorm's running
+ * statistics from the inputs next gives (after SWA, whose averaged weights have none of their
+ * own). Each BatchNorm starts again from running_mean 0, running_var 1, num_batches_tracked 0
+ * and, with momentum None for the pass, ends with the cumulative average over the batches; its
+ * momentum and the model's training mode are restored (the whole tree is set to the root's
+ * mode, as model.train(was_training) does). The model runs in training mode (Dropout too, as in
+ * PyTorch), without recording a graph; ar is reset before each batch and after the last. A
+ * model without BatchNorm returns at once (next is not called); one with
+ * track_running_stats=False is refused (PyTorch fails on it too). On an error from next or a
+ * forward, momenta and mode are restored and the statistics are those of the batches so far. */
+int nb_update_bn(nb_module *model, nb_input_fn next, void *user, nb_arena *ar);
 /* nn.LayerNorm(normalized_shape, eps, elementwise_affine): weight ones and bias zeros of
  * normalized_shape (PyTorch's defaults: eps 1e-5, elementwise_affine true). */
 nb_module *nb_layernorm_new(int nshape, const int64_t *normalized_shape, double eps,

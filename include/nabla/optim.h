@@ -11,8 +11,8 @@
  *   ... nb_optim_zero_grad(opt, true); nb_backward(loss); nb_optim_step(opt);
  *
  * The algorithms (each with an nb_<algo>_opts struct, nb_<algo>_defaults() and a constructor):
- * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS and
- * Adafactor, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
+ * SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop, LBFGS,
+ * SparseAdam, Adafactor and Muon, with PyTorch's defaults, validation and messages. docs/optim.md maps torch.optim
  * to these calls and lists the differences.
  *
  * Lifetimes: an optimizer borrows its parameters (it never frees them) and owns its state.
@@ -71,6 +71,23 @@ const double *nb_value_elems(const nb_value *v);
 
 /* ---- the optimizer ----------------------------------------------------------------------- */
 typedef struct nb_optim nb_optim;
+
+/* torch.optim by name: name is PyTorch's class name ("Adam", "SGD", ...; case-insensitive),
+ * kwargs (NULL/0 for none) its keyword arguments with PyTorch's names and kinds (lr a number,
+ * betas a pair, max_iter an int, line_search_fn a string or None, ...); every argument not
+ * given has PyTorch's default. Errors as PyTorch's: "Adam.__init__() got an unexpected keyword
+ * argument 'momentum'", "Invalid learning rate: -0.1". The optimizer borrows params (see
+ * nb_optim_add_param_group); free it with nb_optim_free. */
+nb_optim *nb_optim_new(const char *name, nb_tensor *const *params, int n, const nb_value *kwargs,
+                       int nkwargs);
+/* The class names nb_optim_new knows, in a fixed order: writes up to max of them to names
+ * (static strings) and returns how many there are. */
+int nb_optim_names(const char **names, int max);
+/* PyTorch's defaults of the optimizer called name: its keyword arguments in PyTorch's order
+ * (a static table of *n values, valid for the life of the process); NULL if name is unknown. */
+const nb_value *nb_optim_defaults_of(const char *name, int *n);
+/* True if the optimizer's step re-evaluates the loss (LBFGS: use nb_optim_step_closure). */
+bool nb_optim_requires_closure(const nb_optim *o);
 
 /* Name of the algorithm ("SGD", "Adam", ...). */
 const char *nb_optim_type(const nb_optim *o);
@@ -140,12 +157,55 @@ typedef struct nb_optim_dict {
     nb_optim_group_dict *groups;
 } nb_optim_dict;
 
-/* A deep copy of the optimizer's state (free with nb_optim_dict_free). */
+/* A deep copy of the optimizer's state (free with nb_optim_dict_free), after the state_dict
+ * hooks (below). */
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o);
 /* Replace the optimizer's state and hyperparameters. Checks type, group count and sizes
- * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes. */
+ * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes.
+ * Dicts of other PyTorch versions load as PyTorch loads them (docs/optim.md). */
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd);
 void nb_optim_dict_free(nb_optim_dict *sd);
+
+/* ---- hooks (PyTorch 2.x's Optimizer.register_*_hook) ---------------------------------------
+ * A hook is called with the optimizer, a state dict (for state_dict post hooks: the dict about
+ * to be returned; for load_state_dict pre hooks: a copy of the dict being loaded, which is what
+ * loads: change it in place) or NULL, and the user pointer. It returns 0, or an error code
+ * (set nb_last_error's message with it if you like): a step or load pre hook's error stops the
+ * step or load (nothing changes) and is returned; a post hook's is returned after the fact;
+ * a state_dict hook's makes nb_optim_state_dict return NULL. Hooks of one kind run in the
+ * order they were registered (prepend: first); a hook may register or remove hooks.
+ * Step hooks run around nb_optim_step and nb_optim_step_closure (pre hooks before the
+ * closure), as PyTorch's around step(). PyTorch's global hooks (register_optimizer_step_pre_hook)
+ * are process-wide state, which nabla does not keep. */
+typedef enum nb_optim_hook_kind {
+    NB_HOOK_STEP_PRE,
+    NB_HOOK_STEP_POST,
+    NB_HOOK_STATE_DICT_PRE,
+    NB_HOOK_STATE_DICT_POST,
+    NB_HOOK_LOAD_STATE_DICT_PRE,
+    NB_HOOK_LOAD_STATE_DICT_POST,
+} nb_optim_hook_kind;
+struct nb_optim_dict;
+typedef int (*nb_optim_hook_fn)(nb_optim *o, struct nb_optim_dict *sd, void *user);
+/* What a register function returns, to remove the hook with (PyTorch's RemovableHandle); id 0
+ * when registering failed (the error is set). */
+typedef struct nb_hook_handle {
+    nb_optim *owner;
+    uint64_t id;
+} nb_hook_handle;
+/* The optimizer keeps fn and user until the hook is removed or the optimizer freed. */
+nb_hook_handle nb_optim_register_step_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user);
+nb_hook_handle nb_optim_register_step_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user);
+nb_hook_handle nb_optim_register_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend);
+nb_hook_handle nb_optim_register_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user, bool prepend);
+nb_hook_handle nb_optim_register_load_state_dict_pre_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                          bool prepend);
+nb_hook_handle nb_optim_register_load_state_dict_post_hook(nb_optim *o, nb_optim_hook_fn fn, void *user,
+                                                           bool prepend);
+/* Remove the hook (handle.remove()): a no-op for a handle already removed (its id becomes 0)
+ * or that failed. Call it before freeing the optimizer, or not at all (the optimizer drops its
+ * hooks when freed; the handle must not be used then). */
+void nb_hook_remove(nb_hook_handle *h);
 
 /* ---- gradient clipping (torch.nn.utils) -------------------------------------------------- */
 /* Scale all grads so their total norm_type-norm is at most max_norm (coef max/(norm+1e-6),
@@ -330,6 +390,39 @@ nb_adafactor_opts nb_adafactor_defaults(void);
 /* torch.optim.Adafactor (PyTorch 2.5): factored second moments for parameters with 2 or more
  * dimensions (over the last two), a full one for vectors. */
 nb_optim *nb_adafactor(nb_tensor *const *params, int n, const nb_adafactor_opts *opts);
+
+typedef struct nb_sparse_adam_opts {
+    double lr;           /* 1e-3 (> 0) */
+    double beta1, beta2; /* 0.9, 0.999 */
+    double eps;          /* 1e-8 (> 0) */
+    bool maximize;       /* false */
+} nb_sparse_adam_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
+nb_sparse_adam_opts nb_sparse_adam_defaults(void);
+/* torch.optim.SparseAdam: for row-sparse gradients (a sparse Embedding's weight,
+ * nb_embedding_sparse_new); rows absent from a gradient are left untouched, their moments too.
+ * A dense gradient is refused ("SparseAdam does not support dense gradients, please consider
+ * Adam instead"). */
+nb_optim *nb_sparse_adam(nb_tensor *const *params, int n, const nb_sparse_adam_opts *opts);
+
+typedef struct nb_muon_opts {
+    double lr;                  /* 1e-3 */
+    double weight_decay;        /* 0.1 (decoupled: p *= 1 - lr * weight_decay) */
+    double momentum;            /* 0.95 */
+    bool nesterov;              /* true */
+    double ns_coefficients[3];  /* (3.4445, -4.7750, 2.0315): a, b, c of the Newton-Schulz step */
+    double eps;                 /* 1e-7 (the update's norm is clamped to it first) */
+    int ns_steps;               /* 5 (< 100) */
+    const char *adjust_lr_fn;   /* NULL (None: "original", lr sqrt(max(1, rows/cols))) or
+                                   "match_rms_adamw" (lr 0.2 sqrt(max(rows, cols))) */
+} nb_muon_opts;
+/* PyTorch's defaults (the values noted above); override fields, then construct. */
+nb_muon_opts nb_muon_defaults(void);
+/* torch.optim.Muon (PyTorch 2.9): momentum orthogonalised by a Newton-Schulz iteration, for
+ * 2-D parameters only ("Muon only supports 2D parameters whereas we found a parameter with
+ * size: torch.Size([10])"); give the others (biases) to another optimizer, e.g. AdamW. The
+ * iteration runs in float32 (PyTorch's in bfloat16). */
+nb_optim *nb_muon(nb_tensor *const *params, int n, const nb_muon_opts *opts);
 
 #ifdef __cplusplus
 }

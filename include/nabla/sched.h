@@ -1,7 +1,9 @@
 /* nabla/sched.h - torch.optim.lr_scheduler and torch.optim.swa_utils in C.
  *
  * A scheduler sees only its optimizer's param groups: it writes "lr" (and, for OneCycleLR and
- * CyclicLR, "momentum" or betas[0]) into them. As in PyTorch, construction sets "initial_lr" in
+ * CyclicLR, "momentum" or betas[0]) into them, unchecked, as PyTorch's schedulers assign
+ * group['lr']: a schedule may produce a value nb_optim_set would refuse (OneCycleLR's linear
+ * anneal gives a negative lr at its last step), and the optimizer steps with it. As in PyTorch, construction sets "initial_lr" in
  * every group and takes the first step (last_epoch -1 -> 0), and each schedule uses PyTorch's
  * recursive ("chainable") form where PyTorch does, so lr sequences match to float rounding.
  *
@@ -29,6 +31,21 @@ extern "C" {
 
 typedef struct nb_sched nb_sched;
 
+/* A schedule by name: PyTorch's class name ("StepLR", "OneCycleLR", "SWALR", ...;
+ * case-insensitive) with its keyword arguments (PyTorch's names; lists for milestones and for
+ * per-group values such as max_lr; NULL/0 for none), every other argument PyTorch's default.
+ * Errors as PyTorch's ("StepLR.__init__() missing 1 required positional argument:
+ * 'step_size'"). LambdaLR, MultiplicativeLR, SequentialLR and ChainedScheduler take functions
+ * or other schedules: use their constructors below. The schedule borrows o (see below). */
+nb_sched *nb_sched_new(const char *name, nb_optim *o, const nb_value *kwargs, int nkwargs);
+/* The class names nb_sched_new knows (those that need functions included), in PyTorch's order:
+ * writes up to max of them to names (static strings) and returns how many there are. */
+int nb_sched_names(const char **names, int max);
+/* The keyword arguments of the schedule called name with PyTorch's defaults, in PyTorch's order
+ * (None for required ones; a static table of *n values); NULL if name is unknown, *n 0 when it
+ * takes none by name. */
+const nb_value *nb_sched_defaults_of(const char *name, int *n);
+
 /* Python's None for an integer option of an options struct. */
 #define NB_SCHED_NONE INT64_MIN
 
@@ -42,6 +59,9 @@ int nb_sched_step_epoch(nb_sched *s, double epoch);
 int nb_sched_step_metric(nb_sched *s, double metric);
 /* The lr each group got at the last step (get_last_lr()[g]); NAN if g is out of range. */
 double nb_sched_last_lr(const nb_sched *s, int g);
+/* get_last_lr(): every group's, written to out (up to n values); returns the number of groups.
+ * Every schedule has it (ReduceLROnPlateau and the containers too, as in PyTorch 2.x). */
+int nb_sched_get_last_lr(const nb_sched *s, double *out, int n);
 /* Number of param groups it drives (0 for NULL). */
 int nb_sched_num_groups(const nb_sched *s);
 /* last_epoch as PyTorch counts it (0 right after construction). */

@@ -25,6 +25,7 @@ typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2, NB_BF16 = 3 
 
 struct nb_node;
 struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
+struct nb_grad_hook;
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
 typedef struct nb_tensor {
@@ -38,13 +39,16 @@ typedef struct nb_tensor {
     nb_arena *arena;             /* arena holding it; NULL for heap tensors */
     uint32_t flags;              /* NB_TENSOR_* below */
     struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+    struct nb_sparse *sparse;    /* row-sparse gradient storage (internal; see nb_is_sparse) */
     struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
                                     lets an optimizer see that module freed */
+    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
 } nb_tensor;
 
 #define NB_TENSOR_REQUIRES_GRAD 0x1u
 #define NB_TENSOR_OWNS_DATA 0x2u   /* data is freed with the tensor */
 #define NB_TENSOR_OWNS_GRAD 0x4u   /* grad_slot is freed with the tensor */
+#define NB_TENSOR_SPARSE 0x8u      /* a row-sparse gradient (nb_sparse_*): data is NULL */
 
 /* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ---------------------------- */
 /* Uninitialised tensor of a shape. */
@@ -74,6 +78,23 @@ nb_tensor *nb_clone(nb_arena *ar, const nb_tensor *t);
  * module's parameter or buffer is refused (NB_EINVAL set, nothing freed): nb_module_free frees
  * it. */
 void nb_tensor_free(nb_tensor *t);
+
+/* ---- row-sparse gradients ----------------------------------------------------------------
+ * A sparse Embedding (nb_embedding_sparse, Embedding(..., sparse=true)) gives its weight a
+ * row-sparse gradient: PyTorch's sparse COO gradient, uncoalesced. Such a grad has
+ * NB_TENSOR_SPARSE in its flags, the weight's shape and NULL data: read it with the functions
+ * below. It holds nnz rows, in the order they came (a row used twice is there twice; backward
+ * calls append, as PyTorch's accumulation of sparse gradients does). What an optimizer or
+ * clip_grad_norm_ does with one follows PyTorch 1.13 (docs/optim.md). The indices and values
+ * are owned by the weight and valid until its next backward, zero_grad or free. */
+bool nb_is_sparse(const nb_tensor *t);
+/* Rows held (repeats included); -1 if t is not sparse. */
+int64_t nb_sparse_nnz(const nb_tensor *t);
+/* The nnz row indices, and the nnz rows of shape[1] values (NULL if t is not sparse). */
+const int32_t *nb_sparse_indices(const nb_tensor *t);
+const float *nb_sparse_values(const nb_tensor *t);
+/* The dense sum of a sparse gradient (to_dense()), into a float32 tensor of its shape. */
+int nb_sparse_to_dense(const nb_tensor *t, nb_tensor *dense);
 
 /* ---- access ------------------------------------------------------------------------------ */
 static inline float *nb_f32(const nb_tensor *t) { return (float *)t->data; }
@@ -271,6 +292,9 @@ nb_tensor *nb_select(nb_arena *ar, nb_tensor *a, int dim, int64_t index);
 /* F.embedding: rows weight[indices] -> indices.shape + [dim]; indices int32 of any shape. Rows
  * equal to padding_idx (>= 0) get no gradient; pass -1 for none. */
 nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx);
+/* F.embedding(..., sparse=True): the same forward; the weight's gradient is row-sparse (see
+ * nb_is_sparse) when the weight is a heap leaf whose gradient is not already dense. */
+nb_tensor *nb_embedding_sparse(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx);
 /* Concatenate n tensors along dim. */
 nb_tensor *nb_cat(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
 /* Stack n same-shape tensors along a new dim. */

@@ -4,6 +4,7 @@
  * topological order, so walking the tape from the loss's node towards older nodes visits
  * every node after all of its consumers: that is the whole of the reverse topological sort. */
 #include <math.h>
+#include <stdatomic.h>
 #include "../core/internal.h"
 
 static _Thread_local bool grad_enabled = true;
@@ -15,6 +16,19 @@ nb__grad_redirect *nb__set_grad_redirect(nb__grad_redirect *r) {
     redirect = r;
     return prev;
 }
+
+/* The backward running on this thread: its number (for the hooks' counts), whether it reaches
+ * a hooked leaf, and the callbacks queued for its end. */
+#define MAX_END_CALLBACKS 16
+typedef struct backward_run {
+    uint64_t id;
+    bool hooks;
+    int ncb;
+    nb_backward_end_fn cb[MAX_END_CALLBACKS];
+    void *cb_user[MAX_END_CALLBACKS];
+} backward_run;
+static _Thread_local backward_run *running;
+static atomic_uint_fast64_t backwards_started;
 
 bool nb_set_grad_enabled(bool enabled) {
     bool prev = grad_enabled;
@@ -58,6 +72,17 @@ nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn
 
 void nb__backward_fail(void) { backward_failed = true; }
 
+/* A dense contribution to a leaf whose gradient is sparse: the sum becomes dense, in the
+ * leaf's grad slot, as PyTorch's sparse + dense accumulation does. */
+static float *densify(nb_tensor *t) {
+    const nb_tensor *sp = t->grad;
+    t->grad = NULL;
+    float beta;
+    float *g = nb__grad(t, &beta);
+    if (g) nb__sparse_dense(sp, g);
+    return g;
+}
+
 float *nb__grad(nb_tensor *t, float *beta) {
     if (redirect && !t->node && t->grad_slot) {
         const float *d = t->grad_slot->data;
@@ -67,6 +92,10 @@ float *nb__grad(nb_tensor *t, float *beta) {
             redirect->written[off / 16] = 1;
             return redirect->priv + off;
         }
+    }
+    if (t->grad && (t->grad->flags & NB_TENSOR_SPARSE)) {
+        *beta = 1.0f;
+        return densify(t);
     }
     if (t->grad) {
         *beta = 1.0f;
@@ -102,11 +131,59 @@ float *nb__grad_zeroed(nb_tensor *t) {
     return g;
 }
 
+int nb_set_grad_hook(nb_tensor *leaf, nb_grad_hook_fn fn, void *user) {
+    if (!leaf || leaf->node || leaf->arena)
+        return nb__error(NB_EINVAL, "set_grad_hook: %s", !leaf ? "tensor is NULL"
+                         : "hooks go on heap leaf tensors (made with a NULL arena, not by an op)");
+    if (!fn) {
+        nb__free(leaf->hook);
+        leaf->hook = NULL;
+        return NB_OK;
+    }
+    if (!leaf->hook && !(leaf->hook = nb__calloc(1, sizeof *leaf->hook))) return NB_ENOMEM;
+    leaf->hook->fn = fn;
+    leaf->hook->user = user;
+    leaf->hook->backward = 0;
+    return NB_OK;
+}
+
+int nb_backward_queue_callback(nb_backward_end_fn fn, void *user) {
+    if (!fn) return nb__error(NB_EINVAL, "queue_callback: callback is NULL");
+    if (!running) return nb__error(NB_ESTATE, "queue_callback: no backward is running on this thread");
+    if (running->ncb == MAX_END_CALLBACKS)
+        return nb__error(NB_ENOMEM, "queue_callback: more than %d callbacks for one backward",
+                         MAX_END_CALLBACKS);
+    running->cb[running->ncb] = fn;
+    running->cb_user[running->ncb++] = user;
+    return NB_OK;
+}
+
+/* A node of run reads the hooked leaf `in`: one more add to wait for before its hook. */
+static void count_hook(nb_tensor *in, backward_run *run) {
+    struct nb_grad_hook *h = in->hook;
+    if (h->backward != run->id) {
+        h->backward = run->id;
+        h->pending = 0;
+    }
+    h->pending++;
+    run->hooks = true;
+}
+
+/* After node n's backward: the hooked leaves it was the last to add to are final. */
+static void fire_hooks(const nb_node *n, const backward_run *run) {
+    for (int i = 0; i < n->nin; i++) {
+        nb_tensor *in = n->in[i];
+        struct nb_grad_hook *h = in && !in->node ? in->hook : NULL;
+        if (h && h->backward == run->id && --h->pending == 0) h->fn(in, h->user);
+    }
+}
+
 /* One graph, one arena: the walk follows the tape of out's arena only, so the inputs of a node
  * recorded in another arena would silently get no gradient. Before anything is written, walk
  * the part of the tape reachable from out (marking tensors as in the backward walk) and fail
- * if it reads a tensor produced by an op in another arena. */
-static int check_one_arena(nb_tensor *out) {
+ * if it reads a tensor produced by an op in another arena. The same walk counts, for every
+ * hooked leaf, the nodes that will add to its gradient. */
+static int check_one_arena(nb_tensor *out, backward_run *run) {
     int rc = NB_OK;
     if (out->node) out->flags |= NB__TENSOR_REACHED;
     for (nb_node *n = out->node; n; n = n->prev) {
@@ -114,7 +191,11 @@ static int check_one_arena(nb_tensor *out) {
         n->out->flags &= ~NB__TENSOR_REACHED; /* every mark is cleared: the walk never stops */
         for (int i = 0; i < n->nin; i++) {
             nb_tensor *in = n->in[i];
-            if (!in || !in->node || !nb__wants_grad(in)) continue;
+            if (!in || !nb__wants_grad(in)) continue;
+            if (!in->node) {
+                if (in->hook) count_hook(in, run);
+                continue;
+            }
             if (in->arena == out->arena) in->flags |= NB__TENSOR_REACHED;
             else if (rc == NB_OK)
                 rc = nb__error(NB_ESTATE, "backward: %s reads the output of %s, which was made in "
@@ -138,7 +219,8 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     if (ar && ar->record_failed)
         return nb__error(NB_ENOMEM, "backward: the graph is incomplete: recording %s ran out of "
                          "memory", ar->record_failed);
-    if (check_one_arena(out)) return NB_ESTATE;
+    backward_run run = {.id = atomic_fetch_add(&backwards_started, 1) + 1};
+    if (check_one_arena(out, &run)) return NB_ESTATE;
     /* Gradients of intermediates are per backward call: forget those of an earlier call. */
     if (ar)
         for (nb_node *n = ar->last_node; n; n = n->prev) n->out->grad = NULL;
@@ -150,13 +232,22 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
         float v = gout ? nb_f32(gout)[i] : 1.0f;
         g[i] = beta == 0.0f ? v : g[i] + v;
     }
+    backward_run *outer = running; /* a callback may run a backward of its own */
+    running = &run;
+    int rc = NB_OK;
+    if (!out->node && out->hook) out->hook->fn(out, out->hook->user); /* a leaf's own backward */
     for (nb_node *n = out->node; n; n = n->prev) {
         if (!n->out->grad) continue; /* not on a path from out */
         n->backward(n);
-        if (backward_failed)
-            return nb__error(NB_ENOMEM, "backward: out of memory in %s", n->op);
+        if (backward_failed) {
+            rc = nb__error(NB_ENOMEM, "backward: out of memory in %s", n->op);
+            break;
+        }
+        if (run.hooks) fire_hooks(n, &run);
     }
-    return NB_OK;
+    for (int i = 0; i < run.ncb; i++) rc = run.cb[i](run.cb_user[i], rc);
+    running = outer;
+    return rc;
 }
 
 int nb_backward(nb_tensor *loss) {

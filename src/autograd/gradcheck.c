@@ -57,6 +57,9 @@ static int analytic(check *c, int n, float **ana, uint64_t seed) {
     float *keep[64] = {0};
     int rc = NB_OK;
     for (int i = 0; i < n; i++)
+        if (nb__wants_grad(in[i]) && in[i]->grad && (in[i]->grad->flags & NB_TENSOR_SPARSE))
+            return nb__error(NB_EINVAL, "gradcheck: input %d has a sparse gradient: zero_grad it first", i);
+    for (int i = 0; i < n; i++)
         if (nb__wants_grad(in[i]) && in[i]->grad) {
             size_t bytes = sizeof(float) * (size_t)in[i]->numel;
             if (!(keep[i] = nb__malloc(bytes ? bytes : 1))) {
@@ -89,7 +92,8 @@ static int analytic(check *c, int n, float **ana, uint64_t seed) {
     for (int i = 0; i < n; i++) {
         if (!nb__wants_grad(in[i])) continue;
         size_t bytes = sizeof(float) * (size_t)in[i]->numel;
-        if (rc == NB_OK && in[i]->grad) memcpy(ana[i], in[i]->grad->data, bytes);
+        if (rc == NB_OK && in[i]->grad && (in[i]->grad->flags & NB_TENSOR_SPARSE)) nb__sparse_dense(in[i]->grad, ana[i]);
+        else if (rc == NB_OK && in[i]->grad) memcpy(ana[i], in[i]->grad->data, bytes);
         else if (rc == NB_OK) memset(ana[i], 0, bytes);
         in[i]->grad = old[i];
         if (keep[i]) memcpy(old[i]->data, keep[i], bytes);

@@ -153,6 +153,30 @@ int nb__check_float(const char *op, const nb_tensor *t, const char *what);
 const char *nb__shape(const nb_tensor *t, int k);
 const char *nb__shape_of(int ndim, const int64_t *shape, int k);
 
+/* ---- row-sparse gradients (src/core/tensor.c) -------------------------------------------- */
+/* A leaf's sparse gradient storage, kept across steps (a steady state allocates nothing): grad
+ * is the gradient as a tensor (NB_TENSOR_SPARSE, the leaf's shape, NULL data, sparse pointing
+ * back here), rows and values its nnz rows (values [nnz, shape[1]]), cap the room for them. */
+typedef struct nb_sparse {
+    nb_tensor grad;
+    int32_t *rows;
+    float *values;
+    int64_t nnz, cap;
+} nb_sparse;
+/* Append the n rows rows[i] (values vals[i * dim ...]) of a gradient to leaf t's sparse
+ * gradient (which becomes t->grad if t had none); rows equal to skip are left out. */
+int nb__sparse_append(nb_tensor *t, const int32_t *rows, const float *vals, int64_t n, int64_t skip);
+/* The dense sum of sparse gradient g into dst (shape[0] * shape[1] floats, overwritten). */
+void nb__sparse_dense(const nb_tensor *g, float *dst);
+/* Coalesce sparse gradient g as torch's coalesce(): rows in increasing order, each once, the
+ * values of repeated rows summed in the order they came, times sign (-1: maximize). work is
+ * nb__sparse_coalesce_size(g) bytes (4-byte aligned); *rows and *vals point into it. Returns the
+ * number of rows. */
+size_t nb__sparse_coalesce_size(const nb_tensor *g);
+int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals);
+/* Empty a sparse gradient (zero_grad(set_to_none=false): nnz 0, as PyTorch's zero_()). */
+static inline void nb__sparse_clear(nb_tensor *g) { g->sparse->nnz = 0; }
+
 /* ---- autograd (src/autograd/engine.c) ---------------------------------------------------- */
 typedef struct nb_node nb_node;
 typedef void (*nb_backward_fn)(nb_node *n);
@@ -204,6 +228,13 @@ typedef struct nb__grad_redirect {
 nb__grad_redirect *nb__set_grad_redirect(nb__grad_redirect *r);
 /* Record a backward error (OOM during backward); nb_backward reports it. */
 void nb__backward_fail(void);
+/* A leaf's grad hook (nb_set_grad_hook) and its count for the backward that is running. */
+struct nb_grad_hook {
+    nb_grad_hook_fn fn;
+    void *user;
+    uint64_t backward; /* the backward that counted pending (each backward has its number) */
+    int64_t pending;   /* nodes of that backward that have still to add to the leaf's grad */
+};
 
 /* Convenience to declare inputs for nb__record. */
 #define NB_INPUTS(...) ((nb_tensor *[]){__VA_ARGS__})
@@ -220,6 +251,23 @@ void nb__value_clear(nb_value *v);
 /* Deep copy / free of a table of n values. */
 nb_value *nb__values_copy(const nb_value *src, int n);
 void nb__values_free(nb_value *v, int n);
+/* Static tables of named values (defaults of optimizers, keyword arguments of schedules). */
+#define NB_DEF_NUM(n, v) {.name = n, .kind = NB_VALUE_NUMBER, .num = (v)}
+#define NB_DEF_INT(n, v) {.name = n, .kind = NB_VALUE_INT, .num = (v)}
+#define NB_DEF_BOOL(n, v) {.name = n, .kind = NB_VALUE_BOOL, .num = (v)}
+#define NB_DEF_STR(n, v) {.name = n, .kind = NB_VALUE_STRING, .str = v}
+#define NB_DEF_PAIR(n, a, b) {.name = n, .kind = NB_VALUE_LIST, .len = 2, .inl = {(a), (b)}}
+#define NB_DEF_TRIPLE(n, a, b, c) {.name = n, .kind = NB_VALUE_LIST, .len = 3, .inl = {(a), (b), (c)}}
+#define NB_DEF_NONE(n) {.name = n, .kind = NB_VALUE_NONE}
+#define NB_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+/* Keyword arguments as Python takes them: kw (nkw values, names from the table defs of ndefs,
+ * each at most once, of the default's kind: a number for a number, an integral number for an
+ * int, a list of the same length, anything where the default is None) applied to a copy of
+ * the defaults (lists_ok: a list also where the default is a number: schedules' per-group
+ * values). who names the callable in messages ("Adam", "StepLR"): PyTorch's "Adam.__init__()
+ * got an unexpected keyword argument 'x'". NULL (and the error) on failure. */
+nb_value *nb__kwargs_apply(const char *who, const nb_value *defs, int ndefs, const nb_value *kw, int nkw,
+                           bool lists_ok);
 
 /* ---- threads (src/core/threads.c) -------------------------------------------------------- */
 int nb__num_threads(void);

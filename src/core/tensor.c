@@ -1,6 +1,7 @@
 /* tensor.c - tensor creation, views and small helpers. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "internal.h"
 #include "../kernels/bf16.h"
 
@@ -101,7 +102,7 @@ nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *
 }
 
 void nb_tensor_free(nb_tensor *t) {
-    if (!t || t->arena) return;
+    if (!t || t->arena || (t->flags & NB_TENSOR_SPARSE)) return; /* a sparse grad: its leaf's */
     if (t->owner) { /* its module frees it (and would free it again) */
         nb__error(NB_EINVAL, "tensor_free: the tensor is a parameter or buffer of a module, which "
                   "frees it with nb_module_free");
@@ -109,7 +110,102 @@ void nb_tensor_free(nb_tensor *t) {
     }
     if (t->flags & NB_TENSOR_OWNS_DATA) nb__free_aligned(t->data);
     if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
+    if (t->sparse) {
+        nb__free(t->sparse->rows);
+        nb__free(t->sparse->values);
+        nb__free(t->sparse);
+    }
+    nb__free(t->hook);
     nb__free(t);
+}
+
+/* ---- row-sparse gradients ------------------------------------------------------------------ */
+int nb__sparse_append(nb_tensor *t, const int32_t *rows, const float *vals, int64_t n, int64_t skip) {
+    int64_t dim = t->shape[1];
+    nb_sparse *s = t->sparse;
+    if (!s) {
+        if (!(s = t->sparse = nb__calloc(1, sizeof *s))) return NB_ENOMEM;
+        s->grad.dtype = NB_FLOAT32;
+        s->grad.ndim = t->ndim;
+        memcpy(s->grad.shape, t->shape, sizeof s->grad.shape);
+        s->grad.numel = t->numel;
+        s->grad.flags = NB_TENSOR_SPARSE;
+        s->grad.sparse = s;
+    }
+    if (!t->grad) { /* (a dense gradient takes sparse rows by a dense add: the caller's) */
+        s->nnz = 0;
+        t->grad = &s->grad;
+    }
+    if (s->nnz + n > s->cap) {
+        int64_t cap = s->cap ? 2 * s->cap : 64;
+        if (cap < s->nnz + n) cap = s->nnz + n;
+        int32_t *r = nb__realloc(s->rows, sizeof(int32_t) * (size_t)cap);
+        if (r) s->rows = r;
+        float *v = r ? nb__realloc(s->values, sizeof(float) * (size_t)(cap * dim)) : NULL;
+        if (!v) return NB_ENOMEM;
+        s->values = v;
+        s->cap = cap;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (rows[i] == skip) continue;
+        s->rows[s->nnz] = rows[i];
+        memcpy(s->values + s->nnz * dim, vals + i * dim, sizeof(float) * (size_t)dim);
+        s->nnz++;
+    }
+    return NB_OK;
+}
+
+static int by_row_then_order(const void *a, const void *b) {
+    const int32_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+size_t nb__sparse_coalesce_size(const nb_tensor *g) {
+    int64_t n = g->sparse->nnz;
+    return sizeof(int32_t) * (size_t)(3 * n) + sizeof(float) * (size_t)(n * g->shape[1]);
+}
+
+int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals) {
+    const nb_sparse *s = g->sparse;
+    int64_t n = s->nnz, dim = g->shape[1], m = 0;
+    int32_t *pairs = work, *out_rows = pairs + 2 * n; /* (row, position) pairs; the rows out */
+    float *out = (float *)(void *)(out_rows + n);
+    for (int64_t k = 0; k < n; k++) pairs[2 * k] = s->rows[k], pairs[2 * k + 1] = (int32_t)k;
+    qsort(pairs, (size_t)n, 2 * sizeof(int32_t), by_row_then_order);
+    for (int64_t k = 0; k < n; k++) {
+        const float *src = s->values + (int64_t)pairs[2 * k + 1] * dim;
+        if (m && out_rows[m - 1] == pairs[2 * k]) {
+            for (int64_t j = 0; j < dim; j++) out[(m - 1) * dim + j] += sign * src[j];
+        } else {
+            out_rows[m] = pairs[2 * k];
+            for (int64_t j = 0; j < dim; j++) out[m * dim + j] = sign * src[j];
+            m++;
+        }
+    }
+    *rows = out_rows;
+    *vals = out;
+    return m;
+}
+
+void nb__sparse_dense(const nb_tensor *g, float *dst) {
+    const nb_sparse *s = g->sparse;
+    int64_t dim = g->shape[1];
+    memset(dst, 0, sizeof(float) * (size_t)g->numel);
+    for (int64_t k = 0; k < s->nnz; k++)
+        for (int64_t j = 0; j < dim; j++) dst[s->rows[k] * dim + j] += s->values[k * dim + j];
+}
+
+bool nb_is_sparse(const nb_tensor *t) { return t && (t->flags & NB_TENSOR_SPARSE); }
+int64_t nb_sparse_nnz(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->nnz : -1; }
+const int32_t *nb_sparse_indices(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->rows : NULL; }
+const float *nb_sparse_values(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->values : NULL; }
+
+int nb_sparse_to_dense(const nb_tensor *t, nb_tensor *dense) {
+    if (!nb_is_sparse(t)) return nb__error(NB_EINVAL, "to_dense: the tensor is not a sparse gradient");
+    if (!dense || dense->dtype != NB_FLOAT32 || !nb_same_shape(t, dense) || !dense->data)
+        return nb__error(NB_ESHAPE, "to_dense: the output must be a float32 tensor of shape %s", nb__shape(t, 0));
+    nb__sparse_dense(t, nb_f32(dense));
+    return NB_OK;
 }
 
 int nb__dim(const char *op, int dim, int ndim) {

@@ -1,4 +1,5 @@
 /* value.c - named values: hyperparameters, optimizer state and scheduler state entries. */
+#include <math.h>
 #include <stdio.h>
 #include "internal.h"
 
@@ -84,3 +85,40 @@ nb_value *nb__values_copy(const nb_value *src, int n) {
     return d;
 }
 
+
+nb_value *nb__kwargs_apply(const char *who, const nb_value *defs, int ndefs, const nb_value *kw, int nkw,
+                           bool lists_ok) {
+    if (nkw < 0 || (nkw > 0 && !kw))
+        return nb__null(NB_EINVAL, "%s: %d keyword arguments given but the list is %s", who, nkw,
+                        kw ? "not NULL" : "NULL");
+    for (int i = 0; i < nkw; i++) {
+        const nb_value *d = nb__value_cfind(defs, ndefs, kw[i].name);
+        if (!d)
+            return nb__null(NB_EINVAL, "%s.__init__() got an unexpected keyword argument '%s'", who, kw[i].name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(kw[j].name, kw[i].name))
+                return nb__null(NB_EINVAL, "%s.__init__() got multiple values for argument '%s'", who, kw[i].name);
+        nb_value_kind dk = d->kind, k = kw[i].kind;
+        bool ok = k == dk || dk == NB_VALUE_NONE || k == NB_VALUE_NONE ||
+                  (dk == NB_VALUE_NUMBER && (k == NB_VALUE_INT || k == NB_VALUE_BOOL)) ||
+                  (dk == NB_VALUE_INT && (k == NB_VALUE_BOOL || (k == NB_VALUE_NUMBER && kw[i].num == floor(kw[i].num)))) ||
+                  (dk == NB_VALUE_BOOL && k == NB_VALUE_INT) || (lists_ok && dk == NB_VALUE_NUMBER && k == NB_VALUE_LIST);
+        if (ok && dk == NB_VALUE_LIST && k == NB_VALUE_LIST) ok = kw[i].len == d->len;
+        if (ok && k == NB_VALUE_LIST) ok = kw[i].len >= 0 && (kw[i].len <= NB_VALUE_INLINE || kw[i].list);
+        if (!ok) return nb__null(NB_EINVAL, "%s: argument '%s' has the wrong kind of value", who, kw[i].name);
+    }
+    nb_value *v = nb__values_copy(defs, ndefs);
+    for (int i = 0; v && i < nkw; i++) {
+        nb_value *d = nb__value_find(v, ndefs, kw[i].name);
+        nb_value_kind want = d->kind;
+        nb__value_clear(d);
+        if (nb__value_copy(d, &kw[i])) {
+            nb__values_free(v, ndefs);
+            return NULL;
+        }
+        if (kw[i].kind != NB_VALUE_NONE && want != NB_VALUE_NONE && kw[i].kind != NB_VALUE_LIST)
+            d->kind = want; /* 1 -> 1.0, 1 -> True */
+        if (d->kind == NB_VALUE_BOOL) d->num = d->num != 0.0;
+    }
+    return v;
+}

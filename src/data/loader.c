@@ -114,6 +114,11 @@ int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
     return 1;
 }
 
+int nb_loader_inputs(void *loader, nb_arena *ar, nb_tensor **x) {
+    nb_tensor *y;
+    return nb_loader_next(loader, ar, x, &y);
+}
+
 nb_loader_state nb_loader_get_state(const nb_loader *ld) {
     nb_loader_state st;
     memset(&st, 0, sizeof st);

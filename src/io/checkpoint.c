@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "io_internal.h"
+#include "../optim/access.h"
 
 #define MAX_SAFE 9007199254740992.0 /* 2^53: doubles hold integers exactly up to here */
 #define FAIL(st, ...) do { rc = nb__error(st, __VA_ARGS__); goto done; } while (0)
@@ -1355,7 +1356,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
     /* commit: the fallible loads in this order, each rolled back (from a backup taken when a
      * later one may fail) if a later one fails; the model copy, RNG and position cannot fail */
     bool after_sched = sg.wsd || st->loader || sg.asd, after_wsched = st->loader || sg.asd;
-    if (sg.osd && (sg.ssd || after_sched) && !(obak = nb_optim_state_dict(st->optim))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
+    if (sg.osd && (sg.ssd || after_sched) && !(obak = nb__optim_snapshot(st->optim))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     if (sg.ssd && after_sched && !(sbak = nb_sched_state_dict(st->sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     if (sg.wsd && after_wsched && !(wbak = nb_sched_state_dict(st->swa_sched))) FAIL(NB_ENOMEM, "checkpoint: out of memory");
     if (st->loader) lbak = nb_loader_get_state(st->loader);
@@ -1371,7 +1372,7 @@ int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st) {
         if (st->loader && stage_failed >= 4) nb_loader_set_state(st->loader, &lbak);
         if (wbak && stage_failed > 3) nb_sched_load_state_dict(st->swa_sched, wbak);
         if (sbak && stage_failed > 2) nb_sched_load_state_dict(st->sched, sbak);
-        if (obak && stage_failed > 1) nb_optim_load_state_dict(st->optim, obak);
+        if (obak && stage_failed > 1) nb__optim_restore(st->optim, obak);
         nb__error((nb_status)rc, "%s", msg);
         goto done;
     }

@@ -787,8 +787,13 @@ int nb__ck_write(const char *path, const nb__ck_out *t, int n, cJSON *meta, int 
         rc = NB_ENOMEM;
         goto done;
     }
-    snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-    k.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* A name can exist already only when a killed process with this pid (reused since) left
+     * it: take the next number, never its file (the next successful save removes it). */
+    for (int tries = 0; tries < 100000; tries++) {
+        snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        k.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (k.fd >= 0 || errno != EEXIST) break;
+    }
     if (k.fd < 0) {
         rc = nb__error(NB_EIO, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
         goto done;

@@ -236,9 +236,9 @@ void nb_k_gemm_ex(nb_dtype ct, bool ta, bool tb, int64_t M, int64_t N, int64_t K
      * Which way: a layer's weight W [out, in] is op(B) = W^T in the forward (x W^T: the columns
      * of C are the rows of W) and C in the weight gradient (gy^T x: the rows of C are the rows
      * of W); split by columns and by rows respectively, thread i computes with the same rows of
-     * W in both, and the optimizers split W's update into the same contiguous parts, so each
-     * slice of W, of its gradient and of its optimizer state stays in one core's cache. Other
-     * products are split along their longer side. */
+     * W in both and each slice of W and of its gradient stays in one core's cache. (The
+     * optimizers split a whole param group into equal parts instead: their update is
+     * memory-bound and streams once.) Other products are split along their longer side. */
     bool by_rows = ta ? true : tb ? false : M >= N;
     gemm_job j = {fn, fn16, ta, tb, by_rows, M, N, K, ldc, alpha, beta, A, B, C};
     int64_t work = vector && !bf16 ? M * N * K / 32768 : 2 * M * N * K / (1 << (bf16 ? 21 : 20));

@@ -94,3 +94,69 @@ nb_module *nb_batchnorm1d_new(int64_t num_features, const nb_batchnorm_opts *opt
 nb_module *nb_batchnorm2d_new(int64_t num_features, const nb_batchnorm_opts *opts) {
     return bn_new(2, num_features, opts);
 }
+
+/* ---- torch.optim.swa_utils.update_bn ------------------------------------------------------- */
+static int bn_walk(nb_module *m, batchnorm **out, int n) {
+    if (m->ops == &bn1_ops || m->ops == &bn2_ops) {
+        if (out) out[n] = (batchnorm *)m;
+        n++;
+    }
+    for (int i = 0; i < m->nchildren; i++) n = bn_walk(m->children[i], out, n);
+    return n;
+}
+
+int nb_update_bn(nb_module *model, nb_input_fn next, void *user, nb_arena *ar) {
+    if (!model || !next || !ar)
+        return nb__error(NB_EINVAL, "update_bn: %s is NULL", !model ? "the model" : !next ? "next" : "the arena");
+    int n = bn_walk(model, NULL, 0);
+    if (n == 0) return NB_OK; /* PyTorch returns before reading the loader */
+    batchnorm **bns = nb__malloc(sizeof *bns * (size_t)n);
+    double *momenta = nb__malloc(sizeof *momenta * (size_t)n);
+    if (!bns || !momenta) {
+        nb__free(bns);
+        nb__free(momenta);
+        return nb__error(NB_ENOMEM, "update_bn: out of memory");
+    }
+    bn_walk(model, bns, 0);
+    int rc = NB_OK;
+    for (int i = 0; i < n && rc == NB_OK; i++)
+        if (!bns[i]->o.track_running_stats) /* PyTorch fails on zeros_like(None) */
+            rc = nb__error(NB_EINVAL, "update_bn: a %s has no running statistics (track_running_stats=False)",
+                           bns[i]->base.ops->type);
+    if (rc == NB_OK) {
+        for (int i = 0; i < n; i++) {
+            batchnorm *bn = bns[i];
+            memset(bn->rm->data, 0, sizeof(float) * (size_t)bn->C);
+            for (int64_t c = 0; c < bn->C; c++) nb_f32(bn->rv)[c] = 1.0f;
+            momenta[i] = bn->o.momentum;
+            bn->o.momentum = NAN; /* None: the cumulative average over the batches */
+            nb_i32(bn->nbt)[0] = 0;
+        }
+        bool was_training = model->training, grad = nb_set_grad_enabled(false);
+        nb_module_train(model, true);
+        for (;;) {
+            nb_tensor *x = NULL;
+            nb_arena_reset(ar);
+            int got = next(user, ar, &x);
+            if (got <= 0) {
+                rc = got < 0 ? got : NB_OK;
+                break;
+            }
+            if (!x) {
+                rc = nb__error(NB_EINVAL, "update_bn: next returned a batch but no tensor");
+                break;
+            }
+            if (!nb_forward(model, ar, x)) {
+                rc = nb_last_status();
+                break;
+            }
+        }
+        nb_arena_reset(ar);
+        for (int i = 0; i < n; i++) bns[i]->o.momentum = momenta[i];
+        nb_module_train(model, was_training);
+        nb_set_grad_enabled(grad);
+    }
+    nb__free(bns);
+    nb__free(momenta);
+    return rc;
+}

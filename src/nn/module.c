@@ -309,6 +309,7 @@ static void zero_fn(nb_tensor *t, const char *name, void *ctx) {
     (void)name;
     if (!t->grad) return;
     if (*(bool *)ctx) t->grad = NULL;
+    else if (t->grad->flags & NB_TENSOR_SPARSE) nb__sparse_clear(t->grad);
     else memset(t->grad->data, 0, sizeof(float) * (size_t)t->numel);
 }
 

@@ -1,11 +1,18 @@
 /* embedding.c - F.embedding: out[..., :] = weight[indices[...], :]; the backward adds each row
- * of the gradient into the weight row it came from (except the padding row). */
+ * of the gradient into the weight row it came from (except the padding row). With sparse=true
+ * (a heap leaf weight whose gradient is not already dense) the rows are appended to the
+ * weight's row-sparse gradient instead, as PyTorch's embedding_sparse_backward does: indices
+ * in the input's order, repeats kept, padding rows left out. */
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
 
 static void embedding_backward(nb_node *n) {
     nb_tensor *idx = n->in[0], *w = n->in[1];
     int64_t dim = w->shape[1], pad = n->arg.i[0];
+    if (n->arg.i[1] && !w->node && !w->arena && (!w->grad || (w->grad->flags & NB_TENSOR_SPARSE))) {
+        if (nb__sparse_append(w, nb_i32(idx), nb_f32(n->out->grad), idx->numel, pad)) nb__backward_fail();
+        return;
+    }
     float *g = nb__grad_zeroed(w);
     if (!g) return;
     const float *gy = nb_f32(n->out->grad);
@@ -15,7 +22,8 @@ static void embedding_backward(nb_node *n) {
     }
 }
 
-nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx) {
+static nb_tensor *embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx,
+                            bool sparse) {
     if (!indices || !weight) return NULL;
     if (indices->dtype != NB_INT32)
         return nb__null(NB_EINVAL, "embedding: indices must be int32, got %s",
@@ -42,6 +50,17 @@ nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int
     for (int64_t i = 0; i < indices->numel; i++)
         memcpy(nb_f32(y) + i * dim, nb_f32(weight) + nb_i32(indices)[i] * dim, sizeof(float) * (size_t)dim);
     nb_node *n = nb__record(ar, y, "embedding", embedding_backward, 2, NB_INPUTS(indices, weight));
-    if (n) n->arg.i[0] = padding_idx < 0 ? -1 : padding_idx;
+    if (n) {
+        n->arg.i[0] = padding_idx < 0 ? -1 : padding_idx;
+        n->arg.i[1] = sparse;
+    }
     return y;
+}
+
+nb_tensor *nb_embedding(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx) {
+    return embedding(ar, indices, weight, padding_idx, false);
+}
+
+nb_tensor *nb_embedding_sparse(nb_arena *ar, nb_tensor *indices, nb_tensor *weight, int64_t padding_idx) {
+    return embedding(ar, indices, weight, padding_idx, true);
 }

@@ -8,37 +8,32 @@
 #include <math.h>
 #include "optimizer.h"
 
+typedef struct adadelta_coef {
+    float sign, wd, rho, one_m_rho, eps, neg_lr;
+} adadelta_coef;
+
 NB_OPTIM_CLONES
 static void adadelta_update(float *restrict p, const float *restrict g, float *restrict sq,
-                            float *restrict acc, int64_t n, float sign, float wd, float rho,
-                            float one_m_rho, float eps, float neg_lr) {
+                            float *restrict acc, int64_t n, adadelta_coef c) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = nb__l2_grad(p[i], g[i], sign, wd);
-        float s = fmaf(one_m_rho * gi, gi, sq[i] * rho);
+        float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
+        float s = fmaf(c.one_m_rho * gi, gi, sq[i] * c.rho);
         sq[i] = s;
-        float delta = sqrtf(acc[i] + eps) / sqrtf(s + eps) * gi;
-        acc[i] = fmaf(one_m_rho * delta, delta, acc[i] * rho);
-        p[i] = fmaf(delta, neg_lr, p[i]);
+        float delta = sqrtf(acc[i] + c.eps) / sqrtf(s + c.eps) * gi;
+        acc[i] = fmaf(c.one_m_rho * delta, delta, acc[i] * c.rho);
+        p[i] = fmaf(delta, c.neg_lr, p[i]);
     }
 }
 
-static int adadelta_step(nb_optim *o, nb_group *g) {
-    double lr = nb__g(g, "lr"), rho = nb__g(g, "rho"), eps = nb__g(g, "eps");
-    double wd = nb__g(g, "weight_decay");
-    bool maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_INT, 0.0);
-        float *sq = nb__state_tensor(o, idx, "square_avg", p, 0.0f);
-        float *acc = nb__state_tensor(o, idx, "acc_delta", p, 0.0f);
-        if (!step || !sq || !acc) return NB_ENOMEM;
-        step->num += 1;
-        adadelta_update(nb_f32(p), nb_f32(p->grad), sq, acc, p->numel, maximize ? -1.0f : 1.0f,
-                        (float)wd, (float)rho, (float)(1.0 - rho), (float)eps, (float)-lr);
-    }
-    return NB_OK;
+static void adadelta_group(const nb_group *g, void *coef) {
+    double rho = nb__g(g, "rho");
+    *(adadelta_coef *)coef = (adadelta_coef){nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                             (float)nb__g(g, "weight_decay"), (float)rho, (float)(1.0 - rho),
+                                             (float)nb__g(g, "eps"), (float)-nb__g(g, "lr")};
+}
+
+static void adadelta_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    adadelta_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const adadelta_coef *)s->coef);
 }
 
 static int adadelta_validate(const nb_value *hp, int n) {
@@ -52,13 +47,20 @@ static int adadelta_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_state_spec adadelta_state[] = {{"step", NB_STATE_NUMBER},
-                                               {"square_avg", NB_STATE_LIKE},
-                                               {"acc_delta", NB_STATE_LIKE}};
+static const nb_state_spec adadelta_state[] = {NB_SPEC_STEP(INT), NB_SPEC("square_avg", LIKE),
+                                               NB_SPEC("acc_delta", LIKE)};
 
-static const nb_optim_algo adadelta_algo = {.name = "Adadelta", .validate = adadelta_validate,
-                                            .step_group = adadelta_step,
-                                            .state_spec = adadelta_state, .nstate_spec = 3};
+static const nb_value adadelta_defaults[] = {NB_DEF_NUM("lr", 1.0), NB_DEF_NUM("rho", 0.9),
+                                             NB_DEF_NUM("eps", 1e-6), NB_DEF_NUM("weight_decay", 0),
+                                             NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"maximize", NULL};
+
+const nb_optim_algo nb__adadelta_algo = {
+    .name = "Adadelta", .defaults = adadelta_defaults, .ndefaults = NB_COUNT(adadelta_defaults),
+    .validate = adadelta_validate, .state_spec = adadelta_state, .nstate_spec = 3,
+    .coef_size = sizeof(adadelta_coef), .group_coef = adadelta_group, .update = adadelta_range,
+    .added = added};
 
 nb_adadelta_opts nb_adadelta_defaults(void) {
     return (nb_adadelta_opts){.lr = 1.0, .rho = 0.9, .eps = 1e-6, .weight_decay = 0,
@@ -67,7 +69,7 @@ nb_adadelta_opts nb_adadelta_defaults(void) {
 
 nb_optim *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_opts *opts) {
     nb_adadelta_opts o = opts ? *opts : nb_adadelta_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_num("rho", o.rho), nb_num("eps", o.eps),
-                    nb_num("weight_decay", o.weight_decay), nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&adadelta_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_num("rho", o.rho), nb_num("eps", o.eps),
+                     nb_num("weight_decay", o.weight_decay), nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__adadelta_algo, params, n, kw, NB_COUNT(kw));
 }

@@ -6,46 +6,55 @@
 #include <math.h>
 #include "optimizer.h"
 
+typedef struct adamax_coef {
+    double lr, b1d;
+    float sign, wd, b1, one_m_b1, b2, eps, neg_clr;
+} adamax_coef;
+
 NB_OPTIM_CLONES
 static void adamax_update(float *restrict p, const float *restrict g, float *restrict m,
-                          float *restrict u, int64_t n, float sign, float wd, float b1,
-                          float one_m_b1, float b2, float eps, float neg_clr) {
+                          float *restrict u, int64_t n, adamax_coef c) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = nb__l2_grad(p[i], g[i], sign, wd);
-        float mi = fmaf(gi, one_m_b1, m[i] * b1);
-        float ui = nb__max_nan(u[i] * b2, fabsf(gi) + eps);
+        float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
+        float mi = fmaf(gi, c.one_m_b1, m[i] * c.b1);
+        float ui = nb__max_nan(u[i] * c.b2, fabsf(gi) + c.eps);
         m[i] = mi;
         u[i] = ui;
-        p[i] = p[i] + (neg_clr * mi) / ui;
+        p[i] = p[i] + (c.neg_clr * mi) / ui;
     }
 }
 
-static int adamax_step(nb_optim *o, nb_group *g) {
-    double lr = nb__g(g, "lr"), b1 = nb__ge(g, "betas", 0), b2 = nb__ge(g, "betas", 1);
-    double eps = nb__g(g, "eps"), wd = nb__g(g, "weight_decay");
-    bool maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0);
-        float *m = nb__state_tensor(o, idx, "exp_avg", p, 0.0f);
-        float *u = nb__state_tensor(o, idx, "exp_inf", p, 0.0f);
-        if (!step || !m || !u) return NB_ENOMEM;
-        double t = nb__step_inc(step);
-        double clr = lr / (1.0 - pow(b1, t));
-        adamax_update(nb_f32(p), nb_f32(p->grad), m, u, p->numel, maximize ? -1.0f : 1.0f,
-                      (float)wd, (float)b1, (float)(1.0 - b1), (float)b2, (float)eps, (float)-clr);
-    }
-    return NB_OK;
+static void adamax_group(const nb_group *g, void *coef) {
+    double b1 = nb__ge(g, "betas", 0);
+    *(adamax_coef *)coef = (adamax_coef){nb__g(g, "lr"), b1, nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                         (float)nb__g(g, "weight_decay"), (float)b1, (float)(1.0 - b1),
+                                         (float)nb__ge(g, "betas", 1), (float)nb__g(g, "eps"), 0};
 }
 
-static const nb_state_spec adamax_state[] = {{"step", NB_STATE_NUMBER}, {"exp_avg", NB_STATE_LIKE},
-                                             {"exp_inf", NB_STATE_LIKE}};
+static void adamax_param(nb_optim_slot *s, void *coef) {
+    adamax_coef *c = coef;
+    c->neg_clr = (float)-(c->lr / (1.0 - pow(c->b1d, s->v[0]->num)));
+}
 
-static const nb_optim_algo adamax_algo = {.name = "Adamax", .validate = nb__validate_adam_like,
-                                          .step_group = adamax_step, .state_spec = adamax_state,
-                                          .nstate_spec = 3};
+static void adamax_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    adamax_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const adamax_coef *)s->coef);
+}
+
+static const nb_state_spec adamax_state[] = {NB_SPEC_STEP(NUMBER), NB_SPEC("exp_avg", LIKE),
+                                             NB_SPEC("exp_inf", LIKE)};
+
+static const nb_value adamax_defaults[] = {NB_DEF_NUM("lr", 2e-3), NB_DEF_PAIR("betas", 0.9, 0.999),
+                                           NB_DEF_NUM("eps", 1e-8), NB_DEF_NUM("weight_decay", 0),
+                                           NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"maximize", NULL};
+
+const nb_optim_algo nb__adamax_algo = {
+    .name = "Adamax", .defaults = adamax_defaults, .ndefaults = NB_COUNT(adamax_defaults),
+    .validate = nb__validate_adam_like, .state_spec = adamax_state, .nstate_spec = 3,
+    .coef_size = sizeof(adamax_coef), .group_coef = adamax_group, .param_coef = adamax_param,
+    .update = adamax_range,
+    .added = added};
 
 nb_adamax_opts nb_adamax_defaults(void) {
     return (nb_adamax_opts){.lr = 2e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
@@ -54,7 +63,7 @@ nb_adamax_opts nb_adamax_defaults(void) {
 
 nb_optim *nb_adamax(nb_tensor *const *params, int n, const nb_adamax_opts *opts) {
     nb_adamax_opts o = opts ? *opts : nb_adamax_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_pair("betas", o.beta1, o.beta2), nb_num("eps", o.eps),
-                    nb_num("weight_decay", o.weight_decay), nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&adamax_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_pair("betas", o.beta1, o.beta2), nb_num("eps", o.eps),
+                     nb_num("weight_decay", o.weight_decay), nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__adamax_algo, params, n, kw, NB_COUNT(kw));
 }

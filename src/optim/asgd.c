@@ -9,37 +9,42 @@
 #include <math.h>
 #include "optimizer.h"
 
+typedef struct asgd_coef {
+    double lr, lambd, alpha, t0;
+    float sign, wd, decay, neg_eta, mu;
+} asgd_coef;
+
 NB_OPTIM_CLONES
-static void asgd_update(float *restrict p, const float *restrict g, float *restrict ax,
-                        int64_t n, float sign, float wd, float decay, float neg_eta, float mu) {
+static void asgd_update(float *restrict p, const float *restrict g, float *restrict ax, int64_t n,
+                        asgd_coef c) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = nb__l2_grad(p[i], g[i], sign, wd);
-        float pi = fmaf(gi, neg_eta, p[i] * decay);
+        float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
+        float pi = fmaf(gi, c.neg_eta, p[i] * c.decay);
         p[i] = pi;
-        ax[i] = mu != 1.0f ? ax[i] + (pi - ax[i]) * mu : pi;
+        ax[i] = c.mu != 1.0f ? ax[i] + (pi - ax[i]) * c.mu : pi;
     }
 }
 
-static int asgd_step(nb_optim *o, nb_group *g) {
-    double lr = nb__g(g, "lr"), lambd = nb__g(g, "lambd"), alpha = nb__g(g, "alpha");
-    double t0 = nb__g(g, "t0"), wd = nb__g(g, "weight_decay");
-    bool maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0);
-        nb_value *eta = nb__state_scalar(o, idx, "eta", NB_VALUE_NUMBER, (float)lr);
-        nb_value *mu = nb__state_scalar(o, idx, "mu", NB_VALUE_NUMBER, 1.0);
-        float *ax = nb__state_tensor(o, idx, "ax", p, 0.0f);
-        if (!step || !eta || !mu || !ax) return NB_ENOMEM;
-        double t = nb__step_inc(step);
-        asgd_update(nb_f32(p), nb_f32(p->grad), ax, p->numel, maximize ? -1.0f : 1.0f, (float)wd,
-                    (float)(1.0 - lambd * eta->num), (float)-eta->num, (float)mu->num);
-        eta->num = (float)(lr / pow(1.0 + lambd * lr * t, alpha));
-        mu->num = (float)(1.0 / fmax(1.0, t - t0));
-    }
-    return NB_OK;
+static void asgd_group(const nb_group *g, void *coef) {
+    *(asgd_coef *)coef = (asgd_coef){.lr = nb__g(g, "lr"), .lambd = nb__g(g, "lambd"), .alpha = nb__g(g, "alpha"),
+                                     .t0 = nb__g(g, "t0"), .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                     .wd = (float)nb__g(g, "weight_decay")};
+}
+
+/* This step's eta and mu, then their values for the next step. */
+static void asgd_param(nb_optim_slot *s, void *coef) {
+    asgd_coef *c = coef;
+    nb_value *eta = s->v[1], *mu = s->v[2];
+    double t = s->v[0]->num;
+    c->decay = (float)(1.0 - c->lambd * eta->num);
+    c->neg_eta = (float)-eta->num;
+    c->mu = (float)mu->num;
+    eta->num = (float)(c->lr / pow(1.0 + c->lambd * c->lr * t, c->alpha));
+    mu->num = (float)(1.0 / fmax(1.0, t - c->t0));
+}
+
+static void asgd_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    asgd_update(s->p + b, s->g + b, s->t[3] + b, e - b, *(const asgd_coef *)s->coef);
 }
 
 static int asgd_validate(const nb_value *hp, int n) {
@@ -49,15 +54,25 @@ static int asgd_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_state_spec asgd_state[] = {{"step", NB_STATE_NUMBER}, {"eta", NB_STATE_NUMBER},
-                                           {"mu", NB_STATE_NUMBER}, {"ax", NB_STATE_LIKE}};
+static const nb_state_spec asgd_state[] = {NB_SPEC_STEP(NUMBER),
+                                           NB_SPEC_X("eta", NUMBER, .init_hp = "lr"),
+                                           NB_SPEC_X("mu", NUMBER, .init = 1.0),
+                                           NB_SPEC("ax", LIKE)};
 
-static const nb_optim_algo asgd_algo = {.name = "ASGD", .validate = asgd_validate,
-                                        .step_group = asgd_step, .state_spec = asgd_state,
-                                        .nstate_spec = 4};
+static const nb_value asgd_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_NUM("lambd", 1e-4),
+                                         NB_DEF_NUM("alpha", 0.75), NB_DEF_NUM("t0", 1e6),
+                                         NB_DEF_NUM("weight_decay", 0), NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"maximize", NULL};
+
+const nb_optim_algo nb__asgd_algo = {
+    .name = "ASGD", .defaults = asgd_defaults, .ndefaults = NB_COUNT(asgd_defaults),
+    .validate = asgd_validate, .state_spec = asgd_state, .nstate_spec = 4, .coef_size = sizeof(asgd_coef),
+    .group_coef = asgd_group, .param_coef = asgd_param, .update = asgd_range,
+    .added = added};
 
 const nb_tensor *nb_asgd_average(const nb_optim *o, const nb_tensor *p) {
-    if (!o || !p || o->algo != &asgd_algo) return NULL;
+    if (!o || !p || o->algo != &nb__asgd_algo) return NULL;
     for (int i = 0; i < o->nparams; i++)
         if (nb__optim_param(o, i) == p) {
             const nb_value *v = nb__value_cfind(o->state[i].values, o->state[i].nvalues, "ax");
@@ -73,8 +88,8 @@ nb_asgd_opts nb_asgd_defaults(void) {
 
 nb_optim *nb_asgd(nb_tensor *const *params, int n, const nb_asgd_opts *opts) {
     nb_asgd_opts o = opts ? *opts : nb_asgd_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_num("lambd", o.lambd), nb_num("alpha", o.alpha),
-                    nb_num("t0", o.t0), nb_num("weight_decay", o.weight_decay),
-                    nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&asgd_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_num("lambd", o.lambd), nb_num("alpha", o.alpha),
+                     nb_num("t0", o.t0), nb_num("weight_decay", o.weight_decay),
+                     nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__asgd_algo, params, n, kw, NB_COUNT(kw));
 }

@@ -2,7 +2,10 @@
  *   total = norm of the per-tensor norms (max |g| for inf); coef = max_norm / (total + 1e-6),
  *   clamped to 1; every grad is multiplied by coef (always, as PyTorch does).
  * Norms are computed in float32 in the order of PyTorch's kernels, and the coefficient like
- * PyTorch's 0-dim tensor arithmetic, so the clipped gradients match PyTorch's to the bit. */
+ * PyTorch's 0-dim tensor arithmetic, so the clipped gradients match PyTorch's to the bit.
+ * A row-sparse gradient's norm is that of its coalesced values (repeated rows summed first),
+ * and scaling it scales its values; PyTorch 1.13 has no sparse max or clamp, so the inf norm
+ * and clip_grad_value_ refuse one with its message. */
 #include <math.h>
 #include "optimizer.h"
 
@@ -26,16 +29,34 @@ int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double n
     if (!(norm_type > 0)) return nb__error(NB_EINVAL, "clip_grad_norm_: norm_type must be > 0, got %s",
                                           nb__pyfloat(norm_type, 0));
     int ngrads = 0;
-    for (int i = 0; i < n; i++) ngrads += params[i] && params[i]->grad;
+    size_t work = 0;
+    for (int i = 0; i < n; i++) {
+        const nb_tensor *g = params[i] ? params[i]->grad : NULL;
+        ngrads += g != NULL;
+        if (nb_is_sparse(g) && isinf(norm_type))
+            return nb__error(NB_EINVAL, "Could not run 'aten::max' with arguments from the 'SparseCPU' backend.");
+        if (nb_is_sparse(g) && nb__sparse_coalesce_size(g) > work) work = nb__sparse_coalesce_size(g);
+    }
     if (total_norm) *total_norm = 0.0;
     if (!ngrads) return NB_OK;
+    void *buf = work ? nb__malloc(work) : NULL;
+    if (work && !buf) return NB_ENOMEM;
     /* the norm of the per-tensor norms, as torch.norm(torch.stack(norms), p) */
     nb__norm2_acc acc;
     nb__norm2_init(&acc, ngrads);
     float total = 0.0f;
     for (int i = 0; i < n; i++) {
-        if (!params[i] || !params[i]->grad) continue;
-        float tn = tensor_norm(nb_f32(params[i]->grad), params[i]->numel, norm_type);
+        const nb_tensor *g = params[i] ? params[i]->grad : NULL;
+        if (!g) continue;
+        float tn;
+        if (nb_is_sparse(g)) { /* torch.norm of a sparse tensor: of its coalesced values */
+            const int32_t *rows;
+            const float *vals;
+            int64_t m = nb__sparse_coalesce(g, 1.0f, buf, &rows, &vals);
+            tn = tensor_norm(vals, m * g->shape[1], norm_type);
+        } else {
+            tn = tensor_norm(nb_f32(g), params[i]->numel, norm_type);
+        }
         if (isinf(norm_type)) total = tn > total || tn != tn ? tn : total;
         else if (norm_type == 2.0) nb__norm2_add(&acc, tn);
         else if (norm_type == 1.0) total = total + tn;
@@ -43,6 +64,7 @@ int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double n
     }
     if (norm_type == 2.0) total = nb__norm2_end(&acc);
     else if (!isinf(norm_type) && norm_type != 1.0) total = powf(total, (float)(1.0 / norm_type));
+    nb__free(buf);
     if (total_norm) *total_norm = total;
     if (error_if_nonfinite && !isfinite(total))
         return nb__error(NB_EINVAL, "The total norm of order %s for gradients from `parameters` is "
@@ -53,9 +75,11 @@ int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double n
     float coef = 1.0f / (total + 1e-6f) * (float)max_norm;
     if (coef > 1.0f) coef = 1.0f;
     for (int i = 0; i < n; i++) {
-        if (!params[i] || !params[i]->grad) continue;
-        float *g = nb_f32(params[i]->grad);
-        for (int64_t j = 0; j < params[i]->numel; j++) g[j] *= coef;
+        nb_tensor *gt = params[i] ? params[i]->grad : NULL;
+        if (!gt) continue;
+        float *g = nb_is_sparse(gt) ? (float *)nb_sparse_values(gt) : nb_f32(gt);
+        int64_t m = nb_is_sparse(gt) ? nb_sparse_nnz(gt) * gt->shape[1] : params[i]->numel;
+        for (int64_t j = 0; j < m; j++) g[j] *= coef;
     }
     return NB_OK;
 }
@@ -63,6 +87,9 @@ int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double n
 int nb_clip_grad_value(nb_tensor *const *params, int n, double clip_value) {
     if (n < 0 || (n && !params)) return nb__error(NB_EINVAL, "clip_grad_value_: bad parameter list");
     float c = (float)clip_value;
+    for (int i = 0; i < n; i++)
+        if (params[i] && nb_is_sparse(params[i]->grad))
+            return nb__error(NB_EINVAL, "Could not run 'aten::clamp_' with arguments from the 'SparseCPU' backend.");
     for (int i = 0; i < n; i++) {
         if (!params[i] || !params[i]->grad) continue;
         float *g = nb_f32(params[i]->grad);

@@ -47,12 +47,15 @@ static inline sc smax(sc a, sc b) { return slt(a, b) ? b : a; } /* Python's max(
 /* ---- flat vectors ------------------------------------------------------------------------
  * torch.dot sums float32 products in double for small vectors (n < 32, where nabla matches it
  * to the bit); longer vectors use 8 lanes (vectorised; PyTorch's BLAS order is not
- * reproducible anyway). Sums and maxima of |x| likewise. */
+ * reproducible anyway), and vectors of more than NB_OPTIM_CHUNK elements add such sums of
+ * fixed chunks in order, the chunks spread across the pool (nb__optim_reduce: the same bits on
+ * any number of threads). Sums and maxima of |x| likewise; elementwise passes are split
+ * across the pool too. */
 #define LANES 8
 #define SMALL 32
 
 NB_OPTIM_CLONES
-static float dot(const float *a, const float *b, int64_t n) {
+static double dot_k(const float *a, const float *b, int64_t n) {
     double s = 0;
     int64_t i = 0;
     if (n >= SMALL) {
@@ -62,12 +65,12 @@ static float dot(const float *a, const float *b, int64_t n) {
         for (int j = 0; j < LANES; j++) s += lane[j];
     }
     for (; i < n; i++) s += (double)(a[i] * b[i]);
-    return (float)s;
+    return s;
 }
 
 /* (g - g_prev) . (d t), without forming y and s */
 NB_OPTIM_CLONES
-static float dot_ys(const float *g, const float *pg, const float *d, float t, int64_t n) {
+static double dot_ys_k(const float *g, const float *pg, const float *d, float t, int64_t n) {
     double s = 0;
     int64_t i = 0;
     if (n >= SMALL) {
@@ -78,17 +81,17 @@ static float dot_ys(const float *g, const float *pg, const float *d, float t, in
         for (int j = 0; j < LANES; j++) s += lane[j];
     }
     for (; i < n; i++) s += (double)((g[i] - pg[i]) * (d[i] * t));
-    return (float)s;
+    return s;
 }
 
 /* d += a x (d.add_(x, alpha=a)) */
 NB_OPTIM_CLONES
-static void axpy(float *restrict d, const float *restrict x, float a, int64_t n) {
+static void axpy_k(float *restrict d, const float *restrict x, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = fmaf(x[i], a, d[i]);
 }
 
 NB_OPTIM_CLONES
-static float abs_sum(const float *x, int64_t n) {
+static double abs_sum_k(const float *x, int64_t n) {
     double s = 0;
     int64_t i = 0;
     if (n >= SMALL) {
@@ -98,7 +101,91 @@ static float abs_sum(const float *x, int64_t n) {
         for (int j = 0; j < LANES; j++) s += lane[j];
     }
     for (; i < n; i++) s += fabsf(x[i]);
+    return s;
+}
+
+/* The vectors of one pass, split across the pool. */
+typedef struct vjob {
+    float *d, *d2;
+    const float *a, *b, *c;
+    float t;
+} vjob;
+
+static double dot_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    return dot_k(j->a + b, j->b + b, e - b);
+}
+
+static double dot_ys_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    return dot_ys_k(j->a + b, j->b + b, j->c + b, j->t, e - b);
+}
+
+static double abs_sum_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    return abs_sum_k(j->a + b, e - b);
+}
+
+static float reduce(int64_t n, nb__reduce_fn fn, const vjob *j) {
+    double part[NB_OPTIM_MAX_CHUNKS];
+    int k = nb__optim_reduce(n, fn, (void *)j, part);
+    double s = part[0];
+    for (int c = 1; c < k; c++) s += part[c];
     return (float)s;
+}
+
+static float dot(const float *a, const float *b, int64_t n) { return reduce(n, dot_part, &(vjob){.a = a, .b = b}); }
+
+static float dot_ys(const float *g, const float *pg, const float *d, float t, int64_t n) {
+    return reduce(n, dot_ys_part, &(vjob){.a = g, .b = pg, .c = d, .t = t});
+}
+
+static float abs_sum(const float *x, int64_t n) { return reduce(n, abs_sum_part, &(vjob){.a = x}); }
+
+static void axpy_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    axpy_k(j->d + b, j->a + b, j->t, e - b);
+}
+
+static void axpy(float *d, const float *x, float a, int64_t n) {
+    nb__optim_for(n, axpy_part, &(vjob){.d = d, .a = x, .t = a});
+}
+
+/* d = t a (t = -1: d = -a); d may be a */
+NB_OPTIM_CLONES
+static void scale_k(float *d, const float *a, float t, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = a[i] * t;
+}
+
+static void scale_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    scale_k(j->d + b, j->a + b, j->t, e - b);
+}
+
+static void scale(float *d, const float *a, float t, int64_t n) {
+    nb__optim_for(n, scale_part, &(vjob){.d = d, .a = a, .t = t});
+}
+
+static void copy_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    memcpy(j->d + b, j->a + b, sizeof(float) * (size_t)(e - b));
+}
+
+static void copy(float *d, const float *a, int64_t n) { nb__optim_for(n, copy_part, &(vjob){.d = d, .a = a}); }
+
+/* y = g - g_prev, s = d t */
+NB_OPTIM_CLONES
+static void ys_k(float *restrict y, float *restrict s, const float *restrict g, const float *restrict pg,
+                 const float *restrict d, float t, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = g[i] - pg[i];
+        s[i] = d[i] * t;
+    }
+}
+
+static void ys_part(void *ctx, int64_t b, int64_t e) {
+    const vjob *j = ctx;
+    ys_k(j->d + b, j->d2 + b, j->a + b, j->b + b, j->c + b, j->t, e - b);
 }
 
 /* ---- the optimizer's view of its parameters ------------------------------------------------ */
@@ -113,19 +200,18 @@ typedef struct lbfgs {
 static void gather_grad(const lbfgs *L, float *flat) {
     for (int i = 0; i < L->g->nparams; i++) {
         const nb_tensor *p = L->g->params[i];
-        if (p->grad) memcpy(flat, p->grad->data, sizeof(float) * (size_t)p->numel);
+        if (p->grad && nb_is_sparse(p->grad)) nb__sparse_dense(p->grad, flat); /* to_dense(), as PyTorch */
+        else if (p->grad) copy(flat, nb_f32(p->grad), p->numel);
         else memset(flat, 0, sizeof(float) * (size_t)p->numel);
         flat += p->numel;
     }
 }
 
 /* p += t d (p.add_(d, alpha=t)) */
-NB_OPTIM_CLONES
 static void add_dir(const lbfgs *L, float t, const float *d) {
     for (int i = 0; i < L->g->nparams; i++) {
         nb_tensor *p = L->g->params[i];
-        float *x = nb_f32(p);
-        for (int64_t j = 0; j < p->numel; j++) x[j] = fmaf(d[j], t, x[j]);
+        axpy(nb_f32(p), d, t, p->numel);
         d += p->numel;
     }
 }
@@ -133,9 +219,8 @@ static void add_dir(const lbfgs *L, float t, const float *d) {
 static void copy_params(const lbfgs *L, float *dst, bool to_params) {
     for (int i = 0; i < L->g->nparams; i++) {
         nb_tensor *p = L->g->params[i];
-        size_t bytes = sizeof(float) * (size_t)p->numel;
-        if (to_params) memcpy(p->data, dst, bytes);
-        else memcpy(dst, p->data, bytes);
+        if (to_params) copy(nb_f32(p), dst, p->numel);
+        else copy(dst, nb_f32(p), p->numel);
         dst += p->numel;
     }
 }
@@ -189,10 +274,9 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
     const double c1 = 1e-4, c2 = 0.9, tol = 1e-9;
     const int max_ls = 25;
     const int64_t n = L->n;
-    size_t bytes = sizeof(float) * (size_t)n;
     float *g0 = work, *gn = work + n, *gp = work + 2 * n, *b[2] = {work + 3 * n, work + 4 * n};
-    float d_norm = nb__abs_max(d, 1.0f, n);
-    memcpy(g0, g, bytes);
+    float d_norm = nb__abs_max_par(d, 1.0f, n);
+    copy(g0, g, n);
     double f_new;
     int rc = directional(L, x, t, d, &f_new, gn);
     if (rc) return rc;
@@ -200,7 +284,7 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
     float gtd_new = dot(gn, d, n);
     sc t_prev = py(0);
     double f_prev = f;
-    memcpy(gp, g0, bytes);
+    copy(gp, g0, n);
     float gtd_prev = gtd;
     bool done = false;
     int ls_iter = 0, nb = 0;
@@ -212,14 +296,14 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
         bool bracket = slt(armijo, py(f_new)) || (ls_iter > 1 && f_new >= f_prev);
         if (!bracket && fabsf(gtd_new) <= (float)-c2 * gtd) {
             br[0] = t, bf[0] = f_new, nb = 1;
-            memcpy(b[0], gn, bytes);
+            copy(b[0], gn, n);
             done = true;
             break;
         }
         if (bracket || gtd_new >= 0.0f) {
             br[0] = t_prev, br[1] = t, bf[0] = f_prev, bf[1] = f_new, nb = 2;
-            memcpy(b[0], gp, bytes);
-            memcpy(b[1], gn, bytes);
+            copy(b[0], gp, n);
+            copy(b[1], gn, n);
             bgtd[0] = gtd_prev, bgtd[1] = gtd_new;
             break;
         }
@@ -228,7 +312,7 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
         t = cubic(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds);
         t_prev = tmp;
         f_prev = f_new;
-        memcpy(gp, gn, bytes);
+        copy(gp, gn, n);
         gtd_prev = gtd_new;
         if ((rc = directional(L, x, t, d, &f_new, gn))) return rc;
         ls_evals++;
@@ -237,8 +321,8 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
     }
     if (ls_iter == max_ls) {
         br[0] = py(0), br[1] = t, bf[0] = f, bf[1] = f_new, nb = 2;
-        memcpy(b[0], g0, bytes);
-        memcpy(b[1], gn, bytes);
+        copy(b[0], g0, n);
+        copy(b[1], gn, n);
     }
     /* zoom: refine the bracket until the strong Wolfe conditions hold */
     bool insuf = false;
@@ -266,22 +350,22 @@ static int strong_wolfe(const lbfgs *L, const float *x, sc t, const float *d, do
         sc armijo = sadd(py(f), smul(smul(py(c1), t), ft(gtd)));
         if (slt(armijo, py(f_new)) || f_new >= bf[low]) {
             br[high] = t, bf[high] = f_new, bgtd[high] = gtd_new;
-            memcpy(b[high], gn, bytes);
+            copy(b[high], gn, n);
             low = bf[0] <= bf[1] ? 0 : 1, high = 1 - low;
         } else {
             if (fabsf(gtd_new) <= (float)-c2 * gtd) {
                 done = true;
             } else if (sle(py(0), smul(ft(gtd_new), ssub(br[high], br[low])))) {
                 br[high] = br[low], bf[high] = bf[low], bgtd[high] = bgtd[low];
-                memcpy(b[high], b[low], bytes);
+                copy(b[high], b[low], n);
             }
             br[low] = t, bf[low] = f_new, bgtd[low] = gtd_new;
-            memcpy(b[low], gn, bytes);
+            copy(b[low], gn, n);
         }
     }
     *tout = br[low];
     *fout = bf[low];
-    memcpy(gout, b[low], bytes);
+    copy(gout, b[low], n);
     *evals = ls_evals;
     return NB_OK;
 }
@@ -397,7 +481,6 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
     bool wolfe = lsf && lsf->kind == NB_VALUE_STRING;
     lbfgs L = {o, g, nb__optim_numel(o), closure, user};
     const int64_t n = L.n;
-    size_t bytes = sizeof(float) * (size_t)n;
 
     /* workspace: flat grad, x_init, 5 line-search buffers, al */
     float *work = nb__optim_scratch(o, (size_t)(7 * n + history));
@@ -414,7 +497,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
     int64_t current_evals = 1;
     func_evals->num += 1;
     gather_grad(&L, flat);
-    if (nb__abs_max(flat, 1.0f, n) <= (float)tol_grad) return NB_OK;
+    if (nb__abs_max_par(flat, 1.0f, n) <= (float)tol_grad) return NB_OK;
 
     int64_t shape1[1] = {n};
     ring r;
@@ -446,7 +529,7 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
         n_iter++;
         state_iter->num += 1;
         if (state_iter->num == 1) {
-            for (int64_t i = 0; i < n; i++) d[i] = -flat[i];
+            scale(d, flat, -1.0f, n);
             r.len = 0, r.start = 0;
             H = py(1);
         } else {
@@ -457,29 +540,26 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
                 int64_t row = ring_push(o, &r, n, history, &rc);
                 if (rc) return rc;
                 float *y = r.dirs + row * n, *s = r.stps + row * n;
-                for (int64_t i = 0; i < n; i++) {
-                    y[i] = flat[i] - prev[i];
-                    s[i] = d[i] * tf;
-                }
+                nb__optim_for(n, ys_part, &(vjob){.d = y, .d2 = s, .a = flat, .b = prev, .c = d, .t = tf});
                 r.ro[row] = 1.0f / ys;
                 H = ft(ys / dot(y, y, n));
             }
             /* two-loop recursion, in place in d: q = -g ... r = H q ... */
-            for (int64_t i = 0; i < n; i++) d[i] = -flat[i];
+            scale(d, flat, -1.0f, n);
             for (int64_t k = r.len - 1; k >= 0; k--) {
                 int64_t row = (r.start + k) % r.len;
                 al[k] = dot(r.stps + row * n, d, n) * r.ro[row];
                 axpy(d, r.dirs + row * n, -al[k], n);
             }
             float hf = (float)H.v;
-            for (int64_t i = 0; i < n; i++) d[i] *= hf;
+            scale(d, d, hf, n);
             for (int64_t k = 0; k < r.len; k++) {
                 int64_t row = (r.start + k) % r.len;
                 float be = dot(r.dirs + row * n, d, n) * r.ro[row];
                 axpy(d, r.stps + row * n, al[k] - be, n);
             }
         }
-        memcpy(prev, flat, bytes);
+        copy(prev, flat, n);
         prev_loss = loss;
         if (state_iter->num == 1) t = smul(smin(py(1), ft(1.0f / abs_sum(flat, n))), py(lr));
         else t = py(lr);
@@ -491,20 +571,20 @@ static int lbfgs_step(nb_optim *o, nb_closure_fn closure, void *user, double *lo
             if ((rc = strong_wolfe(&L, x_init, t, d, loss, flat, gtd, ls, &loss, flat, &t, &ls_evals)))
                 break;
             add_dir(&L, (float)t.v, d);
-            opt_cond = nb__abs_max(flat, 1.0f, n) <= (float)tol_grad;
+            opt_cond = nb__abs_max_par(flat, 1.0f, n) <= (float)tol_grad;
         } else {
             add_dir(&L, (float)t.v, d);
             if (n_iter != max_iter) {
                 if ((rc = evaluate(&L, &loss))) break;
                 gather_grad(&L, flat);
-                opt_cond = nb__abs_max(flat, 1.0f, n) <= (float)tol_grad;
+                opt_cond = nb__abs_max_par(flat, 1.0f, n) <= (float)tol_grad;
                 ls_evals = 1;
             }
         }
         current_evals += ls_evals;
         func_evals->num += ls_evals;
         if (n_iter == max_iter || current_evals >= max_eval || opt_cond) break;
-        if (nb__abs_max(d, (float)t.v, n) <= (float)tol_change) break;
+        if (nb__abs_max_par(d, (float)t.v, n) <= (float)tol_change) break;
         if (fabs(loss - prev_loss) < tol_change) break;
     }
     tv->num = t.v;
@@ -618,15 +698,26 @@ static int lbfgs_export(const nb_optim *o, int index, nb_value **vals, int *nv) 
 }
 
 static const nb_state_spec lbfgs_state[] = {
-    {"func_evals", NB_STATE_NUMBER}, {"n_iter", NB_STATE_NUMBER},   {"d", NB_STATE_OTHER},
-    {"t", NB_STATE_OTHER},           {"old_dirs", NB_STATE_OTHER},  {"old_stps", NB_STATE_OTHER},
-    {"ro", NB_STATE_OTHER},          {"H_diag", NB_STATE_OTHER},    {"prev_flat_grad", NB_STATE_OTHER},
-    {"prev_loss", NB_STATE_OTHER},   {"hist_len", NB_STATE_OTHER},  {"hist_start", NB_STATE_OTHER}};
+    NB_SPEC("func_evals", NUMBER),    NB_SPEC("n_iter", NUMBER),   NB_SPEC("d", OTHER),
+    NB_SPEC("t", NUMBER_OR_NONE),     NB_SPEC("old_dirs", OTHER),  NB_SPEC("old_stps", OTHER),
+    NB_SPEC("ro", OTHER),             NB_SPEC("H_diag", NUMBER_OR_NONE), NB_SPEC("prev_flat_grad", OTHER),
+    NB_SPEC("prev_loss", NUMBER_OR_NONE), NB_SPEC("hist_len", NUMBER_OR_NONE), NB_SPEC("hist_start", NUMBER_OR_NONE)};
 
-static const nb_optim_algo lbfgs_algo = {
-    .name = "LBFGS", .validate = lbfgs_validate, .step_closure = lbfgs_step,
-    .state_spec = lbfgs_state, .nstate_spec = (int)(sizeof lbfgs_state / sizeof lbfgs_state[0]),
-    .check_state = lbfgs_check_state, .export_state = lbfgs_export, .max_groups = 1};
+/* max_eval None: max_iter * 5 // 4, as PyTorch's constructor. */
+static void lbfgs_prepare(nb_value *hp, int n) {
+    nb_value *me = nb__value_find(hp, n, "max_eval");
+    if (me->kind == NB_VALUE_NONE) *me = nb__value("max_eval", NB_VALUE_INT, floor(nb__hp(hp, n, "max_iter") * 5 / 4));
+}
+
+static const nb_value lbfgs_defaults[] = {NB_DEF_NUM("lr", 1), NB_DEF_INT("max_iter", 20), NB_DEF_NONE("max_eval"),
+                                          NB_DEF_NUM("tolerance_grad", 1e-7), NB_DEF_NUM("tolerance_change", 1e-9),
+                                          NB_DEF_INT("history_size", 100), NB_DEF_NONE("line_search_fn")};
+
+const nb_optim_algo nb__lbfgs_algo = {
+    .name = "LBFGS", .defaults = lbfgs_defaults, .ndefaults = NB_COUNT(lbfgs_defaults),
+    .validate = lbfgs_validate, .prepare = lbfgs_prepare, .step_closure = lbfgs_step,
+    .state_spec = lbfgs_state, .nstate_spec = NB_COUNT(lbfgs_state), .check_state = lbfgs_check_state,
+    .export_state = lbfgs_export, .max_groups = 1};
 
 nb_lbfgs_opts nb_lbfgs_defaults(void) {
     return (nb_lbfgs_opts){.lr = 1, .max_iter = 20, .max_eval = 0, .tolerance_grad = 1e-7,
@@ -635,12 +726,10 @@ nb_lbfgs_opts nb_lbfgs_defaults(void) {
 
 nb_optim *nb_lbfgs(nb_tensor *const *params, int n, const nb_lbfgs_opts *opts) {
     nb_lbfgs_opts o = opts ? *opts : nb_lbfgs_defaults();
-    int max_eval = o.max_eval ? o.max_eval : o.max_iter * 5 / 4;
-    nb_value d[] = {nb_num("lr", o.lr), nb_int("max_iter", o.max_iter), nb_int("max_eval", max_eval),
-                    nb_num("tolerance_grad", o.tolerance_grad),
-                    nb_num("tolerance_change", o.tolerance_change),
-                    nb_int("history_size", o.history_size),
-                    o.line_search_fn ? nb_str("line_search_fn", o.line_search_fn)
-                                     : nb_none("line_search_fn")};
-    return nb__optim_new(&lbfgs_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_int("max_iter", o.max_iter),
+                     o.max_eval ? nb_int("max_eval", o.max_eval) : nb_none("max_eval"),
+                     nb_num("tolerance_grad", o.tolerance_grad), nb_num("tolerance_change", o.tolerance_change),
+                     nb_int("history_size", o.history_size),
+                     o.line_search_fn ? nb_str("line_search_fn", o.line_search_fn) : nb_none("line_search_fn")};
+    return nb__optim_create(&nb__lbfgs_algo, params, n, kw, NB_COUNT(kw));
 }

@@ -12,50 +12,52 @@
 #include <math.h>
 #include "optimizer.h"
 
+typedef struct nadam_coef {
+    double lr, b1d, b2d, psi;
+    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2, eps, neg_sg, neg_sm;
+} nadam_coef;
+
 NB_OPTIM_CLONES
 static void nadam_update(float *restrict p, const float *restrict g, float *restrict m,
-                         float *restrict v, int64_t n, float sign, float wd, float decay,
-                         float b1, float one_m_b1, float b2, float one_m_b2, float bc2, float eps,
-                         float neg_sg, float neg_sm) {
+                         float *restrict v, int64_t n, nadam_coef c) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = nb__l2_grad(p[i], g[i], sign, wd);
-        float mi = fmaf(gi, one_m_b1, m[i] * b1), vi = fmaf(one_m_b2 * gi, gi, v[i] * b2);
+        float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
+        float mi = fmaf(gi, c.one_m_b1, m[i] * c.b1), vi = fmaf(c.one_m_b2 * gi, gi, v[i] * c.b2);
         m[i] = mi;
         v[i] = vi;
-        float den = sqrtf(vi / bc2) + eps;
-        float pi = p[i] * decay + (neg_sg * gi) / den;
-        p[i] = pi + (neg_sm * mi) / den;
+        float den = sqrtf(vi / c.bc2) + c.eps;
+        float pi = p[i] * c.decay + (c.neg_sg * gi) / den;
+        p[i] = pi + (c.neg_sm * mi) / den;
     }
 }
 
-static int nadam_step(nb_optim *o, nb_group *g) {
+static void nadam_group(const nb_group *g, void *coef) {
     double lr = nb__g(g, "lr"), b1 = nb__ge(g, "betas", 0), b2 = nb__ge(g, "betas", 1);
-    double eps = nb__g(g, "eps"), wd = nb__g(g, "weight_decay"), psi = nb__g(g, "momentum_decay");
-    bool decoupled = nb__gb(g, "decoupled_weight_decay"), maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_NUMBER, 0.0);
-        nb_value *mp = nb__state_scalar(o, idx, "mu_product", NB_VALUE_NUMBER, 1.0);
-        float *m = nb__state_tensor(o, idx, "exp_avg", p, 0.0f);
-        float *v = nb__state_tensor(o, idx, "exp_avg_sq", p, 0.0f);
-        if (!step || !mp || !m || !v) return NB_ENOMEM;
-        double t = nb__step_inc(step);
-        double bc2 = 1.0 - pow(b2, t);
-        double mu = b1 * (1.0 - 0.5 * pow(0.96, t * psi));
-        double mu_next = b1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * psi));
-        float prod = (float)mp->num * (float)mu; /* float32 tensor *= Python float */
-        mp->num = prod;
-        float prod_next = prod * (float)mu * (float)mu_next;
-        bool dwd = wd != 0 && decoupled;
-        nadam_update(nb_f32(p), nb_f32(p->grad), m, v, p->numel, maximize ? -1.0f : 1.0f,
-                     dwd ? 0.0f : (float)wd, dwd ? (float)(1.0 - lr * wd) : 1.0f, (float)b1,
-                     (float)(1.0 - b1), (float)b2, (float)(1.0 - b2), (float)bc2, (float)eps,
-                     (float)(-lr * (1.0 - mu) / (1.0 - prod)),
-                     (float)(-lr * mu_next / (1.0 - prod_next)));
-    }
-    return NB_OK;
+    double wd = nb__g(g, "weight_decay");
+    bool dwd = wd != 0 && nb__gb(g, "decoupled_weight_decay");
+    *(nadam_coef *)coef = (nadam_coef){.lr = lr, .b1d = b1, .b2d = b2, .psi = nb__g(g, "momentum_decay"),
+                                       .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                       .wd = dwd ? 0.0f : (float)wd, .decay = dwd ? (float)(1.0 - lr * wd) : 1.0f,
+                                       .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
+                                       .one_m_b2 = (float)(1.0 - b2), .eps = (float)nb__g(g, "eps")};
+}
+
+static void nadam_param(nb_optim_slot *s, void *coef) {
+    nadam_coef *c = coef;
+    nb_value *mp = s->v[1];
+    double t = s->v[0]->num;
+    double mu = c->b1d * (1.0 - 0.5 * pow(0.96, t * c->psi));
+    double mu_next = c->b1d * (1.0 - 0.5 * pow(0.96, (t + 1.0) * c->psi));
+    float prod = (float)mp->num * (float)mu; /* float32 tensor *= Python float */
+    mp->num = prod;
+    float prod_next = prod * (float)mu * (float)mu_next;
+    c->bc2 = (float)(1.0 - pow(c->b2d, t));
+    c->neg_sg = (float)(-c->lr * (1.0 - mu) / (1.0 - prod));
+    c->neg_sm = (float)(-c->lr * mu_next / (1.0 - prod_next));
+}
+
+static void nadam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    nadam_update(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, *(const nadam_coef *)s->coef);
 }
 
 static int nadam_validate(const nb_value *hp, int n) {
@@ -64,14 +66,25 @@ static int nadam_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_state_spec nadam_state[] = {{"step", NB_STATE_NUMBER},
-                                            {"mu_product", NB_STATE_NUMBER},
-                                            {"exp_avg", NB_STATE_LIKE},
-                                            {"exp_avg_sq", NB_STATE_LIKE}};
+static const nb_state_spec nadam_state[] = {NB_SPEC_STEP(NUMBER),
+                                            NB_SPEC_X("mu_product", NUMBER, .init = 1.0),
+                                            NB_SPEC("exp_avg", LIKE),
+                                            NB_SPEC("exp_avg_sq", LIKE)};
 
-static const nb_optim_algo nadam_algo = {.name = "NAdam", .validate = nadam_validate,
-                                         .step_group = nadam_step, .state_spec = nadam_state,
-                                         .nstate_spec = 4};
+static const nb_value nadam_defaults[] = {NB_DEF_NUM("lr", 2e-3), NB_DEF_PAIR("betas", 0.9, 0.999),
+                                          NB_DEF_NUM("eps", 1e-8), NB_DEF_NUM("weight_decay", 0),
+                                          NB_DEF_NUM("momentum_decay", 4e-3),
+                                          NB_DEF_BOOL("decoupled_weight_decay", 0),
+                                          NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"maximize", "decoupled_weight_decay", NULL};
+
+const nb_optim_algo nb__nadam_algo = {
+    .name = "NAdam", .defaults = nadam_defaults, .ndefaults = NB_COUNT(nadam_defaults),
+    .validate = nadam_validate, .state_spec = nadam_state, .nstate_spec = 4,
+    .coef_size = sizeof(nadam_coef), .group_coef = nadam_group, .param_coef = nadam_param,
+    .update = nadam_range,
+    .added = added};
 
 nb_nadam_opts nb_nadam_defaults(void) {
     return (nb_nadam_opts){.lr = 2e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
@@ -81,10 +94,9 @@ nb_nadam_opts nb_nadam_defaults(void) {
 
 nb_optim *nb_nadam(nb_tensor *const *params, int n, const nb_nadam_opts *opts) {
     nb_nadam_opts o = opts ? *opts : nb_nadam_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_pair("betas", o.beta1, o.beta2), nb_num("eps", o.eps),
-                    nb_num("weight_decay", o.weight_decay),
-                    nb_num("momentum_decay", o.momentum_decay),
-                    nb_bool("decoupled_weight_decay", o.decoupled_weight_decay),
-                    nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&nadam_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_pair("betas", o.beta1, o.beta2), nb_num("eps", o.eps),
+                     nb_num("weight_decay", o.weight_decay), nb_num("momentum_decay", o.momentum_decay),
+                     nb_bool("decoupled_weight_decay", o.decoupled_weight_decay),
+                     nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__nadam_algo, params, n, kw, NB_COUNT(kw));
 }

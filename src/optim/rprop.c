@@ -8,16 +8,19 @@
 #include <math.h>
 #include "optimizer.h"
 
+typedef struct rprop_coef {
+    float sign, eta_minus, eta_plus, ss_min, ss_max;
+} rprop_coef;
+
 NB_OPTIM_CLONES
 static void rprop_update(float *restrict p, const float *restrict g, float *restrict prev,
-                         float *restrict ss, int64_t n, float sign, float eta_minus,
-                         float eta_plus, float ss_min, float ss_max) {
+                         float *restrict ss, int64_t n, rprop_coef c) {
     for (int64_t i = 0; i < n; i++) {
-        float gi = sign * g[i];
+        float gi = c.sign * g[i];
         float gp = gi * prev[i];
-        float f = gp > 0.0f ? eta_plus : gp < 0.0f ? eta_minus : 1.0f;
+        float f = gp > 0.0f ? c.eta_plus : gp < 0.0f ? c.eta_minus : 1.0f;
         float s = ss[i] * f;
-        s = s < ss_min ? ss_min : s > ss_max ? ss_max : s; /* clamp_, NaN stays */
+        s = s < c.ss_min ? c.ss_min : s > c.ss_max ? c.ss_max : s; /* clamp_, NaN stays */
         ss[i] = s;
         if (gp < 0.0f) gi = 0.0f;
         float sg = gi > 0.0f ? -1.0f : gi < 0.0f ? 1.0f : 0.0f; /* -sign(g) */
@@ -26,24 +29,14 @@ static void rprop_update(float *restrict p, const float *restrict g, float *rest
     }
 }
 
-static int rprop_step(nb_optim *o, nb_group *g) {
-    double lr = nb__g(g, "lr");
-    double em = nb__ge(g, "etas", 0), ep = nb__ge(g, "etas", 1);
-    double smin = nb__ge(g, "step_sizes", 0), smax = nb__ge(g, "step_sizes", 1);
-    bool maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        nb_value *step = nb__state_scalar(o, idx, "step", NB_VALUE_INT, 0.0);
-        float *prev = nb__state_tensor(o, idx, "prev", p, 0.0f);
-        float *ss = nb__state_tensor(o, idx, "step_size", p, (float)lr);
-        if (!step || !prev || !ss) return NB_ENOMEM;
-        step->num += 1;
-        rprop_update(nb_f32(p), nb_f32(p->grad), prev, ss, p->numel, maximize ? -1.0f : 1.0f,
-                     (float)em, (float)ep, (float)smin, (float)smax);
-    }
-    return NB_OK;
+static void rprop_group(const nb_group *g, void *coef) {
+    *(rprop_coef *)coef = (rprop_coef){nb__gb(g, "maximize") ? -1.0f : 1.0f, (float)nb__ge(g, "etas", 0),
+                                       (float)nb__ge(g, "etas", 1), (float)nb__ge(g, "step_sizes", 0),
+                                       (float)nb__ge(g, "step_sizes", 1)};
+}
+
+static void rprop_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    rprop_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const rprop_coef *)s->coef);
 }
 
 static int rprop_validate(const nb_value *hp, int n) {
@@ -54,12 +47,19 @@ static int rprop_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_state_spec rprop_state[] = {{"step", NB_STATE_NUMBER}, {"prev", NB_STATE_LIKE},
-                                            {"step_size", NB_STATE_LIKE}};
+static const nb_state_spec rprop_state[] = {NB_SPEC_STEP(INT), NB_SPEC("prev", LIKE),
+                                            NB_SPEC_X("step_size", LIKE, .init_hp = "lr")};
 
-static const nb_optim_algo rprop_algo = {.name = "Rprop", .validate = rprop_validate,
-                                         .step_group = rprop_step, .state_spec = rprop_state,
-                                         .nstate_spec = 3};
+static const nb_value rprop_defaults[] = {NB_DEF_NUM("lr", 1e-2), NB_DEF_PAIR("etas", 0.5, 1.2),
+                                          NB_DEF_PAIR("step_sizes", 1e-6, 50), NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"maximize", NULL};
+
+const nb_optim_algo nb__rprop_algo = {
+    .name = "Rprop", .defaults = rprop_defaults, .ndefaults = NB_COUNT(rprop_defaults),
+    .validate = rprop_validate, .state_spec = rprop_state, .nstate_spec = 3,
+    .coef_size = sizeof(rprop_coef), .group_coef = rprop_group, .update = rprop_range,
+    .added = added};
 
 nb_rprop_opts nb_rprop_defaults(void) {
     return (nb_rprop_opts){.lr = 1e-2, .eta_minus = 0.5, .eta_plus = 1.2, .step_size_min = 1e-6,
@@ -68,8 +68,8 @@ nb_rprop_opts nb_rprop_defaults(void) {
 
 nb_optim *nb_rprop(nb_tensor *const *params, int n, const nb_rprop_opts *opts) {
     nb_rprop_opts o = opts ? *opts : nb_rprop_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_pair("etas", o.eta_minus, o.eta_plus),
-                    nb_pair("step_sizes", o.step_size_min, o.step_size_max),
-                    nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&rprop_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_pair("etas", o.eta_minus, o.eta_plus),
+                     nb_pair("step_sizes", o.step_size_min, o.step_size_max),
+                     nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__rprop_algo, params, n, kw, NB_COUNT(kw));
 }

@@ -3,72 +3,86 @@
  *   d = maximize ? -g : g;  d += wd * p
  *   buf = first step ? d : momentum * buf + (1 - dampening) * d
  *   d = nesterov ? d + momentum * buf : buf;   p -= lr * d
- * Each `x.add_(y, alpha=a)` of PyTorch is one fused multiply-add, as on PyTorch's CPU path. */
+ * Each `x.add_(y, alpha=a)` of PyTorch is one fused multiply-add, as on PyTorch's CPU path.
+ * A row-sparse gradient (a sparse Embedding's) is applied to its rows; with momentum the
+ * buffer stays dense (PyTorch keeps a sparse one whose rows add up to the same values). */
 #include <math.h>
 #include "optimizer.h"
 
-/* mode: 0 no momentum, 1 first momentum step (buf = d), 2 momentum */
+typedef struct sgd_coef {
+    float neg_lr, wd, mom, one_m_damp, sign;
+    int mode; /* 0 no momentum, 1 first momentum step (buf = d), 2 momentum */
+    bool nesterov;
+} sgd_coef;
+
 NB_ALWAYS_INLINE void sgd_loop(float *restrict p, const float *restrict g, float *restrict buf,
-                               int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
-                               float sign, const int mode, const bool nesterov) {
+                               int64_t n, sgd_coef c, const int mode, const bool nesterov) {
     for (int64_t i = 0; i < n; i++) {
-        float d = nb__l2_grad(p[i], g[i], sign, wd);
+        float d = nb__l2_grad(p[i], g[i], c.sign, c.wd);
         if (mode) {
-            float b = mode == 1 ? d : fmaf(d, one_m_damp, buf[i] * mom);
+            float b = mode == 1 ? d : fmaf(d, c.one_m_damp, buf[i] * c.mom);
             buf[i] = b;
-            d = nesterov ? fmaf(b, mom, d) : b;
+            d = nesterov ? fmaf(b, c.mom, d) : b;
         }
-        p[i] = fmaf(d, neg_lr, p[i]);
+        p[i] = fmaf(d, c.neg_lr, p[i]);
     }
 }
 
 NB_OPTIM_CLONES
-static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
-                       bool first, int64_t n, float neg_lr, float wd, float mom, float one_m_damp,
-                       bool nesterov, bool maximize) {
-    float sign = maximize ? -1.0f : 1.0f;
-    if (!buf) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 0, false);
-    else if (first && nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, true);
-    else if (first) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 1, false);
-    else if (nesterov) sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, true);
-    else sgd_loop(p, g, buf, n, neg_lr, wd, mom, one_m_damp, sign, 2, false);
+static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf, int64_t n, sgd_coef c) {
+    if (c.mode == 0) sgd_loop(p, g, buf, n, c, 0, false);
+    else if (c.mode == 1 && c.nesterov) sgd_loop(p, g, buf, n, c, 1, true);
+    else if (c.mode == 1) sgd_loop(p, g, buf, n, c, 1, false);
+    else if (c.nesterov) sgd_loop(p, g, buf, n, c, 2, true);
+    else sgd_loop(p, g, buf, n, c, 2, false);
 }
 
-typedef struct sgd_job {
-    float *p;
-    const float *g;
-    float *buf;
-    bool first, nesterov, maximize;
-    float neg_lr, wd, mom, one_m_damp;
-} sgd_job;
-
-static void sgd_part(void *ctx, int64_t b, int64_t e) {
-    const sgd_job *j = ctx;
-    sgd_update(j->p + b, j->g + b, j->buf ? j->buf + b : NULL, j->first, e - b, j->neg_lr, j->wd,
-               j->mom, j->one_m_damp, j->nesterov, j->maximize);
+static void sgd_group(const nb_group *g, void *coef) {
+    double mom = nb__g(g, "momentum");
+    *(sgd_coef *)coef = (sgd_coef){(float)-nb__g(g, "lr"), (float)nb__g(g, "weight_decay"), (float)mom,
+                                   (float)(1.0 - nb__g(g, "dampening")), nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                   mom != 0.0 ? 2 : 0, nb__gb(g, "nesterov")};
 }
 
-static int sgd_step(nb_optim *o, nb_group *g) {
-    double lr = nb__g(g, "lr"), mom = nb__g(g, "momentum"), damp = nb__g(g, "dampening");
-    double wd = nb__g(g, "weight_decay");
-    bool nesterov = nb__gb(g, "nesterov"), maximize = nb__gb(g, "maximize");
-    for (int i = 0; i < g->nparams; i++) {
-        nb_tensor *p = g->params[i];
-        if (!p->grad) continue;
-        int idx = g->first + i;
-        float *buf = NULL;
-        bool first = false;
-        if (mom != 0.0) {
-            nb_value *v = nb__state(o, idx, "momentum_buffer");
-            first = !v || v->kind != NB_VALUE_TENSOR;
-            if (!(buf = nb__state_tensor(o, idx, "momentum_buffer", p, 0.0f))) return NB_ENOMEM;
-        } else if (!nb__state_scalar(o, idx, "momentum_buffer", NB_VALUE_NONE, 0)) {
-            return NB_ENOMEM; /* PyTorch keeps the key, with None */
+static void sgd_param(nb_optim_slot *s, void *coef) {
+    sgd_coef *c = coef;
+    if (c->mode && (s->fresh & 1)) c->mode = 1; /* the buffer was just made: buf = d */
+}
+
+static void sgd_range(const nb_optim_slot *s, int64_t b, int64_t e) {
+    const sgd_coef *c = s->coef;
+    sgd_update(s->p + b, s->g + b, c->mode ? s->t[0] + b : NULL, e - b, *c);
+}
+
+/* A row-sparse gradient, entries in order (repeated rows are added one after the other). */
+static int sgd_sparse(nb_optim *o, const nb_optim_slot *s) {
+    const sgd_coef *c = s->coef;
+    int64_t nnz = nb_sparse_nnz(s->grad), dim = s->param->shape[1];
+    const int32_t *rows = nb_sparse_indices(s->grad);
+    const float *vals = nb_sparse_values(s->grad);
+    if (!c->mode) {
+        for (int64_t k = 0; k < nnz; k++) {
+            float *p = s->p + rows[k] * dim;
+            for (int64_t j = 0; j < dim; j++) p[j] = fmaf(c->sign * vals[k * dim + j], c->neg_lr, p[j]);
         }
-        sgd_job j = {nb_f32(p), nb_f32(p->grad), buf, first, nesterov, maximize, (float)-lr,
-                     (float)wd, (float)mom, (float)(1.0 - damp)};
-        nb__optim_for(nb_f32(p), p->numel, sgd_part, &j);
+        return NB_OK;
     }
+    /* momentum: buf = momentum buf + (1 - dampening) d with d scattered densely, then the
+     * dense rule over every element (d = 0 where the gradient has no row) */
+    float *buf = s->t[0], *d = nb__optim_scratch(o, (size_t)s->n);
+    if (!d) return NB_ENOMEM;
+    memset(d, 0, sizeof(float) * (size_t)s->n);
+    for (int64_t k = 0; k < nnz; k++)
+        for (int64_t j = 0; j < dim; j++) d[rows[k] * dim + j] += c->sign * vals[k * dim + j];
+    sgd_coef dc = *c;
+    dc.sign = 1.0f;
+    sgd_update(s->p, d, buf, s->n, dc);
+    return NB_OK;
+}
+
+static int sgd_sparse_check(const nb_group *g) {
+    if (nb__g(g, "weight_decay") != 0)
+        return nb__error(NB_EINVAL, "add(sparse, dense) is not supported. Use add(dense, sparse) instead.");
     return NB_OK;
 }
 
@@ -81,10 +95,20 @@ static int sgd_validate(const nb_value *hp, int n) {
     return NB_OK;
 }
 
-static const nb_state_spec sgd_state[] = {{"momentum_buffer", NB_STATE_LIKE_OR_NONE}};
+static const nb_state_spec sgd_state[] = {NB_SPEC_X("momentum_buffer", LIKE_OR_NONE, .when = "momentum")};
 
-static const nb_optim_algo sgd_algo = {.name = "SGD", .validate = sgd_validate, .step_group = sgd_step,
-                                       .state_spec = sgd_state, .nstate_spec = 1};
+static const nb_value sgd_defaults[] = {NB_DEF_NUM("lr", 1e-3), NB_DEF_NUM("momentum", 0),
+                                        NB_DEF_NUM("dampening", 0), NB_DEF_NUM("weight_decay", 0),
+                                        NB_DEF_BOOL("nesterov", 0), NB_DEF_BOOL("maximize", 0)};
+
+static const char *const added[] = {"nesterov", "maximize", NULL};
+
+const nb_optim_algo nb__sgd_algo = {
+    .name = "SGD", .defaults = sgd_defaults, .ndefaults = NB_COUNT(sgd_defaults), .validate = sgd_validate,
+    .state_spec = sgd_state, .nstate_spec = 1, .coef_size = sizeof(sgd_coef), .group_coef = sgd_group,
+    .param_coef = sgd_param, .update = sgd_range, .update_sparse = sgd_sparse,
+    .sparse_check = sgd_sparse_check,
+    .added = added};
 
 nb_sgd_opts nb_sgd_defaults(void) {
     return (nb_sgd_opts){.lr = 1e-3, .momentum = 0, .dampening = 0, .weight_decay = 0,
@@ -93,8 +117,8 @@ nb_sgd_opts nb_sgd_defaults(void) {
 
 nb_optim *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_opts *opts) {
     nb_sgd_opts o = opts ? *opts : nb_sgd_defaults();
-    nb_value d[] = {nb_num("lr", o.lr), nb_num("momentum", o.momentum),
-                    nb_num("dampening", o.dampening), nb_num("weight_decay", o.weight_decay),
-                    nb_bool("nesterov", o.nesterov), nb_bool("maximize", o.maximize)};
-    return nb__optim_new(&sgd_algo, d, (int)(sizeof d / sizeof d[0]), params, n);
+    nb_value kw[] = {nb_num("lr", o.lr), nb_num("momentum", o.momentum),
+                     nb_num("dampening", o.dampening), nb_num("weight_decay", o.weight_decay),
+                     nb_bool("nesterov", o.nesterov), nb_bool("maximize", o.maximize)};
+    return nb__optim_create(&nb__sgd_algo, params, n, kw, NB_COUNT(kw));
 }

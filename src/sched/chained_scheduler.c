@@ -22,7 +22,7 @@ static void chained_undo(nb_sched *s) { /* newest first */
     for (int i = s->nstepped - 1; i >= 0; i--) nb__sched_undo(c->subs[i]);
 }
 
-static const nb_sched_algo chained_algo = {
+const nb_sched_algo nb__chained_algo = {
     .name = "ChainedScheduler", .size = sizeof(nb_sched_container), .step = chained_step,
     .subs = nb__container_subs, .undo = chained_undo, .save = nb__container_save,
     .load = nb__container_load, .free = nb__container_free, .no_epoch = true};
@@ -37,10 +37,10 @@ nb_sched *nb_chained_scheduler(nb_sched *const *scheds, int n) {
         }
     nb_optim *o = scheds && n > 0 && scheds[0] ? scheds[0]->opt : NULL;
     if (!o && scheds && n > 0) { /* scheds[0] is NULL: report its constructor's error */
-        nb__container_new(&chained_algo, NULL, scheds, n);
+        nb__container_new(&nb__chained_algo, NULL, scheds, n);
         return NULL;
     }
-    nb_sched_container *c = nb__container_new(&chained_algo, o, scheds, n);
+    nb_sched_container *c = nb__container_new(&nb__chained_algo, o, scheds, n);
     if (!c) return NULL;
     nb_sched *s = &c->base;
     s->last_epoch = 0;

@@ -44,16 +44,33 @@ static const nb_sched_field constant_fields[] = {
     {"total_iters", NB_VALUE_INT, offsetof(constant_lr, total_iters)},
 };
 
-static const nb_sched_algo constant_algo = {
-    .name = "ConstantLR", .size = sizeof(constant_lr), .get_lr = constant_get,
-    .closed_form = constant_closed, .check = constant_check, .fields = constant_fields, .nfields = 2};
-
-nb_sched *nb_constant_lr(nb_optim *o, double factor, int64_t total_iters) {
+static nb_sched *make(nb_optim *o, double factor, int64_t total_iters, int64_t last_epoch) {
     constant_lr tmp = {.factor = factor, .total_iters = total_iters};
     if (constant_check(&tmp.base)) return NULL;
-    constant_lr *k = (constant_lr *)nb__sched_alloc(&constant_algo, o);
+    constant_lr *k = (constant_lr *)nb__sched_alloc(&nb__constant_algo, o);
     if (!k) return NULL;
     k->factor = factor;
     k->total_iters = total_iters;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_constant_lr(nb_optim *o, double factor, int64_t total_iters) {
+    return make(o, factor, total_iters, -1);
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double factor;
+    int64_t total_iters, last_epoch;
+    if (nb__kw_num(&nb__constant_algo, &kw[0], &factor) || nb__kw_int(&nb__constant_algo, &kw[1], &total_iters) ||
+        nb__kw_int(&nb__constant_algo, &kw[2], &last_epoch))
+        return NULL;
+    return make(o, factor, total_iters, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NUM("factor", 1.0 / 3), NB_DEF_INT("total_iters", 5),
+                                  NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__constant_algo = {
+    .name = "ConstantLR", .size = sizeof(constant_lr), .get_lr = constant_get,
+    .closed_form = constant_closed, .check = constant_check, .fields = constant_fields, .nfields = 2,
+    .kwargs = kwargs, .nkwargs = 3, .build = build};

@@ -56,16 +56,30 @@ static const nb_sched_field cosine_fields[] = {
     {"eta_min", NB_VALUE_NUMBER, offsetof(cosine_lr, eta_min)},
 };
 
-static const nb_sched_algo cosine_algo = {
-    .name = "CosineAnnealingLR", .size = sizeof(cosine_lr), .get_lr = cosine_get,
-    .closed_form = cosine_closed, .check = cosine_check, .fields = cosine_fields, .nfields = 2};
-
-nb_sched *nb_cosine_annealing_lr(nb_optim *o, int64_t T_max, double eta_min) {
+static nb_sched *make(nb_optim *o, int64_t T_max, double eta_min, int64_t last_epoch) {
     cosine_lr tmp = {.T_max = T_max, .eta_min = eta_min};
     if (cosine_check(&tmp.base)) return NULL;
-    cosine_lr *k = (cosine_lr *)nb__sched_alloc(&cosine_algo, o);
+    cosine_lr *k = (cosine_lr *)nb__sched_alloc(&nb__cosine_algo, o);
     if (!k) return NULL;
     k->T_max = T_max;
     k->eta_min = eta_min;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_cosine_annealing_lr(nb_optim *o, int64_t T_max, double eta_min) { return make(o, T_max, eta_min, -1); }
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double eta_min;
+    int64_t T_max, last_epoch;
+    if (nb__kw_int(&nb__cosine_algo, &kw[0], &T_max) || nb__kw_num(&nb__cosine_algo, &kw[1], &eta_min) ||
+        nb__kw_int(&nb__cosine_algo, &kw[2], &last_epoch))
+        return NULL;
+    return make(o, T_max, eta_min, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NONE("T_max"), NB_DEF_NUM("eta_min", 0), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__cosine_algo = {
+    .name = "CosineAnnealingLR", .size = sizeof(cosine_lr), .get_lr = cosine_get,
+    .closed_form = cosine_closed, .check = cosine_check, .fields = cosine_fields, .nfields = 2,
+    .kwargs = kwargs, .nkwargs = 3, .nrequired = 1, .build = build};

@@ -80,18 +80,35 @@ static const nb_sched_field wr_fields[] = {
     {"T_cur", NB_VALUE_NUMBER, offsetof(warm_restarts, T_cur)},
 };
 
-static const nb_sched_algo wr_algo = {
-    .name = "CosineAnnealingWarmRestarts", .size = sizeof(warm_restarts), .get_lr = wr_get,
-    .step = wr_step, .check = wr_check, .fields = wr_fields, .nfields = 5, .fractional_epoch = true};
-
-nb_sched *nb_cosine_annealing_warm_restarts(nb_optim *o, int64_t T_0, int64_t T_mult, double eta_min) {
+static nb_sched *make(nb_optim *o, int64_t T_0, int64_t T_mult, double eta_min, int64_t last_epoch) {
     warm_restarts tmp = {.T_0 = T_0, .T_i = T_0, .T_mult = T_mult, .eta_min = eta_min, .T_cur = -1};
     if (wr_check(&tmp.base)) return NULL;
-    warm_restarts *k = (warm_restarts *)nb__sched_alloc(&wr_algo, o);
+    warm_restarts *k = (warm_restarts *)nb__sched_alloc(&nb__wr_algo, o);
     if (!k) return NULL;
     k->T_0 = k->T_i = T_0;
     k->T_mult = T_mult;
     k->eta_min = eta_min;
-    k->T_cur = -1; /* = last_epoch, as PyTorch */
-    return nb__sched_start(&k->base, -1);
+    k->T_cur = (double)last_epoch; /* as PyTorch */
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_cosine_annealing_warm_restarts(nb_optim *o, int64_t T_0, int64_t T_mult, double eta_min) {
+    return make(o, T_0, T_mult, eta_min, -1);
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double eta_min;
+    int64_t T_0, T_mult, last_epoch;
+    if (nb__kw_int(&nb__wr_algo, &kw[0], &T_0) || nb__kw_int(&nb__wr_algo, &kw[1], &T_mult) ||
+        nb__kw_num(&nb__wr_algo, &kw[2], &eta_min) || nb__kw_int(&nb__wr_algo, &kw[3], &last_epoch))
+        return NULL;
+    return make(o, T_0, T_mult, eta_min, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NONE("T_0"), NB_DEF_INT("T_mult", 1), NB_DEF_NUM("eta_min", 0),
+                                  NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__wr_algo = {
+    .name = "CosineAnnealingWarmRestarts", .size = sizeof(warm_restarts), .get_lr = wr_get,
+    .step = wr_step, .check = wr_check, .fields = wr_fields, .nfields = 5, .fractional_epoch = true,
+    .kwargs = kwargs, .nkwargs = 4, .nrequired = 1, .build = build};

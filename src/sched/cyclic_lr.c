@@ -84,9 +84,18 @@ static const nb_sched_field cyclic_fields[] = {
     {"use_beta1", NB_VALUE_BOOL, offsetof(cyclic_lr, use_beta1)},
 };
 
-static const nb_sched_algo cyclic_algo = {
+static nb_sched *build(nb_optim *o, const nb_value *kw);
+
+static const nb_value kwargs[] = {
+    NB_DEF_NONE("base_lr"), NB_DEF_NONE("max_lr"), NB_DEF_NUM("step_size_up", 2000), NB_DEF_NONE("step_size_down"),
+    NB_DEF_STR("mode", "triangular"), NB_DEF_NUM("gamma", 1.0), NB_DEF_STR("scale_mode", "cycle"),
+    NB_DEF_BOOL("cycle_momentum", 1), NB_DEF_NUM("base_momentum", 0.8), NB_DEF_NUM("max_momentum", 0.9),
+    NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__cyclic_algo = {
     .name = "CyclicLR", .size = sizeof(cyclic_lr), .get_lr = cyclic_get, .check = cyclic_check,
-    .load = cyclic_load, .fields = cyclic_fields, .nfields = 10};
+    .load = cyclic_load, .fields = cyclic_fields, .nfields = 10, .kwargs = kwargs,
+    .nkwargs = NB_COUNT(kwargs), .nrequired = 2, .build = build};
 
 nb_cyclic_opts nb_cyclic_defaults(void) {
     return (nb_cyclic_opts){.base_lr = NAN, .max_lr = NAN, .step_size_up = 2000, .step_size_down = NAN,
@@ -96,7 +105,7 @@ nb_cyclic_opts nb_cyclic_defaults(void) {
 
 nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
     nb_cyclic_opts p = opts ? *opts : nb_cyclic_defaults();
-    cyclic_lr *k = (cyclic_lr *)nb__sched_alloc(&cyclic_algo, o);
+    cyclic_lr *k = (cyclic_lr *)nb__sched_alloc(&nb__cyclic_algo, o);
     if (!k) return NULL;
     nb_sched *s = &k->base;
     double *base_lrs = s->lrs; /* scratch until the first step */
@@ -145,7 +154,7 @@ nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
     if (!kept) return nb__sched_fail(s);
     memcpy(kept, base_lrs, sizeof(double) * (size_t)s->ngroups);
     for (int g = 0; p.last_epoch == -1 && g < s->ngroups; g++)
-        if (nb_optim_set(o, g, "lr", kept[g])) {
+        if (nb__optim_write(o, g, "lr", -1, kept[g])) {
             if (kept != keep) nb__free(kept);
             return nb__sched_fail(s);
         }
@@ -155,4 +164,22 @@ nb_sched *nb_cyclic_lr(nb_optim *o, const nb_cyclic_opts *opts) {
     if (s) memcpy(s->base_lrs, kept, sizeof(double) * (size_t)s->ngroups);
     if (kept != keep) nb__free(kept);
     return s;
+}
+
+/* scale_fn is a function: not by name (nb_cyclic_lr takes one). */
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    const nb_sched_algo *a = &nb__cyclic_algo;
+    nb_cyclic_opts p = nb_cyclic_defaults();
+    p.mode = nb__kw_str(&kw[4]);
+    p.scale_mode = nb__kw_str(&kw[6]);
+    p.cycle_momentum = kw[7].num != 0;
+    if (nb__kw_per_group(a, &kw[0], &p.base_lr, &p.base_lrs, &p.n_base_lrs) ||
+        nb__kw_per_group(a, &kw[1], &p.max_lr, &p.max_lrs, &p.n_max_lrs) || nb__kw_num(a, &kw[2], &p.step_size_up) ||
+        (kw[3].kind != NB_VALUE_NONE && nb__kw_num(a, &kw[3], &p.step_size_down)) ||
+        nb__kw_num(a, &kw[5], &p.gamma) ||
+        nb__kw_per_group(a, &kw[8], &p.base_momentum, &p.base_momentums, &p.n_base_momentums) ||
+        nb__kw_per_group(a, &kw[9], &p.max_momentum, &p.max_momentums, &p.n_max_momentums) ||
+        nb__kw_int(a, &kw[10], &p.last_epoch))
+        return NULL;
+    return nb_cyclic_lr(o, &p);
 }

@@ -33,16 +33,28 @@ static const nb_sched_field exponential_fields[] = {
     {"gamma", NB_VALUE_NUMBER, offsetof(exponential_lr, gamma)},
 };
 
-static const nb_sched_algo exponential_algo = {
-    .name = "ExponentialLR", .size = sizeof(exponential_lr), .get_lr = exponential_get,
-    .closed_form = exponential_closed, .check = exponential_check, .fields = exponential_fields,
-    .nfields = 1};
-
-nb_sched *nb_exponential_lr(nb_optim *o, double gamma) {
+static nb_sched *make(nb_optim *o, double gamma, int64_t last_epoch) {
     exponential_lr tmp = {.gamma = gamma};
     if (exponential_check(&tmp.base)) return NULL;
-    exponential_lr *k = (exponential_lr *)nb__sched_alloc(&exponential_algo, o);
+    exponential_lr *k = (exponential_lr *)nb__sched_alloc(&nb__exponential_algo, o);
     if (!k) return NULL;
     k->gamma = gamma;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_exponential_lr(nb_optim *o, double gamma) { return make(o, gamma, -1); }
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double gamma;
+    int64_t last_epoch;
+    if (nb__kw_num(&nb__exponential_algo, &kw[0], &gamma) || nb__kw_int(&nb__exponential_algo, &kw[1], &last_epoch))
+        return NULL;
+    return make(o, gamma, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NONE("gamma"), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__exponential_algo = {
+    .name = "ExponentialLR", .size = sizeof(exponential_lr), .get_lr = exponential_get,
+    .closed_form = exponential_closed, .check = exponential_check, .fields = exponential_fields,
+    .nfields = 1, .kwargs = kwargs, .nkwargs = 2, .nrequired = 1, .build = build};

@@ -15,11 +15,11 @@ static int lambda_get(nb_sched *s, double *lrs) {
     return NB_OK;
 }
 
-static const nb_sched_algo lambda_algo = {.name = "LambdaLR", .size = sizeof(lambda_lr), .get_lr = lambda_get};
+const nb_sched_algo nb__lambda_algo = {.name = "LambdaLR", .size = sizeof(lambda_lr), .get_lr = lambda_get};
 
 nb_sched *nb_lambda_lr(nb_optim *o, nb_lr_lambda fn, void *user) {
     if (!fn) return nb__null(NB_EINVAL, "lr_lambda should be a function, but got NoneType");
-    lambda_lr *k = (lambda_lr *)nb__sched_alloc(&lambda_algo, o);
+    lambda_lr *k = (lambda_lr *)nb__sched_alloc(&nb__lambda_algo, o);
     if (!k) return NULL;
     k->fn = fn;
     k->user = user;

@@ -52,17 +52,35 @@ static const nb_sched_field linear_fields[] = {
     {"total_iters", NB_VALUE_INT, offsetof(linear_lr, total_iters)},
 };
 
-static const nb_sched_algo linear_algo = {
-    .name = "LinearLR", .size = sizeof(linear_lr), .get_lr = linear_get, .closed_form = linear_closed,
-    .check = linear_check, .fields = linear_fields, .nfields = 3};
-
-nb_sched *nb_linear_lr(nb_optim *o, double start_factor, double end_factor, int64_t total_iters) {
+static nb_sched *make(nb_optim *o, double start_factor, double end_factor, int64_t total_iters,
+                      int64_t last_epoch) {
     linear_lr tmp = {.start_factor = start_factor, .end_factor = end_factor, .total_iters = total_iters};
     if (linear_check(&tmp.base)) return NULL;
-    linear_lr *k = (linear_lr *)nb__sched_alloc(&linear_algo, o);
+    linear_lr *k = (linear_lr *)nb__sched_alloc(&nb__linear_algo, o);
     if (!k) return NULL;
     k->start_factor = start_factor;
     k->end_factor = end_factor;
     k->total_iters = total_iters;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_linear_lr(nb_optim *o, double start_factor, double end_factor, int64_t total_iters) {
+    return make(o, start_factor, end_factor, total_iters, -1);
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double start, end;
+    int64_t total_iters, last_epoch;
+    if (nb__kw_num(&nb__linear_algo, &kw[0], &start) || nb__kw_num(&nb__linear_algo, &kw[1], &end) ||
+        nb__kw_int(&nb__linear_algo, &kw[2], &total_iters) || nb__kw_int(&nb__linear_algo, &kw[3], &last_epoch))
+        return NULL;
+    return make(o, start, end, total_iters, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NUM("start_factor", 1.0 / 3), NB_DEF_NUM("end_factor", 1.0),
+                                  NB_DEF_INT("total_iters", 5), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__linear_algo = {
+    .name = "LinearLR", .size = sizeof(linear_lr), .get_lr = linear_get, .closed_form = linear_closed,
+    .check = linear_check, .fields = linear_fields, .nfields = 3, .kwargs = kwargs, .nkwargs = 4,
+    .build = build};

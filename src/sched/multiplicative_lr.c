@@ -16,12 +16,12 @@ static int multiplicative_get(nb_sched *s, double *lrs) {
     return NB_OK;
 }
 
-static const nb_sched_algo multiplicative_algo = {
+const nb_sched_algo nb__multiplicative_algo = {
     .name = "MultiplicativeLR", .size = sizeof(multiplicative_lr), .get_lr = multiplicative_get};
 
 nb_sched *nb_multiplicative_lr(nb_optim *o, nb_lr_lambda fn, void *user) {
     if (!fn) return nb__null(NB_EINVAL, "lr_lambda should be a function, but got NoneType");
-    multiplicative_lr *k = (multiplicative_lr *)nb__sched_alloc(&multiplicative_algo, o);
+    multiplicative_lr *k = (multiplicative_lr *)nb__sched_alloc(&nb__multiplicative_algo, o);
     if (!k) return NULL;
     k->fn = fn;
     k->user = user;

@@ -96,18 +96,50 @@ static const nb_sched_field multistep_fields[] = {
     {"gamma", NB_VALUE_NUMBER, offsetof(multistep_lr, gamma)},
 };
 
-static const nb_sched_algo multistep_algo = {
-    .name = "MultiStepLR", .size = sizeof(multistep_lr), .get_lr = multistep_get,
-    .closed_form = multistep_closed, .fields = multistep_fields, .nfields = 1,
-    .save = multistep_save, .load = multistep_load, .check = multistep_check, .free = multistep_free};
-
-nb_sched *nb_multistep_lr(nb_optim *o, const int64_t *milestones, int n, double gamma) {
+static nb_sched *make(nb_optim *o, const int64_t *milestones, int n, double gamma, int64_t last_epoch) {
     if (check_milestones(milestones, milestones ? n : 0) || check_gamma(gamma)) return NULL;
-    multistep_lr *k = (multistep_lr *)nb__sched_alloc(&multistep_algo, o);
+    multistep_lr *k = (multistep_lr *)nb__sched_alloc(&nb__multistep_algo, o);
     if (!k) return NULL;
     if (!(k->milestones = nb__malloc(sizeof(int64_t) * (size_t)n))) return nb__sched_fail(&k->base);
     memcpy(k->milestones, milestones, sizeof(int64_t) * (size_t)n);
     k->n = n;
     k->gamma = gamma;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_multistep_lr(nb_optim *o, const int64_t *milestones, int n, double gamma) {
+    return make(o, milestones, n, gamma, -1);
+}
+
+/* milestones: a list of integers */
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    int64_t last_epoch;
+    double gamma;
+    if (kw[0].kind != NB_VALUE_LIST)
+        return nb__null(NB_EINVAL, "MultiStepLR: milestones must be a list of epochs");
+    int n = kw[0].len;
+    const double *e = nb_value_elems(&kw[0]);
+    int64_t *m = nb__malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!m) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (e[i] != floor(e[i]) || fabs(e[i]) > 9007199254740992.0) {
+            nb__free(m);
+            return nb__null(NB_EINVAL, "MultiStepLR: milestones must be integers, got %s", nb__pyfloat(e[i], 0));
+        }
+        m[i] = (int64_t)e[i];
+    }
+    nb_sched *s = nb__kw_num(&nb__multistep_algo, &kw[1], &gamma) ||
+                          nb__kw_int(&nb__multistep_algo, &kw[2], &last_epoch)
+                      ? NULL
+                      : make(o, m, n, gamma, last_epoch);
+    nb__free(m);
+    return s;
+}
+
+static const nb_value kwargs[] = {NB_DEF_NONE("milestones"), NB_DEF_NUM("gamma", 0.1), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__multistep_algo = {
+    .name = "MultiStepLR", .size = sizeof(multistep_lr), .get_lr = multistep_get,
+    .closed_form = multistep_closed, .fields = multistep_fields, .nfields = 1,
+    .save = multistep_save, .load = multistep_load, .check = multistep_check, .free = multistep_free,
+    .kwargs = kwargs, .nkwargs = 3, .nrequired = 1, .build = build};

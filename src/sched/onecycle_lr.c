@@ -121,9 +121,18 @@ static const nb_sched_field onecycle_fields[] = {
     {"use_beta1", NB_VALUE_BOOL, offsetof(onecycle_lr, use_beta1)},
 };
 
-static const nb_sched_algo onecycle_algo = {
+static nb_sched *build(nb_optim *o, const nb_value *kw);
+
+static const nb_value kwargs[] = {
+    NB_DEF_NONE("max_lr"), NB_DEF_NONE("total_steps"), NB_DEF_NONE("epochs"), NB_DEF_NONE("steps_per_epoch"),
+    NB_DEF_NUM("pct_start", 0.3), NB_DEF_STR("anneal_strategy", "cos"), NB_DEF_BOOL("cycle_momentum", 1),
+    NB_DEF_NUM("base_momentum", 0.85), NB_DEF_NUM("max_momentum", 0.95), NB_DEF_NUM("div_factor", 25.),
+    NB_DEF_NUM("final_div_factor", 1e4), NB_DEF_BOOL("three_phase", 0), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__onecycle_algo = {
     .name = "OneCycleLR", .size = sizeof(onecycle_lr), .get_lr = onecycle_get, .check = onecycle_check,
-    .load = onecycle_load, .fields = onecycle_fields, .nfields = 6};
+    .load = onecycle_load, .fields = onecycle_fields, .nfields = 6, .kwargs = kwargs,
+    .nkwargs = NB_COUNT(kwargs), .nrequired = 1, .build = build};
 
 nb_onecycle_opts nb_onecycle_defaults(void) {
     return (nb_onecycle_opts){.max_lr = NAN, .total_steps = NB_SCHED_NONE, .epochs = NB_SCHED_NONE,
@@ -154,7 +163,7 @@ nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts) {
             return nb__null(NB_EINVAL, "OneCycleLR: epochs * steps_per_epoch overflows");
         T = p.epochs * p.steps_per_epoch;
     }
-    onecycle_lr *k = (onecycle_lr *)nb__sched_alloc(&onecycle_algo, o);
+    onecycle_lr *k = (onecycle_lr *)nb__sched_alloc(&nb__onecycle_algo, o);
     if (!k) return NULL;
     nb_sched *s = &k->base;
     k->total_steps = T;
@@ -192,10 +201,29 @@ nb_sched *nb_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts) {
         if (nb_optim_put(o, g, &init) || nb_optim_put(o, g, &mx) || nb_optim_put(o, g, &mn)) return nb__sched_fail(s);
         if (!p.cycle_momentum) continue;
         nb_value vm = nb_num("max_momentum", max_m[g]), vb = nb_num("base_momentum", base_m[g]);
-        int rc = k->use_beta1 ? nb_optim_set_elem(o, g, "betas", 0, max_m[g])
-                              : nb_optim_set(o, g, "momentum", max_m[g]);
+        int rc = k->use_beta1 ? nb__optim_write(o, g, "betas", 0, max_m[g])
+                              : nb__optim_write(o, g, "momentum", -1, max_m[g]);
         if (rc || nb_optim_put(o, g, &vm) || nb_optim_put(o, g, &vb)) return nb__sched_fail(s);
     }
     s->mom = nb__sched_mom_kind(p.cycle_momentum, k->use_beta1);
     return nb__sched_start(s, p.last_epoch);
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    const nb_sched_algo *a = &nb__onecycle_algo;
+    nb_onecycle_opts p = nb_onecycle_defaults();
+    p.anneal_strategy = nb__kw_str(&kw[5]);
+    p.cycle_momentum = kw[6].num != 0;
+    p.three_phase = kw[11].num != 0;
+    int64_t *ints[] = {&p.total_steps, &p.epochs, &p.steps_per_epoch};
+    for (int i = 0; i < 3; i++)
+        if (kw[1 + i].kind != NB_VALUE_NONE && nb__kw_int(a, &kw[1 + i], ints[i])) return NULL;
+    if (nb__kw_per_group(a, &kw[0], &p.max_lr, &p.max_lrs, &p.n_max_lrs) ||
+        nb__kw_num(a, &kw[4], &p.pct_start) ||
+        nb__kw_per_group(a, &kw[7], &p.base_momentum, &p.base_momentums, &p.n_base_momentums) ||
+        nb__kw_per_group(a, &kw[8], &p.max_momentum, &p.max_momentums, &p.n_max_momentums) ||
+        nb__kw_num(a, &kw[9], &p.div_factor) || nb__kw_num(a, &kw[10], &p.final_div_factor) ||
+        nb__kw_int(a, &kw[12], &p.last_epoch))
+        return NULL;
+    return nb_onecycle_lr(o, &p);
 }

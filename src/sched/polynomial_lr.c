@@ -43,17 +43,32 @@ static const nb_sched_field polynomial_fields[] = {
     {"power", NB_VALUE_NUMBER, offsetof(polynomial_lr, power)},
 };
 
-static const nb_sched_algo polynomial_algo = {
-    .name = "PolynomialLR", .size = sizeof(polynomial_lr), .get_lr = polynomial_get,
-    .closed_form = polynomial_closed, .check = polynomial_check, .fields = polynomial_fields,
-    .nfields = 2};
-
-nb_sched *nb_polynomial_lr(nb_optim *o, int64_t total_iters, double power) {
+static nb_sched *make(nb_optim *o, int64_t total_iters, double power, int64_t last_epoch) {
     polynomial_lr tmp = {.total_iters = total_iters, .power = power};
     if (polynomial_check(&tmp.base)) return NULL;
-    polynomial_lr *k = (polynomial_lr *)nb__sched_alloc(&polynomial_algo, o);
+    polynomial_lr *k = (polynomial_lr *)nb__sched_alloc(&nb__polynomial_algo, o);
     if (!k) return NULL;
     k->total_iters = total_iters;
     k->power = power;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_polynomial_lr(nb_optim *o, int64_t total_iters, double power) {
+    return make(o, total_iters, power, -1);
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    double power;
+    int64_t total_iters, last_epoch;
+    if (nb__kw_int(&nb__polynomial_algo, &kw[0], &total_iters) || nb__kw_num(&nb__polynomial_algo, &kw[1], &power) ||
+        nb__kw_int(&nb__polynomial_algo, &kw[2], &last_epoch))
+        return NULL;
+    return make(o, total_iters, power, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_INT("total_iters", 5), NB_DEF_NUM("power", 1.0), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__polynomial_algo = {
+    .name = "PolynomialLR", .size = sizeof(polynomial_lr), .get_lr = polynomial_get,
+    .closed_form = polynomial_closed, .check = polynomial_check, .fields = polynomial_fields,
+    .nfields = 2, .kwargs = kwargs, .nkwargs = 3, .build = build};

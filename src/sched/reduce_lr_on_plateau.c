@@ -40,7 +40,7 @@ static int plateau_step(nb_sched *s, double metric) {
             double old = nb__sched_group_lr(s, g), lr = old * k->factor;
             if (k->min_lrs[g] > lr) lr = k->min_lrs[g]; /* max(old * factor, min_lr) */
             if (old - lr > k->eps) {
-                int rc = nb_optim_set(s->opt, g, "lr", lr);
+                int rc = nb__optim_write(s->opt, g, "lr", -1, lr);
                 if (rc) return rc;
             }
         }
@@ -85,10 +85,17 @@ static const nb_sched_field plateau_fields[] = {
     {"eps", NB_VALUE_NUMBER, offsetof(plateau, eps)},
 };
 
-static const nb_sched_algo plateau_algo = {
+static nb_sched *build(nb_optim *o, const nb_value *kw);
+
+static const nb_value kwargs[] = {NB_DEF_STR("mode", "min"), NB_DEF_NUM("factor", 0.1), NB_DEF_INT("patience", 10),
+                                  NB_DEF_NUM("threshold", 1e-4), NB_DEF_STR("threshold_mode", "rel"),
+                                  NB_DEF_INT("cooldown", 0), NB_DEF_NUM("min_lr", 0), NB_DEF_NUM("eps", 1e-8)};
+
+const nb_sched_algo nb__plateau_algo = {
     .name = "ReduceLROnPlateau", .size = sizeof(plateau),
     .step_metric = plateau_step, .check = plateau_check, .load = plateau_load,
-    .fields = plateau_fields, .nfields = 12, .no_epoch = true};
+    .fields = plateau_fields, .nfields = 12, .no_epoch = true, .kwargs = kwargs,
+    .nkwargs = NB_COUNT(kwargs), .build = build};
 
 nb_plateau_opts nb_plateau_defaults(void) {
     return (nb_plateau_opts){.mode = "min", .factor = 0.1, .patience = 10, .threshold = 1e-4,
@@ -98,7 +105,7 @@ nb_plateau_opts nb_plateau_defaults(void) {
 nb_sched *nb_reduce_lr_on_plateau(nb_optim *o, const nb_plateau_opts *opts) {
     nb_plateau_opts p = opts ? *opts : nb_plateau_defaults();
     if (p.factor >= 1.0) return nb__null(NB_EINVAL, "Factor should be < 1.0.");
-    plateau *k = (plateau *)nb__sched_alloc(&plateau_algo, o);
+    plateau *k = (plateau *)nb__sched_alloc(&nb__plateau_algo, o);
     if (!k) return NULL;
     nb_sched *s = &k->base;
     if (!(k->min_lrs = nb__sched_group_array(s))) return nb__sched_fail(s);
@@ -122,4 +129,16 @@ nb_sched *nb_reduce_lr_on_plateau(nb_optim *o, const nb_plateau_opts *opts) {
     s->last_epoch = 0;
     for (int g = 0; g < s->ngroups; g++) s->base_lrs[g] = s->last_lr[g] = nb__sched_group_lr(s, g);
     return s;
+}
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    const nb_sched_algo *a = &nb__plateau_algo;
+    nb_plateau_opts p = nb_plateau_defaults();
+    p.mode = nb__kw_str(&kw[0]);
+    p.threshold_mode = nb__kw_str(&kw[4]);
+    if (nb__kw_num(a, &kw[1], &p.factor) || nb__kw_int(a, &kw[2], &p.patience) ||
+        nb__kw_num(a, &kw[3], &p.threshold) || nb__kw_int(a, &kw[5], &p.cooldown) ||
+        nb__kw_per_group(a, &kw[6], &p.min_lr, &p.min_lrs, &p.n_min_lrs) || nb__kw_num(a, &kw[7], &p.eps))
+        return NULL;
+    return nb_reduce_lr_on_plateau(o, &p);
 }

@@ -44,8 +44,8 @@ double nb__sched_group_mom(const nb_sched *s, int g) {
 }
 
 static int set_mom(nb_sched *s, int g, double m) {
-    return s->mom == NB_SCHED_MOM_BETA1 ? nb_optim_set_elem(s->opt, g, "betas", 0, m)
-                                        : nb_optim_set(s->opt, g, "momentum", m);
+    return s->mom == NB_SCHED_MOM_BETA1 ? nb__optim_write(s->opt, g, "betas", 0, m)
+                                        : nb__optim_write(s->opt, g, "momentum", -1, m);
 }
 
 bool nb__sched_groups_have(const nb_optim *o, const char *name, int *missing) {
@@ -84,7 +84,7 @@ int nb__sched_choice(char *dst, const char *v, const char *const *choices, const
 
 /* ---- construction ------------------------------------------------------------------------ */
 int nb__sched_backup(nb_sched *s) {
-    if (!s->backup && !(s->backup = nb_optim_state_dict(s->opt))) return NB_ENOMEM;
+    if (!s->backup && !(s->backup = nb__optim_snapshot(s->opt))) return NB_ENOMEM;
     return NB_OK;
 }
 
@@ -94,7 +94,7 @@ nb_sched *nb__sched_fail(nb_sched *s) {
         char msg[512];
         nb_status st = nb_last_status();
         snprintf(msg, sizeof msg, "%s", nb_last_error());
-        nb_optim_load_state_dict(s->opt, s->backup);
+        nb__optim_restore(s->opt, s->backup);
         nb__error(st ? st : NB_EINVAL, "%s", msg);
     }
     nb_sched_free(s);
@@ -141,7 +141,7 @@ int nb__sched_initial_step(nb_sched *s) {
 /* ---- the step ---------------------------------------------------------------------------- */
 int nb__sched_apply(nb_sched *s, const double *lrs) {
     for (int g = 0; g < s->ngroups; g++) {
-        int rc = nb_optim_set(s->opt, g, "lr", lrs[g]);
+        int rc = nb__optim_write(s->opt, g, "lr", -1, lrs[g]);
         if (!rc && s->mom && !isnan(s->moms[g])) rc = set_mom(s, g, s->moms[g]);
         if (rc) return rc;
     }
@@ -165,7 +165,7 @@ void nb__sched_undo(nb_sched *s) {
     if (s->algo->undo) s->algo->undo(s);
     for (int g = 0; g < n; g++) { /* values that were valid before: setting them back succeeds */
         double lr = s->snap_vals[2 * n + g], m = s->snap_vals[3 * n + g];
-        if (!isnan(lr) && nb__sched_group_lr(s, g) != lr) nb_optim_set(s->opt, g, "lr", lr);
+        if (!isnan(lr) && nb__sched_group_lr(s, g) != lr) nb__optim_write(s->opt, g, "lr", -1, lr);
         if (s->mom && !isnan(m) && nb__sched_group_mom(s, g) != m) set_mom(s, g, m);
     }
     memcpy(s, s->snap, s->algo->size);
@@ -241,6 +241,11 @@ int nb_sched_step_metric(nb_sched *s, double metric) {
 
 double nb_sched_last_lr(const nb_sched *s, int g) {
     return s && g >= 0 && g < s->ngroups ? s->last_lr[g] : NAN;
+}
+
+int nb_sched_get_last_lr(const nb_sched *s, double *out, int n) {
+    for (int g = 0; s && out && g < n && g < s->ngroups; g++) out[g] = s->last_lr[g];
+    return s ? s->ngroups : 0;
 }
 
 int nb_sched_num_groups(const nb_sched *s) { return s ? s->ngroups : 0; }
@@ -491,4 +496,34 @@ int nb__sched_check_beta1(const nb_sched *s, const char *who, bool use_beta1) {
     if (use_beta1 == nb_optim_has_default(s->opt, "betas")) return NB_OK;
     return nb__error(NB_EINVAL, "%s: the state cycles %s, but the optimizer %s", who,
                      use_beta1 ? "beta1" : "momentum", use_beta1 ? "has no betas" : "has betas");
+}
+
+/* ---- keyword arguments ------------------------------------------------------------------- */
+int nb__kw_int(const nb_sched_algo *a, const nb_value *kw, int64_t *out) {
+    if ((kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER) || kw->num != floor(kw->num) ||
+        fabs(kw->num) > 9007199254740992.0)
+        return nb__error(NB_EINVAL, "%s: %s must be an integer", a->name, kw->name);
+    *out = (int64_t)kw->num;
+    return NB_OK;
+}
+
+int nb__kw_num(const nb_sched_algo *a, const nb_value *kw, double *out) {
+    if (kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER)
+        return nb__error(NB_EINVAL, "%s: %s must be a number", a->name, kw->name);
+    *out = kw->num;
+    return NB_OK;
+}
+
+const char *nb__kw_str(const nb_value *kw) { return kw->kind == NB_VALUE_STRING ? kw->str : NULL; }
+
+int nb__kw_per_group(const nb_sched_algo *a, const nb_value *kw, double *scalar, const double **list, int *n) {
+    if (kw->kind == NB_VALUE_LIST) {
+        *list = nb_value_elems(kw);
+        *n = kw->len;
+        return NB_OK;
+    }
+    if (kw->kind != NB_VALUE_INT && kw->kind != NB_VALUE_NUMBER)
+        return nb__error(NB_EINVAL, "%s: %s must be a number or a list of one per param group", a->name, kw->name);
+    *scalar = kw->num;
+    return NB_OK;
 }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include "../core/internal.h"
+#include "../optim/access.h"
 
 /* A field of a schedule saved in its state_dict, at an offset in the schedule's struct:
  * NB_VALUE_NUMBER double, NB_VALUE_INT int64_t, NB_VALUE_BOOL bool, NB_VALUE_STRING
@@ -66,6 +67,12 @@ typedef struct nb_sched_algo {
     void (*free)(nb_sched *s);
     bool fractional_epoch; /* step(epoch) accepts non-integers (CosineAnnealingWarmRestarts) */
     bool no_epoch;         /* step(epoch) is not accepted at all (containers) */
+    /* By name (nb_sched_new): PyTorch's keyword arguments with their defaults, the first
+     * nrequired required (None here), and the constructor given them all, in that order. NULL
+     * for schedules built from functions or other schedules (LambdaLR, SequentialLR, ...). */
+    const nb_value *kwargs;
+    int nkwargs, nrequired;
+    nb_sched *(*build)(nb_optim *o, const nb_value *kw);
 } nb_sched_algo;
 
 struct nb_sched {
@@ -110,8 +117,9 @@ nb_sched *nb__sched_fail(nb_sched *s);
 nb_sched *nb__sched_start(nb_sched *s, int64_t last_epoch);
 /* _initial_step(): _step_count = 0, then step(). */
 int nb__sched_initial_step(nb_sched *s);
-/* Write lrs (and s->moms when s->mom is set) into the groups, then last_lr. On failure some
- * groups may be written: the step's caller undoes them (nb__sched_undo). */
+/* Write lrs (and s->moms when s->mom is set) into the groups, unchecked as PyTorch's
+ * group['lr'] = lr (nb__optim_write), then last_lr. It fails only on a group without momentum
+ * or betas; some groups may be written by then: the step's caller undoes them (nb__sched_undo). */
 int nb__sched_apply(nb_sched *s, const double *lrs);
 /* Snapshot the schedule (struct, base_lrs, last_lr, the groups' lr and momentum); undo: call
  * algo->undo, then put all of it back. Every step is wrapped in these by the base. */
@@ -148,6 +156,21 @@ double *nb__sched_group_array(const nb_sched *s);
 /* Copy a C string option into a fixed field, or fail with PyTorch's message for an unknown
  * choice (msg is printf'd with the string; NULL prints as None). */
 int nb__sched_choice(char *dst, const char *v, const char *const *choices, const char *msg);
+
+/* ---- keyword arguments (by-name construction) --------------------------------------------- */
+/* kw[i] as an integer / a number / a string (NULL for None) / true-false, with a message naming
+ * the schedule and the argument when it is not one. */
+int nb__kw_int(const nb_sched_algo *a, const nb_value *kw, int64_t *out);
+int nb__kw_num(const nb_sched_algo *a, const nb_value *kw, double *out);
+const char *nb__kw_str(const nb_value *kw);
+/* A number or a list of one number per group (max_lr=[0.1, 0.01]): *scalar, or *list and *n. */
+int nb__kw_per_group(const nb_sched_algo *a, const nb_value *kw, double *scalar, const double **list, int *n);
+/* The registry (registry.c): the schedule called name (exact, then case-insensitive). */
+const nb_sched_algo *nb__sched_algo(const char *name);
+extern const nb_sched_algo nb__step_lr_algo, nb__multistep_algo, nb__constant_algo, nb__linear_algo,
+    nb__exponential_algo, nb__polynomial_algo, nb__cosine_algo, nb__wr_algo, nb__lambda_algo,
+    nb__multiplicative_algo, nb__onecycle_algo, nb__cyclic_algo, nb__plateau_algo, nb__sequential_algo,
+    nb__chained_algo, nb__swalr_algo;
 
 /* ---- state dict helpers ------------------------------------------------------------------ */
 /* Append a value to a state dict (deep copy). */

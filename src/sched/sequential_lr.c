@@ -70,7 +70,7 @@ static int sequential_load(nb_sched *s, const nb_sched_dict *sd, bool commit) {
     return rc;
 }
 
-static const nb_sched_algo sequential_algo = {
+const nb_sched_algo nb__sequential_algo = {
     .name = "SequentialLR", .size = sizeof(sequential_lr), .step = sequential_step,
     .subs = nb__container_subs, .undo = sequential_undo, .save = sequential_save,
     .load = sequential_load, .free = sequential_free, .no_epoch = true};
@@ -84,7 +84,7 @@ static void undo_initial(nb_sched *s) {
 }
 
 nb_sched *nb_sequential_lr(nb_optim *o, nb_sched *const *scheds, int n, const int64_t *milestones, int nm) {
-    if (n < 1 || !scheds) return (nb_sched *)nb__container_new(&sequential_algo, o, scheds, n);
+    if (n < 1 || !scheds) return (nb_sched *)nb__container_new(&nb__sequential_algo, o, scheds, n);
     int bad = -1;
     for (int i = 0; scheds && i < n && bad < 0; i++)
         if (scheds[i] && scheds[i]->opt != o) bad = i;
@@ -101,7 +101,7 @@ nb_sched *nb_sequential_lr(nb_optim *o, nb_sched *const *scheds, int n, const in
         for (int i = 0; scheds && i < n; i++) nb_sched_free(scheds[i]);
         return NULL;
     }
-    sequential_lr *k = (sequential_lr *)nb__container_new(&sequential_algo, o, scheds, n);
+    sequential_lr *k = (sequential_lr *)nb__container_new(&nb__sequential_algo, o, scheds, n);
     if (!k) return NULL;
     nb_sched *s = &k->c.base;
     if (!(k->milestones = nb__malloc(sizeof(int64_t) * (size_t)(nm + 1)))) return nb__sched_fail(s);
@@ -115,7 +115,7 @@ nb_sched *nb_sequential_lr(nb_optim *o, nb_sched *const *scheds, int n, const in
             nb__error(NB_EINVAL, "SequentialLR: param_groups[%d] has no 'initial_lr'", g);
             return nb__sched_fail(s);
         }
-        if (nb_optim_set(o, g, "lr", init)) return nb__sched_fail(s);
+        if (nb__optim_write(o, g, "lr", -1, init)) return nb__sched_fail(s);
         s->base_lrs[g] = init;
     }
     for (int i = 0; i < n; i++) undo_initial(k->c.subs[i]);

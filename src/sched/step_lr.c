@@ -40,16 +40,30 @@ static const nb_sched_field step_lr_fields[] = {
     {"gamma", NB_VALUE_NUMBER, offsetof(step_lr, gamma)},
 };
 
-static const nb_sched_algo step_lr_algo = {
-    .name = "StepLR", .size = sizeof(step_lr), .get_lr = step_lr_get, .closed_form = step_lr_closed,
-    .check = step_lr_check, .fields = step_lr_fields, .nfields = 2};
-
-nb_sched *nb_step_lr(nb_optim *o, int64_t step_size, double gamma) {
+static nb_sched *make(nb_optim *o, int64_t step_size, double gamma, int64_t last_epoch) {
     step_lr tmp = {.step_size = step_size, .gamma = gamma};
     if (step_lr_check(&tmp.base)) return NULL;
-    step_lr *k = (step_lr *)nb__sched_alloc(&step_lr_algo, o);
+    step_lr *k = (step_lr *)nb__sched_alloc(&nb__step_lr_algo, o);
     if (!k) return NULL;
     k->step_size = step_size;
     k->gamma = gamma;
-    return nb__sched_start(&k->base, -1);
+    return nb__sched_start(&k->base, last_epoch);
 }
+
+nb_sched *nb_step_lr(nb_optim *o, int64_t step_size, double gamma) { return make(o, step_size, gamma, -1); }
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    int64_t step_size, last_epoch;
+    double gamma;
+    if (nb__kw_int(&nb__step_lr_algo, &kw[0], &step_size) || nb__kw_num(&nb__step_lr_algo, &kw[1], &gamma) ||
+        nb__kw_int(&nb__step_lr_algo, &kw[2], &last_epoch))
+        return NULL;
+    return make(o, step_size, gamma, last_epoch);
+}
+
+static const nb_value kwargs[] = {NB_DEF_NONE("step_size"), NB_DEF_NUM("gamma", 0.1), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__step_lr_algo = {
+    .name = "StepLR", .size = sizeof(step_lr), .get_lr = step_lr_get, .closed_form = step_lr_closed,
+    .check = step_lr_check, .fields = step_lr_fields, .nfields = 2, .kwargs = kwargs, .nkwargs = 3,
+    .nrequired = 1, .build = build};

@@ -51,17 +51,22 @@ static const nb_sched_field swalr_fields[] = {
     {"anneal_strategy", NB_VALUE_STRING, offsetof(swalr, anneal)},
 };
 
-static const nb_sched_algo swalr_algo = {
+static nb_sched *build(nb_optim *o, const nb_value *kw);
+
+static const nb_value kwargs[] = {NB_DEF_NONE("swa_lr"), NB_DEF_INT("anneal_epochs", 10),
+                                  NB_DEF_STR("anneal_strategy", "cos"), NB_DEF_INT("last_epoch", -1)};
+
+const nb_sched_algo nb__swalr_algo = {
     .name = "SWALR", .size = sizeof(swalr), .get_lr = swalr_get, .check = swalr_check,
-    .fields = swalr_fields, .nfields = 2};
+    .fields = swalr_fields, .nfields = 2, .kwargs = kwargs, .nkwargs = 4, .nrequired = 1, .build = build};
 
 nb_swalr_opts nb_swalr_defaults(void) {
     return (nb_swalr_opts){.swa_lr = NAN, .anneal_epochs = 10, .anneal_strategy = "cos"};
 }
 
-nb_sched *nb_swalr(nb_optim *o, const nb_swalr_opts *opts) {
+static nb_sched *make(nb_optim *o, const nb_swalr_opts *opts, int64_t last_epoch) {
     nb_swalr_opts p = opts ? *opts : nb_swalr_defaults();
-    swalr *k = (swalr *)nb__sched_alloc(&swalr_algo, o);
+    swalr *k = (swalr *)nb__sched_alloc(&nb__swalr_algo, o);
     if (!k) return NULL;
     nb_sched *s = &k->base;
     double *swa = s->lrs; /* scratch until the first step */
@@ -84,5 +89,18 @@ nb_sched *nb_swalr(nb_optim *o, const nb_swalr_opts *opts) {
         nb_value v = nb_num("swa_lr", swa[g]);
         if (nb_optim_put(o, g, &v)) return nb__sched_fail(s);
     }
-    return nb__sched_start(s, -1);
+    return nb__sched_start(s, last_epoch);
+}
+
+nb_sched *nb_swalr(nb_optim *o, const nb_swalr_opts *opts) { return make(o, opts, -1); }
+
+static nb_sched *build(nb_optim *o, const nb_value *kw) {
+    const nb_sched_algo *a = &nb__swalr_algo;
+    nb_swalr_opts p = nb_swalr_defaults();
+    int64_t last_epoch;
+    p.anneal_strategy = nb__kw_str(&kw[2]);
+    if (nb__kw_per_group(a, &kw[0], &p.swa_lr, &p.swa_lrs, &p.n_swa_lrs) ||
+        nb__kw_int(a, &kw[1], &p.anneal_epochs) || nb__kw_int(a, &kw[3], &last_epoch))
+        return NULL;
+    return make(o, &p, last_epoch);
 }

@@ -87,6 +87,22 @@ void args_usage(const arg_spec *specs, int n) {
     }
 }
 
+const char *args_value(const arg_spec *s, char *buf, size_t n) {
+    switch (s->kind) {
+    case ARG_INT: snprintf(buf, n, "%ld", *(long *)s->dst); return buf;
+    case ARG_DOUBLE: {
+        double v = *(double *)s->dst;
+        if (isnan(v)) return NULL;
+        snprintf(buf, n, "%.15g", v); /* shortest that reads back */
+        if (strtod(buf, NULL) != v) snprintf(buf, n, "%.17g", v);
+        return buf;
+    }
+    case ARG_STRING: return *(const char **)s->dst;
+    case ARG_FLAG: return *(bool *)s->dst ? "true" : "false";
+    }
+    return NULL;
+}
+
 int args_list(const char *s, double *out, int max) {
     int n = 0;
     while (s && *s) {

@@ -22,6 +22,9 @@ int args_parse_marking(int argc, char **argv, int first, const arg_spec *specs, 
                        char *err, size_t errn);
 /* Print "  --name VALUE  help" lines for every spec to stdout. */
 void args_usage(const arg_spec *specs, int n);
+/* The current value of a flag as its command-line word ("128", "0.001", "true"), in buf (n
+ * bytes) or the flag's own string; NULL for an unset string or a NaN number ("the default"). */
+const char *args_value(const arg_spec *s, char *buf, size_t n);
 /* Parse "a,b,c" into up to max doubles; returns the count or -1. */
 int args_list(const char *s, double *out, int max);
 

@@ -50,19 +50,8 @@ static char *flags_json(const arg_spec *specs, int n, const bool *set) {
     for (int k = 0; a && k < n; k++) {
         const arg_spec *s = &specs[k];
         if (set && (!set[k] || run_only(s->name))) continue;
-        const char *v = buf;
-        switch (s->kind) {
-        case ARG_INT: snprintf(buf, sizeof buf, "%ld", *(long *)s->dst); break;
-        case ARG_DOUBLE:
-            if (isnan(*(double *)s->dst)) continue; /* "the algorithm's default" */
-            snprintf(buf, sizeof buf, "%.15g", *(double *)s->dst); /* shortest that reads back */
-            if (strtod(buf, NULL) != *(double *)s->dst) snprintf(buf, sizeof buf, "%.17g", *(double *)s->dst);
-            break;
-        case ARG_STRING:
-            if (!(v = *(const char **)s->dst)) continue;
-            break;
-        case ARG_FLAG: v = *(bool *)s->dst ? "true" : "false"; break;
-        }
+        const char *v = args_value(s, buf, sizeof buf);
+        if (!v) continue; /* an unset string, or NaN: "the algorithm's default" */
         char *arg = malloc(strlen(s->name) + strlen(v) + 4);
         if (!arg) continue;
         sprintf(arg, "--%s=%s", s->name, v); /* one word: flags take no separate value */
@@ -175,7 +164,7 @@ void ckpt_cli_release(void) {
 nb_ckpt *ckpt_cli_open(const char *path) {
     if (opened.c && !strcmp(opened.path, path)) return opened.c;
     ckpt_cli_release();
-    nb_ckpt *c = nb_ckpt_open(path);
+    nb_ckpt *c = dist_cli_on() ? dist_cli_ckpt_open(path) : nb_ckpt_open(path);
     char *p = c ? strdup(path) : NULL;
     if (!p) {
         nb_ckpt_close(c);
@@ -306,6 +295,7 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch) {
 }
 
 int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch) {
+    if (dist_cli_rank() != 0) return 0; /* under mpirun, rank 0 alone writes */
     cli_flags mf = {.n = 0};
     model_cli_flags(&mf);
     char *all = flags_json(f->specs, f->n, f->set), *model = flags_json(mf.specs, mf.n, NULL);

@@ -78,6 +78,9 @@ nb_tensor *model_cli_prepare(nb_arena *ar, nb_tensor *x);
 /* "mlp 784-128-10" */
 const char *model_cli_describe(void);
 
+/* Print the flags of a command (those that apply to the --optim and --sched given). */
+void cli_usage(const cli_flags *f);
+
 /* ---- data (data_cli.c): --data, --train, --test, --target-col, --test-split, ... ---------- */
 /* What a checkpoint says about its model's data ("user.cli.data"). */
 typedef struct data_info {
@@ -159,10 +162,15 @@ void cli_json_num(FILE *f, const char *key, double v, const char *fmt, bool last
 void cli_print_confusion(const int64_t *cm, int64_t classes);
 
 /* ---- optimizer (optim_cli.c): --optim, --lr, --momentum, ... ------------------------------- */
+/* The optimizer's flags and the clipping flags (train); the optimizer's alone (lr-plot). */
 void optim_cli_flags(cli_flags *f);
-/* Check the optimizer's name and the form of its list values (--betas X,Y, --eps, ...); returns
- * 0 or prints the problem and returns 2. optim_cli_build checks them again. */
+void optim_cli_optimizer_flags(cli_flags *f);
+/* After parsing: the optimizer exists and every flag given applies to it, with a well-formed
+ * value; returns 0 or prints the problem and returns 2. */
 int optim_cli_check(void);
+/* True for a flag of another optimizer than the one chosen (help leaves it out). */
+bool optim_cli_hides(const arg_spec *s);
+/* The optimizer by name (after optim_cli_check). */
 nb_optim *optim_cli_build(nb_tensor *const *params, int n);
 /* Gradient clipping before each step (--clip, --clip-value); 0 = no clipping. */
 int optim_cli_clip(nb_tensor *const *params, int n);
@@ -173,8 +181,10 @@ const char *optim_cli_name(void);
 
 /* ---- scheduler (sched_cli.c): --sched, --step-size, --gamma, ... --------------------------- */
 void sched_cli_flags(cli_flags *f);
-/* Check the schedule's name and --milestones; returns 0 or prints the problem and returns 2. */
+/* After parsing: the schedule exists and every flag given applies to it (0, or prints and 2). */
 int sched_cli_check(void);
+/* True for a flag of another schedule than the one chosen (help leaves it out). */
+bool sched_cli_hides(const arg_spec *s);
 /* NULL with *failed false when --sched none. */
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed);
 /* Called after every batch and after every epoch (with the validation loss, or the test or
@@ -189,6 +199,8 @@ int sched_cli_check_resumed(nb_sched *s, int64_t steps_left, long epochs_left);
 
 /* ---- weight averaging (swa_cli.c): --swa-start, --swa-lr, --ema --------------------------- */
 void swa_cli_flags(cli_flags *f);
+/* SWA's flags alone, without --ema (lr-plot: SWALR after --swa-start). */
+void swa_cli_swalr_flags(cli_flags *f);
 /* Check the SWA flags; returns 0 or prints the problem and returns 2. */
 int swa_cli_check(void);
 /* Set up averaging of params (and SWALR on opt); 0, or prints the problem and returns 1. */
@@ -256,5 +268,41 @@ int ckpt_cli_resume(const ckpt_cli_run *r, long *first_epoch);
 int ckpt_cli_end_epoch(const ckpt_cli_run *r, const cli_flags *f, long epoch, long epochs, bool *stop);
 /* Save the whole state at the end of epoch to path (--save-best). */
 int ckpt_cli_save(const ckpt_cli_run *r, const cli_flags *f, const char *path, long epoch);
+
+/* ---- distributed training (dist_cli.c): nabla train under mpirun --------------------------- */
+void dist_cli_flags(cli_flags *f);
+/* Check the dist flags (and apply --dist-timeout); returns 0 or prints the problem and returns 2. */
+int dist_cli_check(void);
+/* Join the job when an MPI launcher started this process (stdout of ranks other than 0 goes to
+ * /dev/null); 0, or prints the problem and returns 1. */
+int dist_cli_init(void);
+/* The command's exit: rc != 0 ends every process of the job (they may be waiting for this
+ * one), 0 leaves the job cleanly. Returns rc. */
+int dist_cli_end(int rc);
+/* Running under a launcher; this process's rank; the number of processes (0 and 1 alone). */
+bool dist_cli_on(void);
+int dist_cli_rank(void);
+int dist_cli_size(void);
+/* The checkpoint at path, read by rank 0 and sent to every process. */
+nb_ckpt *dist_cli_ckpt_open(const char *path);
+/* Check that every process has the same flags (but where files are and what only changes
+ * speed or output), data, model and optimizer, then wrap the model for gradient averaging;
+ * 0, or prints the problem and returns -1. A no-op alone. */
+int dist_cli_setup(nb_module *model, nb_optim *opt, const cli_flags *f, const nb_dataset *train);
+/* Remove the wrapper (before the model is freed). */
+void dist_cli_unwrap(void);
+/* This process's DistributedSampler over n samples (NULL alone, or printed on error). */
+nb_sampler *dist_cli_sampler(int64_t n, long seed);
+/* Before each epoch (1, 2, ...): the sampler's set_epoch, and the start of the epoch's
+ * allreduce time (dist_cli_allreduce_ms: milliseconds in MPI per synchronised step since). */
+void dist_cli_epoch_begin(nb_sampler *s, long epoch);
+double dist_cli_allreduce_ms(void);
+/* Sum v[0..n) over the processes (a no-op alone); -1 (printed) on error. */
+int dist_cli_sum(double *v, int n);
+/* The mean of v over the processes (v alone; NaN on error). */
+double dist_cli_mean(double v);
+/* This process's contiguous block of ds for evaluation (a subset to free), or ds itself alone;
+ * NULL on error. */
+nb_dataset *dist_cli_block(nb_dataset *ds);
 
 #endif

@@ -1,7 +1,8 @@
 /* evaluate.c - the loss a batch is trained on, and the metrics of a model over a dataset:
  *   class ids (int32 y):   F.cross_entropy; loss and accuracy (and the confusion matrix)
  *   targets (float32 y):   F.mse_loss; loss (the MSE), RMSE and MAE over every target value
- * Shared by nabla train (validation and test parts), nabla eval and the LBFGS closure. */
+ * Shared by nabla train (validation and test parts), nabla eval and the LBFGS closure. Under
+ * mpirun each process evaluates its block of the data and the sums are added up. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +25,12 @@ int cli_evaluate(nb_module *model, nb_dataset *ds, int64_t batch, nb_arena *ar, 
     lo.batch_size = batch;
     lo.shuffle = false;
     lo.flatten = model_cli_input().flatten;
-    nb_loader *ld = nb_loader_over(ds, NULL, &lo);
-    if (!ld) return -1;
+    nb_dataset *part = dist_cli_block(ds); /* under mpirun: this process's block of ds */
+    nb_loader *ld = part ? nb_loader_over(part, NULL, &lo) : NULL;
+    if (!ld) {
+        if (part != ds) nb_dataset_free(part);
+        return -1;
+    }
     bool prev = nb_set_grad_enabled(false);
     nb_module_train(model, false);
     double total = 0, hits = 0, abs_err = 0;
@@ -66,11 +71,14 @@ int cli_evaluate(nb_module *model, nb_dataset *ds, int64_t batch, nb_arena *ar, 
     nb_module_train(model, true);
     nb_set_grad_enabled(prev);
     nb_loader_free(ld);
-    if (rc < 0) return -1;
-    m->loss = total / (double)values; /* the mean over samples (class ids) or target values */
-    m->acc = hits / (double)values;
+    if (part != ds) nb_dataset_free(part);
+    double sums[5] = {total, hits, abs_err, (double)values, (double)m->n}; /* of every process */
+    if (rc < 0 || dist_cli_sum(sums, 5)) return -1;
+    m->n = (int64_t)sums[4];
+    m->loss = sums[0] / sums[3]; /* the mean over samples (class ids) or target values */
+    m->acc = sums[1] / sums[3];
     m->rmse = sqrt(m->loss);
-    m->mae = abs_err / (double)values;
+    m->mae = sums[2] / sums[3];
     return 0;
 }
 

@@ -55,7 +55,7 @@ int cmd_lr_plot(int argc, char **argv) {
     const char *out = NULL, *csv = NULL, *title = NULL;
     bool help = false;
     cli_flags f = {.n = 0};
-    optim_cli_flags(&f);
+    optim_cli_optimizer_flags(&f);
     sched_cli_flags(&f);
     cli_add(&f, (arg_spec){"steps", ARG_INT, &steps, "optimizer steps to plot (default 100): batches for onecycle "
                            "and cyclic, epochs for the others", NULL});
@@ -64,7 +64,7 @@ int cmd_lr_plot(int argc, char **argv) {
     cli_add(&f, (arg_spec){"title", ARG_STRING, &title, "title of the plot (default: the schedule)", NULL});
     cli_add(&f, (arg_spec){"width", ARG_INT, &width, "SVG width in pixels (640)", NULL});
     cli_add(&f, (arg_spec){"height", ARG_INT, &height, "SVG height in pixels (360)", NULL});
-    swa_cli_flags(&f); /* --swa-start E --swa-lr X: the schedule, then SWALR, as nabla train does */
+    swa_cli_swalr_flags(&f); /* --swa-start E --swa-lr X: the schedule, then SWALR, as nabla train does */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &help, "this help", NULL});
     char err[256];
     if (args_parse(argc, argv, 2, f.specs, f.n, err, sizeof err)) {
@@ -73,7 +73,7 @@ int cmd_lr_plot(int argc, char **argv) {
     }
     if (help) {
         printf("usage: nabla lr-plot --sched NAME [schedule options] [--optim NAME --lr X] --steps N --out FILE.svg [--csv FILE]\n");
-        args_usage(f.specs, f.n);
+        cli_usage(&f);
         return 0;
     }
     if (!out || steps < 1 || steps > 10000000 || width < 200 || height < 150 || width > 10000 || height > 10000) {

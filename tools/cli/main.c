@@ -29,6 +29,14 @@ const char *cli_precision_note(nb_dtype dt) {
     return note;
 }
 
+void cli_usage(const cli_flags *f) {
+    arg_spec shown[sizeof f->specs / sizeof f->specs[0]];
+    int n = 0;
+    for (int k = 0; k < f->n; k++)
+        if (!optim_cli_hides(&f->specs[k]) && !sched_cli_hides(&f->specs[k])) shown[n++] = f->specs[k];
+    args_usage(shown, n);
+}
+
 const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
     size_t at = (size_t)snprintf(buf, n, "[");
     for (int i = 0; i < ndim && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)shape[i]);

@@ -1,281 +1,267 @@
-/* optim_cli.c - `--optim NAME` (every torch.optim optimizer) and its options as flags.
+/* optim_cli.c - `--optim NAME` (the torch.optim optimizers that can train a whole model:
+ * PyTorch's class name, any case; not SparseAdam or Muon) and its keyword arguments as flags,
+ * built by name (nb_optim_new).
  *
- * Each flag names the optimizers it applies to; giving it to another one is an error (as an
- * unexpected keyword argument is in PyTorch). Unset options keep PyTorch's defaults, except the
- * CLI's SGD recipe: lr 0.1, momentum 0.9. LBFGS re-evaluates the current batch through a closure
- * (forward, loss, backward, clipping) up to max_eval times per batch. */
+ * A flag stands for the keyword argument of the same name (dashes for underscores, a few
+ * shortened). It applies to the optimizers whose PyTorch signature has that argument (the
+ * registry says which), and giving it to another one is refused (exit 2), as an unexpected
+ * keyword argument is in PyTorch; so is a malformed value. A flag counts as given when it
+ * appears (on the command line or in the flags a resumed checkpoint stored). Arguments not
+ * given keep PyTorch's defaults, except the CLI's SGD recipe: lr 0.1, momentum 0.9. LBFGS
+ * re-evaluates the current batch through a closure (forward, loss, backward, clipping) up to
+ * max_eval times per batch. */
+#include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "cli.h"
 
-enum { SGD = 1 << 0, ADAM = 1 << 1, ADAMW = 1 << 2, RMSPROP = 1 << 3, ADAGRAD = 1 << 4,
-       ADADELTA = 1 << 5, ADAMAX = 1 << 6, NADAM = 1 << 7, RADAM = 1 << 8, ASGD = 1 << 9,
-       RPROP = 1 << 10, LBFGS = 1 << 11, ADAFACTOR = 1 << 12, ALL = (1 << 13) - 1 };
-
-static const struct {
-    const char *name;
-    int bit;
-} algos[] = {{"sgd", SGD},         {"adam", ADAM},     {"adamw", ADAMW},   {"rmsprop", RMSPROP},
-             {"adagrad", ADAGRAD}, {"adadelta", ADADELTA}, {"adamax", ADAMAX}, {"nadam", NADAM},
-             {"radam", RADAM},     {"asgd", ASGD},     {"rprop", RPROP},   {"lbfgs", LBFGS},
-             {"adafactor", ADAFACTOR}};
-
 static const char *name = "sgd";
-static double lr = NAN, momentum = NAN, dampening = NAN, weight_decay = NAN, eps = NAN;
-static const char *eps_arg = NULL;
-static double alpha = NAN, lr_decay = NAN, init_acc = NAN, rho = NAN, momentum_decay = NAN;
-static double lambd = NAN, t0 = NAN, tol_grad = NAN, tol_change = NAN, beta2_decay = NAN, dclip = NAN;
+static bool name_given;
+static double lr = NAN, momentum = NAN, dampening = NAN, weight_decay = NAN, alpha = NAN;
+static double lr_decay = NAN, init_acc = NAN, rho = NAN, momentum_decay = NAN, lambd = NAN, t0 = NAN;
+static double tol_grad = NAN, tol_change = NAN, beta2_decay = NAN, dclip = NAN;
 static double clip = 0, clip_norm = 2.0, clip_value = 0;
-static long max_iter = -1, max_eval = -1, history = -1; /* -1: PyTorch's default */
-static const char *betas = NULL, *etas = NULL, *step_sizes = NULL, *line_search = NULL;
+static long max_iter = -1, max_eval = -1, history = -1;
+static const char *betas, *eps, *etas, *step_sizes, *line_search;
 static bool nesterov, maximize, amsgrad, centered, decoupled;
 
-/* flag -> the optimizers it applies to. A flag counts as set when its value differs from
- * "unset" (NAN, -1, NULL, false), not when it merely appears: checkpoints store and replay
- * every flag with its value. */
+/* flag -> keyword argument; what each option is, the optimizers it applies to come from the
+ * registry */
 typedef struct opt_flag {
     arg_spec spec;
-    int applies;
+    const char *kwarg;
 } opt_flag;
 
-#define D(n, dst, mask, help) {{n, ARG_DOUBLE, dst, help, NULL}, mask}
-#define I(n, dst, mask, help) {{n, ARG_INT, dst, help, NULL}, mask}
-#define S(n, dst, mask, help) {{n, ARG_STRING, dst, help, NULL}, mask}
-#define F(n, dst, mask, help) {{n, ARG_FLAG, dst, help, NULL}, mask}
+#define D(n, k, dst, help) {{n, ARG_DOUBLE, dst, help, NULL}, k}
+#define I(n, k, dst, help) {{n, ARG_INT, dst, help, NULL}, k}
+#define S(n, k, dst, help) {{n, ARG_STRING, dst, help, NULL}, k}
+#define F(n, k, dst, help) {{n, ARG_FLAG, dst, help, NULL}, k}
 static opt_flag flags[] = {
-    S("optim", &name, ALL, "sgd | adam | adamw | rmsprop | adagrad | adadelta | adamax | nadam | "
-                           "radam | asgd | rprop | lbfgs | adafactor (default sgd)"),
-    D("lr", &lr, ALL, "learning rate (default: sgd 0.1, otherwise PyTorch's default)"),
-    D("momentum", &momentum, SGD | RMSPROP, "momentum (sgd default 0.9, rmsprop 0)"),
-    D("dampening", &dampening, SGD, "SGD dampening (0)"),
-    F("nesterov", &nesterov, SGD, "SGD Nesterov momentum"),
-    D("weight-decay", &weight_decay, ALL & ~(RPROP | LBFGS),
+    D("lr", "lr", &lr, "learning rate (sgd 0.1, otherwise PyTorch's default)"),
+    D("momentum", "momentum", &momentum, "momentum (sgd 0.9, otherwise PyTorch's default)"),
+    D("dampening", "dampening", &dampening, "dampening of the momentum (0)"),
+    F("nesterov", "nesterov", &nesterov, "Nesterov momentum"),
+    D("weight-decay", "weight_decay", &weight_decay,
       "weight decay (L2; decoupled for adamw, adafactor and --decoupled-weight-decay)"),
-    F("maximize", &maximize, ALL & ~LBFGS, "maximize the objective"),
-    S("betas", &betas, ADAM | ADAMW | ADAMAX | NADAM | RADAM, "B1,B2 (0.9,0.999)"),
-    S("eps", &eps_arg, ALL & ~(SGD | ASGD | RPROP | LBFGS),
-      "epsilon (1e-8; adagrad 1e-10, adadelta 1e-6); adafactor EPS1,EPS2 (none,1e-3)"),
-    F("amsgrad", &amsgrad, ADAM | ADAMW, "AMSGrad variant"),
-    D("alpha", &alpha, RMSPROP | ASGD, "rmsprop smoothing (0.99); asgd eta power (0.75)"),
-    F("centered", &centered, RMSPROP, "centered RMSprop"),
-    D("lr-decay", &lr_decay, ADAGRAD, "Adagrad lr decay (0)"),
-    D("initial-accumulator-value", &init_acc, ADAGRAD, "Adagrad initial accumulator (0)"),
-    D("rho", &rho, ADADELTA, "Adadelta rho (0.9)"),
-    D("momentum-decay", &momentum_decay, NADAM, "NAdam momentum decay (4e-3)"),
-    F("decoupled-weight-decay", &decoupled, NADAM | RADAM, "NAdamW / RAdamW weight decay"),
-    D("lambd", &lambd, ASGD, "ASGD decay term (1e-4)"),
-    D("t0", &t0, ASGD, "ASGD point where averaging starts (1e6)"),
-    S("etas", &etas, RPROP, "ETA_MINUS,ETA_PLUS (0.5,1.2)"),
-    S("step-sizes", &step_sizes, RPROP, "MIN,MAX Rprop step sizes (1e-6,50)"),
-    I("max-iter", &max_iter, LBFGS, "LBFGS iterations per batch (20)"),
-    I("max-eval", &max_eval, LBFGS, "LBFGS closure evaluations per batch (max-iter * 5 / 4)"),
-    D("tolerance-grad", &tol_grad, LBFGS, "LBFGS first-order optimality tolerance (1e-7)"),
-    D("tolerance-change", &tol_change, LBFGS, "LBFGS loss/parameter change tolerance (1e-9)"),
-    I("history-size", &history, LBFGS, "LBFGS history (100)"),
-    S("line-search", &line_search, LBFGS, "none | strong_wolfe (none)"),
-    D("beta2-decay", &beta2_decay, ADAFACTOR, "Adafactor beta2 decay rate (-0.8)"),
-    D("d", &dclip, ADAFACTOR, "Adafactor update clipping threshold (1.0)"),
-    D("clip", &clip, ALL, "clip_grad_norm_ max norm before each step (0: off)"),
-    D("clip-norm-type", &clip_norm, ALL, "its norm type: 2, 1, inf or any p > 0 (2)"),
-    D("clip-value", &clip_value, ALL, "clip_grad_value_ before each step (0: off)"),
+    F("maximize", "maximize", &maximize, "maximize the objective"),
+    S("betas", "betas", &betas, "B1,B2 (0.9,0.999)"),
+    S("eps", "eps", &eps, "epsilon (1e-8; adagrad 1e-10, adadelta 1e-6); adafactor EPS1,EPS2 (none,1e-3)"),
+    F("amsgrad", "amsgrad", &amsgrad, "AMSGrad variant"),
+    D("alpha", "alpha", &alpha, "rmsprop smoothing (0.99); asgd eta power (0.75)"),
+    F("centered", "centered", &centered, "centered RMSprop"),
+    D("lr-decay", "lr_decay", &lr_decay, "lr decay (0)"),
+    D("initial-accumulator-value", "initial_accumulator_value", &init_acc, "initial accumulator (0)"),
+    D("rho", "rho", &rho, "running average coefficient (0.9)"),
+    D("momentum-decay", "momentum_decay", &momentum_decay, "momentum decay (4e-3)"),
+    F("decoupled-weight-decay", "decoupled_weight_decay", &decoupled, "NAdamW / RAdamW weight decay"),
+    D("lambd", "lambd", &lambd, "decay term (1e-4)"),
+    D("t0", "t0", &t0, "point where averaging starts (1e6)"),
+    S("etas", "etas", &etas, "ETA_MINUS,ETA_PLUS (0.5,1.2)"),
+    S("step-sizes", "step_sizes", &step_sizes, "MIN,MAX step sizes (1e-6,50)"),
+    I("max-iter", "max_iter", &max_iter, "iterations per batch (20)"),
+    I("max-eval", "max_eval", &max_eval, "closure evaluations per batch (max-iter * 5 / 4)"),
+    D("tolerance-grad", "tolerance_grad", &tol_grad, "first-order optimality tolerance (1e-7)"),
+    D("tolerance-change", "tolerance_change", &tol_change, "loss/parameter change tolerance (1e-9)"),
+    I("history-size", "history_size", &history, "history (100)"),
+    S("line-search", "line_search_fn", &line_search, "none | strong_wolfe (none)"),
+    D("beta2-decay", "beta2_decay", &beta2_decay, "beta2 decay rate (-0.8)"),
+    D("d", "d", &dclip, "update clipping threshold (1.0)"),
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
+static bool given[NFLAGS];
+static char helps[NFLAGS][192];
+
+/* The CLI's recipe where it differs from PyTorch's defaults. */
+static const struct {
+    const char *optim, *kwarg;
+    double v;
+} recipe[] = {{"SGD", "lr", 0.1}, {"SGD", "momentum", 0.9}};
+
+static const char *cls; /* the chosen optimizer's class name, after optim_cli_check */
+static nb_value kwargs[NFLAGS + 2];
+static int nkwargs;
+
+/* Optimizers of the registry that cannot train the CLI's models alone: not offered (they are
+ * for programs; see docs/optim.md). */
+static const struct {
+    const char *optim, *why;
+} library_only[] = {
+    {"SparseAdam", "it takes only row-sparse gradients (a sparse Embedding); the CLI's models have dense ones"},
+    {"Muon", "it takes only 2-D parameters and the CLI's models have biases (in C: Muon for the weights, "
+             "AdamW for the rest, as models/muon_mlp.c does)"},
+};
+
+static const char *library_only_why(const char *optim) {
+    for (size_t i = 0; i < sizeof library_only / sizeof library_only[0]; i++)
+        if (!strcasecmp(optim, library_only[i].optim)) return library_only[i].why;
+    return NULL;
+}
+
+/* The registry's class names the CLI offers, in its order. */
+static int cli_names(const char **out, int cap) {
+    const char *all[32];
+    int k = nb_optim_names(all, 32), n = 0;
+    for (int i = 0; i < k && i < 32; i++)
+        if (!library_only_why(all[i]) && n < cap) out[n++] = all[i];
+    return n;
+}
+
+/* "adamw" for "AdamW" (a static buffer per call site is enough for messages) */
+static const char *lower(const char *s, char *buf, size_t n) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++) buf[i] = (char)tolower((unsigned char)s[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+static const nb_value *find(const nb_value *d, int n, const char *kwarg) {
+    for (int i = 0; d && i < n; i++)
+        if (!strcmp(d[i].name, kwarg)) return &d[i];
+    return NULL;
+}
+
+static bool takes(const char *optim, const char *kwarg) {
+    int n;
+    const nb_value *d = nb_optim_defaults_of(optim, &n);
+    return find(d, n, kwarg) != NULL;
+}
+
+/* ", "-separated lower-case names of the optimizers that take kwarg */
+static void takers(const char *kwarg, char *out, size_t n) {
+    const char *names[32];
+    int k = cli_names(names, 32);
+    out[0] = '\0';
+    for (int i = 0; i < k && i < 32; i++) {
+        char b[32];
+        if (takes(names[i], kwarg))
+            snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? ", " : "", lower(names[i], b, sizeof b));
+    }
+}
+
+void optim_cli_optimizer_flags(cli_flags *f) {
+    char names[256] = "";
+    const char *list[32];
+    int k = cli_names(list, 32);
+    for (int i = 0; i < k && i < 32; i++) {
+        char b[32];
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " | " : "", lower(list[i], b, sizeof b));
+    }
+    static char optim_help[320];
+    snprintf(optim_help, sizeof optim_help, "%s (default sgd)", names);
+    cli_add(f, (arg_spec){"optim", ARG_STRING, &name, optim_help, &name_given});
+    for (int i = 0; i < NFLAGS; i++) {
+        char who[160];
+        takers(flags[i].kwarg, who, sizeof who);
+        snprintf(helps[i], sizeof helps[i], "%s [%s]", flags[i].spec.help, who);
+        arg_spec s = flags[i].spec;
+        s.help = helps[i];
+        s.given = &given[i];
+        cli_add(f, s);
+    }
+}
 
 void optim_cli_flags(cli_flags *f) {
-    for (int i = 0; i < NFLAGS; i++) cli_add(f, flags[i].spec);
+    optim_cli_optimizer_flags(f);
+    cli_add(f, (arg_spec){"clip", ARG_DOUBLE, &clip, "clip_grad_norm_ max norm before each step (0: off)", NULL});
+    cli_add(f, (arg_spec){"clip-norm-type", ARG_DOUBLE, &clip_norm, "its norm type: 2, 1, inf or any p > 0 (2)", NULL});
+    cli_add(f, (arg_spec){"clip-value", ARG_DOUBLE, &clip_value, "clip_grad_value_ before each step (0: off)", NULL});
 }
 
 const char *optim_cli_name(void) { return name; }
 
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    nb_clear_error(); /* the message is printed: train.c must not print another */
-    return -1;
-}
-
-static bool is_set(const arg_spec *s) {
-    switch (s->kind) {
-    case ARG_DOUBLE: return !isnan(*(double *)s->dst);
-    case ARG_INT: return *(long *)s->dst != -1;
-    case ARG_STRING: return *(const char **)s->dst != NULL;
-    case ARG_FLAG: return *(bool *)s->dst;
-    }
+bool optim_cli_hides(const arg_spec *s) {
+    for (int i = 0; name_given && nb_optim_defaults_of(name, NULL) && i < NFLAGS; i++)
+        if (s->dst == flags[i].spec.dst) return !takes(name, flags[i].kwarg);
     return false;
 }
 
-/* "a,b" into two doubles ("none" allowed for the first when none_ok: NAN). */
-static int pair(const char *flag, const char *s, double *a, double *b, bool none_ok) {
-    double v[2];
-    if (none_ok && !strncmp(s, "none,", 5)) {
-        *a = NAN;
-        if (args_list(s + 5, v, 1) != 1) return fail("--%s expects X,Y (got '%s')", flag, s);
-        *b = v[0];
+/* A string flag as the kind of the optimizer's argument: a list of its length (first element
+ * "none" allowed when the default's is None: Adafactor's eps), a number, or a string/None. */
+static int string_kwarg(const opt_flag *fl, const nb_value *def, nb_value *out) {
+    const char *v = *(const char **)fl->spec.dst;
+    if (def->kind == NB_VALUE_LIST) {
+        double x[8] = {0};
+        int n, none = !strncmp(v, "none,", 5) && isnan(def->inl[0]);
+        n = none ? args_list(v + 5, x + 1, 7) + 1 : args_list(v, x, 8);
+        if (none) x[0] = NAN;
+        if (n != def->len || n > NB_VALUE_INLINE) {
+            if (def->len == 2) fprintf(stderr, "%s: --%s expects X,Y (got '%s')\n", cli_prog, fl->spec.name, v);
+            else fprintf(stderr, "%s: --%s expects %d comma-separated values (got '%s')\n", cli_prog, fl->spec.name,
+                         def->len, v);
+            return 2;
+        }
+        *out = nb_pair(def->name, x[0], x[1]);
+        out->len = n;
+        memcpy(out->inl, x, sizeof(double) * (size_t)n);
         return 0;
     }
-    if (args_list(s, v, 2) != 2) return fail("--%s expects X,Y (got '%s')", flag, s);
-    *a = v[0];
-    *b = v[1];
-    return 0;
-}
-
-/* The --optim algorithm's bit, or 0 (printed) for an unknown name. */
-static int algo_bit(void) {
-    for (size_t k = 0; k < sizeof algos / sizeof algos[0]; k++)
-        if (!strcmp(name, algos[k].name)) return algos[k].bit;
-    fail("unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, "
-         "nadam, radam, asgd, rprop, lbfgs, adafactor)", name);
+    if (def->kind == NB_VALUE_NUMBER) {
+        double x;
+        if (args_list(v, &x, 1) != 1) {
+            fprintf(stderr, "%s: invalid value '%s' for --%s (expected a number)\n", cli_prog, v, fl->spec.name);
+            return 2;
+        }
+        *out = nb_num(def->name, x);
+        return 0;
+    }
+    *out = !strcmp(v, "none") ? nb_none(def->name) : nb_str(def->name, v);
     return 0;
 }
 
 int optim_cli_check(void) {
-    int bit = algo_bit();
-    double a, b;
-    if (!bit || (betas && pair("betas", betas, &a, &b, false)) ||
-        (etas && pair("etas", etas, &a, &b, false)) ||
-        (step_sizes && pair("step-sizes", step_sizes, &a, &b, false)) ||
-        (eps_arg && bit == ADAFACTOR && pair("eps", eps_arg, &a, &b, true)))
+    int nd;
+    const nb_value *defs = nb_optim_defaults_of(name, &nd);
+    const char *why = library_only_why(name);
+    if (!defs || why) {
+        char known[256];
+        takers("lr", known, sizeof known);
+        if (why) fprintf(stderr, "%s: --optim %s is not offered here: %s; the CLI offers %s\n", cli_prog, name, why, known);
+        else fprintf(stderr, "%s: unknown optimizer '%s' (%s)\n", cli_prog, name, known);
         return 2;
-    if (eps_arg && bit != ADAFACTOR && args_list(eps_arg, &a, 1) != 1) {
-        fail("invalid value '%s' for --eps (expected a number)", eps_arg);
+    }
+    const char *list[32];
+    int k = nb_optim_names(list, 32);
+    for (int i = 0; i < k && i < 32; i++)
+        if (!strcasecmp(list[i], name)) cls = list[i];
+    nkwargs = 0;
+    for (int i = 0; i < NFLAGS; i++) {
+        if (!given[i]) continue;
+        const opt_flag *fl = &flags[i];
+        const nb_value *def = find(defs, nd, fl->kwarg);
+        if (!def) {
+            char who[160];
+            takers(fl->kwarg, who, sizeof who);
+            fprintf(stderr, "%s: --%s does not apply to %s (it is an option of %s)\n", cli_prog, fl->spec.name,
+                    name, who);
+            return 2;
+        }
+        nb_value v;
+        switch (fl->spec.kind) {
+        case ARG_DOUBLE: v = nb_num(fl->kwarg, *(double *)fl->spec.dst); break;
+        case ARG_INT: v = nb_int(fl->kwarg, *(long *)fl->spec.dst); break;
+        case ARG_FLAG: v = nb_bool(fl->kwarg, *(bool *)fl->spec.dst); break;
+        default:
+            if (string_kwarg(fl, def, &v)) return 2;
+        }
+        kwargs[nkwargs++] = v;
+    }
+    for (size_t r = 0; r < sizeof recipe / sizeof recipe[0]; r++) {
+        bool set = false;
+        for (int i = 0; i < nkwargs; i++) set |= !strcmp(kwargs[i].name, recipe[r].kwarg);
+        if (!strcmp(cls, recipe[r].optim) && !set) kwargs[nkwargs++] = nb_num(recipe[r].kwarg, recipe[r].v);
+    }
+    if (!(clip_norm > 0)) {
+        fprintf(stderr, "%s: --clip-norm-type must be > 0\n", cli_prog);
         return 2;
     }
     return 0;
 }
 
-#define SET(field, v) do { if (!isnan(v)) o.field = (v); } while (0)
-
 nb_optim *optim_cli_build(nb_tensor *const *params, int n) {
-    if (optim_cli_check()) return NULL; /* below, the lists parse */
-    int bit = algo_bit();
-    for (int i = 0; i < NFLAGS; i++)
-        if (!(flags[i].applies & bit) && is_set(&flags[i].spec)) {
-            fail("--%s does not apply to %s", flags[i].spec.name, name);
-            return NULL;
-        }
-    if (!(clip_norm > 0)) {
-        fail("--clip-norm-type must be > 0");
-        return NULL;
-    }
-    double b1 = NAN, b2 = NAN, e1 = NAN, e2 = NAN;
-    if (betas) pair("betas", betas, &b1, &b2, false);
-    if (eps_arg && bit != ADAFACTOR) args_list(eps_arg, &eps, 1);
-    switch (bit) {
-    case SGD: {
-        nb_sgd_opts o = nb_sgd_defaults();
-        o.lr = isnan(lr) ? 0.1 : lr;
-        o.momentum = isnan(momentum) ? 0.9 : momentum;
-        SET(dampening, dampening);
-        SET(weight_decay, weight_decay);
-        o.nesterov = nesterov;
-        o.maximize = maximize;
-        return nb_sgd(params, n, &o);
-    }
-    case ADAM: {
-        nb_adam_opts o = nb_adam_defaults();
-        SET(lr, lr); SET(beta1, b1); SET(beta2, b2); SET(eps, eps); SET(weight_decay, weight_decay);
-        o.amsgrad = amsgrad;
-        o.maximize = maximize;
-        return nb_adam(params, n, &o);
-    }
-    case ADAMW: {
-        nb_adamw_opts o = nb_adamw_defaults();
-        SET(lr, lr); SET(beta1, b1); SET(beta2, b2); SET(eps, eps); SET(weight_decay, weight_decay);
-        o.amsgrad = amsgrad;
-        o.maximize = maximize;
-        return nb_adamw(params, n, &o);
-    }
-    case RMSPROP: {
-        nb_rmsprop_opts o = nb_rmsprop_defaults();
-        SET(lr, lr); SET(alpha, alpha); SET(eps, eps); SET(weight_decay, weight_decay);
-        SET(momentum, momentum);
-        o.centered = centered;
-        o.maximize = maximize;
-        return nb_rmsprop(params, n, &o);
-    }
-    case ADAGRAD: {
-        nb_adagrad_opts o = nb_adagrad_defaults();
-        SET(lr, lr); SET(lr_decay, lr_decay); SET(weight_decay, weight_decay);
-        SET(initial_accumulator_value, init_acc); SET(eps, eps);
-        o.maximize = maximize;
-        return nb_adagrad(params, n, &o);
-    }
-    case ADADELTA: {
-        nb_adadelta_opts o = nb_adadelta_defaults();
-        SET(lr, lr); SET(rho, rho); SET(eps, eps); SET(weight_decay, weight_decay);
-        o.maximize = maximize;
-        return nb_adadelta(params, n, &o);
-    }
-    case ADAMAX: {
-        nb_adamax_opts o = nb_adamax_defaults();
-        SET(lr, lr); SET(beta1, b1); SET(beta2, b2); SET(eps, eps); SET(weight_decay, weight_decay);
-        o.maximize = maximize;
-        return nb_adamax(params, n, &o);
-    }
-    case NADAM: {
-        nb_nadam_opts o = nb_nadam_defaults();
-        SET(lr, lr); SET(beta1, b1); SET(beta2, b2); SET(eps, eps); SET(weight_decay, weight_decay);
-        SET(momentum_decay, momentum_decay);
-        o.decoupled_weight_decay = decoupled;
-        o.maximize = maximize;
-        return nb_nadam(params, n, &o);
-    }
-    case RADAM: {
-        nb_radam_opts o = nb_radam_defaults();
-        SET(lr, lr); SET(beta1, b1); SET(beta2, b2); SET(eps, eps); SET(weight_decay, weight_decay);
-        o.decoupled_weight_decay = decoupled;
-        o.maximize = maximize;
-        return nb_radam(params, n, &o);
-    }
-    case ASGD: {
-        nb_asgd_opts o = nb_asgd_defaults();
-        SET(lr, lr); SET(lambd, lambd); SET(alpha, alpha); SET(t0, t0); SET(weight_decay, weight_decay);
-        o.maximize = maximize;
-        return nb_asgd(params, n, &o);
-    }
-    case RPROP: {
-        nb_rprop_opts o = nb_rprop_defaults();
-        SET(lr, lr);
-        if (etas) pair("etas", etas, &o.eta_minus, &o.eta_plus, false);
-        if (step_sizes) pair("step-sizes", step_sizes, &o.step_size_min, &o.step_size_max, false);
-        o.maximize = maximize;
-        return nb_rprop(params, n, &o);
-    }
-    case LBFGS: {
-        nb_lbfgs_opts o = nb_lbfgs_defaults();
-        SET(lr, lr); SET(tolerance_grad, tol_grad); SET(tolerance_change, tol_change);
-        if (line_search && strcmp(line_search, "none")) o.line_search_fn = line_search;
-        if ((max_iter != -1 && (max_iter < 0 || max_iter > 1000000)) ||
-            (max_eval != -1 && (max_eval < 1 || max_eval > 1000000)) ||
-            (history != -1 && (history < 1 || history > 100000))) {
-            fail("--max-iter, --max-eval and --history-size must be positive");
-            return NULL;
-        }
-        if (max_iter != -1) o.max_iter = (int)max_iter;
-        if (max_eval != -1) o.max_eval = (int)max_eval;
-        if (history != -1) o.history_size = (int)history;
-        return nb_lbfgs(params, n, &o);
-    }
-    case ADAFACTOR: {
-        nb_adafactor_opts o = nb_adafactor_defaults();
-        SET(lr, lr); SET(beta2_decay, beta2_decay); SET(d, dclip); SET(weight_decay, weight_decay);
-        if (eps_arg) {
-            pair("eps", eps_arg, &e1, &e2, true);
-            o.eps1 = e1;
-            o.eps2 = e2;
-        }
-        o.maximize = maximize;
-        return nb_adafactor(params, n, &o);
-    }
-    }
-    return NULL;
+    return cls ? nb_optim_new(cls, params, n, kwargs, nkwargs) : NULL;
 }
 
 int optim_cli_clip(nb_tensor *const *params, int n) {
@@ -304,12 +290,12 @@ static double eval_batch(void *user) {
     nb_optim_zero_grad(c->opt, true);
     nb_tensor *loss = cli_loss(closure_arena, nb_forward(c->model, closure_arena, c->x), c->y, false);
     if (!loss || nb_backward(loss) || optim_cli_clip(c->params, c->n)) return NAN;
-    return nb_item(loss);
+    return dist_cli_mean(nb_item(loss)); /* under mpirun every process decides on the same loss */
 }
 
 int optim_cli_step(nb_optim *opt, nb_module *model, nb_tensor *x, nb_tensor *y,
                    nb_tensor *const *params, int n) {
-    if (strcmp(nb_optim_type(opt), "LBFGS")) return nb_optim_step(opt);
+    if (!nb_optim_requires_closure(opt)) return nb_optim_step(opt);
     if (!closure_arena) {
         if (!(closure_arena = nb_arena_new(0))) return -1;
         atexit(free_closure_arena);

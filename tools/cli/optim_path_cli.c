@@ -77,32 +77,15 @@ static bool sgd_family(const char *name) {
     return !strcmp(name, "sgd") || !strcmp(name, "momentum") || !strcmp(name, "nesterov");
 }
 
+/* By PyTorch's class name (nb_optim_new, any case); momentum and nesterov are SGD's. */
 static nb_optim *make_optim(const char *name, nb_tensor *p, double lr) {
     nb_tensor *ps[1] = {p};
-    if (sgd_family(name)) {
-        nb_sgd_opts o = nb_sgd_defaults();
-        o.lr = lr;
-        o.momentum = strcmp(name, "sgd") ? 0.9 : 0;
-        o.nesterov = !strcmp(name, "nesterov");
-        return nb_sgd(ps, 1, &o);
-    }
-#define OPT(NAME, fn)                                \
-    if (!strcmp(name, #NAME)) {                      \
-        nb_##NAME##_opts o = nb_##NAME##_defaults(); \
-        o.lr = lr;                                   \
-        return fn(ps, 1, &o);                        \
-    }
-    OPT(adam, nb_adam)
-    OPT(adamw, nb_adamw)
-    OPT(rmsprop, nb_rmsprop)
-    OPT(adagrad, nb_adagrad)
-    OPT(adadelta, nb_adadelta)
-    OPT(adamax, nb_adamax)
-    OPT(nadam, nb_nadam)
-    OPT(radam, nb_radam)
-    OPT(rprop, nb_rprop)
-#undef OPT
-    return NULL;
+    nb_value kw[3] = {nb_num("lr", lr)};
+    int n = 1;
+    if (!sgd_family(name)) return nb_optim_new(name, ps, 1, kw, n);
+    if (strcmp(name, "sgd")) kw[n++] = nb_num("momentum", 0.9);
+    if (!strcmp(name, "nesterov")) kw[n++] = nb_bool("nesterov", true);
+    return nb_optim_new("SGD", ps, 1, kw, n);
 }
 
 /* One path: pts[2 * (steps + 1)] and f at each point; *done is the number of steps taken

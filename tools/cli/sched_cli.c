@@ -1,170 +1,235 @@
-/* sched_cli.c - `--sched NAME` and each schedule's options as flags (PyTorch's argument names
- * with dashes). Per-epoch schedules step after each epoch, onecycle and cyclic after each
- * batch (as in PyTorch's recipes), plateau after each epoch on the test loss. */
+/* sched_cli.c - `--sched NAME` and each schedule's keyword arguments as flags (PyTorch's
+ * argument names with dashes), built by name (nb_sched_new). Per-epoch schedules step after
+ * each epoch, onecycle and cyclic after each batch (as in PyTorch's recipes), plateau after each
+ * epoch on the test loss.
+ *
+ * A flag applies to the schedules whose PyTorch signature has its argument (the registry says
+ * which); giving it to another schedule, or with no schedule, is refused (exit 2). Arguments not
+ * given keep PyTorch's defaults, and where PyTorch requires one the CLI has its own: step_size
+ * 1, exponential's gamma 0.9, T_0 10, T_max the epochs (after the warmup), onecycle's epochs and
+ * steps_per_epoch the run's, cyclic's base_lr the optimizer's lr. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 
 static const char *name = "none";
-static long step_size = 1, total_iters = 5, T_max = 0, T_0 = 10, T_mult = 1, total_steps = 0;
-static long patience = 10, cooldown = 0, warmup = 0;
-static double warmup_factor = 0.1;
-static double gamma_ = NAN, factor = NAN, start_factor = 1.0 / 3, end_factor = 1.0, power = 1.0, eta_min = 0;
-static double max_lr = NAN, base_lr = NAN, pct_start = 0.3, div_factor = 25, final_div_factor = 1e4;
-static double base_momentum = NAN, max_momentum = NAN, step_size_up = 2000, step_size_down = NAN;
-static double threshold = 1e-4, min_lr = 0, eps = 1e-8;
-static const char *milestones = NULL, *anneal_strategy = "cos", *mode = NULL, *threshold_mode = "rel";
-static bool three_phase = false, no_cycle_momentum = false;
+static bool name_given;
+static long step_size, total_iters, T_max, T_0, T_mult, total_steps, patience, cooldown, warmup;
+static double warmup_factor = 0.1, gamma_, factor, start_factor, end_factor, power, eta_min;
+static double max_lr, base_lr, pct_start, div_factor, final_div_factor, base_momentum, max_momentum;
+static double step_size_up, step_size_down, threshold, min_lr, eps;
+static const char *milestones, *anneal_strategy, *mode, *threshold_mode;
+static bool three_phase, no_cycle_momentum;
 
-void sched_cli_flags(cli_flags *f) {
-    cli_add(f, (arg_spec){"sched", ARG_STRING, &name, "none | step | multistep | constant | linear | exponential | "
-                          "polynomial | cosine | cosine-restarts | onecycle | cyclic | plateau (default none)", NULL});
-    cli_add(f, (arg_spec){"step-size", ARG_INT, &step_size, "step: decay every N epochs (default 1)", NULL});
-    cli_add(f, (arg_spec){"gamma", ARG_DOUBLE, &gamma_, "step, multistep: decay (0.1); exponential (0.9); cyclic exp_range (1.0)", NULL});
-    cli_add(f, (arg_spec){"milestones", ARG_STRING, &milestones, "multistep: epochs, e.g. 30,80", NULL});
-    cli_add(f, (arg_spec){"factor", ARG_DOUBLE, &factor, "constant: lr factor (1/3); plateau: decay (0.1)", NULL});
-    cli_add(f, (arg_spec){"total-iters", ARG_INT, &total_iters, "constant, linear, polynomial: epochs (5)", NULL});
-    cli_add(f, (arg_spec){"start-factor", ARG_DOUBLE, &start_factor, "linear: first factor (1/3)", NULL});
-    cli_add(f, (arg_spec){"end-factor", ARG_DOUBLE, &end_factor, "linear: last factor (1.0)", NULL});
-    cli_add(f, (arg_spec){"power", ARG_DOUBLE, &power, "polynomial: power (1.0)", NULL});
-    cli_add(f, (arg_spec){"T-max", ARG_INT, &T_max, "cosine: half period in epochs (default: all epochs)", NULL});
-    cli_add(f, (arg_spec){"eta-min", ARG_DOUBLE, &eta_min, "cosine, cosine-restarts: lowest lr (0)", NULL});
-    cli_add(f, (arg_spec){"T-0", ARG_INT, &T_0, "cosine-restarts: epochs to the first restart (10)", NULL});
-    cli_add(f, (arg_spec){"T-mult", ARG_INT, &T_mult, "cosine-restarts: period growth (1)", NULL});
-    cli_add(f, (arg_spec){"max-lr", ARG_DOUBLE, &max_lr, "onecycle, cyclic: peak lr (required)", NULL});
-    cli_add(f, (arg_spec){"total-steps", ARG_INT, &total_steps, "onecycle: batches (default: epochs x batches per epoch)", NULL});
-    cli_add(f, (arg_spec){"pct-start", ARG_DOUBLE, &pct_start, "onecycle: fraction of the cycle spent rising (0.3)", NULL});
-    cli_add(f, (arg_spec){"anneal-strategy", ARG_STRING, &anneal_strategy, "onecycle: cos | linear (cos)", NULL});
-    cli_add(f, (arg_spec){"div-factor", ARG_DOUBLE, &div_factor, "onecycle: initial lr = max-lr / this (25)", NULL});
-    cli_add(f, (arg_spec){"final-div-factor", ARG_DOUBLE, &final_div_factor, "onecycle: min lr = initial lr / this (1e4)", NULL});
-    cli_add(f, (arg_spec){"three-phase", ARG_FLAG, &three_phase, "onecycle: three phases (paper's version)", NULL});
-    cli_add(f, (arg_spec){"no-cycle-momentum", ARG_FLAG, &no_cycle_momentum, "onecycle, cyclic: leave momentum alone", NULL});
-    cli_add(f, (arg_spec){"base-momentum", ARG_DOUBLE, &base_momentum, "onecycle (0.85), cyclic (0.8): lowest momentum", NULL});
-    cli_add(f, (arg_spec){"max-momentum", ARG_DOUBLE, &max_momentum, "onecycle (0.95), cyclic (0.9): highest momentum", NULL});
-    cli_add(f, (arg_spec){"base-lr", ARG_DOUBLE, &base_lr, "cyclic: lowest lr (default: --lr)", NULL});
-    cli_add(f, (arg_spec){"step-size-up", ARG_DOUBLE, &step_size_up, "cyclic: batches rising (2000)", NULL});
-    cli_add(f, (arg_spec){"step-size-down", ARG_DOUBLE, &step_size_down, "cyclic: batches falling (= up)", NULL});
-    cli_add(f, (arg_spec){"mode", ARG_STRING, &mode, "cyclic: triangular | triangular2 | exp_range; plateau: min | max", NULL});
-    cli_add(f, (arg_spec){"patience", ARG_INT, &patience, "plateau: epochs without improvement (10)", NULL});
-    cli_add(f, (arg_spec){"threshold", ARG_DOUBLE, &threshold, "plateau: improvement threshold (1e-4)", NULL});
-    cli_add(f, (arg_spec){"threshold-mode", ARG_STRING, &threshold_mode, "plateau: rel | abs (rel)", NULL});
-    cli_add(f, (arg_spec){"cooldown", ARG_INT, &cooldown, "plateau: epochs to wait after a decay (0)", NULL});
-    cli_add(f, (arg_spec){"min-lr", ARG_DOUBLE, &min_lr, "plateau: lowest lr (0)", NULL});
-    cli_add(f, (arg_spec){"plateau-eps", ARG_DOUBLE, &eps, "plateau: smallest decay applied (1e-8)", NULL});
-    cli_add(f, (arg_spec){"warmup", ARG_INT, &warmup, "ramp the lr up linearly over N epochs first, then run the "
-                          "schedule (SequentialLR; per-epoch schedules)", NULL});
-    cli_add(f, (arg_spec){"warmup-factor", ARG_DOUBLE, &warmup_factor, "lr factor at the start of the warmup (0.1)", NULL});
+/* the CLI's names; per_batch: stepped after each batch; metric: stepped with the test loss */
+static const struct {
+    const char *cli, *cls;
+    bool per_batch, metric;
+} scheds[] = {{"step", "StepLR", false, false},
+              {"multistep", "MultiStepLR", false, false},
+              {"constant", "ConstantLR", false, false},
+              {"linear", "LinearLR", false, false},
+              {"exponential", "ExponentialLR", false, false},
+              {"polynomial", "PolynomialLR", false, false},
+              {"cosine", "CosineAnnealingLR", false, false},
+              {"cosine-restarts", "CosineAnnealingWarmRestarts", false, false},
+              {"onecycle", "OneCycleLR", true, false},
+              {"cyclic", "CyclicLR", true, false},
+              {"plateau", "ReduceLROnPlateau", false, true}};
+#define NSCHEDS ((int)(sizeof scheds / sizeof scheds[0]))
+
+typedef struct sched_flag {
+    arg_spec spec;
+    const char *kwarg; /* NULL: the warmup, which the CLI adds (per-epoch schedules but plateau) */
+} sched_flag;
+
+#define D(n, k, dst, help) {{n, ARG_DOUBLE, dst, help, NULL}, k}
+#define I(n, k, dst, help) {{n, ARG_INT, dst, help, NULL}, k}
+#define S(n, k, dst, help) {{n, ARG_STRING, dst, help, NULL}, k}
+#define F(n, k, dst, help) {{n, ARG_FLAG, dst, help, NULL}, k}
+static sched_flag flags[] = {
+    I("step-size", "step_size", &step_size, "decay every N epochs (1)"),
+    D("gamma", "gamma", &gamma_, "decay (0.1; exponential 0.9; cyclic exp_range 1.0)"),
+    S("milestones", "milestones", &milestones, "epochs, e.g. 30,80"),
+    D("factor", "factor", &factor, "lr factor (constant 1/3; plateau's decay 0.1)"),
+    I("total-iters", "total_iters", &total_iters, "epochs (5)"),
+    D("start-factor", "start_factor", &start_factor, "first factor (1/3)"),
+    D("end-factor", "end_factor", &end_factor, "last factor (1.0)"),
+    D("power", "power", &power, "power (1.0)"),
+    I("T-max", "T_max", &T_max, "half period in epochs (default: all epochs)"),
+    D("eta-min", "eta_min", &eta_min, "lowest lr (0)"),
+    I("T-0", "T_0", &T_0, "epochs to the first restart (10)"),
+    I("T-mult", "T_mult", &T_mult, "period growth (1)"),
+    D("max-lr", "max_lr", &max_lr, "peak lr (required)"),
+    I("total-steps", "total_steps", &total_steps, "batches (default: epochs x batches per epoch)"),
+    D("pct-start", "pct_start", &pct_start, "fraction of the cycle spent rising (0.3)"),
+    S("anneal-strategy", "anneal_strategy", &anneal_strategy, "cos | linear (cos)"),
+    D("div-factor", "div_factor", &div_factor, "initial lr = max-lr / this (25)"),
+    D("final-div-factor", "final_div_factor", &final_div_factor, "min lr = initial lr / this (1e4)"),
+    F("three-phase", "three_phase", &three_phase, "three phases (paper's version)"),
+    F("no-cycle-momentum", "cycle_momentum", &no_cycle_momentum, "leave momentum alone"),
+    D("base-momentum", "base_momentum", &base_momentum, "lowest momentum (onecycle 0.85, cyclic 0.8)"),
+    D("max-momentum", "max_momentum", &max_momentum, "highest momentum (onecycle 0.95, cyclic 0.9)"),
+    D("base-lr", "base_lr", &base_lr, "lowest lr (default: --lr)"),
+    D("step-size-up", "step_size_up", &step_size_up, "batches rising (2000)"),
+    D("step-size-down", "step_size_down", &step_size_down, "batches falling (= up)"),
+    S("mode", "mode", &mode, "cyclic: triangular | triangular2 | exp_range; plateau: min | max"),
+    I("patience", "patience", &patience, "epochs without improvement (10)"),
+    D("threshold", "threshold", &threshold, "improvement threshold (1e-4)"),
+    S("threshold-mode", "threshold_mode", &threshold_mode, "rel | abs (rel)"),
+    I("cooldown", "cooldown", &cooldown, "epochs to wait after a decay (0)"),
+    D("min-lr", "min_lr", &min_lr, "lowest lr (0)"),
+    D("plateau-eps", "eps", &eps, "smallest decay applied (1e-8)"),
+    I("warmup", NULL, &warmup, "ramp the lr up linearly over N epochs first, then run the schedule (SequentialLR)"),
+    D("warmup-factor", NULL, &warmup_factor, "lr factor at the start of the warmup (0.1)"),
+};
+#define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
+static bool given[NFLAGS];
+static char helps[NFLAGS][224];
+
+/* The CLI's defaults where PyTorch requires a value. */
+static const struct {
+    const char *sched, *kwarg;
+    double v;
+} recipe[] = {{"StepLR", "step_size", 1}, {"ExponentialLR", "gamma", 0.9}, {"CosineAnnealingWarmRestarts", "T_0", 10}};
+
+static int chosen = -1; /* index in scheds, after sched_cli_check */
+static nb_value kwargs[NFLAGS + 4];
+static int nkwargs;
+
+static bool takes(int k, const char *kwarg) {
+    int n;
+    const nb_value *d = nb_sched_defaults_of(scheds[k].cls, &n);
+    if (!kwarg) return !scheds[k].per_batch && !scheds[k].metric; /* warmup */
+    for (int i = 0; d && i < n; i++)
+        if (!strcmp(d[i].name, kwarg)) return true;
+    return false;
 }
 
-static double pick(double v, double dflt) { return isnan(v) ? dflt : v; }
+static void takers(const char *kwarg, char *out, size_t n) {
+    out[0] = '\0';
+    for (int k = 0; k < NSCHEDS; k++)
+        if (takes(k, kwarg)) snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? ", " : "", scheds[k].cli);
+}
 
-/* --milestones as epochs: up to 64 non-negative integers; returns their count, or -1. */
-static int parse_milestones(int64_t *out) {
-    double m[64];
-    int n = milestones ? args_list(milestones, m, 64) : 0;
-    for (int i = 0; i < n; i++) {
-        if (!(m[i] >= 0 && m[i] <= 1e15 && m[i] == floor(m[i]))) return -1;
-        out[i] = (int64_t)m[i];
+void sched_cli_flags(cli_flags *f) {
+    static char help[256];
+    snprintf(help, sizeof help, "none");
+    for (int k = 0; k < NSCHEDS; k++) snprintf(help + strlen(help), sizeof help - strlen(help), " | %s", scheds[k].cli);
+    snprintf(help + strlen(help), sizeof help - strlen(help), " (default none)");
+    cli_add(f, (arg_spec){"sched", ARG_STRING, &name, help, &name_given});
+    for (int i = 0; i < NFLAGS; i++) {
+        char who[160];
+        takers(flags[i].kwarg, who, sizeof who);
+        snprintf(helps[i], sizeof helps[i], "%s [%s]", flags[i].spec.help, who);
+        arg_spec s = flags[i].spec;
+        s.help = helps[i];
+        s.given = &given[i];
+        cli_add(f, s);
     }
-    return n;
+}
+
+bool sched_cli_per_batch(void) { return chosen >= 0 && scheds[chosen].per_batch; }
+
+bool sched_cli_hides(const arg_spec *s) {
+    int k = -1;
+    for (int j = 0; j < NSCHEDS; j++)
+        if (!strcmp(name, scheds[j].cli)) k = j;
+    for (int i = 0; i < NFLAGS; i++)
+        if (s->dst == flags[i].spec.dst)
+            return name_given && (!strcmp(name, "none") || (k >= 0 && !takes(k, flags[i].kwarg)));
+    return false;
+}
+
+static bool has(const char *kwarg) {
+    for (int i = 0; i < nkwargs; i++)
+        if (!strcmp(kwargs[i].name, kwarg)) return true;
+    return false;
 }
 
 int sched_cli_check(void) {
-    static const char *const names[] = {"none", "step", "multistep", "constant", "linear", "exponential",
-                                        "polynomial", "cosine", "cosine-restarts", "onecycle", "cyclic",
-                                        "plateau"};
-    bool known = false;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) known |= !strcmp(name, names[i]);
-    if (!known) {
-        fprintf(stderr, "%s: unknown schedule '%s' (none, step, multistep, constant, linear, exponential, "
-                        "polynomial, cosine, cosine-restarts, onecycle, cyclic, plateau)\n", cli_prog, name);
+    chosen = -1;
+    for (int k = 0; k < NSCHEDS; k++)
+        if (!strcmp(name, scheds[k].cli)) chosen = k;
+    if (chosen < 0 && strcmp(name, "none")) {
+        char known[256] = "none";
+        for (int k = 0; k < NSCHEDS; k++) snprintf(known + strlen(known), sizeof known - strlen(known), ", %s", scheds[k].cli);
+        fprintf(stderr, "%s: unknown schedule '%s' (%s)\n", cli_prog, name, known);
         return 2;
     }
-    int64_t m[64];
-    if (parse_milestones(m) < 0) {
-        fprintf(stderr, "%s: --milestones: a list of epochs like 30,80, got '%s'\n", cli_prog, milestones);
+    nkwargs = 0;
+    for (int i = 0; i < NFLAGS; i++) {
+        if (!given[i]) continue;
+        const sched_flag *fl = &flags[i];
+        char who[160];
+        takers(fl->kwarg, who, sizeof who);
+        if (chosen < 0) {
+            fprintf(stderr, "%s: --%s is an option of a schedule (--sched %s)\n", cli_prog, fl->spec.name, who);
+            return 2;
+        }
+        if (!takes(chosen, fl->kwarg)) {
+            fprintf(stderr, "%s: --%s does not apply to %s (it is an option of %s)\n", cli_prog, fl->spec.name,
+                    name, who);
+            return 2;
+        }
+        if (!fl->kwarg) continue;
+        nb_value v;
+        if (fl->spec.dst == (void *)&milestones) {
+            double m[64];
+            int n = args_list(milestones, m, 64);
+            for (int j = 0; j < n; j++)
+                if (!(m[j] >= 0 && m[j] <= 1e15 && m[j] == floor(m[j]))) n = -1;
+            if (n < 1) {
+                fprintf(stderr, "%s: --milestones: a list of epochs like 30,80, got '%s'\n", cli_prog, milestones);
+                return 2;
+            }
+            v = nb_pair(fl->kwarg, 0, 0);
+            v.len = n;
+            v.list = NULL;
+            if (n <= NB_VALUE_INLINE) memcpy(v.inl, m, sizeof(double) * (size_t)n);
+            else {
+                static double keep[64];
+                memcpy(keep, m, sizeof keep);
+                v.list = keep;
+            }
+        } else if (fl->spec.dst == (void *)&no_cycle_momentum) {
+            v = nb_bool(fl->kwarg, !no_cycle_momentum);
+        } else {
+            switch (fl->spec.kind) {
+            case ARG_DOUBLE: v = nb_num(fl->kwarg, *(double *)fl->spec.dst); break;
+            case ARG_INT: v = nb_int(fl->kwarg, *(long *)fl->spec.dst); break;
+            case ARG_FLAG: v = nb_bool(fl->kwarg, *(bool *)fl->spec.dst); break;
+            default: v = nb_str(fl->kwarg, *(const char **)fl->spec.dst);
+            }
+        }
+        kwargs[nkwargs++] = v;
+    }
+    if (warmup < 0) {
+        fprintf(stderr, "%s: --warmup must be >= 0\n", cli_prog);
         return 2;
     }
+    for (size_t r = 0; chosen >= 0 && r < sizeof recipe / sizeof recipe[0]; r++)
+        if (!strcmp(scheds[chosen].cls, recipe[r].sched) && !has(recipe[r].kwarg))
+            kwargs[nkwargs++] = nb_num(recipe[r].kwarg, recipe[r].v);
     return 0;
 }
 
-bool sched_cli_per_batch(void) { return !strcmp(name, "onecycle") || !strcmp(name, "cyclic"); }
-
-static nb_sched *build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs) {
-    if (!strcmp(name, "step")) return nb_step_lr(opt, step_size, pick(gamma_, 0.1));
-    if (!strcmp(name, "multistep")) {
-        int64_t m[64];
-        return nb_multistep_lr(opt, m, parse_milestones(m), pick(gamma_, 0.1));
-    }
-    if (!strcmp(name, "constant")) return nb_constant_lr(opt, pick(factor, 1.0 / 3), total_iters);
-    if (!strcmp(name, "linear")) return nb_linear_lr(opt, start_factor, end_factor, total_iters);
-    if (!strcmp(name, "exponential")) return nb_exponential_lr(opt, pick(gamma_, 0.9));
-    if (!strcmp(name, "polynomial")) return nb_polynomial_lr(opt, total_iters, power);
-    if (!strcmp(name, "cosine"))
-        return nb_cosine_annealing_lr(opt, T_max ? T_max : epochs - warmup > 0 ? epochs - warmup : 1, eta_min);
-    if (!strcmp(name, "cosine-restarts")) return nb_cosine_annealing_warm_restarts(opt, T_0, T_mult, eta_min);
-    if (!strcmp(name, "onecycle")) {
-        nb_onecycle_opts o = nb_onecycle_defaults();
-        o.max_lr = max_lr;
-        if (total_steps) {
-            o.total_steps = total_steps;
-        } else {
-            o.epochs = epochs;
-            o.steps_per_epoch = steps_per_epoch;
-        }
-        o.pct_start = pct_start;
-        o.anneal_strategy = anneal_strategy;
-        o.div_factor = div_factor;
-        o.final_div_factor = final_div_factor;
-        o.three_phase = three_phase;
-        o.cycle_momentum = !no_cycle_momentum;
-        o.base_momentum = pick(base_momentum, o.base_momentum);
-        o.max_momentum = pick(max_momentum, o.max_momentum);
-        return nb_onecycle_lr(opt, &o);
-    }
-    if (!strcmp(name, "cyclic")) {
-        nb_cyclic_opts o = nb_cyclic_defaults();
-        o.base_lr = pick(base_lr, nb_optim_get(opt, 0, "lr"));
-        o.max_lr = max_lr;
-        o.step_size_up = step_size_up;
-        o.step_size_down = step_size_down;
-        if (mode) o.mode = mode;
-        o.gamma = pick(gamma_, o.gamma);
-        o.cycle_momentum = !no_cycle_momentum;
-        o.base_momentum = pick(base_momentum, o.base_momentum);
-        o.max_momentum = pick(max_momentum, o.max_momentum);
-        return nb_cyclic_lr(opt, &o);
-    }
-    if (!strcmp(name, "plateau")) {
-        nb_plateau_opts o = nb_plateau_defaults();
-        if (mode) o.mode = mode;
-        o.factor = pick(factor, o.factor);
-        o.patience = patience;
-        o.threshold = threshold;
-        o.threshold_mode = threshold_mode;
-        o.cooldown = cooldown;
-        o.min_lr = min_lr;
-        o.eps = eps;
-        return nb_reduce_lr_on_plateau(opt, &o);
-    }
-    return NULL; /* an unknown name: sched_cli_check said so */
-}
-
 nb_sched *sched_cli_build(nb_optim *opt, int64_t steps_per_epoch, int64_t epochs, bool *failed) {
-    *failed = false;
-    if (!strcmp(name, "none")) return NULL;
-    if (sched_cli_check()) {
-        *failed = true;
-        return NULL;
+    *failed = sched_cli_check() != 0; /* again: a caller may not have checked */
+    if (*failed || chosen < 0) return NULL;
+    /* the run's values for what PyTorch requires */
+    nb_value kw[NFLAGS + 8];
+    int n = nkwargs;
+    memcpy(kw, kwargs, sizeof(nb_value) * (size_t)n);
+    if (takes(chosen, "T_max") && !has("T_max")) kw[n++] = nb_int("T_max", epochs - warmup > 0 ? epochs - warmup : 1);
+    if (takes(chosen, "steps_per_epoch") && !has("total_steps")) {
+        kw[n++] = nb_int("epochs", epochs);
+        kw[n++] = nb_int("steps_per_epoch", steps_per_epoch);
     }
-    if (warmup < 0 || (warmup && (sched_cli_per_batch() || !strcmp(name, "plateau")))) {
-        fprintf(stderr, "%s: --warmup N (N >= 0) is for the per-epoch schedules other than plateau\n", cli_prog);
-        *failed = true;
-        return NULL;
-    }
+    if (takes(chosen, "base_lr") && !has("base_lr")) kw[n++] = nb_num("base_lr", nb_optim_get(opt, 0, "lr"));
     nb_clear_error();
-    nb_sched *s = build(opt, steps_per_epoch, epochs);
+    nb_sched *s = nb_sched_new(scheds[chosen].cls, opt, kw, n);
     if (s && warmup) { /* SequentialLR([LinearLR(warmup_factor, 1, warmup), s], milestones=[warmup]) */
         nb_sched *parts[2] = {nb_linear_lr(opt, warmup_factor, 1.0, warmup), s};
         s = nb_sequential_lr(opt, parts, 2, (int64_t[]){warmup}, 1);
@@ -200,5 +265,5 @@ int sched_cli_after_batch(nb_sched *s) { return s && sched_cli_per_batch() ? nb_
 
 int sched_cli_after_epoch(nb_sched *s, double test_loss) {
     if (!s || sched_cli_per_batch()) return 0;
-    return !strcmp(name, "plateau") ? nb_sched_step_metric(s, test_loss) : nb_sched_step(s);
+    return scheds[chosen].metric ? nb_sched_step_metric(s, test_loss) : nb_sched_step(s);
 }

@@ -19,11 +19,15 @@ static bool swa_phase; /* SWALR drives the lr (epochs after --swa-start) */
 static nb_tensor *const *params_;
 static int nparams_;
 
-void swa_cli_flags(cli_flags *f) {
+void swa_cli_swalr_flags(cli_flags *f) {
     cli_add(f, (arg_spec){"swa-start", ARG_INT, &swa_start, "average the weights (SWA) from the end of epoch E on (0: off)", NULL});
     cli_add(f, (arg_spec){"swa-lr", ARG_DOUBLE, &swa_lr, "SWALR: anneal the lr to this from --swa-start on", NULL});
     cli_add(f, (arg_spec){"swa-anneal-epochs", ARG_INT, &swa_anneal, "SWALR: anneal over N epochs (10)", NULL});
     cli_add(f, (arg_spec){"swa-anneal-strategy", ARG_STRING, &swa_strategy, "SWALR: cos | linear (cos)", NULL});
+}
+
+void swa_cli_flags(cli_flags *f) {
+    swa_cli_swalr_flags(f);
     cli_add(f, (arg_spec){"ema", ARG_DOUBLE, &ema, "keep an EMA of the weights with this decay (e.g. 0.999)", NULL});
 }
 

@@ -94,7 +94,7 @@ static void progress(long epoch, long epochs, int64_t done, int64_t total, doubl
     fflush(stderr);
 }
 
-int cmd_train(int argc, char **argv) {
+static int train(int argc, char **argv) {
     train_cfg c = {.metrics = NULL, .save_best = NULL, .precision = "fp32", .batch = 64, .epochs = 3, .seed = 0, .threads = 1,
                    .limit = 0, .log_every = 0, .patience = 0, .help = false};
     cli_flags f = {.n = 0};
@@ -115,6 +115,7 @@ int cmd_train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"early-stop", ARG_INT, &c.patience, "stop when the validation loss has not improved for N epochs (0: never)", NULL});
     cli_add(&f, (arg_spec){"save-best", ARG_STRING, &c.save_best, "save a checkpoint here whenever the validation loss improves", NULL});
     ckpt_cli_flags(&f); /* checkpoints: --save, --save-every, --resume, --stop-after */
+    dist_cli_flags(&f); /* under mpirun: --dist-timeout */
     cli_add(&f, (arg_spec){"help", ARG_FLAG, &c.help, "this help", NULL});
     char err[256];
     if (ckpt_cli_preparse(argc, argv, &f)) return 2;
@@ -124,7 +125,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (c.help) {
         printf("usage: nabla train [options]\n");
-        args_usage(f.specs, f.n);
+        cli_usage(&f);
         return 0;
     }
     if (c.epochs < 0 || c.batch < 1 || c.limit < 0) {
@@ -147,7 +148,7 @@ int cmd_train(int argc, char **argv) {
     nb_dtype autocast;
     if (cli_precision("nabla train", c.precision, &autocast)) return 2;
     if (data_cli_check(DATA_TRAIN) || model_cli_check() || optim_cli_check() || sched_cli_check() ||
-        swa_cli_check() || ckpt_cli_check()) {
+        swa_cli_check() || ckpt_cli_check() || dist_cli_check()) {
         ckpt_cli_note_stored();
         return 2;
     }
@@ -178,6 +179,7 @@ int cmd_train(int argc, char **argv) {
     nb_sched *sched = NULL;
     nb_loader *ld = NULL;
     nb_batch_split *split = NULL;
+    nb_sampler *shard = NULL; /* under mpirun: this process's part of each epoch */
     nb_arena *ar = nb_arena_new(0);
     FILE *mf = NULL;
     char *data_json = data_cli_json(&d, c.seed);
@@ -195,15 +197,18 @@ int cmd_train(int argc, char **argv) {
     lo.batch_size = c.batch;
     lo.seed = (uint64_t)c.seed;
     lo.flatten = model_cli_input().flatten;
-    if (!(ld = nb_loader_over(d.train, NULL, &lo)) || !ar) {
+    if (dist_cli_on() && !(shard = dist_cli_sampler(d.train->len, c.seed))) goto done;
+    if (!(ld = nb_loader_over(d.train, shard, &lo)) || !ar) {
         fail("loader");
         goto done;
     }
     nb_arena_set_autocast(ar, autocast); /* training and evaluation */
     /* Batches of 64 and more of class ids run as two halves, one per core with --threads 2
      * (nb_batch_split); the halves, not the thread count, fix the numbers. Models with batch
-     * norm or dropout are refused by the splitter and run whole. */
-    if (!regress && c.batch >= 64 && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
+     * norm or dropout are refused by the splitter and run whole; so
+     * do processes under mpirun, whose gradients DDP averages as backward writes them. */
+    if (!regress && c.batch >= 64 && !dist_cli_on() && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
+    if (dist_cli_setup(model, opt, &f, d.train)) goto done; /* the same run everywhere; DDP */
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
     if (sched_failed || swa_cli_build(opt, params, np)) { /* SWA/EMA (swa_cli.c) */
@@ -221,20 +226,23 @@ int cmd_train(int argc, char **argv) {
                                 c.epochs - first_epoch + 1))
         goto done;
     /* a resumed run continues the metrics file of the run it resumes */
-    if (c.metrics && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
+    if (c.metrics && dist_cli_rank() == 0 && !(mf = fopen(c.metrics, first_epoch > 1 ? "a" : "w"))) {
         fprintf(stderr, "nabla train: cannot write %s\n", c.metrics);
         goto done;
     }
     if (mf && first_epoch == 1) write_header(mf, &f, params, np);
-    bool tty = isatty(2);
+    bool tty = isatty(2) && dist_cli_rank() == 0;
     int64_t nbatches = nb_loader_num_batches(ld), step = (first_epoch - 1) * nbatches;
     double window = 0; /* the summed losses of the steps since the last --log-every line */
     char parts[96];
     int at = snprintf(parts, sizeof parts, "%lld train", (long long)d.train->len);
     if (d.val) at += snprintf(parts + at, sizeof parts - (size_t)at, " / %lld val", (long long)d.val->len);
     if (d.test) snprintf(parts + at, sizeof parts - (size_t)at, " / %lld test", (long long)d.test->len);
-    printf("nabla %s: %s, %s lr %g, batch %ld, %ld epochs, %s samples%s%s\n", nb_version(), model_cli_describe(),
-           optim_cli_name(), nb_optim_get(opt, 0, "lr"), c.batch, c.epochs, parts, d.normalize ? " (normalized)" : "",
+    char batch[64];
+    if (dist_cli_on()) snprintf(batch, sizeof batch, "%ld per process x %d processes", c.batch, dist_cli_size());
+    else snprintf(batch, sizeof batch, "%ld", c.batch);
+    printf("nabla %s: %s, %s lr %g, batch %s, %ld epochs, %s samples%s%s\n", nb_version(), model_cli_describe(),
+           optim_cli_name(), nb_optim_get(opt, 0, "lr"), batch, c.epochs, parts, d.normalize ? " (normalized)" : "",
            cli_precision_note(autocast));
     if (c.patience && es.bad >= c.patience) {
         printf("early stopping: the validation loss has not improved since epoch %ld\n", es.best_epoch);
@@ -244,6 +252,7 @@ int cmd_train(int argc, char **argv) {
         double lr = nb_optim_get(opt, 0, "lr"), loss_sum = 0;
         int64_t seen = 0, b = 0;
         nb_tensor *x, *y;
+        dist_cli_epoch_begin(shard, epoch);
         double t0 = now();
         for (;;) {
             nb_arena_reset(ar);
@@ -273,9 +282,12 @@ int cmd_train(int argc, char **argv) {
             window += batch_loss;
             step++;
             if (c.log_every && step % c.log_every == 0) {
-                fprintf(mf, "{\"step\": %lld, \"epoch\": %ld, ", (long long)step, epoch);
-                cli_json_num(mf, "loss", window / (double)c.log_every, "%.6f", false);
-                cli_json_num(mf, "lr", step_lr, "%.10g", true);
+                window = dist_cli_mean(window); /* under mpirun: every process's batches */
+                if (mf) {
+                    fprintf(mf, "{\"step\": %lld, \"epoch\": %ld, ", (long long)step, epoch);
+                    cli_json_num(mf, "loss", window / (double)c.log_every, "%.6f", false);
+                    cli_json_num(mf, "lr", step_lr, "%.10g", true);
+                }
                 window = 0;
             }
             if (tty && (++b % 50 == 0 || b == nbatches)) {
@@ -284,8 +296,11 @@ int cmd_train(int argc, char **argv) {
                          (nbatches - b) * c.batch + (c.epochs - epoch) * nb_loader_num_samples(ld));
             }
         }
-        double secs = now() - t0;
+        double secs = now() - t0, totals[2] = {loss_sum, (double)seen};
         if (tty) fprintf(stderr, "\r%110s\r", "");
+        if (dist_cli_sum(totals, 2)) goto done; /* under mpirun: the epoch of every process */
+        loss_sum = totals[0];
+        seen = (int64_t)totals[1];
         cli_metrics val = {0}, test = {0};
         /* SWA/EMA (swa_cli.c): fold in this epoch's weights, evaluate the averaged ones */
         if (swa_cli_epoch_end(epoch) || swa_cli_swap()) { fail("averaging"); goto done; }
@@ -308,6 +323,10 @@ int cmd_train(int argc, char **argv) {
             if (d.test) cli_metrics_json(mf, "test", &test, regress);
             cli_json_num(mf, "lr", lr, "%.10g", false);
             cli_json_num(mf, "seconds", secs, "%.6f", false);
+            if (dist_cli_on()) { /* rank 0's time in MPI for the gradients, per step */
+                fprintf(mf, "\"processes\": %d, ", dist_cli_size());
+                cli_json_num(mf, "allreduce_ms_per_step", dist_cli_allreduce_ms(), "%.4f", false);
+            }
             cli_json_num(mf, "samples_per_sec", sps, "%.1f", true);
             fflush(mf);
         }
@@ -335,10 +354,17 @@ done:
     nb_batch_split_free(split);
     nb_arena_free(ar);
     nb_loader_free(ld);
+    nb_sampler_free(shard);
     swa_cli_free();
     nb_sched_free(sched);
     nb_optim_free(opt);
+    dist_cli_unwrap();
     nb_module_free(model);
     data_cli_free(&d);
     return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    if (dist_cli_init()) return 1; /* under mpirun: join the job first (a resume reads on rank 0) */
+    return dist_cli_end(train(argc, argv));
 }

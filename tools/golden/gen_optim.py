@@ -10,9 +10,10 @@ with clip_grad_norm_ (norms 2, 1, inf, 3) or clip_grad_value_ before each step. 
 the Rosenbrock function (gradient written out in float32, same in C), with and without
 strong_wolfe.
 
-PyTorch 1.13 has no Adafactor and no maximize / decoupled_weight_decay for NAdam and RAdam
-(PyTorch 2.x); for those the script carries reference implementations written from PyTorch
-2.x's single-tensor code with 1.13's tensor ops, checked against torch.optim where both exist.
+PyTorch 1.13 has no Adafactor, no Muon (2.9) and no maximize / decoupled_weight_decay for
+NAdam and RAdam (PyTorch 2.x); for those the script carries reference implementations written
+from PyTorch 2.x's documented algorithms and single-tensor code with 1.13's tensor ops, checked
+against torch.optim where both exist. Muon's cases use 2-D parameters only (W [4, 3], M [3, 5]).
 
 Run: /usr/bin/python3 tools/golden/gen_optim.py   (writes tests/golden/optim.nbg.gz)"""
 import math
@@ -181,6 +182,53 @@ class Adafactor(Reference):
             param.add_(update, alpha=-alpha / denom)
 
 
+class Muon(Reference):
+    """torch.optim.Muon (PyTorch 2.9) written from its documented algorithm and its source
+    (torch/optim/_muon.py) on 1.13's tensor ops. One difference, nabla's too: the Newton-Schulz
+    iteration runs in float32 (PyTorch's in bfloat16)."""
+
+    def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                 ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5, adjust_lr_fn=None):
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                                      ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+                                      adjust_lr_fn=adjust_lr_fn))
+
+    @staticmethod
+    def orthogonalize(grad, coefficients, steps, eps):
+        a, b, c = coefficients
+        x = grad.clone()
+        if grad.size(0) > grad.size(1):
+            x = x.T
+        x = x.div(x.norm().clamp(min=eps))
+        for _ in range(steps):
+            gram = x @ x.T
+            update = b * gram + c * (gram @ gram)
+            x = a * x + update @ x
+        return x.T if grad.size(0) > grad.size(1) else x
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad, state = param.grad, self.state[param]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(grad)
+                buf = state["momentum_buffer"]
+                buf.lerp_(grad, 1 - mu)
+                update = grad.lerp(buf, mu) if group["nesterov"] else buf
+                update = self.orthogonalize(update, group["ns_coefficients"], group["ns_steps"], group["eps"])
+                rows, cols = param.shape[:2]
+                if group["adjust_lr_fn"] == "match_rms_adamw":
+                    adjusted = lr * 0.2 * math.sqrt(max(rows, cols))
+                else:
+                    adjusted = lr * math.sqrt(max(1, rows / cols))
+                param.mul_(1 - lr * wd)
+                param.add_(update, alpha=-adjusted)
+
+
 O = torch.optim
 ALGOS = {
     "sgd": (O.SGD, {"lr": 1e-3}),  # lr: PyTorch 2.x's default (1.13 requires it)
@@ -243,6 +291,13 @@ CASES = {
     "adafactor_eps1": {"eps": (1e-3, 1e-3)}, "adafactor_eps2": {"eps": (None, 0.1)},
     "adafactor_d": {"d": 1.5}, "adafactor_weight_decay": {"weight_decay": 0.1},
     "adafactor_maximize": {"maximize": True},
+}
+MUON_CASES = {
+    "muon": {}, "muon_lr": {"lr": 0.05}, "muon_nesterov": {"lr": 0.02, "nesterov": False},
+    "muon_momentum": {"lr": 0.02, "momentum": 0.8}, "muon_weight_decay": {"lr": 0.02, "weight_decay": 0.5},
+    "muon_match_rms": {"lr": 0.01, "adjust_lr_fn": "match_rms_adamw"},
+    "muon_ns": {"lr": 0.02, "ns_steps": 3, "ns_coefficients": (2.0, -1.5, 0.5)},
+    "muon_eps": {"lr": 0.02, "eps": 10.0},  # the clamp at work: the update's norm is below eps
 }
 # two param groups, the second with its own lr (and the classic base 1e-2 / head 1e-3)
 GROUP_LR = {"sgd": 0.05, "adam": 0.01, "adamw": 0.01, "rmsprop": 0.001, "adagrad": 0.1,
@@ -397,6 +452,18 @@ def main():
         g.add(f"{case}/n_iter", np.array(iters, dtype=np.int32))
         print(f"{case}: x {xs[-1].tolist()} loss {losses[-1]:.3g} evals {evals[-1]} iters {iters[-1]}")
     g.add("lbfgs_steps", np.array([LBFGS_STEPS], dtype=np.int32))
+    # Muon (PyTorch 2.9, from the reference above) on 2-D parameters only: W [4, 3] (more rows
+    # than columns: orthogonalised transposed) and M [3, 5]
+    gen = torch.Generator().manual_seed(99)
+    minit = {"W": torch.rand((4, 3), generator=gen) * 2 - 1, "M": torch.rand((3, 5), generator=gen) * 2 - 1}
+    mconsts = {n: torch.rand(t.shape, generator=gen) - 0.5 for n, t in minit.items()}
+    for n in minit:
+        g.add("initm." + n, minit[n])
+        g.add("initm.c." + n, mconsts[n])
+    for case, kw in MUON_CASES.items():
+        traj, _ = run(lambda p: Muon(list(p.values()), **kw), ["W", "M"], minit, mconsts)
+        for n in traj:
+            g.add(f"{case}/{n}", traj[n])
     path = os.path.join(OUT, "optim.nbg.gz")
     g.save(path)
     print(f"wrote {path}: {ncases + 7} trajectory cases, {len(LBFGS_CASES)} LBFGS cases")

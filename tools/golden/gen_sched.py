@@ -133,6 +133,26 @@ o = adam(); record("cyclic_adam_nomom", o, L.CyclicLR(o, base_lr=0.001, max_lr=0
 o = sgd(); record("cyclic_beta1", o, L.CyclicLR(o, base_lr=[0.001, 0.0005], max_lr=[0.01, 0.005], step_size_up=9,
                                                 base_momentum=0.85, max_momentum=0.95), mom=True)
 
+# ---- full loops: every OneCycleLR variant to its last allowed step (step == total_steps, where
+# the linear anneal extrapolates past min_lr to a negative lr that PyTorch writes unchecked), and
+# every CyclicLR mode over whole cycles ----------------------------------------------------------
+FULL_T = 20
+for anneal in ["cos", "linear"]:
+    for phases, three in [("2", False), ("3", True)]:
+        for kind in ["sgd", "adam", "nomom"]:
+            o = adam() if kind == "adam" else sgd()
+            max_lr = [0.01, 0.002] if kind == "adam" else [0.1, 0.05]
+            record(f"full_onecycle_{anneal}_{phases}_{kind}", o,
+                   L.OneCycleLR(o, max_lr=max_lr, total_steps=FULL_T, anneal_strategy=anneal, three_phase=three,
+                                cycle_momentum=kind != "nomom"), steps=FULL_T + 1, mom=True)
+for mode in ["triangular", "triangular2", "exp_range"]:
+    o = sgd(); record(f"full_cyclic_{mode}_sgd", o, L.CyclicLR(o, base_lr=[0.01, 0.005], max_lr=[0.1, 0.05],
+                                                             step_size_up=4, step_size_down=6, mode=mode, gamma=0.9),
+                      steps=31, mom=True)
+    o = adam(); record(f"full_cyclic_{mode}_adam", o, L.CyclicLR(o, base_lr=0.001, max_lr=0.01, step_size_up=4,
+                                                               step_size_down=6, mode=mode, gamma=0.9,
+                                                               cycle_momentum=False), steps=31, mom=True)
+
 # ---- ReduceLROnPlateau: fixed metric sequences -------------------------------------------------
 rng = np.random.default_rng(5)
 t = np.arange(N)
