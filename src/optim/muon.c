@@ -37,6 +37,56 @@ static void muon_group(const nb_group *g, void *coef) {
                                      fn && fn->kind == NB_VALUE_STRING && !strcmp(fn->str, "match_rms_adamw")};
 }
 
+/* The elementwise parts of a step, split across the pool by rows of the [m, k] matrix X (each
+ * element computed alone: the same bits on any number of threads). */
+typedef struct muon_job {
+    const muon_coef *c;
+    const float *g;
+    float *buf, *u, *x, *y, *p;
+    int64_t rows, cols, k;
+    bool tall;
+    float scale, decay, neg_lr;
+} muon_job;
+
+/* buf = lerp(buf, g, 1 - mu); u = nesterov ? lerp(g, buf, mu) : buf (over elements) */
+static void momentum_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++) {
+        j->buf[i] = lerpf(j->buf[i], j->g[i], j->c->one_m_mu);
+        j->u[i] = j->c->nesterov ? lerpf(j->g[i], j->buf[i], j->c->mu) : j->buf[i];
+    }
+}
+
+/* X = u or u^T (over rows of X) */
+static void gather_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++)
+        for (int64_t l = 0; l < j->k; l++) j->x[i * j->k + l] = j->tall ? j->u[l * j->cols + i] : j->u[i * j->k + l];
+}
+
+/* X /= norm (over elements) */
+static void scale_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++) j->x[i] /= j->scale;
+}
+
+/* X = a X + B X (over elements) */
+static void ns_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++) j->x[i] = j->c->a * j->x[i] + j->y[i];
+}
+
+/* p = p (1 - lr wd) - lr' X (over rows of p) */
+static void apply_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++)
+        for (int64_t l = 0; l < j->cols; l++) {
+            float xi = j->tall ? j->x[l * j->rows + i] : j->x[i * j->cols + l];
+            float *p = &j->p[i * j->cols + l];
+            *p = fmaf(xi, j->neg_lr, *p * j->decay);
+        }
+}
+
 static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
     const muon_coef *c = s->coef;
     const int64_t rows = s->param->shape[0], cols = s->param->shape[1], n = s->n;
@@ -45,32 +95,26 @@ static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
     float *w = nb__optim_scratch(o, (size_t)(3 * n + 2 * m * m));
     if (!w) return NB_ENOMEM;
     float *u = w, *x = w + n, *y = w + 2 * n, *A = w + 3 * n, *AA = A + m * m;
-    float *buf = s->t[0];
-    for (int64_t i = 0; i < n; i++) {
-        buf[i] = lerpf(buf[i], s->g[i], c->one_m_mu);
-        u[i] = c->nesterov ? lerpf(s->g[i], buf[i], c->mu) : buf[i];
-    }
-    for (int64_t i = 0; i < m; i++) /* X = u, or u^T */
-        for (int64_t j = 0; j < k; j++) x[i * k + j] = tall ? u[j * cols + i] : u[i * k + j];
+    muon_job j = {.c = c, .g = s->g, .buf = s->t[0], .u = u, .x = x, .y = y, .p = s->p,
+                  .rows = rows, .cols = cols, .k = k, .tall = tall};
+    int64_t row_grain = 8192 / k + 1; /* rows of X (or of p) per part at least */
+    nb__optim_for(n, momentum_part, &j);
+    nb__parallel_for(m, row_grain, gather_part, &j);
     float norm = nb__norm2(x, n);
-    if (norm < c->eps) norm = c->eps;
-    for (int64_t i = 0; i < n; i++) x[i] /= norm;
+    j.scale = norm < c->eps ? c->eps : norm;
+    nb__optim_for(n, scale_part, &j);
     for (int step = 0; step < c->steps; step++) {
         nb_k_gemm(false, true, m, m, k, 1.0f, x, k, x, k, 0.0f, A, m);  /* A = X X^T */
         nb_k_gemm(false, false, m, m, m, 1.0f, A, m, A, m, 0.0f, AA, m); /* A A */
         for (int64_t i = 0; i < m * m; i++) A[i] = c->b * A[i] + c->c * AA[i];
         nb_k_gemm(false, false, m, k, m, 1.0f, A, m, x, k, 0.0f, y, k); /* B X */
-        for (int64_t i = 0; i < n; i++) x[i] = c->a * x[i] + y[i];
+        nb__optim_for(n, ns_part, &j);
     }
     double ratio = c->match_rms ? 0.2 * sqrt((double)(rows > cols ? rows : cols))
                                 : sqrt(fmax(1.0, (double)rows / (double)cols));
-    const float decay = (float)(1.0 - c->lr * c->wd), neg_lr = (float)-(c->lr * ratio);
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) {
-            float xi = tall ? x[j * rows + i] : x[i * cols + j];
-            float *p = &s->p[i * cols + j];
-            *p = fmaf(xi, neg_lr, *p * decay);
-        }
+    j.decay = (float)(1.0 - c->lr * c->wd);
+    j.neg_lr = (float)-(c->lr * ratio);
+    nb__parallel_for(rows, 8192 / cols + 1, apply_part, &j);
     return NB_OK;
 }
 
