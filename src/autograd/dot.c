@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 typedef struct tlist {
     const nb_tensor **t;

@@ -5,7 +5,7 @@
  * every node after all of its consumers: that is the whole of the reverse topological sort. */
 #include <math.h>
 #include <stdatomic.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 static _Thread_local bool grad_enabled = true;
 static _Thread_local bool backward_failed;

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 nb_gradcheck_opts nb_gradcheck_defaults(void) {
     return (nb_gradcheck_opts){.eps = 1e-2, .atol = 1e-2, .rtol = 1e-2, .seed = 0};

@@ -1,7 +1,7 @@
 /* module.c - the module base: registration, names, the parameter slab, train/eval, free. */
 #include <stdarg.h>
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
     if (size < sizeof(nb_module))

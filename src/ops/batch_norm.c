@@ -6,7 +6,7 @@
  *   eval:     dx = dy invstd w
  *   dw = sum dy xhat, db = sum dy. */
 #include <math.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/norm.h"
 
 typedef struct bn_saved {

@@ -17,7 +17,7 @@
  * the convolution has no such term: a convolution with one takes the im2col path, whose
  * backward sums exactly the terms of the definition, as PyTorch's. */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/conv.h"
 #include "../kernels/kernels.h"
 #include "../kernels/reduce.h"

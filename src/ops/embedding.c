@@ -3,7 +3,7 @@
  * (a heap leaf weight whose gradient is not already dense) the rows are appended to the
  * weight's row-sparse gradient instead, as PyTorch's embedding_sparse_backward does: indices
  * in the input's order, repeats kept, padding rows left out. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 static void embedding_backward(nb_node *n) {

@@ -1,5 +1,5 @@
 /* linear.c - y = x @ W^T + b (nn.functional.linear): one GEMM forward, at most three back. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 /* dx = gy @ W, dW += gy^T @ x, db += sum over rows of gy. */

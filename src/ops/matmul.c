@@ -1,5 +1,5 @@
 /* matmul.c - [n,k] @ [k,m] and batched [b,n,k] @ [b,k,m], one GEMM per batch entry. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 /* da = dy @ b^T, db = a^T @ dy (per batch entry). */

@@ -1,6 +1,6 @@
 /* view.c - reshape / view / flatten: same data, new shape. The backward hands the gradient
  * back under the input's shape (sharing the buffer when the input has no gradient yet). */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 static void view_backward(nb_node *n) {
