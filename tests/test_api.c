@@ -169,6 +169,8 @@ START_TEST(test_null_everywhere) {
     NOOP(nb_arena_reset(NULL));
     QUIET_EQ(nb_arena_used(NULL), 0);
     QUIET_EQ(nb_arena_peak(NULL), 0);
+    FAILS(nb_arena_set_autocast(NULL, NB_BF16));
+    QUIET_EQ(nb_arena_autocast(NULL), NB_FLOAT32);
     NOOP(nb_arena_free(NULL));
     SETS_ERROR(nb_rng_seed(NULL, 0));
     SETS_ERROR(ck_assert_uint_eq(nb_rng_u32(NULL), 0));
@@ -265,6 +267,9 @@ START_TEST(test_null_everywhere) {
     QUIET_EQ(nb_module_repr(NULL, NULL, 0), 6); /* strlen("(null)") */
     NOOP(nb_module_zero_grad(NULL, false));
     NOOP(nb_module_free(NULL));
+    FAILS_NULL(nb_batch_split_new(NULL, 2));
+    FAILS(nb_batch_split_step(NULL, NULL, NULL, NULL, NULL, NULL, NULL));
+    NOOP(nb_batch_split_free(NULL));
     FAILS_NULL(nb_linear_new(0, 0, false, NULL));
     nb_module_free(MAKES(nb_sequential(0, NULL))); /* an empty nn.Sequential() */
     QUIET_NULL(nb_module_child(NULL, 0));
@@ -438,6 +443,9 @@ START_TEST(test_null_everywhere) {
     FAILS(nb_fill(NULL, 0));
     FAILS(nb_copy(NULL, NULL));
     QUIET_EQ(nb_dtype_size(NB_FLOAT32), 4);
+    QUIET_EQ(nb_dtype_size(NB_BF16), 2);
+    QUIET_NULL(nb_to_dtype(NULL, NULL, NB_BF16));
+    ck_assert_ptr_nonnull(nb_bf16_backend());
     QUIET_NULL(nb_reshape(NULL, NULL, 0, NULL));
     QUIET_NULL(nb_view(NULL, NULL, 0, NULL));
     QUIET_NULL(nb_flatten(NULL, NULL, 0, 0));
@@ -654,6 +662,9 @@ START_TEST(test_null_one_at_a_time) {
     (void)nb_arena_reset(NULL);
     (void)nb_arena_used(NULL);
     (void)nb_arena_peak(NULL);
+    (void)nb_arena_set_autocast(NULL, NB_BF16);
+    (void)nb_arena_set_autocast(ar, (nb_dtype)99);
+    (void)nb_arena_autocast(NULL);
     (void)nb_rng_seed(NULL, 0);
     (void)nb_rng_u32(NULL);
     (void)nb_rng_uniform(NULL);
@@ -964,6 +975,9 @@ START_TEST(test_null_one_at_a_time) {
     nb_tensor_free(nb_scalar(NULL, 0.5));
     nb_tensor_free(nb_clone(NULL, x));
     nb_tensor_free(nb_clone(ar, NULL));
+    nb_tensor_free(nb_to_dtype(NULL, x, NB_BF16));
+    (void)nb_to_dtype(ar, NULL, NB_BF16);
+    (void)nb_to_dtype(ar, x, (nb_dtype)99);
     (void)nb_item(NULL);
     (void)nb_same_shape(NULL, x);
     (void)nb_same_shape(x, NULL);

@@ -142,7 +142,7 @@ START_TEST(test_commands) {
                            "--weight-decay", "--batch", "--epochs", "--seed", "--threads", "--sched",
                            "--step-size", "--gamma", "--metrics", "--limit", "--train", "--test", "--target-col",
                            "--skip-rows", "--delimiter", "--task", "--test-split", "--val-split", "--normalize",
-                           "--early-stop", "--save-best"};
+                           "--early-stop", "--save-best", "--precision"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         ck_assert_msg(strstr(R.out, flags[i]), "train --help does not list %s", flags[i]);
 }
@@ -203,6 +203,7 @@ START_TEST(test_bad_values) {
         {"--model", "resnet", "unknown model 'resnet' (mlp, cnn, rnn, lstm, gru)"},
         {"--dropout", "1", "--dropout must be in [0, 1), got 1"},
         {"--dropout", "-0.1", "--dropout must be in [0, 1), got -0.1"},
+        {"--precision", "fp16", "--precision must be fp32 or bf16, not fp16"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         nabla("train", "--data", tiny(), cases[i].flag, cases[i].value, NULL);
@@ -720,6 +721,15 @@ START_TEST(test_cnn_and_layer_options) {
     static char l[4][512];
     ck_assert_int_eq(read_lines(m, l, 4), 3);
     ck_assert(json_get(l[2], "train_loss") < json_get(l[0], "train_loss"));
+    /* bfloat16 autocast (--precision bf16), training and evaluation */
+    nabla("train", "--data", tiny(), "--model", "cnn", "--optim", "adam", "--epochs", "3", "--batch", "16",
+          "--precision", "bf16", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, ", bf16 autocast (") && strstr(R.out, "epoch 3/3") && !strstr(R.out, "nan"),
+                  "%s", R.out);
+    nabla("eval", "--data", tiny(), "--load", ck, "--precision", "bf16", NULL);
+    expect_ok();
+    ck_assert_msg(strstr(R.out, "test_acc") && strstr(R.out, "(40 samples)"), "%s", R.out);
     const char *models[] = {"mlp", "cnn"};
     for (int i = 0; i < 2; i++) {
         nabla("train", "--data", tiny(), "--model", models[i], "--batchnorm", "--dropout", "0.3",

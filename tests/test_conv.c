@@ -376,6 +376,42 @@ static void pool_golden(const char *prefix, bool is_max) {
     report(prefix);
 }
 
+/* 2x2 max pooling's backward writes every element of a new gradient (beta 0: recycled arena
+ * memory full of NaN, odd sizes leaving a last row and column outside every window) and adds
+ * to one that holds a gradient already (x pooled twice). */
+START_TEST(test_max_pool_2x2_backward_writes_all) {
+    nb_arena *ar = nb_arena_new(0);
+    float *want = NULL;
+    for (int garbage = 0; garbage < 2; garbage++) {
+        if (garbage) { /* fill the arena with NaN, then reuse it */
+            nb_tensor *t = nb_empty(ar, NB_FLOAT32, 1, (int64_t[]){1 << 16});
+            for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = NAN;
+        }
+        nb_arena_reset(ar);
+        nb_rng rng;
+        nb_rng_seed(&rng, 4);
+        nb_tensor *x0 = nb_uniform(NULL, 4, (int64_t[]){2, 3, 7, 9}, -1, 1, &rng);
+        ck_assert_int_eq(nb_requires_grad(x0, true), NB_OK);
+        nb_tensor *x = nb_mul_scalar(ar, x0, 1.0f); /* its gradient lives in the arena */
+        nb_tensor *l = nb_add(ar, nb_sum(ar, nb_max_pool2d(ar, x, 2, 2, NULL)),
+                              nb_sum(ar, nb_mul_scalar(ar, nb_max_pool2d(ar, x, 2, 2, NULL), 3.0f)));
+        ck_assert_int_eq(nb_backward(l), NB_OK);
+        if (!garbage) {
+            want = malloc(sizeof(float) * (size_t)x0->numel);
+            memcpy(want, x0->grad->data, sizeof(float) * (size_t)x0->numel);
+            int64_t nz = 0;
+            for (int64_t i = 0; i < x0->numel; i++) nz += want[i] == 4.0f;
+            ck_assert_int_eq(nz, 2 * 3 * 3 * 4); /* one maximum per window, 1 + 3 each */
+        } else {
+            ck_assert(!memcmp(want, x0->grad->data, sizeof(float) * (size_t)x0->numel));
+        }
+        nb_tensor_free(x0);
+    }
+    free(want);
+    nb_arena_free(ar);
+}
+END_TEST
+
 START_TEST(test_max_pool_golden) { pool_golden("mp_", true); }
 END_TEST
 
@@ -921,6 +957,7 @@ int main(void) {
     tcase_add_test(tc, test_conv_errors);
     tcase_add_test(tc, test_conv_pool_window_limits);
     tcase_add_test(tc, test_max_pool_golden);
+    tcase_add_test(tc, test_max_pool_2x2_backward_writes_all);
     tcase_add_test(tc, test_avg_pool_golden);
     tcase_add_test(tc, test_adaptive_pool_golden);
     tcase_add_test(tc, test_pool_gradcheck);

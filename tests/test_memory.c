@@ -104,6 +104,7 @@ typedef struct trainer {
     nb_sched *sched;
     nb_loader *ld;
     nb_arena *ar;
+    nb_batch_split *split; /* when set, the step runs through it */
     bool set_to_none, clip;
     double last_loss;
     int failed; /* a step that went wrong (checked after the window) */
@@ -150,6 +151,13 @@ static void trainer_init(trainer *t, const int64_t *hidden, int nh, bool adam, i
     t->set_to_none = true;
 }
 
+static nb_tensor *ce_sum(nb_arena *ar, nb_tensor *out, nb_tensor *y, void *user) {
+    (void)user;
+    nb_cross_entropy_opts co = nb_cross_entropy_defaults();
+    co.reduction = NB_REDUCTION_SUM;
+    return nb_cross_entropy(ar, out, y, &co);
+}
+
 /* One step of the PyTorch loop; at the end of an epoch, the scheduler steps and the next
  * epoch's first batch is taken. */
 static void step(trainer *t) {
@@ -165,9 +173,18 @@ static void step(trainer *t) {
         t->failed++;
         return;
     }
+    nb_optim_zero_grad(t->opt, t->set_to_none);
+    if (t->split) {
+        double norm, mean;
+        if (nb_batch_split_step(t->split, t->ar, x, y, ce_sum, NULL, &mean) ||
+            (t->clip && nb_clip_grad_norm(t->params, t->np, 1.0, 2.0, false, &norm)) || nb_optim_step(t->opt))
+            t->failed++;
+        else
+            t->last_loss = mean;
+        return;
+    }
     nb_tensor *logits = nb_forward(t->model, t->ar, x);
     nb_tensor *loss = nb_cross_entropy(t->ar, logits, y, NULL);
-    nb_optim_zero_grad(t->opt, t->set_to_none);
     double norm;
     if (!loss || nb_backward(loss) ||
         (t->clip && nb_clip_grad_norm(t->params, t->np, 1.0, 2.0, false, &norm)) || nb_optim_step(t->opt)) {
@@ -193,6 +210,7 @@ static void eval_step(trainer *t) {
 }
 
 static void trainer_free(trainer *t) {
+    nb_batch_split_free(t->split);
     nb_arena_free(t->ar);
     nb_loader_free(t->ld);
     nb_sched_free(t->sched);
@@ -264,6 +282,13 @@ START_TEST(test_variants_allocate_nothing) {
     ck_assert_int_eq(nb_set_num_threads(2), NB_OK);
     trainer_init(&t, (int64_t[]){256, 128}, 2, true, 50);
     assert_steps_allocate_nothing(&t, "2 threads", 30);
+    trainer_free(&t);
+    /* a split step (nb_batch_split: two parts, one per thread), under bfloat16 autocast */
+    trainer_init(&t, (int64_t[]){128}, 1, true, 32);
+    t.split = nb_batch_split_new(t.model, 2);
+    ck_assert_ptr_nonnull(t.split);
+    nb_arena_set_autocast(t.ar, NB_BF16);
+    assert_steps_allocate_nothing(&t, "split step, bf16, 2 threads", 30);
     trainer_free(&t);
     ck_assert_int_eq(nb_set_num_threads(1), NB_OK);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "common.h"
+bool nb__k_bf16_force(const char *name); /* src/kernels/gemm.c (the static library has it) */
 
 typedef nb_tensor *(*case_fn)(nb_arena *ar, nb_tensor *const *x, nb_module *m);
 
@@ -237,6 +238,9 @@ static golden *gold;
 static void load_gold(void) { gold = golden_load("nonfinite.nbg.gz"); }
 static void free_gold(void) { golden_free(gold), gold = NULL; }
 
+/* The tolerance of finite values: 1e-3, or that of bfloat16 products (autocast runs). */
+static double tol = 1e-3;
+
 static const char *kind(float v) { return isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "+Inf" : "-Inf") : "finite"; }
 
 /* Every element of got has the kind of want's, and finite ones agree loosely (the point here
@@ -250,13 +254,13 @@ static void assert_kinds(const char *what, const float *got, const gold_entry *e
                       "%s: element %lld is %.9g (%s), PyTorch's is %.9g (%s)", what, (long long)i,
                       (double)got[i], kind(got[i]), (double)want[i], kind(want[i]));
         if (isfinite(want[i]))
-            ck_assert_msg(fabs((double)got[i] - want[i]) <= 1e-3 * (1 + fabs((double)want[i])),
+            ck_assert_msg(fabs((double)got[i] - want[i]) <= tol * (1 + fabs((double)want[i])),
                           "%s: element %lld is %.9g, PyTorch's is %.9g", what, (long long)i,
                           (double)got[i], (double)want[i]);
     }
 }
 
-static void run_variant(const nf_case *c, const char *tag, bool upstream) {
+static void run_variant(const nf_case *c, const char *tag, bool upstream, nb_dtype autocast) {
     char key[96];
     nb_tensor *x[8];
     int n = 0;
@@ -281,6 +285,7 @@ static void run_variant(const nf_case *c, const char *tag, bool upstream) {
         memcpy(named[k].tensor->data, e->data, sizeof(float) * (size_t)e->numel);
     }
     nb_arena *ar = nb_arena_new(0);
+    nb_arena_set_autocast(ar, autocast);
     nb_tensor *y = c->fn(ar, x, m);
     ck_assert_msg(y != NULL, "%s: %s", tag, nb_last_error());
     snprintf(key, sizeof key, "%s.y", tag);
@@ -313,9 +318,33 @@ static void run_variant(const nf_case *c, const char *tag, bool upstream) {
 START_TEST(test_nonfinite_vs_pytorch) {
     const nf_case *c = &cases[_i];
     char tag[96];
-    run_variant(c, c->name, false);
+    run_variant(c, c->name, false, NB_FLOAT32);
     snprintf(tag, sizeof tag, "%s~w", c->name);
-    run_variant(c, tag, true);
+    run_variant(c, tag, true, NB_FLOAT32);
+}
+END_TEST
+
+/* The ops that form products, under bfloat16 autocast, with each bfloat16 kernel this CPU
+ * runs: NaN and infinity go where they go in float32 (rounding to bfloat16 keeps them: every
+ * NaN becomes a NaN, infinities stay infinite), finite values within bfloat16 rounding. */
+START_TEST(test_nonfinite_autocast) {
+    static const char *const products[] = {"matmul", "matmul_batched", "linear", "conv2d", "conv2d_edge",
+                                           "conv2d_wnan", "conv1d", "rnn_tanh", "rnn_relu", "lstm", "gru"};
+    static const char *const kernels[] = {"amx", "avx512bf16", "emulated"};
+    tol = 3e-2;
+    for (int k = 0; k < 3; k++) {
+        if (!nb__k_bf16_force(kernels[k])) continue;
+        for (size_t p = 0; p < sizeof products / sizeof products[0]; p++)
+            for (int i = 0; i < NCASES; i++) {
+                if (strcmp(cases[i].name, products[p])) continue;
+                char tag[96];
+                run_variant(&cases[i], cases[i].name, false, NB_BF16);
+                snprintf(tag, sizeof tag, "%s~w", cases[i].name);
+                run_variant(&cases[i], tag, true, NB_BF16);
+            }
+    }
+    nb__k_bf16_force(NULL);
+    tol = 1e-3;
 }
 END_TEST
 
@@ -371,6 +400,7 @@ Suite *nonfinite_suite(void) {
     TCase *tc = tcase_create("vs_pytorch");
     tcase_add_unchecked_fixture(tc, load_gold, free_gold);
     tcase_add_loop_test(tc, test_nonfinite_vs_pytorch, 0, NCASES);
+    tcase_add_test(tc, test_nonfinite_autocast);
     tcase_add_test(tc, test_dropout_nonfinite);
     tcase_add_test(tc, test_argmax_nonfinite);
     suite_add_tcase(s, tc);

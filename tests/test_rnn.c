@@ -105,6 +105,29 @@ START_TEST(test_golden) {
         check(what, out, golden_get(g, KEY("out")), false);
         if (!cell) check("h_n", hn, golden_get(g, KEY("h_n")), false);
         if (mode == M_LSTM) check("c_n", cn, golden_get(g, KEY("c_n")), false);
+        { /* without grad the forward keeps one-step buffers only: the same bits */
+            nb_arena *ar2 = nb_arena_new(0);
+            nb_tensor *out2, *hn2 = NULL, *cn2 = NULL;
+            bool prev = nb_set_grad_enabled(false);
+            if (cell) out2 = nb_rnn_cell_forward(m, ar2, x, h0, c0, mode == M_LSTM ? &cn2 : NULL);
+            else out2 = nb_rnn_forward(m, ar2, x, h0, c0, &hn2, mode == M_LSTM ? &cn2 : NULL);
+            nb_set_grad_enabled(prev);
+            ck_assert_ptr_nonnull(out2);
+            ck_assert_msg(!nb_tensor_requires_grad(out2), "case%d: no-grad output requires grad", ncase);
+            /* (other GEMMs may round a product of fewer rows differently) */
+            bool exact = !strncmp(nb_blas_backend(), "avx512", 6);
+            const nb_tensor *pairs[3][2] = {{out2, out}, {hn2, hn}, {cn2, cn}};
+            for (int j = 0; j < 3; j++) {
+                if (!pairs[j][1]) continue;
+                const nb_tensor *a = pairs[j][0], *b = pairs[j][1];
+                if (exact)
+                    ck_assert_msg(!memcmp(a->data, b->data, sizeof(float) * (size_t)b->numel),
+                                  "case%d (%s): no-grad result %d differs", ncase, m->ops->type, j);
+                else
+                    ck_assert_double_le(rel_err(nb_f32(a), nb_f32(b), b->numel), 1e-6);
+            }
+            nb_arena_free(ar2);
+        }
         /* three backward passes accumulate the gradient of the sum of the three terms, and
          * check that the final states alone reach the parameters */
         nb_module_zero_grad(m, true);
@@ -676,6 +699,34 @@ static long nallocs;
 static void *count_malloc(size_t n) { nallocs++; return malloc(n); }
 static void *count_realloc(void *p, size_t n) { nallocs++; return realloc(p, n); }
 
+/* Evaluation (no grad) keeps one step of gates and states, not all T: an LSTM over 28 steps
+ * needs its output and little more, where the recorded forward keeps gates, c_t and tanh(c_t)
+ * of every step for the backward. */
+START_TEST(test_no_grad_forward_is_lean) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_rnn_opts o = nb_rnn_defaults();
+    o.batch_first = true;
+    int64_t B = 64, T = 28, I = 28, H = 32;
+    nb_module *m = nb_lstm_new(I, H, &o, &rng);
+    nb_tensor *x = nb_uniform(NULL, 3, (int64_t[]){B, T, I}, 0, 1, &rng);
+    size_t used[2];
+    for (int grad = 0; grad < 2; grad++) {
+        nb_arena *ar = nb_arena_new(0);
+        bool prev = nb_set_grad_enabled(grad);
+        ck_assert_ptr_nonnull(nb_forward(m, ar, x));
+        nb_set_grad_enabled(prev);
+        used[grad] = nb_arena_used(ar);
+        nb_arena_free(ar);
+    }
+    size_t out = sizeof(float) * (size_t)(B * T * H), step = sizeof(float) * (size_t)(B * 4 * H);
+    ck_assert_msg(used[0] <= out + 6 * step, "no-grad LSTM forward used %zu bytes (output %zu)", used[0], out);
+    ck_assert_msg(used[1] >= out + (size_t)T * step, "recorded forward used only %zu bytes", used[1]);
+    nb_tensor_free(x);
+    nb_module_free(m);
+}
+END_TEST
+
 START_TEST(test_no_allocation_per_step) {
     /* possible only while nabla has not allocated yet in this (forked) test process */
     if (nb_set_allocator(count_malloc, count_realloc, free) != NB_OK)
@@ -724,6 +775,7 @@ int main(void) {
     tcase_add_test(tc, test_sequential_classifier);
     tcase_add_test(tc, test_recycled_arena_garbage_is_never_read);
     tcase_add_test(tc, test_no_allocation_per_step);
+    tcase_add_test(tc, test_no_grad_forward_is_lean);
     tcase_add_test(tc, test_cli_models);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;

@@ -79,6 +79,35 @@ void nb_module_zero_grad(nb_module *m, bool set_to_none);
  * a no-op. */
 void nb_module_free(nb_module *m);
 
+/* ---- split training steps: the parts of a batch on nabla's threads ----------------------
+ * A training step whose forward, loss and backward run as `parts` slices of the batch
+ * (consecutive rows; part p: rows [B p / parts, B (p + 1) / parts)), one per thread of nabla's
+ * pool (nb_set_num_threads), each in its own arena: one fork and one join per step instead of
+ * one per op, so small batches use several cores. The parameter gradients of the parts are
+ * added in part order into the parameters' .grad (accumulating like nb_backward), so the result
+ * depends on `parts`, never on the number of threads; it differs from one nb_backward over the
+ * whole batch only in the order of the float sums over the batch (weight gradients).
+ * The model must treat the rows of a batch independently and draw no random numbers in its
+ * forward: nb_batch_split_new refuses batch norm, dropout and recurrent layers with dropout. */
+typedef struct nb_batch_split nb_batch_split;
+/* The loss of some rows of the batch, summed over them (reduction "sum"): out is the model's
+ * output for those rows, target the same rows of the target; make it in ar. The step divides
+ * by the batch size (so cross_entropy with reduction sum gives the mean cross entropy). */
+typedef nb_tensor *(*nb_batch_loss_fn)(nb_arena *ar, nb_tensor *out, nb_tensor *target, void *user);
+/* A splitter for model (the root of its tree, parameters packed) in parts slices (1..64); it
+ * owns one arena per part, and a private copy of the gradients for every part but the first.
+ * Free with nb_batch_split_free (the model must outlive it). */
+nb_batch_split *nb_batch_split_new(nb_module *model, int parts);
+/* Forward, loss and backward of x ([B, ...], B >= 1) against target (B rows): the gradient of
+ * the mean loss (the parts' sums / B) is added to the parameters' .grad (x gets none);
+ * *mean_loss (may be NULL) receives it. ar's autocast setting (nb_arena_set_autocast) applies
+ * to every part; the parts' outputs live in the splitter's arenas until the next step. On an
+ * error in a part (its message is this thread's nb_last_error()), the parameters' gradients
+ * are unspecified. */
+int nb_batch_split_step(nb_batch_split *s, nb_arena *ar, nb_tensor *x, nb_tensor *target,
+                        nb_batch_loss_fn loss, void *user, double *mean_loss);
+void nb_batch_split_free(nb_batch_split *s);
+
 /* ---- layers ----------------------------------------------------------------------------- */
 /* nn.Linear(in, out, bias): weight kaiming_uniform(a=sqrt 5), bias U(+-1/sqrt(in)). */
 nb_module *nb_linear_new(int64_t in_features, int64_t out_features, bool bias, nb_rng *rng);

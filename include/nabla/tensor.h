@@ -1,6 +1,7 @@
 /* nabla/tensor.h - contiguous row-major tensors and the differentiable ops on them.
  *
- * A tensor is float32 (or int32 for labels/indices, uint8 for stored datasets), rank <= 8,
+ * A tensor is float32 (or int32 for labels/indices, uint8 for stored datasets, bfloat16 for
+ * half-size copies: see nb_to_dtype and the arena's autocast in core.h), rank <= 8,
  * contiguous. Tensors made in an arena (ops always do) are freed by nb_arena_reset(); tensors
  * made with a NULL arena live on the heap and are freed with nb_tensor_free().
  *
@@ -19,7 +20,8 @@ extern "C" {
 
 #define NB_MAX_DIMS 8
 
-typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2 } nb_dtype;
+/* NB_BF16 is bfloat16 (torch.bfloat16): the top 16 bits of a float32, stored as uint16_t. */
+typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2, NB_BF16 = 3 } nb_dtype;
 
 struct nb_node;
 struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
@@ -98,18 +100,54 @@ int nb_sparse_to_dense(const nb_tensor *t, nb_tensor *dense);
 static inline float *nb_f32(const nb_tensor *t) { return (float *)t->data; }
 static inline int32_t *nb_i32(const nb_tensor *t) { return (int32_t *)t->data; }
 static inline uint8_t *nb_u8(const nb_tensor *t) { return (uint8_t *)t->data; }
+static inline uint16_t *nb_bf16(const nb_tensor *t) { return (uint16_t *)t->data; }
 /* The value of a one-element tensor as a double (NAN if t is NULL or not one element). */
 double nb_item(const nb_tensor *t);
 /* True if a and b have the same shape. */
 bool nb_same_shape(const nb_tensor *a, const nb_tensor *b);
 /* Writes "[64, 784]" into buf; returns buf. */
 const char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);
-/* Fill every element of a float tensor with value (in place, no autograd). */
+/* Fill every element of a float32 (or bfloat16: value rounded) tensor with value (in place, no
+ * autograd). */
 int nb_fill(nb_tensor *t, float value);
 /* Copy src into dst (same numel and dtype; in place, no autograd). */
 int nb_copy(nb_tensor *dst, const nb_tensor *src);
 /* Bytes per element of a dtype (0 if unknown). */
 size_t nb_dtype_size(nb_dtype dt);
+
+/* ---- dtypes -------------------------------------------------------------------------------
+ * float32 -> bfloat16 rounds to nearest, ties to even, on the bits (subnormals included;
+ * beyond the largest bfloat16: infinity) and turns every NaN into 0xffff, exactly as
+ * torch's x.to(torch.bfloat16); bfloat16 -> float32 is exact. */
+uint16_t nb_float_to_bf16(float f);
+float nb_bf16_to_float(uint16_t b);
+/* t.to(dt): a new tensor of dtype dt in ar (ar NULL: heap), or t itself when it already has
+ * dtype dt. Converts between float32 and bfloat16 both ways, and int32 / uint8 to either (as
+ * exact values, then rounded for bfloat16). Differentiable between float32 and bfloat16, as in
+ * PyTorch: the gradient of a bfloat16 result is rounded to bfloat16 on its way back (it is
+ * held in float32: gradients are always float32). Floating point to integer is refused. */
+nb_tensor *nb_to_dtype(nb_arena *ar, nb_tensor *t, nb_dtype dt);
+
+/* ---- autocast: torch.autocast("cpu", dtype=torch.bfloat16) on an arena ---------------------
+ * With an arena's autocast set to NB_BF16, the matrix products of the ops that write into it -
+ * nb_linear, nb_matmul, nb_conv1d/2d and the gate products of the recurrent layers - take
+ * their operands rounded to bfloat16 (inputs, weights and biases, as PyTorch casts them) and
+ * sum the products in float32, in the forward and in their backward; their outputs and every
+ * gradient stay float32, and so do all other ops (losses, softmax, norms, reductions, pooling,
+ * activations) and the parameters and optimizer state. It is a setting of the arena, kept
+ * across resets: a scope is
+ *   nb_dtype prev = nb_arena_autocast(ar); nb_arena_set_autocast(ar, NB_BF16); ...;
+ *   nb_arena_set_autocast(ar, prev);
+ * The backward of an op uses the type its forward used. bfloat16 products run on AMX or
+ * AVX512_BF16 where the CPU has them, else on an emulation with the same numbers
+ * (nb_bf16_backend()). NB_FLOAT32 (the default) turns autocast off; other dtypes are refused
+ * (NB_EINVAL), as is a NULL arena. */
+int nb_arena_set_autocast(nb_arena *ar, nb_dtype dt);
+/* The arena's autocast dtype: NB_BF16, or NB_FLOAT32 when off (and for NULL). */
+nb_dtype nb_arena_autocast(const nb_arena *ar);
+/* How this CPU forms bfloat16 products: "amx" (Intel AMX tiles), "avx512bf16" (AVX512_BF16)
+ * or "emulated" (float32 arithmetic on the rounded operands: the same results, slower). */
+const char *nb_bf16_backend(void);
 
 /* ---- views (share storage with the input; differentiable) ------------------------------- */
 /* New shape with the same numel; one entry may be -1. */

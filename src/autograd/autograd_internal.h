@@ -43,6 +43,19 @@ static inline bool nb__wants_grad(const nb_tensor *t) {
 float *nb__grad(nb_tensor *t, float *beta);
 /* Same, but a new buffer is zero-filled (for scatter-style backward): always add. */
 float *nb__grad_zeroed(nb_tensor *t);
+/* A thread's private gradients of a model's parameters (a split step, src/nn/split.c): while
+ * set on a thread, nb__grad of a leaf whose grad_slot lies in the model's gradient slab
+ * [slab, slab + n) returns the same offset in priv instead, with beta 0 the first time since
+ * `written` (one flag per 16 floats, the slab's padding unit) was cleared; the tensor itself
+ * is not touched, so parts of a batch on several threads never write the same memory. */
+typedef struct nb__grad_redirect {
+    const float *slab;
+    int64_t n;
+    float *priv;
+    uint8_t *written;
+} nb__grad_redirect;
+/* Set (NULL: clear) the calling thread's redirect; returns the previous one. */
+nb__grad_redirect *nb__set_grad_redirect(nb__grad_redirect *r);
 /* Record a backward error (OOM during backward); nb_backward reports it. */
 void nb__backward_fail(void);
 /* A leaf's grad hook (nb_set_grad_hook) and its count for the backward that is running. */

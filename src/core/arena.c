@@ -79,6 +79,17 @@ void nb_arena_reset(nb_arena *ar) {
     ar->record_failed = NULL;
 }
 
+int nb_arena_set_autocast(nb_arena *ar, nb_dtype dt) {
+    if (!ar) return nb__error(NB_EINVAL, "arena_set_autocast: arena is NULL");
+    if (dt != NB_FLOAT32 && dt != NB_BF16)
+        return nb__error(NB_EINVAL, "arena_set_autocast: CPU autocast supports bfloat16 only "
+                         "(NB_BF16, or NB_FLOAT32 to turn it off), got %s", nb__dtype_name(dt));
+    ar->autocast = dt;
+    return NB_OK;
+}
+
+nb_dtype nb_arena_autocast(const nb_arena *ar) { return ar ? ar->autocast : NB_FLOAT32; }
+
 size_t nb_arena_used(const nb_arena *ar) { return ar ? ar->used : 0; }
 size_t nb_arena_peak(const nb_arena *ar) { return ar ? ar->peak : 0; }
 

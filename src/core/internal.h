@@ -112,10 +112,19 @@ struct nb_arena {
     struct nb_node *last_node; /* autograd tape: nodes in creation order via prev */
     int64_t nnodes;
     const char *record_failed; /* op whose node could not be recorded (OOM) since the reset */
+    nb_dtype autocast;         /* NB_FLOAT32 (off) or NB_BF16: the type of its ops' products */
 };
 
 /* 64-byte aligned, uninitialised memory valid until the next reset (NULL + error on OOM). */
 void *nb__arena_alloc(nb_arena *ar, size_t n);
+
+/* The type an op writing into ar forms its products in: the arena's autocast, or NB_BF16 when
+ * an operand is bfloat16 already. */
+static inline nb_dtype nb__product_type(const nb_arena *ar, const struct nb_tensor *a,
+                                        const struct nb_tensor *b) {
+    if ((a && a->dtype == NB_BF16) || (b && b->dtype == NB_BF16)) return NB_BF16;
+    return ar ? ar->autocast : NB_FLOAT32;
+}
 
 /* ---- tensors (src/core/tensor.c) --------------------------------------------------------- */
 int64_t nb__numel(int ndim, const int64_t *shape);
@@ -137,13 +146,35 @@ nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *
 int nb__dim(const char *op, int dim, int ndim);
 /* Split t's shape around dim d into [outer, C, inner] (a 0-d tensor is [1, 1, 1]). */
 void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *inner);
-/* "float32", "int32", "uint8" (for messages). */
+/* "float32", "int32", "uint8", "bfloat16" (for messages). */
 const char *nb__dtype_name(nb_dtype dt);
 /* Largest kernel size, stride, padding or dilation of a convolution or pooling: with all of
  * them below 2^31 (and sizes below 2^59) the output-size arithmetic cannot overflow. */
 #define NB_MAX_WINDOW INT32_MAX
+/* One bfloat16 number (src/kernels/bf16.h converts arrays): float32 to bfloat16 rounds to
+ * nearest, ties to even, on the bits, and every NaN becomes 0xffff, as torch 1.13's
+ * x.to(torch.bfloat16); bfloat16 to float32 is exact. */
+static inline uint16_t nb__bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? 0xffffu : (uint16_t)r; /* NaN */
+}
+
+static inline float nb__bf16_float(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* f rounded to the nearest bfloat16, as a float32. */
+static inline float nb__bf16_rounded(float f) { return nb__bf16_float(nb__bf16_round(f)); }
+
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
+/* Require a float32 or bfloat16 tensor: an operand of a product (error names op). */
+int nb__check_float(const char *op, const nb_tensor *t, const char *what);
 /* Format a shape "[2, 3]" into a thread-local buffer (k: which of 4 rotating buffers). */
 const char *nb__shape(const nb_tensor *t, int k);
 const char *nb__shape_of(int ndim, const int64_t *shape, int k);

@@ -9,9 +9,13 @@ size_t nb_dtype_size(nb_dtype dt) {
     case NB_FLOAT32: return 4;
     case NB_INT32: return 4;
     case NB_UINT8: return 1;
+    case NB_BF16: return 2;
     }
     return 0;
 }
+
+uint16_t nb_float_to_bf16(float f) { return nb__bf16_round(f); }
+float nb_bf16_to_float(uint16_t b) { return nb__bf16_float(b); }
 
 int64_t nb__numel(int ndim, const int64_t *shape) {
     int64_t n = 1;
@@ -223,12 +227,25 @@ void nb__around(const nb_tensor *t, int d, int64_t *outer, int64_t *C, int64_t *
 }
 
 const char *nb__dtype_name(nb_dtype dt) {
-    return dt == NB_FLOAT32 ? "float32" : dt == NB_INT32 ? "int32" : dt == NB_UINT8 ? "uint8" : "unknown dtype";
+    switch (dt) {
+    case NB_FLOAT32: return "float32";
+    case NB_INT32: return "int32";
+    case NB_UINT8: return "uint8";
+    case NB_BF16: return "bfloat16";
+    }
+    return "unknown dtype";
 }
 
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what) {
     if (t->dtype != NB_FLOAT32)
         return nb__error(NB_EINVAL, "%s: %s must be float32, got %s", op, what, nb__dtype_name(t->dtype));
+    return NB_OK;
+}
+
+int nb__check_float(const char *op, const nb_tensor *t, const char *what) {
+    if (t->dtype != NB_FLOAT32 && t->dtype != NB_BF16)
+        return nb__error(NB_EINVAL, "%s: %s must be float32 or bfloat16, got %s", op, what,
+                         nb__dtype_name(t->dtype));
     return NB_OK;
 }
 
@@ -376,12 +393,18 @@ double nb_item(const nb_tensor *t) {
     case NB_FLOAT32: return nb_f32(t)[0];
     case NB_INT32: return nb_i32(t)[0];
     case NB_UINT8: return nb_u8(t)[0];
+    case NB_BF16: return nb_bf16_to_float(nb_bf16(t)[0]);
     }
     return NAN;
 }
 
 int nb_fill(nb_tensor *t, float value) {
     if (!t) return nb__error(NB_EINVAL, "fill: tensor is NULL");
+    if (t->dtype == NB_BF16) {
+        uint16_t b = nb_float_to_bf16(value);
+        for (int64_t i = 0; i < t->numel; i++) nb_bf16(t)[i] = b;
+        return NB_OK;
+    }
     if (nb__check_f32("fill", t, "tensor")) return NB_EINVAL;
     float *d = nb_f32(t);
     for (int64_t i = 0; i < t->numel; i++) d[i] = value;

@@ -1,6 +1,8 @@
-/* gemm.c - single-precision matrix multiply: nabla's AVX-512 kernel on CPUs that have it
- * (gemm_avx512.c), else OpenBLAS when built with it, else a cache- and register-blocked kernel
- * written so GCC vectorises its inner loop. Big products are split across nabla's pool. */
+/* gemm.c - matrix multiply, the one dispatch point of products (kernels.h): float32 products
+ * run on nabla's AVX-512 kernel on CPUs that have it (gemm_avx512.c), else OpenBLAS when built
+ * with it, else a cache- and register-blocked kernel written so GCC vectorises its inner loop;
+ * bfloat16 products on AMX, AVX512_BF16 or an emulation (gemm_bf16.h). Big products are split
+ * across nabla's pool. */
 #include <string.h>
 #include "kernels.h"
 #include "simd.h"
@@ -26,8 +28,11 @@ static void outer(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
     for (int64_t i = 0; i < M; i++) outer_row(C + i * ldc, B, sb, alpha * A[i * sa], beta, N);
 }
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include "../core/internal.h"
 #include "gemm_avx512.h"
+#include "gemm_bf16.h"
 
 typedef void gemm_fn(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
@@ -112,65 +117,146 @@ static void gemv(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 #endif
 }
 
+/* ---- bfloat16: the kernels of gemm_bf16.h, the best this CPU runs unless told otherwise --- */
+typedef struct bf16_kernel {
+    const char *name;
+    bool (*available)(void);
+    nb_k_gemm16_fn *fn;
+} bf16_kernel;
+
+static bool always(void) { return true; }
+
+static const bf16_kernel bf16_kernels[] = {
+#if NB_HAVE_GEMM_BF16_X86
+    {"amx", nb_k_gemm_amx_available, nb_k_gemm_amx},
+    {"avx512bf16", nb_k_gemm_dpbf16_available, nb_k_gemm_dpbf16},
+#endif
+    {"emulated", always, nb_k_gemm_bf16_emulated},
+};
+enum { NBF16 = (int)(sizeof bf16_kernels / sizeof bf16_kernels[0]) };
+
+static _Atomic(const bf16_kernel *) bf16_chosen; /* NULL until first asked */
+
+static const bf16_kernel *bf16_find(const char *name) {
+    for (int i = 0; i < NBF16; i++)
+        if (!strcmp(bf16_kernels[i].name, name)) return bf16_kernels[i].available() ? &bf16_kernels[i] : NULL;
+    return NULL;
+}
+
+static const bf16_kernel *bf16_pick(void) {
+    const bf16_kernel *k = atomic_load_explicit(&bf16_chosen, memory_order_acquire);
+    if (k) return k;
+    const char *env = getenv("NABLA_BF16_KERNEL");
+    if (!env || !(k = bf16_find(env)))
+        for (int i = 0; i < NBF16 && !k; i++)
+            if (bf16_kernels[i].available()) k = &bf16_kernels[i];
+    atomic_store_explicit(&bf16_chosen, k, memory_order_release);
+    return k;
+}
+
+const char *nb_k_bf16_kernel(void) { return bf16_pick()->name; }
+const char *nb_bf16_backend(void) { return nb_k_bf16_kernel(); }
+
+bool nb__k_bf16_force(const char *name) {
+    const bf16_kernel *k = name ? bf16_find(name) : NULL;
+    if (name && !k) return false;
+    atomic_store_explicit(&bf16_chosen, k, memory_order_release);
+    return true;
+}
+
+/* ---- the dispatch point ---------------------------------------------------------------------- */
 typedef struct gemm_job {
-    gemm_fn *fn;
+    gemm_fn *fn;           /* float32 products */
+    nb_k_gemm16_fn *fn16;  /* or bfloat16 ones */
     bool ta, tb, by_rows;
-    int64_t M, N, K, lda, ldb, ldc;
+    int64_t M, N, K, ldc;
     float alpha, beta;
-    const float *A, *B;
+    nb_k_operand A, B;
     float *C;
 } gemm_job;
+
+/* X advanced by `rows` rows and `cols` columns. */
+static nb_k_operand offset(nb_k_operand X, int64_t rows, int64_t cols) {
+    size_t at = (size_t)(rows * X.ld + cols) * nb_dtype_size(X.dt);
+    X.p = (const char *)X.p + at;
+    return X;
+}
 
 /* One part of a split GEMM: rows [b, e) of C, or columns [b, e). */
 static void gemm_part(void *ctx, int64_t b, int64_t e) {
     const gemm_job *j = ctx;
-    if (j->by_rows)
-        j->fn(j->ta, j->tb, e - b, j->N, j->K, j->alpha, j->ta ? j->A + b : j->A + b * j->lda,
-              j->lda, j->B, j->ldb, j->beta, j->C + b * j->ldc, j->ldc);
-    else
-        j->fn(j->ta, j->tb, j->M, e - b, j->K, j->alpha, j->A, j->lda,
-              j->tb ? j->B + b * j->ldb : j->B + b, j->ldb, j->beta, j->C + b, j->ldc);
+    int64_t M = j->by_rows ? e - b : j->M, N = j->by_rows ? j->N : e - b;
+    nb_k_operand A = j->A, B = j->B;
+    float *C = j->C;
+    if (j->by_rows) { /* rows b.. of op(A) and of C */
+        A = j->ta ? offset(A, 0, b) : offset(A, b, 0);
+        C += b * j->ldc;
+    } else { /* columns b.. of op(B) and of C */
+        B = j->tb ? offset(B, b, 0) : offset(B, 0, b);
+        C += b;
+    }
+    if (j->fn16) j->fn16(j->ta, j->tb, M, N, j->K, j->alpha, A, B, j->beta, C, j->ldc);
+    else j->fn(j->ta, j->tb, M, N, j->K, j->alpha, A.p, A.ld, B.p, B.ld, j->beta, C, j->ldc);
 }
 
-void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+void nb_k_gemm_ex(nb_dtype ct, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                  nb_k_operand A, nb_k_operand B, float beta, float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
     if (K == 0) { /* BLAS would scale C by beta; do the same without reading NaN garbage */
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    /* The kernel is chosen by the shape and the CPU only, never by the thread count: a product
-     * split into parts gives the same bits as in one piece. */
-    /* AVX-512 where the CPU has it; with OpenBLAS, not for C narrower than its 32-column blocks */
-#ifdef NB_HAVE_OPENBLAS
+    /* OpenBLAS's own threads spin for a while after it loads: park them whatever the type */
     nb__blas_single_thread();
-    gemm_fn *big = blas_gemm;
+    /* The kernel is chosen by the type, the shape and the CPU only, never by the thread count:
+     * a product split into parts gives the same bits as in one piece. */
+    bool bf16 = ct == NB_BF16 || A.dt == NB_BF16 || B.dt == NB_BF16;
+    bool vector = K == 1 || M == 1 || N == 1;
+    gemm_fn *fn = NULL;
+    nb_k_gemm16_fn *fn16 = bf16 ? bf16_pick()->fn : NULL;
+    if (!bf16) {
+        /* AVX-512 where the CPU has it; with OpenBLAS, not for C narrower than its 32-column
+         * blocks */
+#ifdef NB_HAVE_OPENBLAS
+        gemm_fn *big = blas_gemm;
 #if NB_HAVE_GEMM512
-    if (N >= 32 && nb_k_gemm512_available()) big = nb_k_gemm512;
+        if (N >= 32 && nb_k_gemm512_available()) big = nb_k_gemm512;
 #endif
 #else
-    gemm_fn *big = builtin_gemm;
+        gemm_fn *big = builtin_gemm;
 #if NB_HAVE_GEMM512
-    if (nb_k_gemm512_available()) big = nb_k_gemm512;
+        if (nb_k_gemm512_available()) big = nb_k_gemm512;
 #endif
 #endif
-    bool vector = K == 1 || M == 1 || N == 1;
-    gemm_fn *fn = K == 1 ? outer : vector ? gemv : big; /* K == 1: dW of a batch of one */
+        fn = K == 1 ? outer : vector ? gemv : big; /* K == 1: dW of a batch of one */
+    }
     /* Split across the pool when each part keeps >= 16 rows/columns and ~1 MFLOP (or, for the
-     * memory-bound vector shapes, 32K elements of the matrix). Which way: a layer's weight
-     * W [out, in] is op(B) = W^T in the forward (x W^T: the columns of C are the rows of W) and
-     * C in the weight gradient (gy^T x: the rows of C are the rows of W); split by columns and
-     * by rows respectively, so thread i computes with the same rows of W in both and each
-     * slice of W and of its gradient stays in one core's cache. (The optimizers split a whole
-     * param group into equal parts instead: their update is memory-bound and streams once.)
-     * Other products are split along their longer side. */
+     * memory-bound vector shapes, 32K elements of the matrix; bfloat16 products: 2 MFLOP).
+     * Which way: a layer's weight W [out, in] is op(B) = W^T in the forward (x W^T: the columns
+     * of C are the rows of W) and C in the weight gradient (gy^T x: the rows of C are the rows
+     * of W); split by columns and by rows respectively, thread i computes with the same rows of
+     * W in both and each slice of W and of its gradient stays in one core's cache. (The
+     * optimizers split a whole param group into equal parts instead: their update is
+     * memory-bound and streams once.) Other products are split along their longer side. */
     bool by_rows = ta ? true : tb ? false : M >= N;
-    gemm_job j = {fn, ta, tb, by_rows, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
-    int64_t work = vector ? M * N * K / 32768 : 2 * M * N * K / (1 << 20), dim = by_rows ? M : N;
-    int64_t parts = work < dim / 16 ? work : dim / 16;
+    gemm_job j = {fn, fn16, ta, tb, by_rows, M, N, K, ldc, alpha, beta, A, B, C};
+    int64_t work = vector && !bf16 ? M * N * K / 32768 : 2 * M * N * K / (1 << (bf16 ? 21 : 20));
+    int64_t dim = by_rows ? M : N, parts = work < dim / 16 ? work : dim / 16;
     /* grain dim / parts (rounded down) leaves the pool at least `parts` parts to make */
     nb__parallel_for(dim, parts >= 2 ? dim / parts : dim, gemm_part, &j);
+}
+
+void nb_k_gemm_as(nb_dtype ct, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc) {
+    nb_k_gemm_ex(ct, ta, tb, M, N, K, alpha, nb_k_f32_operand(A, lda), nb_k_f32_operand(B, ldb),
+                 beta, C, ldc);
+}
+
+void nb_k_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    nb_k_gemm_as(NB_FLOAT32, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *nb_blas_backend(void) {

@@ -16,6 +16,7 @@
 
 #if NB_HAVE_GEMM512
 #include <immintrin.h>
+#include "simd512.h"
 
 #define TARGET __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
@@ -26,38 +27,6 @@ enum {
 };
 
 bool nb_k_gemm512_available(void) { return __builtin_cpu_supports("avx512f") != 0; }
-
-/* Rows r < 16 of src (row stride ls), 16 floats each, transposed: lane r of row k goes to
- * lo[k ds + r] for r < 8 and hi[k ds + r - 8] for r >= 8. */
-TARGET INLINE void transpose16(const float *src, int64_t ls, float *lo, float *hi, int64_t ds) {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ls);
-    for (int i = 0; i < 16; i += 2) { /* interleave pairs of rows */
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int i = 0; i < 8; i++) { /* then 128-bit lanes of groups of four rows */
-        int a = (i & 3) + (i >> 2) * 8, b = a + 4;
-        t[a] = _mm512_shuffle_f32x4(r[a], r[b], 0x88);
-        t[b] = _mm512_shuffle_f32x4(r[a], r[b], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-    for (int k = 0; k < 16; k++) {
-        _mm256_storeu_ps(lo + k * ds, _mm512_castps512_ps256(r[k]));
-        _mm256_storeu_ps(hi + k * ds, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r[k]), 1)));
-    }
-}
 
 /* Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows:
  * dst[s kc MR + k MR + r] = op(A)[i0 + s MR + r, k0 + k], rows past mc are zeros. */
@@ -74,7 +43,7 @@ TARGET static void pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int6
         }
         if (mc - s >= 2 * MR) { /* 16 full rows: two slivers at once, by transposes */
             const float *src = A + (i0 + s) * lda + k0;
-            for (; k + 16 <= kc; k += 16) transpose16(src + k, lda, dst + k * MR, dst + (kc + k) * MR, MR);
+            for (; k + 16 <= kc; k += 16) nb_k_transpose16(src + k, lda, dst + k * MR, dst + (kc + k) * MR, MR);
             for (int64_t r = 0; r < 2 * MR; r++)
                 for (int64_t j = k; j < kc; j++) dst[(r / MR * kc + j) * MR + r % MR] = src[r * lda + j];
             dst += kc * MR;
@@ -95,8 +64,7 @@ TARGET static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int6
     for (int64_t s = 0; s < nc; s += NR, dst += kc * NR) {
         int64_t nr = nc - s < NR ? nc - s : NR, k = 0;
         if (!tb) { /* the NR values of one k are contiguous in B */
-            __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-            __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+            __mmask16 m0 = nb_k_lanes16(nr), m1 = nb_k_lanes16(nr - 16);
             for (; k < kc; k++) {
                 const float *src = B + (k0 + k) * ldb + j0 + s;
                 _mm512_storeu_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -107,8 +75,8 @@ TARGET static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int6
         const float *src = B + (j0 + s) * ldb + k0; /* column c of the sliver is row c of B */
         if (nr == NR)
             for (; k + 16 <= kc; k += 16) {
-                transpose16(src + k, ldb, dst + k * NR, dst + k * NR + 8, NR);
-                transpose16(src + 16 * ldb + k, ldb, dst + k * NR + 16, dst + k * NR + 24, NR);
+                nb_k_transpose16(src + k, ldb, dst + k * NR, dst + k * NR + 8, NR);
+                nb_k_transpose16(src + 16 * ldb + k, ldb, dst + k * NR + 16, dst + k * NR + 24, NR);
             }
         for (int64_t c = 0; c < NR; c++)
             for (int64_t j = k; j < kc; j++) dst[j * NR + c] = c < nr ? src[c * ldb + j] : 0.0f;
@@ -129,25 +97,7 @@ TARGET INLINE void micro(int64_t kc, const float *restrict a, const float *restr
             c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
         }
     }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
-    bool read = !first || beta != 0.0f;
-    for (int64_t r = 0; r < mr; r++, c += ldc) {
-        __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-        if (read) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), x1);
-        }
-        _mm512_mask_storeu_ps(c, m0, x0);
-        _mm512_mask_storeu_ps(c + 16, m1, x1);
-    }
-}
-
-/* n split into blocks of at most max, of near-equal size rounded up to a multiple of q. */
-static int64_t block(int64_t n, int64_t max, int64_t q) {
-    int64_t parts = (n + max - 1) / max;
-    return ((n + parts - 1) / parts + q - 1) / q * q;
+    for (int64_t r = 0; r < mr; r++, c += ldc) nb_k_store_row(c, c0[r], c1[r], nr, alpha, beta, first);
 }
 
 TARGET void nb_k_gemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -155,7 +105,7 @@ TARGET void nb_k_gemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
                          float *C, int64_t ldc) {
     static _Thread_local float apack[MC * KC] __attribute__((aligned(64)));
     static _Thread_local float bpack[KC * NC] __attribute__((aligned(64)));
-    int64_t kb = block(K, KC, 16), nb = block(N, NC, NR);
+    int64_t kb = nb_k_block(K, KC, 16), nb = nb_k_block(N, NC, NR);
     for (int64_t j0 = 0; j0 < N; j0 += nb) {
         int64_t nc = N - j0 < nb ? N - j0 : nb;
         for (int64_t k0 = 0; k0 < K; k0 += kb) {

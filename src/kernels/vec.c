@@ -1,11 +1,26 @@
 /* vec.c - elementwise and reduction loops shared by several ops. */
 #include "kernels.h"
+#include "simd.h"
 
+/* (Also adds the parts of a split step's gradients: ~100K floats per step, so wide vectors.) */
+NB_SIMD_CLONES
 void nb_k_acc(float *restrict y, const float *restrict x, int64_t n, float beta) {
     if (beta == 0.0f)
         for (int64_t i = 0; i < n; i++) y[i] = x[i];
     else
         for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* PREFETCHW where the CPU has it (a hint: a no-op on x86 CPUs without it). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("prfchw")))
+#endif
+void nb_k_prefetch(const void *p, int64_t bytes, bool write) {
+    const char *c = p;
+    if (write)
+        for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 1, 3);
+    else
+        for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
 }
 
 void nb_k_bcast_rows(float *restrict out, const float *restrict bias, int64_t rows, int64_t cols) {
@@ -27,4 +42,15 @@ void nb_k_mul_acc(float *restrict y, const float *restrict a, const float *restr
         for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
     else
         for (int64_t i = 0; i < n; i++) y[i] += a[i] * b[i];
+}
+
+NB_SIMD_CLONES
+void nb_k_add_rows(float *restrict y, const float *restrict x, int64_t ld, int64_t rows, int64_t n,
+                   float beta) {
+    for (int64_t r = 0; r < rows; r++, x += ld) {
+        if (r == 0 && beta == 0.0f)
+            for (int64_t i = 0; i < n; i++) y[i] = x[i];
+        else
+            for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    }
 }

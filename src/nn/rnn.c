@@ -46,6 +46,14 @@ static rnn_mod *as_rnn(nb_module *m, bool cell) {
     return m && m->ops >= ops && m->ops < ops + 4 ? (rnn_mod *)m : NULL;
 }
 
+/* For split steps (split.c): dropout between layers draws from a generator shared by the parts
+ * of a batch. */
+bool nb__rnn_draws_random(const nb_module *m);
+bool nb__rnn_draws_random(const nb_module *m) {
+    const rnn_mod *r = as_rnn((nb_module *)m, false);
+    return r && r->cfg.dropout > 0.0f && r->cfg.num_layers > 1;
+}
+
 nb_rnn_opts nb_rnn_defaults(void) {
     return (nb_rnn_opts){.num_layers = 1, .bias = true, .batch_first = false, .dropout = 0.0f,
                          .bidirectional = false, .relu = false, .dropout_rng = NULL};

@@ -114,6 +114,7 @@ typedef struct max_pool_job {
     float *x, *y; /* forward: x read, y written; backward: x is gx (written), y is gy */
     int32_t *idx;
     const nb_pool_geom *g;
+    float beta; /* backward */
 } max_pool_job;
 
 static int64_t planes_grain(const nb_pool_geom *g) { return 1 + (1 << 15) / (g->H * g->W + 1); }
@@ -127,15 +128,15 @@ static void max_pool_part(void *ctx, int64_t p0, int64_t p1) {
 static void max_pool_backward_part(void *ctx, int64_t p0, int64_t p1) {
     const max_pool_job *j = ctx;
     int64_t P = j->g->H * j->g->W, L = j->g->OH * j->g->OW;
-    nb_k_max_pool2d_backward(j->x + p0 * P, j->y + p0 * L, j->idx + p0 * L, p1 - p0, j->g);
+    nb_k_max_pool2d_backward(j->x + p0 * P, j->y + p0 * L, j->idx + p0 * L, p1 - p0, j->g, j->beta);
 }
 
 static void max_pool_backward(nb_node *n) {
     const pool_saved *s = n->saved;
-    float *g = scatter_grad(n->in[0]);
+    float beta, *g = nb__grad(n->in[0], &beta);
     if (g)
         nb__parallel_for(s->planes, planes_grain(&s->g), max_pool_backward_part,
-                         &(max_pool_job){g, nb_f32(n->out->grad), s->idx, &s->g});
+                         &(max_pool_job){g, nb_f32(n->out->grad), s->idx, &s->g, beta});
 }
 
 nb_tensor *nb_max_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
@@ -148,7 +149,7 @@ nb_tensor *nb_max_pool2d(nb_arena *ar, nb_tensor *x, int64_t kh, int64_t kw,
     int32_t *idx = y ? nb__arena_alloc(ar, sizeof(int32_t) * (size_t)(y->numel + 1)) : NULL;
     if (!idx) return NULL;
     nb__parallel_for(st.planes, planes_grain(&st.g), max_pool_part,
-                     &(max_pool_job){nb_f32(x), nb_f32(y), idx, &st.g});
+                     &(max_pool_job){nb_f32(x), nb_f32(y), idx, &st.g, 0.0f});
     st.idx = idx;
     return record(ar, y, x, "max_pool2d", max_pool_backward, &st);
 }

@@ -11,6 +11,9 @@
  *                     dc_{t-1}; dh_{t-1} = dG_t W_hh   (one GEMM of B rows)
  *   dW_ih = dG^T X,  dW_hh = dG^T H_prev,  db = sum dG,  dX = dG W_ih   (GEMMs over T*B rows)
  *
+ * Under bfloat16 autocast every one of these GEMMs takes bfloat16 operands and sums in float32;
+ * the gates, the biases and the states stay float32.
+ *
  * Internally everything is time-major ([T, B, F], row (t, b) at t*B + b), so every step is a
  * block of B consecutive rows; a batch_first x is transposed once on the way in, and the last
  * layer writes its h_t into the [B, T, F] output as it goes. All buffers (gates, cell states,
@@ -18,15 +21,34 @@
  *
  * The final states h_n, c_n are separate tensors, each with a small node whose backward only
  * makes sure the output has a gradient buffer, so that this node runs when the loss depends on
- * the final states alone; the backward then reads h_n->grad and c_n->grad directly. */
+ * the final states alone; the backward then reads h_n->grad and c_n->grad directly.
+ *
+ * When nothing is recorded (no-grad, or no input requires grad: evaluation), the forward keeps
+ * only what the next step needs: the input projection is computed one step at a time, the
+ * gates, c_t and tanh(c_t) live in one-step buffers (c_t in two, alternating), and the last
+ * layer writes h_t straight into the output, read back from there as h_{t-1}. An LSTM of 128
+ * over 28 steps evaluating a batch of 1000 needs 20 MB of arena instead of 120. Every element
+ * goes through the same kernels in the same order (a batch of one keeps the projection of all
+ * steps, which is small, so that its GEMM is not a matrix-vector product), so with nabla's
+ * AVX-512 GEMM, whose elements do not depend on the row count, the output is the same bits. */
 #include "rnn.h"
 #include "../kernels/kernels.h"
 #include "../kernels/rnn.h"
+
+/* Where a layer's input or output sequence lives: the B rows of step t start at p + t*ts and
+ * are ld floats apart (time-major [T, B, F]: ts = B*F, ld = F; batch-major: ts = F, ld = T*F). */
+typedef struct seq {
+    float *p;
+    int64_t ts, ld;
+} seq;
 
 typedef struct rnn_saved {
     nb__rnn_cfg cfg;
     int64_t T, B;
     bool bf;                  /* x and output are batch-major */
+    bool lean;                /* nothing recorded: one-step buffers (see the top of the file) */
+    nb_dtype ct;              /* the type of the gate products (NB_BF16 under autocast) */
+    seq x0, ylast;            /* lean: the first layer's input, the last layer's output */
     nb_tensor *x, *h0, *c0, *const *w;
     nb_tensor *hn, *cn;       /* final states (NULL when not asked for) */
     float *zeros;             /* [B, G*H] of zeros: a zero initial state, a missing bias */
@@ -58,7 +80,8 @@ static void transpose_bt(float *dst, const float *src, int64_t B, int64_t T, int
 
 /* ---- forward ---------------------------------------------------------------------------- */
 /* One direction of one layer: fills G (and C, TC, GH), writes h_t into Y's columns d*H.. and,
- * for the last layer of a batch_first run, into out. */
+ * for the last layer of a batch_first run, into out. Lean: G, TC, GH hold one step, C two, and
+ * the input and output sequences are s->x0 / s->ylast where they are the layer's. */
 static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
     const nb__rnn_cfg *c = &s->cfg;
     int64_t T = s->T, B = s->B, H = c->hidden_size, D = c->dirs, DH = D * H;
@@ -67,36 +90,44 @@ static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
     nb_tensor *const *w = s->w + k * np;
     const float *Wih = nb_f32(w[0]), *Whh = nb_f32(w[1]);
     const float *bih = c->bias ? nb_f32(w[2]) : NULL, *bhh = c->bias ? nb_f32(w[3]) : NULL;
-    float *G = s->G[k], *Y = s->Y[l];
+    bool lean = s->lean, last = l == c->num_layers - 1;
+    seq X = lean && l == 0 ? s->x0 : (seq){s->X[l], B * I, I};
+    seq Y = lean && last ? s->ylast : (seq){s->Y[l], B * DH, DH};
+    int64_t gs = lean ? 0 : B * GH, cs = lean ? 0 : B * H; /* per-step strides of G, TC, GH */
     const float *h0 = s->h0 ? nb_f32(s->h0) + k * B * H : NULL;
     const float *c0 = s->c0 ? nb_f32(s->c0) + k * B * H : s->zeros;
 
-    /* input projection of all steps, G = X W_ih^T; the kernels add the biases */
-    nb_k_gemm(false, true, T * B, GH, I, 1.0f, s->X[l], I, Wih, I, 0.0f, G, GH);
+    /* input projection of all steps, G = X W_ih^T (lean: one step at a time, below); the
+     * kernels add the biases */
+    if (!lean)
+        nb_k_gemm_as(s->ct, false, true, T * B, GH, I, 1.0f, X.p, I, Wih, I, 0.0f, s->G[k], GH);
     const float *bi = bih ? bih : s->zeros, *bh = bhh ? bhh : s->zeros;
 
     for (int64_t step = 0; step < T; step++) {
         int64_t t = d ? T - 1 - step : step, tp = d ? t + 1 : t - 1;
-        const float *hp = step ? Y + tp * B * DH + d * H : h0; /* NULL: zeros */
-        int64_t ldhp = step ? DH : H;
-        float *g = G + t * B * GH, *y = Y + t * B * DH + d * H;
+        const float *hp = step ? Y.p + tp * Y.ts + d * H : h0; /* NULL: zeros */
+        int64_t ldhp = step ? Y.ld : H;
+        float *g = s->G[k] + t * gs, *y = Y.p + t * Y.ts + d * H;
+        if (lean)
+            nb_k_gemm_as(s->ct, false, true, B, GH, I, 1.0f, X.p + t * X.ts, X.ld, Wih, I, 0.0f, g, GH);
         /* gh = h_{t-1} W_hh^T (GRU keeps it for the backward) */
-        float *gh = c->mode == NB__GRU ? s->GH[k] + t * B * GH : s->ghs;
-        if (hp) nb_k_gemm(false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, gh, GH);
+        float *gh = c->mode == NB__GRU ? s->GH[k] + t * gs : s->ghs;
+        if (hp) nb_k_gemm_as(s->ct, false, true, B, GH, H, 1.0f, hp, ldhp, Whh, H, 0.0f, gh, GH);
         else if (c->mode == NB__GRU) memset(gh, 0, sizeof(float) * (size_t)(B * GH));
         else gh = s->zeros;
         switch (c->mode) {
         case NB__RNN_TANH:
         case NB__RNN_RELU:
-            nb_k_rnn_step(B, H, g, bi, gh, bh, y, DH, c->mode == NB__RNN_RELU);
+            nb_k_rnn_step(B, H, g, bi, gh, bh, y, Y.ld, c->mode == NB__RNN_RELU);
             break;
-        case NB__LSTM: {
-            const float *cp = step ? s->C[k] + tp * B * H : c0;
-            nb_k_lstm_step(B, H, g, bi, gh, bh, cp, s->C[k] + t * B * H, s->TC[k] + t * B * H, y, DH);
+        case NB__LSTM: { /* lean: c_t in buffer step % 2 */
+            float *ct = s->C[k] + (lean ? step % 2 * B * H : t * B * H);
+            const float *cp = !step ? c0 : s->C[k] + (lean ? (step - 1) % 2 * B * H : tp * B * H);
+            nb_k_lstm_step(B, H, g, bi, gh, bh, cp, ct, s->TC[k] + t * cs, y, Y.ld);
             break;
         }
         case NB__GRU:
-            nb_k_gru_step(B, H, g, bi, gh, bh, hp ? hp : s->zeros, hp ? ldhp : H, y, DH);
+            nb_k_gru_step(B, H, g, bi, gh, bh, hp ? hp : s->zeros, hp ? ldhp : H, y, Y.ld);
             break;
         }
         if (out) /* batch_first output: row (b, t) */
@@ -106,9 +137,11 @@ static void layer_dir_forward(const rnn_saved *s, int l, int d, float *out) {
     int64_t tl = d ? 0 : T - 1; /* the step processed last */
     if (s->hn)
         for (int64_t b = 0; b < B; b++)
-            memcpy(nb_f32(s->hn) + (k * B + b) * H, Y + (tl * B + b) * DH + d * H,
+            memcpy(nb_f32(s->hn) + (k * B + b) * H, Y.p + tl * Y.ts + b * Y.ld + d * H,
                    sizeof(float) * (size_t)H);
-    if (s->cn) memcpy(nb_f32(s->cn) + k * B * H, s->C[k] + tl * B * H, sizeof(float) * (size_t)(B * H));
+    if (s->cn)
+        memcpy(nb_f32(s->cn) + k * B * H, s->C[k] + (lean ? (T - 1) % 2 * B * H : tl * B * H),
+               sizeof(float) * (size_t)(B * H));
 }
 
 /* ---- backward ----------------------------------------------------------------------------- */
@@ -163,20 +196,20 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
         case NB__RNN_RELU:
             nb_k_rnn_step_back(B, H, Y + t * B * DH + d * H, DH, dyt, ldy, gr->dh, dg,
                                c->mode == NB__RNN_RELU);
-            if (need_dh) nb_k_gemm(false, false, B, H, H, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, H, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
             break;
         case NB__LSTM: {
             const float *cp = step ? s->C[k] + tp * B * H : c0;
             nb_k_lstm_step_back(B, H, G + t * B * GH, cp, s->TC[k] + t * B * H, dyt, ldy, gr->dh,
                                 gr->dc, dg);
-            if (need_dh) nb_k_gemm(false, false, B, H, GH, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, GH, 1.0f, dg, GH, Whh, H, 0.0f, gr->dh, H);
             break;
         }
         case NB__GRU: {
             float *dgh = dGH + t * B * GH;
             nb_k_gru_step_back(B, H, G + t * B * GH, s->GH[k] + t * B * GH, bhh ? bhh : s->zeros,
                                hp ? hp : s->zeros, hp ? ldhp : H, dyt, ldy, gr->dh, dg, dgh);
-            if (need_dh) nb_k_gemm(false, false, B, H, GH, 1.0f, dgh, GH, Whh, H, 1.0f, gr->dh, H);
+            if (need_dh) nb_k_gemm_as(s->ct, false, false, B, H, GH, 1.0f, dgh, GH, Whh, H, 1.0f, gr->dh, H);
             break;
         }
         }
@@ -186,11 +219,11 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
 
     float beta, *g;
     if ((g = pgrad(w[0], &beta))) /* dW_ih = dG^T X */
-        nb_k_gemm(true, false, GH, I, T * B, 1.0f, dG, GH, s->X[l], I, beta, g, I);
+        nb_k_gemm_as(s->ct, true, false, GH, I, T * B, 1.0f, dG, GH, s->X[l], I, beta, g, I);
     if ((g = pgrad(w[1], &beta))) { /* dW_hh = dG_t^T h_{t-1}: the shifted outputs, then h0 */
         const float *a = d ? dGH : dGH + B * GH, *hprev = d ? Y + B * DH + d * H : Y + d * H;
-        nb_k_gemm(true, false, GH, H, (T - 1) * B, 1.0f, a, GH, hprev, DH, beta, g, H);
-        if (h0) nb_k_gemm(true, false, GH, H, B, 1.0f, dGH + (d ? T - 1 : 0) * B * GH, GH, h0, H,
+        nb_k_gemm_as(s->ct, true, false, GH, H, (T - 1) * B, 1.0f, a, GH, hprev, DH, beta, g, H);
+        if (h0) nb_k_gemm_as(s->ct, true, false, GH, H, B, 1.0f, dGH + (d ? T - 1 : 0) * B * GH, GH, h0, H,
                           1.0f, g, H);
     }
     if (c->bias) {
@@ -204,7 +237,7 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
             }
         }
     }
-    if (dX) nb_k_gemm(false, false, T * B, I, GH, 1.0f, dG, GH, Wih, I, dxbeta, dX, I);
+    if (dX) nb_k_gemm_as(s->ct, false, false, T * B, I, GH, 1.0f, dG, GH, Wih, I, dxbeta, dX, I);
 }
 
 static void rnn_backward(nb_node *n) {
@@ -283,13 +316,23 @@ nb_tensor *nb__rnn(nb_arena *ar, const nb__rnn_cfg *cfg, nb_tensor *x, nb_tensor
     nb_tensor *out = nb__out(ar, NB_FLOAT32, ond, oshape);
     nb_tensor *hn = h_n ? nb__out(ar, NB_FLOAT32, snd, sshape) : NULL;
     nb_tensor *cn = c_n && cfg->mode == NB__LSTM ? nb__out(ar, NB_FLOAT32, snd, sshape) : NULL;
+    /* the node's inputs, in the arena: x, the parameters, h0, c0 */
+    int64_t nw = L * D * (cfg->bias ? 4 : 2);
+    nb_tensor **in = nb__arena_alloc(ar, sizeof *in * (size_t)(nw + 3));
     rnn_saved *s = nb__arena_alloc(ar, sizeof *s);
     void *arrays = nb__arena_alloc(ar, sizeof(float *) * (size_t)(3 * L + 4 * L * D));
-    if (!out || (h_n && !hn) || (c_n && cfg->mode == NB__LSTM && !cn) || !s || !arrays) return NULL;
-    memset(s, 0, sizeof *s);
+    if (!out || (h_n && !hn) || (c_n && cfg->mode == NB__LSTM && !cn) || !in || !s || !arrays)
+        return NULL;
+    int nin = 0;
+    in[nin++] = x;
+    for (int64_t i = 0; i < nw; i++) in[nin++] = w[i];
+    if (h0) in[nin++] = h0;
+    if (c0) in[nin++] = c0;
+    bool lean = !nb__should_record(nin, in) && B > 1;
     memset(arrays, 0, sizeof(float *) * (size_t)(3 * L + 4 * L * D));
-    *s = (rnn_saved){.cfg = *cfg, .T = T, .B = B, .bf = bf, .x = x, .h0 = h0, .c0 = c0, .w = w,
-                     .hn = hn, .cn = cn, .X = arrays};
+    *s = (rnn_saved){.cfg = *cfg, .T = T, .B = B, .bf = bf, .lean = lean,
+                     .ct = nb__product_type(ar, NULL, NULL), .x = x, .h0 = h0,
+                     .c0 = c0, .w = in + 1, .hn = hn, .cn = cn, .X = arrays};
     s->Y = s->X + L;
     s->mask = s->Y + L;
     s->G = s->mask + L;
@@ -299,25 +342,29 @@ nb_tensor *nb__rnn(nb_arena *ar, const nb__rnn_cfg *cfg, nb_tensor *x, nb_tensor
     int64_t nz = (B > 1 ? B : 1) * GH;
     if (!(s->zeros = fbuf(ar, nz)) || !(s->ghs = fbuf(ar, B * GH))) return NULL;
     memset(s->zeros, 0, sizeof(float) * (size_t)nz);
-    if (bf) { /* time-major copy of x */
+    if (lean) { /* read x and write the output where they are */
+        s->x0 = bf ? (seq){nb_f32(x), I, T * I} : (seq){nb_f32(x), B * I, I};
+        s->ylast = bf ? (seq){nb_f32(out), DH, T * DH} : (seq){nb_f32(out), B * DH, DH};
+    } else if (bf) { /* time-major copy of x */
         if (!(s->X[0] = fbuf(ar, T * B * I))) return NULL;
         transpose_bt(s->X[0], nb_f32(x), B, T, I, false, 0.0f);
     } else {
         s->X[0] = nb_f32(x);
     }
+    int64_t steps = lean ? 1 : T; /* steps kept in G, TC, GH (and C: lean keeps two) */
     for (int64_t l = 0; l < L; l++) {
         bool last = l == L - 1;
-        s->Y[l] = last && !bf ? nb_f32(out) : fbuf(ar, T * B * DH);
+        s->Y[l] = last && (lean || !bf) ? nb_f32(out) : fbuf(ar, T * B * DH);
         if (!s->Y[l]) return NULL;
         for (int64_t d = 0; d < D; d++) {
             int64_t k = l * D + d;
-            s->G[k] = fbuf(ar, T * B * GH);
+            s->G[k] = fbuf(ar, steps * B * GH);
             if (!s->G[k]) return NULL;
-            if (cfg->mode == NB__LSTM &&
-                (!(s->C[k] = fbuf(ar, T * B * H)) || !(s->TC[k] = fbuf(ar, T * B * H))))
+            if (cfg->mode == NB__LSTM && (!(s->C[k] = fbuf(ar, (lean ? 2 : T) * B * H)) ||
+                                          !(s->TC[k] = fbuf(ar, steps * B * H))))
                 return NULL;
-            if (cfg->mode == NB__GRU && !(s->GH[k] = fbuf(ar, T * B * GH))) return NULL;
-            layer_dir_forward(s, (int)l, (int)d, last && bf ? nb_f32(out) : NULL);
+            if (cfg->mode == NB__GRU && !(s->GH[k] = fbuf(ar, steps * B * GH))) return NULL;
+            layer_dir_forward(s, (int)l, (int)d, last && bf && !lean ? nb_f32(out) : NULL);
         }
         if (last) break;
         if (cfg->training && cfg->dropout > 0.0f) { /* inverted dropout, as nb_dropout */
@@ -331,17 +378,8 @@ nb_tensor *nb__rnn(nb_arena *ar, const nb__rnn_cfg *cfg, nb_tensor *x, nb_tensor
             s->X[l + 1] = s->Y[l];
         }
     }
-    int64_t nw = L * D * (cfg->bias ? 4 : 2);
-    nb_tensor **in = nb__arena_alloc(ar, sizeof *in * (size_t)(nw + 3));
-    if (!in) return NULL;
-    int nin = 0;
-    in[nin++] = x;
-    for (int64_t i = 0; i < nw; i++) in[nin++] = w[i];
-    if (h0) in[nin++] = h0;
-    if (c0) in[nin++] = c0;
-    nb_node *n = nb__record(ar, out, op_name(cfg), rnn_backward, nin, in);
+    nb_node *n = lean ? NULL : nb__record(ar, out, op_name(cfg), rnn_backward, nin, in);
     if (n) {
-        s->w = in + 1; /* the node's copy outlives the caller's array */
         n->saved = s;
         if (hn) nb__record(ar, hn, "rnn_h_n", state_backward, 1, &out);
         if (cn) nb__record(ar, cn, "rnn_c_n", state_backward, 1, &out);

@@ -21,6 +21,13 @@ const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n);
 /* "nabla train", "nabla lr-plot": the running command, for messages. */
 extern const char *cli_prog;
 
+/* --precision fp32|bf16 (args.c): the arena's autocast type in *dt; 0, or prints the problem
+ * (as prog) and returns 2. On a CPU without AVX512_BF16 it also says, on stderr, that bfloat16
+ * products run on the slower emulated path. */
+int cli_precision(const char *prog, const char *value, nb_dtype *dt);
+/* "" for float32, else ", bf16 autocast (amx)" and the like: for a banner line. */
+const char *cli_precision_note(nb_dtype dt);
+
 /* ---- subcommands (each returns the process exit code) ------------------------------------ */
 int cmd_train(int argc, char **argv);
 int cmd_lr_plot(int argc, char **argv);

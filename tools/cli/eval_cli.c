@@ -35,15 +35,16 @@ static int write_npy(const char *path, const float *x, int64_t n, int64_t c) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *load = NULL, *logits_path = NULL, *weights = "auto";
-    long batch = 1000, threads = 1;
+    const char *load = NULL, *logits_path = NULL, *weights = "auto", *precision = "fp32";
+    long batch = 256, threads = 1;
     bool help = false, confusion = false;
     cli_flags f = {.n = 0};
     cli_add(&f, (arg_spec){"load", ARG_STRING, &load, "checkpoint or weights file to evaluate", NULL});
     data_cli_flags(&f);
     model_cli_flags(&f);
-    cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 1000)", NULL});
+    cli_add(&f, (arg_spec){"batch", ARG_INT, &batch, "evaluation batch size (default 256)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &threads, "threads (default 1)", NULL});
+    cli_add(&f, (arg_spec){"precision", ARG_STRING, &precision, "fp32, or bf16: bfloat16 autocast of the matrix products (default fp32)", NULL});
     cli_add(&f, (arg_spec){"weights", ARG_STRING, &weights, "auto (averaged SWA/EMA weights when the checkpoint has them), averaged or model", NULL});
     cli_add(&f, (arg_spec){"logits", ARG_STRING, &logits_path, "write the outputs [N, classes or targets] to this .npy file", NULL});
     cli_add(&f, (arg_spec){"confusion", ARG_FLAG, &confusion, "print the confusion matrix and per-class precision, recall and F1", NULL});
@@ -90,6 +91,8 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     bool use_avg = has_avg && (!strcmp(weights, "averaged") || (!strcmp(weights, "auto") && avg_count > 0));
+    nb_dtype autocast;
+    if (cli_precision("nabla eval", precision, &autocast)) return 2;
     if (nb_set_num_threads((int)threads)) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         return 1;
@@ -114,6 +117,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "nabla eval: model: %s\n", nb_last_error());
         goto done;
     }
+    nb_arena_set_autocast(ar, autocast);
     nb_ckpt *ck = ckpt_cli_open(load); /* read by ckpt_cli_averaged already */
     nb_train_state ws = {.model = model};
     int lrc = !ck ? -1 : use_avg ? nb_ckpt_apply_averaged(ck, model) : nb_ckpt_apply(ck, &ws);

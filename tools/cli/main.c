@@ -9,6 +9,26 @@ void cli_add(cli_flags *f, arg_spec s) {
     if (f->n < (int)(sizeof f->specs / sizeof f->specs[0])) f->specs[f->n++] = s;
 }
 
+int cli_precision(const char *prog, const char *value, nb_dtype *dt) {
+    if (!strcmp(value, "fp32") || !strcmp(value, "float32")) *dt = NB_FLOAT32;
+    else if (!strcmp(value, "bf16") || !strcmp(value, "bfloat16")) *dt = NB_BF16;
+    else {
+        fprintf(stderr, "%s: --precision must be fp32 or bf16, not %s\n", prog, value);
+        return 2;
+    }
+    if (*dt == NB_BF16 && !strcmp(nb_bf16_backend(), "emulated"))
+        fprintf(stderr, "%s: this CPU has no AVX512_BF16 (nor AMX): bfloat16 products run on an "
+                "emulation, with the same results, slower than float32\n", prog);
+    return 0;
+}
+
+const char *cli_precision_note(nb_dtype dt) {
+    static char note[64];
+    if (dt != NB_BF16) return "";
+    snprintf(note, sizeof note, ", bf16 autocast (%s)", nb_bf16_backend());
+    return note;
+}
+
 void cli_usage(const cli_flags *f) {
     arg_spec shown[sizeof f->specs / sizeof f->specs[0]];
     int n = 0;
@@ -75,7 +95,7 @@ static int run_command(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "ckpt")) return cmd_ckpt(argc, argv);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("nabla %s (gemm: %s)\n", nb_version(), nb_blas_backend());
+        printf("nabla %s (gemm: %s, bf16: %s)\n", nb_version(), nb_blas_backend(), nb_bf16_backend());
         return 0;
     }
     fprintf(stderr, "nabla: unknown command '%s' (see nabla --help)\n", argv[1]);

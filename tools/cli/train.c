@@ -16,7 +16,7 @@
 #include "cli.h"
 
 typedef struct train_cfg {
-    const char *metrics, *save_best;
+    const char *metrics, *save_best, *precision;
     long batch, epochs, seed, threads, limit, log_every, patience;
     bool help;
 } train_cfg;
@@ -71,6 +71,12 @@ static void write_header(FILE *mf, const cli_flags *f, nb_tensor *const *params,
     fprintf(mf, "}, \"init_weights_crc32\": \"%08lx\"}\n", (unsigned long)crc);
 }
 
+/* The cross-entropy of some rows of a batch, summed: the loss of a half of a split step. */
+static nb_tensor *split_loss(nb_arena *ar, nb_tensor *out, nb_tensor *y, void *user) {
+    (void)user;
+    return cli_loss(ar, out, y, true);
+}
+
 static int fail(const char *what) {
     fprintf(stderr, "nabla train: %s: %s\n", what, nb_last_error());
     return 1;
@@ -89,7 +95,7 @@ static void progress(long epoch, long epochs, int64_t done, int64_t total, doubl
 }
 
 static int train(int argc, char **argv) {
-    train_cfg c = {.metrics = NULL, .save_best = NULL, .batch = 64, .epochs = 3, .seed = 0, .threads = 1,
+    train_cfg c = {.metrics = NULL, .save_best = NULL, .precision = "fp32", .batch = 64, .epochs = 3, .seed = 0, .threads = 1,
                    .limit = 0, .log_every = 0, .patience = 0, .help = false};
     cli_flags f = {.n = 0};
     data_cli_flags(&f); /* --data, --train, --test, --target-col, --test-split, ... (data_cli.c) */
@@ -101,6 +107,7 @@ static int train(int argc, char **argv) {
     cli_add(&f, (arg_spec){"epochs", ARG_INT, &c.epochs, "epochs (default 3)", NULL});
     cli_add(&f, (arg_spec){"seed", ARG_INT, &c.seed, "seed for init, shuffling and the splits (default 0)", NULL});
     cli_add(&f, (arg_spec){"threads", ARG_INT, &c.threads, "threads of nabla's pool; OpenBLAS runs 1-thread inside it (default 1)", NULL});
+    cli_add(&f, (arg_spec){"precision", ARG_STRING, &c.precision, "fp32, or bf16: bfloat16 autocast of the matrix products (default fp32)", NULL});
     cli_add(&f, (arg_spec){"metrics", ARG_STRING, &c.metrics, "write one JSON object per epoch to this file", NULL});
     cli_add(&f, (arg_spec){"limit", ARG_INT, &c.limit, "train on the first N samples of the training part only (0: all)", NULL});
     cli_add(&f, (arg_spec){"log-every", ARG_INT, &c.log_every, "also write a metrics line every N steps: the mean "
@@ -138,6 +145,8 @@ static int train(int argc, char **argv) {
         fprintf(stderr, "nabla train: --early-stop must be >= 0\n");
         return 2;
     }
+    nb_dtype autocast;
+    if (cli_precision("nabla train", c.precision, &autocast)) return 2;
     if (data_cli_check(DATA_TRAIN) || model_cli_check() || optim_cli_check() || sched_cli_check() ||
         swa_cli_check() || ckpt_cli_check() || dist_cli_check()) {
         ckpt_cli_note_stored();
@@ -169,6 +178,7 @@ static int train(int argc, char **argv) {
     nb_optim *opt = NULL;
     nb_sched *sched = NULL;
     nb_loader *ld = NULL;
+    nb_batch_split *split = NULL;
     nb_sampler *shard = NULL; /* under mpirun: this process's part of each epoch */
     nb_arena *ar = nb_arena_new(0);
     FILE *mf = NULL;
@@ -192,6 +202,12 @@ static int train(int argc, char **argv) {
         fail("loader");
         goto done;
     }
+    nb_arena_set_autocast(ar, autocast); /* training and evaluation */
+    /* Batches of 64 and more of class ids run as two halves, one per core with --threads 2
+     * (nb_batch_split); the halves, not the thread count, fix the numbers. Models with batch
+     * norm or dropout are refused by the splitter and run whole; so
+     * do processes under mpirun, whose gradients DDP averages as backward writes them. */
+    if (!regress && c.batch >= 64 && !dist_cli_on() && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
     if (dist_cli_setup(model, opt, &f, d.train)) goto done; /* the same run everywhere; DDP */
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
@@ -225,8 +241,9 @@ static int train(int argc, char **argv) {
     char batch[64];
     if (dist_cli_on()) snprintf(batch, sizeof batch, "%ld per process x %d processes", c.batch, dist_cli_size());
     else snprintf(batch, sizeof batch, "%ld", c.batch);
-    printf("nabla %s: %s, %s lr %g, batch %s, %ld epochs, %s samples%s\n", nb_version(), model_cli_describe(),
-           optim_cli_name(), nb_optim_get(opt, 0, "lr"), batch, c.epochs, parts, d.normalize ? " (normalized)" : "");
+    printf("nabla %s: %s, %s lr %g, batch %s, %ld epochs, %s samples%s%s\n", nb_version(), model_cli_describe(),
+           optim_cli_name(), nb_optim_get(opt, 0, "lr"), batch, c.epochs, parts, d.normalize ? " (normalized)" : "",
+           cli_precision_note(autocast));
     if (c.patience && es.bad >= c.patience) {
         printf("early stopping: the validation loss has not improved since epoch %ld\n", es.best_epoch);
         c.epochs = first_epoch - 1;
@@ -244,18 +261,25 @@ static int train(int argc, char **argv) {
             if (got == 0) break;
             double step_lr = nb_optim_get(opt, 0, "lr"); /* the lr of this step (per-batch schedules move it) */
             nb_tensor *in = model_cli_prepare(ar, x);
-            nb_tensor *loss = cli_loss(ar, nb_forward(model, ar, in), y, false); /* cross-entropy or MSE */
-            if (!loss) { fail("forward"); goto done; }
+            double batch_loss;
             nb_optim_zero_grad(opt, true);
-            if (nb_backward(loss) || optim_cli_clip(params, np) ||
+            if (split) { /* the halves' cross-entropies summed, / batch */
+                if (nb_batch_split_step(split, ar, in, y, split_loss, NULL, &batch_loss)) { fail("step"); goto done; }
+            } else {
+                nb_tensor *loss = cli_loss(ar, nb_forward(model, ar, in), y, false); /* cross-entropy or MSE */
+                if (!loss) { fail("forward"); goto done; }
+                if (nb_backward(loss)) { fail("step"); goto done; }
+                batch_loss = nb_item(loss);
+            }
+            if (optim_cli_clip(params, np) ||
                 optim_cli_step(opt, model, in, y, params, np) ||
                 swa_cli_after_batch(sched)) { /* EMA update, then the per-batch schedule step */
                 fail("step");
                 goto done;
             }
-            loss_sum += nb_item(loss) * (double)x->shape[0];
+            loss_sum += batch_loss * (double)x->shape[0];
             seen += x->shape[0];
-            window += nb_item(loss);
+            window += batch_loss;
             step++;
             if (c.log_every && step % c.log_every == 0) {
                 window = dist_cli_mean(window); /* under mpirun: every process's batches */
@@ -280,8 +304,10 @@ static int train(int argc, char **argv) {
         cli_metrics val = {0}, test = {0};
         /* SWA/EMA (swa_cli.c): fold in this epoch's weights, evaluate the averaged ones */
         if (swa_cli_epoch_end(epoch) || swa_cli_swap()) { fail("averaging"); goto done; }
-        int erc = (d.val && cli_evaluate(model, d.val, 1000, ar, &val, NULL, NULL)) ||
-                  (d.test && cli_evaluate(model, d.test, 1000, ar, &test, NULL, NULL));
+        /* batches of 256: they share the training arena, which grows to the larger of a step and
+         * an evaluation batch (at 1000, LeNet's activations alone took 65 MB, four times a step) */
+        int erc = (d.val && cli_evaluate(model, d.val, 256, ar, &val, NULL, NULL)) ||
+                  (d.test && cli_evaluate(model, d.test, 256, ar, &test, NULL, NULL));
         if (swa_cli_swap() || erc) { fail("evaluate"); goto done; }
         double train_loss = loss_sum / (double)seen, sps = (double)seen / secs;
         char vt[128] = "", tt[128] = "";
@@ -325,6 +351,7 @@ done:
         rc = 1;
     }
     cJSON_free(data_json);
+    nb_batch_split_free(split);
     nb_arena_free(ar);
     nb_loader_free(ld);
     nb_sampler_free(shard);
