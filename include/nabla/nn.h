@@ -36,20 +36,27 @@ typedef struct nb_named_tensor {
     nb_tensor *tensor;
 } nb_named_tensor;
 
-/* The base. Modules embed it as their first member. Fields are for module implementers. */
-struct nb_module {
-    const nb_module_ops *ops;
-    bool training;
-    int nparams, nbuffers, nchildren;
-    char **param_names, **buffer_names, **child_names; /* local names */
-    nb_tensor **params, **buffers;
-    nb_module **children;
-    nb_module *parent;
+/* nabla's bookkeeping of a module (the slabs, cached names, lifetime): do not read or write
+ * it; its fields may change in any release. */
+struct nb__module_private {
     float *slab, *grad_slab; /* owned by the root of the tree that packed them */
     int64_t slab_numel;
     nb_named_tensor *named; /* cached full names of params then buffers (root only) */
     int nnamed;
-    struct nb_life *life;   /* ended by nb_module_free: the owner of its tensors (nb_tensor.owner) */
+    struct nb_life *life;   /* ended by nb_module_free: the owner of its tensors (nb_tensor's) */
+};
+
+/* The base. Modules embed it as their first member. Fields are for module implementers, who
+ * read them (a forward reads its params) and change them only through the functions below. */
+struct nb_module {
+    const nb_module_ops *ops;
+    bool training;
+    int nparams, nbuffers, nchildren;
+    char **param_names, **buffer_names, **child_names; /* local names (owned by the module) */
+    nb_tensor **params, **buffers;                     /* owned by the module */
+    nb_module **children;                              /* owned by the module */
+    nb_module *parent;                                 /* NULL for the root */
+    struct nb__module_private internal; /* nabla's bookkeeping: do not read or write */
 };
 
 /* ---- using a module --------------------------------------------------------------------- */

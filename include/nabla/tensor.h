@@ -23,9 +23,23 @@ extern "C" {
 /* NB_BF16 is bfloat16 (torch.bfloat16): the top 16 bits of a float32, stored as uint16_t. */
 typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2, NB_BF16 = 3 } nb_dtype;
 
+struct nb_tensor;
 struct nb_node;
 struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
 struct nb_grad_hook;
+
+/* nabla's bookkeeping of a tensor (autograd, arena, gradient slab, lifetimes): do not read or
+ * write it. Its fields may change in any release; the functions of this header and autograd.h
+ * give what a program needs (nb_tensor_requires_grad, nb_is_sparse, ...). */
+struct nb__tensor_private {
+    struct nb_node *node;        /* op that produced it; NULL for leaves */
+    nb_arena *arena;             /* arena holding it; NULL for heap tensors */
+    struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+    struct nb_sparse *sparse;    /* row-sparse gradient storage (see nb_is_sparse) */
+    struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
+                                    lets an optimizer see that module freed */
+    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
+};
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
 typedef struct nb_tensor {
@@ -35,14 +49,8 @@ typedef struct nb_tensor {
     int64_t numel;
     void *data;
     struct nb_tensor *grad;      /* NULL until backward writes one (or after zero_grad) */
-    struct nb_node *node;        /* op that produced it; NULL for leaves */
-    nb_arena *arena;             /* arena holding it; NULL for heap tensors */
     uint32_t flags;              /* NB_TENSOR_* below */
-    struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
-    struct nb_sparse *sparse;    /* row-sparse gradient storage (internal; see nb_is_sparse) */
-    struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
-                                    lets an optimizer see that module freed */
-    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
+    struct nb__tensor_private internal; /* nabla's bookkeeping: do not read or write */
 } nb_tensor;
 
 #define NB_TENSOR_REQUIRES_GRAD 0x1u

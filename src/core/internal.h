@@ -201,7 +201,7 @@ void nb__sparse_dense(const nb_tensor *g, float *dst);
 size_t nb__sparse_coalesce_size(const nb_tensor *g);
 int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals);
 /* Empty a sparse gradient (zero_grad(set_to_none=false): nnz 0, as PyTorch's zero_()). */
-static inline void nb__sparse_clear(nb_tensor *g) { g->sparse->nnz = 0; }
+static inline void nb__sparse_clear(nb_tensor *g) { g->internal.sparse->nnz = 0; }
 
 /* ---- named values (src/core/value.c) ----------------------------------------------------- */
 /* A value of a kind with a number (name is copied). */

@@ -437,7 +437,7 @@ static int direct_forward(nb_arena *ar, conv_saved *s, float *y, const float *x,
 static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw, float *gx,
                             float bx) {
     const nb_conv_geom *g = &s->g;
-    nb_arena *ar = n->out->arena;
+    nb_arena *ar = n->out->internal.arena;
     const float *gy = nb_f32(n->out->grad), *w = nb_f32(n->in[1]);
     int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), Tx = Og * g->kh * g->kw;
     int64_t P = s->Hp * s->Wp, nout = g->OH * s->Wp;
@@ -525,7 +525,7 @@ static void conv_backward(nb_node *n) {
             }
     }
     if (nb__wants_grad(x) && (gd = nb__grad(x, &beta))) {
-        float *dcol = plain ? NULL : nb__arena_alloc(n->out->arena, sizeof(float) * (size_t)(Kg * L + 1));
+        float *dcol = plain ? NULL : nb__arena_alloc(n->out->internal.arena, sizeof(float) * (size_t)(Kg * L + 1));
         if (!plain && !dcol) {
             nb__backward_fail();
             return;

@@ -9,7 +9,7 @@
 static void embedding_backward(nb_node *n) {
     nb_tensor *idx = n->in[0], *w = n->in[1];
     int64_t dim = w->shape[1], pad = n->arg.i[0];
-    if (n->arg.i[1] && !w->node && !w->arena && (!w->grad || (w->grad->flags & NB_TENSOR_SPARSE))) {
+    if (n->arg.i[1] && !w->internal.node && !w->internal.arena && (!w->grad || (w->grad->flags & NB_TENSOR_SPARSE))) {
         if (nb__sparse_append(w, nb_i32(idx), nb_f32(n->out->grad), idx->numel, pad)) nb__backward_fail();
         return;
     }
