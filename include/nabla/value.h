@@ -39,14 +39,17 @@ typedef struct nb_value {
     nb_tensor *tensor;            /* TENSOR (owned by the holder) */
 } nb_value;
 
-/* Value constructors, for overrides and tests (plain structs, nothing to free). */
+/* Value constructors, for overrides and tests (plain structs, nothing to free; the name and a
+ * string are copied into the struct, truncated to NB_VALUE_NAME_MAX - 1 bytes). A value in a
+ * table that nabla returns belongs to that table: a LIST's elements and a TENSOR live as long
+ * as the value. */
 nb_value nb_num(const char *name, double v);
 nb_value nb_int(const char *name, int64_t v);
 nb_value nb_bool(const char *name, bool v);
 nb_value nb_pair(const char *name, double a, double b);
 nb_value nb_str(const char *name, const char *s);
 nb_value nb_none(const char *name);
-/* The elements of a LIST value. */
+/* The elements of a LIST value (inside v, or v's heap list): valid as long as v is. */
 const double *nb_value_elems(const nb_value *v);
 
 #ifdef __cplusplus
