@@ -72,8 +72,8 @@ nb_tensor *nb_optim_group_param(const nb_optim *o, int g, int i);
 double nb_optim_get(const nb_optim *o, int g, const char *name);
 /* Read a hyperparameter value of any kind (NULL if absent). The pointer is into group g's
  * table, owned by the optimizer: valid until the next nb_optim_put, nb_optim_load_state_dict
- * (also through nb_checkpoint_load, and the construction of a scheduler, which most put
- * "initial_lr" with) or nb_optim_free on o. nb_optim_set, set_elem and set_value change what it
+ * (also through nb_checkpoint_load, and the construction of most schedulers, which put
+ * "initial_lr") or nb_optim_free on o. nb_optim_set, set_elem and set_value change what it
  * points to (set_value replaces a list or string it held). */
 const nb_value *nb_optim_get_value(const nb_optim *o, int g, const char *name);
 /* Change a hyperparameter of group g at run time (what schedulers do). Validated. */
