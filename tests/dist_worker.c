@@ -242,6 +242,22 @@ static int unused(void) {
     return 0;
 }
 
+/* An Embedding with sparse=true: its row-sparse gradient is not in the flat gradient storage
+ * that the processes average, so the backward fails, naming the parameter (on every rank). */
+static int sparse(void) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *model = nb_embedding_sparse_new(10, 4, NB_NO_PADDING, &rng);
+    nb_ddp *dp = model ? nb_ddp_new(D, model, NULL) : NULL;
+    nb_arena *ar = nb_arena_new(0);
+    if (!dp || !ar) return die("ddp");
+    int32_t idx[3] = {1, 4, 1};
+    nb_tensor *x = nb_from_array(ar, NB_INT32, 1, (int64_t[]){3}, idx);
+    if (nb_backward(nb_sum(ar, nb_forward(model, ar, x)))) return die("backward");
+    printf("sparse: rank %d averaged a sparse gradient\n", rank_);
+    return 0;
+}
+
 static int buffers(bool on) {
     float *x = make_x(64);
     nb_module *model = build("bn", 3, 16);
@@ -357,6 +373,7 @@ int main(int argc, char **argv) {
     int rc = 2;
     if (!strcmp(argv[1], "train")) rc = train(argc, argv);
     else if (!strcmp(argv[1], "unused")) rc = unused();
+    else if (!strcmp(argv[1], "sparse")) rc = sparse();
     else if (!strcmp(argv[1], "buffers") && argc > 2) rc = buffers(!strcmp(argv[2], "on"));
     else if (!strcmp(argv[1], "mismatch") && argc > 2) rc = mismatch(argv[2]);
     else if (!strcmp(argv[1], "timeout")) rc = timeout();

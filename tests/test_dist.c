@@ -231,6 +231,13 @@ START_TEST(test_unused_parameter) {
 }
 END_TEST
 
+START_TEST(test_sparse_gradient_refused) {
+    mpirun(2, false, "sparse", NULL);
+    expect_fail("rank 0: backward: ddp: parameter weight has a sparse gradient (Embedding with sparse=true): "
+                "only dense gradients are averaged across processes");
+}
+END_TEST
+
 START_TEST(test_batchnorm_buffers) {
     mpirun(2, false, "buffers", "on", NULL);
     expect_ok();
@@ -579,6 +586,7 @@ int main(void) {
     tcase_add_test(tc, test_three_and_accumulation);
     tcase_add_test(tc, test_long_run);
     tcase_add_test(tc, test_unused_parameter);
+    tcase_add_test(tc, test_sparse_gradient_refused);
     tcase_add_test(tc, test_batchnorm_buffers);
     tcase_add_test(tc, test_mismatch_refused);
     tcase_add_test(tc, test_lost_process_times_out);

@@ -200,7 +200,7 @@ START_TEST(test_csv_values_exact) {
             if (rand() % 2) sprintf(p, "e%d", e);
             else *p = '\0';
         }
-        at += (size_t)sprintf(text + at, "%s,%d\n", vals[i], i % 3);
+        at += (size_t)snprintf(text + at, sizeof text - at, "%s,%d\n", vals[i], i % 3);
     }
     nb_read_opts o = nb_read_defaults();
     nb_dataset *ds = nb_csv_parse(text, at, "values", &o);

@@ -57,7 +57,7 @@ struct nb__module_private {
     int64_t slab_numel;
     nb_named_tensor *named; /* cached full names of params then buffers (root only) */
     int nnamed;
-    struct nb_life *life;   /* ended by nb_module_free: the owner of its tensors (nb_tensor's) */
+    struct nb_life *life;   /* ended by nb_module_free: its tensors' internal.owner */
 };
 
 /* The base. Modules embed it as their first member. Fields are for module implementers, who

@@ -155,7 +155,11 @@ static void on_ready(nb_tensor *p, void *user) {
             dp->req[k] = MPI_REQUEST_NULL;
         }
     }
-    dp->b[dp->bucket_of[p->internal.grad_slot - dp->slots]].pending--;
+    int64_t i = p->internal.grad_slot - dp->slots;
+    if (p->grad && (p->grad->flags & NB_TENSOR_SPARSE) && !dp->err) /* its rows are not in the slab */
+        dp->err = nb__error(NB_EINVAL, "ddp: parameter %s has a sparse gradient (Embedding with sparse=true): "
+                            "only dense gradients are averaged across processes", dp->pname[i]);
+    dp->b[dp->bucket_of[i]].pending--;
     while (dp->next < dp->nb && dp->b[dp->next].pending == 0) start(dp, dp->next++);
     progress(dp);
 }
