@@ -26,6 +26,7 @@
 #include "nabla/error.h"
 #include "nabla/core.h"
 #include "nabla/tensor.h"
+#include "nabla/value.h"
 #include "nabla/autograd.h"
 #include "nabla/nn.h"
 #include "nabla/loss.h"

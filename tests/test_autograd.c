@@ -51,7 +51,7 @@ START_TEST(test_requires_grad) {
     ck_assert(nb_tensor_requires_grad(x));
     nb_tensor *y = nb_mul(ar, x, c);
     ck_assert(nb_tensor_requires_grad(y)); /* produced by a recorded op */
-    ck_assert_ptr_nonnull(y->node);
+    ck_assert_ptr_nonnull(y->internal.node);
     ck_assert_int_eq(nb_requires_grad(y, false), NB_ESTATE);
     ck_assert_str_eq(nb_last_error(), "requires_grad: you can only change requires_grad flags of leaf variables");
     nb_tensor *i = nb_empty(ar, NB_INT32, 1, (int64_t[]){3});
@@ -62,11 +62,11 @@ START_TEST(test_requires_grad) {
     ck_assert_str_eq(nb_last_error(), "requires_grad: tensor is NULL");
     /* constants only: nothing is recorded */
     nb_tensor *z = nb_mul(ar, c, c);
-    ck_assert_ptr_null(z->node);
+    ck_assert_ptr_null(z->internal.node);
     ck_assert_int_eq(nb_backward(nb_sum(ar, z)), NB_ESTATE);
     ck_assert_str_eq(nb_last_error(), "backward: element 0 of tensors does not require grad and does not have a grad_fn");
     ck_assert_int_eq(nb_requires_grad(x, false), NB_OK);
-    ck_assert_ptr_null(nb_mul(ar, x, c)->node);
+    ck_assert_ptr_null(nb_mul(ar, x, c)->internal.node);
     nb_arena_free(ar);
 }
 END_TEST
@@ -78,7 +78,7 @@ START_TEST(test_detach) {
     nb_tensor *y = nb_exp(ar, x), *d = nb_detach(ar, y);
     ck_assert_ptr_eq(d->data, y->data);
     ck_assert(!nb_tensor_requires_grad(d));
-    ck_assert_ptr_null(d->node);
+    ck_assert_ptr_null(d->internal.node);
     ck_assert_int_eq(nb_backward(nb_sum(ar, nb_mul(ar, d, x))), NB_OK); /* d/dx = d = e^x */
     for (int i = 0; i < 3; i++) ck_assert_float_eq(nb_f32(x->grad)[i], nb_f32(y)[i]);
     ck_assert_ptr_null(nb_detach(ar, NULL));
@@ -96,13 +96,13 @@ START_TEST(test_no_grad_scope) {
     ck_assert(prev);
     ck_assert(!nb_is_grad_enabled());
     nb_tensor *r = nb_relu(ar, x), *m = nb_mul(ar, r, x), *y = nb_sum(ar, m);
-    ck_assert(!r->node && !m->node && !y->node);
+    ck_assert(!r->internal.node && !m->internal.node && !y->internal.node);
     ck_assert(!nb_tensor_requires_grad(y));
     ck_assert_int_eq(nb_backward(y), NB_ESTATE);
     ck_assert_ptr_null(x->grad);
     ck_assert(!nb_set_grad_enabled(prev));
     ck_assert(nb_is_grad_enabled());
-    ck_assert_ptr_nonnull(nb_relu(ar, x)->node); /* recording again */
+    ck_assert_ptr_nonnull(nb_relu(ar, x)->internal.node); /* recording again */
     nb_arena_free(ar);
     nb_tensor_free(x);
 }
@@ -596,7 +596,7 @@ START_TEST(test_grad_hooks) {
     ck_assert_float_eq(l.grad0[3], 2 * (1 * (4 + 2 * 2) + 1));
     /* removed: not called */
     ck_assert_int_eq(nb_set_grad_hook(v, NULL, NULL), NB_OK);
-    ck_assert_ptr_null(v->hook);
+    ck_assert_ptr_null(v->internal.hook);
     ck_assert_int_eq(nb_backward(loss), NB_OK);
     ck_assert_int_eq(l.n, 5);
     nb_arena_reset(ar);

@@ -91,7 +91,7 @@ START_TEST(test_conv_weight_grad_only) {
     bool prev = nb_set_grad_enabled(false);
     nb_tensor *y2 = nb_conv2d(ar, x, w, b, &o);
     nb_set_grad_enabled(prev);
-    ck_assert_ptr_null(y2->node);
+    ck_assert_ptr_null(y2->internal.node);
     expect(c, "y", y2);
     nb_arena_free(ar);
     nb_tensor_free(x);

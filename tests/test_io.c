@@ -508,13 +508,13 @@ START_TEST(test_weights) {
     nb_train_state stored = {.model = a.model, .level = -1}, bad = {.model = a.model, .level = 10};
     ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "stored.ckpt"), &stored), NB_OK);
     ck_assert_int_eq(nb_weights_load(path_in(dir, "stored.ckpt"), b.model), NB_OK);
-    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    ck_assert_int_eq(memcmp(a.model->internal.slab, b.model->internal.slab, sizeof(float) * (size_t)a.model->internal.slab_numel), 0);
     unlink(path_in(dir, "stored.ckpt"));
     ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "bad.ckpt"), &bad), NB_EINVAL);
     ck_assert_str_eq(nb_last_error(), "checkpoint: gzip level 10 is outside -1..9");
     ck_assert_int_eq(nb_weights_save(path_in(dir, "w.nbw"), a.model, NULL, 0), NB_OK);
     ck_assert_int_eq(nb_weights_load(path_in(dir, "w.nbw"), b.model), NB_OK);
-    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    ck_assert_int_eq(memcmp(a.model->internal.slab, b.model->internal.slab, sizeof(float) * (size_t)a.model->internal.slab_numel), 0);
     nb_train_state st = run_state(&b);
     snap before = take(&b);
     ck_assert_int_ne(nb_checkpoint_load(path_in(dir, "w.nbw"), &st), NB_OK);
@@ -528,7 +528,7 @@ START_TEST(test_weights) {
     st = run_state(&a);
     ck_assert_int_eq(nb_checkpoint_save(path_in(dir, "full.ckpt"), &st), NB_OK);
     ck_assert_int_eq(nb_weights_load(path_in(dir, "full.ckpt"), b.model), NB_OK);
-    ck_assert_int_eq(memcmp(a.model->slab, b.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    ck_assert_int_eq(memcmp(a.model->internal.slab, b.model->internal.slab, sizeof(float) * (size_t)a.model->internal.slab_numel), 0);
     /* errors */
     ck_assert_int_eq(nb_weights_load(path_in(dir, "nope"), b.model), NB_EIO);
     ck_assert_msg(strstr(nb_last_error(), "cannot open") != NULL, "%s", nb_last_error());
@@ -1227,13 +1227,13 @@ START_TEST(test_averaged_api) {
     /* parts of the file the caller does not pass are ignored: a run without averaging loads the
      * SWA file, "swa." tensors and all */
     ck_assert_msg(nb_checkpoint_load(path_in(dir, "swa.ckpt"), &ct) == NB_OK, "%s", nb_last_error());
-    ck_assert_int_eq(memcmp(c.model->slab, a.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    ck_assert_int_eq(memcmp(c.model->internal.slab, a.model->internal.slab, sizeof(float) * (size_t)a.model->internal.slab_numel), 0);
     /* the averaged model: the model tensors, then the averaged weights over them */
     ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "swa.ckpt"), b.model), NB_OK);
     for (int i = 0; i < a.np; i++)
         ck_assert_int_eq(memcmp(b.params[i]->data, nb_averaged_tensor(a.avg, i)->data,
                                 sizeof(float) * (size_t)a.params[i]->numel), 0);
-    ck_assert_int_ne(memcmp(b.model->slab, a.model->slab, sizeof(float) * (size_t)a.model->slab_numel), 0);
+    ck_assert_int_ne(memcmp(b.model->internal.slab, a.model->internal.slab, sizeof(float) * (size_t)a.model->internal.slab_numel), 0);
     snap_free(&before);
     before = take(&b);
     ck_assert_int_eq(nb_weights_load_averaged(path_in(dir, "plain.ckpt"), b.model), NB_EINVAL);
@@ -1353,7 +1353,7 @@ START_TEST(test_kill_during_save) {
     nb_adam_opts ao = nb_adam_defaults();
     nb_optim *opt = nb_adam(p, np, &ao);
     for (int i = 0; i < np; i++) {
-        p[i]->grad = p[i]->grad_slot;
+        p[i]->grad = p[i]->internal.grad_slot;
         nb_fill(p[i]->grad, 0.5f);
     }
     ck_assert_int_eq(nb_optim_step(opt), NB_OK);

@@ -18,8 +18,8 @@ START_TEST(test_sequential_names) {
     ck_assert_ptr_null(nb_module_find(m, "1.weight"));
     /* all parameters live in one slab, in order */
     const float *w0 = nb_f32(nb_module_param(m, 0).tensor), *b2 = nb_f32(nb_module_param(m, 3).tensor);
-    ck_assert_ptr_eq(nb_module_param(m, 0).tensor->data, m->slab);
-    ck_assert(b2 > w0 && b2 < m->slab + m->slab_numel);
+    ck_assert_ptr_eq(nb_module_param(m, 0).tensor->data, m->internal.slab);
+    ck_assert(b2 > w0 && b2 < m->internal.slab + m->internal.slab_numel);
     char buf[512];
     nb_module_repr(m, buf, sizeof buf);
     ck_assert_msg(strstr(buf, "(0): Linear(in_features=784, out_features=128, bias=True)"), "%s", buf);

@@ -47,7 +47,7 @@ static int recording(void) {
     bool prev = nb_set_grad_enabled(false);
     nb_tensor *d = nb_mul(ar, w, c);  /* grad mode off (torch.no_grad): d->node == NULL */
     nb_set_grad_enabled(prev);
-    CHECK(!a->node && b->node && !d->node);
+    CHECK(!a->internal.node && b->internal.node && !d->internal.node);
     CHECK(!nb_tensor_requires_grad(a) && nb_tensor_requires_grad(b) && !nb_tensor_requires_grad(d));
     nb_arena_free(ar);
     return 0;
@@ -82,20 +82,20 @@ static int slab(void) {
     nb_tensor *w0 = nb_module_find(model, "0.weight"), *b0 = nb_module_find(model, "0.bias");
     nb_tensor *w2 = nb_module_find(model, "2.weight");
     /* one block of floats; each parameter starts on a 64-byte (16-float) boundary */
-    CHECK(nb_f32(w0) == model->slab);      /* 0.weight: 12 floats, padded to 16 */
-    CHECK(nb_f32(b0) == model->slab + 16); /* 0.bias: 3 floats, padded to 16 */
-    CHECK(nb_f32(w2) == model->slab + 32);
+    CHECK(nb_f32(w0) == model->internal.slab);      /* 0.weight: 12 floats, padded to 16 */
+    CHECK(nb_f32(b0) == model->internal.slab + 16); /* 0.bias: 3 floats, padded to 16 */
+    CHECK(nb_f32(w2) == model->internal.slab + 32);
     nb_arena *ar = nb_arena_new(0);
     nb_tensor *x = nb_ones(ar, 2, (int64_t[]){5, 4});
     nb_backward(nb_sum(ar, nb_forward(model, ar, x)));
-    CHECK(nb_f32(w0->grad) == model->grad_slab);      /* gradients: the same layout */
-    CHECK(nb_f32(b0->grad) == model->grad_slab + 16);
+    CHECK(nb_f32(w0->grad) == model->internal.grad_slab);      /* gradients: the same layout */
+    CHECK(nb_f32(b0->grad) == model->internal.grad_slab + 16);
     nb_module_zero_grad(model, true);                 /* set_to_none: grad = NULL ... */
     CHECK(w0->grad == NULL);
     nb_arena_reset(ar);
     x = nb_ones(ar, 2, (int64_t[]){5, 4});
     nb_backward(nb_sum(ar, nb_forward(model, ar, x)));
-    CHECK(nb_f32(w0->grad) == model->grad_slab);      /* ... and the next backward reuses it */
+    CHECK(nb_f32(w0->grad) == model->internal.grad_slab);      /* ... and the next backward reuses it */
     nb_arena_free(ar);
     nb_module_free(model);
     return 0;

@@ -5,7 +5,7 @@
  * include/nabla/tensor.h. Here the three sit in one file and the op is called ex_softplus,
  * so the example never clashes with the library. tests/test_docs.c checks it. */
 #include <math.h>
-#include "../../src/core/internal.h" /* nb__record, nb__grad, nb__tensor_like, nb__error */
+#include "../../src/ops/ops_internal.h" /* nb__record, nb__grad, nb__tensor_like, nb__error */
 #include "softplus.h"
 
 /* ---- the kernels: plain loops, no allocation, no autograd ---------------------------------- */

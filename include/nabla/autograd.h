@@ -16,7 +16,11 @@ extern "C" {
 #endif
 
 /* Backward from a one-element loss: d loss / d leaf is added to each leaf's grad. Fails with
- * NB_ESTATE if loss has more than one element or does not require grad. */
+ * NB_ESTATE if loss has more than one element or does not require grad.
+ * Where gradients live: a parameter's grad is a view into its module's gradient slab (owned by
+ * the module), a heap leaf's a buffer the leaf keeps until nb_tensor_free, an intermediate's
+ * is in the arena of the graph (until its reset). Read t->grad after the backward: it is NULL
+ * again after zero_grad(set_to_none). */
 int nb_backward(nb_tensor *loss);
 /* Backward from any tensor with an explicit upstream gradient of its shape (vector-Jacobian). */
 int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out);
@@ -25,7 +29,9 @@ int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out);
 int nb_requires_grad(nb_tensor *t, bool requires_grad);
 /* True if t requires grad (leaf flag, or produced by a recorded op). */
 bool nb_tensor_requires_grad(const nb_tensor *t);
-/* A tensor sharing t's data with no history and requires_grad false. */
+/* A tensor sharing t's data with no history and requires_grad false: a new struct in ar
+ * (until its reset), or with ar NULL on the heap (nb_tensor_free frees the struct, never t's
+ * data). t's data must outlive it. */
 nb_tensor *nb_detach(nb_arena *ar, nb_tensor *t);
 
 /* Grad mode (thread-local, default on). Returns the previous mode, so a no-grad scope is
@@ -69,14 +75,15 @@ nb_gradcheck_opts nb_gradcheck_defaults(void);
 /* Compare analytic gradients of sum(w * f(inputs)) (w a fixed random tensor) with central
  * differences, for every input that requires grad. Returns NB_OK or NB_EINVAL with the worst
  * element named in nb_last_error(). Inputs that require grad must be float32 leaves; others
- * (e.g. int32 indices) are passed through. Input values and existing grads are restored. */
+ * (e.g. int32 indices) are passed through. Input values and existing grads are restored. f,
+ * inputs, user and opts are used during the call only. */
 int nb_gradcheck(nb_gradcheck_fn f, int n, nb_tensor *const *inputs, void *user,
                  const nb_gradcheck_opts *opts);
 
 /* ---- inspection ------------------------------------------------------------------------- */
 /* Write the graph that produced t as Graphviz DOT to f (the caller's FILE, left open): one box
  * per op output (op name and shape), one ellipse per leaf ("leaf" and its shape, filled blue
- * when it requires grad), t with a double border. */
+ * when it requires grad), t with a double border. t and its graph are read during the call. */
 int nb_graph_dot(const nb_tensor *t, FILE *f);
 
 /* What a leaf is, for the colours of nb_graph_dot_opts. */

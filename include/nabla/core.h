@@ -23,7 +23,8 @@ extern "C" {
 #define NB_VERSION_PATCH 0
 #define NB_VERSION_STRING "0.1.0"
 
-/* Version of the linked library ("0.1.0"); compare with NB_VERSION_STRING to catch mismatches. */
+/* Version of the linked library ("0.1.0", a static string); compare with NB_VERSION_STRING to
+ * catch mismatches. */
 const char *nb_version(void);
 
 /* Replace malloc/realloc/free for every allocation nabla makes (zlib's buffers included; not
@@ -39,7 +40,8 @@ int nb_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, siz
  * heap allocation. Tensors from a reset arena must not be used again. */
 typedef struct nb_arena nb_arena;
 
-/* New arena; capacity is a first size hint in bytes (0: 1 MiB). Grows on demand. */
+/* New arena; capacity is a first size hint in bytes (0: 1 MiB). Grows on demand. The caller
+ * owns it: free it with nb_arena_free, after the last use of anything made in it. */
 nb_arena *nb_arena_new(size_t capacity);
 /* Release everything allocated since the last reset; keeps (and consolidates) the memory. */
 void nb_arena_reset(nb_arena *ar);
@@ -54,7 +56,9 @@ void nb_arena_free(nb_arena *ar);
  * MT19937, seeded and transformed exactly as PyTorch's CPU generator: with the same seed,
  * nb_uniform / nb_kaiming_uniform (so every default init) and nb_randperm give bit for bit what
  * torch.manual_seed(seed) + uniform_ / randperm give. Plain struct: copy it to save it.
- * A NULL generator is an error (nb_last_error()): draws then return 0, or NaN for floats. */
+ * A NULL generator is an error (nb_last_error()): draws then return 0, or NaN for floats.
+ * A function given an nb_rng * uses it during the call only; the few that keep it (nn.Dropout,
+ * a recurrent layer's dropout_rng) say so, and it must then outlive them. */
 #define NB_RNG_STATE_N 624
 typedef struct nb_rng {
     uint32_t state[NB_RNG_STATE_N];
@@ -74,7 +78,8 @@ double nb_rng_uniform_double(nb_rng *r);
 double nb_rng_normal(nb_rng *r);
 /* Uniform integer in [0, n), unbiased. n must be > 0 (n == 0: 0 and an error). */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n);
-/* out[0..n) = a random permutation of 0..n-1, exactly as torch.randperm(n, generator). */
+/* out[0..n) (the caller's n entries) = a random permutation of 0..n-1, exactly as
+ * torch.randperm(n, generator). */
 void nb_randperm(nb_rng *r, int64_t n, int64_t *out);
 
 /* ---- threads ----------------------------------------------------------------------------- */
@@ -85,7 +90,8 @@ int nb_set_num_threads(int n);
 /* Current thread count set by nb_set_num_threads (default 1). */
 int nb_get_num_threads(void);
 /* The GEMM kernels in use: "openblas" or "builtin" (compiled in), prefixed by "avx512+" when
- * nabla's AVX-512 kernel does the big products on this CPU (the other serves narrow shapes). */
+ * nabla's AVX-512 kernel does the big products on this CPU (the other serves narrow shapes).
+ * A static string. */
 const char *nb_blas_backend(void);
 
 #ifdef __cplusplus

@@ -27,11 +27,12 @@ extern "C" {
 #endif
 
 /* ---- IDX files ----------------------------------------------------------------------------- */
-/* Read an IDX file of unsigned bytes (raw or gzip) into a heap uint8 tensor of the file's shape.
- * The header is checked first (a total of at most 4 GiB); memory then grows only as data
- * arrives. */
+/* Read an IDX file of unsigned bytes (raw or gzip) into a heap uint8 tensor of the file's shape
+ * (the caller owns it: nb_tensor_free). The header is checked first (a total of at most 4 GiB);
+ * memory then grows only as data arrives. */
 nb_tensor *nb_idx_load(const char *path);
-/* Same, from a caller's buffer holding the (uncompressed) file. */
+/* Same, from a caller's buffer holding the (uncompressed) file: read during the call (copied);
+ * what names the buffer in messages. */
 nb_tensor *nb_idx_parse(const void *buf, size_t len, const char *what);
 
 /* An MNIST-style split: images uint8 [N, rows, cols], labels uint8 [N]. */
@@ -42,11 +43,13 @@ typedef struct nb_mnist {
 
 /* Load "<dir>/<prefix>-images-idx3-ubyte[.gz]" and "<dir>/<prefix>-labels-idx1-ubyte[.gz]"
  * (the .gz when it exists), prefix "train" or "t10k". Both headers are read and checked against
- * each other (ranks 3 and 1, one count) before either body is read. */
+ * each other (ranks 3 and 1, one count) before either body is read. out receives two heap
+ * tensors the caller owns (nb_mnist_free); on error it holds none. */
 int nb_mnist_load(const char *dir, const char *prefix, nb_mnist *out);
 /* Free both tensors and set them to NULL (NULL is a no-op). */
 void nb_mnist_free(nb_mnist *m);
-/* Default data folder: $NABLA_DATA, else /usr/share/datasets/fashion-mnist. */
+/* Default data folder: $NABLA_DATA (the environment's string: valid until the environment
+ * changes), else /usr/share/datasets/fashion-mnist (a static string). */
 const char *nb_default_data_dir(void);
 
 /* ---- datasets ------------------------------------------------------------------------------ */
@@ -92,7 +95,9 @@ int64_t nb_dataset_len(const nb_dataset *ds);
  * checked against len. */
 int nb_dataset_get(const nb_dataset *ds, const int64_t *idx, int64_t n, float *x, void *y);
 /* Free a dataset and what it owns. A subset or split part must be freed before the dataset it
- * views. NULL is a no-op. */
+ * views. NULL is a no-op. Every constructor below returns a dataset the caller owns and frees
+ * with it; what it borrows (the caller's arrays or tensors, a parent dataset) is said at each,
+ * and file names, options and buffers are read during the call. */
 void nb_dataset_free(nb_dataset *ds);
 
 /* IDX-style images: uint8 images [N, ...] scaled x/255 per batch (as torch's x.float()/255),
@@ -176,11 +181,13 @@ int nb_dataset_normalize(nb_dataset *ds, const float *mean, const float *std);
  * Allocate a zeroed dataset of `size` bytes (>= sizeof(nb_dataset)) with the given ops and
  * description: len samples of shape[0..ndim), targets as task says (k: classes for
  * NB_CLASSIFY, floats per target for NB_REGRESS, ignored for NB_UNLABELED). nb_dataset_free
- * calls ops->free (if any), then frees the struct. */
+ * calls ops->free (if any), then frees the struct. ops is kept (borrowed: a static table that
+ * outlives the dataset); shape is copied. */
 nb_dataset *nb_dataset_alloc(size_t size, const nb_dataset_ops *ops, int64_t len, int ndim,
                              const int64_t *shape, nb_task task, int64_t k);
 
-/* ---- samplers ------------------------------------------------------------------------------ */
+/* ---- samplers ------------------------------------------------------------------------------
+ * A constructor returns a sampler the caller owns (nb_sampler_free) and borrows nothing. */
 typedef struct nb_sampler nb_sampler;
 
 /* SequentialSampler: 0, 1, ..., n-1 every epoch. */
@@ -241,8 +248,9 @@ nb_loader *nb_loader_over(nb_dataset *ds, nb_sampler *sampler, const nb_loader_o
 nb_loader *nb_loader_new(const nb_tensor *images, const nb_tensor *labels,
                          const nb_loader_opts *opts);
 /* Next batch: *x float32 [B, ...], *y int32 [B] (classification), float32 [B, targets]
- * (regression) or NULL (unlabeled data), both in ar. Returns 1 with a batch, 0 at the end of
- * the epoch (the next call starts a new epoch), or a negative nb_status. */
+ * (regression) or NULL (unlabeled data), both in ar (valid until its reset; the loader keeps no
+ * pointer to them). Returns 1 with a batch, 0 at the end of the epoch (the next call starts a
+ * new epoch), or a negative nb_status. */
 int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y);
 /* An nb_input_fn (nn.h) over a loader (an nb_loader *, passed as user): the images of its next
  * batch, labels dropped. nb_update_bn(model, nb_loader_inputs, loader, ar) is
@@ -253,7 +261,8 @@ int nb_loader_inputs(void *loader, nb_arena *ar, nb_tensor **x);
 int64_t nb_loader_num_batches(const nb_loader *ld);
 /* Samples per epoch actually served (the sampler's length, or fewer with drop_last). */
 int64_t nb_loader_num_samples(const nb_loader *ld);
-/* The dataset a loader serves (NULL for NULL). */
+/* The dataset a loader serves (NULL for NULL): the caller's (nb_loader_over) or the loader's
+ * own (nb_loader_new), valid as long as the loader. */
 const nb_dataset *nb_loader_dataset(const nb_loader *ld);
 
 /* Position, for exact resume. With batch >= 0 an epoch is in progress and rng is the state

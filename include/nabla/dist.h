@@ -66,7 +66,8 @@ bool nb_dist_launched(void);
  * Initialises MPI if the application has not (then nabla finalises it when the last nb_dist
  * it made is freed: MPI cannot be initialised twice in a process). nabla talks on its own
  * duplicate of the communicator, so its messages never meet the application's. Collective:
- * every process of the communicator must call it. NULL on error. */
+ * every process of the communicator must call it. NULL on error. The caller owns the nb_dist:
+ * free it with nb_dist_free after every nb_ddp made over it. */
 nb_dist *nb_dist_init(void);
 /* The same over a communicator of the application, given as its Fortran handle
  * (MPI_Comm_c2f(comm)) so that this header does not need mpi.h; nb_dist_init_comm below takes
@@ -87,7 +88,8 @@ int nb_dist_world_size(const nb_dist *d);
 int nb_dist_set_timeout(nb_dist *d, double seconds);
 /* Wait until every process has called it. */
 int nb_dist_barrier(nb_dist *d);
-/* Copy n bytes at buf on process root to buf on every process. */
+/* Copy n bytes at buf on process root to buf on every process (the caller's buffer, used
+ * during the call only; as every buffer and text the calls below take). */
 int nb_dist_broadcast(nb_dist *d, void *buf, size_t n, int root);
 /* vals[0..n) becomes the sum over the processes of their vals (doubles: metric sums such as
  * the loss total, correct predictions and sample counts; the same result on every process). */
@@ -125,7 +127,8 @@ nb_ddp_opts nb_ddp_defaults(void);
  * the parameters so that every backward through them averages their gradients. model must be
  * the root of a packed tree (its parameters in one slab, as every container and layer packs
  * them) and outlive the wrapper; d too; its tree must not change while wrapped. With shared
- * memory, the model's gradient views point into it until nb_ddp_free. NULL on error. */
+ * memory, the model's gradient views point into it until nb_ddp_free. NULL on error. The
+ * caller owns the wrapper (nb_ddp_free, before the model and d); it borrows both. */
 nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts);
 /* Gradient synchronisation on (true, the default) or off; returns the previous setting. Off,
  * backwards only accumulate into the local gradients (DDP's no_sync(): gradient accumulation

@@ -26,7 +26,8 @@ const char *nb_last_error(void);
 nb_status nb_last_status(void);
 /* Forget the last error on this thread. */
 void nb_clear_error(void);
-/* Short name of a status ("invalid argument"). */
+/* Short name of a status ("invalid argument"): a static string, valid for the life of the
+ * process. */
 const char *nb_status_str(nb_status s);
 
 #ifdef __cplusplus

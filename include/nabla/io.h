@@ -56,7 +56,9 @@ typedef struct nb_ckpt_part {
 
 /* The training state a checkpoint saves and restores. model is required; every other pointer
  * may be NULL (not saved / not restored). On load, a part the caller passes must be in the file;
- * parts of the file the caller does not pass are ignored. */
+ * parts of the file the caller does not pass are ignored. Every object it points to is the
+ * caller's, borrowed for the call of a save or load only; a load writes into them (nothing is
+ * created or freed). */
 typedef struct nb_train_state {
     nb_module *model;
     nb_optim *optim;
@@ -108,7 +110,8 @@ int nb_weights_load_averaged(const char *path, nb_module *m);
  * nb_ckpt (reads of the source are serialised inside). */
 typedef struct nb_ckpt nb_ckpt;
 
-/* A tensor of an opened checkpoint; data points into the checkpoint (valid until close). */
+/* A tensor of an opened checkpoint; name, dtype and data point into the checkpoint (valid
+ * until nb_ckpt_close). */
 typedef struct nb_ckpt_tensor {
     const char *name;
     const char *dtype; /* safetensors name: "F32", "I32", "U8", "F64", "I64", "BOOL", ... */
@@ -120,7 +123,8 @@ typedef struct nb_ckpt_tensor {
 
 /* Open a file (gzip'd or plain safetensors) and validate its header. The file stays open, for
  * the tensor data, until nb_ckpt_close; it must not change meanwhile (a read that finds another
- * header fails). */
+ * header fails). The caller owns the nb_ckpt: close it with nb_ckpt_close, which ends every
+ * pointer (names, metadata, tensor data) read from it. */
 nb_ckpt *nb_ckpt_open(const char *path);
 /* Same from a caller's buffer: it is copied (not kept), as the tensor data is read later. */
 nb_ckpt *nb_ckpt_parse(const void *buf, size_t len);
@@ -139,7 +143,8 @@ int nb_ckpt_find(const nb_ckpt *c, const char *name, nb_ckpt_tensor *out);
 int nb_ckpt_num_meta(const nb_ckpt *c);
 int nb_ckpt_meta_at(const nb_ckpt *c, int i, const char **key, const char **value);
 const char *nb_ckpt_meta(const nb_ckpt *c, const char *key);
-/* Apply an opened checkpoint to live objects: nb_checkpoint_load without the file reading. */
+/* Apply an opened checkpoint to live objects: nb_checkpoint_load without the file reading (st
+ * and its objects are borrowed for the call, as there). */
 int nb_ckpt_apply(const nb_ckpt *c, nb_train_state *st);
 /* Load the averaged weights of an opened checkpoint into a model: nb_weights_load_averaged
  * without the file reading. */

@@ -1,4 +1,8 @@
-/* nabla/loss.h - loss functions with PyTorch's arguments, defaults and numbers. */
+/* nabla/loss.h - loss functions with PyTorch's arguments, defaults and numbers.
+ *
+ * A loss is an op (tensor.h): its output lives in the arena it is given, until nb_arena_reset,
+ * and it borrows its inputs (input, target and weights) until the backward through it is done
+ * or the arena is reset. Options structs are read during the call. */
 #ifndef NABLA_LOSS_H
 #define NABLA_LOSS_H
 

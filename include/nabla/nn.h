@@ -10,6 +10,20 @@
  * one NULL check. A module has one parent: a child that already has one, or is given twice,
  * is refused (and left to its owner). Every module is freed with nb_module_free (NULL is a
  * no-op).
+ *
+ * Ownership and lifetimes:
+ * - the caller owns a module a constructor returns until it frees it or gives it to a
+ *   container; a module owns its parameters, buffers and children, and the root of a packed
+ *   tree the slabs that hold its parameters and gradients.
+ * - tensors and modules a getter returns (nb_module_param, nb_module_state, nb_module_find,
+ *   nb_module_parameters, nb_module_child) are borrowed from the module: valid until the root
+ *   of the tree is freed. Their full names (nb_named_tensor.name) are valid until a parameter,
+ *   buffer or child is registered in the tree, or it is freed.
+ * - a constructor reads its options and shape arrays during the call (copied) and draws its
+ *   initial weights from rng during the call; only nn.Dropout, nn.Dropout2d and a recurrent
+ *   layer's opts.dropout_rng keep their generator, borrowed: it must outlive the module.
+ * - a forward's output (and h_n, c_n) lives in the arena it was given, as an op's output
+ *   (tensor.h); the module and x are borrowed as an op borrows its inputs.
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -36,20 +50,27 @@ typedef struct nb_named_tensor {
     nb_tensor *tensor;
 } nb_named_tensor;
 
-/* The base. Modules embed it as their first member. Fields are for module implementers. */
-struct nb_module {
-    const nb_module_ops *ops;
-    bool training;
-    int nparams, nbuffers, nchildren;
-    char **param_names, **buffer_names, **child_names; /* local names */
-    nb_tensor **params, **buffers;
-    nb_module **children;
-    nb_module *parent;
+/* nabla's bookkeeping of a module (the slabs, cached names, lifetime): do not read or write
+ * it; its fields may change in any release. */
+struct nb__module_private {
     float *slab, *grad_slab; /* owned by the root of the tree that packed them */
     int64_t slab_numel;
     nb_named_tensor *named; /* cached full names of params then buffers (root only) */
     int nnamed;
-    struct nb_life *life;   /* ended by nb_module_free: the owner of its tensors (nb_tensor.owner) */
+    struct nb_life *life;   /* ended by nb_module_free: its tensors' internal.owner */
+};
+
+/* The base. Modules embed it as their first member. Fields are for module implementers, who
+ * read them (a forward reads its params) and change them only through the functions below. */
+struct nb_module {
+    const nb_module_ops *ops;
+    bool training;
+    int nparams, nbuffers, nchildren;
+    char **param_names, **buffer_names, **child_names; /* local names (owned by the module) */
+    nb_tensor **params, **buffers;                     /* owned by the module */
+    nb_module **children;                              /* owned by the module */
+    nb_module *parent;                                 /* NULL for the root */
+    struct nb__module_private internal; /* nabla's bookkeeping: do not read or write */
 };
 
 /* ---- using a module --------------------------------------------------------------------- */
@@ -63,13 +84,16 @@ int nb_module_num_params(const nb_module *m);
 int64_t nb_module_numel(const nb_module *m);
 /* The i-th parameter in PyTorch's order (model.named_parameters()), with its full name. */
 nb_named_tensor nb_module_param(const nb_module *m, int i);
-/* Parameters then buffers (model.state_dict() order); returns the count, *out owned by m. */
+/* Parameters then buffers (model.state_dict() order); returns the count, *out owned by m
+ * (valid as the names above: until the tree changes or is freed). */
 int nb_module_state(const nb_module *m, const nb_named_tensor **out);
-/* Fill out (capacity cap) with pointers to all parameters; returns the count. */
+/* Fill the caller's out (capacity cap) with pointers to all parameters (owned by m); returns
+ * the count. */
 int nb_module_parameters(const nb_module *m, nb_tensor **out, int cap);
 /* Look up a parameter or buffer by full name (NULL if none). */
 nb_tensor *nb_module_find(const nb_module *m, const char *name);
-/* Print-style description, as print(model) in PyTorch; returns bytes needed (snprintf-like). */
+/* Print-style description, as print(model) in PyTorch, into the caller's buf (n bytes);
+ * returns bytes needed (snprintf-like). */
 int nb_module_repr(const nb_module *m, char *buf, size_t n);
 /* Set every parameter's grad to NULL (set_to_none) or zero it. */
 void nb_module_zero_grad(nb_module *m, bool set_to_none);
@@ -113,7 +137,8 @@ void nb_batch_split_free(nb_batch_split *s);
 nb_module *nb_linear_new(int64_t in_features, int64_t out_features, bool bias, nb_rng *rng);
 /* nn.Sequential of n modules (takes ownership of all of them). */
 nb_module *nb_sequential(int n, nb_module *const *mods);
-/* Child i of a container (NULL if out of range). */
+/* Child i of a container (NULL if out of range): owned by the container, valid until it is
+ * freed. */
 nb_module *nb_module_child(const nb_module *m, int i);
 
 /* nn.Dropout(p): rng is borrowed (must outlive the module) so one generator drives the run. */
@@ -231,7 +256,8 @@ typedef int (*nb_input_fn)(void *user, nb_arena *ar, nb_tensor **x);
  * PyTorch), without recording a graph; ar is reset before each batch and after the last. A
  * model without BatchNorm returns at once (next is not called); one with
  * track_running_stats=False is refused (PyTorch fails on it too). On an error from next or a
- * forward, momenta and mode are restored and the statistics are those of the batches so far. */
+ * forward, momenta and mode are restored and the statistics are those of the batches so far.
+ * next and user are used during the call only. */
 int nb_update_bn(nb_module *model, nb_input_fn next, void *user, nb_arena *ar);
 /* nn.LayerNorm(normalized_shape, eps, elementwise_affine): weight ones and bias zeros of
  * normalized_shape (PyTorch's defaults: eps 1e-5, elementwise_affine true). */
@@ -267,11 +293,12 @@ int nb_init_kaiming_normal(nb_tensor *t, double a, nb_fan_mode mode, const char 
 int nb_init_orthogonal(nb_tensor *t, double gain, nb_rng *rng);
 
 /* ---- for module implementers ------------------------------------------------------------ */
-/* Allocate a base of `size` bytes (>= sizeof(nb_module)) with the given ops. */
+/* Allocate a base of `size` bytes (>= sizeof(nb_module)) with the given ops, which the module
+ * keeps (borrowed: a static table that outlives it). Owned by the caller, as any module. */
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops);
 /* Register a parameter / buffer (the module takes ownership of t: the tensor pointer stays
  * valid until nb_module_free, and nb_tensor_free refuses it) or a child module (the module
- * takes ownership of the child and frees it with itself). */
+ * takes ownership of the child and frees it with itself). name is copied. */
 int nb_module_add_param(nb_module *m, const char *name, nb_tensor *t);
 int nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t);
 int nb_module_add_child(nb_module *m, const char *name, nb_module *child);

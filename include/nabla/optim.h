@@ -21,53 +21,21 @@
  * (a no-op with the error set), nb_optim_state_dict and nb_optim_load_state_dict fails with
  * NB_ESTATE instead of touching freed memory (a module's tensors carry its lifetime token;
  * heap tensors you made and free yourself carry none: they must outlive the optimizer). A
- * scheduler borrows its optimizer the same way (sched.h). Pointers the accessors return
- * (nb_optim_group_param, nb_optim_get_value) are valid until the next call that changes the
- * optimizer, or its free.
+ * scheduler borrows its optimizer the same way (sched.h). The array of parameter pointers a
+ * constructor or nb_optim_add_param_group is given is copied (the tensors are borrowed); an
+ * options struct, its strings and kwargs are read during the call. What the accessors return
+ * is said at each: nb_optim_group_param gives a borrowed parameter, nb_optim_get_value a
+ * pointer into a group's table that the next nb_optim_put or state load invalidates.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
 
 #include "tensor.h"
+#include "value.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- named values: hyperparameters, optimizer state, scheduler state ---------------------- */
-typedef enum nb_value_kind {
-    NB_VALUE_NONE = 0, /* Python None */
-    NB_VALUE_NUMBER,   /* double */
-    NB_VALUE_INT,      /* integer stored in num (exact up to 2^53) */
-    NB_VALUE_BOOL,     /* num is 0 or 1 */
-    NB_VALUE_LIST,     /* len doubles in list (betas, etas, base_lrs, ...) */
-    NB_VALUE_STRING,   /* str */
-    NB_VALUE_TENSOR,   /* tensor (heap, owned by the holder of the value) */
-} nb_value_kind;
-
-#define NB_VALUE_NAME_MAX 32
-#define NB_VALUE_INLINE 4 /* lists up to this length live inside the value */
-
-typedef struct nb_value {
-    char name[NB_VALUE_NAME_MAX];
-    nb_value_kind kind;
-    double num;                   /* NUMBER, INT, BOOL */
-    int len;                      /* LIST: number of elements */
-    double inl[NB_VALUE_INLINE];  /* LIST with len <= NB_VALUE_INLINE */
-    double *list;                 /* LIST with len > NB_VALUE_INLINE (owned by the holder) */
-    char str[NB_VALUE_NAME_MAX];  /* STRING */
-    nb_tensor *tensor;            /* TENSOR (owned by the holder) */
-} nb_value;
-
-/* Value constructors, for overrides and tests (plain structs, nothing to free). */
-nb_value nb_num(const char *name, double v);
-nb_value nb_int(const char *name, int64_t v);
-nb_value nb_bool(const char *name, bool v);
-nb_value nb_pair(const char *name, double a, double b);
-nb_value nb_str(const char *name, const char *s);
-nb_value nb_none(const char *name);
-/* The elements of a LIST value. */
-const double *nb_value_elems(const nb_value *v);
 
 /* ---- the optimizer ----------------------------------------------------------------------- */
 typedef struct nb_optim nb_optim;
@@ -89,19 +57,24 @@ const nb_value *nb_optim_defaults_of(const char *name, int *n);
 /* True if the optimizer's step re-evaluates the loss (LBFGS: use nb_optim_step_closure). */
 bool nb_optim_requires_closure(const nb_optim *o);
 
-/* Name of the algorithm ("SGD", "Adam", ...). */
+/* Name of the algorithm ("SGD", "Adam", ...): a static string. */
 const char *nb_optim_type(const nb_optim *o);
 /* Add a group of parameters; overrides (may be NULL/0) replace the optimizer's defaults for
  * this group. Rejects a parameter already in a group, unknown names and invalid values. */
 int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
                              const nb_value *overrides, int noverrides);
 int nb_optim_num_groups(const nb_optim *o);
-/* Number of parameters in group g (-1 if g is out of range), and the i-th one. */
+/* Number of parameters in group g (-1 if g is out of range), and the i-th one: the caller's
+ * tensor the optimizer borrows (valid as long as that tensor, e.g. until its module is freed). */
 int nb_optim_group_size(const nb_optim *o, int g);
 nb_tensor *nb_optim_group_param(const nb_optim *o, int g, int i);
 /* Read a hyperparameter of group g (NAN if absent or not a number/int/bool). */
 double nb_optim_get(const nb_optim *o, int g, const char *name);
-/* Read a hyperparameter value of any kind (NULL if absent). */
+/* Read a hyperparameter value of any kind (NULL if absent). The pointer is into group g's
+ * table, owned by the optimizer: valid until the next nb_optim_put, nb_optim_load_state_dict
+ * (also through nb_checkpoint_load, and the construction of most schedulers, which put
+ * "initial_lr") or nb_optim_free on o. nb_optim_set, set_elem and set_value change what it
+ * points to (set_value replaces a list or string it held). */
 const nb_value *nb_optim_get_value(const nb_optim *o, int g, const char *name);
 /* Change a hyperparameter of group g at run time (what schedulers do). Validated. */
 int nb_optim_set(nb_optim *o, int g, const char *name, double v);
@@ -158,11 +131,12 @@ typedef struct nb_optim_dict {
 } nb_optim_dict;
 
 /* A deep copy of the optimizer's state (free with nb_optim_dict_free), after the state_dict
- * hooks (below). */
+ * hooks (below). The caller owns it and the tensors and lists in it; it shares nothing with o. */
 nb_optim_dict *nb_optim_state_dict(const nb_optim *o);
 /* Replace the optimizer's state and hyperparameters. Checks type, group count and sizes
  * (PyTorch's messages), parameter shapes and state shapes; on any error nothing changes.
- * Dicts of other PyTorch versions load as PyTorch loads them (docs/optim.md). */
+ * Dicts of other PyTorch versions load as PyTorch loads them (docs/optim.md). sd is read during
+ * the call (copied; the caller still owns it). */
 int nb_optim_load_state_dict(nb_optim *o, const nb_optim_dict *sd);
 void nb_optim_dict_free(nb_optim_dict *sd);
 
@@ -172,6 +146,7 @@ void nb_optim_dict_free(nb_optim_dict *sd);
  * loads: change it in place) or NULL, and the user pointer. It returns 0, or an error code
  * (set nb_last_error's message with it if you like): a step or load pre hook's error stops the
  * step or load (nothing changes) and is returned; a post hook's is returned after the fact;
+ * the dict a hook gets is borrowed for the hook's call (do not keep or free it);
  * a state_dict hook's makes nb_optim_state_dict return NULL. Hooks of one kind run in the
  * order they were registered (prepend: first); a hook may register or remove hooks.
  * Step hooks run around nb_optim_step and nb_optim_step_closure (pre hooks before the
@@ -188,7 +163,8 @@ typedef enum nb_optim_hook_kind {
 struct nb_optim_dict;
 typedef int (*nb_optim_hook_fn)(nb_optim *o, struct nb_optim_dict *sd, void *user);
 /* What a register function returns, to remove the hook with (PyTorch's RemovableHandle); id 0
- * when registering failed (the error is set). */
+ * when registering failed (the error is set). owner is borrowed: the handle is only valid
+ * while that optimizer is. */
 typedef struct nb_hook_handle {
     nb_optim *owner;
     uint64_t id;
@@ -213,7 +189,8 @@ void nb_hook_remove(nb_hook_handle *h);
  * clipping. error_if_nonfinite: fail (grads unchanged) on a NaN/inf total norm. */
 int nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double norm_type,
                       bool error_if_nonfinite, double *total_norm);
-/* Clamp every grad element to [-clip_value, clip_value]. */
+/* Clamp every grad element to [-clip_value, clip_value]. Both clipping functions borrow params
+ * for the call only. */
 int nb_clip_grad_value(nb_tensor *const *params, int n, double clip_value);
 
 /* ---- algorithms: options structs with PyTorch's defaults --------------------------------- */

@@ -18,7 +18,11 @@
  * If the optimizer is freed first, every later step and nb_sched_load_state_dict fails with
  * NB_ESTATE instead of writing into freed memory. SequentialLR and ChainedScheduler own the
  * schedulers they are given. nb_averaged (below) borrows nothing: its calls take the
- * parameters each time.
+ * parameters each time. A constructor reads its options struct, lists (milestones, per-group
+ * values) and strings (mode, anneal_strategy) during the call (copied); it keeps only the
+ * functions it is given with their user pointers (LambdaLR's fn, CyclicLR's scale_fn), which
+ * must outlive the schedule. The caller owns a schedule until nb_sched_free (or until it gives
+ * it to SequentialLR/ChainedScheduler).
  */
 #ifndef NABLA_SCHED_H
 #define NABLA_SCHED_H
@@ -66,7 +70,7 @@ int nb_sched_get_last_lr(const nb_sched *s, double *out, int n);
 int nb_sched_num_groups(const nb_sched *s);
 /* last_epoch as PyTorch counts it (0 right after construction). */
 int64_t nb_sched_last_epoch(const nb_sched *s);
-/* Name of the schedule ("StepLR"). */
+/* Name of the schedule ("StepLR"): a static string. */
 const char *nb_sched_type(const nb_sched *s);
 /* The optimizer it drives (borrowed: valid while that optimizer is). */
 nb_optim *nb_sched_optimizer(const nb_sched *s);
@@ -87,10 +91,12 @@ typedef struct nb_sched_dict {
     struct nb_sched_dict *subs;
 } nb_sched_dict;
 
-/* A deep copy of the schedule's state (free with nb_sched_dict_free). */
+/* A deep copy of the schedule's state (free with nb_sched_dict_free): owned by the caller,
+ * sharing nothing with s. */
 nb_sched_dict *nb_sched_state_dict(const nb_sched *s);
 /* Restore a saved state into a schedule built with the same constructor; checks the type,
- * group count, every value's kind and range; on error nothing changes. */
+ * group count, every value's kind and range; on error nothing changes. sd is read during the
+ * call (the caller still owns it). */
 int nb_sched_load_state_dict(nb_sched *s, const nb_sched_dict *sd);
 /* Free a state dict (NULL is a no-op). */
 void nb_sched_dict_free(nb_sched_dict *sd);
@@ -242,7 +248,9 @@ typedef struct nb_averaged_opts {
 nb_averaged_opts nb_averaged_defaults(void);
 
 typedef struct nb_averaged nb_averaged;
-/* Clone n float32 tensors (parameters) into an averaged copy. */
+/* Clone n float32 tensors (parameters) into an averaged copy, which owns its clones; params
+ * and opts are read during the call (opts->fn and opts->user are kept: they must outlive it).
+ * Free with nb_averaged_free. */
 nb_averaged *nb_averaged_new(nb_tensor *const *params, int n, const nb_averaged_opts *opts);
 /* update_parameters(model): fold the current values of the same n tensors in. */
 int nb_averaged_update(nb_averaged *a, nb_tensor *const *params, int n);
@@ -272,7 +280,7 @@ typedef struct nb_averaged_dict {
     int n;
     nb_tensor **tensors; /* n float32 deep copies, owned by the dict */
 } nb_averaged_dict;
-/* A deep copy of the state (free with nb_averaged_dict_free). */
+/* A deep copy of the state (free with nb_averaged_dict_free), owned by the caller. */
 nb_averaged_dict *nb_averaged_state_dict(const nb_averaged *a);
 /* Restore a saved state into an averaged copy of the same kind (and EMA decay) over as many
  * tensors of the same shapes; n_averaged >= 0. On any error nothing changes. */

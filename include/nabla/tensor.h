@@ -8,6 +8,17 @@
  * Ops take the arena for their output first, then their inputs. An op given a NULL input
  * returns NULL without touching the error message, so a chain of ops can be checked once at
  * the end. When grad mode is on and an input requires grad, the op records its backward.
+ *
+ * Ownership and lifetimes:
+ * - an op's output (and every tensor it writes to an out array) lives in its arena until
+ *   nb_arena_reset or nb_arena_free of that arena; never free it. The few ops that may return
+ *   an input itself say so (nb_dropout when not training).
+ * - an op borrows its inputs: the output's tape node keeps pointers to them for the backward,
+ *   so each input must stay alive (a heap tensor not freed, an arena tensor's arena not reset)
+ *   until the backward through it is done or the output's arena is reset.
+ * - a view (reshape, view, flatten; nb_detach) is a new struct over its input's data: that
+ *   data must outlive the view.
+ * - arrays of shapes, values and options are read during the call only (copied where kept).
  */
 #ifndef NABLA_TENSOR_H
 #define NABLA_TENSOR_H
@@ -23,9 +34,23 @@ extern "C" {
 /* NB_BF16 is bfloat16 (torch.bfloat16): the top 16 bits of a float32, stored as uint16_t. */
 typedef enum nb_dtype { NB_FLOAT32 = 0, NB_INT32 = 1, NB_UINT8 = 2, NB_BF16 = 3 } nb_dtype;
 
+struct nb_tensor;
 struct nb_node;
 struct nb_life; /* a lifetime token (internal): see nb_module_free and nb_optim */
 struct nb_grad_hook;
+
+/* nabla's bookkeeping of a tensor (autograd, arena, gradient slab, lifetimes): do not read or
+ * write it. Its fields may change in any release; the functions of this header and autograd.h
+ * give what a program needs (nb_tensor_requires_grad, nb_is_sparse, ...). */
+struct nb__tensor_private {
+    struct nb_node *node;        /* op that produced it; NULL for leaves */
+    nb_arena *arena;             /* arena holding it; NULL for heap tensors */
+    struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
+    struct nb_sparse *sparse;    /* row-sparse gradient storage (see nb_is_sparse) */
+    struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
+                                    lets an optimizer see that module freed */
+    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
+};
 
 /* Read the fields, do not write them (use the functions). data is contiguous row-major. */
 typedef struct nb_tensor {
@@ -35,14 +60,8 @@ typedef struct nb_tensor {
     int64_t numel;
     void *data;
     struct nb_tensor *grad;      /* NULL until backward writes one (or after zero_grad) */
-    struct nb_node *node;        /* op that produced it; NULL for leaves */
-    nb_arena *arena;             /* arena holding it; NULL for heap tensors */
     uint32_t flags;              /* NB_TENSOR_* below */
-    struct nb_tensor *grad_slot; /* preallocated storage for grad (parameters, heap leaves) */
-    struct nb_sparse *sparse;    /* row-sparse gradient storage (internal; see nb_is_sparse) */
-    struct nb_life *owner;       /* the module that owns it (its parameters and buffers), or NULL:
-                                    lets an optimizer see that module freed */
-    struct nb_grad_hook *hook;   /* set by nb_set_grad_hook (heap leaves; owned by the tensor) */
+    struct nb__tensor_private internal; /* nabla's bookkeeping: do not read or write */
 } nb_tensor;
 
 #define NB_TENSOR_REQUIRES_GRAD 0x1u
@@ -50,7 +69,9 @@ typedef struct nb_tensor {
 #define NB_TENSOR_OWNS_GRAD 0x4u   /* grad_slot is freed with the tensor */
 #define NB_TENSOR_SPARSE 0x8u      /* a row-sparse gradient (nb_sparse_*): data is NULL */
 
-/* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ---------------------------- */
+/* ---- creation (ar NULL: heap tensor, free with nb_tensor_free) ----------------------------
+ * The caller owns what these return: a heap tensor (ar NULL) until nb_tensor_free, an arena
+ * tensor until nb_arena_reset or nb_arena_free of ar. */
 /* Uninitialised tensor of a shape. */
 nb_tensor *nb_empty(nb_arena *ar, nb_dtype dt, int ndim, const int64_t *shape);
 /* float32 tensors filled with 0, 1, or value. */
@@ -96,7 +117,9 @@ const float *nb_sparse_values(const nb_tensor *t);
 /* The dense sum of a sparse gradient (to_dense()), into a float32 tensor of its shape. */
 int nb_sparse_to_dense(const nb_tensor *t, nb_tensor *dense);
 
-/* ---- access ------------------------------------------------------------------------------ */
+/* ---- access ------------------------------------------------------------------------------
+ * nb_f32, nb_i32 and nb_u8 return t->data itself: valid as long as t is (for a view, as long as
+ * the tensor whose data it shares). */
 static inline float *nb_f32(const nb_tensor *t) { return (float *)t->data; }
 static inline int32_t *nb_i32(const nb_tensor *t) { return (int32_t *)t->data; }
 static inline uint8_t *nb_u8(const nb_tensor *t) { return (uint8_t *)t->data; }
@@ -105,7 +128,7 @@ static inline uint16_t *nb_bf16(const nb_tensor *t) { return (uint16_t *)t->data
 double nb_item(const nb_tensor *t);
 /* True if a and b have the same shape. */
 bool nb_same_shape(const nb_tensor *a, const nb_tensor *b);
-/* Writes "[64, 784]" into buf; returns buf. */
+/* Writes "[64, 784]" into the caller's buf (n bytes); returns buf. */
 const char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);
 /* Fill every element of a float32 (or bfloat16: value rounded) tensor with value (in place, no
  * autograd). */
@@ -149,7 +172,8 @@ nb_dtype nb_arena_autocast(const nb_arena *ar);
  * or "emulated" (float32 arithmetic on the rounded operands: the same results, slower). */
 const char *nb_bf16_backend(void);
 
-/* ---- views (share storage with the input; differentiable) ------------------------------- */
+/* ---- views (share storage with the input; differentiable) -------------------------------
+ * The view is a new struct in ar (until its reset) over t's data, which must outlive it. */
 /* New shape with the same numel; one entry may be -1. */
 nb_tensor *nb_reshape(nb_arena *ar, nb_tensor *t, int ndim, const int64_t *shape);
 /* Same as nb_reshape (tensors are always contiguous). */
@@ -304,7 +328,8 @@ nb_tensor *nb_stack(nb_arena *ar, int n, nb_tensor *const *ts, int dim);
 nb_tensor *nb_slice(nb_arena *ar, nb_tensor *a, int dim, int64_t start, int64_t end);
 /* Split into chunks of split_size along dim (the last may be smaller); writes up to max
  * pointers into out and returns the number of chunks (even when more than max: as snprintf,
- * nb_split(ar, a, s, d, NULL, 0) counts them), or a negative nb_status. */
+ * nb_split(ar, a, s, d, NULL, 0) counts them), or a negative nb_status. The chunks live in ar,
+ * as any op's output. */
 int nb_split(nb_arena *ar, nb_tensor *a, int64_t split_size, int dim, nb_tensor **out, int max);
 
 #ifdef __cplusplus

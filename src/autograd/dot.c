@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 typedef struct tlist {
     const nb_tensor **t;
@@ -42,8 +42,8 @@ static int collect(const nb_tensor *t, tlist *seen) {
         const nb_tensor *x = todo.t[--todo.n];
         if (find(seen, x) >= 0) continue;
         rc = push(seen, x);
-        for (int i = 0; x->node && i < x->node->nin && rc == NB_OK; i++)
-            rc = push(&todo, x->node->in[x->node->nin - 1 - i]);
+        for (int i = 0; x->internal.node && i < x->internal.node->nin && rc == NB_OK; i++)
+            rc = push(&todo, x->internal.node->in[x->internal.node->nin - 1 - i]);
     }
     nb__free(todo.t);
     return rc;
@@ -126,11 +126,11 @@ int nb_graph_dot_opts(const nb_tensor *t, FILE *f, const nb_graph_opts *opts) {
         const nb_tensor *x = seen.t[i];
         const char *border = i == 0 ? ", peripheries=2" : "";
         norms(x, o.values, nb, sizeof nb);
-        const nb_graph_label *l = x->node ? NULL : label_of(&o, x);
+        const nb_graph_label *l = x->internal.node ? NULL : label_of(&o, x);
         bool same = l && !strcmp(l->name, roles[l->role].name); /* "input", not "input (input)" */
-        if (x->node)
+        if (x->internal.node)
             bad = fprintf(f, "  t%lld [label=\"%s\\n%s%s\", shape=box%s];\n", (long long)i,
-                          x->node->op, nb__shape(x, 0), nb, border) < 0;
+                          x->internal.node->op, nb__shape(x, 0), nb, border) < 0;
         else if (l)
             bad = fprintf(f, "  t%lld [label=\"%s%s%s%s\\n%s%s%s%s\", shape=ellipse, style=filled, "
                              "fillcolor=\"%s\"%s];\n", (long long)i, escape(l->name, name, sizeof name),
@@ -146,7 +146,7 @@ int nb_graph_dot_opts(const nb_tensor *t, FILE *f, const nb_graph_opts *opts) {
                           border) < 0;
     }
     for (int64_t i = 0; i < seen.n && !bad; i++) {
-        const nb_node *n = seen.t[i]->node;
+        const nb_node *n = seen.t[i]->internal.node;
         for (int k = 0; n && k < n->nin && !bad; k++)
             bad = fprintf(f, "  t%lld -> t%lld;\n", (long long)find(&seen, n->in[k]),
                           (long long)i) < 0;

@@ -5,7 +5,7 @@
  * every node after all of its consumers: that is the whole of the reverse topological sort. */
 #include <math.h>
 #include <stdatomic.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 static _Thread_local bool grad_enabled = true;
 static _Thread_local bool backward_failed;
@@ -65,7 +65,7 @@ nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn
     n->prev = ar->last_node;
     ar->last_node = n;
     ar->nnodes++;
-    out->node = n;
+    out->internal.node = n;
     out->flags |= NB_TENSOR_REQUIRES_GRAD;
     return n;
 }
@@ -84,8 +84,8 @@ static float *densify(nb_tensor *t) {
 }
 
 float *nb__grad(nb_tensor *t, float *beta) {
-    if (redirect && !t->node && t->grad_slot) {
-        const float *d = t->grad_slot->data;
+    if (redirect && !t->internal.node && t->internal.grad_slot) {
+        const float *d = t->internal.grad_slot->data;
         if (d >= redirect->slab && d < redirect->slab + redirect->n) {
             int64_t off = d - redirect->slab;
             *beta = redirect->written[off / 16] ? 1.0f : 0.0f;
@@ -102,21 +102,21 @@ float *nb__grad(nb_tensor *t, float *beta) {
         return nb_f32(t->grad);
     }
     *beta = 0.0f;
-    if (!t->node && t->grad_slot) { /* parameters: the slot is a view into the grad slab */
-        t->grad = t->grad_slot;
+    if (!t->internal.node && t->internal.grad_slot) { /* parameters: the slot is a view into the grad slab */
+        t->grad = t->internal.grad_slot;
         return nb_f32(t->grad);
     }
-    if (!t->node && !t->arena) { /* heap leaf: keep one grad buffer for its lifetime */
-        t->grad_slot = nb__tensor(NULL, NB_FLOAT32, t->ndim, t->shape);
-        if (!t->grad_slot) {
+    if (!t->internal.node && !t->internal.arena) { /* heap leaf: keep one grad buffer for its lifetime */
+        t->internal.grad_slot = nb__tensor(NULL, NB_FLOAT32, t->ndim, t->shape);
+        if (!t->internal.grad_slot) {
             nb__backward_fail();
             return NULL;
         }
         t->flags |= NB_TENSOR_OWNS_GRAD;
-        t->grad = t->grad_slot;
+        t->grad = t->internal.grad_slot;
         return nb_f32(t->grad);
     }
-    t->grad = nb__tensor(t->arena, NB_FLOAT32, t->ndim, t->shape);
+    t->grad = nb__tensor(t->internal.arena, NB_FLOAT32, t->ndim, t->shape);
     if (!t->grad) {
         nb__backward_fail();
         return NULL;
@@ -132,18 +132,18 @@ float *nb__grad_zeroed(nb_tensor *t) {
 }
 
 int nb_set_grad_hook(nb_tensor *leaf, nb_grad_hook_fn fn, void *user) {
-    if (!leaf || leaf->node || leaf->arena)
+    if (!leaf || leaf->internal.node || leaf->internal.arena)
         return nb__error(NB_EINVAL, "set_grad_hook: %s", !leaf ? "tensor is NULL"
                          : "hooks go on heap leaf tensors (made with a NULL arena, not by an op)");
     if (!fn) {
-        nb__free(leaf->hook);
-        leaf->hook = NULL;
+        nb__free(leaf->internal.hook);
+        leaf->internal.hook = NULL;
         return NB_OK;
     }
-    if (!leaf->hook && !(leaf->hook = nb__calloc(1, sizeof *leaf->hook))) return NB_ENOMEM;
-    leaf->hook->fn = fn;
-    leaf->hook->user = user;
-    leaf->hook->backward = 0;
+    if (!leaf->internal.hook && !(leaf->internal.hook = nb__calloc(1, sizeof *leaf->internal.hook))) return NB_ENOMEM;
+    leaf->internal.hook->fn = fn;
+    leaf->internal.hook->user = user;
+    leaf->internal.hook->backward = 0;
     return NB_OK;
 }
 
@@ -160,7 +160,7 @@ int nb_backward_queue_callback(nb_backward_end_fn fn, void *user) {
 
 /* A node of run reads the hooked leaf `in`: one more add to wait for before its hook. */
 static void count_hook(nb_tensor *in, backward_run *run) {
-    struct nb_grad_hook *h = in->hook;
+    struct nb_grad_hook *h = in->internal.hook;
     if (h->backward != run->id) {
         h->backward = run->id;
         h->pending = 0;
@@ -173,7 +173,7 @@ static void count_hook(nb_tensor *in, backward_run *run) {
 static void fire_hooks(const nb_node *n, const backward_run *run) {
     for (int i = 0; i < n->nin; i++) {
         nb_tensor *in = n->in[i];
-        struct nb_grad_hook *h = in && !in->node ? in->hook : NULL;
+        struct nb_grad_hook *h = in && !in->internal.node ? in->internal.hook : NULL;
         if (h && h->backward == run->id && --h->pending == 0) h->fn(in, h->user);
     }
 }
@@ -185,22 +185,22 @@ static void fire_hooks(const nb_node *n, const backward_run *run) {
  * hooked leaf, the nodes that will add to its gradient. */
 static int check_one_arena(nb_tensor *out, backward_run *run) {
     int rc = NB_OK;
-    if (out->node) out->flags |= NB__TENSOR_REACHED;
-    for (nb_node *n = out->node; n; n = n->prev) {
+    if (out->internal.node) out->flags |= NB__TENSOR_REACHED;
+    for (nb_node *n = out->internal.node; n; n = n->prev) {
         if (!(n->out->flags & NB__TENSOR_REACHED)) continue;
         n->out->flags &= ~NB__TENSOR_REACHED; /* every mark is cleared: the walk never stops */
         for (int i = 0; i < n->nin; i++) {
             nb_tensor *in = n->in[i];
             if (!in || !nb__wants_grad(in)) continue;
-            if (!in->node) {
-                if (in->hook) count_hook(in, run);
+            if (!in->internal.node) {
+                if (in->internal.hook) count_hook(in, run);
                 continue;
             }
-            if (in->arena == out->arena) in->flags |= NB__TENSOR_REACHED;
+            if (in->internal.arena == out->internal.arena) in->flags |= NB__TENSOR_REACHED;
             else if (rc == NB_OK)
                 rc = nb__error(NB_ESTATE, "backward: %s reads the output of %s, which was made in "
                                "another arena (a graph must be built in one arena)", n->op,
-                               in->node->op);
+                               in->internal.node->op);
         }
     }
     return rc;
@@ -215,7 +215,7 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     if (gout && (gout->dtype != NB_FLOAT32 || gout->numel != out->numel))
         return nb__error(NB_ESHAPE, "backward: grad has shape %s, output has shape %s",
                          nb__shape(gout, 0), nb__shape(out, 1));
-    nb_arena *ar = out->arena;
+    nb_arena *ar = out->internal.arena;
     if (ar && ar->record_failed)
         return nb__error(NB_ENOMEM, "backward: the graph is incomplete: recording %s ran out of "
                          "memory", ar->record_failed);
@@ -235,8 +235,8 @@ static int run_backward(nb_tensor *out, const nb_tensor *gout) {
     backward_run *outer = running; /* a callback may run a backward of its own */
     running = &run;
     int rc = NB_OK;
-    if (!out->node && out->hook) out->hook->fn(out, out->hook->user); /* a leaf's own backward */
-    for (nb_node *n = out->node; n; n = n->prev) {
+    if (!out->internal.node && out->internal.hook) out->internal.hook->fn(out, out->internal.hook->user); /* a leaf's own backward */
+    for (nb_node *n = out->internal.node; n; n = n->prev) {
         if (!n->out->grad) continue; /* not on a path from out */
         n->backward(n);
         if (backward_failed) {
@@ -264,7 +264,7 @@ int nb_backward_grad(nb_tensor *out, const nb_tensor *grad_out) {
 
 int nb_requires_grad(nb_tensor *t, bool requires_grad) {
     if (!t) return nb__error(NB_EINVAL, "requires_grad: tensor is NULL");
-    if (t->node)
+    if (t->internal.node)
         return nb__error(NB_ESTATE, "requires_grad: you can only change requires_grad flags of "
                                     "leaf variables");
     if (requires_grad && t->dtype != NB_FLOAT32)

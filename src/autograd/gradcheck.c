@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "../core/internal.h"
+#include "autograd_internal.h"
 
 nb_gradcheck_opts nb_gradcheck_defaults(void) {
     return (nb_gradcheck_opts){.eps = 1e-2, .atol = 1e-2, .rtol = 1e-2, .seed = 0};
@@ -114,7 +114,7 @@ int nb_gradcheck(nb_gradcheck_fn f, int n, nb_tensor *const *inputs, void *user,
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) return nb__error(NB_EINVAL, "gradcheck: input %d is NULL", i);
         if (!nb__wants_grad(inputs[i])) continue;
-        if (inputs[i]->node || inputs[i]->dtype != NB_FLOAT32)
+        if (inputs[i]->internal.node || inputs[i]->dtype != NB_FLOAT32)
             return nb__error(NB_EINVAL, "gradcheck: input %d must be a float32 leaf tensor", i);
         wanting++;
     }

@@ -1,12 +1,18 @@
-/* internal.h - what the subsystems share and users do not see.
- * Names here start with nb__ (double underscore): not part of the API, not exported. */
+/* internal.h - the core layer's internal header: what every subsystem shares and users do not
+ * see. Names here start with nb__ (double underscore): not part of the API, not exported.
+ *
+ * Core is the bottom layer: this header includes only core's public headers (error, core,
+ * tensor, value), so a file of src/core/ cannot call autograd, nn, optim or anything above.
+ * Each layer has its own internal header that includes this one and the headers of the
+ * layers it may use (docs/DESIGN.md draws them; tools/check_layers.sh keeps it true). */
 #ifndef NABLA_INTERNAL_H
 #define NABLA_INTERNAL_H
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
-#include "nabla.h"
+#include "nabla/tensor.h"
+#include "nabla/value.h"
 
 #if defined(__GNUC__)
 #define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -145,6 +151,26 @@ const char *nb__dtype_name(nb_dtype dt);
 /* Largest kernel size, stride, padding or dilation of a convolution or pooling: with all of
  * them below 2^31 (and sizes below 2^59) the output-size arithmetic cannot overflow. */
 #define NB_MAX_WINDOW INT32_MAX
+/* One bfloat16 number (src/kernels/bf16.h converts arrays): float32 to bfloat16 rounds to
+ * nearest, ties to even, on the bits, and every NaN becomes 0xffff, as torch 1.13's
+ * x.to(torch.bfloat16); bfloat16 to float32 is exact. */
+static inline uint16_t nb__bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? 0xffffu : (uint16_t)r; /* NaN */
+}
+
+static inline float nb__bf16_float(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* f rounded to the nearest bfloat16, as a float32. */
+static inline float nb__bf16_rounded(float f) { return nb__bf16_float(nb__bf16_round(f)); }
+
 /* Require a float32 tensor (error names op). */
 int nb__check_f32(const char *op, const nb_tensor *t, const char *what);
 /* Require a float32 or bfloat16 tensor: an operand of a product (error names op). */
@@ -175,70 +201,7 @@ void nb__sparse_dense(const nb_tensor *g, float *dst);
 size_t nb__sparse_coalesce_size(const nb_tensor *g);
 int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals);
 /* Empty a sparse gradient (zero_grad(set_to_none=false): nnz 0, as PyTorch's zero_()). */
-static inline void nb__sparse_clear(nb_tensor *g) { g->sparse->nnz = 0; }
-
-/* ---- autograd (src/autograd/engine.c) ---------------------------------------------------- */
-typedef struct nb_node nb_node;
-typedef void (*nb_backward_fn)(nb_node *n);
-
-struct nb_node {
-    nb_backward_fn backward;
-    const char *op;      /* op name, for errors and DOT */
-    nb_tensor *out;
-    nb_tensor **in;      /* nin inputs (in the arena) */
-    int nin;
-    nb_node *prev;       /* previous node of the arena's tape */
-    union {
-        double f[4];
-        int64_t i[4];
-    } arg;               /* small saved scalars */
-    void *saved;         /* op-specific saved data in the arena */
-};
-
-/* True if grad mode is on and any input requires grad. */
-bool nb__should_record(int nin, nb_tensor *const *in);
-/* Record out as produced by op from inputs (if nb__should_record): marks out as requiring
- * grad and returns the node, or NULL when nothing is recorded (or on OOM: then returns NULL
- * and sets *failed... callers check out->node only through the backward). */
-nb_node *nb__record(nb_arena *ar, nb_tensor *out, const char *op, nb_backward_fn fn, int nin,
-                    nb_tensor *const *in);
-/* Internal tensor flag: marks the tensors reached by a walk of the tape (cleared after it). */
-#define NB__TENSOR_REACHED 0x80000000u
-/* True if t takes part in the backward (requires grad). */
-static inline bool nb__wants_grad(const nb_tensor *t) {
-    return t && (t->flags & NB_TENSOR_REQUIRES_GRAD);
-}
-/* The grad buffer of t to accumulate into. *beta is 0 when the buffer is new (its content is
- * undefined: write, do not add) and 1 when it must be added to. NULL on OOM. */
-float *nb__grad(nb_tensor *t, float *beta);
-/* Same, but a new buffer is zero-filled (for scatter-style backward): always add. */
-float *nb__grad_zeroed(nb_tensor *t);
-/* A thread's private gradients of a model's parameters (a split step, src/nn/split.c): while
- * set on a thread, nb__grad of a leaf whose grad_slot lies in the model's gradient slab
- * [slab, slab + n) returns the same offset in priv instead, with beta 0 the first time since
- * `written` (one flag per 16 floats, the slab's padding unit) was cleared; the tensor itself
- * is not touched, so parts of a batch on several threads never write the same memory. */
-typedef struct nb__grad_redirect {
-    const float *slab;
-    int64_t n;
-    float *priv;
-    uint8_t *written;
-} nb__grad_redirect;
-/* Set (NULL: clear) the calling thread's redirect; returns the previous one. */
-nb__grad_redirect *nb__set_grad_redirect(nb__grad_redirect *r);
-/* Record a backward error (OOM during backward); nb_backward reports it. */
-void nb__backward_fail(void);
-/* A leaf's grad hook (nb_set_grad_hook) and its count for the backward that is running. */
-struct nb_grad_hook {
-    nb_grad_hook_fn fn;
-    void *user;
-    uint64_t backward; /* the backward that counted pending (each backward has its number) */
-    int64_t pending;   /* nodes of that backward that have still to add to the leaf's grad */
-};
-
-/* Convenience to declare inputs for nb__record. */
-#define NB_INPUTS(...) ((nb_tensor *[]){__VA_ARGS__})
-#define NB_NIN(...) ((int)(sizeof((nb_tensor *[]){__VA_ARGS__}) / sizeof(nb_tensor *)))
+static inline void nb__sparse_clear(nb_tensor *g) { g->internal.sparse->nnz = 0; }
 
 /* ---- named values (src/core/value.c) ----------------------------------------------------- */
 /* A value of a kind with a number (name is copied). */

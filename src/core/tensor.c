@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
-#include "../kernels/bf16.h"
 
 size_t nb_dtype_size(nb_dtype dt) {
     switch (dt) {
@@ -15,8 +14,8 @@ size_t nb_dtype_size(nb_dtype dt) {
     return 0;
 }
 
-uint16_t nb_float_to_bf16(float f) { return nb_k_bf16_round(f); }
-float nb_bf16_to_float(uint16_t b) { return nb_k_bf16_float(b); }
+uint16_t nb_float_to_bf16(float f) { return nb__bf16_round(f); }
+float nb_bf16_to_float(uint16_t b) { return nb__bf16_float(b); }
 
 int64_t nb__numel(int ndim, const int64_t *shape) {
     int64_t n = 1;
@@ -48,7 +47,7 @@ static nb_tensor *tensor_struct(nb_arena *ar, int ndim, const int64_t *shape) {
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = nb__numel(ndim, shape);
-    t->arena = ar;
+    t->internal.arena = ar;
     return t;
 }
 
@@ -102,35 +101,35 @@ nb_tensor *nb__alias(nb_arena *ar, const nb_tensor *t, int ndim, const int64_t *
 }
 
 void nb_tensor_free(nb_tensor *t) {
-    if (!t || t->arena || (t->flags & NB_TENSOR_SPARSE)) return; /* a sparse grad: its leaf's */
-    if (t->owner) { /* its module frees it (and would free it again) */
+    if (!t || t->internal.arena || (t->flags & NB_TENSOR_SPARSE)) return; /* a sparse grad: its leaf's */
+    if (t->internal.owner) { /* its module frees it (and would free it again) */
         nb__error(NB_EINVAL, "tensor_free: the tensor is a parameter or buffer of a module, which "
                   "frees it with nb_module_free");
         return;
     }
     if (t->flags & NB_TENSOR_OWNS_DATA) nb__free_aligned(t->data);
-    if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
-    if (t->sparse) {
-        nb__free(t->sparse->rows);
-        nb__free(t->sparse->values);
-        nb__free(t->sparse);
+    if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->internal.grad_slot) nb_tensor_free(t->internal.grad_slot);
+    if (t->internal.sparse) {
+        nb__free(t->internal.sparse->rows);
+        nb__free(t->internal.sparse->values);
+        nb__free(t->internal.sparse);
     }
-    nb__free(t->hook);
+    nb__free(t->internal.hook);
     nb__free(t);
 }
 
 /* ---- row-sparse gradients ------------------------------------------------------------------ */
 int nb__sparse_append(nb_tensor *t, const int32_t *rows, const float *vals, int64_t n, int64_t skip) {
     int64_t dim = t->shape[1];
-    nb_sparse *s = t->sparse;
+    nb_sparse *s = t->internal.sparse;
     if (!s) {
-        if (!(s = t->sparse = nb__calloc(1, sizeof *s))) return NB_ENOMEM;
+        if (!(s = t->internal.sparse = nb__calloc(1, sizeof *s))) return NB_ENOMEM;
         s->grad.dtype = NB_FLOAT32;
         s->grad.ndim = t->ndim;
         memcpy(s->grad.shape, t->shape, sizeof s->grad.shape);
         s->grad.numel = t->numel;
         s->grad.flags = NB_TENSOR_SPARSE;
-        s->grad.sparse = s;
+        s->grad.internal.sparse = s;
     }
     if (!t->grad) { /* (a dense gradient takes sparse rows by a dense add: the caller's) */
         s->nnz = 0;
@@ -161,12 +160,12 @@ static int by_row_then_order(const void *a, const void *b) {
 }
 
 size_t nb__sparse_coalesce_size(const nb_tensor *g) {
-    int64_t n = g->sparse->nnz;
+    int64_t n = g->internal.sparse->nnz;
     return sizeof(int32_t) * (size_t)(3 * n) + sizeof(float) * (size_t)(n * g->shape[1]);
 }
 
 int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const int32_t **rows, const float **vals) {
-    const nb_sparse *s = g->sparse;
+    const nb_sparse *s = g->internal.sparse;
     int64_t n = s->nnz, dim = g->shape[1], m = 0;
     int32_t *pairs = work, *out_rows = pairs + 2 * n; /* (row, position) pairs; the rows out */
     float *out = (float *)(void *)(out_rows + n);
@@ -188,7 +187,7 @@ int64_t nb__sparse_coalesce(const nb_tensor *g, float sign, void *work, const in
 }
 
 void nb__sparse_dense(const nb_tensor *g, float *dst) {
-    const nb_sparse *s = g->sparse;
+    const nb_sparse *s = g->internal.sparse;
     int64_t dim = g->shape[1];
     memset(dst, 0, sizeof(float) * (size_t)g->numel);
     for (int64_t k = 0; k < s->nnz; k++)
@@ -196,9 +195,9 @@ void nb__sparse_dense(const nb_tensor *g, float *dst) {
 }
 
 bool nb_is_sparse(const nb_tensor *t) { return t && (t->flags & NB_TENSOR_SPARSE); }
-int64_t nb_sparse_nnz(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->nnz : -1; }
-const int32_t *nb_sparse_indices(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->rows : NULL; }
-const float *nb_sparse_values(const nb_tensor *t) { return nb_is_sparse(t) ? t->sparse->values : NULL; }
+int64_t nb_sparse_nnz(const nb_tensor *t) { return nb_is_sparse(t) ? t->internal.sparse->nnz : -1; }
+const int32_t *nb_sparse_indices(const nb_tensor *t) { return nb_is_sparse(t) ? t->internal.sparse->rows : NULL; }
+const float *nb_sparse_values(const nb_tensor *t) { return nb_is_sparse(t) ? t->internal.sparse->values : NULL; }
 
 int nb_sparse_to_dense(const nb_tensor *t, nb_tensor *dense) {
     if (!nb_is_sparse(t)) return nb__error(NB_EINVAL, "to_dense: the tensor is not a sparse gradient");

@@ -4,6 +4,7 @@
 #define NABLA_DATA_INTERNAL_H
 
 #include "../core/internal.h"
+#include "nabla/data.h"
 
 /* ---- stream.c: bytes of a file or a buffer, raw or gzip (detected) ---------------------------
  * Messages start with "<prefix>: <what>: ". */

@@ -6,6 +6,7 @@
  * body, on its own (nb__idx_open), so a caller can check it against another file's first
  * (nb_mnist_load: images against labels); memory then grows only as data actually arrives. */
 #include <inttypes.h>
+#include <stdio.h>
 #include "idx.h"
 
 enum { IDX_UBYTE = 0x08 };

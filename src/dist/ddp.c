@@ -51,8 +51,8 @@ static void start(nb_ddp *dp, int k) {
     for (int i = b->first; i <= b->last; i++) {
         nb_tensor *p = dp->params[i];
         if (p->grad) continue;
-        memset(p->grad_slot->data, 0, sizeof(float) * (size_t)p->numel);
-        if (nb__wants_grad(p)) p->grad = p->grad_slot;
+        memset(p->internal.grad_slot->data, 0, sizeof(float) * (size_t)p->numel);
+        if (nb__wants_grad(p)) p->grad = p->internal.grad_slot;
     }
     dp->st.allreduces++;
     if (dp->d->size == 1) return;
@@ -155,7 +155,7 @@ static void on_ready(nb_tensor *p, void *user) {
             dp->req[k] = MPI_REQUEST_NULL;
         }
     }
-    int64_t i = p->grad_slot - dp->slots;
+    int64_t i = p->internal.grad_slot - dp->slots;
     if (p->grad && (p->grad->flags & NB_TENSOR_SPARSE) && !dp->err) /* its rows are not in the slab */
         dp->err = nb__error(NB_EINVAL, "ddp: parameter %s has a sparse gradient (Embedding with sparse=true): "
                             "only dense gradients are averaged across processes", dp->pname[i]);
@@ -181,7 +181,7 @@ static int collect(nb_ddp *dp) {
         if (k < dp->np && st[i].tensor == dp->params[k]) dp->pname[k++] = st[i].name;
         else dp->bufs[dp->nbuf++] = st[i].tensor;
     }
-    dp->gslab = dp->model->grad_slab;
+    dp->gslab = dp->model->internal.grad_slab;
     return NB_OK;
 }
 
@@ -196,7 +196,7 @@ static int64_t offset(const nb_ddp *dp, int i) { return nb_f32(&dp->slots[i]) - 
 /* Point the model's gradient views into to (with the gradients they hold): the shared segment
  * while wrapped, the model's own slab again at the end. */
 static void move_gradients(nb_ddp *dp, float *to) {
-    memcpy(to, dp->gslab, sizeof(float) * (size_t)dp->model->slab_numel);
+    memcpy(to, dp->gslab, sizeof(float) * (size_t)dp->model->internal.slab_numel);
     for (int i = 0; i < dp->np; i++) dp->slots[i].data = to + offset(dp, i);
     dp->gslab = to;
 }
@@ -227,7 +227,7 @@ static int make_buckets(nb_ddp *dp) {
     for (int i = dp->np - 1; i >= 0;) {
         bucket *b = &dp->b[dp->nb];
         b->last = i;
-        b->end = i + 1 < dp->np ? offset(dp, i + 1) : dp->model->slab_numel;
+        b->end = i + 1 < dp->np ? offset(dp, i + 1) : dp->model->internal.slab_numel;
         int j = module_start(dp, i), k;
         while (j > 0 && b->end - offset(dp, k = module_start(dp, j - 1)) <= cap) j = k;
         b->first = j;
@@ -260,15 +260,15 @@ nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts) {
     int rc = txt ? nb_dist_check_same(d, "model", txt) : NB_ENOMEM;
     nb__free(txt);
     if (rc) return fail(dp);
-    dp->slots = dp->gslab ? (nb_tensor *)(void *)(dp->gslab + model->slab_numel) : NULL;
+    dp->slots = dp->gslab ? (nb_tensor *)(void *)(dp->gslab + model->internal.slab_numel) : NULL;
     for (int i = 0; i < dp->np; i++) {
         nb_tensor *p = dp->params[i];
-        if (!dp->slots || p->grad_slot != dp->slots + i || (i && offset(dp, i) <= offset(dp, i - 1))) {
+        if (!dp->slots || p->internal.grad_slot != dp->slots + i || (i && offset(dp, i) <= offset(dp, i - 1))) {
             nb__error(NB_EINVAL, "ddp: parameter %s is not in the model's gradient slab (the root "
                       "must pack its tree: nb_module_pack)", dp->pname[i]);
             return fail(dp);
         }
-        if (p->hook) {
+        if (p->internal.hook) {
             nb__error(NB_EINVAL, "ddp: parameter %s already has a grad hook (is the model wrapped "
                       "twice?)", dp->pname[i]);
             return fail(dp);
@@ -277,12 +277,12 @@ nb_ddp *nb_ddp_new(nb_dist *d, nb_module *model, const nb_ddp_opts *opts) {
     if (make_buckets(dp)) return fail(dp);
     if (o.shared_memory && d->size > 1) { /* one machine: the sums through shared memory */
         int st;
-        dp->node = nb__node_new(d, model->slab_numel, dp->nb, &st);
+        dp->node = nb__node_new(d, model->internal.slab_numel, dp->nb, &st);
         if (st) return fail(dp);
         if (dp->node) move_gradients(dp, nb__node_gradients(dp->node));
     }
     /* rank 0's weights and buffers everywhere */
-    if (dp->np && nb_dist_broadcast(d, model->slab, sizeof(float) * (size_t)model->slab_numel, 0))
+    if (dp->np && nb_dist_broadcast(d, model->internal.slab, sizeof(float) * (size_t)model->internal.slab_numel, 0))
         return fail(dp);
     if (broadcast_buffers(dp)) return fail(dp);
     for (int i = 0; i < dp->np; i++)
@@ -312,10 +312,10 @@ nb_ddp_stats nb_ddp_get_stats(const nb_ddp *dp) {
 
 void nb_ddp_free(nb_ddp *dp) {
     if (!dp) return;
-    if (dp->node) move_gradients(dp, dp->model->grad_slab); /* home before the window goes */
+    if (dp->node) move_gradients(dp, dp->model->internal.grad_slab); /* home before the window goes */
     for (int i = 0; dp->params && i < dp->np; i++) {
         nb_tensor *p = dp->params[i];
-        if (p->hook && p->hook->user == dp) nb_set_grad_hook(p, NULL, NULL);
+        if (p->internal.hook && p->internal.hook->user == dp) nb_set_grad_hook(p, NULL, NULL);
     }
     nb__node_free(dp->node);
     nb__free(dp->params);

@@ -2,7 +2,8 @@
 #ifndef NABLA_DIST_INTERNAL_H
 #define NABLA_DIST_INTERNAL_H
 
-#include "../core/internal.h"
+#include "../autograd/autograd_internal.h"
+#include "nabla/dist.h"
 
 /* ---- config.c: the text the configuration checks compare (one item per line) -------------- */
 /* "<name> <dtype> [shape]" for each parameter then buffer of m (heap string, nb__free). */

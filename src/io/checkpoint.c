@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "io_internal.h"
-#include "../optim/access.h"
 
 #define MAX_SAFE 9007199254740992.0 /* 2^53: doubles hold integers exactly up to here */
 #define FAIL(st, ...) do { rc = nb__error(st, __VA_ARGS__); goto done; } while (0)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <zlib.h>
 #include "../core/internal.h"
+#include "../optim/access.h"
+#include "nabla/io.h"
 
 /* A tensor of a parsed container. */
 typedef struct nb__ck_entry {

@@ -1,4 +1,5 @@
-/* bf16.h - bfloat16 numbers: conversions as PyTorch does them.
+/* bf16.h - bfloat16 numbers: conversions of arrays as PyTorch does them (one number:
+ * nb__bf16_round and nb__bf16_float in core/internal.h, which the tensors of core use too).
  *
  * A bfloat16 is the top 16 bits of a float32 (sign, 8 exponent bits, 7 mantissa bits). float32
  * to bfloat16 rounds to nearest, ties to even, on the bits (so subnormals round like every other
@@ -7,26 +8,7 @@
  * bfloat16 to float32 is exact (the bits shifted left by 16). */
 #ifndef NABLA_K_BF16_H
 #define NABLA_K_BF16_H
-#include <stdbool.h>
-#include <stdint.h>
-#include <string.h>
-
-static inline uint16_t nb_k_bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    return (u & 0x7fffffffu) > 0x7f800000u ? 0xffffu : (uint16_t)r; /* NaN */
-}
-
-static inline float nb_k_bf16_float(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* f rounded to the nearest bfloat16, as a float32. */
-static inline float nb_k_bf16_rounded(float f) { return nb_k_bf16_float(nb_k_bf16_round(f)); }
+#include "../core/internal.h" /* nb__bf16_round, nb__bf16_float (a bfloat16 is core's dtype) */
 
 /* dst[i] = bf16(src[i]) / float(src[i]), i < n (vectorised). */
 void nb_k_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);

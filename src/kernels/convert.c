@@ -5,20 +5,20 @@
 
 NB_SIMD_CLONES
 void nb_k_f32_to_bf16(uint16_t *restrict dst, const float *restrict src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = nb_k_bf16_round(src[i]);
+    for (int64_t i = 0; i < n; i++) dst[i] = nb__bf16_round(src[i]);
 }
 
 NB_SIMD_CLONES
 void nb_k_bf16_to_f32(float *restrict dst, const uint16_t *restrict src, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = nb_k_bf16_float(src[i]);
+    for (int64_t i = 0; i < n; i++) dst[i] = nb__bf16_float(src[i]);
 }
 
 NB_SIMD_CLONES
 void nb_k_bf16_round_acc(float *restrict y, const float *restrict x, int64_t n, float beta) {
     if (beta == 0.0f)
-        for (int64_t i = 0; i < n; i++) y[i] = nb_k_bf16_rounded(x[i]);
+        for (int64_t i = 0; i < n; i++) y[i] = nb__bf16_rounded(x[i]);
     else
-        for (int64_t i = 0; i < n; i++) y[i] += nb_k_bf16_rounded(x[i]);
+        for (int64_t i = 0; i < n; i++) y[i] += nb__bf16_rounded(x[i]);
 }
 
 NB_SIMD_CLONES

@@ -13,8 +13,8 @@ enum { MC = 64, KC = 256, NC = 512 };
 /* op(X)[i, j] rounded to bfloat16, as a float. */
 NB_ALWAYS_INLINE float rounded(nb_k_operand X, bool t, int64_t i, int64_t j) {
     int64_t at = t ? j * X.ld + i : i * X.ld + j;
-    return X.dt == NB_BF16 ? nb_k_bf16_float(((const uint16_t *)X.p)[at])
-                           : nb_k_bf16_rounded(((const float *)X.p)[at]);
+    return X.dt == NB_BF16 ? nb__bf16_float(((const uint16_t *)X.p)[at])
+                           : nb__bf16_rounded(((const float *)X.p)[at]);
 }
 
 NB_SIMD_CLONES

@@ -6,9 +6,8 @@
  * rows that are not ignored (PyTorch uses that one denominator for both terms). Probability
  * targets (float [N, C]) use a_c = w_c ((1-eps) t_c + eps/C) and mean divides by N. */
 #include <math.h>
-#include "../core/internal.h"
-#include "../kernels/softmax.h"
 #include "loss.h"
+#include "../kernels/softmax.h"
 
 typedef struct xent {
     float *p;       /* softmax of the logits [N, C] */

@@ -1,7 +1,7 @@
 /* mse_loss.c - F.mse_loss: (input - target)^2, then mean / sum / none. Both sides get a
  * gradient: d/dinput = norm (input - target) dy, d/dtarget = its negative, norm = 2/numel
  * for mean and 2 otherwise (PyTorch's order of operations). */
-#include "../core/internal.h"
+#include "loss.h"
 
 static void mse_backward(nb_node *n) {
     nb_tensor *x = n->in[0], *t = n->in[1];

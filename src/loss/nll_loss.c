@@ -1,7 +1,6 @@
 /* nll_loss.c - F.nll_loss: loss_i = -w_t logp[i, t] for target t (0 when t is ignore_index);
  * mean divides by sum_i w_{t_i} over the rows not ignored (NaN when that is 0, as PyTorch).
  * d loss_i / d logp[i, c] = -w_t [c == t]. */
-#include "../core/internal.h"
 #include "loss.h"
 
 typedef struct nll {

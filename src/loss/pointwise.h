@@ -5,7 +5,7 @@
  * and dt by the upstream gradient: the math of each loss stays in its own file. */
 #ifndef NABLA_LOSS_POINTWISE_H
 #define NABLA_LOSS_POINTWISE_H
-#include "../core/internal.h"
+#include "loss.h"
 
 typedef struct nb_ploss {
     float *l, *dx, *dt; /* numel each, in the arena; dt NULL when the target needs no grad */

@@ -1,5 +1,4 @@
 /* target.c - validation shared by the classification losses (cross_entropy, nll_loss). */
-#include "../core/internal.h"
 #include "loss.h"
 
 int nb__check_class_target(const char *op, const nb_tensor *x, const nb_tensor *target,

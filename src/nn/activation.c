@@ -1,6 +1,6 @@
 /* activation.c - parameter-free modules wrapping an op (ReLU, ELU, Softmax, Flatten, Identity...). */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct act {
     nb_module base;

@@ -4,7 +4,7 @@
  * gives the cumulative average with factor 1/num_batches_tracked. */
 #include <math.h>
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct batchnorm {
     nb_module base;

@@ -2,7 +2,7 @@
  * (a = sqrt 5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel). */
 #include <math.h>
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct conv {
     nb_module base;

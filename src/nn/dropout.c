@@ -1,7 +1,7 @@
 /* dropout.c - nn.Dropout(p=0.5) and nn.Dropout2d(p=0.5): nb_dropout / nb_dropout2d in
  * training mode, identity in eval mode. */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct dropout {
     nb_module base;

@@ -2,7 +2,7 @@
  * initialised N(0, 1), with the padding row zeroed, as PyTorch's reset_parameters(); sparse
  * gives the weight a row-sparse gradient (nb_embedding_sparse). */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct embedding {
     nb_module base;

@@ -3,7 +3,7 @@
  * size(0) * receptive field; kaiming std = gain / sqrt(fan); xavier std = gain sqrt(2 /
  * (fan_in + fan_out)); a uniform with standard deviation std has bound sqrt(3) std. */
 #include <math.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 static int check(const char *op, const nb_tensor *t) {
     if (!t) return nb__error(NB_EINVAL, "%s: tensor is NULL", op);

@@ -1,7 +1,7 @@
 /* layernorm.c - nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True): weight
  * ones and bias zeros of normalized_shape. */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct layernorm {
     nb_module base;

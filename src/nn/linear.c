@@ -1,7 +1,7 @@
 /* linear.c - nn.Linear(in_features, out_features, bias) with PyTorch's default init. */
 #include <math.h>
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct linear {
     nb_module base;

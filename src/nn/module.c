@@ -1,7 +1,7 @@
 /* module.c - the module base: registration, names, the parameter slab, train/eval, free. */
 #include <stdarg.h>
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
     if (size < sizeof(nb_module))
@@ -10,7 +10,7 @@ nb_module *nb_module_alloc(size_t size, const nb_module_ops *ops) {
     if (!ops || !ops->type) return nb__null(NB_EINVAL, "module_alloc: ops or ops->type is NULL");
     nb_module *m = nb__calloc(1, size);
     if (!m) return NULL;
-    if (!(m->life = nb__life_new())) {
+    if (!(m->internal.life = nb__life_new())) {
         nb__free(m);
         return NULL;
     }
@@ -29,11 +29,11 @@ static int grow(void **arr, int n, size_t elem) {
 /* Registering changes the full names of m and of every module above it. */
 static void forget_names(nb_module *m) {
     for (; m; m = m->parent) {
-        if (!m->named) continue;
-        for (int i = 0; i < m->nnamed; i++) nb__free((char *)m->named[i].name);
-        nb__free(m->named);
-        m->named = NULL;
-        m->nnamed = 0;
+        if (!m->internal.named) continue;
+        for (int i = 0; i < m->internal.nnamed; i++) nb__free((char *)m->internal.named[i].name);
+        nb__free(m->internal.named);
+        m->internal.named = NULL;
+        m->internal.nnamed = 0;
     }
 }
 
@@ -47,7 +47,7 @@ static int add_tensor(nb_module *m, const char *name, nb_tensor *t, bool param) 
     /* the module owns it for its whole life: a heap leaf; parameters go in the float slab */
     const char *kind = param ? "parameter" : "buffer";
     int bad = NB_OK;
-    if (t->arena || t->node)
+    if (t->internal.arena || t->internal.node)
         bad = nb__error(NB_EINVAL, "module: %s \"%s\" must be a heap leaf tensor (made with a NULL "
                         "arena, not by an op)", kind, name);
     else if (param && t->dtype != NB_FLOAT32)
@@ -70,7 +70,7 @@ static int add_tensor(nb_module *m, const char *name, nb_tensor *t, bool param) 
     (*names)[*count] = nm;
     (*ts)[*count] = t;
     (*count)++;
-    t->owner = m->life; /* the module frees it: nb_tensor_free refuses it from now on */
+    t->internal.owner = m->internal.life; /* the module frees it: nb_tensor_free refuses it from now on */
     if (param) t->flags |= NB_TENSOR_REQUIRES_GRAD;
     forget_names(m);
     return NB_OK;
@@ -171,15 +171,15 @@ int64_t nb_module_numel(const nb_module *m) {
 /* Full names are built once per tree shape and cached (on the module asked). */
 static int ensure_names(const nb_module *cm) {
     nb_module *m = (nb_module *)cm;
-    if (m->named) return NB_OK;
+    if (m->internal.named) return NB_OK;
     collect c = {NULL, 0, 0, 0, NULL, false};
     walk(m, "", true, true, collect_fn, &c);
     c.named = nb__calloc((size_t)(c.n ? c.n : 1), sizeof *c.named);
     if (!c.named) return NB_ENOMEM;
     c.n = 0;
     walk(m, "", true, true, collect_fn, &c);
-    m->named = c.named;
-    m->nnamed = c.n;
+    m->internal.named = c.named;
+    m->internal.nnamed = c.n;
     if (c.failed) {
         forget_names(m);
         return NB_ENOMEM;
@@ -189,14 +189,14 @@ static int ensure_names(const nb_module *cm) {
 
 int nb_module_state(const nb_module *m, const nb_named_tensor **out) {
     if (!m || ensure_names(m)) return m ? NB_ENOMEM : 0;
-    if (out) *out = m->named;
-    return m->nnamed;
+    if (out) *out = m->internal.named;
+    return m->internal.nnamed;
 }
 
 nb_named_tensor nb_module_param(const nb_module *m, int i) {
     nb_named_tensor none = {NULL, NULL};
     if (!m || i < 0 || i >= nb_module_num_params(m) || ensure_names(m)) return none;
-    return m->named[i];
+    return m->internal.named[i];
 }
 
 nb_tensor *nb_module_find(const nb_module *m, const char *name) {
@@ -243,18 +243,18 @@ static void place_fn(nb_tensor *t, const char *name, void *ctx) {
     g->numel = t->numel;
     g->data = p->gslab + p->off;
     if (t->grad) memcpy(g->data, t->grad->data, sizeof(float) * (size_t)t->numel);
-    if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->grad_slot) nb_tensor_free(t->grad_slot);
+    if ((t->flags & NB_TENSOR_OWNS_GRAD) && t->internal.grad_slot) nb_tensor_free(t->internal.grad_slot);
     t->flags &= ~NB_TENSOR_OWNS_GRAD;
     t->grad = t->grad ? g : NULL;
-    t->grad_slot = g;
+    t->internal.grad_slot = g;
     p->off += padded(t->numel);
 }
 
 static void free_slabs(nb_module *m) {
-    nb__free_aligned(m->slab);
-    nb__free_aligned(m->grad_slab);
-    m->slab = m->grad_slab = NULL;
-    m->slab_numel = 0;
+    nb__free_aligned(m->internal.slab);
+    nb__free_aligned(m->internal.grad_slab);
+    m->internal.slab = m->internal.grad_slab = NULL;
+    m->internal.slab_numel = 0;
 }
 
 static void drop_slabs(nb_module *m) { /* children's slabs are replaced by the root's */
@@ -284,9 +284,9 @@ int nb_module_pack(nb_module *m) {
     walk(m, "", true, false, place_fn, &p);
     drop_slabs(m);
     free_slabs(m);
-    m->slab = slab;
-    m->grad_slab = gslab;
-    m->slab_numel = total;
+    m->internal.slab = slab;
+    m->internal.grad_slab = gslab;
+    m->internal.slab_numel = total;
     return NB_OK;
 }
 
@@ -356,14 +356,14 @@ void nb_module_free(nb_module *m) {
         nb_module_free(m->children[i]);
         nb__free(m->child_names[i]);
     }
-    nb__life_end(m->life); /* optimizers of its parameters see it gone from now on */
+    nb__life_end(m->internal.life); /* optimizers of its parameters see it gone from now on */
     for (int i = 0; i < m->nparams; i++) {
-        m->params[i]->owner = NULL;
+        m->params[i]->internal.owner = NULL;
         nb_tensor_free(m->params[i]); /* data and grad in a slab are not owned by the tensor */
         nb__free(m->param_names[i]);
     }
     for (int i = 0; i < m->nbuffers; i++) {
-        m->buffers[i]->owner = NULL;
+        m->buffers[i]->internal.owner = NULL;
         nb_tensor_free(m->buffers[i]);
         nb__free(m->buffer_names[i]);
     }

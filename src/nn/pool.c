@@ -1,6 +1,6 @@
 /* pool.c - nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d (no parameters). */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct pool {
     nb_module base;

@@ -3,6 +3,7 @@
  * its shape checks. The computation is the op in src/ops/rnn.c. */
 #include <math.h>
 #include <stdio.h>
+#include "nn_internal.h"
 #include "../ops/rnn.h"
 
 typedef struct rnn_mod {

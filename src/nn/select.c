@@ -1,7 +1,7 @@
 /* select.c - x.select(dim, index) as a module, so a Sequential can classify a sequence from its
  * last step: Sequential(LSTM(..., batch_first), Select(1, -1), Linear(H, classes)). */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 typedef struct select_mod {
     nb_module base;

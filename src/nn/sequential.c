@@ -1,6 +1,6 @@
 /* sequential.c - nn.Sequential: children "0", "1", ... applied in order. */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 
 static nb_tensor *sequential_forward(nb_module *m, nb_arena *ar, nb_tensor *x) {
     for (int i = 0; i < m->nchildren && x; i++) x = nb_forward(m->children[i], ar, x);

@@ -17,7 +17,7 @@
  * The model must not couple the rows of a batch or draw random numbers in its forward:
  * nb_batch_split_new refuses batch norm, dropout and recurrent layers with dropout. */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "nn_internal.h"
 #include "../kernels/kernels.h"
 
 struct nb_batch_split {
@@ -59,7 +59,7 @@ nb_batch_split *nb_batch_split_new(nb_module *model, int parts) {
     if (!s) return NULL;
     s->model = model;
     s->parts = parts;
-    s->units = (model->slab_numel + 15) / 16;
+    s->units = (model->internal.slab_numel + 15) / 16;
     s->np = nb_module_num_params(model);
     s->arenas = nb__calloc((size_t)parts, sizeof *s->arenas);
     s->params = nb__calloc((size_t)s->np + 1, sizeof *s->params);
@@ -75,8 +75,8 @@ nb_batch_split *nb_batch_split_new(nb_module *model, int parts) {
     for (int i = 0; i < s->np; i++) {
         nb_tensor *t = s->params[i] = nb_module_param(model, i).tensor;
         s->start[i + 1] = s->start[i] + t->numel;
-        const float *g = t->grad_slot ? nb_f32(t->grad_slot) : NULL;
-        if (!g || g < model->grad_slab || g + t->numel > model->grad_slab + model->slab_numel) {
+        const float *g = t->internal.grad_slot ? nb_f32(t->internal.grad_slot) : NULL;
+        if (!g || g < model->internal.grad_slab || g + t->numel > model->internal.grad_slab + model->internal.slab_numel) {
             nb_batch_split_free(s);
             return nb__null(NB_EINVAL, "batch_split_new: parameter \"%s\" is not in the model's gradient "
                             "slab (nb_module_pack)", nb_module_param(model, i).name);
@@ -127,7 +127,7 @@ static void run_part(step_job *j, int p) {
     j->losses[p] = 0;
     j->rc[p] = NB_OK;
     if (b0 == b1) return;
-    nb__grad_redirect r = {s->model->grad_slab, s->units * 16, NULL, NULL};
+    nb__grad_redirect r = {s->model->internal.grad_slab, s->units * 16, NULL, NULL};
     if (p > 0) {
         r.priv = s->priv + (p - 1) * s->units * 16;
         r.written = s->written + (p - 1) * s->units;
@@ -162,13 +162,13 @@ typedef struct sum_job {
 
 static void sum_part(void *ctx, int64_t b, int64_t e) {
     nb_batch_split *s = ((sum_job *)ctx)->s;
-    const float *slab = s->model->grad_slab;
+    const float *slab = s->model->internal.grad_slab;
     for (int i = 0; i < s->np; i++) {
         int64_t lo = b > s->start[i] ? b : s->start[i], hi = e < s->start[i + 1] ? e : s->start[i + 1];
         if (lo >= hi) continue;
         nb_tensor *t = s->params[i];
-        int64_t off = nb_f32(t->grad_slot) - slab, k0 = lo - s->start[i], n = hi - lo;
-        float *g = nb_f32(t->grad_slot) + k0;
+        int64_t off = nb_f32(t->internal.grad_slot) - slab, k0 = lo - s->start[i], n = hi - lo;
+        float *g = nb_f32(t->internal.grad_slot) + k0;
         for (int p = 1; p < s->parts; p++) {
             if (!s->written[(p - 1) * s->units + off / 16]) continue;
             const float *q = s->priv + (p - 1) * s->units * 16 + off + k0;
@@ -196,12 +196,12 @@ int nb_batch_split_step(nb_batch_split *s, nb_arena *ar, nb_tensor *x, nb_tensor
     /* parameters that part 0 did not reach but a later part did start from zero */
     for (int i = 0; i < s->np && P > 1; i++) {
         nb_tensor *t = s->params[i];
-        int64_t off = nb_f32(t->grad_slot) - s->model->grad_slab;
+        int64_t off = nb_f32(t->internal.grad_slot) - s->model->internal.grad_slab;
         bool any = false;
         for (int p = 1; p < P; p++) any = any || s->written[(p - 1) * s->units + off / 16];
         if (any && !t->grad) {
-            memset(t->grad_slot->data, 0, sizeof(float) * (size_t)t->numel);
-            t->grad = t->grad_slot;
+            memset(t->internal.grad_slot->data, 0, sizeof(float) * (size_t)t->numel);
+            t->grad = t->internal.grad_slot;
         }
     }
     if (P > 1) {

@@ -1,5 +1,5 @@
 /* activation.c - relu, leaky_relu, tanh, sigmoid, gelu, elu, silu: forward beside backward. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/activation.h"
 
 /* ---- relu: y = max(x, 0); dx = dy where y > 0 ------------------------------------------- */

@@ -6,7 +6,7 @@
  *   eval:     dx = dy invstd w
  *   dw = sum dy xhat, db = sum dy. */
 #include <math.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/norm.h"
 
 typedef struct bn_saved {
@@ -20,7 +20,7 @@ static void bn_backward(nb_node *n) {
     nb_tensor *x = n->in[0], *w = s->has_w ? n->in[1] : NULL;
     nb_tensor *b = s->has_b ? n->in[s->has_w ? 2 : 1] : NULL;
     const float *gy = nb_f32(n->out->grad);
-    double *sdy = nb__arena_alloc(n->out->arena, sizeof(double) * (size_t)(2 * s->C + 1));
+    double *sdy = nb__arena_alloc(n->out->internal.arena, sizeof(double) * (size_t)(2 * s->C + 1));
     if (!sdy) {
         nb__backward_fail();
         return;

@@ -24,7 +24,7 @@
  * is rounded too, as PyTorch casts it. Where the bfloat16 products run on AMX, the direct path
  * uses AMX kernels on bfloat16 layouts instead (kernels/conv_amx.c, "AMX tiles" below). */
 #include <stdio.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/bf16.h"
 #include "../kernels/conv.h"
 #include "../kernels/kernels.h"
@@ -294,7 +294,7 @@ static void pack_weight_pairs(uint32_t *wp, const chunks *ck, const float *w, co
                         int64_t o = flip ? u[0] : row, c = flip ? row / g->kh : u[0], kx = 2 * u[2] + h;
                         int64_t wy = flip ? g->kh - 1 - row % g->kh : u[1], wx = flip ? g->kw - 1 - kx : kx;
                         float v = w[((k * Og + o) * g->C + c) * g->kh * g->kw + wy * g->kw + wx];
-                        *d |= (uint32_t)nb_k_bf16_round(v) << (16 * h);
+                        *d |= (uint32_t)nb__bf16_round(v) << (16 * h);
                     }
                 }
 }
@@ -437,7 +437,7 @@ static int direct_forward(nb_arena *ar, conv_saved *s, float *y, const float *x,
 static void direct_backward(nb_node *n, const conv_saved *s, float *gw, float bw, float *gx,
                             float bx) {
     const nb_conv_geom *g = &s->g;
-    nb_arena *ar = n->out->arena;
+    nb_arena *ar = n->out->internal.arena;
     const float *gy = nb_f32(n->out->grad), *w = nb_f32(n->in[1]);
     int64_t Og = s->O / s->G, T = taps(g), gps = gp_size(s), Tx = Og * g->kh * g->kw;
     int64_t P = s->Hp * s->Wp, nout = g->OH * s->Wp;
@@ -525,7 +525,7 @@ static void conv_backward(nb_node *n) {
             }
     }
     if (nb__wants_grad(x) && (gd = nb__grad(x, &beta))) {
-        float *dcol = plain ? NULL : nb__arena_alloc(n->out->arena, sizeof(float) * (size_t)(Kg * L + 1));
+        float *dcol = plain ? NULL : nb__arena_alloc(n->out->internal.arena, sizeof(float) * (size_t)(Kg * L + 1));
         if (!plain && !dcol) {
             nb__backward_fail();
             return;

@@ -2,7 +2,7 @@
  * channel x[n, c, ...] (F.dropout2d) with probability p and scale the rest by 1/(1-p); one
  * mask value per element or per channel plane, applied again by the backward. Identity in eval
  * mode. F.dropout is the case of planes of one element. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 /* y[p, i] = x[p, i] * mask[p] over planes of S elements (S == 1: elementwise). */

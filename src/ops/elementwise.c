@@ -3,7 +3,7 @@
  * Shapes are right-aligned; a dim of size 1 (or a missing leading dim) stretches to the other
  * operand's size. The backward of an operand sums the upstream gradient over the dims it was
  * stretched along (PyTorch's sum_to_size). */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/binary.h"
 #include "../kernels/kernels.h"
 #include "../kernels/unary.h"

@@ -3,13 +3,13 @@
  * (a heap leaf weight whose gradient is not already dense) the rows are appended to the
  * weight's row-sparse gradient instead, as PyTorch's embedding_sparse_backward does: indices
  * in the input's order, repeats kept, padding rows left out. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 static void embedding_backward(nb_node *n) {
     nb_tensor *idx = n->in[0], *w = n->in[1];
     int64_t dim = w->shape[1], pad = n->arg.i[0];
-    if (n->arg.i[1] && !w->node && !w->arena && (!w->grad || (w->grad->flags & NB_TENSOR_SPARSE))) {
+    if (n->arg.i[1] && !w->internal.node && !w->internal.arena && (!w->grad || (w->grad->flags & NB_TENSOR_SPARSE))) {
         if (nb__sparse_append(w, nb_i32(idx), nb_f32(n->out->grad), idx->numel, pad)) nb__backward_fail();
         return;
     }

@@ -1,5 +1,5 @@
 /* index.c - index_select and gather along dim 0; their backward scatter-adds. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/layout.h"
 
 /* Every index in [0, size), or an error naming op and the first bad one. */

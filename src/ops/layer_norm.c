@@ -2,7 +2,7 @@
  * mean 0, variance 1 (biased), then scaled by w and shifted by b elementwise.
  *   dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w;  dw = sum dy xhat;  db = sum dy. */
 #include <math.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/norm.h"
 
 typedef struct ln_saved {

@@ -2,7 +2,7 @@
  * Under bfloat16 autocast (or with a bfloat16 x or W) the three GEMMs take their operands
  * rounded to bfloat16 and sum in float32, as PyTorch's autocast runs them; the bias is rounded
  * too (PyTorch casts it), y and every gradient stay float32. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/bf16.h"
 #include "../kernels/kernels.h"
 

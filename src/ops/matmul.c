@@ -1,7 +1,7 @@
 /* matmul.c - [n,k] @ [k,m] and batched [b,n,k] @ [b,k,m], one GEMM per batch entry; under
  * bfloat16 autocast (or with a bfloat16 operand) the products take bfloat16 operands and sum in
  * float32, forward and backward. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 /* da = dy @ b^T, db = a^T @ dy (per batch entry), products in the forward's type. */

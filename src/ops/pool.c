@@ -1,7 +1,7 @@
 /* pool.c - F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d on [N, C, H, W] or [C, H, W]:
  * every channel plane is pooled on its own. Max pooling saves the index of each window's
  * maximum; its backward adds the upstream gradient there. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/pool.h"
 
 typedef struct pool_saved {

@@ -1,5 +1,5 @@
 /* reduce.c - reductions: sum, mean, max (all or along a dim), argmax. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/reduce.h"
 
 /* A dim for a reduction: as PyTorch, a 0-d tensor accepts dim 0 and -1. */

@@ -243,7 +243,7 @@ static void layer_dir_backward(const rnn_saved *s, grads *gr, int l, int d, cons
 static void rnn_backward(nb_node *n) {
     rnn_saved *s = n->saved;
     const nb__rnn_cfg *c = &s->cfg;
-    nb_arena *ar = n->out->arena;
+    nb_arena *ar = n->out->internal.arena;
     int64_t T = s->T, B = s->B, H = c->hidden_size, D = c->dirs, DH = D * H;
     int64_t GH = nb__rnn_gates(c->mode) * H, L = c->num_layers;
     grads gr = {fbuf(ar, B * H), fbuf(ar, B * H), fbuf(ar, GH), NULL, NULL, 0, 0};

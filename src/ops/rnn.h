@@ -2,7 +2,7 @@
  * The modules in src/nn/rnn.c validate shapes and call nb__rnn; it trusts what it is given. */
 #ifndef NABLA_OPS_RNN_H
 #define NABLA_OPS_RNN_H
-#include "../core/internal.h"
+#include "ops_internal.h"
 
 typedef enum nb__rnn_mode { NB__RNN_TANH, NB__RNN_RELU, NB__LSTM, NB__GRU } nb__rnn_mode;
 

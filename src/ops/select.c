@@ -1,6 +1,6 @@
 /* select.c - x.select(dim, index): one slice along a dim, that dim removed (a copy); the
  * backward adds the gradient back into that slice. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 /* x viewed as [outer, C, inner]; the slice is index along C. */

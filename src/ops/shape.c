@@ -1,6 +1,6 @@
 /* shape.c - transpose, cat, stack, slice, split. Tensors stay contiguous, so each of these
  * copies; the backward copies the gradient back into place. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/layout.h"
 
 /* ---- transpose: swap dims d0 < d1, viewing the tensor as [A, I, B, J, C] ----------------- */

@@ -1,5 +1,5 @@
 /* softmax.c - softmax and log_softmax along a dim, forward and backward. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/softmax.h"
 
 static void softmax_backward(nb_node *n) {

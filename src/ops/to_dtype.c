@@ -2,7 +2,7 @@
  * The bfloat16 rounding is PyTorch's (kernels/bf16.h). Gradients are float32 everywhere; the
  * gradient reaching a bfloat16 result is what PyTorch would hold in a bfloat16 tensor, so it is
  * rounded to bfloat16 on its way back to the float32 input. */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/bf16.h"
 #include "../kernels/kernels.h"
 
@@ -35,7 +35,7 @@ nb_tensor *nb_to_dtype(nb_arena *ar, nb_tensor *t, nb_dtype dt) {
     case NB_UINT8:
         for (int64_t i = 0; i < n; i++) {
             float v = t->dtype == NB_INT32 ? (float)nb_i32(t)[i] : (float)nb_u8(t)[i];
-            if (dt == NB_BF16) nb_bf16(y)[i] = nb_k_bf16_round(v);
+            if (dt == NB_BF16) nb_bf16(y)[i] = nb__bf16_round(v);
             else nb_f32(y)[i] = v;
         }
         break;

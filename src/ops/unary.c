@@ -1,6 +1,6 @@
 /* unary.c - neg, exp, log, sqrt, abs, pow, clamp: each forward with its backward. */
 #include <math.h>
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 #include "../kernels/unary.h"
 

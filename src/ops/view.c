@@ -1,12 +1,12 @@
 /* view.c - reshape / view / flatten: same data, new shape. The backward hands the gradient
  * back under the input's shape (sharing the buffer when the input has no gradient yet). */
-#include "../core/internal.h"
+#include "ops_internal.h"
 #include "../kernels/kernels.h"
 
 static void view_backward(nb_node *n) {
     nb_tensor *x = n->in[0], *gy = n->out->grad;
-    if (!x->grad && (x->node || x->arena) && !x->grad_slot) { /* alias: no copy needed */
-        x->grad = nb__alias(x->arena, x, x->ndim, x->shape, gy->data);
+    if (!x->grad && (x->internal.node || x->internal.arena) && !x->internal.grad_slot) { /* alias: no copy needed */
+        x->grad = nb__alias(x->internal.arena, x, x->ndim, x->shape, gy->data);
         if (!x->grad) nb__backward_fail();
         return;
     }

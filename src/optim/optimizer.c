@@ -226,8 +226,8 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
         if (!t) return nb__error(NB_EINVAL, "optimizer can only optimize Tensors, but one of the params is NULL");
         if (t->dtype != NB_FLOAT32)
             return nb__error(NB_EINVAL, "optimizer can only optimize float32 Tensors (param %d)", i);
-        if (t->node) return nb__error(NB_EINVAL, "can't optimize a non-leaf Tensor");
-        if (t->arena)
+        if (t->internal.node) return nb__error(NB_EINVAL, "can't optimize a non-leaf Tensor");
+        if (t->internal.arena)
             return nb__error(NB_EINVAL, "optimizer can only optimize heap tensors: param %d lives in "
                              "an arena and dies at its next reset", i);
         for (int j = 0; j < i; j++)
@@ -276,7 +276,7 @@ int nb_optim_add_param_group(nb_optim *o, nb_tensor *const *params, int n,
         return rc;
     }
     for (int i = 0; i < n; i++)
-        if (nb__lives_add(&o->borrowed, params[i]->owner)) {
+        if (nb__lives_add(&o->borrowed, params[i]->internal.owner)) {
             nb__values_free(hp, o->ndefaults);
             nb__free(ps);
             return NB_ENOMEM;

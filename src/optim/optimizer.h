@@ -26,6 +26,8 @@
 
 #include <math.h>
 #include "../core/internal.h"
+#include "nabla/autograd.h"
+#include "nabla/optim.h"
 #include "../kernels/simd.h" /* NB_SIMD_CLONES, NB_ALWAYS_INLINE */
 
 typedef struct nb_group {

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include "../core/internal.h"
 #include "../optim/access.h"
+#include "nabla/sched.h"
 
 /* A field of a schedule saved in its state_dict, at an offset in the schedule's struct:
  * NB_VALUE_NUMBER double, NB_VALUE_INT int64_t, NB_VALUE_BOOL bool, NB_VALUE_STRING
