@@ -42,7 +42,7 @@ static void muon_group(const nb_group *g, void *coef) {
 typedef struct muon_job {
     const muon_coef *c;
     const float *g;
-    float *buf, *u, *x, *y, *p;
+    float *buf, *u, *x, *y, *p, *A, *AA;
     int64_t rows, cols, k;
     bool tall;
     float scale, decay, neg_lr;
@@ -70,6 +70,12 @@ static void scale_part(void *ctx, int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) j->x[i] /= j->scale;
 }
 
+/* B = b A + c A A, in A (over elements) */
+static void poly_part(void *ctx, int64_t b, int64_t e) {
+    const muon_job *j = ctx;
+    for (int64_t i = b; i < e; i++) j->A[i] = j->c->b * j->A[i] + j->c->c * j->AA[i];
+}
+
 /* X = a X + B X (over elements) */
 static void ns_part(void *ctx, int64_t b, int64_t e) {
     const muon_job *j = ctx;
@@ -95,7 +101,7 @@ static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
     float *w = nb__optim_scratch(o, (size_t)(3 * n + 2 * m * m));
     if (!w) return NB_ENOMEM;
     float *u = w, *x = w + n, *y = w + 2 * n, *A = w + 3 * n, *AA = A + m * m;
-    muon_job j = {.c = c, .g = s->g, .buf = s->t[0], .u = u, .x = x, .y = y, .p = s->p,
+    muon_job j = {.c = c, .g = s->g, .buf = s->t[0], .u = u, .x = x, .y = y, .p = s->p, .A = A, .AA = AA,
                   .rows = rows, .cols = cols, .k = k, .tall = tall};
     int64_t row_grain = 8192 / k + 1; /* rows of X (or of p) per part at least */
     nb__optim_for(n, momentum_part, &j);
@@ -106,7 +112,7 @@ static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
     for (int step = 0; step < c->steps; step++) {
         nb_k_gemm(false, true, m, m, k, 1.0f, x, k, x, k, 0.0f, A, m);  /* A = X X^T */
         nb_k_gemm(false, false, m, m, m, 1.0f, A, m, A, m, 0.0f, AA, m); /* A A */
-        for (int64_t i = 0; i < m * m; i++) A[i] = c->b * A[i] + c->c * AA[i];
+        nb__optim_for(m * m, poly_part, &j);
         nb_k_gemm(false, false, m, k, m, 1.0f, A, m, x, k, 0.0f, y, k); /* B X */
         nb__optim_for(n, ns_part, &j);
     }
