@@ -1162,6 +1162,45 @@ END_TEST
 
 /* ---- the loader over any dataset and sampler ------------------------------------------------ */
 
+/* interleave k: a batch's samples 0, k, 2k, ... come first, then 1, k+1, ...: its k slices of
+ * consecutive rows are what a DistributedSampler over the same order gives k processes */
+START_TEST(test_loader_interleave) {
+    float x[40], t[20];
+    for (int i = 0; i < 20; i++) x[2 * i] = (float)i, x[2 * i + 1] = 0.0f, t[i] = (float)i;
+    nb_dataset *ds = nb_dataset_arrays(x, 2, (int64_t[]){20, 2}, t, NB_REGRESS, 1);
+    nb_arena *ar = nb_arena_new(0);
+    nb_loader_opts o = nb_loader_defaults();
+    o.batch_size = 8;
+    o.seed = 3;
+    int64_t order[20];
+    nb_loader *plain = nb_loader_over(ds, NULL, &o);
+    o.interleave = 2;
+    nb_loader *il = nb_loader_over(ds, NULL, &o);
+    ck_assert_ptr_nonnull(plain);
+    ck_assert_ptr_nonnull(il);
+    for (int b = 0; b < 3; b++) { /* 8, 8 and a last batch of 4 */
+        nb_tensor *px, *py, *ix, *iy;
+        ck_assert_int_eq(nb_loader_next(plain, ar, &px, &py), 1);
+        ck_assert_int_eq(nb_loader_next(il, ar, &ix, &iy), 1);
+        int64_t B = px->shape[0], r = 0;
+        ck_assert_int_eq(ix->shape[0], B);
+        for (int64_t i = 0; i < B; i++) order[i] = (int64_t)nb_f32(px)[2 * i];
+        for (int p = 0; p < 2; p++)
+            for (int64_t i = p; i < B; i += 2, r++) {
+                ck_assert_float_eq(nb_f32(ix)[2 * r], (float)order[i]);
+                ck_assert_float_eq(nb_f32(iy)[r], (float)order[i]);
+            }
+    }
+    nb_loader_free(il);
+    o.interleave = 65;
+    ck_assert_ptr_null(nb_loader_over(ds, NULL, &o));
+    ck_assert_str_eq(nb_last_error(), "loader: interleave must be 0..64, got 65");
+    nb_loader_free(plain);
+    nb_arena_free(ar);
+    nb_dataset_free(ds);
+}
+END_TEST
+
 START_TEST(test_loader_over_dataset_and_sampler) {
     /* 20 samples [i, 2i], regression target i/2: the loader serves [B, 2] and [B, 1] */
     float x[40], t[20];
@@ -1317,6 +1356,7 @@ int main(void) {
     tcase_add_test(ld, test_loader_state_resumes);
     tcase_add_test(ld, test_loader_errors);
     tcase_add_test(ld, test_loader_over_dataset_and_sampler);
+    tcase_add_test(ld, test_loader_interleave);
     tcase_add_test(ld, test_loader_new_is_loader_over_images);
     suite_add_tcase(s, ld);
     TCase *ds = tcase_create("dataset");

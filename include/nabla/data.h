@@ -235,6 +235,10 @@ typedef struct nb_loader_opts {
     bool drop_last;     /* false: the last batch may be partial */
     uint64_t seed;      /* 0 (without a sampler) */
     bool flatten;       /* false: x is [B, sample shape...]; true: [B, features] */
+    int interleave;     /* 0 or 1: rows in the sampler's order. k > 1: the batch's samples
+                           0, k, 2k, ... first, then 1, k+1, ..., so that its k equal slices of
+                           consecutive rows (nb_batch_split with k parts) hold what a
+                           DistributedSampler would give each of k processes (0) */
 } nb_loader_opts;
 
 /* The defaults above: batch 64, shuffled, seed 0, last batch kept, not flattened. */

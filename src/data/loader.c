@@ -11,6 +11,7 @@ struct nb_loader {
     nb_loader_opts o;
     int64_t n; /* indices per epoch */
     int64_t *perm;
+    int64_t *rows; /* one batch's indices in interleaved order (o.interleave > 1) */
     int64_t epoch, batch; /* batch -1: no epoch in progress */
     nb_rng rng_epoch;     /* the sampler's generator before this epoch's order */
 };
@@ -26,6 +27,8 @@ nb_loader *nb_loader_over(nb_dataset *ds, nb_sampler *sampler, const nb_loader_o
     if (o.batch_size <= 0)
         return nb__null(NB_EINVAL, "loader: batch_size should be a positive integer value, but got "
                         "batch_size=%lld", (long long)o.batch_size);
+    if (o.interleave < 0 || o.interleave > 64)
+        return nb__null(NB_EINVAL, "loader: interleave must be 0..64, got %d", o.interleave);
     if (sampler && nb__sampler_bound(sampler) > ds->len)
         return nb__null(NB_EINVAL, "loader: the sampler gives indices up to %lld, the dataset has %lld samples",
                         (long long)nb__sampler_bound(sampler) - 1, (long long)ds->len);
@@ -40,7 +43,8 @@ nb_loader *nb_loader_over(nb_dataset *ds, nb_sampler *sampler, const nb_loader_o
     ld->sampler = sampler;
     ld->n = nb_sampler_len(sampler);
     ld->perm = sampler ? nb__malloc(sizeof(int64_t) * (size_t)(ld->n ? ld->n : 1)) : NULL;
-    if (!ld->perm) {
+    if (o.interleave > 1) ld->rows = nb__malloc(sizeof(int64_t) * (size_t)o.batch_size);
+    if (!ld->perm || (o.interleave > 1 && !ld->rows)) {
         nb_loader_free(ld);
         return NULL;
     }
@@ -103,7 +107,14 @@ int nb_loader_next(nb_loader *ld, nb_arena *ar, nb_tensor **x, nb_tensor **y) {
     if (ds->task == NB_CLASSIFY) yb = nb__tensor(ar, NB_INT32, 1, &B);
     else if (ds->task == NB_REGRESS) yb = nb__tensor(ar, NB_FLOAT32, 2, (int64_t[]){B, ds->targets});
     if (!xb || (!yb && ds->task != NB_UNLABELED)) return NB_ENOMEM;
-    int rc = nb_dataset_get(ds, ld->perm + b0, B, nb_f32(xb), yb ? yb->data : NULL);
+    const int64_t *idx = ld->perm + b0;
+    if (ld->rows) { /* residue classes one after the other */
+        int64_t r = 0;
+        for (int64_t p = 0; p < ld->o.interleave; p++)
+            for (int64_t i = p; i < B; i += ld->o.interleave) ld->rows[r++] = idx[i];
+        idx = ld->rows;
+    }
+    int rc = nb_dataset_get(ds, idx, B, nb_f32(xb), yb ? yb->data : NULL);
     if (rc) return rc;
     /* the next batch's first rows arrive while this step computes */
     int64_t next = b0 + B, left = nb_loader_num_samples(ld) - next;
@@ -145,6 +156,7 @@ int nb_loader_set_state(nb_loader *ld, const nb_loader_state *st) {
 void nb_loader_free(nb_loader *ld) {
     if (!ld) return;
     nb__free(ld->perm);
+    nb__free(ld->rows);
     nb_sampler_free(ld->own_sampler);
     nb_dataset_free(ld->own_ds);
     nb__free(ld);

@@ -200,7 +200,8 @@ int dist_cli_setup(nb_module *model, nb_optim *opt, const cli_flags *f, const nb
     if (same("command line", flags_text(f)) || same("training data", data_text(train))) return -1;
     nb_ddp_opts o = nb_ddp_defaults();
     o.shared_memory = !D.mpi_allreduce;
-    if (!(D.dp = nb_ddp_new(D.d, model, &o)) || nb_dist_check_optim(D.d, opt)) {
+    /* one process has nothing to average: no DDP, so its steps split as without mpirun */
+    if ((nb_dist_world_size(D.d) > 1 && !(D.dp = nb_ddp_new(D.d, model, &o))) || nb_dist_check_optim(D.d, opt)) {
         fprintf(stderr, "%s: %s\n", cli_prog, nb_last_error());
         return -1;
     }

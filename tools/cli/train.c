@@ -193,21 +193,25 @@ static int train(int argc, char **argv) {
         ckpt_cli_note_stored();
         goto done;
     }
+    /* Batches of 64 and more of class ids run as two halves, one per core with --threads 2
+     * (nb_batch_split); the halves, not the thread count, fix the numbers. Models with batch
+     * norm or dropout are refused by the splitter and run whole; so do 2 and more processes
+     * under mpirun, whose gradients DDP averages as backward writes them. The loader puts the
+     * batch's even samples in the first half and its odd ones in the second, as a
+     * DistributedSampler deals them to two processes: so 1 process x 64 adds the same two
+     * 32-sample gradients as 2 processes x 32 do, and ends with the same bits. */
+    if (!regress && c.batch >= 64 && dist_cli_size() <= 1 && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
     nb_loader_opts lo = nb_loader_defaults();
     lo.batch_size = c.batch;
     lo.seed = (uint64_t)c.seed;
     lo.flatten = model_cli_input().flatten;
+    lo.interleave = split ? 2 : 0;
     if (dist_cli_on() && !(shard = dist_cli_sampler(d.train->len, c.seed))) goto done;
     if (!(ld = nb_loader_over(d.train, shard, &lo)) || !ar) {
         fail("loader");
         goto done;
     }
     nb_arena_set_autocast(ar, autocast); /* training and evaluation */
-    /* Batches of 64 and more of class ids run as two halves, one per core with --threads 2
-     * (nb_batch_split); the halves, not the thread count, fix the numbers. Models with batch
-     * norm or dropout are refused by the splitter and run whole; so
-     * do processes under mpirun, whose gradients DDP averages as backward writes them. */
-    if (!regress && c.batch >= 64 && !dist_cli_on() && !(split = nb_batch_split_new(model, 2))) nb_clear_error();
     if (dist_cli_setup(model, opt, &f, d.train)) goto done; /* the same run everywhere; DDP */
     bool sched_failed;
     sched = sched_cli_build(opt, nb_loader_num_batches(ld), c.epochs, &sched_failed);
