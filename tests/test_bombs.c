@@ -7,75 +7,18 @@
  * bombs are gzip members of 1 MiB of zeros (about 1 KiB each) repeated: a reader accepts
  * concatenated members, and a 0.5 MiB file holds 512 MiB. */
 #include <cJSON.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include "common.h"
-
-/* ---- peak memory through nabla's hooks --------------------------------------------------- */
-static atomic_size_t live, peak;
-
-static void note(size_t grow) {
-    size_t now = atomic_fetch_add(&live, grow) + grow, p = atomic_load(&peak);
-    while (now > p && !atomic_compare_exchange_weak(&peak, &p, now)) {}
-}
-static void *hook_malloc(size_t n) {
-    size_t *p = malloc(n + 16);
-    if (!p) return NULL;
-    p[0] = n;
-    note(n);
-    return (char *)p + 16;
-}
-static void hook_free(void *q) {
-    if (!q) return;
-    size_t *p = (size_t *)(void *)((char *)q - 16);
-    atomic_fetch_sub(&live, p[0]);
-    free(p);
-}
-static void *hook_realloc(void *q, size_t n) {
-    if (!q) return hook_malloc(n);
-    size_t *p = (size_t *)(void *)((char *)q - 16), old = p[0];
-    size_t *r = realloc(p, n + 16);
-    if (!r) return NULL;
-    r[0] = n;
-    atomic_fetch_sub(&live, old);
-    note(n);
-    return (char *)r + 16;
-}
-
-/* Start measuring: the peak so far is what is live now. */
-static size_t peak_begin(void) {
-    size_t now = atomic_load(&live);
-    atomic_store(&peak, now);
-    return now;
-}
-/* Bytes above base at the peak since peak_begin. */
-static size_t peak_since(size_t base) { return atomic_load(&peak) - base; }
+#include "peak_alloc.h"
 
 #define MiB ((size_t)1 << 20)
 /* What a refused or streamed bomb may cost: buffers, zlib's state, the parsed header. */
 #define SMALL (2 * MiB)
 
 /* ---- writing bombs ----------------------------------------------------------------------- */
-/* One gzip member holding data[0..n). */
-static void put_member(FILE *f, const void *data, size_t n) {
-    z_stream z = {0};
-    ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
-    unsigned char out[1 << 16];
-    z.next_in = (unsigned char *)data;
-    z.avail_in = (uInt)n;
-    int zr;
-    do {
-        z.next_out = out;
-        z.avail_out = sizeof out;
-        zr = deflate(&z, Z_FINISH);
-        fwrite(out, 1, sizeof out - z.avail_out, f);
-    } while (zr != Z_STREAM_END);
-    deflateEnd(&z);
-}
-
 /* n bytes of zeros as gzip members of at most 1 MiB (the first one compressed once). */
 static void put_zeros(FILE *f, size_t n) {
     static unsigned char *member;
@@ -84,7 +27,7 @@ static void put_zeros(FILE *f, size_t n) {
         unsigned char *zeros = calloc(1, MiB);
         char *buf;
         FILE *m = open_memstream(&buf, &mlen);
-        put_member(m, zeros, MiB);
+        ck_assert(gz_member(m, zeros, MiB, 9));
         fclose(m);
         member = (unsigned char *)buf;
         free(zeros);
@@ -92,7 +35,7 @@ static void put_zeros(FILE *f, size_t n) {
     for (; n >= MiB; n -= MiB) fwrite(member, 1, mlen, f);
     if (n) {
         unsigned char *zeros = calloc(1, n);
-        put_member(f, zeros, n);
+        ck_assert(gz_member(f, zeros, n, 9));
         free(zeros);
     }
 }
@@ -109,7 +52,7 @@ static long write_ckpt(const char *path, cJSON *root, size_t data_len) {
     memset(hdr + 8 + n, ' ', padded - n);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
-    put_member(f, hdr, 8 + padded);
+    ck_assert(gz_member(f, hdr, 8 + padded, 9));
     put_zeros(f, data_len);
     long size = ftell(f);
     fclose(f);
@@ -339,7 +282,7 @@ static void write_idx(const char *path, int rank, const uint32_t *dims, size_t z
         for (int b = 0; b < 4; b++) hdr[4 + 4 * d + b] = (unsigned char)(dims[d] >> (24 - 8 * b));
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
-    put_member(f, hdr, 4 + 4 * (size_t)rank);
+    ck_assert(gz_member(f, hdr, 4 + 4 * (size_t)rank, 9));
     put_zeros(f, zeros);
     fclose(f);
 }
@@ -398,7 +341,7 @@ START_TEST(test_idx_over_limit) {
 END_TEST
 
 int main(void) {
-    if (nb_set_allocator(hook_malloc, hook_realloc, hook_free) != NB_OK) return 1;
+    if (nb_set_allocator(peak_malloc, peak_realloc, peak_free) != NB_OK) return 1;
     setvbuf(stdout, NULL, _IOLBF, 0); /* the figures, from forked test processes too */
     Suite *s = suite_create("bombs");
     TCase *tc = tcase_create("bombs");

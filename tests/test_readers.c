@@ -2,34 +2,15 @@
  * CSVs in datasets/sklearn/), every option, values exactly as numpy.loadtxt + astype(float32)
  * give them, and every kind of bad input: a clear error naming the file, line and column (or
  * element), nothing loaded, memory bounded (peak measured through nabla's allocator hooks). */
-#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include "common.h"
+#include "peak_alloc.h"
 
-/* ---- memory: nabla's allocations, current and peak (hooks set in main) ------------------------ */
-static size_t cur_bytes, peak_bytes;
-
-static void *track_malloc(size_t n) {
-    void *p = malloc(n);
-    if (p) cur_bytes += malloc_usable_size(p);
-    if (cur_bytes > peak_bytes) peak_bytes = cur_bytes;
-    return p;
-}
-static void *track_realloc(void *p, size_t n) {
-    size_t old = p ? malloc_usable_size(p) : 0;
-    void *q = realloc(p, n);
-    if (q) cur_bytes += malloc_usable_size(q) - old;
-    if (cur_bytes > peak_bytes) peak_bytes = cur_bytes;
-    return q;
-}
-static void track_free(void *p) {
-    if (p) cur_bytes -= malloc_usable_size(p);
-    free(p);
-}
+/* ---- memory: nabla's allocations, live and peak (peak_alloc.h; hooks set in main) ---------- */
 static bool tracking;
 
 /* ---- files ---------------------------------------------------------------------------------- */
@@ -366,11 +347,10 @@ START_TEST(test_csv_limits) {
     char *big = malloc(n + 8);
     memset(big, '7', n);
     memcpy(big + n, ",0\n", 4);
-    peak_bytes = cur_bytes;
-    size_t base = cur_bytes;
+    size_t base = peak_begin();
     ck_assert_ptr_null(nb_csv_parse(big, n + 3, "long", &c));
     ck_assert_msg(strstr(nb_last_error(), "a field longer than 1048576 bytes"), "%s", nb_last_error());
-    ck_assert_msg(peak_bytes - base < (3u << 20), "peak %zu bytes for a 3 MB field", peak_bytes - base);
+    ck_assert_msg(peak_since(base) < (3u << 20), "peak %zu bytes for a 3 MB field", peak_since(base));
     free(big);
     /* the bomb: "0,0,...,0\n" (1000 columns) over and over, gzip'd */
     const char *path = tmp("bomb.csv.gz");
@@ -380,15 +360,14 @@ START_TEST(test_csv_limits) {
     for (int i = 0; i < 50000; i++) gzwrite(g, row, 2000); /* 100 MB of text */
     gzclose(g);
     c.max_bytes = 8u << 20;
-    peak_bytes = cur_bytes;
-    base = cur_bytes;
+    base = peak_begin();
     ck_assert_ptr_null(nb_dataset_csv(path, NULL, &c));
     ck_assert_msg(strstr(nb_last_error(), "exceeds the limit of 8388608 bytes (max_bytes)") &&
                   strstr(nb_last_error(), path), "%s", nb_last_error());
-    ck_assert_msg(peak_bytes - base < (12u << 20), "peak %zu bytes with max_bytes 8 MiB", peak_bytes - base);
-    ck_assert_uint_eq(cur_bytes, base); /* everything freed */
+    ck_assert_msg(peak_since(base) < (12u << 20), "peak %zu bytes with max_bytes 8 MiB", peak_since(base));
+    ck_assert_uint_eq(atomic_load(&peak_live), base); /* everything freed */
     fprintf(stderr, "csv bomb: refused with a peak of %.1f MiB of nabla's allocations (max_bytes 8 MiB)\n",
-            (double)(peak_bytes - base) / (1 << 20));
+            (double)(peak_since(base)) / (1 << 20));
 }
 END_TEST
 
@@ -594,16 +573,15 @@ START_TEST(test_npy_bounded) {
     static unsigned char b[256];
     size_t n = npy_bytes(b, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 8), }",
                          "\0\0\0\0", 4);
-    peak_bytes = cur_bytes;
-    size_t base = cur_bytes;
+    size_t base = peak_begin();
     ck_assert_ptr_null(nb_npy_parse(b, n, NULL, 0, "promise", NULL));
     ck_assert_msg(strstr(nb_last_error(), "truncated"), "%s", nb_last_error());
-    ck_assert_msg(peak_bytes - base < (1u << 20), "peak %zu bytes", peak_bytes - base);
+    ck_assert_msg(peak_since(base) < (1u << 20), "peak %zu bytes", peak_since(base));
 }
 END_TEST
 
 int main(void) {
-    tracking = nb_set_allocator(track_malloc, track_realloc, track_free) == NB_OK;
+    tracking = nb_set_allocator(peak_malloc, peak_realloc, peak_free) == NB_OK;
     Suite *s = suite_create("readers");
     TCase *csv = tcase_create("csv");
     tcase_add_test(csv, test_csv_sklearn_files);

@@ -16,7 +16,7 @@
 # to at most ~66 MiB and the reader grows by doubling; csv and npy: 192 MiB too, their arrays
 # bounded by max_bytes, 1 MiB in the harnesses). A reader that sized its memory by what a
 # header promises trips them (ckpt's seed corpus holds a 48 MiB bomb); the harnesses also
-# assert a peak themselves, through nabla's allocator hooks (tests/fuzz/harness.h).
+# assert a peak themselves, through nabla's allocator hooks (tests/peak_alloc.h).
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-60}

@@ -4,14 +4,14 @@
  * consistent: every value finite, every label a class index, every sample gatherable. Memory
  * must follow the bounds, whatever the text holds (a gzip'd input may inflate far): the arrays
  * and the first row's buffer at most max_bytes each (1 MiB here), a field at most 1 MiB; the
- * harness tracks what nabla holds (harness.h) and aborts above 4 MiB. With NB_FUZZ_SEEDS=<dir>
+ * harness tracks what nabla holds (tests/peak_alloc.h) and aborts above 4 MiB. With NB_FUZZ_SEEDS=<dir>
  * set, the initializer writes small valid files there as a seed corpus. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nabla.h"
-#include "harness.h"
+#include "../peak_alloc.h"
 
 static const char DELIMS[4] = {',', ';', '\t', NB_CSV_WHITESPACE};
 

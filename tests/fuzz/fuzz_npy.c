@@ -4,14 +4,14 @@
  * picks the task and the target column. A dataset that loads must be consistent: every value
  * finite, every label a class index. Memory must follow the bounds, whatever a header promises:
  * the arrays at most max_bytes (1 MiB here), the header at most 64 KiB; the harness tracks what
- * nabla holds (harness.h) and aborts above 2 MiB. With NB_FUZZ_SEEDS=<dir> set, the initializer
+ * nabla holds (tests/peak_alloc.h) and aborts above 2 MiB. With NB_FUZZ_SEEDS=<dir> set, the initializer
  * writes small valid files there as a seed corpus. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nabla.h"
-#include "harness.h"
+#include "../peak_alloc.h"
 
 /* A .npy file of format 1.0 with the given header dict and data, into out; returns its size. */
 static size_t npy(unsigned char *out, const char *dict, const void *data, size_t n) {
