@@ -16,6 +16,24 @@ typedef struct cli_flags {
 } cli_flags;
 
 void cli_add(cli_flags *f, arg_spec s);
+/* A flag that becomes a keyword argument of an optimizer or a schedule (optim_cli.c,
+ * sched_cli.c): the flag, and the PyTorch name of the argument it sets. */
+typedef struct kw_flag {
+    arg_spec spec;
+    const char *kwarg;
+} kw_flag;
+#define KW_DOUBLE(n, k, dst, help) {{n, ARG_DOUBLE, dst, help, NULL}, k}
+#define KW_INT(n, k, dst, help) {{n, ARG_INT, dst, help, NULL}, k}
+#define KW_STRING(n, k, dst, help) {{n, ARG_STRING, dst, help, NULL}, k}
+#define KW_FLAG(n, k, dst, help) {{n, ARG_FLAG, dst, help, NULL}, k}
+/* Add flags[0..n) to f, flag i marking given[i], its help followed by " [who takes it]"
+ * (takers(kwarg) writes that list) in helps: n strings of help_len bytes that the caller keeps
+ * for as long as f is used. */
+void cli_add_kw_flags(cli_flags *f, const kw_flag *flags, int n, bool *given, char *helps, size_t help_len,
+                      void (*takers)(const char *kwarg, char *out, size_t n));
+/* The keyword argument of a given number, integer or on/off flag; false for a string flag,
+ * whose kind depends on the argument. */
+bool cli_kw_value(const kw_flag *fl, nb_value *v);
 /* "[28, 28]": a shape for messages, in buf. */
 const char *cli_shape_text(int ndim, const int64_t *shape, char *buf, size_t n);
 /* "nabla train", "nabla lr-plot": the running command, for messages. */

@@ -29,6 +29,28 @@ const char *cli_precision_note(nb_dtype dt) {
     return note;
 }
 
+void cli_add_kw_flags(cli_flags *f, const kw_flag *flags, int n, bool *given, char *helps, size_t help_len,
+                      void (*takers)(const char *kwarg, char *out, size_t n)) {
+    for (int i = 0; i < n; i++) {
+        char who[160], *help = helps + (size_t)i * help_len;
+        takers(flags[i].kwarg, who, sizeof who);
+        snprintf(help, help_len, "%s [%s]", flags[i].spec.help, who);
+        arg_spec s = flags[i].spec;
+        s.help = help;
+        s.given = &given[i];
+        cli_add(f, s);
+    }
+}
+
+bool cli_kw_value(const kw_flag *fl, nb_value *v) {
+    switch (fl->spec.kind) {
+    case ARG_DOUBLE: *v = nb_num(fl->kwarg, *(double *)fl->spec.dst); return true;
+    case ARG_INT: *v = nb_int(fl->kwarg, *(long *)fl->spec.dst); return true;
+    case ARG_FLAG: *v = nb_bool(fl->kwarg, *(bool *)fl->spec.dst); return true;
+    default: return false;
+    }
+}
+
 void cli_usage(const cli_flags *f) {
     arg_spec shown[sizeof f->specs / sizeof f->specs[0]];
     int n = 0;

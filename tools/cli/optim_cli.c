@@ -30,45 +30,36 @@ static bool nesterov, maximize, amsgrad, centered, decoupled;
 
 /* flag -> keyword argument; what each option is, the optimizers it applies to come from the
  * registry */
-typedef struct opt_flag {
-    arg_spec spec;
-    const char *kwarg;
-} opt_flag;
-
-#define D(n, k, dst, help) {{n, ARG_DOUBLE, dst, help, NULL}, k}
-#define I(n, k, dst, help) {{n, ARG_INT, dst, help, NULL}, k}
-#define S(n, k, dst, help) {{n, ARG_STRING, dst, help, NULL}, k}
-#define F(n, k, dst, help) {{n, ARG_FLAG, dst, help, NULL}, k}
-static opt_flag flags[] = {
-    D("lr", "lr", &lr, "learning rate (sgd 0.1, otherwise PyTorch's default)"),
-    D("momentum", "momentum", &momentum, "momentum (sgd 0.9, otherwise PyTorch's default)"),
-    D("dampening", "dampening", &dampening, "dampening of the momentum (0)"),
-    F("nesterov", "nesterov", &nesterov, "Nesterov momentum"),
-    D("weight-decay", "weight_decay", &weight_decay,
+static kw_flag flags[] = {
+    KW_DOUBLE("lr", "lr", &lr, "learning rate (sgd 0.1, otherwise PyTorch's default)"),
+    KW_DOUBLE("momentum", "momentum", &momentum, "momentum (sgd 0.9, otherwise PyTorch's default)"),
+    KW_DOUBLE("dampening", "dampening", &dampening, "dampening of the momentum (0)"),
+    KW_FLAG("nesterov", "nesterov", &nesterov, "Nesterov momentum"),
+    KW_DOUBLE("weight-decay", "weight_decay", &weight_decay,
       "weight decay (L2; decoupled for adamw, adafactor and --decoupled-weight-decay)"),
-    F("maximize", "maximize", &maximize, "maximize the objective"),
-    S("betas", "betas", &betas, "B1,B2 (0.9,0.999)"),
-    S("eps", "eps", &eps, "epsilon (1e-8; adagrad 1e-10, adadelta 1e-6); adafactor EPS1,EPS2 (none,1e-3)"),
-    F("amsgrad", "amsgrad", &amsgrad, "AMSGrad variant"),
-    D("alpha", "alpha", &alpha, "rmsprop smoothing (0.99); asgd eta power (0.75)"),
-    F("centered", "centered", &centered, "centered RMSprop"),
-    D("lr-decay", "lr_decay", &lr_decay, "lr decay (0)"),
-    D("initial-accumulator-value", "initial_accumulator_value", &init_acc, "initial accumulator (0)"),
-    D("rho", "rho", &rho, "running average coefficient (0.9)"),
-    D("momentum-decay", "momentum_decay", &momentum_decay, "momentum decay (4e-3)"),
-    F("decoupled-weight-decay", "decoupled_weight_decay", &decoupled, "NAdamW / RAdamW weight decay"),
-    D("lambd", "lambd", &lambd, "decay term (1e-4)"),
-    D("t0", "t0", &t0, "point where averaging starts (1e6)"),
-    S("etas", "etas", &etas, "ETA_MINUS,ETA_PLUS (0.5,1.2)"),
-    S("step-sizes", "step_sizes", &step_sizes, "MIN,MAX step sizes (1e-6,50)"),
-    I("max-iter", "max_iter", &max_iter, "iterations per batch (20)"),
-    I("max-eval", "max_eval", &max_eval, "closure evaluations per batch (max-iter * 5 / 4)"),
-    D("tolerance-grad", "tolerance_grad", &tol_grad, "first-order optimality tolerance (1e-7)"),
-    D("tolerance-change", "tolerance_change", &tol_change, "loss/parameter change tolerance (1e-9)"),
-    I("history-size", "history_size", &history, "history (100)"),
-    S("line-search", "line_search_fn", &line_search, "none | strong_wolfe (none)"),
-    D("beta2-decay", "beta2_decay", &beta2_decay, "beta2 decay rate (-0.8)"),
-    D("d", "d", &dclip, "update clipping threshold (1.0)"),
+    KW_FLAG("maximize", "maximize", &maximize, "maximize the objective"),
+    KW_STRING("betas", "betas", &betas, "B1,B2 (0.9,0.999)"),
+    KW_STRING("eps", "eps", &eps, "epsilon (1e-8; adagrad 1e-10, adadelta 1e-6); adafactor EPS1,EPS2 (none,1e-3)"),
+    KW_FLAG("amsgrad", "amsgrad", &amsgrad, "AMSGrad variant"),
+    KW_DOUBLE("alpha", "alpha", &alpha, "rmsprop smoothing (0.99); asgd eta power (0.75)"),
+    KW_FLAG("centered", "centered", &centered, "centered RMSprop"),
+    KW_DOUBLE("lr-decay", "lr_decay", &lr_decay, "lr decay (0)"),
+    KW_DOUBLE("initial-accumulator-value", "initial_accumulator_value", &init_acc, "initial accumulator (0)"),
+    KW_DOUBLE("rho", "rho", &rho, "running average coefficient (0.9)"),
+    KW_DOUBLE("momentum-decay", "momentum_decay", &momentum_decay, "momentum decay (4e-3)"),
+    KW_FLAG("decoupled-weight-decay", "decoupled_weight_decay", &decoupled, "NAdamW / RAdamW weight decay"),
+    KW_DOUBLE("lambd", "lambd", &lambd, "decay term (1e-4)"),
+    KW_DOUBLE("t0", "t0", &t0, "point where averaging starts (1e6)"),
+    KW_STRING("etas", "etas", &etas, "ETA_MINUS,ETA_PLUS (0.5,1.2)"),
+    KW_STRING("step-sizes", "step_sizes", &step_sizes, "MIN,MAX step sizes (1e-6,50)"),
+    KW_INT("max-iter", "max_iter", &max_iter, "iterations per batch (20)"),
+    KW_INT("max-eval", "max_eval", &max_eval, "closure evaluations per batch (max-iter * 5 / 4)"),
+    KW_DOUBLE("tolerance-grad", "tolerance_grad", &tol_grad, "first-order optimality tolerance (1e-7)"),
+    KW_DOUBLE("tolerance-change", "tolerance_change", &tol_change, "loss/parameter change tolerance (1e-9)"),
+    KW_INT("history-size", "history_size", &history, "history (100)"),
+    KW_STRING("line-search", "line_search_fn", &line_search, "none | strong_wolfe (none)"),
+    KW_DOUBLE("beta2-decay", "beta2_decay", &beta2_decay, "beta2 decay rate (-0.8)"),
+    KW_DOUBLE("d", "d", &dclip, "update clipping threshold (1.0)"),
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 static bool given[NFLAGS];
@@ -152,15 +143,7 @@ void optim_cli_optimizer_flags(cli_flags *f) {
     static char optim_help[320];
     snprintf(optim_help, sizeof optim_help, "%s (default sgd)", names);
     cli_add(f, (arg_spec){"optim", ARG_STRING, &name, optim_help, &name_given});
-    for (int i = 0; i < NFLAGS; i++) {
-        char who[160];
-        takers(flags[i].kwarg, who, sizeof who);
-        snprintf(helps[i], sizeof helps[i], "%s [%s]", flags[i].spec.help, who);
-        arg_spec s = flags[i].spec;
-        s.help = helps[i];
-        s.given = &given[i];
-        cli_add(f, s);
-    }
+    cli_add_kw_flags(f, flags, NFLAGS, given, helps[0], sizeof helps[0], takers);
 }
 
 void optim_cli_flags(cli_flags *f) {
@@ -180,7 +163,7 @@ bool optim_cli_hides(const arg_spec *s) {
 
 /* A string flag as the kind of the optimizer's argument: a list of its length (first element
  * "none" allowed when the default's is None: Adafactor's eps), a number, or a string/None. */
-static int string_kwarg(const opt_flag *fl, const nb_value *def, nb_value *out) {
+static int string_kwarg(const kw_flag *fl, const nb_value *def, nb_value *out) {
     const char *v = *(const char **)fl->spec.dst;
     if (def->kind == NB_VALUE_LIST) {
         double x[8] = {0};
@@ -229,7 +212,7 @@ int optim_cli_check(void) {
     nkwargs = 0;
     for (int i = 0; i < NFLAGS; i++) {
         if (!given[i]) continue;
-        const opt_flag *fl = &flags[i];
+        const kw_flag *fl = &flags[i];
         const nb_value *def = find(defs, nd, fl->kwarg);
         if (!def) {
             char who[160];
@@ -239,13 +222,7 @@ int optim_cli_check(void) {
             return 2;
         }
         nb_value v;
-        switch (fl->spec.kind) {
-        case ARG_DOUBLE: v = nb_num(fl->kwarg, *(double *)fl->spec.dst); break;
-        case ARG_INT: v = nb_int(fl->kwarg, *(long *)fl->spec.dst); break;
-        case ARG_FLAG: v = nb_bool(fl->kwarg, *(bool *)fl->spec.dst); break;
-        default:
-            if (string_kwarg(fl, def, &v)) return 2;
-        }
+        if (!cli_kw_value(fl, &v) && string_kwarg(fl, def, &v)) return 2;
         kwargs[nkwargs++] = v;
     }
     for (size_t r = 0; r < sizeof recipe / sizeof recipe[0]; r++) {

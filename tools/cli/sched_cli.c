@@ -39,50 +39,43 @@ static const struct {
               {"plateau", "ReduceLROnPlateau", false, true}};
 #define NSCHEDS ((int)(sizeof scheds / sizeof scheds[0]))
 
-typedef struct sched_flag {
-    arg_spec spec;
-    const char *kwarg; /* NULL: the warmup, which the CLI adds (per-epoch schedules but plateau) */
-} sched_flag;
-
-#define D(n, k, dst, help) {{n, ARG_DOUBLE, dst, help, NULL}, k}
-#define I(n, k, dst, help) {{n, ARG_INT, dst, help, NULL}, k}
-#define S(n, k, dst, help) {{n, ARG_STRING, dst, help, NULL}, k}
-#define F(n, k, dst, help) {{n, ARG_FLAG, dst, help, NULL}, k}
-static sched_flag flags[] = {
-    I("step-size", "step_size", &step_size, "decay every N epochs (1)"),
-    D("gamma", "gamma", &gamma_, "decay (0.1; exponential 0.9; cyclic exp_range 1.0)"),
-    S("milestones", "milestones", &milestones, "epochs, e.g. 30,80"),
-    D("factor", "factor", &factor, "lr factor (constant 1/3; plateau's decay 0.1)"),
-    I("total-iters", "total_iters", &total_iters, "epochs (5)"),
-    D("start-factor", "start_factor", &start_factor, "first factor (1/3)"),
-    D("end-factor", "end_factor", &end_factor, "last factor (1.0)"),
-    D("power", "power", &power, "power (1.0)"),
-    I("T-max", "T_max", &T_max, "half period in epochs (default: all epochs)"),
-    D("eta-min", "eta_min", &eta_min, "lowest lr (0)"),
-    I("T-0", "T_0", &T_0, "epochs to the first restart (10)"),
-    I("T-mult", "T_mult", &T_mult, "period growth (1)"),
-    D("max-lr", "max_lr", &max_lr, "peak lr (required)"),
-    I("total-steps", "total_steps", &total_steps, "batches (default: epochs x batches per epoch)"),
-    D("pct-start", "pct_start", &pct_start, "fraction of the cycle spent rising (0.3)"),
-    S("anneal-strategy", "anneal_strategy", &anneal_strategy, "cos | linear (cos)"),
-    D("div-factor", "div_factor", &div_factor, "initial lr = max-lr / this (25)"),
-    D("final-div-factor", "final_div_factor", &final_div_factor, "min lr = initial lr / this (1e4)"),
-    F("three-phase", "three_phase", &three_phase, "three phases (paper's version)"),
-    F("no-cycle-momentum", "cycle_momentum", &no_cycle_momentum, "leave momentum alone"),
-    D("base-momentum", "base_momentum", &base_momentum, "lowest momentum (onecycle 0.85, cyclic 0.8)"),
-    D("max-momentum", "max_momentum", &max_momentum, "highest momentum (onecycle 0.95, cyclic 0.9)"),
-    D("base-lr", "base_lr", &base_lr, "lowest lr (default: --lr)"),
-    D("step-size-up", "step_size_up", &step_size_up, "batches rising (2000)"),
-    D("step-size-down", "step_size_down", &step_size_down, "batches falling (= up)"),
-    S("mode", "mode", &mode, "cyclic: triangular | triangular2 | exp_range; plateau: min | max"),
-    I("patience", "patience", &patience, "epochs without improvement (10)"),
-    D("threshold", "threshold", &threshold, "improvement threshold (1e-4)"),
-    S("threshold-mode", "threshold_mode", &threshold_mode, "rel | abs (rel)"),
-    I("cooldown", "cooldown", &cooldown, "epochs to wait after a decay (0)"),
-    D("min-lr", "min_lr", &min_lr, "lowest lr (0)"),
-    D("plateau-eps", "eps", &eps, "smallest decay applied (1e-8)"),
-    I("warmup", NULL, &warmup, "ramp the lr up linearly over N epochs first, then run the schedule (SequentialLR)"),
-    D("warmup-factor", NULL, &warmup_factor, "lr factor at the start of the warmup (0.1)"),
+/* flag -> keyword argument (NULL: the warmup, which the CLI adds to per-epoch schedules but
+ * plateau) */
+static kw_flag flags[] = {
+    KW_INT("step-size", "step_size", &step_size, "decay every N epochs (1)"),
+    KW_DOUBLE("gamma", "gamma", &gamma_, "decay (0.1; exponential 0.9; cyclic exp_range 1.0)"),
+    KW_STRING("milestones", "milestones", &milestones, "epochs, e.g. 30,80"),
+    KW_DOUBLE("factor", "factor", &factor, "lr factor (constant 1/3; plateau's decay 0.1)"),
+    KW_INT("total-iters", "total_iters", &total_iters, "epochs (5)"),
+    KW_DOUBLE("start-factor", "start_factor", &start_factor, "first factor (1/3)"),
+    KW_DOUBLE("end-factor", "end_factor", &end_factor, "last factor (1.0)"),
+    KW_DOUBLE("power", "power", &power, "power (1.0)"),
+    KW_INT("T-max", "T_max", &T_max, "half period in epochs (default: all epochs)"),
+    KW_DOUBLE("eta-min", "eta_min", &eta_min, "lowest lr (0)"),
+    KW_INT("T-0", "T_0", &T_0, "epochs to the first restart (10)"),
+    KW_INT("T-mult", "T_mult", &T_mult, "period growth (1)"),
+    KW_DOUBLE("max-lr", "max_lr", &max_lr, "peak lr (required)"),
+    KW_INT("total-steps", "total_steps", &total_steps, "batches (default: epochs x batches per epoch)"),
+    KW_DOUBLE("pct-start", "pct_start", &pct_start, "fraction of the cycle spent rising (0.3)"),
+    KW_STRING("anneal-strategy", "anneal_strategy", &anneal_strategy, "cos | linear (cos)"),
+    KW_DOUBLE("div-factor", "div_factor", &div_factor, "initial lr = max-lr / this (25)"),
+    KW_DOUBLE("final-div-factor", "final_div_factor", &final_div_factor, "min lr = initial lr / this (1e4)"),
+    KW_FLAG("three-phase", "three_phase", &three_phase, "three phases (paper's version)"),
+    KW_FLAG("no-cycle-momentum", "cycle_momentum", &no_cycle_momentum, "leave momentum alone"),
+    KW_DOUBLE("base-momentum", "base_momentum", &base_momentum, "lowest momentum (onecycle 0.85, cyclic 0.8)"),
+    KW_DOUBLE("max-momentum", "max_momentum", &max_momentum, "highest momentum (onecycle 0.95, cyclic 0.9)"),
+    KW_DOUBLE("base-lr", "base_lr", &base_lr, "lowest lr (default: --lr)"),
+    KW_DOUBLE("step-size-up", "step_size_up", &step_size_up, "batches rising (2000)"),
+    KW_DOUBLE("step-size-down", "step_size_down", &step_size_down, "batches falling (= up)"),
+    KW_STRING("mode", "mode", &mode, "cyclic: triangular | triangular2 | exp_range; plateau: min | max"),
+    KW_INT("patience", "patience", &patience, "epochs without improvement (10)"),
+    KW_DOUBLE("threshold", "threshold", &threshold, "improvement threshold (1e-4)"),
+    KW_STRING("threshold-mode", "threshold_mode", &threshold_mode, "rel | abs (rel)"),
+    KW_INT("cooldown", "cooldown", &cooldown, "epochs to wait after a decay (0)"),
+    KW_DOUBLE("min-lr", "min_lr", &min_lr, "lowest lr (0)"),
+    KW_DOUBLE("plateau-eps", "eps", &eps, "smallest decay applied (1e-8)"),
+    KW_INT("warmup", NULL, &warmup, "ramp the lr up linearly over N epochs first, then run the schedule (SequentialLR)"),
+    KW_DOUBLE("warmup-factor", NULL, &warmup_factor, "lr factor at the start of the warmup (0.1)"),
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 static bool given[NFLAGS];
@@ -119,15 +112,7 @@ void sched_cli_flags(cli_flags *f) {
     for (int k = 0; k < NSCHEDS; k++) snprintf(help + strlen(help), sizeof help - strlen(help), " | %s", scheds[k].cli);
     snprintf(help + strlen(help), sizeof help - strlen(help), " (default none)");
     cli_add(f, (arg_spec){"sched", ARG_STRING, &name, help, &name_given});
-    for (int i = 0; i < NFLAGS; i++) {
-        char who[160];
-        takers(flags[i].kwarg, who, sizeof who);
-        snprintf(helps[i], sizeof helps[i], "%s [%s]", flags[i].spec.help, who);
-        arg_spec s = flags[i].spec;
-        s.help = helps[i];
-        s.given = &given[i];
-        cli_add(f, s);
-    }
+    cli_add_kw_flags(f, flags, NFLAGS, given, helps[0], sizeof helps[0], takers);
 }
 
 bool sched_cli_per_batch(void) { return chosen >= 0 && scheds[chosen].per_batch; }
@@ -161,7 +146,7 @@ int sched_cli_check(void) {
     nkwargs = 0;
     for (int i = 0; i < NFLAGS; i++) {
         if (!given[i]) continue;
-        const sched_flag *fl = &flags[i];
+        const kw_flag *fl = &flags[i];
         char who[160];
         takers(fl->kwarg, who, sizeof who);
         if (chosen < 0) {
@@ -195,13 +180,8 @@ int sched_cli_check(void) {
             }
         } else if (fl->spec.dst == (void *)&no_cycle_momentum) {
             v = nb_bool(fl->kwarg, !no_cycle_momentum);
-        } else {
-            switch (fl->spec.kind) {
-            case ARG_DOUBLE: v = nb_num(fl->kwarg, *(double *)fl->spec.dst); break;
-            case ARG_INT: v = nb_int(fl->kwarg, *(long *)fl->spec.dst); break;
-            case ARG_FLAG: v = nb_bool(fl->kwarg, *(bool *)fl->spec.dst); break;
-            default: v = nb_str(fl->kwarg, *(const char **)fl->spec.dst);
-            }
+        } else if (!cli_kw_value(fl, &v)) {
+            v = nb_str(fl->kwarg, *(const char **)fl->spec.dst);
         }
         kwargs[nkwargs++] = v;
     }
