@@ -11,6 +11,7 @@
 #include <string.h>
 #include "common.h"
 #include "../src/kernels/gemm_avx512.h"
+#include "../src/kernels/denormal512.h"
 
 /* ---- allocation counting (nb_set_allocator in main, before anything else) ----------------- */
 static long n_alloc;
@@ -1628,6 +1629,122 @@ START_TEST(test_param_groups) {
 }
 END_TEST
 
+/* ---- SGD's momentum step among denormals ------------------------------------------------- */
+/* A float of one of the kinds the denormal kernel treats apart: zeros, denormals, tiny normals,
+ * ordinary values, huge ones, infinities. */
+static float odd_float(uint64_t *st) {
+    *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint32_t r = (uint32_t)(*st >> 32), sign = r & 0x80000000u, mant = r & 0x7fffff, bits;
+    switch (r >> 8 & 7) {
+    case 0: bits = 0; break;
+    case 1: case 2: bits = mant; break;                                  /* denormal */
+    case 3: bits = (1 + (r >> 11 & 31)) << 23 | mant; break;             /* 2^-126 .. 2^-95 */
+    case 4: bits = (96 + (r >> 11 & 31)) << 23 | mant; break;            /* 2^-31 .. 2^0 */
+    case 5: bits = (100 + (r >> 11 & 63)) << 23 | mant; break;           /* up to 2^36 */
+    case 6: bits = (r >> 11 & 63) == 0 ? 0x7f800000u : (110 + (r >> 11 & 15)) << 23 | mant; break;
+    default: bits = (60 + (r >> 11 & 63)) << 23 | mant; break;           /* 2^-67 .. 2^-4 */
+    }
+    bits |= sign;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static bool same_float(float a, float b) { return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a); }
+
+/* nb_k_sgd_momentum512 against SGD's rule in plain IEEE arithmetic (fmaf is correctly rounded,
+ * denormals kept), bit for bit, over every kind of operand and a range of hyperparameters. */
+START_TEST(test_sgd_denormal_kernel) {
+    if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernel is not used here");
+    enum { N = 4099 };
+    float *p = malloc(N * sizeof *p), *g = malloc(N * sizeof *g), *buf = malloc(N * sizeof *buf);
+    float *rp = malloc(N * sizeof *rp), *rbuf = malloc(N * sizeof *rbuf);
+    ck_assert(p && g && buf && rp && rbuf);
+    const float moms[] = {0.9f, 0.5f, 0.99f, 1.0f, 0.0f, 1e-3f, 3.0f};
+    const float lrs[] = {-0.1f, -1e-3f, -3.0f, -1e-30f, 0.5f};
+    uint64_t st = 42;
+    long checked = 0, tiny_results = 0;
+    for (size_t a = 0; a < sizeof moms / sizeof moms[0]; a++)
+        for (size_t b = 0; b < sizeof lrs / sizeof lrs[0]; b++)
+            for (int v = 0; v < 8; v++) {
+                float mom = moms[a], neg_lr = lrs[b], sign = v & 1 ? -1.0f : 1.0f;
+                float wd = v & 2 ? 1e-4f : 0.0f, damp = v & 4 ? 0.9f : 1.0f;
+                for (int i = 0; i < N; i++) {
+                    rp[i] = p[i] = odd_float(&st);
+                    g[i] = odd_float(&st);
+                    rbuf[i] = buf[i] = odd_float(&st);
+                }
+                int n = N - (int)(st >> 60); /* a few lengths, most not a multiple of 16 */
+                nb_k_sgd_momentum512(p, g, buf, n, sign, wd, mom, damp, neg_lr);
+                for (int i = 0; i < n; i++) {
+                    float d = wd != 0.0f ? fmaf(rp[i], wd, sign * g[i]) : sign * g[i];
+                    rbuf[i] = fmaf(d, damp, rbuf[i] * mom);
+                    rp[i] = fmaf(rbuf[i], neg_lr, rp[i]);
+                    if (!same_float(buf[i], rbuf[i]) || !same_float(p[i], rp[i]))
+                        ck_abort_msg("mom %g lr %g sign %g wd %g 1-damp %g, element %d: buf %a p %a, IEEE gives "
+                                     "buf %a p %a", mom, -neg_lr, sign, wd, damp, i, buf[i], p[i], rbuf[i], rp[i]);
+                    tiny_results += fabsf(rbuf[i]) < 0x1p-126f && rbuf[i] != 0;
+                    checked++;
+                }
+                ck_assert(same_float(p[N - 1], rp[N - 1]) || n == N); /* nothing written past n */
+            }
+    ck_assert_int_gt(tiny_results, checked / 20); /* the denormal paths were exercised */
+    free(p), free(g), free(buf), free(rp), free(rbuf);
+}
+END_TEST
+
+/* Through nb_sgd: a momentum buffer decaying through the denormals, against the same rule. */
+START_TEST(test_sgd_denormal_steps) {
+    enum { N = 70 };
+    nb_tensor *w = nb_zeros(NULL, 1, (int64_t[]){N});
+    float *wp = nb_f32(w), ref[N], rbuf[N], grad[N];
+    uint64_t st = 7;
+    for (int i = 0; i < N; i++) {
+        ref[i] = wp[i] = odd_float(&st);
+        if (!isfinite(ref[i])) ref[i] = wp[i] = 0.25f;
+        grad[i] = i % 3 ? 0x1p-120f * (float)(i + 1) : odd_float(&st);
+        if (!isfinite(grad[i])) grad[i] = 1e-3f;
+    }
+    ck_assert_int_eq(nb_requires_grad(w, true), NB_OK);
+    nb_sgd_opts o = nb_sgd_defaults();
+    o.lr = 0.1;
+    o.momentum = 0.9;
+    nb_optim *opt = nb_sgd(&w, 1, &o);
+    ck_assert_ptr_nonnull(opt);
+    nb_arena *ar = nb_arena_new(0);
+    for (int step = 0; step < 120; step++) {
+        nb_arena_reset(ar);
+        nb_optim_zero_grad(opt, true);
+        nb_tensor *gt = nb_zeros(NULL, 1, (int64_t[]){N});
+        for (int i = 0; i < N; i++) nb_f32(gt)[i] = step < 3 ? grad[i] : 0.0f; /* then only decay */
+        ck_assert_int_eq(nb_backward_grad(nb_sum(ar, nb_mul(ar, w, gt)), nb_scalar(ar, 1.0f)), NB_OK);
+        ck_assert_int_eq(nb_optim_step(opt), NB_OK);
+        for (int i = 0; i < N; i++) {
+            float g = nb_f32(gt)[i];
+            rbuf[i] = step == 0 ? g : fmaf(g, 1.0f, rbuf[i] * 0.9f);
+            ref[i] = fmaf(rbuf[i], -0.1f, ref[i]);
+        }
+        nb_tensor_free(gt);
+    }
+    nb_optim_dict *sd = nb_optim_state_dict(opt);
+    const nb_tensor *mb = NULL;
+    for (int j = 0; sd && j < sd->states[0].nvalues; j++)
+        if (!strcmp(sd->states[0].values[j].name, "momentum_buffer")) mb = sd->states[0].values[j].tensor;
+    ck_assert_ptr_nonnull(mb);
+    int denormal = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(same_float(wp[i], ref[i]), "p[%d] %a, IEEE %a", i, wp[i], ref[i]);
+        ck_assert_msg(same_float(nb_f32(mb)[i], rbuf[i]), "buf[%d] %a, IEEE %a", i, nb_f32(mb)[i], rbuf[i]);
+        denormal += fabsf(rbuf[i]) < 0x1p-126f && rbuf[i] != 0;
+    }
+    ck_assert_int_gt(denormal, 10);
+    nb_optim_dict_free(sd);
+    nb_arena_free(ar);
+    nb_optim_free(opt);
+    nb_tensor_free(w);
+}
+END_TEST
+
 START_TEST(test_asgd_average) {
     pset s = params_new(PARAMS_WB);
     nb_asgd_opts ao = nb_asgd_defaults();
@@ -1994,6 +2111,8 @@ int main(void) {
     tcase_add_test(tc, test_runtime_get_set);
     tcase_add_test(tc, test_param_groups);
     tcase_add_test(tc, test_asgd_average);
+    tcase_add_test(tc, test_sgd_denormal_kernel);
+    tcase_add_test(tc, test_sgd_denormal_steps);
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_step_closure_generic);

@@ -1,0 +1,132 @@
+/* denormal512.c - see denormal512.h: IEEE float results without the denormal assists. */
+#include "denormal512.h"
+
+#if NB_HAVE_DENORMAL512
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#include "simd512.h" /* nb_k_lanes16 */
+
+#define TARGET __attribute__((target("avx512f,avx512dq")))
+#define FLT_NORMAL_MIN_BITS 0x00800000u /* 2^-126 */
+
+bool nb_k_denormal512_available(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+/* The smallest float B such that x s (|x| >= B) is neither a denormal nor made of one:
+ * max(2^-126, 2^-126 / |s|), rounded up. As bits, for comparing magnitudes as integers. */
+static uint32_t safe_bound(float s) {
+    double a = fabs((double)s), b = a > 0 && a < 1 ? 0x1p-126 / a : 0x1p-126;
+    float f = (float)b;
+    if ((double)f < b) f = nextafterf(f, INFINITY);
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+/* Lanes with 0 < |x| < the float whose bits are `bound` (magnitudes compare as integers). */
+static inline TARGET __mmask16 tiny(__m512 x, uint32_t bound) {
+    __m512i a = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff));
+    return _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32((int)(bound - 1)));
+}
+
+/* The 16 lanes of x as doubles (lo: lanes 0-7, hi: 8-15), exactly, without a floating-point
+ * operation on a denormal: those come from their integer mantissa times 2^-149. */
+static inline TARGET void widen(__m512 x, __m512d *lo, __m512d *hi) {
+    __m512i bits = _mm512_castps_si512(x), mag = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 den = _mm512_cmplt_epu32_mask(mag, _mm512_set1_epi32(FLT_NORMAL_MIN_BITS));
+    __mmask16 neg = _mm512_movepi32_mask(bits);
+    __m512 normal = _mm512_maskz_mov_ps((__mmask16)~den, x);
+    __m512i signed_mant = _mm512_mask_sub_epi32(mag, neg, _mm512_setzero_si512(), mag);
+    __m512d scale = _mm512_set1_pd(0x1p-149);
+    __m512d dl = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(signed_mant)), scale);
+    __m512d dh = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti32x8_epi32(signed_mant, 1)), scale);
+    *lo = _mm512_mask_mov_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(normal)), (__mmask8)den, dl);
+    *hi = _mm512_mask_mov_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(normal, 1)), (__mmask8)(den >> 8), dh);
+}
+
+/* 16 doubles rounded to float as IEEE does (to nearest, ties to even), denormal results
+ * included, without a floating-point operation that makes a denormal: those are the integer
+ * round(|y| 2^149) with y's sign, which is their bit pattern. */
+static inline TARGET __m512 narrow(__m512d lo, __m512d hi) {
+    __m512d abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX)), min = _mm512_set1_pd(0x1p-126);
+    __m512d alo = _mm512_and_pd(lo, abs_mask), ahi = _mm512_and_pd(hi, abs_mask);
+    __mmask8 slo = _mm512_cmp_pd_mask(alo, min, _CMP_LT_OQ), shi = _mm512_cmp_pd_mask(ahi, min, _CMP_LT_OQ);
+    __m512 big = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_maskz_mov_pd((__mmask8)~slo, lo))),
+                                    _mm512_cvtpd_ps(_mm512_maskz_mov_pd((__mmask8)~shi, hi)), 1);
+    /* |y| 2^149 < 2^23 on the small lanes: adding and taking away 2^52 rounds it to an integer */
+    __m512d scale = _mm512_set1_pd(0x1p149), magic = _mm512_set1_pd(0x1p52);
+    __m512d rlo = _mm512_sub_pd(_mm512_add_pd(_mm512_maskz_mul_pd(slo, alo, scale), magic), magic);
+    __m512d rhi = _mm512_sub_pd(_mm512_add_pd(_mm512_maskz_mul_pd(shi, ahi, scale), magic), magic);
+    __m512i k = _mm512_inserti32x8(_mm512_castsi256_si512(_mm512_cvttpd_epi32(rlo)), _mm512_cvttpd_epi32(rhi), 1);
+    __mmask16 neg = (__mmask16)(_mm512_movepi64_mask(_mm512_castpd_si512(lo)) |
+                                _mm512_movepi64_mask(_mm512_castpd_si512(hi)) << 8);
+    k = _mm512_mask_or_epi32(k, neg, k, _mm512_set1_epi32(INT32_MIN));
+    return _mm512_mask_mov_ps(big, (__mmask16)(slo | shi << 8), _mm512_castsi512_ps(k));
+}
+
+/* round(x s) on every lane; the lanes in t (see tiny) computed exactly in double. */
+static inline TARGET __m512 mul(__m512 x, float s, __mmask16 t) {
+    __m512 r = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~t, x), _mm512_set1_ps(s));
+    if (!t) return r;
+    __m512d lo, hi, ds = _mm512_set1_pd((double)s);
+    widen(x, &lo, &hi);
+    return _mm512_mask_mov_ps(r, t, narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds)));
+}
+
+/* fmaf(x, s, p) on every lane, s != 0. On a lane of t the product y = x s is tiny (exact in
+ * double). p + y rounds to p when |y| <= |p| 2^-26 (less than half of p's last place), which
+ * holds when |p| >= keep (bits; see keep_bound) or p is infinite or NaN; to round(y) when p is
+ * zero; any other lane of t runs on the hardware. */
+static inline TARGET __m512 fma_tiny(__m512 x, float s, __m512 p, __mmask16 t, uint32_t keep) {
+    __m512 vs = _mm512_set1_ps(s);
+    __m512 r = _mm512_fmadd_ps(_mm512_maskz_mov_ps((__mmask16)~t, x), vs, p);
+    if (!t) return r;
+    __m512i pm = _mm512_and_si512(_mm512_castps_si512(p), _mm512_set1_epi32(0x7fffffff));
+    __mmask16 big = _mm512_mask_cmpge_epu32_mask(t, pm, _mm512_set1_epi32((int)keep)); /* inf, NaN too */
+    r = _mm512_mask_mov_ps(r, big, p);
+    __mmask16 zero = _mm512_mask_cmpeq_epi32_mask(t, pm, _mm512_setzero_si512());
+    __mmask16 rest = (__mmask16)(t & ~big & ~zero);
+    if (zero) {
+        __m512d lo, hi, ds = _mm512_set1_pd((double)s);
+        widen(x, &lo, &hi);
+        r = _mm512_mask_mov_ps(r, zero, narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds)));
+    }
+    if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_fmadd_ps(_mm512_maskz_mov_ps(rest, x), vs, p));
+    return r;
+}
+
+/* For fma_tiny's lanes of x below safe_bound(s): |x s| < 2^-126 max(1, |s|), so |p| >=
+ * 2^-100 max(1, |s|) makes x s at most |p| 2^-26. As bits. */
+static uint32_t keep_bound(float s) {
+    double a = fabs((double)s);
+    float f = (float)(0x1p-100 * (a > 1 ? a : 1));
+    if ((double)f < 0x1p-100 * (a > 1 ? a : 1)) f = nextafterf(f, INFINITY);
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+TARGET void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
+                                 float one_m_damp, float neg_lr) {
+    uint32_t mom_bound = safe_bound(mom), lr_bound = safe_bound(neg_lr), keep = keep_bound(neg_lr);
+    __m512 vsign = _mm512_set1_ps(sign), vwd = _mm512_set1_ps(wd), vdamp = _mm512_set1_ps(one_m_damp);
+    __m512i flip = _mm512_set1_epi32(sign < 0 ? INT32_MIN : 0);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = nb_k_lanes16(n - i);
+        __m512 vp = _mm512_maskz_loadu_ps(m, p + i), vg = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 vb = _mm512_maskz_loadu_ps(m, buf + i);
+        /* d = sign g: a denormal g changes sign exactly by its sign bit */
+        __mmask16 tg = tiny(vg, FLT_NORMAL_MIN_BITS);
+        __m512 d = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~tg, vg), vsign);
+        if (tg) d = _mm512_mask_mov_ps(d, tg, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(vg), flip)));
+        if (wd != 0.0f) d = _mm512_fmadd_ps(vp, vwd, d);
+        __m512 t = mul(vb, mom, tiny(vb, mom_bound));
+        /* fmaf(d, 1, t) is d + t rounded once: an addition, which takes denormals at full speed */
+        vb = one_m_damp == 1.0f ? _mm512_add_ps(d, t) : _mm512_fmadd_ps(d, vdamp, t);
+        _mm512_mask_storeu_ps(buf + i, m, vb);
+        _mm512_mask_storeu_ps(p + i, m, fma_tiny(vb, neg_lr, vp, tiny(vb, lr_bound), keep));
+    }
+}
+#endif
