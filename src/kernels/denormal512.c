@@ -14,15 +14,20 @@ bool nb_k_denormal512_available(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 }
 
-/* The smallest float B such that x s (|x| >= B) is neither a denormal nor made of one:
- * max(2^-126, 2^-126 / |s|), rounded up. As bits, for comparing magnitudes as integers. */
-static uint32_t safe_bound(float s) {
-    double a = fabs((double)s), b = a > 0 && a < 1 ? 0x1p-126 / a : 0x1p-126;
-    float f = (float)b;
-    if ((double)f < b) f = nextafterf(f, INFINITY);
+/* The bits of the smallest float >= v > 0 (magnitudes of floats compare as their bits). */
+static uint32_t bits_at_least(double v) {
+    float f = (float)v;
+    if ((double)f < v) f = nextafterf(f, INFINITY);
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
     return bits;
+}
+
+/* Lanes x with |x| >= safe_bound(s) make x s with neither a denormal operand nor a denormal
+ * product: max(2^-126, 2^-126 / |s|). */
+static uint32_t safe_bound(float s) {
+    double a = fabs((double)s);
+    return bits_at_least(a > 0 && a < 1 ? 0x1p-126 / a : 0x1p-126);
 }
 
 /* Lanes with 0 < |x| < the float whose bits are `bound` (magnitudes compare as integers). */
@@ -98,14 +103,10 @@ static inline TARGET __m512 fma_tiny(__m512 x, float s, __m512 p, __mmask16 t, u
 }
 
 /* For fma_tiny's lanes of x below safe_bound(s): |x s| < 2^-126 max(1, |s|), so |p| >=
- * 2^-100 max(1, |s|) makes x s at most |p| 2^-26. As bits. */
+ * 2^-100 max(1, |s|) makes x s at most |p| 2^-26. */
 static uint32_t keep_bound(float s) {
     double a = fabs((double)s);
-    float f = (float)(0x1p-100 * (a > 1 ? a : 1));
-    if ((double)f < 0x1p-100 * (a > 1 ? a : 1)) f = nextafterf(f, INFINITY);
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    return bits;
+    return bits_at_least(0x1p-100 * (a > 1 ? a : 1));
 }
 
 TARGET void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
