@@ -1697,6 +1697,57 @@ START_TEST(test_sgd_denormal_kernel) {
 }
 END_TEST
 
+/* nb_k_adam512 against Adam's rule in plain IEEE arithmetic, bit for bit, as above. */
+START_TEST(test_adam_denormal_kernel) {
+#if NB_HAVE_DENORMAL512
+    if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernel is not used here");
+    enum { N = 2053 };
+    float *p = malloc(N * sizeof *p), *g = malloc(N * sizeof *g), *m = malloc(N * sizeof *m);
+    float *v = malloc(N * sizeof *v), *rp = malloc(N * sizeof *rp), *rm = malloc(N * sizeof *rm);
+    float *rv = malloc(N * sizeof *rv);
+    ck_assert(p && g && m && v && rp && rm && rv);
+    const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f};
+    const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.0447f};
+    uint64_t st = 99;
+    long checked = 0, tiny_m = 0;
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 2; b++)
+            for (size_t s = 0; s < 4; s++)
+                for (size_t e = 0; e < 3; e++)
+                    for (int w = 0; w < 8; w++) {
+                        nb_k_adam_coef c = {w & 1 ? -1.0f : 1.0f, w & 2 ? 1e-2f : 0.0f, w & 4 ? 0.99999f : 1.0f,
+                                            b1s[a], 1.0f - b1s[a], b2s[b], 1.0f - b2s[b], bc2s[w & 1], epss[e],
+                                            steps[s]};
+                        for (int i = 0; i < N; i++) {
+                            rp[i] = p[i] = odd_float(&st);
+                            g[i] = odd_float(&st);
+                            rm[i] = m[i] = odd_float(&st);
+                            rv[i] = v[i] = fabsf(odd_float(&st));
+                        }
+                        int n = N - (int)(st >> 61);
+                        nb_k_adam512(p, g, m, v, n, &c);
+                        for (int i = 0; i < n; i++) {
+                            float d = c.wd != 0.0f ? fmaf(rp[i], c.wd, c.sign * g[i]) : c.sign * g[i];
+                            float q = rp[i] * c.decay;
+                            rm[i] = fmaf(d, c.one_m_b1, rm[i] * c.b1);
+                            rv[i] = fmaf(c.one_m_b2 * d, d, rv[i] * c.b2);
+                            rp[i] = q + (c.neg_step_size * rm[i]) / (sqrtf(rv[i]) / c.bc2_sqrt + c.eps);
+                            if (!same_float(p[i], rp[i]) || !same_float(m[i], rm[i]) || !same_float(v[i], rv[i]))
+                                ck_abort_msg("b1 %g b2 %g step %g eps %g w %d, element %d: p %a m %a v %a, IEEE gives "
+                                             "p %a m %a v %a", c.b1, c.b2, c.neg_step_size, c.eps, w, i, p[i], m[i],
+                                             v[i], rp[i], rm[i], rv[i]);
+                            tiny_m += fabsf(rm[i]) < 0x1p-126f && rm[i] != 0;
+                            checked++;
+                        }
+                    }
+    ck_assert_int_gt(tiny_m, checked / 20);
+    free(p), free(g), free(m), free(v), free(rp), free(rm), free(rv);
+#else
+    NB_SKIP("this build has no AVX-512 code (clang or NB_NO_TARGET_CLONES): the kernel is not built");
+#endif
+}
+END_TEST
+
 /* Through nb_sgd: a momentum buffer decaying through the denormals, against the same rule. */
 START_TEST(test_sgd_denormal_steps) {
     enum { N = 70 };
@@ -2117,6 +2168,7 @@ int main(void) {
     tcase_add_test(tc, test_asgd_average);
     tcase_add_test(tc, test_sgd_denormal_kernel);
     tcase_add_test(tc, test_sgd_denormal_steps);
+    tcase_add_test(tc, test_adam_denormal_kernel);
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_step_closure_generic);

@@ -30,6 +30,15 @@ static uint32_t safe_bound(float s) {
     return bits_at_least(a > 0 && a < 1 ? 0x1p-126 / a : 0x1p-126);
 }
 
+/* Lanes k of x (the full vector where k is all 16: a plain load is cheaper than a masked one). */
+static inline TARGET __m512 load(const float *x, __mmask16 k) {
+    return k == 0xffff ? _mm512_loadu_ps(x) : _mm512_maskz_loadu_ps(k, x);
+}
+static inline TARGET void store(float *x, __mmask16 k, __m512 v) {
+    if (k == 0xffff) _mm512_storeu_ps(x, v);
+    else _mm512_mask_storeu_ps(x, k, v);
+}
+
 /* Lanes with 0 < |x| < the float whose bits are `bound` (magnitudes compare as integers). */
 static inline TARGET __mmask16 tiny(__m512 x, uint32_t bound) {
     __m512i a = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff));
@@ -109,25 +118,93 @@ static uint32_t keep_bound(float s) {
     return bits_at_least(0x1p-100 * (a > 1 ? a : 1));
 }
 
+/* sign g, exactly: a denormal g changes sign by its sign bit (no multiply). */
+static inline TARGET __m512 signed_grad(__m512 g, float sign) {
+    __mmask16 t = tiny(g, FLT_NORMAL_MIN_BITS);
+    __m512 d = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~t, g), _mm512_set1_ps(sign));
+    if (!t) return d;
+    __m512i flip = _mm512_set1_epi32(sign < 0 ? INT32_MIN : 0);
+    return _mm512_mask_mov_ps(d, t, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), flip)));
+}
+
+typedef struct sgd_args {
+    float sign, wd, mom, one_m_damp, neg_lr;
+    uint32_t mom_bound, lr_bound, keep;
+} sgd_args;
+
+/* Lanes k of 16 elements; plain (wd 0, no dampening) is the common case, kept free of tests. */
+static inline TARGET __attribute__((always_inline)) void sgd16(float *p, const float *g, float *buf, __mmask16 k,
+                                                               const sgd_args *a, const bool plain) {
+    __m512 vp = load(p, k), vb = load(buf, k);
+    __m512 d = signed_grad(load(g, k), a->sign);
+    if (!plain && a->wd != 0.0f) d = _mm512_fmadd_ps(vp, _mm512_set1_ps(a->wd), d);
+    __m512 t = mul(vb, a->mom, tiny(vb, a->mom_bound));
+    /* fmaf(d, 1, t) is d + t rounded once: an addition, which takes denormals at full speed */
+    vb = plain || a->one_m_damp == 1.0f ? _mm512_add_ps(d, t) : _mm512_fmadd_ps(d, _mm512_set1_ps(a->one_m_damp), t);
+    store(buf, k, vb);
+    store(p, k, fma_tiny(vb, a->neg_lr, vp, tiny(vb, a->lr_bound), a->keep));
+}
+
+static inline TARGET __attribute__((always_inline)) void sgd_loop(float *p, const float *g, float *buf, int64_t n,
+                                                                  const sgd_args *a, const bool plain) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) sgd16(p + i, g + i, buf + i, 0xffff, a, plain);
+    if (i < n) sgd16(p + i, g + i, buf + i, nb_k_lanes16(n - i), a, plain);
+}
+
 TARGET void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
                                  float one_m_damp, float neg_lr) {
-    uint32_t mom_bound = safe_bound(mom), lr_bound = safe_bound(neg_lr), keep = keep_bound(neg_lr);
-    __m512 vsign = _mm512_set1_ps(sign), vwd = _mm512_set1_ps(wd), vdamp = _mm512_set1_ps(one_m_damp);
-    __m512i flip = _mm512_set1_epi32(sign < 0 ? INT32_MIN : 0);
+    sgd_args a = {sign, wd, mom, one_m_damp, neg_lr, safe_bound(mom), safe_bound(neg_lr), keep_bound(neg_lr)};
+    if (wd == 0.0f && one_m_damp == 1.0f) sgd_loop(p, g, buf, n, &a, true);
+    else sgd_loop(p, g, buf, n, &a, false);
+}
+
+/* The step of Adam: m and v through `mul` (a decaying m passes through the denormals; v rarely
+ * does); where the new m is tiny, neg_step_size m / den is at most Q = 2 (|neg_step_size m| +
+ * 2^-149) / den + 2^-148 (both roundings included), and q + that rounds to q when Q 2^26 <= |q|
+ * (q = p decay); other tiny lanes run on the hardware. */
+TARGET void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+    uint32_t b1_bound = safe_bound(c->b1), b2_bound = safe_bound(c->b2), step_bound = safe_bound(c->neg_step_size);
+    __m512 vwd = _mm512_set1_ps(c->wd), vdecay = _mm512_set1_ps(c->decay), vomb1 = _mm512_set1_ps(c->one_m_b1);
+    __m512 vomb2 = _mm512_set1_ps(c->one_m_b2), vbc2 = _mm512_set1_ps(c->bc2_sqrt), veps = _mm512_set1_ps(c->eps);
+    __m512 vstep = _mm512_set1_ps(c->neg_step_size);
+    __m512d dstep = _mm512_set1_pd(fabs((double)c->neg_step_size)), abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX));
     for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = nb_k_lanes16(n - i);
-        __m512 vp = _mm512_maskz_loadu_ps(m, p + i), vg = _mm512_maskz_loadu_ps(m, g + i);
-        __m512 vb = _mm512_maskz_loadu_ps(m, buf + i);
-        /* d = sign g: a denormal g changes sign exactly by its sign bit */
-        __mmask16 tg = tiny(vg, FLT_NORMAL_MIN_BITS);
-        __m512 d = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~tg, vg), vsign);
-        if (tg) d = _mm512_mask_mov_ps(d, tg, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(vg), flip)));
-        if (wd != 0.0f) d = _mm512_fmadd_ps(vp, vwd, d);
-        __m512 t = mul(vb, mom, tiny(vb, mom_bound));
-        /* fmaf(d, 1, t) is d + t rounded once: an addition, which takes denormals at full speed */
-        vb = one_m_damp == 1.0f ? _mm512_add_ps(d, t) : _mm512_fmadd_ps(d, vdamp, t);
-        _mm512_mask_storeu_ps(buf + i, m, vb);
-        _mm512_mask_storeu_ps(p + i, m, fma_tiny(vb, neg_lr, vp, tiny(vb, lr_bound), keep));
+        __mmask16 k = nb_k_lanes16(n - i);
+        __m512 vp = load(p + i, k), vm = load(m + i, k);
+        __m512 vv = load(v + i, k);
+        __m512 d = signed_grad(load(g + i, k), c->sign);
+        if (c->wd != 0.0f) d = _mm512_fmadd_ps(vp, vwd, d);
+        __m512 q = _mm512_mul_ps(vp, vdecay);
+        vm = _mm512_fmadd_ps(d, vomb1, mul(vm, c->b1, tiny(vm, b1_bound)));
+        vv = _mm512_fmadd_ps(_mm512_mul_ps(vomb2, d), d, mul(vv, c->b2, tiny(vv, b2_bound)));
+        store(m + i, k, vm);
+        store(v + i, k, vv);
+        __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vbc2), veps);
+        __mmask16 t = tiny(vm, step_bound);
+        __m512 r = _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps((__mmask16)~t, vm)), den));
+        if (t) {
+            __m512d ml, mh, dl, dh;
+            widen(vm, &ml, &mh);
+            widen(den, &dl, &dh);
+            __m512d tiny_pd = _mm512_set1_pd(0x1p-149), two = _mm512_set1_pd(2.0), f = _mm512_set1_pd(0x1p26);
+            __m512d ql = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(ml, abs_mask), dstep, tiny_pd)), dl),
+                                       _mm512_set1_pd(0x1p-148));
+            __m512d qh = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(mh, abs_mask), dstep, tiny_pd)), dh),
+                                       _mm512_set1_pd(0x1p-148));
+            __m512d pl, ph;
+            widen(q, &pl, &ph);
+            __mmask16 keep = (__mmask16)(_mm512_cmp_pd_mask(_mm512_mul_pd(ql, f), _mm512_and_pd(pl, abs_mask), _CMP_LE_OQ) |
+                                         _mm512_cmp_pd_mask(_mm512_mul_pd(qh, f), _mm512_and_pd(ph, abs_mask), _CMP_LE_OQ) << 8);
+            __m512i db = _mm512_castps_si512(den); /* a positive, finite divisor */
+            keep &= t & _mm512_cmpgt_epi32_mask(db, _mm512_setzero_si512()) &
+                    _mm512_cmplt_epi32_mask(db, _mm512_set1_epi32(0x7f800000));
+            r = _mm512_mask_mov_ps(r, keep, q);
+            __mmask16 rest = (__mmask16)(t & ~keep);
+            if (rest)
+                r = _mm512_mask_mov_ps(r, rest, _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps(rest, vm)), den)));
+        }
+        store(p + i, k, r);
     }
 }
 #endif

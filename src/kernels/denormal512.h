@@ -20,7 +20,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
-/* True if this CPU runs nb_k_sgd_momentum512. */
+/* True if this CPU runs the kernels below. */
 bool nb_k_denormal512_available(void);
 /* SGD's momentum step over n elements, bit-identical to, for each i,
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
@@ -28,6 +28,16 @@ bool nb_k_denormal512_available(void);
  * sign is +1 or -1; neg_lr must not be zero. p and buf are updated in place. */
 void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
                           float one_m_damp, float neg_lr);
+/* Adam's coefficients for one step of one parameter (src/optim/adam.c). */
+typedef struct nb_k_adam_coef {
+    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, neg_step_size;
+} nb_k_adam_coef;
+/* Adam's step (AdamW's with decay != 1) without amsgrad over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  q = p decay
+ *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2)
+ *   p = q + (neg_step_size m) / (sqrtf(v) / bc2_sqrt + eps)
+ * p, m and v are updated in place. */
+void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
