@@ -6,11 +6,12 @@
  * rarely non-zero (an edge pixel) decays by 0.9 every step and spends ~150 steps among the
  * denormals on its way to zero. In the 784-128-10 MLP's second epoch the SGD step was half of
  * the training time for that reason (and PyTorch's, which keeps denormals too, slows the same
- * way). Flushing denormals to zero (FTZ/DAZ) would change the numbers; these kernels give the
- * same bits as the plain IEEE arithmetic instead: lanes that would take an assist are computed
- * exactly in double precision (a float product is exact there) and rounded to float with
- * integer operations, or, where a tiny addend cannot change a larger value, left as the
- * rounding leaves them; the few cases neither covers run on the hardware as before.
+ * way; Adam's exp_avg decays the same way). Flushing denormals to zero (FTZ/DAZ) would change
+ * the numbers; these kernels give the same bits as the plain IEEE arithmetic instead: lanes
+ * that would take an assist are computed exactly in double precision (a float product is exact
+ * there) and rounded to float with integer operations, or, where a tiny addend cannot change a
+ * larger value, left as the rounding leaves them; the few cases neither covers run on the
+ * hardware as before.
  * Compiled on x86-64 with GCC, chosen at run time (AVX-512 F and DQ). */
 #ifndef NABLA_K_DENORMAL512_H
 #define NABLA_K_DENORMAL512_H
