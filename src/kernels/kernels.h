@@ -54,11 +54,6 @@ bool nb__k_bf16_force(const char *name);
 
 /* y = beta*y + x (beta 0: y = x). */
 void nb_k_acc(float *y, const float *x, int64_t n, float beta);
-/* Ask for the cache lines of [p, p + bytes), writable if `write` (PREFETCHW), all at once:
- * before a thread updates memory that other cores have just read (an optimizer's slice of a
- * weight that every part of a split step has read), so that the lines' transfers overlap
- * instead of each store waiting for its own. A hint: changes no memory. */
-void nb_k_prefetch(const void *p, int64_t bytes, bool write);
 /* y = beta*y + a*b elementwise (beta 0: y = a*b). */
 void nb_k_mul_acc(float *y, const float *a, const float *b, int64_t n, float beta);
 /* y = beta*y + x[0] + x[ld] + ... + x[(rows - 1) ld] over n elements, added in that order

@@ -11,18 +11,6 @@ void nb_k_acc(float *restrict y, const float *restrict x, int64_t n, float beta)
         for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* PREFETCHW where the CPU has it (a hint: a no-op on x86 CPUs without it). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("prfchw")))
-#endif
-void nb_k_prefetch(const void *p, int64_t bytes, bool write) {
-    const char *c = p;
-    if (write)
-        for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 1, 3);
-    else
-        for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 0, 3);
-}
-
 void nb_k_bcast_rows(float *restrict out, const float *restrict bias, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) out[i * cols + j] = bias[j];

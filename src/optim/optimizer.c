@@ -631,13 +631,7 @@ static void run_parts(void *ctx, int64_t pb, int64_t pe) {
         locate(j, j->total * (k + 1) / j->parts, &b, &ob);
         for (int i = a; i <= b; i++) {
             int64_t lo = i == a ? oa : 0, hi = i == b ? ob : j->s[i].n;
-            if (lo >= hi) continue;
-            /* A slice of a weight that every core has just read (each part of a split step
-             * reads all of it): take its lines writable in one sweep, or each store of the
-             * update waits for the other core's copy to be invalidated, one line at a time
-             * (the 784x128 weight's SGD update took 3x as long on 2 threads as on 1). */
-            if (j->parts > 1) nb_k_prefetch(j->s[i].p + lo, (int64_t)sizeof(float) * (hi - lo), true);
-            j->update(&j->s[i], lo, hi);
+            if (lo < hi) j->update(&j->s[i], lo, hi);
         }
     }
 }
