@@ -163,48 +163,53 @@ TARGET void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n
  * does); where the new m is tiny, neg_step_size m / den is at most Q = 2 (|neg_step_size m| +
  * 2^-149) / den + 2^-148 (both roundings included), and q + that rounds to q when Q 2^26 <= |q|
  * (q = p decay); other tiny lanes run on the hardware. */
-TARGET void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
-    uint32_t b1_bound = safe_bound(c->b1), b2_bound = safe_bound(c->b2), step_bound = safe_bound(c->neg_step_size);
-    __m512 vwd = _mm512_set1_ps(c->wd), vdecay = _mm512_set1_ps(c->decay), vomb1 = _mm512_set1_ps(c->one_m_b1);
-    __m512 vomb2 = _mm512_set1_ps(c->one_m_b2), vbc2 = _mm512_set1_ps(c->bc2_sqrt), veps = _mm512_set1_ps(c->eps);
+typedef struct adam_args {
+    const nb_k_adam_coef *c;
+    uint32_t b1_bound, b2_bound, step_bound;
+} adam_args;
+
+static inline TARGET __attribute__((always_inline)) void adam16(float *p, const float *g, float *m, float *v,
+                                                                __mmask16 k, const adam_args *a) {
+    const nb_k_adam_coef *c = a->c;
+    __m512 vp = load(p, k), vm = load(m, k), vv = load(v, k);
+    __m512 d = signed_grad(load(g, k), c->sign);
+    if (c->wd != 0.0f) d = _mm512_fmadd_ps(vp, _mm512_set1_ps(c->wd), d);
+    __m512 q = _mm512_mul_ps(vp, _mm512_set1_ps(c->decay));
+    vm = _mm512_fmadd_ps(d, _mm512_set1_ps(c->one_m_b1), mul(vm, c->b1, tiny(vm, a->b1_bound)));
+    vv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(c->one_m_b2), d), d, mul(vv, c->b2, tiny(vv, a->b2_bound)));
+    store(m, k, vm);
+    store(v, k, vv);
+    __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), _mm512_set1_ps(c->bc2_sqrt)), _mm512_set1_ps(c->eps));
     __m512 vstep = _mm512_set1_ps(c->neg_step_size);
-    __m512d dstep = _mm512_set1_pd(fabs((double)c->neg_step_size)), abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX));
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = nb_k_lanes16(n - i);
-        __m512 vp = load(p + i, k), vm = load(m + i, k);
-        __m512 vv = load(v + i, k);
-        __m512 d = signed_grad(load(g + i, k), c->sign);
-        if (c->wd != 0.0f) d = _mm512_fmadd_ps(vp, vwd, d);
-        __m512 q = _mm512_mul_ps(vp, vdecay);
-        vm = _mm512_fmadd_ps(d, vomb1, mul(vm, c->b1, tiny(vm, b1_bound)));
-        vv = _mm512_fmadd_ps(_mm512_mul_ps(vomb2, d), d, mul(vv, c->b2, tiny(vv, b2_bound)));
-        store(m + i, k, vm);
-        store(v + i, k, vv);
-        __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vbc2), veps);
-        __mmask16 t = tiny(vm, step_bound);
-        __m512 r = _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps((__mmask16)~t, vm)), den));
-        if (t) {
-            __m512d ml, mh, dl, dh;
-            widen(vm, &ml, &mh);
-            widen(den, &dl, &dh);
-            __m512d tiny_pd = _mm512_set1_pd(0x1p-149), two = _mm512_set1_pd(2.0), f = _mm512_set1_pd(0x1p26);
-            __m512d ql = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(ml, abs_mask), dstep, tiny_pd)), dl),
-                                       _mm512_set1_pd(0x1p-148));
-            __m512d qh = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(mh, abs_mask), dstep, tiny_pd)), dh),
-                                       _mm512_set1_pd(0x1p-148));
-            __m512d pl, ph;
-            widen(q, &pl, &ph);
-            __mmask16 keep = (__mmask16)(_mm512_cmp_pd_mask(_mm512_mul_pd(ql, f), _mm512_and_pd(pl, abs_mask), _CMP_LE_OQ) |
-                                         _mm512_cmp_pd_mask(_mm512_mul_pd(qh, f), _mm512_and_pd(ph, abs_mask), _CMP_LE_OQ) << 8);
-            __m512i db = _mm512_castps_si512(den); /* a positive, finite divisor */
-            keep &= t & _mm512_cmpgt_epi32_mask(db, _mm512_setzero_si512()) &
-                    _mm512_cmplt_epi32_mask(db, _mm512_set1_epi32(0x7f800000));
-            r = _mm512_mask_mov_ps(r, keep, q);
-            __mmask16 rest = (__mmask16)(t & ~keep);
-            if (rest)
-                r = _mm512_mask_mov_ps(r, rest, _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps(rest, vm)), den)));
-        }
-        store(p + i, k, r);
+    __mmask16 t = tiny(vm, a->step_bound);
+    __m512 r = _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps((__mmask16)~t, vm)), den));
+    if (t) {
+        __m512d abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX));
+        __m512d dstep = _mm512_set1_pd(fabs((double)c->neg_step_size)), tiny_pd = _mm512_set1_pd(0x1p-149);
+        __m512d two = _mm512_set1_pd(2.0), f = _mm512_set1_pd(0x1p26), round = _mm512_set1_pd(0x1p-148);
+        __m512d ml, mh, dl, dh, pl, ph;
+        widen(vm, &ml, &mh);
+        widen(den, &dl, &dh);
+        widen(q, &pl, &ph);
+        __m512d ql = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(ml, abs_mask), dstep, tiny_pd)), dl), round);
+        __m512d qh = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(mh, abs_mask), dstep, tiny_pd)), dh), round);
+        __mmask16 keep = (__mmask16)(_mm512_cmp_pd_mask(_mm512_mul_pd(ql, f), _mm512_and_pd(pl, abs_mask), _CMP_LE_OQ) |
+                                     _mm512_cmp_pd_mask(_mm512_mul_pd(qh, f), _mm512_and_pd(ph, abs_mask), _CMP_LE_OQ) << 8);
+        __m512i db = _mm512_castps_si512(den); /* a positive, finite divisor */
+        keep &= t & _mm512_cmpgt_epi32_mask(db, _mm512_setzero_si512()) &
+                _mm512_cmplt_epi32_mask(db, _mm512_set1_epi32(0x7f800000));
+        r = _mm512_mask_mov_ps(r, keep, q);
+        __mmask16 rest = (__mmask16)(t & ~keep);
+        if (rest)
+            r = _mm512_mask_mov_ps(r, rest, _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps(rest, vm)), den)));
     }
+    store(p, k, r);
+}
+
+TARGET void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+    adam_args a = {c, safe_bound(c->b1), safe_bound(c->b2), safe_bound(c->neg_step_size)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) adam16(p + i, g + i, m + i, v + i, 0xffff, &a);
+    if (i < n) adam16(p + i, g + i, m + i, v + i, nb_k_lanes16(n - i), &a);
 }
 #endif
