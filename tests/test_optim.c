@@ -12,6 +12,9 @@
 #include "common.h"
 #include "../src/kernels/gemm_avx512.h"
 #include "../src/kernels/denormal512.h"
+#if defined(__x86_64__)
+#include <xmmintrin.h> /* _mm_getcsr: the floating-point mode */
+#endif
 
 /* ---- allocation counting (nb_set_allocator in main, before anything else) ----------------- */
 static long n_alloc;
@@ -1697,6 +1700,25 @@ START_TEST(test_sgd_denormal_kernel) {
 }
 END_TEST
 
+/* Under flush-to-zero (a -ffast-math program's mode) the kernels stand aside: the plain loops
+ * follow the mode, the kernels reproduce only the default one. */
+START_TEST(test_denormal_kernels_default_mode_only) {
+#if NB_HAVE_DENORMAL512 && defined(__x86_64__)
+    if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernels are not used here");
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* FTZ, DAZ */
+    bool on = nb_k_denormal512_available();
+    _mm_setcsr(csr | 0x2000); /* round down */
+    bool on_round = nb_k_denormal512_available();
+    _mm_setcsr(csr);
+    ck_assert(!on && !on_round);
+    ck_assert(nb_k_denormal512_available());
+#else
+    NB_SKIP("this build has no AVX-512 code (clang or NB_NO_TARGET_CLONES): the kernels are not built");
+#endif
+}
+END_TEST
+
 /* nb_k_adam512 against Adam's rule in plain IEEE arithmetic, bit for bit, as above. */
 START_TEST(test_adam_denormal_kernel) {
 #if NB_HAVE_DENORMAL512
@@ -2169,6 +2191,7 @@ int main(void) {
     tcase_add_test(tc, test_sgd_denormal_kernel);
     tcase_add_test(tc, test_sgd_denormal_steps);
     tcase_add_test(tc, test_adam_denormal_kernel);
+    tcase_add_test(tc, test_denormal_kernels_default_mode_only);
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);
     tcase_add_test(tc, test_step_closure_generic);

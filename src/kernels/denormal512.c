@@ -10,8 +10,10 @@
 #define TARGET __attribute__((target("avx512f,avx512dq")))
 #define FLT_NORMAL_MIN_BITS 0x00800000u /* 2^-126 */
 
+/* The kernels reproduce IEEE's default mode: not where the caller flushes denormals (FTZ, DAZ,
+ * as -ffast-math programs do) or rounds otherwise; the plain loops follow any mode. */
 bool nb_k_denormal512_available(void) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && (_mm_getcsr() & 0xe040) == 0;
 }
 
 /* The bits of the smallest float >= v > 0 (magnitudes of floats compare as their bits). */

@@ -21,7 +21,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
-/* True if this CPU runs the kernels below. */
+/* True if this CPU runs the kernels below and the calling thread's floating-point mode is the
+ * default one (round to nearest, denormals kept), whose results they reproduce. */
 bool nb_k_denormal512_available(void);
 /* SGD's momentum step over n elements, bit-identical to, for each i,
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
