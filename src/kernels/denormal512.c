@@ -82,13 +82,17 @@ static inline TARGET __m512 narrow(__m512d lo, __m512d hi) {
     return _mm512_mask_mov_ps(big, (__mmask16)(slo | shi << 8), _mm512_castsi512_ps(k));
 }
 
-/* round(x s) on every lane; the lanes in t (see tiny) computed exactly in double. */
-static inline TARGET __m512 mul(__m512 x, float s, __mmask16 t) {
-    __m512 r = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~t, x), _mm512_set1_ps(s));
-    if (!t) return r;
+/* round(x s) on every lane, computed in double: the product of two floats is exact there. */
+static inline TARGET __m512 exact_mul(__m512 x, float s) {
     __m512d lo, hi, ds = _mm512_set1_pd((double)s);
     widen(x, &lo, &hi);
-    return _mm512_mask_mov_ps(r, t, narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds)));
+    return narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds));
+}
+
+/* round(x s) on every lane; the lanes in t (see tiny) through exact_mul. */
+static inline TARGET __m512 mul(__m512 x, float s, __mmask16 t) {
+    __m512 r = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~t, x), _mm512_set1_ps(s));
+    return t ? _mm512_mask_mov_ps(r, t, exact_mul(x, s)) : r;
 }
 
 /* fmaf(x, s, p) on every lane, s != 0. On a lane of t the product y = x s is tiny (exact in
@@ -104,11 +108,7 @@ static inline TARGET __m512 fma_tiny(__m512 x, float s, __m512 p, __mmask16 t, u
     r = _mm512_mask_mov_ps(r, big, p);
     __mmask16 zero = _mm512_mask_cmpeq_epi32_mask(t, pm, _mm512_setzero_si512());
     __mmask16 rest = (__mmask16)(t & ~big & ~zero);
-    if (zero) {
-        __m512d lo, hi, ds = _mm512_set1_pd((double)s);
-        widen(x, &lo, &hi);
-        r = _mm512_mask_mov_ps(r, zero, narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds)));
-    }
+    if (zero) r = _mm512_mask_mov_ps(r, zero, exact_mul(x, s));
     if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_fmadd_ps(_mm512_maskz_mov_ps(rest, x), vs, p));
     return r;
 }
