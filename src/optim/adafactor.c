@@ -135,7 +135,7 @@ static void apply_part(void *ctx, int64_t b, int64_t e) {
 }
 
 /* grain of a split over rows (or columns) of `len` elements each: ~8K elements a part */
-static int64_t grain_of(int64_t len) { return len >= 8192 ? 1 : 8192 / (len > 0 ? len : 1); }
+static int64_t grain_of(int64_t len) { return len >= NB_OPTIM_GRAIN ? 1 : NB_OPTIM_GRAIN / (len > 0 ? len : 1); }
 
 /* row_var [.., R, 1] and col_var [.., 1, C] for 2 or more dimensions, else variance. */
 static int adafactor_init(nb_optim *o, const nb_group *g, int index) {

@@ -103,9 +103,8 @@ static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
     float *u = w, *x = w + n, *y = w + 2 * n, *A = w + 3 * n, *AA = A + m * m;
     muon_job j = {.c = c, .g = s->g, .buf = s->t[0], .u = u, .x = x, .y = y, .p = s->p, .A = A, .AA = AA,
                   .rows = rows, .cols = cols, .k = k, .tall = tall};
-    int64_t row_grain = 8192 / k + 1; /* rows of X (or of p) per part at least */
     nb__optim_for(n, momentum_part, &j);
-    nb__parallel_for(m, row_grain, gather_part, &j);
+    nb__optim_rows_for(m, k, gather_part, &j);
     float norm = nb__norm2(x, n);
     j.scale = norm < c->eps ? c->eps : norm;
     nb__optim_for(n, scale_part, &j);
@@ -120,7 +119,7 @@ static int muon_tensor(nb_optim *o, const nb_optim_slot *s) {
                                 : sqrt(fmax(1.0, (double)rows / (double)cols));
     j.decay = (float)(1.0 - c->lr * c->wd);
     j.neg_lr = (float)-(c->lr * ratio);
-    nb__parallel_for(rows, 8192 / cols + 1, apply_part, &j);
+    nb__optim_rows_for(rows, cols, apply_part, &j);
     return NB_OK;
 }
 

@@ -636,8 +636,6 @@ static void run_parts(void *ctx, int64_t pb, int64_t pe) {
     }
 }
 
-#define GRAIN 8192 /* elements per part at least */
-
 static int step_group(nb_optim *o, const nb_group *g) {
     const nb_optim_algo *a = o->algo;
     size_t stride = coef_stride(a);
@@ -669,7 +667,7 @@ static int step_group(nb_optim *o, const nb_group *g) {
         }
     }
     if (!n) return NB_OK;
-    int64_t parts = total / GRAIN, threads = nb__num_threads();
+    int64_t parts = total / NB_OPTIM_GRAIN, threads = nb__num_threads();
     range_job j = {a->update, o->slots, n, (int)(parts < 1 ? 1 : parts > threads ? threads : parts), total};
     if (j.parts > 1) nb__parallel_for(j.parts, 1, run_parts, &j);
     else run_parts(&j, 0, 1);

@@ -213,10 +213,16 @@ float *nb__optim_scratch(nb_optim *o, size_t n);
 int64_t nb__optim_numel(const nb_optim *o);
 /* The parameter at an index across all groups. */
 nb_tensor *nb__optim_param(const nb_optim *o, int index);
+/* Elements per thread's part of an update at least: fewer do not pay for a fork and join. */
+enum { NB_OPTIM_GRAIN = 8192 };
 /* Run fn(ctx, b, e) over [0, n) in contiguous parts across nabla's pool when n is big enough
  * to pay for it (an elementwise rule inside a whole-tensor update). */
 static inline void nb__optim_for(int64_t n, nb__range_fn fn, void *ctx) {
-    nb__parallel_for(n, 8192, fn, ctx);
+    nb__parallel_for(n, NB_OPTIM_GRAIN, fn, ctx);
+}
+/* The same over the rows [0, rows) of a matrix with row_len elements a row. */
+static inline void nb__optim_rows_for(int64_t rows, int64_t row_len, nb__range_fn fn, void *ctx) {
+    nb__parallel_for(rows, NB_OPTIM_GRAIN / row_len + 1, fn, ctx);
 }
 
 /* Validation helpers with PyTorch's wording: "Invalid learning rate: -0.1". */
