@@ -62,37 +62,42 @@ static inline TARGET void widen(__m512 x, __m512d *lo, __m512d *hi) {
     *hi = _mm512_mask_mov_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(normal, 1)), (__mmask8)(den >> 8), dh);
 }
 
-/* 16 doubles rounded to float as IEEE does (to nearest, ties to even), denormal results
- * included, without a floating-point operation that makes a denormal: those are the integer
- * round(|y| 2^149) with y's sign, which is their bit pattern. */
-static inline TARGET __m512 narrow(__m512d lo, __m512d hi) {
-    __m512d abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX)), min = _mm512_set1_pd(0x1p-126);
-    __m512d alo = _mm512_and_pd(lo, abs_mask), ahi = _mm512_and_pd(hi, abs_mask);
-    __mmask8 slo = _mm512_cmp_pd_mask(alo, min, _CMP_LT_OQ), shi = _mm512_cmp_pd_mask(ahi, min, _CMP_LT_OQ);
-    __m512 big = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_maskz_mov_pd((__mmask8)~slo, lo))),
-                                    _mm512_cvtpd_ps(_mm512_maskz_mov_pd((__mmask8)~shi, hi)), 1);
-    /* |y| 2^149 < 2^23 on the small lanes: adding and taking away 2^52 rounds it to an integer */
-    __m512d scale = _mm512_set1_pd(0x1p149), magic = _mm512_set1_pd(0x1p52);
-    __m512d rlo = _mm512_sub_pd(_mm512_add_pd(_mm512_maskz_mul_pd(slo, alo, scale), magic), magic);
-    __m512d rhi = _mm512_sub_pd(_mm512_add_pd(_mm512_maskz_mul_pd(shi, ahi, scale), magic), magic);
-    __m512i k = _mm512_inserti32x8(_mm512_castsi256_si512(_mm512_cvttpd_epi32(rlo)), _mm512_cvttpd_epi32(rhi), 1);
-    __mmask16 neg = (__mmask16)(_mm512_movepi64_mask(_mm512_castpd_si512(lo)) |
-                                _mm512_movepi64_mask(_mm512_castpd_si512(hi)) << 8);
-    k = _mm512_mask_or_epi32(k, neg, k, _mm512_set1_epi32(INT32_MIN));
-    return _mm512_mask_mov_ps(big, (__mmask16)(slo | shi << 8), _mm512_castsi512_ps(k));
+/* round(x s) on the lanes of t, where |x s| < 2^-126 max(1, |s|) (see safe_bound), and 0 on the
+ * others, for 0 <= |s| <= 2^100 with |s| >= 2^-100 unless zero (see scale_ok), with no
+ * floating-point operation on a denormal. X = |x| 2^149 is exact: a denormal's bits are its
+ * multiple of 2^-149, a normal's exponent moves up by 149 (X < 2^123 by the bounds). A result
+ * below 2^-126 is the integer round(X |s|) times 2^-149, and that integer is its bit pattern:
+ * fmaf(X, |s|, 2^23) rounds X |s| once to an integer (the last place of [2^23, 2^24] is 1), ties
+ * to even as IEEE does, and its bits less those of 2^23 are the integer (2^23 itself gives the
+ * bits of 2^-126, the right answer). A larger result (possible only when |s| > 1, where the
+ * lanes of t are denormal) is X |s| rounded to float, its exponent moved down by 149. */
+static inline TARGET __m512 exact_mul(__m512 x, float s, __mmask16 t) {
+    __m512i bits = _mm512_castps_si512(x), mag = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 den = _mm512_cmplt_epu32_mask(mag, _mm512_set1_epi32(FLT_NORMAL_MIN_BITS));
+    __m512i up = _mm512_set1_epi32(149 << 23);
+    __m512 X = _mm512_maskz_mov_ps(t, _mm512_castsi512_ps(_mm512_add_epi32(mag, up)));
+    X = _mm512_mask_cvtepi32_ps(X, (__mmask16)(t & den), mag);
+    __m512 as = _mm512_set1_ps(fabsf(s)), two23 = _mm512_set1_ps(0x1p23f);
+    __m512i r = _mm512_sub_epi32(_mm512_castps_si512(_mm512_fmadd_ps(X, as, two23)), _mm512_castps_si512(two23));
+    if (fabsf(s) > 1.0f) {
+        __m512 y = _mm512_mul_ps(X, as);
+        r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(y, two23, _CMP_GE_OQ), _mm512_castps_si512(y), up);
+    }
+    __m512i sign = _mm512_and_si512(_mm512_xor_si512(bits, _mm512_set1_epi32(signbit(s) ? INT32_MIN : 0)),
+                                    _mm512_set1_epi32(INT32_MIN));
+    return _mm512_castsi512_ps(_mm512_or_si512(r, sign));
 }
 
-/* round(x s) on every lane, computed in double: the product of two floats is exact there. */
-static inline TARGET __m512 exact_mul(__m512 x, float s) {
-    __m512d lo, hi, ds = _mm512_set1_pd((double)s);
-    widen(x, &lo, &hi);
-    return narrow(_mm512_mul_pd(lo, ds), _mm512_mul_pd(hi, ds));
+/* The multipliers exact_mul takes. */
+static bool scale_ok(float s) {
+    float a = fabsf(s);
+    return a == 0.0f || (a >= 0x1p-100f && a <= 0x1p100f);
 }
 
 /* round(x s) on every lane; the lanes in t (see tiny) through exact_mul. */
 static inline TARGET __m512 mul(__m512 x, float s, __mmask16 t) {
     __m512 r = _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)~t, x), _mm512_set1_ps(s));
-    return t ? _mm512_mask_mov_ps(r, t, exact_mul(x, s)) : r;
+    return t ? _mm512_mask_mov_ps(r, t, exact_mul(x, s, t)) : r;
 }
 
 /* fmaf(x, s, p) on every lane, s != 0. On a lane of t the product y = x s is tiny (exact in
@@ -108,7 +113,7 @@ static inline TARGET __m512 fma_tiny(__m512 x, float s, __m512 p, __mmask16 t, u
     r = _mm512_mask_mov_ps(r, big, p);
     __mmask16 zero = _mm512_mask_cmpeq_epi32_mask(t, pm, _mm512_setzero_si512());
     __mmask16 rest = (__mmask16)(t & ~big & ~zero);
-    if (zero) r = _mm512_mask_mov_ps(r, zero, exact_mul(x, s));
+    if (zero) r = _mm512_mask_mov_ps(r, zero, exact_mul(x, s, zero));
     if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_fmadd_ps(_mm512_maskz_mov_ps(rest, x), vs, p));
     return r;
 }
@@ -154,11 +159,13 @@ static inline TARGET __attribute__((always_inline)) void sgd_loop(float *p, cons
     if (i < n) sgd16(p + i, g + i, buf + i, nb_k_lanes16(n - i), a, plain);
 }
 
-TARGET void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
+TARGET bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
                                  float one_m_damp, float neg_lr) {
+    if (!nb_k_denormal512_available() || neg_lr == 0.0f || !scale_ok(mom) || !scale_ok(neg_lr)) return false;
     sgd_args a = {sign, wd, mom, one_m_damp, neg_lr, safe_bound(mom), safe_bound(neg_lr), keep_bound(neg_lr)};
     if (wd == 0.0f && one_m_damp == 1.0f) sgd_loop(p, g, buf, n, &a, true);
     else sgd_loop(p, g, buf, n, &a, false);
+    return true;
 }
 
 /* The step of Adam: m and v through `mul` (a decaying m passes through the denormals; v rarely
@@ -208,10 +215,12 @@ static inline TARGET __attribute__((always_inline)) void adam16(float *p, const 
     store(p, k, r);
 }
 
-TARGET void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+TARGET bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+    if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
     adam_args a = {c, safe_bound(c->b1), safe_bound(c->b2), safe_bound(c->neg_step_size)};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) adam16(p + i, g + i, m + i, v + i, 0xffff, &a);
     if (i < n) adam16(p + i, g + i, m + i, v + i, nb_k_lanes16(n - i), &a);
+    return true;
 }
 #endif

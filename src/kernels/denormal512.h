@@ -7,42 +7,57 @@
  * denormals on its way to zero. In the 784-128-10 MLP's second epoch the SGD step was half of
  * the training time for that reason (and PyTorch's, which keeps denormals too, slows the same
  * way; Adam's exp_avg decays the same way). Flushing denormals to zero (FTZ/DAZ) would change
- * the numbers; these kernels give the same bits as the plain IEEE arithmetic instead: lanes
- * that would take an assist are computed exactly in double precision (a float product is exact
- * there) and rounded to float with integer operations, or, where a tiny addend cannot change a
- * larger value, left as the rounding leaves them; the few cases neither covers run on the
- * hardware as before.
- * Compiled on x86-64 with GCC, chosen at run time (AVX-512 F and DQ). */
+ * the numbers; these kernels give the same bits as the plain IEEE arithmetic instead: a product
+ * that would take an assist is scaled by 2^149 into the normal range (by integer operations),
+ * rounded to its integer multiple of 2^-149 there, and that integer is its bit pattern; where a
+ * tiny addend cannot change a larger value, the value is left as the rounding leaves it; the few
+ * cases neither covers run on the hardware as before.
+ * Compiled on x86-64 with GCC, chosen at run time (AVX-512 F and DQ). Each kernel returns false,
+ * touching nothing, where it does not apply (another CPU, another floating-point mode, or a
+ * multiplier below 2^-100 or above 2^100 in magnitude): the caller then runs its plain loop. */
 #ifndef NABLA_K_DENORMAL512_H
 #define NABLA_K_DENORMAL512_H
 #include <stdbool.h>
 #include <stdint.h>
 #include "../core/internal.h" /* NB_NO_TARGET_CLONES (set under clang): no ISA-specific code */
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
-#define NB_HAVE_DENORMAL512 1
-/* True if this CPU runs the kernels below and the calling thread's floating-point mode is the
- * default one (round to nearest, denormals kept), whose results they reproduce. */
-bool nb_k_denormal512_available(void);
-/* SGD's momentum step over n elements, bit-identical to, for each i,
- *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
- *   b = fmaf(d, one_m_damp, buf mom);  buf = b;  p = fmaf(b, neg_lr, p)
- * sign is +1 or -1; neg_lr must not be zero. p and buf are updated in place. */
-void nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
-                          float one_m_damp, float neg_lr);
 /* Adam's coefficients for one step of one parameter (src/optim/adam.c). */
 typedef struct nb_k_adam_coef {
     float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, neg_step_size;
 } nb_k_adam_coef;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
+#define NB_HAVE_DENORMAL512 1
+/* True if this CPU runs the kernels below and the calling thread's floating-point mode is the
+ * default one (round to nearest, denormals kept), whose results they reproduce; the kernels
+ * check it themselves. */
+bool nb_k_denormal512_available(void);
+/* SGD's momentum step over n elements, bit-identical to, for each i,
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
+ *   b = fmaf(d, one_m_damp, buf mom);  buf = b;  p = fmaf(b, neg_lr, p)
+ * sign is +1 or -1. p and buf are updated in place. False (nothing done) unless available, neg_lr
+ * is not zero and mom and neg_lr are zero or between 2^-100 and 2^100 in magnitude. */
+bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
+                          float one_m_damp, float neg_lr);
 /* Adam's step (AdamW's with decay != 1) without amsgrad over n elements, bit-identical to
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  q = p decay
  *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2)
  *   p = q + (neg_step_size m) / (sqrtf(v) / bc2_sqrt + eps)
- * p, m and v are updated in place. */
-void nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c);
+ * p, m and v are updated in place. False (nothing done) unless available and b1 and b2 are
+ * zero or between 2^-100 and 2^100 in magnitude. */
+bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
+static inline bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd,
+                                        float mom, float one_m_damp, float neg_lr) {
+    (void)p, (void)g, (void)buf, (void)n, (void)sign, (void)wd, (void)mom, (void)one_m_damp, (void)neg_lr;
+    return false;
+}
+static inline bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+    (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
+    return false;
+}
 #endif
 
 #endif

@@ -37,14 +37,11 @@ static void adam_update(float *restrict p, const float *restrict g, float *restr
 
 void nb__adam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const nb__adam_coef *c = s->coef;
-#if NB_HAVE_DENORMAL512 /* bit-identical, without the stalls a decaying exp_avg costs */
-    if (!c->amsgrad && nb_k_denormal512_available()) {
+    if (!c->amsgrad) { /* bit-identical, without the stalls a decaying exp_avg costs */
         nb_k_adam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2_sqrt, c->eps,
                             c->neg_step_size};
-        nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k);
-        return;
+        if (nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return;
     }
-#endif
     adam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, c->amsgrad ? s->t[3] + b : NULL, e - b, *c);
 }
 

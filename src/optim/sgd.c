@@ -52,12 +52,10 @@ static void sgd_param(nb_optim_slot *s, void *coef) {
 
 static void sgd_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const sgd_coef *c = s->coef;
-#if NB_HAVE_DENORMAL512 /* the common momentum step, bit-identical, without the stalls a denormal buffer costs */
-    if (c->mode == 2 && !c->nesterov && c->neg_lr != 0.0f && nb_k_denormal512_available()) {
-        nb_k_sgd_momentum512(s->p + b, s->g + b, s->t[0] + b, e - b, c->sign, c->wd, c->mom, c->one_m_damp, c->neg_lr);
+    /* the common momentum step, bit-identical, without the stalls a denormal buffer costs */
+    if (c->mode == 2 && !c->nesterov &&
+        nb_k_sgd_momentum512(s->p + b, s->g + b, s->t[0] + b, e - b, c->sign, c->wd, c->mom, c->one_m_damp, c->neg_lr))
         return;
-    }
-#endif
     sgd_update(s->p + b, s->g + b, c->mode ? s->t[0] + b : NULL, e - b, *c);
 }
 
