@@ -1664,25 +1664,26 @@ START_TEST(test_sgd_denormal_kernel) {
     float *p = malloc(N * sizeof *p), *g = malloc(N * sizeof *g), *buf = malloc(N * sizeof *buf);
     float *rp = malloc(N * sizeof *rp), *rbuf = malloc(N * sizeof *rbuf);
     ck_assert(p && g && buf && rp && rbuf);
-    /* the kernel takes multipliers from 2^-100 to 2^100 (and a zero momentum); it declines the
-     * others (1e-31 and 1e31 below), touching nothing */
+    /* the kernel takes multipliers from 2^-100 to 2^100; it declines the others (a zero momentum,
+     * 1e-31 and 1e31 below), touching nothing */
     const float moms[] = {0.9f, 0.5f, 0.99f, 1.0f, 0.0f, 1e-3f, 3.0f, 0x1p-100f, 0x1p100f, 1e-31f};
     const float lrs[] = {-0.1f, -1e-3f, -3.0f, -1e-30f, 0.5f, -0x1p100f, -1e31f};
     uint64_t st = 42;
     long checked = 0, tiny_results = 0;
     for (size_t a = 0; a < sizeof moms / sizeof moms[0]; a++)
         for (size_t b = 0; b < sizeof lrs / sizeof lrs[0]; b++)
-            for (int v = 0; v < 8; v++) {
+            for (int v = 0; v < 16; v++) {
                 float mom = moms[a], neg_lr = lrs[b], sign = v & 1 ? -1.0f : 1.0f;
                 float wd = v & 2 ? 1e-4f : 0.0f, damp = v & 4 ? 0.9f : 1.0f;
+                bool nesterov = v & 8;
                 for (int i = 0; i < N; i++) {
                     rp[i] = p[i] = odd_float(&st);
                     g[i] = odd_float(&st);
                     rbuf[i] = buf[i] = odd_float(&st);
                 }
                 int n = N - (int)(st >> 60); /* a few lengths, most not a multiple of 16 */
-                bool in_range = mom != 1e-31f && neg_lr != -1e31f;
-                ck_assert_int_eq(nb_k_sgd_momentum512(p, g, buf, n, sign, wd, mom, damp, neg_lr), in_range);
+                bool in_range = mom != 0.0f && mom != 1e-31f && neg_lr != -1e31f;
+                ck_assert_int_eq(nb_k_sgd_momentum512(p, g, buf, n, sign, wd, mom, damp, neg_lr, nesterov), in_range);
                 if (!in_range) {
                     ck_assert(!memcmp(p, rp, N * sizeof *p) && !memcmp(buf, rbuf, N * sizeof *buf));
                     continue;
@@ -1690,10 +1691,11 @@ START_TEST(test_sgd_denormal_kernel) {
                 for (int i = 0; i < n; i++) {
                     float d = wd != 0.0f ? fmaf(rp[i], wd, sign * g[i]) : sign * g[i];
                     rbuf[i] = fmaf(d, damp, rbuf[i] * mom);
-                    rp[i] = fmaf(rbuf[i], neg_lr, rp[i]);
+                    rp[i] = fmaf(nesterov ? fmaf(rbuf[i], mom, d) : rbuf[i], neg_lr, rp[i]);
                     if (!same_float(buf[i], rbuf[i]) || !same_float(p[i], rp[i]))
-                        ck_abort_msg("mom %g lr %g sign %g wd %g 1-damp %g, element %d: buf %a p %a, IEEE gives "
-                                     "buf %a p %a", mom, -neg_lr, sign, wd, damp, i, buf[i], p[i], rbuf[i], rp[i]);
+                        ck_abort_msg("mom %g lr %g sign %g wd %g 1-damp %g nesterov %d, element %d: buf %a p %a, "
+                                     "IEEE gives buf %a p %a", mom, -neg_lr, sign, wd, damp, nesterov, i, buf[i], p[i],
+                                     rbuf[i], rp[i]);
                     tiny_results += fabsf(rbuf[i]) < 0x1p-126f && rbuf[i] != 0;
                     checked++;
                 }

@@ -142,12 +142,15 @@ static inline TARGET __m512 signed_grad(__m512 g, float sign) {
 
 typedef struct sgd_args {
     float sign, wd, mom, one_m_damp, neg_lr;
-    uint32_t mom_bound, lr_bound, keep;
+    uint32_t mom_bound, mom_keep, lr_bound, lr_keep;
 } sgd_args;
 
-/* Lanes k of 16 elements; plain (wd 0, no dampening) is the common case, kept free of tests. */
+/* Lanes k of 16 elements; plain (wd 0, no dampening) is the common case, kept free of tests.
+ * Nesterov's d + mom buf is fmaf(buf, mom, d): where buf is tiny, d (a zero gradient, mostly)
+ * is kept or the product taken exactly, as for p below. */
 static inline TARGET __attribute__((always_inline)) void sgd16(float *p, const float *g, float *buf, __mmask16 k,
-                                                               const sgd_args *a, const bool plain) {
+                                                               const sgd_args *a, const bool plain,
+                                                               const bool nesterov) {
     __m512 vp = load(p, k), vb = load(buf, k);
     __m512 d = signed_grad(load(g, k), a->sign);
     if (!plain && a->wd != 0.0f) d = _mm512_fmadd_ps(vp, _mm512_set1_ps(a->wd), d);
@@ -155,26 +158,34 @@ static inline TARGET __attribute__((always_inline)) void sgd16(float *p, const f
     /* fmaf(d, 1, t) is d + t rounded once: an addition, which takes denormals at full speed */
     vb = plain || a->one_m_damp == 1.0f ? _mm512_add_ps(d, t) : _mm512_fmadd_ps(d, _mm512_set1_ps(a->one_m_damp), t);
     store(buf, k, vb);
-    store(p, k, fma_tiny(vb, a->neg_lr, vp, tiny(vb, a->lr_bound), a->keep));
+    if (nesterov) d = fma_tiny(vb, a->mom, d, tiny(vb, a->mom_bound), a->mom_keep);
+    else d = vb;
+    store(p, k, fma_tiny(d, a->neg_lr, vp, tiny(d, a->lr_bound), a->lr_keep));
 }
 
 static inline TARGET __attribute__((always_inline)) void sgd_loop(float *p, const float *g, float *buf, int64_t n,
-                                                                  const sgd_args *a, const bool plain) {
+                                                                  const sgd_args *a, const bool plain,
+                                                                  const bool nesterov) {
     int64_t i = 0;
     for (; i + AHEAD + 16 <= n; i += 16) {
         __builtin_prefetch(p + i + AHEAD, 1, 3);
-        sgd16(p + i, g + i, buf + i, 0xffff, a, plain);
+        sgd16(p + i, g + i, buf + i, 0xffff, a, plain, nesterov);
     }
-    for (; i + 16 <= n; i += 16) sgd16(p + i, g + i, buf + i, 0xffff, a, plain);
-    if (i < n) sgd16(p + i, g + i, buf + i, nb_k_lanes16(n - i), a, plain);
+    for (; i + 16 <= n; i += 16) sgd16(p + i, g + i, buf + i, 0xffff, a, plain, nesterov);
+    if (i < n) sgd16(p + i, g + i, buf + i, nb_k_lanes16(n - i), a, plain, nesterov);
 }
 
 TARGET bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
-                                 float one_m_damp, float neg_lr) {
-    if (!nb_k_denormal512_available() || neg_lr == 0.0f || !scale_ok(mom) || !scale_ok(neg_lr)) return false;
-    sgd_args a = {sign, wd, mom, one_m_damp, neg_lr, safe_bound(mom), safe_bound(neg_lr), keep_bound(neg_lr)};
-    if (wd == 0.0f && one_m_damp == 1.0f) sgd_loop(p, g, buf, n, &a, true);
-    else sgd_loop(p, g, buf, n, &a, false);
+                                 float one_m_damp, float neg_lr, bool nesterov) {
+    if (!nb_k_denormal512_available() || mom == 0.0f || neg_lr == 0.0f || !scale_ok(mom) || !scale_ok(neg_lr))
+        return false;
+    sgd_args a = {sign, wd, mom, one_m_damp, neg_lr, safe_bound(mom), keep_bound(mom), safe_bound(neg_lr),
+                  keep_bound(neg_lr)};
+    bool plain = wd == 0.0f && one_m_damp == 1.0f;
+    if (plain && !nesterov) sgd_loop(p, g, buf, n, &a, true, false);
+    else if (plain) sgd_loop(p, g, buf, n, &a, true, true);
+    else if (!nesterov) sgd_loop(p, g, buf, n, &a, false, false);
+    else sgd_loop(p, g, buf, n, &a, false, true);
     return true;
 }
 

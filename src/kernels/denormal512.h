@@ -34,11 +34,12 @@ typedef struct nb_k_adam_coef {
 bool nb_k_denormal512_available(void);
 /* SGD's momentum step over n elements, bit-identical to, for each i,
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
- *   b = fmaf(d, one_m_damp, buf mom);  buf = b;  p = fmaf(b, neg_lr, p)
- * sign is +1 or -1. p and buf are updated in place. False (nothing done) unless available, neg_lr
- * is not zero and mom and neg_lr are zero or between 2^-100 and 2^100 in magnitude. */
+ *   b = fmaf(d, one_m_damp, buf mom);  buf = b;  e = nesterov ? fmaf(b, mom, d) : b
+ *   p = fmaf(e, neg_lr, p)
+ * sign is +1 or -1. p and buf are updated in place. False (nothing done) unless available and
+ * mom and neg_lr are between 2^-100 and 2^100 in magnitude. */
 bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
-                          float one_m_damp, float neg_lr);
+                          float one_m_damp, float neg_lr, bool nesterov);
 /* Adam's step (AdamW's with decay != 1) without amsgrad over n elements, bit-identical to
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  q = p decay
  *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2)
@@ -50,8 +51,9 @@ bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
 static inline bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd,
-                                        float mom, float one_m_damp, float neg_lr) {
-    (void)p, (void)g, (void)buf, (void)n, (void)sign, (void)wd, (void)mom, (void)one_m_damp, (void)neg_lr;
+                                        float mom, float one_m_damp, float neg_lr, bool nesterov) {
+    (void)p, (void)g, (void)buf, (void)n, (void)sign, (void)wd, (void)mom, (void)one_m_damp, (void)neg_lr,
+        (void)nesterov;
     return false;
 }
 static inline bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {

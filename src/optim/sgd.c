@@ -52,9 +52,9 @@ static void sgd_param(nb_optim_slot *s, void *coef) {
 
 static void sgd_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const sgd_coef *c = s->coef;
-    /* the common momentum step, bit-identical, without the stalls a denormal buffer costs */
-    if (c->mode == 2 && !c->nesterov &&
-        nb_k_sgd_momentum512(s->p + b, s->g + b, s->t[0] + b, e - b, c->sign, c->wd, c->mom, c->one_m_damp, c->neg_lr))
+    /* the momentum step, bit-identical, without the stalls a denormal buffer costs */
+    if (c->mode == 2 && nb_k_sgd_momentum512(s->p + b, s->g + b, s->t[0] + b, e - b, c->sign, c->wd, c->mom,
+                                             c->one_m_damp, c->neg_lr, c->nesterov))
         return;
     sgd_update(s->p + b, s->g + b, c->mode ? s->t[0] + b : NULL, e - b, *c);
 }
