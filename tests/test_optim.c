@@ -1634,7 +1634,7 @@ END_TEST
 
 /* ---- SGD's momentum step among denormals ------------------------------------------------- */
 /* A float of one of the kinds the denormal kernel treats apart: zeros, denormals, tiny normals,
- * ordinary values, huge ones, infinities. */
+ * ordinary values, huge ones, infinities, NaN. */
 static float odd_float(uint64_t *st) {
     *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
     uint32_t r = (uint32_t)(*st >> 32), sign = r & 0x80000000u, mant = r & 0x7fffff, bits;
@@ -1644,7 +1644,7 @@ static float odd_float(uint64_t *st) {
     case 3: bits = (1 + (r >> 11 & 31)) << 23 | mant; break;             /* 2^-126 .. 2^-95 */
     case 4: bits = (96 + (r >> 11 & 31)) << 23 | mant; break;            /* 2^-31 .. 2^0 */
     case 5: bits = (100 + (r >> 11 & 63)) << 23 | mant; break;           /* up to 2^36 */
-    case 6: bits = (r >> 11 & 63) == 0 ? 0x7f800000u : (110 + (r >> 11 & 15)) << 23 | mant; break;
+    case 6: bits = (r >> 11 & 63) == 0 ? 0x7f800000u : (r >> 11 & 63) == 1 ? 0x7fc00000u : (110 + (r >> 11 & 15)) << 23 | mant; break;
     default: bits = (60 + (r >> 11 & 63)) << 23 | mant; break;           /* 2^-67 .. 2^-4 */
     }
     bits |= sign;
@@ -1728,7 +1728,40 @@ START_TEST(test_denormal_kernels_default_mode_only) {
 }
 END_TEST
 
-/* nb_k_adam512 against Adam's rule in plain IEEE arithmetic, bit for bit, as above. */
+/* The Adam family's kernels (nb_k_adam512, nb_k_adamax512, nb_k_nadam512) against their rules in
+ * plain IEEE arithmetic (the optimizers' loops), bit for bit, as above. */
+#if NB_HAVE_DENORMAL512
+enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM };
+
+static bool adam_family_kernel(int rule, float *p, const float *g, float *m, float *v, int n, const float *h) {
+    /* h: sign, wd, decay, b1, b2, bc2, eps, step */
+    float sign = h[0], wd = h[1], decay = h[2], b1 = h[3], b2 = h[4], bc2 = h[5], eps = h[6], step = h[7];
+    if (rule == RULE_ADAM)
+        return nb_k_adam512(p, g, m, v, n, &(nb_k_adam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, sqrtf(bc2), eps, step});
+    if (rule == RULE_ADAMAX) return nb_k_adamax512(p, g, m, v, n, &(nb_k_adamax_coef){sign, wd, b1, 1 - b1, b2, eps, step});
+    return nb_k_nadam512(p, g, m, v, n, &(nb_k_nadam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, bc2, eps, step / 3, step});
+}
+
+static void adam_family_ref(int rule, float *p, float g, float *m, float *v, const float *h) {
+    float sign = h[0], wd = h[1], decay = h[2], b1 = h[3], b2 = h[4], bc2 = h[5], eps = h[6], step = h[7];
+    float d = wd != 0.0f ? fmaf(*p, wd, sign * g) : sign * g;
+    *m = fmaf(d, 1 - b1, *m * b1);
+    if (rule == RULE_ADAMAX) {
+        float a = *v * b2, b = fabsf(d) + eps;
+        *v = a > b || a != a ? a : b;
+        *p = *p + (step * *m) / *v;
+        return;
+    }
+    *v = fmaf((1 - b2) * d, d, *v * b2);
+    if (rule == RULE_ADAM) {
+        *p = *p * decay + (step * *m) / (sqrtf(*v) / sqrtf(bc2) + eps);
+    } else {
+        float den = sqrtf(*v / bc2) + eps;
+        *p = (*p * decay + (step / 3 * d) / den) + (step * *m) / den;
+    }
+}
+#endif
+
 START_TEST(test_adam_denormal_kernel) {
 #if NB_HAVE_DENORMAL512
     if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernel is not used here");
@@ -1737,41 +1770,38 @@ START_TEST(test_adam_denormal_kernel) {
     float *v = malloc(N * sizeof *v), *rp = malloc(N * sizeof *rp), *rm = malloc(N * sizeof *rm);
     float *rv = malloc(N * sizeof *rv);
     ck_assert(p && g && m && v && rp && rm && rv);
-    const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f};
-    const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.0447f};
+    const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f, -40.0f};
+    const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.002f};
     uint64_t st = 99;
-    long checked = 0, tiny_m = 0;
-    for (size_t a = 0; a < 3; a++)
-        for (size_t b = 0; b < 2; b++)
-            for (size_t s = 0; s < 4; s++)
-                for (size_t e = 0; e < 3; e++)
-                    for (int w = 0; w < 8; w++) {
-                        nb_k_adam_coef c = {w & 1 ? -1.0f : 1.0f, w & 2 ? 1e-2f : 0.0f, w & 4 ? 0.99999f : 1.0f,
-                                            b1s[a], 1.0f - b1s[a], b2s[b], 1.0f - b2s[b], bc2s[w & 1], epss[e],
-                                            steps[s]};
-                        for (int i = 0; i < N; i++) {
-                            rp[i] = p[i] = odd_float(&st);
-                            g[i] = odd_float(&st);
-                            rm[i] = m[i] = odd_float(&st);
-                            rv[i] = v[i] = fabsf(odd_float(&st));
+    for (int rule = RULE_ADAM; rule <= RULE_NADAM; rule++) {
+        long checked = 0, tiny_m = 0;
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 2; b++)
+                for (size_t s = 0; s < 5; s++)
+                    for (size_t e = 0; e < 3; e++)
+                        for (int w = 0; w < 8; w++) {
+                            const float h[8] = {w & 1 ? -1.0f : 1.0f, w & 2 ? 1e-2f : 0.0f, w & 4 ? 0.99999f : 1.0f,
+                                                b1s[a], b2s[b], bc2s[w & 1], epss[e], steps[s]};
+                            for (int i = 0; i < N; i++) {
+                                rp[i] = p[i] = odd_float(&st);
+                                g[i] = odd_float(&st);
+                                rm[i] = m[i] = odd_float(&st);
+                                rv[i] = v[i] = fabsf(odd_float(&st));
+                            }
+                            int n = N - (int)(st >> 61);
+                            ck_assert(adam_family_kernel(rule, p, g, m, v, n, h));
+                            for (int i = 0; i < n; i++) {
+                                adam_family_ref(rule, &rp[i], g[i], &rm[i], &rv[i], h);
+                                if (!same_float(p[i], rp[i]) || !same_float(m[i], rm[i]) || !same_float(v[i], rv[i]))
+                                    ck_abort_msg("rule %d b1 %g b2 %g step %g eps %g w %d, element %d: p %a m %a v %a, "
+                                                 "IEEE gives p %a m %a v %a", rule, h[3], h[4], h[7], h[6], w, i, p[i],
+                                                 m[i], v[i], rp[i], rm[i], rv[i]);
+                                tiny_m += fabsf(rm[i]) < 0x1p-126f && rm[i] != 0;
+                                checked++;
+                            }
                         }
-                        int n = N - (int)(st >> 61);
-                        ck_assert(nb_k_adam512(p, g, m, v, n, &c));
-                        for (int i = 0; i < n; i++) {
-                            float d = c.wd != 0.0f ? fmaf(rp[i], c.wd, c.sign * g[i]) : c.sign * g[i];
-                            float q = rp[i] * c.decay;
-                            rm[i] = fmaf(d, c.one_m_b1, rm[i] * c.b1);
-                            rv[i] = fmaf(c.one_m_b2 * d, d, rv[i] * c.b2);
-                            rp[i] = q + (c.neg_step_size * rm[i]) / (sqrtf(rv[i]) / c.bc2_sqrt + c.eps);
-                            if (!same_float(p[i], rp[i]) || !same_float(m[i], rm[i]) || !same_float(v[i], rv[i]))
-                                ck_abort_msg("b1 %g b2 %g step %g eps %g w %d, element %d: p %a m %a v %a, IEEE gives "
-                                             "p %a m %a v %a", c.b1, c.b2, c.neg_step_size, c.eps, w, i, p[i], m[i],
-                                             v[i], rp[i], rm[i], rv[i]);
-                            tiny_m += fabsf(rm[i]) < 0x1p-126f && rm[i] != 0;
-                            checked++;
-                        }
-                    }
-    ck_assert_int_gt(tiny_m, checked / 20);
+        ck_assert_int_gt(tiny_m, checked / 20);
+    }
     free(p), free(g), free(m), free(v), free(rp), free(rm), free(rv);
 #else
     NB_SKIP("this build has no AVX-512 code (clang or NB_NO_TARGET_CLONES): the kernel is not built");

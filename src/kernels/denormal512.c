@@ -53,21 +53,6 @@ static inline TARGET __mmask16 tiny(__m512 x, uint32_t bound) {
     return _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32((int)(bound - 1)));
 }
 
-/* The 16 lanes of x as doubles (lo: lanes 0-7, hi: 8-15), exactly, without a floating-point
- * operation on a denormal: those come from their integer mantissa times 2^-149. */
-static inline TARGET void widen(__m512 x, __m512d *lo, __m512d *hi) {
-    __m512i bits = _mm512_castps_si512(x), mag = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
-    __mmask16 den = _mm512_cmplt_epu32_mask(mag, _mm512_set1_epi32(FLT_NORMAL_MIN_BITS));
-    __mmask16 neg = _mm512_movepi32_mask(bits);
-    __m512 normal = _mm512_maskz_mov_ps((__mmask16)~den, x);
-    __m512i signed_mant = _mm512_mask_sub_epi32(mag, neg, _mm512_setzero_si512(), mag);
-    __m512d scale = _mm512_set1_pd(0x1p-149);
-    __m512d dl = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(signed_mant)), scale);
-    __m512d dh = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti32x8_epi32(signed_mant, 1)), scale);
-    *lo = _mm512_mask_mov_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(normal)), (__mmask8)den, dl);
-    *hi = _mm512_mask_mov_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(normal, 1)), (__mmask8)(den >> 8), dh);
-}
-
 /* round(x s) on the lanes of t, where |x s| < 2^-126 max(1, |s|) (see safe_bound), and 0 on the
  * others, for 0 <= |s| <= 2^100 with |s| >= 2^-100 unless zero (see scale_ok), with no
  * floating-point operation on a denormal. X = |x| 2^149 is exact: a denormal's bits are its
@@ -140,6 +125,19 @@ static inline TARGET __m512 signed_grad(__m512 g, float sign) {
     return _mm512_mask_mov_ps(d, t, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), flip)));
 }
 
+/* Runs STEP16(i, k) on lanes k of elements i.. for i = 0, 16, .. < n, taking the parameter p's
+ * line AHEAD floats on writable as it goes. */
+#define EACH16(p, n, STEP16)                                                                       \
+    do {                                                                                           \
+        int64_t i = 0;                                                                             \
+        for (; i + AHEAD + 16 <= (n); i += 16) {                                                   \
+            __builtin_prefetch((p) + i + AHEAD, 1, 3);                                             \
+            STEP16(i, 0xffff);                                                                     \
+        }                                                                                          \
+        for (; i + 16 <= (n); i += 16) STEP16(i, 0xffff);                                          \
+        if (i < (n)) STEP16(i, nb_k_lanes16((n) - i));                                             \
+    } while (0)
+
 typedef struct sgd_args {
     float sign, wd, mom, one_m_damp, neg_lr;
     uint32_t mom_bound, mom_keep, lr_bound, lr_keep;
@@ -166,13 +164,9 @@ static inline TARGET __attribute__((always_inline)) void sgd16(float *p, const f
 static inline TARGET __attribute__((always_inline)) void sgd_loop(float *p, const float *g, float *buf, int64_t n,
                                                                   const sgd_args *a, const bool plain,
                                                                   const bool nesterov) {
-    int64_t i = 0;
-    for (; i + AHEAD + 16 <= n; i += 16) {
-        __builtin_prefetch(p + i + AHEAD, 1, 3);
-        sgd16(p + i, g + i, buf + i, 0xffff, a, plain, nesterov);
-    }
-    for (; i + 16 <= n; i += 16) sgd16(p + i, g + i, buf + i, 0xffff, a, plain, nesterov);
-    if (i < n) sgd16(p + i, g + i, buf + i, nb_k_lanes16(n - i), a, plain, nesterov);
+#define SGD16(i, k) sgd16(p + (i), g + (i), buf + (i), k, a, plain, nesterov)
+    EACH16(p, n, SGD16);
+#undef SGD16
 }
 
 TARGET bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
@@ -189,63 +183,143 @@ TARGET bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n
     return true;
 }
 
-/* The step of Adam: m and v through `mul` (a decaying m passes through the denormals; v rarely
- * does); where the new m is tiny, neg_step_size m / den is at most Q = 2 (|neg_step_size m| +
- * 2^-149) / den + 2^-148 (both roundings included), and q + that rounds to q when Q 2^26 <= |q|
- * (q = p decay); other tiny lanes run on the hardware. */
+/* q + (s m) / den, the update of the Adam family, where m may be tiny. On the lanes of t (m
+ * tiny: |s m| < 2^-126 M with M = max(1, |s|), see safe_bound) the result is q itself when
+ * RN(|q| den) >= 2^-97 M, so that |q| den >= 2^-98 M exactly. Then a = RN(s m) has |a| <=
+ * 2^-126 M (1 + 2^-23), and r = RN(a / den) has |r| <= |q| 2^-28 (1 + 2^-22) + 2^-150 (the
+ * absolute error of a denormal result). If |q| >= 2^-124 that is below |q| 2^-25, less than
+ * half of q's last place; if |q| < 2^-124, den > 2^26 M and |a / den| < 2^-150: r is zero. Either
+ * way q + r = q. An infinite den keeps q (the quotient is zero); a NaN, zero or negative one, or
+ * a zero q, fails the test. The other lanes of t run on the hardware. keep_c is 2^-97 M. */
+static inline TARGET __m512 step_tiny(__m512 q, __m512 m, __m512 den, float s, __mmask16 t, float keep_c) {
+    __m512 vs = _mm512_set1_ps(s);
+    __m512 r = _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vs, _mm512_maskz_mov_ps((__mmask16)~t, m)), den));
+    if (!t) return r;
+    __mmask16 keep = _mm512_mask_cmp_ps_mask(t, _mm512_maskz_mul_ps(t, _mm512_abs_ps(q), den), _mm512_set1_ps(keep_c),
+                                             _CMP_GE_OQ);
+    r = _mm512_mask_mov_ps(r, keep, q);
+    __mmask16 rest = (__mmask16)(t & ~keep);
+    if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vs, _mm512_maskz_mov_ps(rest, m)), den)));
+    return r;
+}
+
+static float step_keep_c(float s) { return 0x1p-97f * fmaxf(1.0f, fabsf(s)); }
+
+/* m = fmaf(d, 1 - b1, m b1) and v = fmaf((1 - b2) d, d, v b2), through `mul` (a decaying m passes
+ * through the denormals; v rarely does). */
+typedef struct moments {
+    float b1, one_m_b1, b2, one_m_b2;
+    uint32_t b1_bound, b2_bound;
+} moments;
+
+static moments moments_of(float b1, float one_m_b1, float b2, float one_m_b2) {
+    return (moments){b1, one_m_b1, b2, one_m_b2, safe_bound(b1), safe_bound(b2)};
+}
+
+static inline TARGET __m512 first_moment(__m512 m, __m512 d, const moments *w) {
+    return _mm512_fmadd_ps(d, _mm512_set1_ps(w->one_m_b1), mul(m, w->b1, tiny(m, w->b1_bound)));
+}
+static inline TARGET __m512 second_moment(__m512 v, __m512 d, const moments *w) {
+    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(w->one_m_b2), d), d, mul(v, w->b2, tiny(v, w->b2_bound)));
+}
+
+/* The gradient as the update rules take it: sign g, plus wd p when wd != 0. */
+static inline TARGET __m512 l2_grad(__m512 p, __m512 g, float sign, float wd) {
+    __m512 d = signed_grad(g, sign);
+    return wd != 0.0f ? _mm512_fmadd_ps(p, _mm512_set1_ps(wd), d) : d;
+}
+
+/* Adam's step on lanes k of elements i.. */
 typedef struct adam_args {
+    float *p, *m, *v;
+    const float *g;
     const nb_k_adam_coef *c;
-    uint32_t b1_bound, b2_bound, step_bound;
+    moments w;
+    uint32_t step_bound;
+    float keep_c;
 } adam_args;
 
-static inline TARGET __attribute__((always_inline)) void adam16(float *p, const float *g, float *m, float *v,
-                                                                __mmask16 k, const adam_args *a) {
+static inline TARGET __attribute__((always_inline)) void adam16(const adam_args *a, int64_t i, __mmask16 k) {
     const nb_k_adam_coef *c = a->c;
-    __m512 vp = load(p, k), vm = load(m, k), vv = load(v, k);
-    __m512 d = signed_grad(load(g, k), c->sign);
-    if (c->wd != 0.0f) d = _mm512_fmadd_ps(vp, _mm512_set1_ps(c->wd), d);
-    __m512 q = _mm512_mul_ps(vp, _mm512_set1_ps(c->decay));
-    vm = _mm512_fmadd_ps(d, _mm512_set1_ps(c->one_m_b1), mul(vm, c->b1, tiny(vm, a->b1_bound)));
-    vv = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(c->one_m_b2), d), d, mul(vv, c->b2, tiny(vv, a->b2_bound)));
-    store(m, k, vm);
-    store(v, k, vv);
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
+    store(a->m + i, k, vm);
+    store(a->v + i, k, vv);
     __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), _mm512_set1_ps(c->bc2_sqrt)), _mm512_set1_ps(c->eps));
-    __m512 vstep = _mm512_set1_ps(c->neg_step_size);
-    __mmask16 t = tiny(vm, a->step_bound);
-    __m512 r = _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps((__mmask16)~t, vm)), den));
-    if (t) {
-        __m512d abs_mask = _mm512_castsi512_pd(_mm512_set1_epi64(INT64_MAX));
-        __m512d dstep = _mm512_set1_pd(fabs((double)c->neg_step_size)), tiny_pd = _mm512_set1_pd(0x1p-149);
-        __m512d two = _mm512_set1_pd(2.0), f = _mm512_set1_pd(0x1p26), round = _mm512_set1_pd(0x1p-148);
-        __m512d ml, mh, dl, dh, pl, ph;
-        widen(vm, &ml, &mh);
-        widen(den, &dl, &dh);
-        widen(q, &pl, &ph);
-        __m512d ql = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(ml, abs_mask), dstep, tiny_pd)), dl), round);
-        __m512d qh = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(two, _mm512_fmadd_pd(_mm512_and_pd(mh, abs_mask), dstep, tiny_pd)), dh), round);
-        __mmask16 keep = (__mmask16)(_mm512_cmp_pd_mask(_mm512_mul_pd(ql, f), _mm512_and_pd(pl, abs_mask), _CMP_LE_OQ) |
-                                     _mm512_cmp_pd_mask(_mm512_mul_pd(qh, f), _mm512_and_pd(ph, abs_mask), _CMP_LE_OQ) << 8);
-        __m512i db = _mm512_castps_si512(den); /* a positive, finite divisor */
-        keep &= t & _mm512_cmpgt_epi32_mask(db, _mm512_setzero_si512()) &
-                _mm512_cmplt_epi32_mask(db, _mm512_set1_epi32(0x7f800000));
-        r = _mm512_mask_mov_ps(r, keep, q);
-        __mmask16 rest = (__mmask16)(t & ~keep);
-        if (rest)
-            r = _mm512_mask_mov_ps(r, rest, _mm512_add_ps(q, _mm512_div_ps(_mm512_mul_ps(vstep, _mm512_maskz_mov_ps(rest, vm)), den)));
-    }
-    store(p, k, r);
+    __m512 q = _mm512_mul_ps(vp, _mm512_set1_ps(c->decay));
+    store(a->p + i, k, step_tiny(q, vm, den, c->neg_step_size, tiny(vm, a->step_bound), a->keep_c));
 }
 
 TARGET bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
     if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
-    adam_args a = {c, safe_bound(c->b1), safe_bound(c->b2), safe_bound(c->neg_step_size)};
-    int64_t i = 0;
-    for (; i + AHEAD + 16 <= n; i += 16) {
-        __builtin_prefetch(p + i + AHEAD, 1, 3);
-        adam16(p + i, g + i, m + i, v + i, 0xffff, &a);
-    }
-    for (; i + 16 <= n; i += 16) adam16(p + i, g + i, m + i, v + i, 0xffff, &a);
-    if (i < n) adam16(p + i, g + i, m + i, v + i, nb_k_lanes16(n - i), &a);
+    adam_args a = {p, m, v, g, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), safe_bound(c->neg_step_size),
+                   step_keep_c(c->neg_step_size)};
+#define ADAM16(i, k) adam16(&a, i, k)
+    EACH16(p, n, ADAM16);
+#undef ADAM16
+    return true;
+}
+/* Adamax: u = max(u b2, |d| + eps) (NaN kept, as nb__max_nan), p += (neg_clr m) / u. */
+typedef struct adamax_args {
+    float *p, *m, *u;
+    const float *g;
+    const nb_k_adamax_coef *c;
+    moments w;
+    uint32_t step_bound;
+    float keep_c;
+} adamax_args;
+
+static inline TARGET __attribute__((always_inline)) void adamax16(const adamax_args *a, int64_t i, __mmask16 k) {
+    const nb_k_adamax_coef *c = a->c;
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vu = load(a->u + i, k);
+    __m512 ub = mul(vu, c->b2, tiny(vu, a->w.b2_bound)), e = _mm512_add_ps(_mm512_abs_ps(d), _mm512_set1_ps(c->eps));
+    __mmask16 first = _mm512_cmp_ps_mask(ub, e, _CMP_GT_OQ) | _mm512_cmp_ps_mask(ub, ub, _CMP_UNORD_Q);
+    vu = _mm512_mask_mov_ps(e, first, ub);
+    store(a->m + i, k, vm);
+    store(a->u + i, k, vu);
+    store(a->p + i, k, step_tiny(vp, vm, vu, c->neg_clr, tiny(vm, a->step_bound), a->keep_c));
+}
+
+TARGET bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n, const nb_k_adamax_coef *c) {
+    if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
+    adamax_args a = {p, m, u, g, c, moments_of(c->b1, c->one_m_b1, c->b2, 0.0f), safe_bound(c->neg_clr),
+                     step_keep_c(c->neg_clr)};
+#define ADAMAX16(i, k) adamax16(&a, i, k)
+    EACH16(p, n, ADAMAX16);
+#undef ADAMAX16
+    return true;
+}
+
+/* NAdam: den = sqrtf(v / bc2) + eps;  p = (p decay + (neg_sg d) / den) + (neg_sm m) / den. */
+typedef struct nadam_args {
+    float *p, *m, *v;
+    const float *g;
+    const nb_k_nadam_coef *c;
+    moments w;
+    uint32_t step_bound;
+    float keep_c;
+} nadam_args;
+
+static inline TARGET __attribute__((always_inline)) void nadam16(const nadam_args *a, int64_t i, __mmask16 k) {
+    const nb_k_nadam_coef *c = a->c;
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
+    store(a->m + i, k, vm);
+    store(a->v + i, k, vv);
+    __m512 den = _mm512_add_ps(_mm512_sqrt_ps(_mm512_div_ps(vv, _mm512_set1_ps(c->bc2))), _mm512_set1_ps(c->eps));
+    __m512 q = _mm512_add_ps(_mm512_mul_ps(vp, _mm512_set1_ps(c->decay)),
+                             _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(c->neg_sg), d), den));
+    store(a->p + i, k, step_tiny(q, vm, den, c->neg_sm, tiny(vm, a->step_bound), a->keep_c));
+}
+
+TARGET bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c) {
+    if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
+    nadam_args a = {p, m, v, g, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), safe_bound(c->neg_sm),
+                    step_keep_c(c->neg_sm)};
+#define NADAM16(i, k) nadam16(&a, i, k)
+    EACH16(p, n, NADAM16);
+#undef NADAM16
     return true;
 }
 #endif

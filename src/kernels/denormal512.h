@@ -25,6 +25,14 @@
 typedef struct nb_k_adam_coef {
     float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, neg_step_size;
 } nb_k_adam_coef;
+/* Adamax's coefficients (src/optim/adamax.c). */
+typedef struct nb_k_adamax_coef {
+    float sign, wd, b1, one_m_b1, b2, eps, neg_clr;
+} nb_k_adamax_coef;
+/* NAdam's coefficients (src/optim/nadam.c). */
+typedef struct nb_k_nadam_coef {
+    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2, eps, neg_sg, neg_sm;
+} nb_k_nadam_coef;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
@@ -47,6 +55,17 @@ bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float
  * p, m and v are updated in place. False (nothing done) unless available and b1 and b2 are
  * zero or between 2^-100 and 2^100 in magnitude. */
 bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c);
+/* Adamax's step over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  m = fmaf(d, one_m_b1, m b1)
+ *   u = max(u b2, |d| + eps) (u b2 where it is NaN);  p = p + (neg_clr m) / u
+ * False (nothing done) unless available and b1 and b2 are zero or between 2^-100 and 2^100. */
+bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n, const nb_k_adamax_coef *c);
+/* NAdam's step over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
+ *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2);  den = sqrtf(v / bc2) + eps
+ *   p = (p decay + (neg_sg d) / den) + (neg_sm m) / den
+ * False (nothing done) unless available and b1 and b2 are zero or between 2^-100 and 2^100. */
+bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
@@ -57,6 +76,15 @@ static inline bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, in
     return false;
 }
 static inline bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+    (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
+    return false;
+}
+static inline bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n,
+                                  const nb_k_adamax_coef *c) {
+    (void)p, (void)g, (void)m, (void)u, (void)n, (void)c;
+    return false;
+}
+static inline bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c) {
     (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
     return false;
 }

@@ -5,6 +5,7 @@
  *   p -= lr / (1 - b1^t) * m / u */
 #include <math.h>
 #include "optimizer.h"
+#include "../kernels/denormal512.h"
 
 typedef struct adamax_coef {
     double lr, b1d;
@@ -37,7 +38,10 @@ static void adamax_param(nb_optim_slot *s, void *coef) {
 }
 
 static void adamax_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    adamax_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const adamax_coef *)s->coef);
+    const adamax_coef *c = s->coef;
+    nb_k_adamax_coef k = {c->sign, c->wd, c->b1, c->one_m_b1, c->b2, c->eps, c->neg_clr};
+    if (nb_k_adamax512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    adamax_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 
 static const nb_state_spec adamax_state[] = {NB_SPEC_STEP(NUMBER), NB_SPEC("exp_avg", LIKE),

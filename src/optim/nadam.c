@@ -11,6 +11,7 @@
  * follows 1.13, the reference its tests compare with (see docs/optim.md). */
 #include <math.h>
 #include "optimizer.h"
+#include "../kernels/denormal512.h"
 
 typedef struct nadam_coef {
     double lr, b1d, b2d, psi;
@@ -57,7 +58,11 @@ static void nadam_param(nb_optim_slot *s, void *coef) {
 }
 
 static void nadam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    nadam_update(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, *(const nadam_coef *)s->coef);
+    const nadam_coef *c = s->coef;
+    nb_k_nadam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2, c->eps,
+                         c->neg_sg, c->neg_sm};
+    if (nb_k_nadam512(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, &k)) return; /* denormal-safe */
+    nadam_update(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, *c);
 }
 
 static int nadam_validate(const nb_value *hp, int n) {
