@@ -1728,10 +1728,11 @@ START_TEST(test_denormal_kernels_default_mode_only) {
 }
 END_TEST
 
-/* The Adam family's kernels (nb_k_adam512, nb_k_adamax512, nb_k_nadam512) against their rules in
- * plain IEEE arithmetic (the optimizers' loops), bit for bit, as above. */
+/* The kernels of the rules with running averages (nb_k_adam512, nb_k_adamax512, nb_k_nadam512,
+ * nb_k_adadelta512) against those rules in plain IEEE arithmetic (the optimizers' loops), bit
+ * for bit, as above. Adadelta takes b1 as rho, m as square_avg and v as acc_delta. */
 #if NB_HAVE_DENORMAL512
-enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM };
+enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM, RULE_ADADELTA };
 
 static bool adam_family_kernel(int rule, float *p, const float *g, float *m, float *v, int n, const float *h) {
     /* h: sign, wd, decay, b1, b2, bc2, eps, step */
@@ -1739,12 +1740,20 @@ static bool adam_family_kernel(int rule, float *p, const float *g, float *m, flo
     if (rule == RULE_ADAM)
         return nb_k_adam512(p, g, m, v, n, &(nb_k_adam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, sqrtf(bc2), eps, step});
     if (rule == RULE_ADAMAX) return nb_k_adamax512(p, g, m, v, n, &(nb_k_adamax_coef){sign, wd, b1, 1 - b1, b2, eps, step});
+    if (rule == RULE_ADADELTA) return nb_k_adadelta512(p, g, m, v, n, &(nb_k_adadelta_coef){sign, wd, b1, 1 - b1, eps, step});
     return nb_k_nadam512(p, g, m, v, n, &(nb_k_nadam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, bc2, eps, step / 3, step});
 }
 
 static void adam_family_ref(int rule, float *p, float g, float *m, float *v, const float *h) {
     float sign = h[0], wd = h[1], decay = h[2], b1 = h[3], b2 = h[4], bc2 = h[5], eps = h[6], step = h[7];
     float d = wd != 0.0f ? fmaf(*p, wd, sign * g) : sign * g;
+    if (rule == RULE_ADADELTA) {
+        *m = fmaf((1 - b1) * d, d, *m * b1);
+        float delta = sqrtf(*v + eps) / sqrtf(*m + eps) * d;
+        *v = fmaf((1 - b1) * delta, delta, *v * b1);
+        *p = fmaf(delta, step, *p);
+        return;
+    }
     *m = fmaf(d, 1 - b1, *m * b1);
     if (rule == RULE_ADAMAX) {
         float a = *v * b2, b = fabsf(d) + eps;
@@ -1762,7 +1771,7 @@ static void adam_family_ref(int rule, float *p, float g, float *m, float *v, con
 }
 #endif
 
-START_TEST(test_adam_denormal_kernel) {
+START_TEST(test_moment_denormal_kernels) {
 #if NB_HAVE_DENORMAL512
     if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernel is not used here");
     enum { N = 2053 };
@@ -1773,7 +1782,7 @@ START_TEST(test_adam_denormal_kernel) {
     const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f, -40.0f};
     const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.002f};
     uint64_t st = 99;
-    for (int rule = RULE_ADAM; rule <= RULE_NADAM; rule++) {
+    for (int rule = RULE_ADAM; rule <= RULE_ADADELTA; rule++) {
         long checked = 0, tiny_m = 0;
         for (size_t a = 0; a < 3; a++)
             for (size_t b = 0; b < 2; b++)
@@ -2229,7 +2238,7 @@ int main(void) {
     tcase_add_test(tc, test_asgd_average);
     tcase_add_test(tc, test_sgd_denormal_kernel);
     tcase_add_test(tc, test_sgd_denormal_steps);
-    tcase_add_test(tc, test_adam_denormal_kernel);
+    tcase_add_test(tc, test_moment_denormal_kernels);
     tcase_add_test(tc, test_denormal_kernels_default_mode_only);
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);

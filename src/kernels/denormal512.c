@@ -322,4 +322,35 @@ TARGET bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t 
 #undef NADAM16
     return true;
 }
+/* Adadelta: both running averages decay by rho; delta is zero where the gradient is. */
+typedef struct adadelta_args {
+    float *p, *sq, *acc;
+    const float *g;
+    const nb_k_adadelta_coef *c;
+    uint32_t rho_bound, lr_bound, lr_keep;
+} adadelta_args;
+
+static inline TARGET __attribute__((always_inline)) void adadelta16(const adadelta_args *a, int64_t i, __mmask16 k) {
+    const nb_k_adadelta_coef *c = a->c;
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 one_m_rho = _mm512_set1_ps(c->one_m_rho), eps = _mm512_set1_ps(c->eps);
+    __m512 vs = load(a->sq + i, k), vacc = load(a->acc + i, k);
+    vs = _mm512_fmadd_ps(_mm512_mul_ps(one_m_rho, d), d, mul(vs, c->rho, tiny(vs, a->rho_bound)));
+    __m512 delta = _mm512_mul_ps(_mm512_div_ps(_mm512_sqrt_ps(_mm512_add_ps(vacc, eps)),
+                                               _mm512_sqrt_ps(_mm512_add_ps(vs, eps))), d);
+    vacc = _mm512_fmadd_ps(_mm512_mul_ps(one_m_rho, delta), delta, mul(vacc, c->rho, tiny(vacc, a->rho_bound)));
+    store(a->sq + i, k, vs);
+    store(a->acc + i, k, vacc);
+    store(a->p + i, k, fma_tiny(delta, c->neg_lr, vp, tiny(delta, a->lr_bound), a->lr_keep));
+}
+
+TARGET bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n,
+                             const nb_k_adadelta_coef *c) {
+    if (!nb_k_denormal512_available() || c->neg_lr == 0.0f || !scale_ok(c->rho) || !scale_ok(c->neg_lr)) return false;
+    adadelta_args a = {p, sq, acc, g, c, safe_bound(c->rho), safe_bound(c->neg_lr), keep_bound(c->neg_lr)};
+#define ADADELTA16(i, k) adadelta16(&a, i, k)
+    EACH16(p, n, ADADELTA16);
+#undef ADADELTA16
+    return true;
+}
 #endif

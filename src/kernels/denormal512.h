@@ -33,6 +33,10 @@ typedef struct nb_k_adamax_coef {
 typedef struct nb_k_nadam_coef {
     float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2, eps, neg_sg, neg_sm;
 } nb_k_nadam_coef;
+/* Adadelta's coefficients (src/optim/adadelta.c). */
+typedef struct nb_k_adadelta_coef {
+    float sign, wd, rho, one_m_rho, eps, neg_lr;
+} nb_k_adadelta_coef;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
@@ -66,6 +70,13 @@ bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n, con
  *   p = (p decay + (neg_sg d) / den) + (neg_sm m) / den
  * False (nothing done) unless available and b1 and b2 are zero or between 2^-100 and 2^100. */
 bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c);
+/* Adadelta's step over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  sq = fmaf(one_m_rho d, d, sq rho)
+ *   delta = sqrtf(acc + eps) / sqrtf(sq + eps) d;  acc = fmaf(one_m_rho delta, delta, acc rho)
+ *   p = fmaf(delta, neg_lr, p)
+ * False (nothing done) unless available, neg_lr is not zero, rho is zero or between 2^-100 and
+ * 2^100 and neg_lr between those. */
+bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n, const nb_k_adadelta_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
@@ -86,6 +97,11 @@ static inline bool nb_k_adamax512(float *p, const float *g, float *m, float *u, 
 }
 static inline bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c) {
     (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
+    return false;
+}
+static inline bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n,
+                                    const nb_k_adadelta_coef *c) {
+    (void)p, (void)g, (void)sq, (void)acc, (void)n, (void)c;
     return false;
 }
 #endif

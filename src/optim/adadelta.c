@@ -7,6 +7,7 @@
  * State "step" is a Python int in PyTorch (counted, unused by the math). */
 #include <math.h>
 #include "optimizer.h"
+#include "../kernels/denormal512.h"
 
 typedef struct adadelta_coef {
     float sign, wd, rho, one_m_rho, eps, neg_lr;
@@ -33,7 +34,10 @@ static void adadelta_group(const nb_group *g, void *coef) {
 }
 
 static void adadelta_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    adadelta_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const adadelta_coef *)s->coef);
+    const adadelta_coef *c = s->coef;
+    nb_k_adadelta_coef k = {c->sign, c->wd, c->rho, c->one_m_rho, c->eps, c->neg_lr};
+    if (nb_k_adadelta512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    adadelta_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 
 static int adadelta_validate(const nb_value *hp, int n) {
