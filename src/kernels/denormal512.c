@@ -91,8 +91,8 @@ static inline TARGET __m512 mul(__m512 x, float s, __mmask16 t) {
     return t ? _mm512_mask_mov_ps(r, t, exact_mul(x, s, t)) : r;
 }
 
-/* fmaf(x, s, p) on every lane, s != 0. On a lane of t the product y = x s is tiny (exact in
- * double). p + y rounds to p when |y| <= |p| 2^-26 (less than half of p's last place), which
+/* fmaf(x, s, p) on every lane, s != 0. On a lane of t the product y = x s is tiny (see
+ * safe_bound). p + y rounds to p when |y| <= |p| 2^-26 (less than half of p's last place), which
  * holds when |p| >= keep (bits; see keep_bound) or p is infinite or NaN; to round(y) when p is
  * zero; any other lane of t runs on the hardware. */
 static inline TARGET __m512 fma_tiny(__m512 x, float s, __m512 p, __mmask16 t, uint32_t keep) {
@@ -229,17 +229,23 @@ static inline TARGET __m512 l2_grad(__m512 p, __m512 g, float sign, float wd) {
     return wd != 0.0f ? _mm512_fmadd_ps(p, _mm512_set1_ps(wd), d) : d;
 }
 
-/* Adam's step on lanes k of elements i.. */
-typedef struct adam_args {
+/* What the Adam family's steps share: p, g, the first moment m and a second one v (Adamax's
+ * exp_inf), the rule's nb_k_*_coef, and the bounds of m's decay and of the step. */
+typedef struct moment_args {
     float *p, *m, *v;
     const float *g;
-    const nb_k_adam_coef *c;
+    const void *c;
     moments w;
     uint32_t step_bound;
     float keep_c;
-} adam_args;
+} moment_args;
 
-static inline TARGET __attribute__((always_inline)) void adam16(const adam_args *a, int64_t i, __mmask16 k) {
+static moment_args moment_args_of(float *p, const float *g, float *m, float *v, const void *c, moments w, float step) {
+    return (moment_args){p, m, v, g, c, w, safe_bound(step), step_keep_c(step)};
+}
+
+/* Adam: den = sqrtf(v) / bc2_sqrt + eps;  p = p decay + (neg_step_size m) / den. */
+static inline TARGET __attribute__((always_inline)) void adam16(const moment_args *a, int64_t i, __mmask16 k) {
     const nb_k_adam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
     __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
@@ -252,39 +258,29 @@ static inline TARGET __attribute__((always_inline)) void adam16(const adam_args 
 
 TARGET bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
     if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
-    adam_args a = {p, m, v, g, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), safe_bound(c->neg_step_size),
-                   step_keep_c(c->neg_step_size)};
+    moment_args a = moment_args_of(p, g, m, v, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), c->neg_step_size);
 #define ADAM16(i, k) adam16(&a, i, k)
     EACH16(p, n, ADAM16);
 #undef ADAM16
     return true;
 }
-/* Adamax: u = max(u b2, |d| + eps) (NaN kept, as nb__max_nan), p += (neg_clr m) / u. */
-typedef struct adamax_args {
-    float *p, *m, *u;
-    const float *g;
-    const nb_k_adamax_coef *c;
-    moments w;
-    uint32_t step_bound;
-    float keep_c;
-} adamax_args;
 
-static inline TARGET __attribute__((always_inline)) void adamax16(const adamax_args *a, int64_t i, __mmask16 k) {
+/* Adamax: u = max(u b2, |d| + eps) (NaN kept, as nb__max_nan), p += (neg_clr m) / u. */
+static inline TARGET __attribute__((always_inline)) void adamax16(const moment_args *a, int64_t i, __mmask16 k) {
     const nb_k_adamax_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
-    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vu = load(a->u + i, k);
+    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vu = load(a->v + i, k);
     __m512 ub = mul(vu, c->b2, tiny(vu, a->w.b2_bound)), e = _mm512_add_ps(_mm512_abs_ps(d), _mm512_set1_ps(c->eps));
     __mmask16 first = _mm512_cmp_ps_mask(ub, e, _CMP_GT_OQ) | _mm512_cmp_ps_mask(ub, ub, _CMP_UNORD_Q);
     vu = _mm512_mask_mov_ps(e, first, ub);
     store(a->m + i, k, vm);
-    store(a->u + i, k, vu);
+    store(a->v + i, k, vu);
     store(a->p + i, k, step_tiny(vp, vm, vu, c->neg_clr, tiny(vm, a->step_bound), a->keep_c));
 }
 
 TARGET bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n, const nb_k_adamax_coef *c) {
     if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
-    adamax_args a = {p, m, u, g, c, moments_of(c->b1, c->one_m_b1, c->b2, 0.0f), safe_bound(c->neg_clr),
-                     step_keep_c(c->neg_clr)};
+    moment_args a = moment_args_of(p, g, m, u, c, moments_of(c->b1, c->one_m_b1, c->b2, 0.0f), c->neg_clr);
 #define ADAMAX16(i, k) adamax16(&a, i, k)
     EACH16(p, n, ADAMAX16);
 #undef ADAMAX16
@@ -292,16 +288,7 @@ TARGET bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t
 }
 
 /* NAdam: den = sqrtf(v / bc2) + eps;  p = (p decay + (neg_sg d) / den) + (neg_sm m) / den. */
-typedef struct nadam_args {
-    float *p, *m, *v;
-    const float *g;
-    const nb_k_nadam_coef *c;
-    moments w;
-    uint32_t step_bound;
-    float keep_c;
-} nadam_args;
-
-static inline TARGET __attribute__((always_inline)) void nadam16(const nadam_args *a, int64_t i, __mmask16 k) {
+static inline TARGET __attribute__((always_inline)) void nadam16(const moment_args *a, int64_t i, __mmask16 k) {
     const nb_k_nadam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
     __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
@@ -315,13 +302,13 @@ static inline TARGET __attribute__((always_inline)) void nadam16(const nadam_arg
 
 TARGET bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_nadam_coef *c) {
     if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
-    nadam_args a = {p, m, v, g, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), safe_bound(c->neg_sm),
-                    step_keep_c(c->neg_sm)};
+    moment_args a = moment_args_of(p, g, m, v, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), c->neg_sm);
 #define NADAM16(i, k) nadam16(&a, i, k)
     EACH16(p, n, NADAM16);
 #undef NADAM16
     return true;
 }
+
 /* Adadelta: both running averages decay by rho; delta is zero where the gradient is. */
 typedef struct adadelta_args {
     float *p, *sq, *acc;
