@@ -1818,6 +1818,63 @@ START_TEST(test_moment_denormal_kernels) {
 }
 END_TEST
 
+/* nb_k_rmsprop512 against RMSprop's rule in plain IEEE arithmetic, bit for bit, in its four
+ * forms (centered or not, with a momentum buffer or not). */
+START_TEST(test_rmsprop_denormal_kernel) {
+#if NB_HAVE_DENORMAL512
+    if (!nb_k_denormal512_available()) NB_SKIP("this CPU has no AVX-512 F and DQ: the kernel is not used here");
+    enum { N = 1031 };
+    float *a[5], *r[5]; /* p, g, sq, ga, buf */
+    for (int k = 0; k < 5; k++) ck_assert((a[k] = malloc(N * sizeof(float))) && (r[k] = malloc(N * sizeof(float))));
+    const float alphas[] = {0.99f, 0.9f, 0.0f}, moms[] = {0.0f, 0.9f, 3.0f}, lrs[] = {-1e-2f, -0.1f, -3.0f, 2e-4f};
+    const float epss[] = {1e-8f, 0.0f, 1e-30f};
+    uint64_t st = 5;
+    long checked = 0, tiny_state = 0;
+    for (size_t al = 0; al < 3; al++)
+        for (size_t mo = 0; mo < 3; mo++)
+            for (size_t l = 0; l < 4; l++)
+                for (size_t e = 0; e < 3; e++)
+                    for (int w = 0; w < 8; w++) {
+                        float sign = w & 1 ? -1.0f : 1.0f, wd = w & 2 ? 1e-2f : 0.0f, alpha = alphas[al];
+                        float mom = moms[mo], neg_lr = lrs[l], eps = epss[e];
+                        bool centered = w & 4, momentum = mom > 0;
+                        for (int i = 0; i < N; i++)
+                            for (int k = 0; k < 5; k++) r[k][i] = a[k][i] = k == 2 ? fabsf(odd_float(&st)) : odd_float(&st);
+                        int n = N - (int)(st >> 61);
+                        nb_k_rmsprop_coef c = {sign, wd, alpha, 1 - alpha, eps, mom, neg_lr};
+                        ck_assert(nb_k_rmsprop512(a[0], a[1], a[2], centered ? a[3] : NULL, momentum ? a[4] : NULL, n, &c));
+                        for (int i = 0; i < n; i++) {
+                            float *p = &r[0][i], g = r[1][i], *sq = &r[2][i], *ga = &r[3][i], *buf = &r[4][i];
+                            float d = wd != 0.0f ? fmaf(*p, wd, sign * g) : sign * g, avg;
+                            *sq = fmaf((1 - alpha) * d, d, *sq * alpha);
+                            if (centered) {
+                                *ga = fmaf(d, 1 - alpha, *ga * alpha);
+                                avg = sqrtf(fmaf(-*ga, *ga, *sq)) + eps;
+                            } else {
+                                avg = sqrtf(*sq) + eps;
+                            }
+                            if (momentum) {
+                                *buf = *buf * mom + d / avg;
+                                *p = fmaf(*buf, neg_lr, *p);
+                            } else {
+                                *p = *p + (neg_lr * d) / avg;
+                            }
+                            for (int k = 0; k < 5; k++)
+                                if (!same_float(a[k][i], r[k][i]))
+                                    ck_abort_msg("alpha %g mom %g lr %g eps %g w %d, element %d: array %d is %a, IEEE "
+                                                 "gives %a", alpha, mom, -neg_lr, eps, w, i, k, a[k][i], r[k][i]);
+                            tiny_state += (fabsf(*sq) < 0x1p-126f && *sq != 0) || (fabsf(*buf) < 0x1p-126f && *buf != 0);
+                            checked++;
+                        }
+                    }
+    ck_assert_int_gt(tiny_state, checked / 20);
+    for (int k = 0; k < 5; k++) free(a[k]), free(r[k]);
+#else
+    NB_SKIP("this build has no AVX-512 code (clang or NB_NO_TARGET_CLONES): the kernel is not built");
+#endif
+}
+END_TEST
+
 /* Through nb_sgd: a momentum buffer decaying through the denormals, against the same rule. */
 START_TEST(test_sgd_denormal_steps) {
     enum { N = 70 };
@@ -2239,6 +2296,7 @@ int main(void) {
     tcase_add_test(tc, test_sgd_denormal_kernel);
     tcase_add_test(tc, test_sgd_denormal_steps);
     tcase_add_test(tc, test_moment_denormal_kernels);
+    tcase_add_test(tc, test_rmsprop_denormal_kernel);
     tcase_add_test(tc, test_denormal_kernels_default_mode_only);
     tcase_add_test(tc, test_clip_grad);
     tcase_add_test(tc, test_steady_state_allocates_nothing);

@@ -340,4 +340,73 @@ TARGET bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, in
 #undef ADADELTA16
     return true;
 }
+
+/* fmaf(-a, a, s), centered RMSprop's variance. Where a is tiny (|a| < 2^-63: a^2 < 2^-126) and
+ * |s| >= 2^-100 (infinite or NaN too), a^2 is below half of s's last place (>= 2^-124) and the
+ * result is s; the other tiny lanes run on the hardware. */
+static inline TARGET __m512 centered_var(__m512 a, __m512 s) {
+    __mmask16 t = tiny(a, 0x20000000u); /* 2^-63 */
+    __m512 r = _mm512_fnmadd_ps(_mm512_maskz_mov_ps((__mmask16)~t, a), a, s);
+    if (!t) return r;
+    __m512i sm = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32(0x7fffffff));
+    __mmask16 keep = _mm512_mask_cmpge_epu32_mask(t, sm, _mm512_set1_epi32(0x0d800000)); /* 2^-100 */
+    r = _mm512_mask_mov_ps(r, keep, s);
+    __mmask16 rest = (__mmask16)(t & ~keep);
+    if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_fnmadd_ps(_mm512_maskz_mov_ps(rest, a), a, s));
+    return r;
+}
+
+/* RMSprop: square_avg (and grad_avg, centered) decay by alpha, the momentum buffer by momentum. */
+typedef struct rmsprop_args {
+    float *p, *sq, *ga, *buf;
+    const float *g;
+    const nb_k_rmsprop_coef *c;
+    uint32_t alpha_bound, mom_bound, lr_bound, lr_keep;
+} rmsprop_args;
+
+static inline TARGET __attribute__((always_inline)) void rmsprop16(const rmsprop_args *a, int64_t i, __mmask16 k,
+                                                                   const bool centered, const bool momentum) {
+    const nb_k_rmsprop_coef *c = a->c;
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 one_m_alpha = _mm512_set1_ps(c->one_m_alpha), vs = load(a->sq + i, k);
+    vs = _mm512_fmadd_ps(_mm512_mul_ps(one_m_alpha, d), d, mul(vs, c->alpha, tiny(vs, a->alpha_bound)));
+    store(a->sq + i, k, vs);
+    __m512 var = vs;
+    if (centered) {
+        __m512 va = load(a->ga + i, k);
+        va = _mm512_fmadd_ps(d, one_m_alpha, mul(va, c->alpha, tiny(va, a->alpha_bound)));
+        store(a->ga + i, k, va);
+        var = centered_var(va, vs);
+    }
+    __m512 avg = _mm512_add_ps(_mm512_sqrt_ps(var), _mm512_set1_ps(c->eps));
+    if (momentum) {
+        __m512 vb = load(a->buf + i, k);
+        vb = _mm512_add_ps(mul(vb, c->mom, tiny(vb, a->mom_bound)), _mm512_div_ps(d, avg));
+        store(a->buf + i, k, vb);
+        store(a->p + i, k, fma_tiny(vb, c->neg_lr, vp, tiny(vb, a->lr_bound), a->lr_keep));
+    } else {
+        store(a->p + i, k, _mm512_add_ps(vp, _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(c->neg_lr), d), avg)));
+    }
+}
+
+static inline TARGET __attribute__((always_inline)) void rmsprop_loop(const rmsprop_args *a, int64_t n,
+                                                                      const bool centered, const bool momentum) {
+#define RMSPROP16(i, k) rmsprop16(a, i, k, centered, momentum)
+    EACH16(a->p, n, RMSPROP16);
+#undef RMSPROP16
+}
+
+TARGET bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, float *buf, int64_t n,
+                            const nb_k_rmsprop_coef *c) {
+    if (!nb_k_denormal512_available() || !scale_ok(c->alpha) ||
+        (buf && (c->mom == 0.0f || c->neg_lr == 0.0f || !scale_ok(c->mom) || !scale_ok(c->neg_lr))))
+        return false;
+    rmsprop_args a = {p, sq, ga, buf, g, c, safe_bound(c->alpha), safe_bound(c->mom), safe_bound(c->neg_lr),
+                      keep_bound(c->neg_lr)};
+    if (ga && buf) rmsprop_loop(&a, n, true, true);
+    else if (ga) rmsprop_loop(&a, n, true, false);
+    else if (buf) rmsprop_loop(&a, n, false, true);
+    else rmsprop_loop(&a, n, false, false);
+    return true;
+}
 #endif

@@ -37,6 +37,10 @@ typedef struct nb_k_nadam_coef {
 typedef struct nb_k_adadelta_coef {
     float sign, wd, rho, one_m_rho, eps, neg_lr;
 } nb_k_adadelta_coef;
+/* RMSprop's coefficients (src/optim/rmsprop.c). */
+typedef struct nb_k_rmsprop_coef {
+    float sign, wd, alpha, one_m_alpha, eps, mom, neg_lr;
+} nb_k_rmsprop_coef;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
@@ -77,6 +81,16 @@ bool nb_k_nadam512(float *p, const float *g, float *m, float *v, int64_t n, cons
  * False (nothing done) unless available, neg_lr is not zero, rho is zero or between 2^-100 and
  * 2^100 and neg_lr between those. */
 bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n, const nb_k_adadelta_coef *c);
+/* RMSprop's step over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  sq = fmaf(one_m_alpha d, d, sq alpha)
+ *   ga != NULL (centered): ga = fmaf(d, one_m_alpha, ga alpha);  avg = sqrtf(fmaf(-ga, ga, sq)) + eps
+ *   else avg = sqrtf(sq) + eps
+ *   buf != NULL (momentum): buf = buf mom + d / avg;  p = fmaf(buf, neg_lr, p)
+ *   else p = p + (neg_lr d) / avg
+ * False (nothing done) unless available, alpha is zero or between 2^-100 and 2^100 and, with a
+ * buffer, mom and neg_lr are between those. */
+bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, float *buf, int64_t n,
+                     const nb_k_rmsprop_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
@@ -102,6 +116,11 @@ static inline bool nb_k_nadam512(float *p, const float *g, float *m, float *v, i
 static inline bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n,
                                     const nb_k_adadelta_coef *c) {
     (void)p, (void)g, (void)sq, (void)acc, (void)n, (void)c;
+    return false;
+}
+static inline bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, float *buf, int64_t n,
+                                   const nb_k_rmsprop_coef *c) {
+    (void)p, (void)g, (void)sq, (void)ga, (void)buf, (void)n, (void)c;
     return false;
 }
 #endif

@@ -9,6 +9,7 @@
  * State "step" is a Python int in PyTorch (counted, unused by the math). */
 #include <math.h>
 #include "optimizer.h"
+#include "../kernels/denormal512.h"
 
 typedef struct rmsprop_coef {
     float sign, wd, alpha, one_m_alpha, eps, mom, neg_lr;
@@ -60,8 +61,10 @@ static void rmsprop_group(const nb_group *g, void *coef) {
 /* momentum_buffer and grad_avg are used while momentum > 0 and centered are on */
 static void rmsprop_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const rmsprop_coef *c = s->coef;
-    rmsprop_update(s->p + b, s->g + b, s->t[1] + b, c->centered ? s->t[3] + b : NULL,
-                   c->momentum ? s->t[2] + b : NULL, e - b, *c);
+    float *ga = c->centered ? s->t[3] + b : NULL, *buf = c->momentum ? s->t[2] + b : NULL;
+    nb_k_rmsprop_coef k = {c->sign, c->wd, c->alpha, c->one_m_alpha, c->eps, c->mom, c->neg_lr};
+    if (nb_k_rmsprop512(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, &k)) return; /* denormal-safe */
+    rmsprop_update(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, *c);
 }
 
 static int rmsprop_validate(const nb_value *hp, int n) {
