@@ -1729,10 +1729,11 @@ START_TEST(test_denormal_kernels_default_mode_only) {
 END_TEST
 
 /* The kernels of the rules with running averages (nb_k_adam512, nb_k_adamax512, nb_k_nadam512,
- * nb_k_adadelta512) against those rules in plain IEEE arithmetic (the optimizers' loops), bit
- * for bit, as above. Adadelta takes b1 as rho, m as square_avg and v as acc_delta. */
+ * nb_k_adadelta512, nb_k_radam512) against those rules in plain IEEE arithmetic (the optimizers'
+ * loops), bit for bit, as above. Adadelta takes b1 as rho, m as square_avg and v as acc_delta;
+ * RAdam takes -step as lr, bc2 as its bc1 too, and rectifies (rect 0.7) where wd is zero. */
 #if NB_HAVE_DENORMAL512
-enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM, RULE_ADADELTA };
+enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM, RULE_ADADELTA, RULE_RADAM };
 
 static bool adam_family_kernel(int rule, float *p, const float *g, float *m, float *v, int n, const float *h) {
     /* h: sign, wd, decay, b1, b2, bc2, eps, step */
@@ -1741,6 +1742,9 @@ static bool adam_family_kernel(int rule, float *p, const float *g, float *m, flo
         return nb_k_adam512(p, g, m, v, n, &(nb_k_adam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, sqrtf(bc2), eps, step});
     if (rule == RULE_ADAMAX) return nb_k_adamax512(p, g, m, v, n, &(nb_k_adamax_coef){sign, wd, b1, 1 - b1, b2, eps, step});
     if (rule == RULE_ADADELTA) return nb_k_adadelta512(p, g, m, v, n, &(nb_k_adadelta_coef){sign, wd, b1, 1 - b1, eps, step});
+    if (rule == RULE_RADAM)
+        return nb_k_radam512(p, g, m, v, n, &(nb_k_radam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, bc2, -step,
+                                                               sqrtf(bc2), eps, 0.7f, wd == 0.0f});
     return nb_k_nadam512(p, g, m, v, n, &(nb_k_nadam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, bc2, eps, step / 3, step});
 }
 
@@ -1762,6 +1766,12 @@ static void adam_family_ref(int rule, float *p, float g, float *m, float *v, con
         return;
     }
     *v = fmaf((1 - b2) * d, d, *v * b2);
+    if (rule == RULE_RADAM) {
+        float upd = *m / bc2 * -step;
+        if (wd == 0.0f) upd = upd * ((1.0f / (sqrtf(*v) + eps)) * sqrtf(bc2)) * 0.7f;
+        *p = *p * decay - upd;
+        return;
+    }
     if (rule == RULE_ADAM) {
         *p = *p * decay + (step * *m) / (sqrtf(*v) / sqrtf(bc2) + eps);
     } else {
@@ -1782,7 +1792,7 @@ START_TEST(test_moment_denormal_kernels) {
     const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f, -40.0f};
     const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.002f};
     uint64_t st = 99;
-    for (int rule = RULE_ADAM; rule <= RULE_ADADELTA; rule++) {
+    for (int rule = RULE_ADAM; rule <= RULE_RADAM; rule++) {
         long checked = 0, tiny_m = 0;
         for (size_t a = 0; a < 3; a++)
             for (size_t b = 0; b < 2; b++)

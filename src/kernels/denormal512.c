@@ -409,4 +409,71 @@ TARGET bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, floa
     else rmsprop_loop(&a, n, false, false);
     return true;
 }
+
+/* RAdam: upd = RN(RN(m / bc1) lr), rectified RN(RN(upd X) rect) with X = RN(RN(1 / (sqrtf(v) +
+ * eps)) bc2_sqrt); p = p decay - upd. Lanes with |m| < 2^-100 skip the chain (its first steps
+ * would take assists) and keep q = p decay where |q| > 2^27 (K X + E), else 2^27 A: with u =
+ * 2^-23 and the absolute error of a denormal result 2^-150 at each rounding, |RN(m / bc1)| <=
+ * 2^-100 (1 + u) / bc1 + 2^-150, |RN(. lr)| <= that |lr| (1 + u) + 2^-150 = A, and the rectified
+ * update is at most A X |rect| (1 + u)^2 + 2^-150 (|rect| (1 + u) + 1) = K X + E. Then |upd| <
+ * |q| 2^-26 (a factor 2 to spare for the rounding of the bound itself), less than half of q's
+ * last place (an infinite q stays infinite); an infinite or NaN X fails the test (strictly
+ * greater: an infinite q against an infinite X gives NaN). The other such lanes run on the
+ * hardware. */
+typedef struct radam_args {
+    float *p, *m, *v;
+    const float *g;
+    const nb_k_radam_coef *c;
+    moments w;
+    float k, e; /* 2^27 K and 2^27 E (2^27 A unrectified), rounded up */
+} radam_args;
+
+/* The update of lanes ~skip from m, as the plain rule computes it. */
+static inline TARGET __m512 radam_update(const nb_k_radam_coef *c, __m512 m, __m512 x, __mmask16 skip) {
+    __m512 upd = _mm512_mul_ps(_mm512_div_ps(_mm512_maskz_mov_ps((__mmask16)~skip, m), _mm512_set1_ps(c->bc1)),
+                               _mm512_set1_ps(c->lr));
+    return c->rectify ? _mm512_mul_ps(_mm512_mul_ps(upd, x), _mm512_set1_ps(c->rect)) : upd;
+}
+
+static inline TARGET __attribute__((always_inline)) void radam16(const radam_args *a, int64_t i, __mmask16 k) {
+    const nb_k_radam_coef *c = a->c;
+    __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
+    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
+    store(a->m + i, k, vm);
+    store(a->v + i, k, vv);
+    __m512 x = _mm512_setzero_ps();
+    if (c->rectify)
+        x = _mm512_mul_ps(_mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_sqrt_ps(vv), _mm512_set1_ps(c->eps))),
+                          _mm512_set1_ps(c->bc2_sqrt));
+    __mmask16 t = tiny(vm, 0x0d800000u); /* 2^-100 */
+    __m512 q = _mm512_mul_ps(vp, _mm512_set1_ps(c->decay));
+    __m512 r = _mm512_sub_ps(q, radam_update(c, vm, x, t));
+    if (t) {
+        __m512 bound = c->rectify ? _mm512_fmadd_ps(_mm512_set1_ps(a->k), x, _mm512_set1_ps(a->e)) : _mm512_set1_ps(a->e);
+        __mmask16 keep = _mm512_mask_cmp_ps_mask(t, _mm512_abs_ps(q), bound, _CMP_GT_OQ);
+        r = _mm512_mask_mov_ps(r, keep, q);
+        __mmask16 rest = (__mmask16)(t & ~keep);
+        if (rest) r = _mm512_mask_mov_ps(r, rest, _mm512_sub_ps(q, radam_update(c, vm, x, (__mmask16)~rest)));
+    }
+    store(a->p + i, k, r);
+}
+
+/* v rounded up to a float (+inf where it does not fit). */
+static float float_at_least(double v) {
+    float f = (float)v;
+    return (double)f < v ? nextafterf(f, INFINITY) : f;
+}
+
+TARGET bool nb_k_radam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_radam_coef *c) {
+    if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2) || !(c->bc1 > 0.0f)) return false;
+    const double u = 0x1p-23, tiny_err = 0x1p-150, rect = fabs((double)c->rect);
+    double A = (0x1p-100 * (1 + u) / c->bc1 + tiny_err) * fabs((double)c->lr) * (1 + u) + tiny_err;
+    double K = A * rect * (1 + u) * (1 + u), E = tiny_err * (rect * (1 + u) + 1);
+    radam_args a = {p, m, v, g, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2),
+                    float_at_least(0x1p27 * K), float_at_least(0x1p27 * (c->rectify ? E : A))};
+#define RADAM16(i, k) radam16(&a, i, k)
+    EACH16(p, n, RADAM16);
+#undef RADAM16
+    return true;
+}
 #endif

@@ -41,6 +41,11 @@ typedef struct nb_k_adadelta_coef {
 typedef struct nb_k_rmsprop_coef {
     float sign, wd, alpha, one_m_alpha, eps, mom, neg_lr;
 } nb_k_rmsprop_coef;
+/* RAdam's coefficients for one step of one parameter (src/optim/radam.c). */
+typedef struct nb_k_radam_coef {
+    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc1, lr, bc2_sqrt, eps, rect;
+    bool rectify;
+} nb_k_radam_coef;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NB_NO_TARGET_CLONES)
 #define NB_HAVE_DENORMAL512 1
@@ -91,6 +96,14 @@ bool nb_k_adadelta512(float *p, const float *g, float *sq, float *acc, int64_t n
  * buffer, mom and neg_lr are between those. */
 bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, float *buf, int64_t n,
                      const nb_k_rmsprop_coef *c);
+/* RAdam's step over n elements, bit-identical to
+ *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g
+ *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2);  upd = m / bc1 lr
+ *   rectify: upd = upd ((1 / (sqrtf(v) + eps)) bc2_sqrt) rect
+ *   p = p decay - upd
+ * False (nothing done) unless available, bc1 > 0 and b1 and b2 are zero or between 2^-100 and
+ * 2^100. */
+bool nb_k_radam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_radam_coef *c);
 #else
 #define NB_HAVE_DENORMAL512 0
 static inline bool nb_k_denormal512_available(void) { return false; }
@@ -121,6 +134,10 @@ static inline bool nb_k_adadelta512(float *p, const float *g, float *sq, float *
 static inline bool nb_k_rmsprop512(float *p, const float *g, float *sq, float *ga, float *buf, int64_t n,
                                    const nb_k_rmsprop_coef *c) {
     (void)p, (void)g, (void)sq, (void)ga, (void)buf, (void)n, (void)c;
+    return false;
+}
+static inline bool nb_k_radam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_radam_coef *c) {
+    (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
     return false;
 }
 #endif

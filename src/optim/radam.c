@@ -11,6 +11,7 @@
  * reciprocal(x) * sqrt(1-b2^t) as Python's scalar / tensor is. */
 #include <math.h>
 #include "optimizer.h"
+#include "../kernels/denormal512.h"
 
 typedef struct radam_coef {
     double b1d, b2d;
@@ -58,7 +59,11 @@ static void radam_param(nb_optim_slot *s, void *coef) {
 }
 
 static void radam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    radam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *(const radam_coef *)s->coef);
+    const radam_coef *c = s->coef;
+    nb_k_radam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2,
+                         c->bc1, c->lr, c->bc2_sqrt, c->eps, c->rect, c->rectify};
+    if (nb_k_radam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    radam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 
 static const nb_state_spec radam_state[] = {NB_SPEC_STEP(NUMBER), NB_SPEC("exp_avg", LIKE),
