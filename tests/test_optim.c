@@ -1728,18 +1728,21 @@ START_TEST(test_denormal_kernels_default_mode_only) {
 }
 END_TEST
 
-/* The kernels of the rules with running averages (nb_k_adam512, nb_k_adamax512, nb_k_nadam512,
- * nb_k_adadelta512, nb_k_radam512) against those rules in plain IEEE arithmetic (the optimizers'
- * loops), bit for bit, as above. Adadelta takes b1 as rho, m as square_avg and v as acc_delta;
- * RAdam takes -step as lr, bc2 as its bc1 too, and rectifies (rect 0.7) where wd is zero. */
+/* The kernels of the rules with running averages (nb_k_adam512 with and without AMSGrad,
+ * nb_k_adamax512, nb_k_nadam512, nb_k_adadelta512, nb_k_radam512) against those rules in plain
+ * IEEE arithmetic (the optimizers' loops), bit for bit, as above. Adadelta takes b1 as rho, m as
+ * square_avg and v as acc_delta; RAdam takes -step as lr, bc2 as its bc1 too, and rectifies
+ * (rect 0.7) where wd is zero; x is AMSGrad's max_exp_avg_sq. */
 #if NB_HAVE_DENORMAL512
-enum { RULE_ADAM, RULE_ADAMAX, RULE_NADAM, RULE_ADADELTA, RULE_RADAM };
+enum { RULE_ADAM, RULE_AMSGRAD, RULE_ADAMAX, RULE_NADAM, RULE_ADADELTA, RULE_RADAM };
 
-static bool adam_family_kernel(int rule, float *p, const float *g, float *m, float *v, int n, const float *h) {
+static bool adam_family_kernel(int rule, float *p, const float *g, float *m, float *v, float *x, int n,
+                               const float *h) {
     /* h: sign, wd, decay, b1, b2, bc2, eps, step */
     float sign = h[0], wd = h[1], decay = h[2], b1 = h[3], b2 = h[4], bc2 = h[5], eps = h[6], step = h[7];
-    if (rule == RULE_ADAM)
-        return nb_k_adam512(p, g, m, v, n, &(nb_k_adam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, sqrtf(bc2), eps, step});
+    if (rule == RULE_ADAM || rule == RULE_AMSGRAD)
+        return nb_k_adam512(p, g, m, v, rule == RULE_AMSGRAD ? x : NULL, n,
+                            &(nb_k_adam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, sqrtf(bc2), eps, step});
     if (rule == RULE_ADAMAX) return nb_k_adamax512(p, g, m, v, n, &(nb_k_adamax_coef){sign, wd, b1, 1 - b1, b2, eps, step});
     if (rule == RULE_ADADELTA) return nb_k_adadelta512(p, g, m, v, n, &(nb_k_adadelta_coef){sign, wd, b1, 1 - b1, eps, step});
     if (rule == RULE_RADAM)
@@ -1748,7 +1751,7 @@ static bool adam_family_kernel(int rule, float *p, const float *g, float *m, flo
     return nb_k_nadam512(p, g, m, v, n, &(nb_k_nadam_coef){sign, wd, decay, b1, 1 - b1, b2, 1 - b2, bc2, eps, step / 3, step});
 }
 
-static void adam_family_ref(int rule, float *p, float g, float *m, float *v, const float *h) {
+static void adam_family_ref(int rule, float *p, float g, float *m, float *v, float *x, const float *h) {
     float sign = h[0], wd = h[1], decay = h[2], b1 = h[3], b2 = h[4], bc2 = h[5], eps = h[6], step = h[7];
     float d = wd != 0.0f ? fmaf(*p, wd, sign * g) : sign * g;
     if (rule == RULE_ADADELTA) {
@@ -1772,7 +1775,10 @@ static void adam_family_ref(int rule, float *p, float g, float *m, float *v, con
         *p = *p * decay - upd;
         return;
     }
-    if (rule == RULE_ADAM) {
+    if (rule == RULE_AMSGRAD) {
+        *x = *x > *v || *x != *x ? *x : *v;
+        *p = *p * decay + (step * *m) / (sqrtf(*x) / sqrtf(bc2) + eps);
+    } else if (rule == RULE_ADAM) {
         *p = *p * decay + (step * *m) / (sqrtf(*v) / sqrtf(bc2) + eps);
     } else {
         float den = sqrtf(*v / bc2) + eps;
@@ -1787,8 +1793,8 @@ START_TEST(test_moment_denormal_kernels) {
     enum { N = 2053 };
     float *p = malloc(N * sizeof *p), *g = malloc(N * sizeof *g), *m = malloc(N * sizeof *m);
     float *v = malloc(N * sizeof *v), *rp = malloc(N * sizeof *rp), *rm = malloc(N * sizeof *rm);
-    float *rv = malloc(N * sizeof *rv);
-    ck_assert(p && g && m && v && rp && rm && rv);
+    float *rv = malloc(N * sizeof *rv), *x = malloc(N * sizeof *x), *rx = malloc(N * sizeof *rx);
+    ck_assert(p && g && m && v && rp && rm && rv && x && rx);
     const float b1s[] = {0.9f, 0.5f, 0.0f}, b2s[] = {0.999f, 0.9f}, steps[] = {-1e-3f, -0.1f, -3.0f, 2e-4f, -40.0f};
     const float epss[] = {1e-8f, 0.0f, 1e-30f}, bc2s[] = {1.0f, 0.002f};
     uint64_t st = 99;
@@ -1806,12 +1812,14 @@ START_TEST(test_moment_denormal_kernels) {
                                 g[i] = odd_float(&st);
                                 rm[i] = m[i] = odd_float(&st);
                                 rv[i] = v[i] = fabsf(odd_float(&st));
+                                rx[i] = x[i] = fabsf(odd_float(&st));
                             }
                             int n = N - (int)(st >> 61);
-                            ck_assert(adam_family_kernel(rule, p, g, m, v, n, h));
+                            ck_assert(adam_family_kernel(rule, p, g, m, v, x, n, h));
                             for (int i = 0; i < n; i++) {
-                                adam_family_ref(rule, &rp[i], g[i], &rm[i], &rv[i], h);
-                                if (!same_float(p[i], rp[i]) || !same_float(m[i], rm[i]) || !same_float(v[i], rv[i]))
+                                adam_family_ref(rule, &rp[i], g[i], &rm[i], &rv[i], &rx[i], h);
+                                if (!same_float(p[i], rp[i]) || !same_float(m[i], rm[i]) || !same_float(v[i], rv[i]) ||
+                                    !same_float(x[i], rx[i]))
                                     ck_abort_msg("rule %d b1 %g b2 %g step %g eps %g w %d, element %d: p %a m %a v %a, "
                                                  "IEEE gives p %a m %a v %a", rule, h[3], h[4], h[7], h[6], w, i, p[i],
                                                  m[i], v[i], rp[i], rm[i], rv[i]);
@@ -1821,7 +1829,7 @@ START_TEST(test_moment_denormal_kernels) {
                         }
         ck_assert_int_gt(tiny_m, checked / 20);
     }
-    free(p), free(g), free(m), free(v), free(rp), free(rm), free(rv);
+    free(p), free(g), free(m), free(v), free(rp), free(rm), free(rv), free(x), free(rx);
 #else
     NB_SKIP("this build has no AVX-512 code (clang or NB_NO_TARGET_CLONES): the kernel is not built");
 #endif

@@ -230,9 +230,10 @@ static inline TARGET __m512 l2_grad(__m512 p, __m512 g, float sign, float wd) {
 }
 
 /* What the Adam family's steps share: p, g, the first moment m and a second one v (Adamax's
- * exp_inf), the rule's nb_k_*_coef, and the bounds of m's decay and of the step. */
+ * exp_inf; vmax: AMSGrad's max_exp_avg_sq), the rule's nb_k_*_coef, and the bounds of m's decay
+ * and of the step. */
 typedef struct moment_args {
-    float *p, *m, *v;
+    float *p, *m, *v, *vmax;
     const float *g;
     const void *c;
     moments w;
@@ -241,27 +242,43 @@ typedef struct moment_args {
 } moment_args;
 
 static moment_args moment_args_of(float *p, const float *g, float *m, float *v, const void *c, moments w, float step) {
-    return (moment_args){p, m, v, g, c, w, safe_bound(step), step_keep_c(step)};
+    return (moment_args){p, m, v, NULL, g, c, w, safe_bound(step), step_keep_c(step)};
 }
 
-/* Adam: den = sqrtf(v) / bc2_sqrt + eps;  p = p decay + (neg_step_size m) / den. */
-static inline TARGET __attribute__((always_inline)) void adam16(const moment_args *a, int64_t i, __mmask16 k) {
+/* The larger of a and b, a where it is NaN (nb__max_nan). */
+static inline TARGET __m512 max_nan(__m512 a, __m512 b) {
+    return _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
+}
+
+/* Adam: den = sqrtf(v) / bc2_sqrt + eps (AMSGrad: of vmax = max(vmax, v));
+ * p = p decay + (neg_step_size m) / den. */
+static inline TARGET __attribute__((always_inline)) void adam16(const moment_args *a, int64_t i, __mmask16 k,
+                                                                const bool amsgrad) {
     const nb_k_adam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
     __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
     store(a->m + i, k, vm);
     store(a->v + i, k, vv);
+    if (amsgrad) {
+        vv = max_nan(load(a->vmax + i, k), vv);
+        store(a->vmax + i, k, vv);
+    }
     __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), _mm512_set1_ps(c->bc2_sqrt)), _mm512_set1_ps(c->eps));
     __m512 q = _mm512_mul_ps(vp, _mm512_set1_ps(c->decay));
     store(a->p + i, k, step_tiny(q, vm, den, c->neg_step_size, tiny(vm, a->step_bound), a->keep_c));
 }
 
-TARGET bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
+TARGET bool nb_k_adam512(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
+                         const nb_k_adam_coef *c) {
     if (!nb_k_denormal512_available() || !scale_ok(c->b1) || !scale_ok(c->b2)) return false;
     moment_args a = moment_args_of(p, g, m, v, c, moments_of(c->b1, c->one_m_b1, c->b2, c->one_m_b2), c->neg_step_size);
-#define ADAM16(i, k) adam16(&a, i, k)
-    EACH16(p, n, ADAM16);
+    a.vmax = vmax;
+#define ADAM16(i, k) adam16(&a, i, k, false)
+#define AMSGRAD16(i, k) adam16(&a, i, k, true)
+    if (vmax) EACH16(p, n, AMSGRAD16);
+    else EACH16(p, n, ADAM16);
 #undef ADAM16
+#undef AMSGRAD16
     return true;
 }
 
@@ -271,8 +288,7 @@ static inline TARGET __attribute__((always_inline)) void adamax16(const moment_a
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
     __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vu = load(a->v + i, k);
     __m512 ub = mul(vu, c->b2, tiny(vu, a->w.b2_bound)), e = _mm512_add_ps(_mm512_abs_ps(d), _mm512_set1_ps(c->eps));
-    __mmask16 first = _mm512_cmp_ps_mask(ub, e, _CMP_GT_OQ) | _mm512_cmp_ps_mask(ub, ub, _CMP_UNORD_Q);
-    vu = _mm512_mask_mov_ps(e, first, ub);
+    vu = max_nan(ub, e);
     store(a->m + i, k, vm);
     store(a->v + i, k, vu);
     store(a->p + i, k, step_tiny(vp, vm, vu, c->neg_clr, tiny(vm, a->step_bound), a->keep_c));

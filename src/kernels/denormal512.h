@@ -61,13 +61,14 @@ bool nb_k_denormal512_available(void);
  * mom and neg_lr are between 2^-100 and 2^100 in magnitude. */
 bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, int64_t n, float sign, float wd, float mom,
                           float one_m_damp, float neg_lr, bool nesterov);
-/* Adam's step (AdamW's with decay != 1) without amsgrad over n elements, bit-identical to
+/* Adam's step (AdamW's with decay != 1) over n elements, bit-identical to
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  q = p decay
  *   m = fmaf(d, one_m_b1, m b1);  v = fmaf(one_m_b2 d, d, v b2)
+ *   vmax != NULL (amsgrad): vmax = max(vmax, v) (vmax where it is NaN), and vmax for v below
  *   p = q + (neg_step_size m) / (sqrtf(v) / bc2_sqrt + eps)
- * p, m and v are updated in place. False (nothing done) unless available and b1 and b2 are
- * zero or between 2^-100 and 2^100 in magnitude. */
-bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c);
+ * p, m, v and vmax are updated in place. False (nothing done) unless available and b1 and b2
+ * are zero or between 2^-100 and 2^100 in magnitude. */
+bool nb_k_adam512(float *p, const float *g, float *m, float *v, float *vmax, int64_t n, const nb_k_adam_coef *c);
 /* Adamax's step over n elements, bit-identical to
  *   d = wd != 0 ? fmaf(p, wd, sign g) : sign g;  m = fmaf(d, one_m_b1, m b1)
  *   u = max(u b2, |d| + eps) (u b2 where it is NaN);  p = p + (neg_clr m) / u
@@ -113,8 +114,9 @@ static inline bool nb_k_sgd_momentum512(float *p, const float *g, float *buf, in
         (void)nesterov;
     return false;
 }
-static inline bool nb_k_adam512(float *p, const float *g, float *m, float *v, int64_t n, const nb_k_adam_coef *c) {
-    (void)p, (void)g, (void)m, (void)v, (void)n, (void)c;
+static inline bool nb_k_adam512(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
+                                const nb_k_adam_coef *c) {
+    (void)p, (void)g, (void)m, (void)v, (void)vmax, (void)n, (void)c;
     return false;
 }
 static inline bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t n,

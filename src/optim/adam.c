@@ -37,12 +37,12 @@ static void adam_update(float *restrict p, const float *restrict g, float *restr
 
 void nb__adam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const nb__adam_coef *c = s->coef;
-    if (!c->amsgrad) { /* bit-identical, without the stalls a decaying exp_avg costs */
-        nb_k_adam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2_sqrt, c->eps,
-                            c->neg_step_size};
-        if (nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return;
-    }
-    adam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, c->amsgrad ? s->t[3] + b : NULL, e - b, *c);
+    float *vmax = c->amsgrad ? s->t[3] + b : NULL;
+    nb_k_adam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2_sqrt, c->eps,
+                        c->neg_step_size};
+    /* bit-identical, without the stalls a decaying exp_avg costs */
+    if (nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, &k)) return;
+    adam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, *c);
 }
 
 /* The group's part of the coefficients; decoupled: AdamW's weight decay. */
