@@ -223,6 +223,17 @@ static inline TARGET __m512 second_moment(__m512 v, __m512 d, const moments *w) 
     return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(w->one_m_b2), d), d, mul(v, w->b2, tiny(v, w->b2_bound)));
 }
 
+/* The new m and v of lanes k (stored back), from the gradient d: the first lines of the Adam
+ * family's steps. Returns m; v in *vv. */
+static inline TARGET __attribute__((always_inline)) __m512 update_moments(float *m, float *v, __m512 d, __mmask16 k,
+                                                                         const moments *w, __m512 *vv) {
+    __m512 vm = first_moment(load(m, k), d, w);
+    *vv = second_moment(load(v, k), d, w);
+    store(m, k, vm);
+    store(v, k, *vv);
+    return vm;
+}
+
 /* The gradient as the update rules take it: sign g, plus wd p when wd != 0. */
 static inline TARGET __m512 l2_grad(__m512 p, __m512 g, float sign, float wd) {
     __m512 d = signed_grad(g, sign);
@@ -256,9 +267,7 @@ static inline TARGET __attribute__((always_inline)) void adam16(const moment_arg
                                                                 const bool amsgrad) {
     const nb_k_adam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
-    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
-    store(a->m + i, k, vm);
-    store(a->v + i, k, vv);
+    __m512 vv, vm = update_moments(a->m + i, a->v + i, d, k, &a->w, &vv);
     if (amsgrad) {
         vv = max_nan(load(a->vmax + i, k), vv);
         store(a->vmax + i, k, vv);
@@ -307,9 +316,7 @@ TARGET bool nb_k_adamax512(float *p, const float *g, float *m, float *u, int64_t
 static inline TARGET __attribute__((always_inline)) void nadam16(const moment_args *a, int64_t i, __mmask16 k) {
     const nb_k_nadam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
-    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
-    store(a->m + i, k, vm);
-    store(a->v + i, k, vv);
+    __m512 vv, vm = update_moments(a->m + i, a->v + i, d, k, &a->w, &vv);
     __m512 den = _mm512_add_ps(_mm512_sqrt_ps(_mm512_div_ps(vv, _mm512_set1_ps(c->bc2))), _mm512_set1_ps(c->eps));
     __m512 q = _mm512_add_ps(_mm512_mul_ps(vp, _mm512_set1_ps(c->decay)),
                              _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(c->neg_sg), d), den));
@@ -454,9 +461,7 @@ static inline TARGET __m512 radam_update(const nb_k_radam_coef *c, __m512 m, __m
 static inline TARGET __attribute__((always_inline)) void radam16(const radam_args *a, int64_t i, __mmask16 k) {
     const nb_k_radam_coef *c = a->c;
     __m512 vp = load(a->p + i, k), d = l2_grad(vp, load(a->g + i, k), c->sign, c->wd);
-    __m512 vm = first_moment(load(a->m + i, k), d, &a->w), vv = second_moment(load(a->v + i, k), d, &a->w);
-    store(a->m + i, k, vm);
-    store(a->v + i, k, vv);
+    __m512 vv, vm = update_moments(a->m + i, a->v + i, d, k, &a->w, &vv);
     __m512 x = _mm512_setzero_ps();
     if (c->rectify)
         x = _mm512_mul_ps(_mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_sqrt_ps(vv), _mm512_set1_ps(c->eps))),
