@@ -7,11 +7,8 @@
  * State "step" is a Python int in PyTorch (counted, unused by the math). */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
-typedef struct adadelta_coef {
-    float sign, wd, rho, one_m_rho, eps, neg_lr;
-} adadelta_coef;
+typedef nb_k_adadelta_coef adadelta_coef; /* sign, wd, rho, one_m_rho, eps, neg_lr */
 
 NB_OPTIM_CLONES
 static void adadelta_update(float *restrict p, const float *restrict g, float *restrict sq,
@@ -35,8 +32,7 @@ static void adadelta_group(const nb_group *g, void *coef) {
 
 static void adadelta_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const adadelta_coef *c = s->coef;
-    nb_k_adadelta_coef k = {c->sign, c->wd, c->rho, c->one_m_rho, c->eps, c->neg_lr};
-    if (nb_k_adadelta512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    if (nb_k_adadelta512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, c)) return; /* denormal-safe */
     adadelta_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 

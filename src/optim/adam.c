@@ -7,11 +7,10 @@
  * The rule is shared with AdamW (adamw.c), which scales p by (1 - lr wd) first. */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 NB_OPTIM_CLONES
 static void adam_update(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                        float *restrict vmax, int64_t n, nb__adam_coef c) {
+                        float *restrict vmax, int64_t n, nb_k_adam_coef c) {
     if (vmax) {
         for (int64_t i = 0; i < n; i++) {
             float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
@@ -38,21 +37,20 @@ static void adam_update(float *restrict p, const float *restrict g, float *restr
 void nb__adam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const nb__adam_coef *c = s->coef;
     float *vmax = c->amsgrad ? s->t[3] + b : NULL;
-    nb_k_adam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2_sqrt, c->eps,
-                        c->neg_step_size};
     /* bit-identical, without the stalls a decaying exp_avg costs */
-    if (nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, &k)) return;
-    adam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, *c);
+    if (nb_k_adam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, &c->k)) return;
+    adam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, vmax, e - b, c->k);
 }
 
 /* The group's part of the coefficients; decoupled: AdamW's weight decay. */
 void nb__adam_group_coef(const nb_group *g, nb__adam_coef *c, bool decoupled) {
     double lr = nb__g(g, "lr"), b1 = nb__ge(g, "betas", 0), b2 = nb__ge(g, "betas", 1);
     double wd = nb__g(g, "weight_decay");
-    *c = (nb__adam_coef){.lr = lr, .b1d = b1, .b2d = b2, .wd = decoupled ? 0.0f : (float)wd,
-                         .decay = decoupled ? (float)(1.0 - lr * wd) : 1.0f, .b1 = (float)b1,
-                         .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2, .one_m_b2 = (float)(1.0 - b2),
-                         .eps = (float)nb__g(g, "eps"), .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
+    *c = (nb__adam_coef){.lr = lr, .b1d = b1, .b2d = b2,
+                         .k = {.wd = decoupled ? 0.0f : (float)wd, .decay = decoupled ? (float)(1.0 - lr * wd) : 1.0f,
+                               .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
+                               .one_m_b2 = (float)(1.0 - b2), .eps = (float)nb__g(g, "eps"),
+                               .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f},
                          .amsgrad = nb__gb(g, "amsgrad")};
 }
 
@@ -63,8 +61,8 @@ void nb__adam_param_coef(nb_optim_slot *s, void *coef) {
     nb__adam_coef *c = coef;
     double t = s->v[0]->num;
     double bc1 = 1.0 - pow(c->b1d, t), bc2 = 1.0 - pow(c->b2d, t);
-    c->bc2_sqrt = (float)sqrt(bc2);
-    c->neg_step_size = (float)-(c->lr / bc1);
+    c->k.bc2_sqrt = (float)sqrt(bc2);
+    c->k.neg_step_size = (float)-(c->lr / bc1);
 }
 
 /* Shared by the Adam family: lr, eps, betas, weight_decay with PyTorch's messages. */

@@ -5,16 +5,15 @@
  *   p -= lr / (1 - b1^t) * m / u */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 typedef struct adamax_coef {
     double lr, b1d;
-    float sign, wd, b1, one_m_b1, b2, eps, neg_clr;
+    nb_k_adamax_coef k; /* the rule's: sign, wd, b1, one_m_b1, b2, eps, neg_clr */
 } adamax_coef;
 
 NB_OPTIM_CLONES
 static void adamax_update(float *restrict p, const float *restrict g, float *restrict m,
-                          float *restrict u, int64_t n, adamax_coef c) {
+                          float *restrict u, int64_t n, nb_k_adamax_coef c) {
     for (int64_t i = 0; i < n; i++) {
         float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
         float mi = fmaf(gi, c.one_m_b1, m[i] * c.b1);
@@ -27,20 +26,20 @@ static void adamax_update(float *restrict p, const float *restrict g, float *res
 
 static void adamax_group(const nb_group *g, void *coef) {
     double b1 = nb__ge(g, "betas", 0);
-    *(adamax_coef *)coef = (adamax_coef){nb__g(g, "lr"), b1, nb__gb(g, "maximize") ? -1.0f : 1.0f,
-                                         (float)nb__g(g, "weight_decay"), (float)b1, (float)(1.0 - b1),
-                                         (float)nb__ge(g, "betas", 1), (float)nb__g(g, "eps"), 0};
+    *(adamax_coef *)coef = (adamax_coef){nb__g(g, "lr"), b1,
+                                         {nb__gb(g, "maximize") ? -1.0f : 1.0f, (float)nb__g(g, "weight_decay"),
+                                          (float)b1, (float)(1.0 - b1), (float)nb__ge(g, "betas", 1),
+                                          (float)nb__g(g, "eps"), 0}};
 }
 
 static void adamax_param(nb_optim_slot *s, void *coef) {
     adamax_coef *c = coef;
-    c->neg_clr = (float)-(c->lr / (1.0 - pow(c->b1d, s->v[0]->num)));
+    c->k.neg_clr = (float)-(c->lr / (1.0 - pow(c->b1d, s->v[0]->num)));
 }
 
 static void adamax_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    const adamax_coef *c = s->coef;
-    nb_k_adamax_coef k = {c->sign, c->wd, c->b1, c->one_m_b1, c->b2, c->eps, c->neg_clr};
-    if (nb_k_adamax512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    const nb_k_adamax_coef *c = &((const adamax_coef *)s->coef)->k;
+    if (nb_k_adamax512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, c)) return; /* denormal-safe */
     adamax_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 

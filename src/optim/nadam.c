@@ -11,16 +11,15 @@
  * follows 1.13, the reference its tests compare with (see docs/optim.md). */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 typedef struct nadam_coef {
     double lr, b1d, b2d, psi;
-    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2, eps, neg_sg, neg_sm;
+    nb_k_nadam_coef k; /* the rule's: sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc2, eps, neg_sg, neg_sm */
 } nadam_coef;
 
 NB_OPTIM_CLONES
 static void nadam_update(float *restrict p, const float *restrict g, float *restrict m,
-                         float *restrict v, int64_t n, nadam_coef c) {
+                         float *restrict v, int64_t n, nb_k_nadam_coef c) {
     for (int64_t i = 0; i < n; i++) {
         float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
         float mi = fmaf(gi, c.one_m_b1, m[i] * c.b1), vi = fmaf(c.one_m_b2 * gi, gi, v[i] * c.b2);
@@ -37,10 +36,10 @@ static void nadam_group(const nb_group *g, void *coef) {
     double wd = nb__g(g, "weight_decay");
     bool dwd = wd != 0 && nb__gb(g, "decoupled_weight_decay");
     *(nadam_coef *)coef = (nadam_coef){.lr = lr, .b1d = b1, .b2d = b2, .psi = nb__g(g, "momentum_decay"),
-                                       .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
-                                       .wd = dwd ? 0.0f : (float)wd, .decay = dwd ? (float)(1.0 - lr * wd) : 1.0f,
-                                       .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
-                                       .one_m_b2 = (float)(1.0 - b2), .eps = (float)nb__g(g, "eps")};
+                                       .k = {.sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                             .wd = dwd ? 0.0f : (float)wd, .decay = dwd ? (float)(1.0 - lr * wd) : 1.0f,
+                                             .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
+                                             .one_m_b2 = (float)(1.0 - b2), .eps = (float)nb__g(g, "eps")}};
 }
 
 static void nadam_param(nb_optim_slot *s, void *coef) {
@@ -52,16 +51,14 @@ static void nadam_param(nb_optim_slot *s, void *coef) {
     float prod = (float)mp->num * (float)mu; /* float32 tensor *= Python float */
     mp->num = prod;
     float prod_next = prod * (float)mu * (float)mu_next;
-    c->bc2 = (float)(1.0 - pow(c->b2d, t));
-    c->neg_sg = (float)(-c->lr * (1.0 - mu) / (1.0 - prod));
-    c->neg_sm = (float)(-c->lr * mu_next / (1.0 - prod_next));
+    c->k.bc2 = (float)(1.0 - pow(c->b2d, t));
+    c->k.neg_sg = (float)(-c->lr * (1.0 - mu) / (1.0 - prod));
+    c->k.neg_sm = (float)(-c->lr * mu_next / (1.0 - prod_next));
 }
 
 static void nadam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    const nadam_coef *c = s->coef;
-    nb_k_nadam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2, c->bc2, c->eps,
-                         c->neg_sg, c->neg_sm};
-    if (nb_k_nadam512(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, &k)) return; /* denormal-safe */
+    const nb_k_nadam_coef *c = &((const nadam_coef *)s->coef)->k;
+    if (nb_k_nadam512(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, c)) return; /* denormal-safe */
     nadam_update(s->p + b, s->g + b, s->t[2] + b, s->t[3] + b, e - b, *c);
 }
 

@@ -29,6 +29,7 @@
 #include "nabla/autograd.h"
 #include "nabla/optim.h"
 #include "../kernels/simd.h" /* NB_SIMD_CLONES, NB_ALWAYS_INLINE */
+#include "../kernels/denormal512.h" /* nb_k_adam_coef */
 
 typedef struct nb_group {
     nb_tensor **params;
@@ -249,11 +250,11 @@ static inline float nb__max_nan(float a, float b) { return a > b || a != a ? a :
 
 /* ---- the Adam rule, shared by Adam and AdamW (adam.c) ------------------------------------- */
 typedef struct nb__adam_coef {
-    double lr, b1d, b2d;  /* the group's, for the bias corrections */
-    float wd;            /* L2 added to the gradient (Adam) */
-    float decay;         /* p *= decay first (AdamW: 1 - lr wd; Adam: 1) */
-    float b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, neg_step_size;
-    float sign;          /* -1: maximize */
+    double lr, b1d, b2d; /* the group's, for the bias corrections */
+    /* the rule's: sign (-1: maximize), wd (L2 added to the gradient: Adam), decay (p *= decay
+     * first: AdamW's 1 - lr wd, Adam's 1), b1, one_m_b1, b2, one_m_b2, bc2_sqrt, eps,
+     * neg_step_size */
+    nb_k_adam_coef k;
     bool amsgrad;
 } nb__adam_coef;
 /* The group's coefficients (decoupled: AdamW's weight decay), a parameter's (its step and

@@ -11,17 +11,16 @@
  * reciprocal(x) * sqrt(1-b2^t) as Python's scalar / tensor is. */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 typedef struct radam_coef {
     double b1d, b2d;
-    float sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc1, lr, bc2_sqrt, eps, rect;
-    bool rectify;
+    nb_k_radam_coef k; /* the rule's: sign, wd, decay, b1, one_m_b1, b2, one_m_b2, bc1, lr, bc2_sqrt, eps,
+                        * rect, rectify */
 } radam_coef;
 
 NB_OPTIM_CLONES
 static void radam_update(float *restrict p, const float *restrict g, float *restrict m,
-                         float *restrict v, int64_t n, radam_coef c) {
+                         float *restrict v, int64_t n, nb_k_radam_coef c) {
     for (int64_t i = 0; i < n; i++) {
         float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
         float mi = fmaf(gi, c.one_m_b1, m[i] * c.b1), vi = fmaf(c.one_m_b2 * gi, gi, v[i] * c.b2);
@@ -37,11 +36,12 @@ static void radam_group(const nb_group *g, void *coef) {
     double lr = nb__g(g, "lr"), b1 = nb__ge(g, "betas", 0), b2 = nb__ge(g, "betas", 1);
     double wd = nb__g(g, "weight_decay");
     bool dwd = wd != 0 && nb__gb(g, "decoupled_weight_decay");
-    *(radam_coef *)coef = (radam_coef){.b1d = b1, .b2d = b2, .sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
-                                       .wd = dwd ? 0.0f : (float)wd, .decay = dwd ? (float)(1.0 - lr * wd) : 1.0f,
-                                       .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
-                                       .one_m_b2 = (float)(1.0 - b2), .lr = (float)lr,
-                                       .eps = (float)nb__g(g, "eps")};
+    *(radam_coef *)coef = (radam_coef){.b1d = b1, .b2d = b2,
+                                       .k = {.sign = nb__gb(g, "maximize") ? -1.0f : 1.0f,
+                                             .wd = dwd ? 0.0f : (float)wd, .decay = dwd ? (float)(1.0 - lr * wd) : 1.0f,
+                                             .b1 = (float)b1, .one_m_b1 = (float)(1.0 - b1), .b2 = (float)b2,
+                                             .one_m_b2 = (float)(1.0 - b2), .lr = (float)lr,
+                                             .eps = (float)nb__g(g, "eps")}};
 }
 
 static void radam_param(nb_optim_slot *s, void *coef) {
@@ -50,19 +50,17 @@ static void radam_param(nb_optim_slot *s, void *coef) {
     double bc1 = 1.0 - pow(c->b1d, t), bc2 = 1.0 - pow(b2, t);
     double rho_inf = 2.0 / (1.0 - b2) - 1.0;
     double rho_t = rho_inf - 2.0 * t * pow(b2, t) / bc2;
-    c->rectify = rho_t > 5.0;
-    c->rect = c->rectify ? (float)sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+    c->k.rectify = rho_t > 5.0;
+    c->k.rect = c->k.rectify ? (float)sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
                                        ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
                          : 0.0f;
-    c->bc1 = (float)bc1;
-    c->bc2_sqrt = (float)sqrt(bc2);
+    c->k.bc1 = (float)bc1;
+    c->k.bc2_sqrt = (float)sqrt(bc2);
 }
 
 static void radam_range(const nb_optim_slot *s, int64_t b, int64_t e) {
-    const radam_coef *c = s->coef;
-    nb_k_radam_coef k = {c->sign, c->wd, c->decay, c->b1, c->one_m_b1, c->b2, c->one_m_b2,
-                         c->bc1, c->lr, c->bc2_sqrt, c->eps, c->rect, c->rectify};
-    if (nb_k_radam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, &k)) return; /* denormal-safe */
+    const nb_k_radam_coef *c = &((const radam_coef *)s->coef)->k;
+    if (nb_k_radam512(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, c)) return; /* denormal-safe */
     radam_update(s->p + b, s->g + b, s->t[1] + b, s->t[2] + b, e - b, *c);
 }
 

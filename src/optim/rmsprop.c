@@ -9,16 +9,15 @@
  * State "step" is a Python int in PyTorch (counted, unused by the math). */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 typedef struct rmsprop_coef {
-    float sign, wd, alpha, one_m_alpha, eps, mom, neg_lr;
+    nb_k_rmsprop_coef k; /* the rule's: sign, wd, alpha, one_m_alpha, eps, mom, neg_lr */
     bool centered, momentum;
 } rmsprop_coef;
 
 NB_ALWAYS_INLINE void rmsprop_loop(float *restrict p, const float *restrict g, float *restrict sq,
                                    float *restrict ga, float *restrict buf, int64_t n,
-                                   rmsprop_coef c, const bool centered, const bool momentum) {
+                                   nb_k_rmsprop_coef c, const bool centered, const bool momentum) {
     for (int64_t i = 0; i < n; i++) {
         float gi = nb__l2_grad(p[i], g[i], c.sign, c.wd);
         float s = fmaf(c.one_m_alpha * gi, gi, sq[i] * c.alpha);
@@ -43,7 +42,7 @@ NB_ALWAYS_INLINE void rmsprop_loop(float *restrict p, const float *restrict g, f
 
 NB_OPTIM_CLONES
 static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict sq,
-                           float *restrict ga, float *restrict buf, int64_t n, rmsprop_coef c) {
+                           float *restrict ga, float *restrict buf, int64_t n, nb_k_rmsprop_coef c) {
     if (ga && buf) rmsprop_loop(p, g, sq, ga, buf, n, c, true, true);
     else if (ga) rmsprop_loop(p, g, sq, ga, buf, n, c, true, false);
     else if (buf) rmsprop_loop(p, g, sq, ga, buf, n, c, false, true);
@@ -52,9 +51,9 @@ static void rmsprop_update(float *restrict p, const float *restrict g, float *re
 
 static void rmsprop_group(const nb_group *g, void *coef) {
     double alpha = nb__g(g, "alpha");
-    *(rmsprop_coef *)coef = (rmsprop_coef){nb__gb(g, "maximize") ? -1.0f : 1.0f, (float)nb__g(g, "weight_decay"),
-                                           (float)alpha, (float)(1.0 - alpha), (float)nb__g(g, "eps"),
-                                           (float)nb__g(g, "momentum"), (float)-nb__g(g, "lr"),
+    *(rmsprop_coef *)coef = (rmsprop_coef){{nb__gb(g, "maximize") ? -1.0f : 1.0f, (float)nb__g(g, "weight_decay"),
+                                            (float)alpha, (float)(1.0 - alpha), (float)nb__g(g, "eps"),
+                                            (float)nb__g(g, "momentum"), (float)-nb__g(g, "lr")},
                                            nb__gb(g, "centered"), nb__g(g, "momentum") > 0};
 }
 
@@ -62,9 +61,8 @@ static void rmsprop_group(const nb_group *g, void *coef) {
 static void rmsprop_range(const nb_optim_slot *s, int64_t b, int64_t e) {
     const rmsprop_coef *c = s->coef;
     float *ga = c->centered ? s->t[3] + b : NULL, *buf = c->momentum ? s->t[2] + b : NULL;
-    nb_k_rmsprop_coef k = {c->sign, c->wd, c->alpha, c->one_m_alpha, c->eps, c->mom, c->neg_lr};
-    if (nb_k_rmsprop512(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, &k)) return; /* denormal-safe */
-    rmsprop_update(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, *c);
+    if (nb_k_rmsprop512(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, &c->k)) return; /* denormal-safe */
+    rmsprop_update(s->p + b, s->g + b, s->t[1] + b, ga, buf, e - b, c->k);
 }
 
 static int rmsprop_validate(const nb_value *hp, int n) {

@@ -8,7 +8,6 @@
  * buffer stays dense (PyTorch keeps a sparse one whose rows add up to the same values). */
 #include <math.h>
 #include "optimizer.h"
-#include "../kernels/denormal512.h"
 
 typedef struct sgd_coef {
     float neg_lr, wd, mom, one_m_damp, sign;
